@@ -1,0 +1,187 @@
+//! What the mock is told to do: the chain it signs UIDs for, the seed of every random draw,
+//! the added latency, the error mix and the deadline after which an event counts as lost.
+//!
+//! The runner builds a [`Config`] from the scenario's `orderbook:` section and the binary builds
+//! one from its flags; both call [`Config::validate`] before serving, so a typo in an errorType
+//! or a mix that sums past 1 is refused up front instead of silently injecting nothing.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The orderbook `errorType`s the mock can inject. Each is a real value of the CoW orderbook
+/// API that engines react to differently (retry, back off, drop).
+pub const KNOWN_ERROR_TYPES: &[&str] = &[
+    "InsufficientFee",
+    "InvalidSignature",
+    "DuplicatedOrder",
+    "TooManyLimitOrders",
+    "QuoteNotFound",
+    "InvalidAppData",
+    "ExcessiveValidTo",
+    "InsufficientBalance",
+    "InsufficientAllowance",
+    "InvalidQuote",
+    "UnsupportedToken",
+    "SellAmountOverflow",
+    "TransferSimulationFailed",
+    "WrongOwner",
+    "InvalidEip1271Signature",
+];
+
+/// Sepolia: the chain the local fixture replays and the default of the binary.
+pub const DEFAULT_CHAIN_ID: u64 = 11_155_111;
+
+/// Blocks an event may wait for its first accepted order before it counts as lost.
+pub const DEFAULT_ORDER_DEADLINE_BLOCKS: u64 = 10;
+
+/// Tolerance when checking that the error fractions sum to at most 1 (float rounding of
+/// values such as 0.1 + 0.2).
+const SUM_TOLERANCE: f64 = 1e-9;
+
+/// How the mock behaves. Every random choice derives from `seed`, so two runs with the same
+/// config and the same request sequence answer the same way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Chain id of the settlement EIP-712 domain the UIDs are computed under.
+    pub chain_id: u64,
+    /// Seed of the error-mix draws.
+    pub seed: u64,
+    /// Fixed delay added before every `/api/…` request is handled.
+    pub latency: Duration,
+    /// errorType → fraction of `POST /api/v1/orders` answered with it (each in `[0, 1]`,
+    /// together at most 1).
+    pub errors: BTreeMap<String, f64>,
+    /// An event with no accepted order once the head is past `block + order_deadline_blocks`
+    /// is lost.
+    pub order_deadline_blocks: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            chain_id: DEFAULT_CHAIN_ID,
+            seed: 0,
+            latency: Duration::ZERO,
+            errors: BTreeMap::new(),
+            order_deadline_blocks: DEFAULT_ORDER_DEADLINE_BLOCKS,
+        }
+    }
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// The error mix names an errorType the mock does not know.
+    #[error("unknown errorType `{name}` in the error mix; known: {}", KNOWN_ERROR_TYPES.join(", "))]
+    UnknownErrorType {
+        /// The name as given.
+        name: String,
+    },
+    /// A fraction is not a number in `[0, 1]`.
+    #[error("error fraction for `{name}` is {value}; give a number between 0 and 1")]
+    FractionOutOfRange {
+        /// The errorType.
+        name: String,
+        /// The value as given.
+        value: f64,
+    },
+    /// The fractions together exceed 1.
+    #[error("error fractions sum to {sum}; lower them so they sum to at most 1")]
+    FractionsExceedOne {
+        /// The sum of all fractions.
+        sum: f64,
+    },
+}
+
+impl Config {
+    /// Checks the error mix: every name is in [`KNOWN_ERROR_TYPES`], every fraction lies in
+    /// `[0, 1]` and all of them sum to at most 1.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut sum = 0.0;
+        for (name, &value) in &self.errors {
+            if !KNOWN_ERROR_TYPES.contains(&name.as_str()) {
+                return Err(ConfigError::UnknownErrorType { name: name.clone() });
+            }
+            if !(0.0..=1.0).contains(&value) {
+                return Err(ConfigError::FractionOutOfRange {
+                    name: name.clone(),
+                    value,
+                });
+            }
+            sum += value;
+        }
+        if sum > 1.0 + SUM_TOLERANCE {
+            return Err(ConfigError::FractionsExceedOne { sum });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_errors(pairs: &[(&str, f64)]) -> Config {
+        Config {
+            errors: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn validate_table() {
+        type Expect = fn(&Result<(), ConfigError>) -> bool;
+        let cases: &[(&[(&str, f64)], Expect)] = &[
+            (&[], |r| r.is_ok()),
+            (
+                &[("InsufficientFee", 0.1), ("InvalidSignature", 0.05)],
+                |r| r.is_ok(),
+            ),
+            (&[("InsufficientFee", 1.0)], |r| r.is_ok()),
+            (&[("InsufficientFee", 0.0)], |r| r.is_ok()),
+            (&[("InsufficientFee", 0.7), ("WrongOwner", 0.3)], |r| {
+                r.is_ok()
+            }),
+            (
+                &[("NoSuchError", 0.1)],
+                |r| matches!(r, Err(ConfigError::UnknownErrorType { name }) if name == "NoSuchError"),
+            ),
+            (&[("InsufficientFee", -0.1)], |r| {
+                matches!(r, Err(ConfigError::FractionOutOfRange { .. }))
+            }),
+            (&[("InsufficientFee", 1.5)], |r| {
+                matches!(r, Err(ConfigError::FractionOutOfRange { .. }))
+            }),
+            (&[("InsufficientFee", f64::NAN)], |r| {
+                matches!(r, Err(ConfigError::FractionOutOfRange { .. }))
+            }),
+            (
+                &[("InsufficientFee", 0.6), ("InvalidSignature", 0.5)],
+                |r| matches!(r, Err(ConfigError::FractionsExceedOne { .. })),
+            ),
+        ];
+        for (pairs, expect) in cases {
+            let result = with_errors(pairs).validate();
+            assert!(expect(&result), "{pairs:?} gave {result:?}");
+        }
+    }
+
+    #[test]
+    fn every_known_error_type_is_accepted() {
+        for name in KNOWN_ERROR_TYPES {
+            assert!(with_errors(&[(name, 0.01)]).validate().is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn error_messages_name_the_field_and_the_fix() {
+        let msg = with_errors(&[("Typo", 0.1)])
+            .validate()
+            .expect_err("unknown name")
+            .to_string();
+        assert!(
+            msg.contains("Typo") && msg.contains("InsufficientFee"),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! A mock CoW Protocol orderbook API with seeded faults and engine-agnostic truth.
+//!
+//! An engine under load is only as honestly tested as the API it talks to. This mock speaks
+//! the subset of the orderbook API engines use (`POST /api/v1/orders`,
+//! `GET /api/v1/orders/{uid}`, `GET /api/v1/app_data/{hash}`) with the real UIDs and error
+//! bodies, injects the error mix a scenario asks for from a seeded stream, and — because the
+//! runner registers every event it put on chain — measures which events became orders, how
+//! fast, and which were lost, without knowing anything about the engine.
+//!
+//! The runner starts it in-process with [`start`] and keeps the [`MockServer`] guard; the
+//! `mock-orderbook` binary serves the same [`app`] standalone.
+//!
+//! Signatures are decoded but never verified (engines sign with EIP-1271 contracts the mock
+//! cannot call); see the crate README for what else is simplified.
+
+mod api;
+mod config;
+mod faults;
+mod prom;
+mod server;
+mod truth;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use api::{parse_order, ApiError, ParsedOrder, INVALID_JSON};
+pub use config::{
+    Config, ConfigError, DEFAULT_CHAIN_ID, DEFAULT_ORDER_DEADLINE_BLOCKS, KNOWN_ERROR_TYPES,
+};
+pub use server::{app, MockState};
+pub use truth::{
+    EventKind, EventStats, ExpectedOrder, OrderKey, PostOutcome, Stats, Summary, Truth, UNMATCHED,
+};
+
+/// How long [`MockServer::shutdown`] waits for open connections before aborting the server.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Validates `config`, binds `bind` (use `127.0.0.1:0` for a random port) and serves the mock
+/// on a background task until the returned guard is shut down or dropped.
+///
+/// An invalid config is an [`std::io::ErrorKind::InvalidInput`] error wrapping the
+/// [`ConfigError`].
+pub async fn start(config: Config, bind: SocketAddr) -> std::io::Result<MockServer> {
+    let state = MockState::new(config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let truth = state.truth();
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY: {e}");
+        }
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let router = app(state);
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!("mock orderbook server stopped with an error: {e}");
+        }
+    });
+    Ok(MockServer {
+        addr,
+        truth,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// A running mock. Dropping it stops the server task at once; [`MockServer::shutdown`] stops
+/// it gracefully.
+pub struct MockServer {
+    addr: SocketAddr,
+    truth: Truth,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// The bound address (with the real port when bound to port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL engines should use, e.g. `http://127.0.0.1:43123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The truth handle: register events, move the head, read stats.
+    pub fn truth(&self) -> Truth {
+        self.truth.clone()
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to a few seconds),
+    /// then ends the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("mock orderbook did not stop within {SHUTDOWN_GRACE:?}; aborting");
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,632 @@
+//! The HTTP surface: one [`Router`] built from one cloneable [`MockState`].
+//!
+//! Routes: `POST /api/v1/orders`, `GET /api/v1/orders/{uid}`, `GET /api/v1/app_data/{hash}`
+//! (the subset of the CoW orderbook API engines use), plus `/healthz`, `/_stats` and
+//! `/metrics` for the harness. One middleware stamps each request's arrival, adds the
+//! configured latency to `/api/…` routes (not to the harness's own routes, so scraping does not
+//! disturb the measurement) and counts requests by route and status.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use cowprotocol::{
+    parse_order_uid, settlement_domain, DomainSeparator, Order, OrderUid, GPV2_SETTLEMENT,
+};
+
+use crate::api::{self, ApiError};
+use crate::config::{Config, ConfigError};
+use crate::faults::ErrorMix;
+use crate::truth::{Observation, PostOutcome, Truth};
+
+/// Route label of requests that matched no route.
+const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct MockState {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: Config,
+    domain: DomainSeparator,
+    mix: ErrorMix,
+    orders: Mutex<HashMap<OrderUid, Order>>,
+    truth: Truth,
+}
+
+impl MockState {
+    /// Validates `config` and builds a fresh state (no orders, no events).
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let outcomes: Vec<String> = config.errors.keys().cloned().collect();
+        Ok(Self {
+            shared: Arc::new(Shared {
+                domain: settlement_domain(config.chain_id, GPV2_SETTLEMENT),
+                mix: ErrorMix::new(&config.errors, config.seed),
+                orders: Mutex::new(HashMap::new()),
+                truth: Truth::new(config.order_deadline_blocks, &outcomes),
+                config,
+            }),
+        })
+    }
+
+    /// The truth handle shared with the handlers.
+    pub fn truth(&self) -> Truth {
+        self.shared.truth.clone()
+    }
+
+    /// The config the state was built from.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The settlement EIP-712 domain UIDs are computed under.
+    pub fn domain(&self) -> &DomainSeparator {
+        &self.shared.domain
+    }
+}
+
+/// When the request reached the mock, before any injected latency.
+#[derive(Clone, Copy, Debug)]
+struct Arrival(Instant);
+
+/// Builds the router. Tests drive it with `tower::ServiceExt::oneshot`; [`crate::start`]
+/// serves it on a socket.
+pub fn app(state: MockState) -> Router {
+    Router::new()
+        .route("/api/v1/orders", post(post_order))
+        .route("/api/v1/orders/{uid}", get(get_order))
+        .route("/api/v1/app_data/{hash}", get(get_app_data))
+        .route("/healthz", get(healthz))
+        .route("/_stats", get(stats))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn observe(State(state): State<MockState>, mut req: Request, next: Next) -> Response {
+    let arrival = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+        .to_owned();
+    req.extensions_mut().insert(Arrival(arrival));
+    let latency = state.shared.config.latency;
+    if route.starts_with("/api/") && latency > Duration::ZERO {
+        tokio::time::sleep(latency).await;
+    }
+    let response = next.run(req).await;
+    state
+        .shared
+        .truth
+        .observe_request(&route, response.status().as_u16(), arrival.elapsed());
+    response
+}
+
+async fn post_order(
+    State(state): State<MockState>,
+    arrival: Option<Extension<Arrival>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let received_at = arrival.map_or_else(Instant::now, |Extension(Arrival(at))| at);
+    let shared = &state.shared;
+    let injected = shared.mix.draw();
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            shared.truth.observe_invalid();
+            return ApiError::new(rejection.status(), api::INVALID_JSON, rejection.body_text())
+                .into_response();
+        }
+    };
+    let order = match api::parse_order(&body, &shared.domain) {
+        Ok(order) => order,
+        Err(e) => {
+            shared.truth.observe_invalid();
+            return e.into_response();
+        }
+    };
+    let head = shared.truth.head();
+    let (outcome, response) = match injected {
+        Some(error_type) => (
+            PostOutcome::Injected(error_type.to_owned()),
+            ApiError::bad_request(error_type, "injected by the mock orderbook's error mix")
+                .into_response(),
+        ),
+        None => store(shared, &order),
+    };
+    shared.truth.observe(Observation {
+        key: order.key(),
+        outcome,
+        received_at,
+        head,
+    });
+    response
+}
+
+/// Stores a new order (201 with its UID) or refuses a known UID (400 `DuplicatedOrder`).
+fn store(shared: &Shared, order: &api::ParsedOrder) -> (PostOutcome, Response) {
+    if let Some(doc) = &order.full_app_data {
+        shared.truth.register_app_data(doc.clone());
+    }
+    let mut orders = shared.orders.lock().unwrap_or_else(|p| p.into_inner());
+    if orders.contains_key(&order.uid) {
+        let e = ApiError::bad_request(
+            "DuplicatedOrder",
+            format!("order {} already exists", order.uid),
+        );
+        return (PostOutcome::Duplicate, e.into_response());
+    }
+    let full_app_data = shared.truth.app_data(&order.data.app_data);
+    orders.insert(order.uid, order.to_order(full_app_data));
+    drop(orders);
+    let body = Json(order.uid.to_string());
+    (
+        PostOutcome::Accepted,
+        (StatusCode::CREATED, body).into_response(),
+    )
+}
+
+async fn get_order(State(state): State<MockState>, Path(uid): Path<String>) -> Response {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "OrderNotFound",
+            "Order was not found",
+        )
+        .into_response()
+    };
+    let Ok(uid) = parse_order_uid(&uid) else {
+        return not_found();
+    };
+    let orders = state
+        .shared
+        .orders
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    match orders.get(&uid) {
+        Some(order) => Json(order).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn get_app_data(State(state): State<MockState>, Path(hash): Path<String>) -> Response {
+    let doc = hash
+        .parse()
+        .ok()
+        .and_then(|hash| state.shared.truth.app_data(&hash));
+    match doc {
+        Some(doc) => Json(serde_json::json!({ "fullAppData": doc })).into_response(),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "AppDataNotFound",
+            "no app data document with this hash",
+        )
+        .into_response(),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn stats(State(state): State<MockState>) -> Response {
+    Json(state.shared.truth.stats()).into_response()
+}
+
+async fn metrics(State(state): State<MockState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.shared.truth.render_metrics(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such route").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    use alloy::primitives::{address, b256, Address, B256, U256};
+    use alloy::sol_types::{eip712_domain, SolStruct};
+    use axum::body::Body;
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    use crate::truth::{EventKind, ExpectedOrder, OrderKey, Stats};
+
+    /// The sample order of the cowprotocol crate's ethers-generated UID vectors.
+    fn vector_order() -> Value {
+        json!({
+            "sellToken": "0x0101010101010101010101010101010101010101",
+            "buyToken": "0x0202020202020202020202020202020202020202",
+            "receiver": "0x0303030303030303030303030303030303030303",
+            "sellAmount": "42000000000000000000",
+            "buyAmount": "13370000000000000000",
+            "validTo": 0xffff_ffffu32,
+            "appData": B256::ZERO.to_string(),
+            "feeAmount": "1000000000000000000",
+            "kind": "sell",
+            "partiallyFillable": false,
+            "sellTokenBalance": "erc20",
+            "buyTokenBalance": "erc20",
+            "signingScheme": "eip1271",
+            "signature": "0x",
+            "from": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        })
+    }
+
+    const VECTOR_OWNER: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+
+    fn state(config: Config) -> MockState {
+        MockState::new(config).expect("valid config")
+    }
+
+    async fn call(state: &MockState, method: &str, uri: &str, body: Body) -> (StatusCode, Vec<u8>) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .expect("request");
+        let resp = app(state.clone()).oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, bytes.to_vec())
+    }
+
+    async fn post_json(state: &MockState, v: &Value) -> (StatusCode, Value) {
+        let (status, body) = call(state, "POST", "/api/v1/orders", Body::from(v.to_string())).await;
+        (status, serde_json::from_slice(&body).expect("JSON answer"))
+    }
+
+    async fn get_json(state: &MockState, uri: &str) -> (StatusCode, Value) {
+        let (status, body) = call(state, "GET", uri, Body::empty()).await;
+        (status, serde_json::from_slice(&body).expect("JSON answer"))
+    }
+
+    fn assert_error(body: &Value, error_type: &str) {
+        assert_eq!(body["errorType"], error_type, "{body}");
+        assert!(
+            body["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn post_answers_the_known_uid_vector() {
+        let s = state(Config::default());
+        let (status, body) = post_json(&s, &vector_order()).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let uid = body.as_str().expect("UID is a JSON string");
+        let expected = concat!(
+            "0xd69c063b99b74a6690df5541787acc942828219a0ba12fded27eff853da8f6fd",
+            "70997970c51812dc3a010c7d01b50e0d17dc79c8",
+            "ffffffff"
+        );
+        assert_eq!(uid, expected);
+    }
+
+    mod gpv2 {
+        alloy::sol! {
+        struct Order {
+            address sellToken;
+            address buyToken;
+            address receiver;
+            uint256 sellAmount;
+            uint256 buyAmount;
+            uint32 validTo;
+            bytes32 appData;
+            uint256 feeAmount;
+            string kind;
+            bool partiallyFillable;
+            string sellTokenBalance;
+            string buyTokenBalance;
+        }
+        }
+    }
+
+    #[tokio::test]
+    async fn uid_is_the_eip712_digest_owner_and_valid_to() {
+        let chain_id = 31_337u64;
+        let s = state(Config {
+            chain_id,
+            ..Config::default()
+        });
+        let app_data = b256!("00000000000000000000000000000000000000000000000000000000000000aa");
+        let mut order = vector_order();
+        order["appData"] = json!(app_data);
+        order["validTo"] = json!(1_750_000_000u32);
+        order["kind"] = json!("buy");
+        order["partiallyFillable"] = json!(true);
+        order["feeAmount"] = json!("0");
+        let (status, body) = post_json(&s, &order).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let uid: alloy::primitives::FixedBytes<56> =
+            body.as_str().expect("string").parse().expect("56 bytes");
+
+        let domain = eip712_domain! {
+            name: "Gnosis Protocol",
+            version: "v2",
+            chain_id: chain_id,
+            verifying_contract: address!("9008D19f58AAbD9eD0D60971565AA8510560ab41"),
+        };
+        let digest = gpv2::Order {
+            sellToken: address!("0101010101010101010101010101010101010101"),
+            buyToken: address!("0202020202020202020202020202020202020202"),
+            receiver: address!("0303030303030303030303030303030303030303"),
+            sellAmount: U256::from(42_000_000_000_000_000_000u128),
+            buyAmount: U256::from(13_370_000_000_000_000_000u128),
+            validTo: 1_750_000_000,
+            appData: app_data,
+            feeAmount: U256::ZERO,
+            kind: "buy".into(),
+            partiallyFillable: true,
+            sellTokenBalance: "erc20".into(),
+            buyTokenBalance: "erc20".into(),
+        }
+        .eip712_signing_hash(&domain);
+        assert_eq!(uid.len(), 56);
+        assert_eq!(&uid[..32], digest.as_slice());
+        assert_eq!(&uid[32..52], VECTOR_OWNER.as_slice());
+        assert_eq!(&uid[52..], 1_750_000_000u32.to_be_bytes());
+    }
+
+    #[tokio::test]
+    async fn resubmission_answers_duplicated_order() {
+        let s = state(Config::default());
+        assert_eq!(post_json(&s, &vector_order()).await.0, StatusCode::CREATED);
+        let (status, body) = post_json(&s, &vector_order()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_error(&body, "DuplicatedOrder");
+        let stats = s.truth().stats();
+        assert_eq!(stats.posts, 2);
+        assert_eq!(
+            stats.pending_posts, 2,
+            "no event registered, no head moved yet"
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_bodies_answer_400_in_the_error_shape() {
+        let s = state(Config::default());
+        let mut missing = vector_order();
+        missing.as_object_mut().expect("object").remove("buyAmount");
+        let bodies: Vec<Body> = vec![
+            Body::from("{not json"),
+            Body::empty(),
+            Body::from("[]"),
+            Body::from(missing.to_string()),
+            Body::from(vec![0xff, 0xfe, 0x00]),
+        ];
+        for body in bodies {
+            let (status, bytes) = call(&s, "POST", "/api/v1/orders", body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            let v: Value = serde_json::from_slice(&bytes).expect("JSON error body");
+            assert_error(&v, crate::api::INVALID_JSON);
+        }
+        let stats = s.truth().stats();
+        assert_eq!(stats.orders_received["unmatched"]["invalid"], 5);
+    }
+
+    #[tokio::test]
+    async fn get_order_returns_the_stored_order_or_order_not_found() {
+        let s = state(Config::default());
+        let (_, uid) = post_json(&s, &vector_order()).await;
+        let uid = uid.as_str().expect("uid");
+        let (status, order) = get_json(&s, &format!("/api/v1/orders/{uid}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(order["uid"], uid);
+        assert_eq!(order["owner"], "0x70997970c51812dc3a010c7d01b50e0d17dc79c8");
+        assert_eq!(order["status"], "open");
+        assert_eq!(order["sellAmount"], "42000000000000000000");
+        assert_eq!(order["signingScheme"], "eip1271");
+        let typed: Order = serde_json::from_value(order).expect("cowprotocol::Order parses");
+        assert_eq!(typed.owner, VECTOR_OWNER);
+
+        let unknown = format!("0x{}", "ab".repeat(56));
+        for uri in [
+            format!("/api/v1/orders/{unknown}"),
+            "/api/v1/orders/0x1234".to_owned(),
+        ] {
+            let (status, body) = get_json(&s, &uri).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            assert_error(&body, "OrderNotFound");
+        }
+    }
+
+    #[tokio::test]
+    async fn app_data_serves_empty_registered_and_posted_documents() {
+        let s = state(Config::default());
+        let (status, body) = get_json(
+            &s,
+            &format!("/api/v1/app_data/{}", cowprotocol::EMPTY_APP_DATA_HASH),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({"fullAppData": "{}"}));
+
+        let registered = r#"{"appCode":"cowload","version":"1.3.0"}"#.to_owned();
+        let hash = s.truth().register_app_data(registered.clone());
+        let (status, body) = get_json(&s, &format!("/api/v1/app_data/{hash}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["fullAppData"], registered);
+
+        let posted = r#"{"appCode":"engine","metadata":{}}"#;
+        let mut order = vector_order();
+        order["appData"] = json!(posted);
+        assert_eq!(post_json(&s, &order).await.0, StatusCode::CREATED);
+        let hash = alloy::primitives::keccak256(posted.as_bytes());
+        let (status, body) = get_json(&s, &format!("/api/v1/app_data/{hash}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["fullAppData"], posted);
+
+        let (status, body) =
+            get_json(&s, &format!("/api/v1/app_data/{}", B256::repeat_byte(9))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_error(&body, "AppDataNotFound");
+    }
+
+    #[tokio::test]
+    async fn injected_errors_use_the_real_shape_and_store_nothing() {
+        for error_type in ["InsufficientFee", "DuplicatedOrder"] {
+            let s = state(Config {
+                errors: [(error_type.to_owned(), 1.0)].into_iter().collect(),
+                ..Config::default()
+            });
+            let (status, body) = post_json(&s, &vector_order()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_error(&body, error_type);
+            let parsed = crate::api::parse_order(vector_order().to_string().as_bytes(), s.domain())
+                .expect("valid");
+            let (status, _) = get_json(&s, &format!("/api/v1/orders/{}", parsed.uid)).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{error_type}: not stored");
+            s.truth().set_head(1);
+            let stats = s.truth().stats();
+            assert_eq!(stats.orders_received["unmatched"][error_type], 1);
+            assert_eq!(stats.orders_received["unmatched"]["duplicate"], 0);
+            assert_eq!(stats.unmatched_orders, 0);
+        }
+    }
+
+    fn vector_key() -> OrderKey {
+        OrderKey {
+            owner: VECTOR_OWNER,
+            sell_token: Address::repeat_byte(1),
+            buy_token: Address::repeat_byte(2),
+            receiver: Address::repeat_byte(3),
+            sell_amount: U256::from(42_000_000_000_000_000_000u128),
+            buy_amount: U256::from(13_370_000_000_000_000_000u128),
+            app_data: B256::ZERO,
+        }
+    }
+
+    #[tokio::test]
+    async fn posted_orders_match_registered_events() {
+        let s = state(Config::default());
+        let truth = s.truth();
+        truth.register(vec![ExpectedOrder {
+            kind: EventKind::EthFlow,
+            block: 7,
+            mined_at: Instant::now(),
+            key: vector_key(),
+            tx_hash: B256::repeat_byte(0x77),
+        }]);
+        truth.set_head(7);
+        assert_eq!(post_json(&s, &vector_order()).await.0, StatusCode::CREATED);
+        assert_eq!(
+            post_json(&s, &vector_order()).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        let mut other = vector_order();
+        other["sellAmount"] = json!("1");
+        assert_eq!(post_json(&s, &other).await.0, StatusCode::CREATED);
+        truth.set_head(8);
+        let stats: Stats = truth.stats();
+        let e = &stats.events["ethflow"];
+        assert_eq!((e.registered, e.matched, e.lost, e.awaiting), (1, 1, 0, 0));
+        assert_eq!(e.blocks.max, 0.0);
+        assert_eq!(e.posts_per_event.max, 1.0);
+        assert_eq!(stats.orders_received["ethflow"]["accepted"], 1);
+        assert_eq!(stats.orders_received["ethflow"]["duplicate"], 1);
+        assert_eq!(stats.orders_received["unmatched"]["accepted"], 1);
+        assert_eq!(stats.unmatched_orders, 1);
+    }
+
+    #[tokio::test]
+    async fn harness_routes_answer() {
+        let s = state(Config {
+            errors: [("InvalidQuote".to_owned(), 0.5)].into_iter().collect(),
+            ..Config::default()
+        });
+        let (status, body) = call(&s, "GET", "/healthz", Body::empty()).await;
+        assert_eq!(
+            (status, body.as_slice()),
+            (StatusCode::OK, b"ok".as_slice())
+        );
+
+        post_json(&s, &vector_order()).await;
+        let (status, stats) = get_json(&s, "/_stats").await;
+        assert_eq!(status, StatusCode::OK);
+        let stats: Stats = serde_json::from_value(stats).expect("Stats round-trips");
+        assert_eq!(stats.posts, 1);
+        assert_eq!(stats.requests["/api/v1/orders"].values().sum::<u64>(), 1);
+        assert_eq!(stats.requests["/healthz"]["200"], 1);
+
+        let (status, text) = call(&s, "GET", "/metrics", Body::empty()).await;
+        assert_eq!(status, StatusCode::OK);
+        let text = String::from_utf8(text).expect("utf-8");
+        for name in [
+            "cowload_orders_received_total",
+            "cowload_events_registered_total",
+            "cowload_events_matched_total",
+            "cowload_events_lost_total",
+            "cowload_events_awaiting_order",
+            "cowload_event_to_order_seconds_bucket",
+            "cowload_event_to_order_blocks_bucket",
+            "cowload_order_posts_per_event_bucket",
+            "cowload_mock_requests_total",
+            "cowload_mock_request_duration_seconds_bucket",
+        ] {
+            assert!(text.contains(name), "{name} missing");
+        }
+        assert!(text
+            .contains("cowload_orders_received_total{kind=\"twap\",outcome=\"InvalidQuote\"} 0"));
+        assert!(text.contains("cowload_mock_requests_total{route=\"/healthz\",status=\"200\"} 1"));
+
+        let (status, body) = get_json(&s, "/no/such/route").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_error(&body, "NotFound");
+        assert_eq!(s.truth().stats().requests["unmatched"]["404"], 1);
+    }
+
+    #[tokio::test]
+    async fn same_seed_answers_the_same_sequence() {
+        let config = Config {
+            seed: 99,
+            errors: [
+                ("InsufficientFee".to_owned(), 0.3),
+                ("QuoteNotFound".to_owned(), 0.3),
+            ]
+            .into_iter()
+            .collect(),
+            ..Config::default()
+        };
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let s = state(config.clone());
+            let mut answers = Vec::new();
+            for i in 0..50u32 {
+                let mut order = vector_order();
+                order["validTo"] = json!(1_700_000_000 + i);
+                let (_, body) = post_json(&s, &order).await;
+                answers.push(body["errorType"].as_str().unwrap_or("accepted").to_owned());
+            }
+            runs.push(answers);
+        }
+        assert_eq!(runs[0], runs[1]);
+        assert!(runs[0].iter().any(|a| a == "accepted"));
+        assert!(runs[0].iter().any(|a| a != "accepted"));
+    }
+}

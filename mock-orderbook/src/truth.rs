@@ -1,0 +1,1095 @@
+//! Truth: which on-chain events became orders, how fast, and which were lost — measured by
+//! the mock without knowing anything about the engine.
+//!
+//! In: the runner's [`Truth::register`] (every event it saw on chain, after each mined block)
+//! and [`Truth::set_head`] (after each block), and every parsed `POST /api/v1/orders` from the
+//! server. Out: [`Stats`] (served at `/_stats`) and the `cowload_*` Prometheus text (served at
+//! `/metrics`).
+//!
+//! A POST is matched to an event by [`OrderKey`] (owner, tokens, receiver, amounts, appData
+//! hash). Because an engine can see a block and post before the runner has registered that
+//! block's events, a POST whose key is unknown waits as *pending*; registering the event later
+//! still matches it, and only at the next `set_head` after the head at its receipt is it
+//! finally counted as `unmatched`. Counters therefore only ever grow. The runner must call
+//! `register` for a block before `set_head` for it.
+//!
+//! Per event the first accepted order counts: its latency (event block mined → POST received,
+//! seconds) and its distance in blocks (head at receipt − event block) are recorded, along with
+//! the number of POSTs the event took (retries). An event with no accepted order once the head
+//! is past `block + order_deadline_blocks` is lost; if it gets an order later it stays lost,
+//! counts as late and its latency is still recorded. So `registered = matched + lost +
+//! awaiting` always holds.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{keccak256, Address, B256, U256};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::prom::{self, Buckets, Exposition};
+
+/// The kind of on-chain event an order answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// `ComposableCoW.ConditionalOrderCreated` for a TWAP.
+    Twap,
+    /// `CoWSwapEthFlow.OrderPlacement`.
+    EthFlow,
+}
+
+impl EventKind {
+    /// Both kinds, in label order.
+    pub const ALL: [EventKind; 2] = [EventKind::Twap, EventKind::EthFlow];
+
+    /// The `kind` label value: `"twap"` or `"ethflow"`.
+    pub fn label(self) -> &'static str {
+        match self {
+            EventKind::Twap => "twap",
+            EventKind::EthFlow => "ethflow",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            EventKind::Twap => 0,
+            EventKind::EthFlow => 1,
+        }
+    }
+}
+
+/// The `kind` label of orders that match no registered event.
+pub const UNMATCHED: &str = "unmatched";
+
+/// The order fields that tie a posted order to the event that caused it. `validTo`, fees and
+/// the signature are left out on purpose: TWAP parts differ only in `validTo`, and engines
+/// choose fees and signatures.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OrderKey {
+    /// The order's owner (`from`, or the recovered ECDSA signer).
+    pub owner: Address,
+    /// Token sold.
+    pub sell_token: Address,
+    /// Token bought.
+    pub buy_token: Address,
+    /// Receiver; an absent receiver is `Address::ZERO`, as in the signed struct.
+    pub receiver: Address,
+    /// Sell amount, atomic units.
+    pub sell_amount: U256,
+    /// Buy amount, atomic units.
+    pub buy_amount: U256,
+    /// keccak256 of the app-data document.
+    pub app_data: B256,
+}
+
+/// One event the runner found on chain and expects to become an order.
+#[derive(Clone, Debug)]
+pub struct ExpectedOrder {
+    /// What kind of event it was.
+    pub kind: EventKind,
+    /// The block that holds the event.
+    pub block: u64,
+    /// When that block was mined (latency starts here).
+    pub mined_at: Instant,
+    /// The order the event should turn into.
+    pub key: OrderKey,
+    /// The transaction that emitted the event (for reports and debugging).
+    pub tx_hash: B256,
+}
+
+/// How one POST ended, as the truth counts it (the `outcome` label).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PostOutcome {
+    /// 201, stored.
+    Accepted,
+    /// 400 `DuplicatedOrder` because the UID was already stored.
+    Duplicate,
+    /// 400 with an errorType injected by the error mix.
+    Injected(String),
+    /// 400 because the body could not be parsed.
+    Invalid,
+}
+
+impl PostOutcome {
+    /// The `outcome` label value.
+    pub fn label(&self) -> &str {
+        match self {
+            PostOutcome::Accepted => "accepted",
+            PostOutcome::Duplicate => "duplicate",
+            PostOutcome::Injected(error_type) => error_type,
+            PostOutcome::Invalid => "invalid",
+        }
+    }
+}
+
+/// A parsed POST as handed to the truth.
+#[derive(Clone, Debug)]
+pub struct Observation {
+    /// The order's key.
+    pub key: OrderKey,
+    /// How the POST was answered.
+    pub outcome: PostOutcome,
+    /// When the request arrived.
+    pub received_at: Instant,
+    /// The head block at that moment.
+    pub head: u64,
+}
+
+/// Summary of one latency-like distribution.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Number of observations.
+    pub count: u64,
+    /// Smallest observation.
+    pub min: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest observation.
+    pub max: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+}
+
+/// Per-kind event accounting.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventStats {
+    /// Events registered by the runner.
+    pub registered: u64,
+    /// Events whose first accepted order arrived within the deadline.
+    pub matched: u64,
+    /// Events with no accepted order by `block + order_deadline_blocks`.
+    pub lost: u64,
+    /// Lost events that got an accepted order after their deadline.
+    pub late: u64,
+    /// Events neither matched nor lost yet.
+    pub awaiting: u64,
+    /// Event block mined → first accepted POST received.
+    pub latency_seconds: Summary,
+    /// Head at receipt of the first accepted POST − event block.
+    pub blocks: Summary,
+    /// POSTs an event took up to and including its first accepted one.
+    pub posts_per_event: Summary,
+}
+
+/// Everything the mock measured, as served at `/_stats`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Last head set by the runner.
+    pub head: u64,
+    /// Deadline used to declare events lost.
+    pub order_deadline_blocks: u64,
+    /// `POST /api/v1/orders` requests handled (injected latency included, all outcomes).
+    pub posts: u64,
+    /// kind (`twap`, `ethflow`, `unmatched`) → outcome → POSTs.
+    pub orders_received: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Accepted orders that match no registered event.
+    pub unmatched_orders: u64,
+    /// POSTs whose event may still be registered (not yet counted anywhere else).
+    pub pending_posts: u64,
+    /// kind (`twap`, `ethflow`) → event accounting.
+    pub events: BTreeMap<String, EventStats>,
+    /// route → status → requests.
+    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
+    /// App-data documents the mock can serve.
+    pub app_data_documents: u64,
+}
+
+/// Shared handle on the mock's ground truth. Cheap to clone; every clone sees the same data.
+#[derive(Clone)]
+pub struct Truth {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    ledger: Mutex<Ledger>,
+    app_data: RwLock<HashMap<B256, String>>,
+    requests: Mutex<Requests>,
+}
+
+/// Routes whose series exist from the first scrape.
+const KNOWN_ROUTES: &[(&str, &str)] = &[
+    ("/api/v1/orders", "201"),
+    ("/api/v1/orders/{uid}", "200"),
+    ("/api/v1/app_data/{hash}", "200"),
+];
+
+impl Truth {
+    /// A fresh truth. `outcomes` are extra `outcome` label values (the configured errorTypes)
+    /// whose counters exist from the first scrape.
+    pub fn new(order_deadline_blocks: u64, outcomes: &[String]) -> Self {
+        let mut app_data = HashMap::new();
+        app_data.insert(
+            cowprotocol::EMPTY_APP_DATA_HASH,
+            cowprotocol::EMPTY_APP_DATA_JSON.to_owned(),
+        );
+        Self {
+            shared: Arc::new(Shared {
+                ledger: Mutex::new(Ledger::new(order_deadline_blocks, outcomes)),
+                app_data: RwLock::new(app_data),
+                requests: Mutex::new(Requests::new()),
+            }),
+        }
+    }
+
+    /// Registers events found on chain. Call after each mined block, before
+    /// [`Truth::set_head`] for that block. POSTs already received for these events are
+    /// matched now.
+    pub fn register(&self, events: Vec<ExpectedOrder>) {
+        self.ledger().register(events);
+    }
+
+    /// Moves the head to `block`. Events with no accepted order whose
+    /// `block + order_deadline_blocks` is now behind the head become lost, and POSTs received
+    /// before this head that still match nothing are counted as unmatched.
+    pub fn set_head(&self, block: u64) {
+        self.ledger().set_head(block);
+    }
+
+    /// Closes the books at the end of a run: every event still awaiting becomes lost and every
+    /// pending POST unmatched. Equivalent to `set_head(u64::MAX)`.
+    pub fn finish(&self) {
+        self.set_head(u64::MAX);
+    }
+
+    /// The head block last set.
+    pub fn head(&self) -> u64 {
+        self.ledger().head
+    }
+
+    /// Makes an app-data document servable at `GET /api/v1/app_data/{keccak256(doc)}` and
+    /// returns that hash.
+    pub fn register_app_data(&self, doc: String) -> B256 {
+        let hash = keccak256(doc.as_bytes());
+        let mut docs = self
+            .shared
+            .app_data
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        docs.insert(hash, doc);
+        hash
+    }
+
+    /// The app-data document with this hash, if known.
+    pub fn app_data(&self, hash: &B256) -> Option<String> {
+        let docs = self
+            .shared
+            .app_data
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        docs.get(hash).cloned()
+    }
+
+    /// A snapshot of every counter and distribution.
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.ledger().stats();
+        stats.requests = self.requests().stats();
+        let docs = self
+            .shared
+            .app_data
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        stats.app_data_documents = docs.len() as u64;
+        stats
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        let mut out = Exposition::default();
+        self.ledger().render(&mut out);
+        self.requests().render(&mut out);
+        out.finish()
+    }
+
+    /// Counts one parsed POST (called by the server).
+    pub(crate) fn observe(&self, observation: Observation) {
+        self.ledger().observe(observation);
+    }
+
+    /// Counts one POST that could not be parsed (called by the server).
+    pub(crate) fn observe_invalid(&self) {
+        let mut ledger = self.ledger();
+        ledger.posts += 1;
+        ledger.count_received(UNMATCHED, &PostOutcome::Invalid);
+    }
+
+    /// Counts one HTTP request (called by the server's middleware).
+    pub(crate) fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
+        self.requests().observe(route, status, elapsed);
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.shared.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn requests(&self) -> MutexGuard<'_, Requests> {
+        self.shared
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct EventRecord {
+    kind: EventKind,
+    block: u64,
+    mined_at: Instant,
+    posts: u64,
+    accepted: bool,
+    lost: bool,
+}
+
+/// Distributions of one kind: hdrhistograms for quantiles in `/_stats`, fixed buckets for
+/// the Prometheus histograms.
+struct KindStats {
+    registered: u64,
+    matched: u64,
+    lost: u64,
+    late: u64,
+    latency_us: Histogram<u64>,
+    blocks: Histogram<u64>,
+    posts: Histogram<u64>,
+    latency_buckets: Buckets,
+    blocks_buckets: Buckets,
+    posts_buckets: Buckets,
+}
+
+/// One hour in microseconds: latencies above it are clamped.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+impl KindStats {
+    fn new() -> Self {
+        Self {
+            registered: 0,
+            matched: 0,
+            lost: 0,
+            late: 0,
+            latency_us: histogram(MAX_LATENCY_US),
+            blocks: histogram(1_000_000),
+            posts: histogram(1_000_000),
+            latency_buckets: Buckets::new(prom::EVENT_TO_ORDER_SECONDS_BUCKETS),
+            blocks_buckets: Buckets::new(prom::EVENT_TO_ORDER_BLOCKS_BUCKETS),
+            posts_buckets: Buckets::new(prom::POSTS_PER_EVENT_BUCKETS),
+        }
+    }
+
+    fn record_first_order(&mut self, latency: Duration, blocks: u64, posts: u64) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_us
+            .saturating_record(micros.min(MAX_LATENCY_US));
+        self.blocks.saturating_record(blocks);
+        self.posts.saturating_record(posts);
+        self.latency_buckets.observe(latency.as_secs_f64());
+        self.blocks_buckets.observe(blocks as f64);
+        self.posts_buckets.observe(posts as f64);
+    }
+
+    fn stats(&self) -> EventStats {
+        EventStats {
+            registered: self.registered,
+            matched: self.matched,
+            lost: self.lost,
+            late: self.late,
+            awaiting: self.awaiting(),
+            latency_seconds: summary(&self.latency_us, 1e-6),
+            blocks: summary(&self.blocks, 1.0),
+            posts_per_event: summary(&self.posts, 1.0),
+        }
+    }
+
+    fn awaiting(&self) -> u64 {
+        self.registered - self.matched - self.lost
+    }
+}
+
+fn histogram(max: u64) -> Histogram<u64> {
+    Histogram::new_with_bounds(1, max, 3).expect("static histogram bounds are valid")
+}
+
+fn summary(h: &Histogram<u64>, scale: f64) -> Summary {
+    if h.is_empty() {
+        return Summary::default();
+    }
+    let at = |q: f64| h.value_at_quantile(q) as f64 * scale;
+    Summary {
+        count: h.len(),
+        min: h.min() as f64 * scale,
+        p50: at(0.5),
+        p90: at(0.9),
+        p99: at(0.99),
+        max: h.max() as f64 * scale,
+        mean: h.mean() * scale,
+    }
+}
+
+struct Ledger {
+    deadline: u64,
+    head: u64,
+    posts: u64,
+    events: Vec<EventRecord>,
+    by_key: HashMap<OrderKey, Vec<usize>>,
+    /// (block, event id) of events neither accepted nor lost.
+    awaiting: BTreeSet<(u64, usize)>,
+    /// POSTs whose key matched no event yet, in receipt order per key.
+    pending: HashMap<OrderKey, Vec<Observation>>,
+    /// (kind label, outcome label) → POSTs.
+    received: BTreeMap<(String, String), u64>,
+    unmatched_accepted: u64,
+    kinds: [KindStats; 2],
+}
+
+impl Ledger {
+    fn new(deadline: u64, outcomes: &[String]) -> Self {
+        let mut received = BTreeMap::new();
+        let base = ["accepted", "duplicate", "invalid"];
+        let labels = base
+            .iter()
+            .map(|s| s.to_string())
+            .chain(outcomes.iter().cloned());
+        for outcome in labels {
+            for kind in [
+                EventKind::Twap.label(),
+                EventKind::EthFlow.label(),
+                UNMATCHED,
+            ] {
+                received.insert((kind.to_owned(), outcome.clone()), 0);
+            }
+        }
+        Self {
+            deadline,
+            head: 0,
+            posts: 0,
+            events: Vec::new(),
+            by_key: HashMap::new(),
+            awaiting: BTreeSet::new(),
+            pending: HashMap::new(),
+            received,
+            unmatched_accepted: 0,
+            kinds: [KindStats::new(), KindStats::new()],
+        }
+    }
+
+    fn register(&mut self, events: Vec<ExpectedOrder>) {
+        let mut keys = Vec::with_capacity(events.len());
+        for event in events {
+            let id = self.events.len();
+            self.events.push(EventRecord {
+                kind: event.kind,
+                block: event.block,
+                mined_at: event.mined_at,
+                posts: 0,
+                accepted: false,
+                lost: false,
+            });
+            self.kinds[event.kind.index()].registered += 1;
+            self.awaiting.insert((event.block, id));
+            self.by_key.entry(event.key.clone()).or_default().push(id);
+            keys.push(event.key);
+        }
+        for key in keys {
+            if let Some(waiting) = self.pending.remove(&key) {
+                for observation in waiting {
+                    self.classify(observation);
+                }
+            }
+        }
+    }
+
+    fn set_head(&mut self, head: u64) {
+        self.head = head;
+        let mut finalised = Vec::new();
+        self.pending.retain(|_, waiting| {
+            let (old, young): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|o| o.head < head);
+            finalised.extend(old);
+            *waiting = young;
+            !waiting.is_empty()
+        });
+        for observation in finalised {
+            self.count_unmatched(&observation.outcome);
+        }
+        while let Some(&(block, id)) = self.awaiting.first() {
+            if block.saturating_add(self.deadline) >= head {
+                break;
+            }
+            self.awaiting.pop_first();
+            let event = &mut self.events[id];
+            event.lost = true;
+            self.kinds[event.kind.index()].lost += 1;
+        }
+    }
+
+    fn observe(&mut self, observation: Observation) {
+        self.posts += 1;
+        if self.by_key.contains_key(&observation.key) {
+            self.classify(observation);
+        } else {
+            self.pending
+                .entry(observation.key.clone())
+                .or_default()
+                .push(observation);
+        }
+    }
+
+    /// Attributes a POST to the first event with its key that has no accepted order yet (or
+    /// to the last one when all have one: a later TWAP part or a resubmission).
+    fn classify(&mut self, observation: Observation) {
+        let Some(ids) = self.by_key.get(&observation.key) else {
+            self.count_unmatched(&observation.outcome);
+            return;
+        };
+        let target = ids
+            .iter()
+            .copied()
+            .find(|&id| !self.events[id].accepted)
+            .or_else(|| ids.last().copied());
+        let Some(id) = target else {
+            self.count_unmatched(&observation.outcome);
+            return;
+        };
+        let event = &mut self.events[id];
+        event.posts += 1;
+        let kind = event.kind;
+        let first_acceptance = observation.outcome == PostOutcome::Accepted && !event.accepted;
+        if first_acceptance {
+            event.accepted = true;
+            let latency = observation
+                .received_at
+                .saturating_duration_since(event.mined_at);
+            let blocks = observation.head.saturating_sub(event.block);
+            let (posts, lost, block) = (event.posts, event.lost, event.block);
+            let stats = &mut self.kinds[kind.index()];
+            stats.record_first_order(latency, blocks, posts);
+            if lost {
+                stats.late += 1;
+            } else {
+                stats.matched += 1;
+                self.awaiting.remove(&(block, id));
+            }
+        }
+        self.count_received(kind.label(), &observation.outcome);
+    }
+
+    fn count_unmatched(&mut self, outcome: &PostOutcome) {
+        if *outcome == PostOutcome::Accepted {
+            self.unmatched_accepted += 1;
+        }
+        self.count_received(UNMATCHED, outcome);
+    }
+
+    fn count_received(&mut self, kind: &str, outcome: &PostOutcome) {
+        *self
+            .received
+            .entry((kind.to_owned(), outcome.label().to_owned()))
+            .or_default() += 1;
+    }
+
+    fn stats(&self) -> Stats {
+        let mut orders_received: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for ((kind, outcome), count) in &self.received {
+            orders_received
+                .entry(kind.clone())
+                .or_default()
+                .insert(outcome.clone(), *count);
+        }
+        let events = EventKind::ALL
+            .iter()
+            .map(|k| (k.label().to_owned(), self.kinds[k.index()].stats()))
+            .collect();
+        Stats {
+            head: self.head,
+            order_deadline_blocks: self.deadline,
+            posts: self.posts,
+            orders_received,
+            unmatched_orders: self.unmatched_accepted,
+            pending_posts: self.pending.values().map(|v| v.len() as u64).sum(),
+            events,
+            requests: BTreeMap::new(),
+            app_data_documents: 0,
+        }
+    }
+
+    fn render(&self, out: &mut Exposition) {
+        out.header(
+            "cowload_orders_received_total",
+            "counter",
+            "POST /api/v1/orders by matched event kind and outcome",
+        );
+        for ((kind, outcome), count) in &self.received {
+            out.sample(
+                "cowload_orders_received_total",
+                &[("kind", kind), ("outcome", outcome)],
+                *count as f64,
+            );
+        }
+        let counters: [(&str, &str, fn(&KindStats) -> u64); 4] = [
+            (
+                "cowload_events_registered_total",
+                "Events the runner registered",
+                |s| s.registered,
+            ),
+            (
+                "cowload_events_matched_total",
+                "Events whose first order was accepted in time",
+                |s| s.matched,
+            ),
+            (
+                "cowload_events_lost_total",
+                "Events with no accepted order by their deadline",
+                |s| s.lost,
+            ),
+            (
+                "cowload_events_late_total",
+                "Lost events that got an accepted order later",
+                |s| s.late,
+            ),
+        ];
+        for (name, help, value) in counters {
+            out.header(name, "counter", help);
+            for kind in EventKind::ALL {
+                let v = value(&self.kinds[kind.index()]);
+                out.sample(name, &[("kind", kind.label())], v as f64);
+            }
+        }
+        out.header(
+            "cowload_events_awaiting_order",
+            "gauge",
+            "Events neither matched nor lost yet",
+        );
+        for kind in EventKind::ALL {
+            let v = self.kinds[kind.index()].awaiting();
+            out.sample(
+                "cowload_events_awaiting_order",
+                &[("kind", kind.label())],
+                v as f64,
+            );
+        }
+        out.header(
+            "cowload_unmatched_orders_total",
+            "counter",
+            "Accepted orders that match no registered event",
+        );
+        out.sample(
+            "cowload_unmatched_orders_total",
+            &[],
+            self.unmatched_accepted as f64,
+        );
+        let histograms: [(&str, &str, fn(&KindStats) -> &Buckets); 3] = [
+            (
+                "cowload_event_to_order_seconds",
+                "Event block mined to first accepted order received",
+                |s| &s.latency_buckets,
+            ),
+            (
+                "cowload_event_to_order_blocks",
+                "Head at first accepted order minus event block",
+                |s| &s.blocks_buckets,
+            ),
+            (
+                "cowload_order_posts_per_event",
+                "POSTs an event took up to its first accepted order (retries + 1)",
+                |s| &s.posts_buckets,
+            ),
+        ];
+        for (name, help, buckets) in histograms {
+            out.header(name, "histogram", help);
+            for kind in EventKind::ALL {
+                out.histogram(
+                    name,
+                    &[("kind", kind.label())],
+                    buckets(&self.kinds[kind.index()]),
+                );
+            }
+        }
+    }
+}
+
+/// HTTP request counters of the mock itself.
+struct Requests {
+    /// (route, status) → requests.
+    counts: BTreeMap<(String, u16), u64>,
+    /// route → duration histogram (seconds, injected latency included).
+    durations: BTreeMap<String, Buckets>,
+}
+
+impl Requests {
+    fn new() -> Self {
+        let mut counts = BTreeMap::new();
+        let mut durations = BTreeMap::new();
+        for (route, status) in KNOWN_ROUTES {
+            let status: u16 = status.parse().expect("static status codes parse");
+            counts.insert(((*route).to_owned(), status), 0);
+            durations.insert(
+                (*route).to_owned(),
+                Buckets::new(prom::REQUEST_SECONDS_BUCKETS),
+            );
+        }
+        Self { counts, durations }
+    }
+
+    fn observe(&mut self, route: &str, status: u16, elapsed: Duration) {
+        match self.counts.get_mut(&(route.to_owned(), status)) {
+            Some(count) => *count += 1,
+            None => {
+                self.counts.insert((route.to_owned(), status), 1);
+            }
+        }
+        match self.durations.get_mut(route) {
+            Some(h) => h.observe(elapsed.as_secs_f64()),
+            None => {
+                let mut h = Buckets::new(prom::REQUEST_SECONDS_BUCKETS);
+                h.observe(elapsed.as_secs_f64());
+                self.durations.insert(route.to_owned(), h);
+            }
+        }
+    }
+
+    fn stats(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for ((route, status), count) in &self.counts {
+            out.entry(route.clone())
+                .or_default()
+                .insert(status.to_string(), *count);
+        }
+        out
+    }
+
+    fn render(&self, out: &mut Exposition) {
+        out.header(
+            "cowload_mock_requests_total",
+            "counter",
+            "HTTP requests served by the mock orderbook",
+        );
+        for ((route, status), count) in &self.counts {
+            let status = status.to_string();
+            out.sample(
+                "cowload_mock_requests_total",
+                &[("route", route), ("status", &status)],
+                *count as f64,
+            );
+        }
+        out.header(
+            "cowload_mock_request_duration_seconds",
+            "histogram",
+            "Time to answer a request, injected latency included",
+        );
+        for (route, h) in &self.durations {
+            out.histogram(
+                "cowload_mock_request_duration_seconds",
+                &[("route", route)],
+                h,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> OrderKey {
+        OrderKey {
+            owner: Address::repeat_byte(n),
+            sell_token: Address::repeat_byte(0xaa),
+            buy_token: Address::repeat_byte(0xbb),
+            receiver: Address::ZERO,
+            sell_amount: U256::from(1000),
+            buy_amount: U256::from(900),
+            app_data: cowprotocol::EMPTY_APP_DATA_HASH,
+        }
+    }
+
+    fn event(kind: EventKind, block: u64, mined_at: Instant, n: u8) -> ExpectedOrder {
+        ExpectedOrder {
+            kind,
+            block,
+            mined_at,
+            key: key(n),
+            tx_hash: B256::repeat_byte(n),
+        }
+    }
+
+    fn post(truth: &Truth, n: u8, outcome: PostOutcome, received_at: Instant) {
+        truth.observe(Observation {
+            key: key(n),
+            outcome,
+            received_at,
+            head: truth.head(),
+        });
+    }
+
+    fn received(stats: &Stats, kind: &str, outcome: &str) -> u64 {
+        stats.orders_received[kind][outcome]
+    }
+
+    fn invariant_holds(stats: &Stats) {
+        for (kind, e) in &stats.events {
+            assert_eq!(
+                e.registered,
+                e.matched + e.lost + e.awaiting,
+                "{kind}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn first_accepted_order_matches_and_records_latency_and_blocks() {
+        let truth = Truth::new(2, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![event(EventKind::Twap, 10, t0, 1)]);
+        truth.set_head(10);
+        truth.set_head(11);
+        post(
+            &truth,
+            1,
+            PostOutcome::Injected("InsufficientFee".into()),
+            t0,
+        );
+        post(
+            &truth,
+            1,
+            PostOutcome::Accepted,
+            t0 + Duration::from_millis(1500),
+        );
+        let s = truth.stats();
+        let twap = &s.events["twap"];
+        assert_eq!(
+            (twap.registered, twap.matched, twap.lost, twap.awaiting),
+            (1, 1, 0, 0)
+        );
+        assert_eq!(twap.latency_seconds.count, 1);
+        assert!(
+            (twap.latency_seconds.p50 - 1.5).abs() < 0.01,
+            "{:?}",
+            twap.latency_seconds
+        );
+        assert_eq!(twap.blocks.max, 1.0);
+        assert_eq!(twap.posts_per_event.max, 2.0);
+        assert_eq!(received(&s, "twap", "accepted"), 1);
+        assert_eq!(received(&s, "twap", "InsufficientFee"), 1);
+        assert_eq!(s.posts, 2);
+        invariant_holds(&s);
+    }
+
+    #[test]
+    fn later_twap_parts_count_as_accepted_but_keep_the_first_latency() {
+        let truth = Truth::new(5, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![event(EventKind::Twap, 1, t0, 1)]);
+        truth.set_head(1);
+        post(
+            &truth,
+            1,
+            PostOutcome::Accepted,
+            t0 + Duration::from_millis(100),
+        );
+        post(
+            &truth,
+            1,
+            PostOutcome::Accepted,
+            t0 + Duration::from_secs(30),
+        );
+        post(
+            &truth,
+            1,
+            PostOutcome::Duplicate,
+            t0 + Duration::from_secs(31),
+        );
+        let s = truth.stats();
+        assert_eq!(received(&s, "twap", "accepted"), 2);
+        assert_eq!(received(&s, "twap", "duplicate"), 1);
+        let twap = &s.events["twap"];
+        assert_eq!(twap.matched, 1);
+        assert_eq!(twap.latency_seconds.count, 1);
+        assert!(twap.latency_seconds.max < 0.2);
+        assert_eq!(s.unmatched_orders, 0);
+    }
+
+    #[test]
+    fn events_without_orders_are_lost_after_the_deadline_and_late_orders_still_count() {
+        let truth = Truth::new(2, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![
+            event(EventKind::EthFlow, 5, t0, 1),
+            event(EventKind::EthFlow, 5, t0, 2),
+        ]);
+        truth.set_head(5);
+        truth.set_head(7); // 5 + 2 is not yet behind the head
+        assert_eq!(truth.stats().events["ethflow"].lost, 0);
+        post(
+            &truth,
+            1,
+            PostOutcome::Accepted,
+            t0 + Duration::from_secs(2),
+        );
+        truth.set_head(8);
+        let s = truth.stats();
+        let e = &s.events["ethflow"];
+        assert_eq!(
+            (e.registered, e.matched, e.lost, e.awaiting, e.late),
+            (2, 1, 1, 0, 0)
+        );
+        post(
+            &truth,
+            2,
+            PostOutcome::Accepted,
+            t0 + Duration::from_secs(9),
+        );
+        let s = truth.stats();
+        let e = &s.events["ethflow"];
+        assert_eq!((e.matched, e.lost, e.late), (1, 1, 1));
+        assert_eq!(e.latency_seconds.count, 2, "late latency is recorded");
+        assert_eq!(e.blocks.max, 3.0);
+        invariant_holds(&s);
+    }
+
+    #[test]
+    fn posts_before_registration_match_when_the_event_arrives() {
+        let truth = Truth::new(3, &[]);
+        let t0 = Instant::now();
+        truth.set_head(9);
+        // The engine saw block 10 before the runner registered it.
+        post(
+            &truth,
+            1,
+            PostOutcome::Accepted,
+            t0 + Duration::from_millis(5),
+        );
+        assert_eq!(truth.stats().pending_posts, 1);
+        truth.register(vec![event(EventKind::Twap, 10, t0, 1)]);
+        truth.set_head(10);
+        let s = truth.stats();
+        assert_eq!(s.pending_posts, 0);
+        assert_eq!(s.unmatched_orders, 0);
+        assert_eq!(s.events["twap"].matched, 1);
+        assert_eq!(s.events["twap"].blocks.max, 0.0);
+        assert_eq!(received(&s, "twap", "accepted"), 1);
+    }
+
+    #[test]
+    fn posts_matching_nothing_become_unmatched_at_the_next_head() {
+        let truth = Truth::new(3, &[]);
+        let t0 = Instant::now();
+        truth.set_head(4);
+        post(&truth, 9, PostOutcome::Accepted, t0);
+        post(&truth, 9, PostOutcome::Injected("WrongOwner".into()), t0);
+        truth.observe_invalid();
+        let s = truth.stats();
+        assert_eq!(s.unmatched_orders, 0, "still pending");
+        assert_eq!(received(&s, UNMATCHED, "invalid"), 1);
+        truth.set_head(5);
+        let s = truth.stats();
+        assert_eq!(s.unmatched_orders, 1);
+        assert_eq!(s.pending_posts, 0);
+        assert_eq!(received(&s, UNMATCHED, "accepted"), 1);
+        assert_eq!(received(&s, UNMATCHED, "WrongOwner"), 1);
+        assert_eq!(s.posts, 3);
+    }
+
+    #[test]
+    fn identical_keys_match_events_in_registration_order() {
+        let truth = Truth::new(10, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![
+            event(EventKind::Twap, 1, t0, 1),
+            event(EventKind::Twap, 1, t0, 1),
+        ]);
+        truth.set_head(1);
+        post(&truth, 1, PostOutcome::Accepted, t0);
+        assert_eq!(truth.stats().events["twap"].matched, 1);
+        post(&truth, 1, PostOutcome::Accepted, t0);
+        let s = truth.stats();
+        assert_eq!(s.events["twap"].matched, 2);
+        assert_eq!(s.events["twap"].awaiting, 0);
+    }
+
+    #[test]
+    fn finish_closes_the_books() {
+        let truth = Truth::new(100, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![event(EventKind::Twap, 1, t0, 1)]);
+        truth.set_head(1);
+        post(&truth, 2, PostOutcome::Accepted, t0);
+        truth.finish();
+        let s = truth.stats();
+        assert_eq!(s.events["twap"].lost, 1);
+        assert_eq!(s.unmatched_orders, 1);
+        invariant_holds(&s);
+    }
+
+    #[test]
+    fn app_data_registry_serves_empty_and_registered_documents() {
+        let truth = Truth::new(1, &[]);
+        assert_eq!(
+            truth.app_data(&cowprotocol::EMPTY_APP_DATA_HASH).as_deref(),
+            Some("{}")
+        );
+        let doc = r#"{"appCode":"cowload"}"#.to_owned();
+        let hash = truth.register_app_data(doc.clone());
+        assert_eq!(hash, keccak256(doc.as_bytes()));
+        assert_eq!(truth.app_data(&hash), Some(doc));
+        assert_eq!(truth.app_data(&B256::repeat_byte(7)), None);
+    }
+
+    #[test]
+    fn metrics_exist_for_both_kinds_before_any_event() {
+        let truth = Truth::new(1, &["InsufficientFee".to_owned()]);
+        let text = truth.render_metrics();
+        for line in [
+            "cowload_orders_received_total{kind=\"twap\",outcome=\"accepted\"} 0",
+            "cowload_orders_received_total{kind=\"ethflow\",outcome=\"InsufficientFee\"} 0",
+            "cowload_orders_received_total{kind=\"unmatched\",outcome=\"invalid\"} 0",
+            "cowload_events_registered_total{kind=\"twap\"} 0",
+            "cowload_events_matched_total{kind=\"ethflow\"} 0",
+            "cowload_events_lost_total{kind=\"twap\"} 0",
+            "cowload_events_awaiting_order{kind=\"ethflow\"} 0",
+            "cowload_event_to_order_seconds_bucket{kind=\"twap\",le=\"0.005\"} 0",
+            "cowload_event_to_order_blocks_bucket{kind=\"ethflow\",le=\"50\"} 0",
+            "cowload_order_posts_per_event_count{kind=\"twap\"} 0",
+            "cowload_mock_requests_total{route=\"/api/v1/orders\",status=\"201\"} 0",
+            "cowload_mock_request_duration_seconds_count{route=\"/api/v1/orders\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_follow_the_accounting() {
+        let truth = Truth::new(0, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![
+            event(EventKind::Twap, 3, t0, 1),
+            event(EventKind::EthFlow, 3, t0, 2),
+        ]);
+        truth.set_head(3);
+        post(
+            &truth,
+            1,
+            PostOutcome::Accepted,
+            t0 + Duration::from_millis(300),
+        );
+        truth.set_head(4);
+        let text = truth.render_metrics();
+        for line in [
+            "cowload_events_registered_total{kind=\"twap\"} 1",
+            "cowload_events_matched_total{kind=\"twap\"} 1",
+            "cowload_events_lost_total{kind=\"ethflow\"} 1",
+            "cowload_event_to_order_seconds_bucket{kind=\"twap\",le=\"0.25\"} 0",
+            "cowload_event_to_order_seconds_bucket{kind=\"twap\",le=\"0.5\"} 1",
+            "cowload_event_to_order_blocks_bucket{kind=\"twap\",le=\"0\"} 1",
+            "cowload_order_posts_per_event_bucket{kind=\"twap\",le=\"1\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! One real socket round trip: start the mock on 127.0.0.1:0 through the library API, talk
+//! to it with reqwest like an engine would, and check that the truth saw it.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use alloy::primitives::{Address, B256, U256};
+use mock_orderbook::{Config, EventKind, ExpectedOrder, OrderKey, Stats};
+use serde_json::{json, Value};
+
+fn order() -> Value {
+    json!({
+        "sellToken": "0x0101010101010101010101010101010101010101",
+        "buyToken": "0x0202020202020202020202020202020202020202",
+        "sellAmount": "1000",
+        "buyAmount": "900",
+        "validTo": 1_900_000_000u32,
+        "appData": "{}",
+        "appDataHash": cowprotocol::EMPTY_APP_DATA_HASH,
+        "feeAmount": "0",
+        "kind": "sell",
+        "partiallyFillable": false,
+        "signingScheme": "eip1271",
+        "signature": "0x1234",
+        "from": "0x4444444444444444444444444444444444444444",
+    })
+}
+
+#[tokio::test]
+async fn real_round_trip_through_a_socket() -> anyhow::Result<()> {
+    let bind: SocketAddr = "127.0.0.1:0".parse()?;
+    let server = mock_orderbook::start(Config::default(), bind).await?;
+    assert_ne!(server.addr().port(), 0);
+    assert_eq!(
+        server.url(),
+        format!("http://127.0.0.1:{}", server.addr().port())
+    );
+
+    let truth = server.truth();
+    truth.register(vec![ExpectedOrder {
+        kind: EventKind::Twap,
+        block: 3,
+        mined_at: Instant::now(),
+        key: OrderKey {
+            owner: Address::repeat_byte(0x44),
+            sell_token: Address::repeat_byte(1),
+            buy_token: Address::repeat_byte(2),
+            receiver: Address::ZERO,
+            sell_amount: U256::from(1000),
+            buy_amount: U256::from(900),
+            app_data: cowprotocol::EMPTY_APP_DATA_HASH,
+        },
+        tx_hash: B256::repeat_byte(3),
+    }]);
+    truth.set_head(3);
+
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{}/api/v1/orders", server.url()))
+        .json(&order())
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 201);
+    let uid: String = resp.json().await?;
+    assert_eq!(uid.len(), 2 + 2 * 56);
+
+    let stored: Value = client
+        .get(format!("{}/api/v1/orders/{uid}", server.url()))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(stored["uid"], uid);
+    assert_eq!(stored["fullAppData"], "{}");
+
+    let again = client
+        .post(format!("{}/api/v1/orders", server.url()))
+        .json(&order())
+        .send()
+        .await?;
+    assert_eq!(again.status(), 400);
+    let err: Value = again.json().await?;
+    assert_eq!(err["errorType"], "DuplicatedOrder");
+
+    let stats: Stats = client
+        .get(format!("{}/_stats", server.url()))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(stats, truth.stats());
+    assert_eq!(stats.events["twap"].matched, 1);
+    assert_eq!(stats.orders_received["twap"]["accepted"], 1);
+    assert_eq!(stats.orders_received["twap"]["duplicate"], 1);
+
+    let metrics = client
+        .get(format!("{}/metrics", server.url()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(metrics.contains("cowload_events_matched_total{kind=\"twap\"} 1"));
+
+    let url = server.url();
+    server.shutdown().await;
+    let after = reqwest::Client::new()
+        .get(format!("{url}/healthz"))
+        .send()
+        .await;
+    assert!(after.is_err(), "server still answering after shutdown");
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_config_is_refused_before_binding() {
+    let config = Config {
+        errors: [("NotAnError".to_owned(), 0.1)].into_iter().collect(),
+        ..Config::default()
+    };
+    let bind: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+    let err = mock_orderbook::start(config, bind)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("NotAnError"));
+}

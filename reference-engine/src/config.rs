@@ -1,0 +1,569 @@
+//! Engine configuration: shepherd's `engine.toml` shape plus a `[reference]` table.
+//!
+//! In: the text of the config file and a way to read environment variables. Out: a checked
+//! [`Settings`] the rest of the engine reads. The file is shepherd's format so the runner can
+//! render one template for every engine; keys this engine does not know are ignored (other
+//! engines may need them), except inside `[reference]`, which is ours and refuses typos.
+//! `REFERENCE_DISPATCH`, `REFERENCE_PER_EVENT_COST` and `REFERENCE_CONCURRENCY` override the
+//! table so a scenario can turn the knobs through the engine's environment alone.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Environment variable overriding `[reference] dispatch`.
+pub const ENV_DISPATCH: &str = "REFERENCE_DISPATCH";
+/// Environment variable overriding `[reference] per_event_cost`.
+pub const ENV_PER_EVENT_COST: &str = "REFERENCE_PER_EVENT_COST";
+/// Environment variable overriding `[reference] concurrency`.
+pub const ENV_CONCURRENCY: &str = "REFERENCE_CONCURRENCY";
+
+/// Upper bound on `concurrency`: far above anything 2–16 cores can use, low enough to catch a
+/// typo such as an extra zero.
+const MAX_CONCURRENCY: usize = 4096;
+
+/// Why a config could not be turned into [`Settings`]. Messages name the key and the fix.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The path given with `--config`.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML did not parse or had the wrong shape (toml's message carries line and column).
+    #[error("invalid config: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// A key had a value outside what the engine accepts.
+    #[error("invalid value for {key}: {value:?}: {hint}")]
+    Invalid {
+        /// The dotted key (or environment variable) that was wrong.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// What a valid value looks like.
+        hint: String,
+    },
+    /// No `[chains.<id>]` table: the engine would have nothing to watch.
+    #[error("no [chains.<chain id>] table: add one with rpc_url (ws://…) and orderbook_url")]
+    NoChains,
+}
+
+/// How events of one block are handed to the modules.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Dispatch {
+    /// One event at a time, in log order (the behaviour under question in shepherd).
+    Sequential,
+    /// Up to `concurrency` events (and, after them, polls) of a block at once.
+    Concurrent,
+}
+
+impl Dispatch {
+    fn parse(key: &str, value: &str) -> Result<Self, ConfigError> {
+        match value {
+            "sequential" => Ok(Self::Sequential),
+            "concurrent" => Ok(Self::Concurrent),
+            other => Err(invalid(
+                key,
+                other,
+                "expected \"sequential\" or \"concurrent\"",
+            )),
+        }
+    }
+}
+
+/// The checked configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// `[engine] state_dir`: created at start; the engine keeps no state in it.
+    pub state_dir: Option<PathBuf>,
+    /// `[engine] log_level`, a `tracing` filter such as `info` or `info,reference_engine=debug`.
+    pub log_level: String,
+    /// `[engine.metrics] bind_addr` when metrics are enabled, else `None` (also when the
+    /// table is missing, as in shepherd).
+    pub metrics_addr: Option<SocketAddr>,
+    /// One entry per `[chains.<id>]` table, ordered by chain id.
+    pub chains: Vec<ChainSettings>,
+    /// The `[reference]` knobs after environment overrides.
+    pub reference: ReferenceSettings,
+}
+
+/// One `[chains.<id>]` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainSettings {
+    /// The chain id (the table's key); it also selects the EIP-712 domain of order UIDs.
+    pub chain_id: u64,
+    /// WebSocket RPC endpoint (`ws://` or `wss://`).
+    pub rpc_url: String,
+    /// Base URL of the orderbook API (`http://` or `https://`), without a trailing slash.
+    pub orderbook_url: String,
+}
+
+/// The `[reference]` knobs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReferenceSettings {
+    /// Event dispatch mode.
+    pub dispatch: Dispatch,
+    /// Deterministic sleep before handling each chain event (not each poll).
+    pub per_event_cost: Duration,
+    /// Parallelism bound in `concurrent` mode (ignored in `sequential` mode).
+    pub concurrency: usize,
+}
+
+impl Default for ReferenceSettings {
+    fn default() -> Self {
+        Self {
+            dispatch: Dispatch::Sequential,
+            per_event_cost: Duration::ZERO,
+            concurrency: 8,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawConfig {
+    #[serde(default)]
+    engine: RawEngine,
+    #[serde(default)]
+    chains: BTreeMap<String, RawChain>,
+    reference: Option<RawReference>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawEngine {
+    state_dir: Option<PathBuf>,
+    log_level: Option<String>,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawMetrics {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    bind_addr: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawChain {
+    rpc_url: String,
+    orderbook_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReference {
+    dispatch: Option<String>,
+    per_event_cost: Option<String>,
+    concurrency: Option<i64>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Read and check the config file at `path`, applying overrides from the process environment.
+pub fn load(path: &std::path::Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, |name| std::env::var(name).ok())
+}
+
+/// Parse config text; `env` answers environment look-ups (injected so tests need no globals).
+pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    let raw: RawConfig = toml::from_str(text)?;
+    let reference = resolve_reference(raw.reference.unwrap_or_default(), &env)?;
+    let chains = resolve_chains(raw.chains)?;
+    let log_level = raw.engine.log_level.unwrap_or_else(|| "info".to_owned());
+    check_log_level(&log_level)?;
+    Ok(Settings {
+        state_dir: raw.engine.state_dir,
+        log_level,
+        metrics_addr: resolve_metrics(raw.engine.metrics)?,
+        chains,
+        reference,
+    })
+}
+
+fn resolve_metrics(raw: Option<RawMetrics>) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    if !raw.enabled {
+        return Ok(None);
+    }
+    let key = "engine.metrics.bind_addr";
+    let Some(addr) = raw.bind_addr else {
+        return Err(invalid(
+            key,
+            "",
+            "set it to host:port, e.g. \"127.0.0.1:9464\"",
+        ));
+    };
+    addr.parse().map(Some).map_err(|_| {
+        invalid(
+            key,
+            &addr,
+            "expected host:port with a numeric IP, e.g. \"127.0.0.1:9464\"",
+        )
+    })
+}
+
+fn resolve_chains(raw: BTreeMap<String, RawChain>) -> Result<Vec<ChainSettings>, ConfigError> {
+    if raw.is_empty() {
+        return Err(ConfigError::NoChains);
+    }
+    let mut chains = Vec::with_capacity(raw.len());
+    for (id, chain) in raw {
+        let chain_id = id.parse::<u64>().map_err(|_| {
+            invalid(
+                &format!("chains.{id}"),
+                &id,
+                "the table key must be a numeric chain id",
+            )
+        })?;
+        chains.push(resolve_chain(chain_id, chain)?);
+    }
+    chains.sort_by_key(|c| c.chain_id);
+    Ok(chains)
+}
+
+fn resolve_chain(chain_id: u64, raw: RawChain) -> Result<ChainSettings, ConfigError> {
+    let rpc_key = format!("chains.{chain_id}.rpc_url");
+    if !(raw.rpc_url.starts_with("ws://") || raw.rpc_url.starts_with("wss://")) {
+        return Err(invalid(
+            &rpc_key,
+            &raw.rpc_url,
+            "the engine subscribes to new heads, so use a ws:// or wss:// URL",
+        ));
+    }
+    let ob_key = format!("chains.{chain_id}.orderbook_url");
+    let Some(orderbook_url) = raw.orderbook_url else {
+        return Err(invalid(
+            &ob_key,
+            "",
+            "set it to the orderbook API base URL, e.g. \"http://127.0.0.1:8080\"",
+        ));
+    };
+    if !(orderbook_url.starts_with("http://") || orderbook_url.starts_with("https://")) {
+        return Err(invalid(
+            &ob_key,
+            &orderbook_url,
+            "expected an http:// or https:// URL",
+        ));
+    }
+    Ok(ChainSettings {
+        chain_id,
+        rpc_url: raw.rpc_url,
+        orderbook_url: orderbook_url.trim_end_matches('/').to_owned(),
+    })
+}
+
+/// Table values first, then environment overrides; each value is checked where it came from so
+/// the error names the right source.
+fn resolve_reference(
+    raw: RawReference,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<ReferenceSettings, ConfigError> {
+    let mut out = ReferenceSettings::default();
+    if let Some(v) = raw.dispatch {
+        out.dispatch = Dispatch::parse("reference.dispatch", &v)?;
+    }
+    if let Some(v) = env(ENV_DISPATCH) {
+        out.dispatch = Dispatch::parse(ENV_DISPATCH, v.trim())?;
+    }
+    if let Some(v) = raw.per_event_cost {
+        out.per_event_cost = parse_cost("reference.per_event_cost", &v)?;
+    }
+    if let Some(v) = env(ENV_PER_EVENT_COST) {
+        out.per_event_cost = parse_cost(ENV_PER_EVENT_COST, v.trim())?;
+    }
+    if let Some(v) = raw.concurrency {
+        out.concurrency = check_concurrency("reference.concurrency", v)?;
+    }
+    if let Some(v) = env(ENV_CONCURRENCY) {
+        let n = v.trim().parse::<i64>().map_err(|_| {
+            invalid(
+                ENV_CONCURRENCY,
+                &v,
+                "expected a whole number from 1 to 4096",
+            )
+        })?;
+        out.concurrency = check_concurrency(ENV_CONCURRENCY, n)?;
+    }
+    Ok(out)
+}
+
+fn parse_cost(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value).map_err(|_| {
+        invalid(
+            key,
+            value,
+            "expected a duration such as \"0ms\", \"2ms\" or \"1s\"",
+        )
+    })
+}
+
+fn check_concurrency(key: &str, value: i64) -> Result<usize, ConfigError> {
+    usize::try_from(value)
+        .ok()
+        .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+        .ok_or_else(|| {
+            invalid(
+                key,
+                &value.to_string(),
+                "expected a whole number from 1 to 4096",
+            )
+        })
+}
+
+fn check_log_level(level: &str) -> Result<(), ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(level)
+        .map(|_| ())
+        .map_err(|_| {
+            invalid(
+                "engine.log_level",
+                level,
+                "expected a tracing filter such as \"info\" or \"info,reference_engine=debug\"",
+            )
+        })
+}
+
+fn invalid(key: &str, value: &str, hint: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        hint: hint.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        [engine]
+        state_dir = "/tmp/state"
+        log_level = "debug"
+        some_shepherd_key = 1
+
+        [engine.metrics]
+        enabled = true
+        bind_addr = "127.0.0.1:9464"
+
+        [chains.11155111]
+        rpc_url = "ws://127.0.0.1:8545"
+        orderbook_url = "http://127.0.0.1:8080/"
+        require_ws = true
+
+        [[modules]]
+        name = "twap"
+    "#;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn parses_the_shepherd_shape_and_ignores_unknown_top_level_keys() {
+        let s = parse(BASE, no_env).expect("valid config");
+        assert_eq!(s.state_dir, Some(PathBuf::from("/tmp/state")));
+        assert_eq!(s.log_level, "debug");
+        assert_eq!(
+            s.metrics_addr,
+            Some("127.0.0.1:9464".parse().expect("addr"))
+        );
+        assert_eq!(
+            s.chains,
+            vec![ChainSettings {
+                chain_id: 11_155_111,
+                rpc_url: "ws://127.0.0.1:8545".into(),
+                orderbook_url: "http://127.0.0.1:8080".into(),
+            }]
+        );
+        assert_eq!(s.reference, ReferenceSettings::default());
+    }
+
+    #[test]
+    fn the_shipped_template_parses_once_rendered() {
+        let template = include_str!("../../engine.load.toml");
+        let rendered = template
+            .replace("${STATE_DIR}", "/tmp/s")
+            .replace("${METRICS_ADDR}", "127.0.0.1:1")
+            .replace("${CHAIN_ID}", "11155111")
+            .replace("${RPC_WS_URL}", "ws://127.0.0.1:2")
+            .replace("${ORDERBOOK_URL}", "http://127.0.0.1:3");
+        let s = parse(&rendered, no_env).expect("rendered template is valid");
+        assert_eq!(s.reference.dispatch, Dispatch::Sequential);
+        assert_eq!(s.reference.concurrency, 8);
+        assert_eq!(s.chains[0].chain_id, 11_155_111);
+    }
+
+    #[test]
+    fn reference_table_and_environment_precedence() {
+        let table = format!(
+            "{BASE}\n[reference]\ndispatch = \"concurrent\"\nper_event_cost = \"5ms\"\nconcurrency = 3\n"
+        );
+        // (environment, expected dispatch, expected cost, expected concurrency)
+        let cases: &[(&[(&str, &str)], Dispatch, Duration, usize)] = &[
+            (&[], Dispatch::Concurrent, Duration::from_millis(5), 3),
+            (
+                &[(ENV_DISPATCH, "sequential")],
+                Dispatch::Sequential,
+                Duration::from_millis(5),
+                3,
+            ),
+            (
+                &[(ENV_PER_EVENT_COST, "250us")],
+                Dispatch::Concurrent,
+                Duration::from_micros(250),
+                3,
+            ),
+            (
+                &[(ENV_CONCURRENCY, " 16 ")],
+                Dispatch::Concurrent,
+                Duration::from_millis(5),
+                16,
+            ),
+            (
+                &[
+                    (ENV_DISPATCH, "sequential"),
+                    (ENV_PER_EVENT_COST, "1s"),
+                    (ENV_CONCURRENCY, "1"),
+                ],
+                Dispatch::Sequential,
+                Duration::from_secs(1),
+                1,
+            ),
+        ];
+        for (env, dispatch, cost, concurrency) in cases {
+            let lookup = |name: &str| {
+                env.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            };
+            let s = parse(&table, lookup).expect("valid");
+            assert_eq!(s.reference.dispatch, *dispatch, "env {env:?}");
+            assert_eq!(s.reference.per_event_cost, *cost, "env {env:?}");
+            assert_eq!(s.reference.concurrency, *concurrency, "env {env:?}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_apply_without_a_reference_table() {
+        let s = parse(BASE, |n| {
+            (n == ENV_PER_EVENT_COST).then(|| "10ms".to_owned())
+        })
+        .expect("valid");
+        assert_eq!(s.reference.per_event_cost, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn bad_configs_name_the_offending_key() {
+        let metrics_off = BASE.replace("enabled = true", "enabled = false");
+        assert_eq!(
+            parse(&metrics_off, no_env).expect("valid").metrics_addr,
+            None
+        );
+
+        // (config text, environment variable, substring the error must contain)
+        let cases: Vec<(String, Option<(&str, &str)>, &str)> = vec![
+            (
+                format!("{BASE}\n[reference]\ndispatchh = \"concurrent\"\n"),
+                None,
+                "dispatchh",
+            ),
+            (
+                format!("{BASE}\n[reference]\ndispatch = \"parallel\"\n"),
+                None,
+                "reference.dispatch",
+            ),
+            (
+                format!("{BASE}\n[reference]\nper_event_cost = \"5 bananas\"\n"),
+                None,
+                "reference.per_event_cost",
+            ),
+            (
+                format!("{BASE}\n[reference]\nconcurrency = 0\n"),
+                None,
+                "reference.concurrency",
+            ),
+            (
+                format!("{BASE}\n[reference]\nconcurrency = -2\n"),
+                None,
+                "reference.concurrency",
+            ),
+            (BASE.to_owned(), Some((ENV_DISPATCH, "fast")), ENV_DISPATCH),
+            (
+                BASE.to_owned(),
+                Some((ENV_CONCURRENCY, "many")),
+                ENV_CONCURRENCY,
+            ),
+            (
+                BASE.to_owned(),
+                Some((ENV_PER_EVENT_COST, "-1ms")),
+                ENV_PER_EVENT_COST,
+            ),
+            (
+                BASE.replace("ws://127.0.0.1:8545", "http://127.0.0.1:8545"),
+                None,
+                "rpc_url",
+            ),
+            (
+                BASE.replace("http://127.0.0.1:8080/", "127.0.0.1:8080"),
+                None,
+                "orderbook_url",
+            ),
+            (
+                BASE.replace("orderbook_url = \"http://127.0.0.1:8080/\"", ""),
+                None,
+                "orderbook_url",
+            ),
+            (
+                BASE.replace("[chains.11155111]", "[chains.sepolia]"),
+                None,
+                "chains.sepolia",
+            ),
+            (
+                BASE.replace("127.0.0.1:9464", "localhost"),
+                None,
+                "bind_addr",
+            ),
+            (
+                BASE.replace("log_level = \"debug\"", "log_level = \"loud[\""),
+                None,
+                "log_level",
+            ),
+            (
+                BASE.replace("[chains.11155111]", "[unused]")
+                    .replace("rpc_url", "a")
+                    .replace("orderbook_url", "b")
+                    .replace("require_ws", "c"),
+                None,
+                "[chains.",
+            ),
+            ("[engine\n".to_owned(), None, "invalid config"),
+        ];
+        for (text, env, needle) in cases {
+            let err = parse(&text, |n| {
+                env.filter(|(k, _)| *k == n).map(|(_, v)| v.to_owned())
+            })
+            .expect_err(needle);
+            assert!(err.to_string().contains(needle), "{needle:?} not in {err}");
+        }
+    }
+
+    #[test]
+    fn missing_metrics_table_disables_metrics() {
+        let text = BASE.replace("[engine.metrics]", "[other]");
+        assert_eq!(parse(&text, no_env).expect("valid").metrics_addr, None);
+    }
+}

@@ -1,0 +1,436 @@
+//! The block loop: heads in, events and polls dispatched to the modules, latency out.
+//!
+//! In: one chain's settings and the `[reference]` knobs. Out: nothing but side effects (orders
+//! posted, metrics). Blocks are handled one after another in the order they arrived; a block
+//! that takes longer than the block time leaves the next ones waiting in the channel, which is
+//! the backlog the harness is meant to find. Within a block:
+//!
+//! 1. one `eth_getLogs` by block hash for both contracts and both events;
+//! 2. each event, in log order, after the deterministic `per_event_cost` sleep: a
+//!    `ConditionalOrderCreated` starts a watch and polls it at once (first poll in the creation
+//!    block), an `OrderPlacement` posts its order;
+//! 3. one poll of every conditional order from earlier blocks that is due;
+//! 4. EthFlow orders the orderbook asked to retry.
+//!
+//! `sequential` runs each step's jobs one at a time; `concurrent` runs up to `concurrency` of
+//! them at once (steps still follow each other). Each job's latency is measured from the
+//! instant the block's header was received to the instant the job finished.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256};
+use alloy::rpc::types::Log;
+use alloy::sol_types::SolEvent;
+use cowprotocol::{CoWSwapOnchainOrders, ComposableCoW, COMPOSABLE_COW, ETH_FLOW_PRODUCTION};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::Semaphore;
+use tokio::task::JoinError;
+
+use crate::chain::{follow_heads, Head, Rpc};
+use crate::config::{ChainSettings, Dispatch, ReferenceSettings};
+use crate::ethflow::{self, Placement};
+use crate::orderbook::Orderbook;
+use crate::submit::Ctx;
+use crate::telemetry::{self, ErrorKind, EventKind, Module};
+use crate::twap::{self, Schedule, Watch, WatchKey};
+
+/// Attempts at a block's `eth_getLogs` before its events are given up on.
+const GET_LOGS_ATTEMPTS: u32 = 5;
+/// Panics of one module after which it is quarantined (shepherd's poison threshold).
+const POISON_AFTER_TRAPS: u32 = 5;
+
+/// Watch `chain` until its head stream fails for good.
+pub async fn run_chain(chain: ChainSettings, knobs: ReferenceSettings) -> anyhow::Result<()> {
+    let rpc = Rpc::connect(chain.chain_id, &chain.rpc_url).await?;
+    let orderbook = Orderbook::new(&chain.orderbook_url)?;
+    let ctx = Arc::new(Ctx::new(chain.chain_id, rpc.clone(), orderbook));
+    let (tx, rx) = unbounded_channel();
+    let heads = tokio::spawn(follow_heads(rpc, tx));
+    tracing::info!(chain_id = chain.chain_id, dispatch = ?knobs.dispatch, per_event_cost = ?knobs.per_event_cost,
+        concurrency = knobs.concurrency, "engine ready");
+    Processor::new(ctx, knobs).run(rx).await;
+    heads.await??;
+    Ok(())
+}
+
+/// One decoded event of a block.
+enum Event {
+    Created(Watch),
+    Placed(Placement),
+}
+
+/// The result of one job, applied to the processor's state after its step.
+enum Done {
+    Created(Option<Watch>),
+    Polled(WatchKey, Option<Schedule>),
+    Placed(Option<Placement>),
+}
+
+/// Per-module trap counts and quarantine.
+#[derive(Default)]
+struct Poison {
+    traps: BTreeMap<&'static str, u32>,
+}
+
+impl Poison {
+    fn is_poisoned(&self, module: Module) -> bool {
+        self.traps
+            .get(module.as_str())
+            .is_some_and(|n| *n >= POISON_AFTER_TRAPS)
+    }
+
+    fn trap(&mut self, module: Module, err: &JoinError) {
+        tracing::error!(module = module.as_str(), %err, "handler panicked");
+        telemetry::module_error(module, ErrorKind::Trap.as_str());
+        let traps = self.traps.entry(module.as_str()).or_default();
+        *traps += 1;
+        if *traps == POISON_AFTER_TRAPS {
+            tracing::error!(
+                module = module.as_str(),
+                "module poisoned; no more events dispatched to it"
+            );
+            metrics::gauge!(telemetry::MODULE_POISONED, "module" => module.as_str()).set(1.0);
+        }
+    }
+}
+
+struct Processor {
+    ctx: Arc<Ctx>,
+    knobs: ReferenceSettings,
+    watches: BTreeMap<WatchKey, Watch>,
+    retries: Vec<Placement>,
+    poison: Poison,
+}
+
+impl Processor {
+    fn new(ctx: Arc<Ctx>, knobs: ReferenceSettings) -> Self {
+        Self {
+            ctx,
+            knobs,
+            watches: BTreeMap::new(),
+            retries: Vec::new(),
+            poison: Poison::default(),
+        }
+    }
+
+    async fn run(mut self, mut rx: UnboundedReceiver<Head>) {
+        let chain = self.ctx.chain_id.to_string();
+        while let Some(head) = rx.recv().await {
+            metrics::gauge!(telemetry::BLOCK_BACKLOG, "chain_id" => chain.clone())
+                .set(rx.len() as f64);
+            self.block(head).await;
+            metrics::counter!(telemetry::BLOCKS_PROCESSED, "chain_id" => chain.clone())
+                .increment(1);
+            metrics::gauge!(telemetry::TWAP_ACTIVE, "chain_id" => chain.clone())
+                .set(self.watches.len() as f64);
+        }
+    }
+
+    async fn block(&mut self, head: Head) {
+        tracing::debug!(number = head.number, hash = %head.hash, "block");
+        let events = self.events(&head).await;
+        let fresh = self.dispatch_events(events, head).await;
+        self.poll_due(head).await;
+        for watch in fresh {
+            self.watches.entry(watch.key()).or_insert(watch);
+        }
+        self.retry_placements(head).await;
+    }
+
+    /// Fetch and decode this block's events; undecodable logs are counted and skipped.
+    async fn events(&self, head: &Head) -> Vec<Event> {
+        let logs = self.logs(head.hash).await;
+        let mut events = Vec::with_capacity(logs.len());
+        for log in &logs {
+            match decode(log) {
+                Ok(event) => events.push(event),
+                Err(module) => {
+                    tracing::warn!(module = module.as_str(), tx = ?log.transaction_hash, "undecodable log");
+                    telemetry::module_error(module, ErrorKind::DecodeError.as_str());
+                }
+            }
+        }
+        events
+    }
+
+    async fn logs(&self, block: B256) -> Vec<Log> {
+        let addresses = vec![COMPOSABLE_COW, ETH_FLOW_PRODUCTION];
+        let topics = vec![
+            ComposableCoW::ConditionalOrderCreated::SIGNATURE_HASH,
+            CoWSwapOnchainOrders::OrderPlacement::SIGNATURE_HASH,
+        ];
+        for attempt in 1..=GET_LOGS_ATTEMPTS {
+            match self
+                .ctx
+                .rpc
+                .get_logs(block, addresses.clone(), topics.clone())
+                .await
+            {
+                Ok(logs) => return logs,
+                Err(err) => {
+                    tracing::warn!(%block, attempt, %err, "eth_getLogs failed");
+                    tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+                }
+            }
+        }
+        tracing::error!(%block, "giving up on this block's logs");
+        Vec::new()
+    }
+
+    /// Handle the block's events; returns the watches that survived their first poll.
+    async fn dispatch_events(&mut self, events: Vec<Event>, head: Head) -> Vec<Watch> {
+        let cost = self.knobs.per_event_cost;
+        let mut jobs = Vec::with_capacity(events.len());
+        for event in events {
+            let module = match event {
+                Event::Created(_) => Module::Twap,
+                Event::Placed(_) => Module::EthFlow,
+            };
+            if self.poison.is_poisoned(module) {
+                continue;
+            }
+            let ctx = Arc::clone(&self.ctx);
+            jobs.push((module, async move {
+                tokio::time::sleep(cost).await;
+                match event {
+                    Event::Created(mut watch) => {
+                        let next = twap::poll(&ctx, &watch, &head).await;
+                        telemetry::record_latency(
+                            Module::Twap,
+                            EventKind::ConditionalOrderCreated,
+                            head.received_at.elapsed(),
+                        );
+                        Done::Created(next.map(|next| {
+                            watch.next = next;
+                            watch
+                        }))
+                    }
+                    Event::Placed(placement) => {
+                        let retry = ethflow::place(&ctx, placement, &head).await;
+                        telemetry::record_latency(
+                            Module::EthFlow,
+                            EventKind::OrderPlacement,
+                            head.received_at.elapsed(),
+                        );
+                        Done::Placed(retry)
+                    }
+                }
+            }));
+        }
+        let mut fresh = Vec::new();
+        for done in self.run_jobs(jobs).await {
+            match done {
+                Done::Created(Some(watch)) => fresh.push(watch),
+                Done::Placed(Some(retry)) => self.retries.push(retry),
+                Done::Created(None) | Done::Placed(None) | Done::Polled(..) => {}
+            }
+        }
+        fresh
+    }
+
+    /// Poll every due watch from earlier blocks and apply the new schedules.
+    async fn poll_due(&mut self, head: Head) {
+        if self.poison.is_poisoned(Module::Twap) {
+            return;
+        }
+        let due: Vec<Watch> = self
+            .watches
+            .values()
+            .filter(|w| w.next.is_due(&head))
+            .cloned()
+            .collect();
+        let jobs = due
+            .into_iter()
+            .map(|watch| {
+                let ctx = Arc::clone(&self.ctx);
+                (Module::Twap, async move {
+                    let next = twap::poll(&ctx, &watch, &head).await;
+                    telemetry::record_latency(
+                        Module::Twap,
+                        EventKind::Poll,
+                        head.received_at.elapsed(),
+                    );
+                    Done::Polled(watch.key(), next)
+                })
+            })
+            .collect();
+        for done in self.run_jobs(jobs).await {
+            if let Done::Polled(key, next) = done {
+                match next {
+                    Some(schedule) => {
+                        if let Some(watch) = self.watches.get_mut(&key) {
+                            watch.next = schedule;
+                        }
+                    }
+                    None => {
+                        self.watches.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn retry_placements(&mut self, head: Head) {
+        if self.retries.is_empty() || self.poison.is_poisoned(Module::EthFlow) {
+            return;
+        }
+        let jobs = std::mem::take(&mut self.retries)
+            .into_iter()
+            .map(|placement| {
+                let ctx = Arc::clone(&self.ctx);
+                (Module::EthFlow, async move {
+                    Done::Placed(ethflow::place(&ctx, placement, &head).await)
+                })
+            })
+            .collect();
+        for done in self.run_jobs(jobs).await {
+            if let Done::Placed(Some(retry)) = done {
+                self.retries.push(retry);
+            }
+        }
+    }
+
+    /// Run jobs per the dispatch mode and return their results in job order; a job that
+    /// panicked counts as a trap of its module and yields nothing.
+    async fn run_jobs<F>(&mut self, jobs: Vec<(Module, F)>) -> Vec<Done>
+    where
+        F: Future<Output = Done> + Send + 'static,
+    {
+        let mut out = Vec::with_capacity(jobs.len());
+        match self.knobs.dispatch {
+            Dispatch::Sequential => {
+                for (module, job) in jobs {
+                    match tokio::spawn(job).await {
+                        Ok(done) => out.push(done),
+                        Err(err) => self.poison.trap(module, &err),
+                    }
+                }
+            }
+            Dispatch::Concurrent => {
+                let permits = Arc::new(Semaphore::new(self.knobs.concurrency));
+                let handles: Vec<_> = jobs
+                    .into_iter()
+                    .map(|(module, job)| {
+                        let permits = Arc::clone(&permits);
+                        let handle = tokio::spawn(async move {
+                            let _permit = permits.acquire_owned().await;
+                            job.await
+                        });
+                        (module, handle)
+                    })
+                    .collect();
+                for (module, handle) in handles {
+                    match handle.await {
+                        Ok(done) => out.push(done),
+                        Err(err) => self.poison.trap(module, &err),
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Decode a log of either contract; the error names the module it belonged to.
+fn decode(log: &Log) -> Result<Event, Module> {
+    let address: Address = log.address();
+    let topic0 = log.topic0().copied();
+    if address == COMPOSABLE_COW
+        && topic0 == Some(ComposableCoW::ConditionalOrderCreated::SIGNATURE_HASH)
+    {
+        let created = log
+            .log_decode::<ComposableCoW::ConditionalOrderCreated>()
+            .map_err(|_| Module::Twap)?;
+        let event = created.inner.data;
+        return Ok(Event::Created(Watch::new(event.owner, event.params)));
+    }
+    if topic0 == Some(CoWSwapOnchainOrders::OrderPlacement::SIGNATURE_HASH) {
+        let placed = log
+            .log_decode::<CoWSwapOnchainOrders::OrderPlacement>()
+            .map_err(|_| Module::EthFlow)?;
+        return ethflow::placement_from_event(address, &placed.inner.data)
+            .map(Event::Placed)
+            .map_err(|err| {
+                tracing::warn!(%err, "OrderPlacement cannot become an order");
+                Module::EthFlow
+            });
+    }
+    Err(
+        if topic0 == Some(ComposableCoW::ConditionalOrderCreated::SIGNATURE_HASH) {
+            Module::Twap
+        } else {
+            Module::EthFlow
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{Bytes, LogData};
+    use cowprotocol::ConditionalOrderParams;
+
+    fn rpc_log(address: Address, data: LogData) -> Log {
+        Log {
+            inner: alloy::primitives::Log { address, data },
+            ..Log::default()
+        }
+    }
+
+    #[test]
+    fn logs_decode_into_module_events() {
+        let params = ConditionalOrderParams {
+            handler: Address::repeat_byte(0x6c),
+            salt: B256::repeat_byte(0x11),
+            staticInput: Bytes::from(vec![7; 64]),
+        };
+        let owner = Address::repeat_byte(0x3c);
+        let created = ComposableCoW::ConditionalOrderCreated {
+            owner,
+            params: params.clone(),
+        };
+        let log = rpc_log(COMPOSABLE_COW, created.encode_log_data());
+        match decode(&log) {
+            Ok(Event::Created(watch)) => {
+                assert_eq!(watch.owner, owner);
+                assert_eq!(watch.params, params);
+            }
+            _ => panic!("expected a ConditionalOrderCreated"),
+        }
+
+        // Right topic, truncated body: counted against the module that owns the event.
+        let mut broken = created.encode_log_data();
+        broken = LogData::new_unchecked(broken.topics().to_vec(), Bytes::from(vec![0; 10]));
+        assert!(matches!(
+            decode(&rpc_log(COMPOSABLE_COW, broken)),
+            Err(Module::Twap)
+        ));
+
+        // A ConditionalOrderCreated topic from another address is not ours.
+        let stray = rpc_log(Address::repeat_byte(1), created.encode_log_data());
+        assert!(matches!(decode(&stray), Err(Module::Twap)));
+    }
+
+    #[test]
+    fn poison_trips_at_the_threshold() {
+        let mut poison = Poison::default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let err = rt.block_on(async {
+            tokio::spawn(async { panic!("boom") })
+                .await
+                .expect_err("panics")
+        });
+        for _ in 1..POISON_AFTER_TRAPS {
+            poison.trap(Module::Twap, &err);
+        }
+        assert!(!poison.is_poisoned(Module::Twap));
+        poison.trap(Module::Twap, &err);
+        assert!(poison.is_poisoned(Module::Twap));
+        assert!(!poison.is_poisoned(Module::EthFlow));
+    }
+}

@@ -1,0 +1,400 @@
+//! Evaluating bars over the run window. Every path either produces a finite
+//! (or infinite) observed value or a reason why there is no data; NaN never
+//! reaches a comparison.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Bar, Func, Matcher, Selector, Unit, Verdict};
+use crate::metrics::{parse_value, Sample, Series, Snapshot};
+
+type Labels = BTreeMap<String, String>;
+
+/// Why a bar has no data, for [`Verdict::reason`].
+type NoData = String;
+
+/// Evaluates each bar over the run window of `series` (first point = start
+/// of the run, last point = end), in order. A bar with no data — no scrape,
+/// metric missing, no matching label set, NaN, no observations — fails with
+/// `observed: None` and a reason.
+pub fn evaluate(bars: &[Bar], series: &Series) -> Vec<Verdict> {
+    bars.iter().map(|bar| verdict(bar, series)).collect()
+}
+
+fn verdict(bar: &Bar, series: &Series) -> Verdict {
+    let (observed, holds, reason) = match observe(bar, series) {
+        Ok(value) if value.is_nan() => (None, false, Some(format!("{} is NaN", bar.selector))),
+        Ok(value) => (Some(value), bar.op.holds(value, bar.limit), None),
+        Err(reason) => (None, false, Some(reason)),
+    };
+    let seconds = bar.unit == Unit::Time || bar.selector.name.ends_with("_seconds");
+    Verdict {
+        bar: bar.text.clone(),
+        observed,
+        limit: bar.limit,
+        op: bar.op.symbol().to_owned(),
+        unit: if seconds { "s" } else { "" }.to_owned(),
+        holds,
+        reason,
+    }
+}
+
+fn observe(bar: &Bar, series: &Series) -> Result<f64, NoData> {
+    if series.points.is_empty() {
+        return Err("no scrapes were taken, so there is nothing to evaluate".to_owned());
+    }
+    let sel = &bar.selector;
+    match bar.func {
+        Func::Last => last(sel, series),
+        Func::Max => extreme(sel, series, f64::max),
+        Func::Min => extreme(sel, series, f64::min),
+        Func::Increase => Ok(increases(sel, series)?.values().sum()),
+        Func::Quantile(q) => quantile(q, sel, series),
+    }
+}
+
+impl Matcher {
+    fn matches(&self, labels: &Labels) -> bool {
+        let value = labels.get(&self.label).map_or("", String::as_str);
+        (value == self.value) == self.equal
+    }
+}
+
+impl Selector {
+    fn matches(&self, sample: &Sample) -> bool {
+        sample.name == self.name && self.matchers.iter().all(|m| m.matches(&sample.labels))
+    }
+
+    fn select<'a>(&'a self, snapshot: &'a Snapshot) -> impl Iterator<Item = &'a Sample> + 'a {
+        snapshot.samples.iter().filter(|s| self.matches(s))
+    }
+
+    /// Same matchers, another metric name (for `_bucket`).
+    fn renamed(&self, name: String) -> Selector {
+        Selector {
+            name,
+            matchers: self.matchers.clone(),
+        }
+    }
+}
+
+/// The sum of the selected samples in one snapshot, or `None` when none is selected.
+fn sum_at(sel: &Selector, snapshot: &Snapshot) -> Result<Option<f64>, NoData> {
+    let selected: Vec<&Sample> = sel.select(snapshot).collect();
+    if selected.is_empty() {
+        return Ok(None);
+    }
+    refuse_mixed_quantiles(sel, &selected)?;
+    Ok(Some(selected.iter().map(|s| s.value).sum()))
+}
+
+/// Adding up a summary's different quantiles is meaningless; say how to pick one.
+fn refuse_mixed_quantiles(sel: &Selector, selected: &[&Sample]) -> Result<(), NoData> {
+    let quantiles: BTreeSet<&str> = selected
+        .iter()
+        .filter_map(|s| s.labels.get("quantile").map(String::as_str))
+        .collect();
+    if quantiles.len() > 1 {
+        return Err(format!(
+            "{sel} selects several quantiles of a summary; pick one with {{quantile=\"0.99\"}} \
+             or use quantile(0.99, {})",
+            sel.name
+        ));
+    }
+    Ok(())
+}
+
+fn last(sel: &Selector, series: &Series) -> Result<f64, NoData> {
+    let point = series
+        .points
+        .last()
+        .expect("observe checked the series is not empty");
+    match sum_at(sel, &point.snapshot)? {
+        Some(sum) if sum.is_nan() => {
+            Err(format!("{sel} is NaN in the last scrape ({})", point.label))
+        }
+        Some(sum) => Ok(sum),
+        None if seen_anywhere(sel, series) => Err(format!(
+            "{sel} has samples in earlier scrapes but none in the last one ({})",
+            point.label
+        )),
+        None => Err(missing(sel, series)),
+    }
+}
+
+/// The largest (or smallest) per-scrape sum; scrapes without the metric and
+/// NaN sums are skipped.
+fn extreme(sel: &Selector, series: &Series, pick: fn(f64, f64) -> f64) -> Result<f64, NoData> {
+    let mut best: Option<f64> = None;
+    let mut seen = false;
+    for point in &series.points {
+        let Some(sum) = sum_at(sel, &point.snapshot)? else {
+            continue;
+        };
+        seen = true;
+        if !sum.is_nan() {
+            best = Some(best.map_or(sum, |b| pick(b, sum)));
+        }
+    }
+    match best {
+        Some(value) => Ok(value),
+        None if seen => Err(format!("{sel} is NaN in every scrape")),
+        None => Err(missing(sel, series)),
+    }
+}
+
+/// Per matching label set, how much the counter grew over the window: the
+/// sum of the rises between consecutive scrapes where the series is present,
+/// a drop counting as a reset (the new value is all growth since the
+/// restart), and a series absent from the first scrape starting from 0.
+/// With two scrapes this is `end − start`, or `end` after a reset.
+fn increases(sel: &Selector, series: &Series) -> Result<BTreeMap<Labels, f64>, NoData> {
+    let mut per_point: Vec<BTreeMap<&Labels, f64>> = Vec::with_capacity(series.points.len());
+    for point in &series.points {
+        let selected: Vec<&Sample> = sel.select(&point.snapshot).collect();
+        refuse_mixed_quantiles(sel, &selected)?;
+        let mut values = BTreeMap::new();
+        for sample in selected {
+            if sample.value.is_nan() {
+                return Err(format!(
+                    "{}{} is NaN in scrape {}",
+                    sel.name,
+                    braces(&sample.labels),
+                    point.label
+                ));
+            }
+            *values.entry(&sample.labels).or_insert(0.0) += sample.value;
+        }
+        per_point.push(values);
+    }
+    let ids: BTreeSet<&Labels> = per_point.iter().flat_map(|p| p.keys().copied()).collect();
+    if ids.is_empty() {
+        return Err(missing(sel, series));
+    }
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let mut previous = per_point[0].get(id).copied().unwrap_or(0.0);
+        let mut growth = 0.0;
+        for value in per_point[1..].iter().filter_map(|p| p.get(id).copied()) {
+            growth += if value >= previous {
+                value - previous
+            } else {
+                value
+            };
+            previous = value;
+        }
+        out.insert(id.clone(), growth);
+    }
+    Ok(out)
+}
+
+fn quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoData> {
+    let buckets = sel.renamed(format!("{}_bucket", sel.name));
+    let named = |name: &str| -> bool {
+        series
+            .points
+            .iter()
+            .any(|p| p.snapshot.samples.iter().any(|s| s.name == name))
+    };
+    if named(&buckets.name) {
+        return histogram_quantile(q, sel, &buckets, series);
+    }
+    let is_summary = series.points.iter().any(|p| {
+        p.snapshot
+            .samples
+            .iter()
+            .any(|s| s.name == sel.name && s.labels.contains_key("quantile"))
+    });
+    if is_summary {
+        return summary_quantile(q, sel, series);
+    }
+    let name = &sel.name;
+    if named(name) {
+        Err(format!(
+            "metric `{name}` is neither a histogram (no `{name}_bucket` samples) nor a summary \
+             (no `quantile` label), so it has no quantiles"
+        ))
+    } else {
+        Err(format!(
+            "metric `{name}` not found in any scrape (looked for a histogram `{name}_bucket` \
+             and a summary `{name}{{quantile=…}}`)"
+        ))
+    }
+}
+
+/// PromQL's `histogram_quantile(q, sum by (le) (increase(<m>_bucket[run])))`.
+fn histogram_quantile(
+    q: f64,
+    sel: &Selector,
+    buckets: &Selector,
+    series: &Series,
+) -> Result<f64, NoData> {
+    let mut by_bound: Vec<(f64, f64)> = Vec::new();
+    for (labels, growth) in increases(buckets, series)? {
+        let Some(le) = labels.get("le") else { continue };
+        match parse_value(le) {
+            Some(bound) if !bound.is_nan() => by_bound.push((bound, growth)),
+            _ => {
+                return Err(format!(
+                    "{} has an unreadable le=\"{le}\" label",
+                    buckets.name
+                ))
+            }
+        }
+    }
+    if by_bound.is_empty() {
+        return Err(format!("{buckets} has no samples with an `le` label"));
+    }
+    bucket_quantile(q, by_bound).map_err(|why| format!("{sel}: {why}"))
+}
+
+/// Linear interpolation inside the bucket holding rank `q × total`, as
+/// PromQL's classic `histogram_quantile` does: the lowest bucket starts at 0
+/// when its upper bound is positive, and a rank in the `+Inf` bucket yields
+/// the highest finite upper bound.
+fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<f64, NoData> {
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if buckets.last().map(|b| b.0) != Some(f64::INFINITY) {
+        return Err("the histogram has no le=\"+Inf\" bucket".to_owned());
+    }
+    // Equal bounds (after parsing "1" and "1.0") are one bucket.
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for (bound, count) in buckets {
+        match merged.last_mut() {
+            Some(last) if last.0 == bound => last.1 += count,
+            _ => merged.push((bound, count)),
+        }
+    }
+    // Cumulative counts can only grow with the bound; flatten any dip.
+    let mut ceiling = f64::NEG_INFINITY;
+    for bucket in &mut merged {
+        ceiling = ceiling.max(bucket.1);
+        bucket.1 = ceiling;
+    }
+    if merged.len() < 2 {
+        return Err("the histogram has only the +Inf bucket".to_owned());
+    }
+    let total = merged[merged.len() - 1].1;
+    if total == 0.0 {
+        return Err("no observations during the run (every bucket grew by 0)".to_owned());
+    }
+    let rank = q * total;
+    let finite = merged.len() - 1;
+    let b = merged[..finite]
+        .iter()
+        .position(|&(_, count)| count >= rank)
+        .unwrap_or(finite);
+    if b == finite {
+        return Ok(merged[finite - 1].0);
+    }
+    let (upper, count_to_here) = merged[b];
+    if b == 0 && upper <= 0.0 {
+        return Ok(upper);
+    }
+    let (lower, count_below) = if b == 0 { (0.0, 0.0) } else { merged[b - 1] };
+    let value = lower + (upper - lower) * ((rank - count_below) / (count_to_here - count_below));
+    if value.is_nan() {
+        return Err(format!(
+            "quantile {q} is undefined: the bucket it falls in is empty"
+        ));
+    }
+    Ok(value)
+}
+
+/// A summary's quantile as published at the end of the run; over several
+/// label sets, the worst (largest). Never a difference of two scrapes:
+/// summary quantiles cover the process's whole life (or a sliding window)
+/// and do not subtract.
+fn summary_quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoData> {
+    let point = series
+        .points
+        .last()
+        .expect("observe checked the series is not empty");
+    let available: Vec<&Sample> = sel
+        .select(&point.snapshot)
+        .filter(|s| s.labels.contains_key("quantile"))
+        .collect();
+    if available.is_empty() {
+        return Err(if seen_anywhere(sel, series) {
+            format!(
+                "summary {sel} has samples in earlier scrapes but none in the last one ({})",
+                point.label
+            )
+        } else {
+            missing(sel, series)
+        });
+    }
+    let quantile_of = |s: &Sample| s.labels.get("quantile").and_then(|v| parse_value(v));
+    let hits: Vec<f64> = available
+        .iter()
+        .filter(|s| quantile_of(s) == Some(q))
+        .map(|s| s.value)
+        .collect();
+    if hits.is_empty() {
+        let mut listed: Vec<f64> = available.iter().filter_map(|s| quantile_of(s)).collect();
+        listed.sort_by(f64::total_cmp);
+        listed.dedup();
+        let listed: Vec<String> = listed.iter().map(f64::to_string).collect();
+        return Err(format!(
+            "summary {sel} publishes no quantile {q}; available: {}",
+            listed.join(", ")
+        ));
+    }
+    hits.into_iter()
+        .filter(|v| !v.is_nan())
+        .reduce(f64::max)
+        .ok_or_else(|| format!("summary {sel} quantile {q} is NaN (no observations?)"))
+}
+
+fn seen_anywhere(sel: &Selector, series: &Series) -> bool {
+    series
+        .points
+        .iter()
+        .any(|p| sel.select(&p.snapshot).next().is_some())
+}
+
+/// Why nothing matched: the name is unknown, or its label sets do not match.
+fn missing(sel: &Selector, series: &Series) -> NoData {
+    let name = &sel.name;
+    let label_sets: BTreeSet<&Labels> = series
+        .points
+        .iter()
+        .flat_map(|p| p.snapshot.samples.iter())
+        .filter(|s| &s.name == name)
+        .map(|s| &s.labels)
+        .collect();
+    if label_sets.is_empty() {
+        let grouped = ["_bucket", "_count"].iter().any(|suffix| {
+            let family = format!("{name}{suffix}");
+            series
+                .points
+                .iter()
+                .any(|p| p.snapshot.samples.iter().any(|s| s.name == family))
+        });
+        let hint = if grouped {
+            format!(
+                "; `{name}` is a histogram or summary: use `{name}_count`, `{name}_sum` or \
+                 quantile(0.99, {name})"
+            )
+        } else {
+            String::new()
+        };
+        return format!("metric `{name}` not found in any scrape{hint}");
+    }
+    const SHOWN: usize = 5;
+    let mut seen: Vec<String> = label_sets.iter().take(SHOWN).map(|l| braces(l)).collect();
+    if label_sets.len() > SHOWN {
+        seen.push(format!("… {} more", label_sets.len() - SHOWN));
+    }
+    format!(
+        "no `{name}` series matches {sel}; label sets seen: {}",
+        seen.join(" ")
+    )
+}
+
+fn braces(labels: &Labels) -> String {
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,446 @@
+//! Evaluation tests: every expected number below is computed by hand in the
+//! comment next to it, following PromQL's definitions.
+
+use super::*;
+use crate::bars::parse;
+use crate::metrics::{Series, Snapshot};
+
+/// A series from `(label, text format)` pairs, oldest first.
+fn series(points: &[(&str, &str)]) -> Series {
+    let mut series = Series::new();
+    for (label, text) in points {
+        let snapshot = Snapshot::parse(text).unwrap_or_else(|e| panic!("{label}: {e}"));
+        series.push(*label, snapshot);
+    }
+    series
+}
+
+/// What a bar should give.
+#[derive(Debug)]
+enum Want {
+    /// Data, the observed value, and whether the bar holds.
+    Value(f64, bool),
+    /// No data; the reason contains this text.
+    NoData(&'static str),
+}
+
+fn check(cases: &[(&str, Want)], series: &Series) {
+    for (text, want) in cases {
+        let bar = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let verdicts = evaluate(std::slice::from_ref(&bar), series);
+        let [v] = verdicts.as_slice() else {
+            panic!("{text}: one bar must give one verdict")
+        };
+        assert_eq!(v.bar, *text);
+        match want {
+            Want::Value(value, holds) => {
+                let observed = v
+                    .observed
+                    .unwrap_or_else(|| panic!("{text}: no data: {:?}", v.reason));
+                assert!(
+                    (observed - value).abs() < 1e-9,
+                    "{text}: observed {observed}, want {value}"
+                );
+                assert_eq!(v.holds, *holds, "{text}: holds");
+                assert_eq!(v.reason, None, "{text}");
+            }
+            Want::NoData(reason) => {
+                assert_eq!(v.observed, None, "{text}");
+                assert!(!v.holds, "{text}: a bar without data must fail");
+                let got = v.reason.as_deref().unwrap_or("");
+                assert!(
+                    got.contains(reason),
+                    "{text}: reason {got:?} lacks {reason:?}"
+                );
+            }
+        }
+    }
+}
+
+const BEFORE: &str = "\
+cowload_events_total{kind=\"twap\"} 10
+restarted_total 100
+other 1
+";
+const MIDDLE: &str = "\
+cowload_events_total{kind=\"twap\"} 18
+cowload_events_total{kind=\"ethflow\"} 3
+restarted_total 120
+g 9
+";
+const END: &str = "\
+cowload_events_total{kind=\"twap\"} 25
+cowload_events_total{kind=\"ethflow\"} 7
+cowload_events_total 1
+restarted_total 30
+g 4
+nan_gauge NaN
+";
+
+#[test]
+fn counters_gauges_and_label_matchers() {
+    let s = series(&[("before", BEFORE), ("block 1", MIDDLE), ("end", END)]);
+    check(
+        &[
+            // twap 25−10 = 15, ethflow absent at start: 7−0 = 7, unlabelled 1 → 23.
+            (
+                "increase(cowload_events_total) == 23",
+                Want::Value(23.0, true),
+            ),
+            (
+                "increase(cowload_events_total{kind=\"twap\"}) >= 15",
+                Want::Value(15.0, true),
+            ),
+            (
+                "increase(cowload_events_total{kind=\"twap\"}) > 15",
+                Want::Value(15.0, false),
+            ),
+            // != keeps ethflow and the series without a kind label.
+            (
+                "increase(cowload_events_total{kind!=\"twap\"}) == 8",
+                Want::Value(8.0, true),
+            ),
+            // ="" matches the series that has no kind label at all.
+            (
+                "increase(cowload_events_total{kind=\"\"}) == 1",
+                Want::Value(1.0, true),
+            ),
+            // 100 → 120 (+20) → 30 is a reset: +30; total 50. Never 30 − 100.
+            ("increase(restarted_total) == 50", Want::Value(50.0, true)),
+            // last: 25 + 7 + 1 at the last scrape; a bare selector is last().
+            ("last(cowload_events_total) == 33", Want::Value(33.0, true)),
+            (
+                "cowload_events_total{kind=\"ethflow\"} < 7",
+                Want::Value(7.0, false),
+            ),
+            // max/min over per-scrape sums; g is absent from the first scrape.
+            ("max(g) <= 9", Want::Value(9.0, true)),
+            ("min(g) == 4", Want::Value(4.0, true)),
+            ("max(cowload_events_total) == 33", Want::Value(33.0, true)),
+            ("min(cowload_events_total) == 10", Want::Value(10.0, true)),
+            ("max(g) != 9", Want::Value(9.0, false)),
+        ],
+        &s,
+    );
+}
+
+#[test]
+fn counter_reset_between_two_scrapes_counts_the_end_value() {
+    let s = series(&[("before", "c_total 100\n"), ("end", "c_total 30\n")]);
+    check(&[("increase(c_total) == 30", Want::Value(30.0, true))], &s);
+    let s = series(&[("before", "c_total 100\n"), ("end", "c_total 130\n")]);
+    check(&[("increase(c_total) == 30", Want::Value(30.0, true))], &s);
+    // One scrape: nothing grew.
+    let s = series(&[("before", "c_total 100\n")]);
+    check(&[("increase(c_total) == 0", Want::Value(0.0, true))], &s);
+}
+
+#[test]
+fn missing_or_unusable_data_fails() {
+    let s = series(&[("before", BEFORE), ("block 1", MIDDLE), ("end", END)]);
+    check(
+        &[
+            (
+                "increase(nope_total) >= 0",
+                Want::NoData("metric `nope_total` not found in any scrape"),
+            ),
+            (
+                "last(nope) < 1",
+                Want::NoData("metric `nope` not found in any scrape"),
+            ),
+            (
+                "max(nope) < 1",
+                Want::NoData("metric `nope` not found in any scrape"),
+            ),
+            (
+                "increase(cowload_events_total{kind=\"cow\"}) >= 0",
+                Want::NoData("no `cowload_events_total` series matches"),
+            ),
+            (
+                "last(other) >= 0",
+                Want::NoData("none in the last one (end)"),
+            ),
+            ("last(nan_gauge) >= 0", Want::NoData("NaN")),
+            ("max(nan_gauge) >= 0", Want::NoData("NaN in every scrape")),
+            (
+                "quantile(0.5, nope_seconds) < 1s",
+                Want::NoData("not found in any scrape"),
+            ),
+            ("quantile(0.5, g) < 1", Want::NoData("neither a histogram")),
+        ],
+        &s,
+    );
+    let empty = Series::new();
+    check(
+        &[(
+            "increase(cowload_events_total) >= 0",
+            Want::NoData("no scrapes were taken"),
+        )],
+        &empty,
+    );
+}
+
+/// Two label sets of one histogram. Bucket growth over the run, per `le`:
+///
+/// | le   | twap (start → end) | ethflow (absent → end) | sum |
+/// |------|--------------------|------------------------|-----|
+/// | 0.1  | 10 → 12 = 2        | 0                      | 2   |
+/// | 0.5  | 20 → 40 = 20       | 0                      | 20  |
+/// | 1    | 30 → 70 = 40       | 0                      | 40  |
+/// | +Inf | 30 → 80 = 50       | 20                     | 70  |
+const HIST_BEFORE: &str = "\
+# TYPE lat_seconds histogram
+lat_seconds_bucket{kind=\"twap\",le=\"0.1\"} 10
+lat_seconds_bucket{kind=\"twap\",le=\"0.5\"} 20
+lat_seconds_bucket{kind=\"twap\",le=\"1\"} 30
+lat_seconds_bucket{kind=\"twap\",le=\"+Inf\"} 30
+lat_seconds_sum{kind=\"twap\"} 12
+lat_seconds_count{kind=\"twap\"} 30
+";
+const HIST_END: &str = "\
+# TYPE lat_seconds histogram
+lat_seconds_bucket{kind=\"twap\",le=\"0.1\"} 12
+lat_seconds_bucket{kind=\"twap\",le=\"0.5\"} 40
+lat_seconds_bucket{kind=\"twap\",le=\"1\"} 70
+lat_seconds_bucket{kind=\"twap\",le=\"+Inf\"} 80
+lat_seconds_sum{kind=\"twap\"} 60
+lat_seconds_count{kind=\"twap\"} 80
+lat_seconds_bucket{kind=\"ethflow\",le=\"0.1\"} 0
+lat_seconds_bucket{kind=\"ethflow\",le=\"0.5\"} 0
+lat_seconds_bucket{kind=\"ethflow\",le=\"1\"} 0
+lat_seconds_bucket{kind=\"ethflow\",le=\"+Inf\"} 20
+lat_seconds_sum{kind=\"ethflow\"} 100
+lat_seconds_count{kind=\"ethflow\"} 20
+";
+
+#[test]
+fn histogram_quantiles_interpolate_bucket_increases() {
+    let s = series(&[("before", HIST_BEFORE), ("end", HIST_END)]);
+    check(
+        &[
+            // twap only: total 50. q=0.5 → rank 25 falls in (0.5, 1] holding 20..40:
+            // 0.5 + 0.5 × (25 − 20) / (40 − 20) = 0.625. (Absolute end counts
+            // would give 0.5 here, so this also proves the start is subtracted.)
+            (
+                "quantile(0.5, lat_seconds{kind=\"twap\"}) < 2s",
+                Want::Value(0.625, true),
+            ),
+            (
+                "quantile(0.5, lat_seconds{kind=\"twap\"}) < 500ms",
+                Want::Value(0.625, false),
+            ),
+            // q=0.02 → rank 1 in the lowest bucket, lower bound 0: 0.1 × 1/2 = 0.05.
+            (
+                "quantile(0.02, lat_seconds{kind=\"twap\"}) <= 50ms",
+                Want::Value(0.05, true),
+            ),
+            // q=0.4 → rank 20 reaches exactly the top of (0.1, 0.5]:
+            // 0.1 + 0.4 × (20 − 2) / (20 − 2) = 0.5.
+            (
+                "quantile(0.4, lat_seconds{kind=\"twap\"}) == 0.5",
+                Want::Value(0.5, true),
+            ),
+            // q=0.99 → rank 49.5 is past the le=1 bucket (40): the +Inf bucket
+            // answers the highest finite bound, 1.
+            (
+                "quantile(0.99, lat_seconds{kind=\"twap\"}) < 1s",
+                Want::Value(1.0, false),
+            ),
+            // Both label sets summed per le (total 70): rank 35 in (0.5, 1]:
+            // 0.5 + 0.5 × (35 − 20) / (40 − 20) = 0.875.
+            ("quantile(0.5, lat_seconds) < 1", Want::Value(0.875, true)),
+            // ethflow alone: everything in +Inf → 1.
+            (
+                "quantile(0.5, lat_seconds{kind!=\"twap\"}) == 1",
+                Want::Value(1.0, true),
+            ),
+            // _count and _sum are plain counters.
+            ("increase(lat_seconds_count) == 70", Want::Value(70.0, true)),
+            ("increase(lat_seconds_sum) == 148", Want::Value(148.0, true)),
+            // The base name has no plain samples: say how to read it.
+            (
+                "increase(lat_seconds) > 0",
+                Want::NoData("is a histogram or summary"),
+            ),
+            (
+                "quantile(0.5, lat_seconds{kind=\"cow\"}) < 1",
+                Want::NoData("no `lat_seconds_bucket` series matches"),
+            ),
+        ],
+        &s,
+    );
+}
+
+#[test]
+fn histogram_edge_cases() {
+    // Nothing observed during the run: no data, not 0.
+    let s = series(&[("before", HIST_BEFORE), ("end", HIST_BEFORE)]);
+    check(
+        &[(
+            "quantile(0.5, lat_seconds) < 1",
+            Want::NoData("no observations during the run"),
+        )],
+        &s,
+    );
+
+    // Negative lowest bound: a rank there answers that bound; above it,
+    // interpolation starts at the previous bound. Growth: -1:5 0:5 1:10 +Inf:10.
+    let negative = "\
+h_bucket{le=\"-1\"} 5
+h_bucket{le=\"0\"} 5
+h_bucket{le=\"1\"} 10
+h_bucket{le=\"+Inf\"} 10
+";
+    let s = series(&[("before", ""), ("end", negative)]);
+    check(
+        &[
+            // rank 1 in the lowest bucket, bound −1 ≤ 0 → −1.
+            ("quantile(0.1, h) == -1", Want::Value(-1.0, true)),
+            // rank 6 in (0, 1] holding 5..10: 0 + 1 × (6 − 5) / 5 = 0.2.
+            ("quantile(0.6, h) < 0.3", Want::Value(0.2, true)),
+        ],
+        &s,
+    );
+
+    let no_inf = "h_bucket{le=\"1\"} 3\n";
+    let s = series(&[("before", ""), ("end", no_inf)]);
+    check(
+        &[(
+            "quantile(0.5, h) < 1",
+            Want::NoData("no le=\"+Inf\" bucket"),
+        )],
+        &s,
+    );
+
+    // Bucket counters reset (the engine restarted): growth is the end value.
+    // 1: 3, +Inf: 4 → rank 2 in [0, 1]: 1 × 2/3.
+    let s = series(&[
+        (
+            "before",
+            "h_bucket{le=\"1\"} 100\nh_bucket{le=\"+Inf\"} 100\n",
+        ),
+        ("end", "h_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 4\n"),
+    ]);
+    check(
+        &[("quantile(0.5, h) < 1", Want::Value(2.0 / 3.0, true))],
+        &s,
+    );
+}
+
+#[test]
+fn summary_quantiles_are_read_at_the_end_never_subtracted() {
+    let before = "\
+# TYPE rpc_seconds summary
+rpc_seconds{kind=\"twap\",quantile=\"0.5\"} 0.1
+rpc_seconds{kind=\"twap\",quantile=\"0.99\"} 5
+rpc_seconds_count{kind=\"twap\"} 10
+";
+    let end = "\
+# TYPE rpc_seconds summary
+rpc_seconds{kind=\"twap\",quantile=\"0.5\"} 0.2
+rpc_seconds{kind=\"twap\",quantile=\"0.99\"} 1.5
+rpc_seconds{kind=\"ethflow\",quantile=\"0.990\"} 2.5
+rpc_seconds_count{kind=\"twap\"} 40
+nan_seconds{quantile=\"0.99\"} NaN
+";
+    let s = series(&[("before", before), ("end", end)]);
+    check(
+        &[
+            // Worst label set at the end: max(1.5, 2.5); "0.990" is 0.99.
+            ("quantile(0.99, rpc_seconds) < 2s", Want::Value(2.5, false)),
+            (
+                "quantile(0.99, rpc_seconds{kind=\"twap\"}) < 2s",
+                Want::Value(1.5, true),
+            ),
+            (
+                "quantile(0.5, rpc_seconds) <= 200ms",
+                Want::Value(0.2, true),
+            ),
+            (
+                "quantile(0.9, rpc_seconds) < 1",
+                Want::NoData("no quantile 0.9; available: 0.5, 0.99"),
+            ),
+            ("quantile(0.99, nan_seconds) < 1", Want::NoData("NaN")),
+            (
+                "quantile(0.99, rpc_seconds{kind=\"cow\"}) < 1",
+                Want::NoData("no `rpc_seconds` series matches"),
+            ),
+            // Summing different quantiles is refused; one quantile is fine.
+            ("last(rpc_seconds) < 1", Want::NoData("several quantiles")),
+            (
+                "max(rpc_seconds{kind=\"twap\",quantile=\"0.99\"}) == 5",
+                Want::Value(5.0, true),
+            ),
+            ("increase(rpc_seconds_count) == 30", Want::Value(30.0, true)),
+        ],
+        &s,
+    );
+}
+
+#[test]
+fn verdict_fields_carry_units_and_limits() {
+    let s = series(&[
+        ("before", "ratio 1\nlat_seconds 0.2\nn 5\n"),
+        ("end", "ratio 0.99\nlat_seconds 0.3\nn 5\n"),
+    ]);
+    let bars: Vec<Bar> = [
+        "ratio >= 100%",
+        "lat_seconds < 500ms",
+        "n < 2s",
+        "n == 5",
+        "ratio > 98.5%",
+    ]
+    .iter()
+    .map(|t| parse(t).unwrap())
+    .collect();
+    let got: Vec<(f64, String, String, bool)> = evaluate(&bars, &s)
+        .into_iter()
+        .map(|v| (v.limit, v.op, v.unit, v.holds))
+        .collect();
+    let want = [
+        (1.0, ">=", "", false),
+        (0.5, "<", "s", true),
+        (2.0, "<", "s", false),
+        (5.0, "==", "", true),
+        (0.985, ">", "", true),
+    ]
+    .map(|(l, o, u, h)| (l, o.to_owned(), u.to_owned(), h));
+    assert_eq!(got, want);
+    // The verdict serialises with the fields the report reads.
+    let json = serde_json::to_value(&evaluate(&bars[..1], &s)[0]).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "bar": "ratio >= 100%", "observed": 0.99, "limit": 1.0, "op": ">=",
+            "unit": "", "holds": false, "reason": null
+        })
+    );
+}
+
+#[test]
+fn bucket_quantile_matches_promql_on_the_textbook_example() {
+    // Cumulative buckets 0.05:24054 0.1:33444 0.2:100392 0.5:129389 1:133988
+    // +Inf:144320. q=0.9 → rank 129888 lies in (0.5, 1]:
+    // 0.5 + 0.5 × (129888 − 129389) / (133988 − 129389) = 0.55425092411…
+    let buckets = vec![
+        (f64::INFINITY, 144320.0),
+        (0.05, 24054.0),
+        (1.0, 133988.0),
+        (0.1, 33444.0),
+        (0.5, 129389.0),
+        (0.2, 100392.0),
+    ];
+    let got = bucket_quantile(0.9, buckets).unwrap();
+    let want = 0.5 + 0.5 * (129888.0 - 129389.0) / (133988.0 - 129389.0);
+    assert!((got - want).abs() < 1e-12, "{got}");
+    assert!((got - 0.554_250_924).abs() < 1e-9, "{got}");
+    // Non-monotonic counts are flattened to their running maximum and equal
+    // bounds merged: 1:4 (2+2), 2:3→4, +Inf:8; q=0.5 → rank 4 reaches the
+    // top of the first bucket → 1.
+    let got = bucket_quantile(
+        0.5,
+        vec![(1.0, 2.0), (1.0, 2.0), (2.0, 3.0), (f64::INFINITY, 8.0)],
+    );
+    assert_eq!(got, Ok(1.0));
+    assert!(bucket_quantile(0.5, vec![(f64::INFINITY, 8.0)]).is_err());
+}

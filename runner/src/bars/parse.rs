@@ -1,0 +1,532 @@
+//! The bar grammar (see the module above): a hand-written recursive-descent
+//! parser over characters, so that every error can name its column.
+
+use super::{Bar, BarError, Func, Matcher, Op, Selector, Unit};
+
+/// Parses one bar, such as `increase(cowload_orders_received_total{outcome="ok"}) >= 100`
+/// or `quantile(0.99, cowload_event_to_order_seconds) < 2s`. Errors carry the
+/// 1-based character column of the problem.
+pub fn parse(text: &str) -> Result<Bar, BarError> {
+    let mut p = Parser {
+        chars: text.chars().collect(),
+        pos: 0,
+    };
+    let (func, selector) = p.expression()?;
+    let op = p.op()?;
+    let (limit, unit) = p.limit()?;
+    p.end()?;
+    Ok(Bar {
+        text: text.to_owned(),
+        func,
+        selector,
+        op,
+        limit,
+        unit,
+    })
+}
+
+const FUNCTIONS: &[(&str, Func)] = &[
+    ("increase", Func::Increase),
+    ("last", Func::Last),
+    ("max", Func::Max),
+    ("min", Func::Min),
+];
+
+const OPS: &[(&str, Op)] = &[
+    ("<=", Op::Le),
+    (">=", Op::Ge),
+    ("==", Op::Eq),
+    ("!=", Op::Ne),
+    ("<", Op::Lt),
+    (">", Op::Gt),
+];
+
+/// Units as `numerator / denominator` of the base unit (dividing keeps
+/// `200ms` exactly equal to `0.2`); the bare `us` and both micro signs work.
+const UNITS: &[(&str, f64, f64, Unit)] = &[
+    ("s", 1.0, 1.0, Unit::Time),
+    ("ms", 1.0, 1e3, Unit::Time),
+    ("us", 1.0, 1e6, Unit::Time),
+    ("µs", 1.0, 1e6, Unit::Time),
+    ("μs", 1.0, 1e6, Unit::Time),
+    ("m", 60.0, 1.0, Unit::Time),
+    ("h", 3600.0, 1.0, Unit::Time),
+    ("%", 1.0, 100.0, Unit::Percent),
+];
+
+struct Parser {
+    chars: Vec<char>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn starts_with(&self, s: &str) -> bool {
+        s.chars()
+            .enumerate()
+            .all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
+    }
+
+    fn skip_ws(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes characters while `keep` holds and returns them.
+    fn take_while(&mut self, keep: impl Fn(char) -> bool) -> String {
+        let start = self.pos;
+        while self.peek().is_some_and(&keep) {
+            self.pos += 1;
+        }
+        self.chars[start..self.pos].iter().collect()
+    }
+
+    /// An [`BarError::Expected`] at the current position.
+    fn expected(&self, expected: &'static str) -> BarError {
+        let rest: String = self.chars[self.pos..]
+            .iter()
+            .take_while(|c| !c.is_whitespace())
+            .take(12)
+            .collect();
+        let found = if rest.is_empty() {
+            "end of input".to_owned()
+        } else {
+            format!("`{rest}`")
+        };
+        BarError::Expected {
+            column: self.pos + 1,
+            expected,
+            found,
+        }
+    }
+
+    fn expect(&mut self, c: char, expected: &'static str) -> Result<(), BarError> {
+        self.skip_ws();
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.expected(expected))
+        }
+    }
+
+    fn expression(&mut self) -> Result<(Func, Selector), BarError> {
+        self.skip_ws();
+        let start = self.pos;
+        let name = self.metric_name("a metric name or a function such as increase(")?;
+        self.skip_ws();
+        if self.peek() != Some('(') {
+            return Ok((Func::Last, self.matchers_after(name)?));
+        }
+        self.pos += 1;
+        let func = if name == "quantile" {
+            Func::Quantile(self.quantile_argument()?)
+        } else {
+            match FUNCTIONS.iter().find(|(n, _)| *n == name) {
+                Some((_, func)) => *func,
+                None => {
+                    return Err(BarError::UnknownFunction {
+                        column: start + 1,
+                        name,
+                    })
+                }
+            }
+        };
+        self.skip_ws();
+        let name = self.metric_name("a metric name")?;
+        let selector = self.matchers_after(name)?;
+        self.expect(')', "`)`")?;
+        Ok((func, selector))
+    }
+
+    /// `q ,` inside `quantile(`.
+    fn quantile_argument(&mut self) -> Result<f64, BarError> {
+        self.skip_ws();
+        let column = self.pos + 1;
+        let q = self.number("the quantile, a number such as 0.99")?;
+        if !(0.0..=1.0).contains(&q) {
+            return Err(BarError::QuantileRange { column, value: q });
+        }
+        self.expect(',', "`,` after the quantile")?;
+        Ok(q)
+    }
+
+    fn metric_name(&mut self, expected: &'static str) -> Result<String, BarError> {
+        if !self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        {
+            return Err(self.expected(expected));
+        }
+        Ok(self.take_while(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+    }
+
+    /// The optional `{…}` after a metric name.
+    fn matchers_after(&mut self, name: String) -> Result<Selector, BarError> {
+        self.skip_ws();
+        let mut matchers = Vec::new();
+        if self.peek() != Some('{') {
+            return Ok(Selector { name, matchers });
+        }
+        self.pos += 1;
+        loop {
+            self.skip_ws();
+            if self.peek() == Some('}') {
+                self.pos += 1;
+                return Ok(Selector { name, matchers });
+            }
+            matchers.push(self.matcher()?);
+            self.skip_ws();
+            match self.peek() {
+                Some(',') => self.pos += 1,
+                Some('}') => {}
+                _ => return Err(self.expected("`,` or `}`")),
+            }
+        }
+    }
+
+    fn matcher(&mut self) -> Result<Matcher, BarError> {
+        if !self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        {
+            return Err(self.expected("a label name or `}`"));
+        }
+        let label = self.take_while(|c| c.is_ascii_alphanumeric() || c == '_');
+        self.skip_ws();
+        if self.starts_with("=~") || self.starts_with("!~") {
+            return Err(BarError::Regex {
+                column: self.pos + 1,
+            });
+        }
+        let equal = if self.starts_with("!=") {
+            self.pos += 2;
+            false
+        } else if self.starts_with("=") {
+            self.pos += 1;
+            true
+        } else {
+            return Err(self.expected("`=` or `!=`"));
+        };
+        self.skip_ws();
+        let value = self.quoted()?;
+        Ok(Matcher {
+            label,
+            equal,
+            value,
+        })
+    }
+
+    /// `"…"` or `'…'` with backslash escapes (`\n`, `\t`, and any other
+    /// character standing for itself).
+    fn quoted(&mut self) -> Result<String, BarError> {
+        let quote = match self.peek() {
+            Some(q @ ('"' | '\'')) => q,
+            _ => return Err(self.expected("a quoted label value")),
+        };
+        let column = self.pos + 1;
+        self.pos += 1;
+        let mut value = String::new();
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                c if c == quote => return Ok(value),
+                '\\' => {
+                    let Some(escaped) = self.peek() else { break };
+                    self.pos += 1;
+                    value.push(match escaped {
+                        'n' => '\n',
+                        't' => '\t',
+                        other => other,
+                    });
+                }
+                other => value.push(other),
+            }
+        }
+        Err(BarError::Unterminated { column, quote })
+    }
+
+    fn op(&mut self) -> Result<Op, BarError> {
+        self.skip_ws();
+        for (symbol, op) in OPS {
+            if self.starts_with(symbol) {
+                self.pos += symbol.chars().count();
+                return Ok(*op);
+            }
+        }
+        Err(self.expected("one of < <= > >= == !="))
+    }
+
+    /// A decimal number: optional sign, digits with an optional fraction, an
+    /// optional exponent.
+    fn number(&mut self, expected: &'static str) -> Result<f64, BarError> {
+        let start = self.pos;
+        if matches!(self.peek(), Some('+' | '-')) {
+            self.pos += 1;
+        }
+        let whole = self.take_while(|c| c.is_ascii_digit());
+        let mut fraction = String::new();
+        if self.peek() == Some('.') {
+            self.pos += 1;
+            fraction = self.take_while(|c| c.is_ascii_digit());
+        }
+        if whole.is_empty() && fraction.is_empty() {
+            self.pos = start;
+            return Err(self.expected(expected));
+        }
+        if matches!(self.peek(), Some('e' | 'E')) {
+            let mark = self.pos;
+            self.pos += 1;
+            if matches!(self.peek(), Some('+' | '-')) {
+                self.pos += 1;
+            }
+            if self.take_while(|c| c.is_ascii_digit()).is_empty() {
+                self.pos = mark;
+            }
+        }
+        let literal: String = self.chars[start..self.pos].iter().collect();
+        literal.parse().map_err(|_| {
+            self.pos = start;
+            self.expected(expected)
+        })
+    }
+
+    /// The number after the comparison and its optional unit, in base units.
+    fn limit(&mut self) -> Result<(f64, Unit), BarError> {
+        self.skip_ws();
+        let number = self.number("a number")?;
+        self.skip_ws();
+        let column = self.pos + 1;
+        let unit = if self.peek() == Some('%') {
+            self.pos += 1;
+            "%".to_owned()
+        } else {
+            self.take_while(char::is_alphabetic)
+        };
+        if unit.is_empty() {
+            return Ok((number, Unit::None));
+        }
+        match UNITS.iter().find(|(name, ..)| *name == unit) {
+            Some((_, numerator, denominator, kind)) => {
+                Ok((number * numerator / denominator, *kind))
+            }
+            None => Err(BarError::UnknownUnit { column, unit }),
+        }
+    }
+
+    fn end(&mut self) -> Result<(), BarError> {
+        self.skip_ws();
+        if self.pos < self.chars.len() {
+            return Err(self.expected("the end of the bar"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(name: &str, matchers: &[(&str, bool, &str)]) -> Selector {
+        Selector {
+            name: name.to_owned(),
+            matchers: matchers
+                .iter()
+                .map(|(label, equal, value)| Matcher {
+                    label: (*label).to_owned(),
+                    equal: *equal,
+                    value: (*value).to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn parses_good_bars() {
+        type Case<'a> = (&'a str, Func, Selector, Op, f64, Unit);
+        let cases: Vec<Case> = vec![
+            ("x > 1", Func::Last, sel("x", &[]), Op::Gt, 1.0, Unit::None),
+            (
+                "last(x)<=0",
+                Func::Last,
+                sel("x", &[]),
+                Op::Le,
+                0.0,
+                Unit::None,
+            ),
+            (
+                "increase(cowload_orders_received_total{kind=\"twap\", outcome!=\"ok\"}) == 0",
+                Func::Increase,
+                sel(
+                    "cowload_orders_received_total",
+                    &[("kind", true, "twap"), ("outcome", false, "ok")],
+                ),
+                Op::Eq,
+                0.0,
+                Unit::None,
+            ),
+            (
+                "  quantile( 0.99 ,lat_seconds { kind = 'eth\\'flow' , } )  <  2s  ",
+                Func::Quantile(0.99),
+                sel("lat_seconds", &[("kind", true, "eth'flow")]),
+                Op::Lt,
+                2.0,
+                Unit::Time,
+            ),
+            (
+                "max(g) >= 500ms",
+                Func::Max,
+                sel("g", &[]),
+                Op::Ge,
+                0.5,
+                Unit::Time,
+            ),
+            (
+                "min(g) != 250 us",
+                Func::Min,
+                sel("g", &[]),
+                Op::Ne,
+                250e-6,
+                Unit::Time,
+            ),
+            (
+                "g < 3µs",
+                Func::Last,
+                sel("g", &[]),
+                Op::Lt,
+                3e-6,
+                Unit::Time,
+            ),
+            (
+                "g < 2m",
+                Func::Last,
+                sel("g", &[]),
+                Op::Lt,
+                120.0,
+                Unit::Time,
+            ),
+            (
+                "g < 1.5h",
+                Func::Last,
+                sel("g", &[]),
+                Op::Lt,
+                5400.0,
+                Unit::Time,
+            ),
+            (
+                "ratio >= 100%",
+                Func::Last,
+                sel("ratio", &[]),
+                Op::Ge,
+                1.0,
+                Unit::Percent,
+            ),
+            (
+                "ratio >= 99.5 %",
+                Func::Last,
+                sel("ratio", &[]),
+                Op::Ge,
+                0.995,
+                Unit::Percent,
+            ),
+            (
+                "g > -1.5e3",
+                Func::Last,
+                sel("g", &[]),
+                Op::Gt,
+                -1500.0,
+                Unit::None,
+            ),
+            ("g > .5", Func::Last, sel("g", &[]), Op::Gt, 0.5, Unit::None),
+            (
+                "quantile(1, g) < 1",
+                Func::Quantile(1.0),
+                sel("g", &[]),
+                Op::Lt,
+                1.0,
+                Unit::None,
+            ),
+            (
+                "ns:rule_total{} > 0",
+                Func::Last,
+                sel("ns:rule_total", &[]),
+                Op::Gt,
+                0.0,
+                Unit::None,
+            ),
+            // A metric may be named like a function when no `(` follows.
+            (
+                "max > 1",
+                Func::Last,
+                sel("max", &[]),
+                Op::Gt,
+                1.0,
+                Unit::None,
+            ),
+        ];
+        for (text, func, selector, op, limit, unit) in cases {
+            let bar = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(bar.text(), text);
+            assert_eq!(bar.func, func, "{text}");
+            assert_eq!(bar.selector, selector, "{text}");
+            assert_eq!(bar.op, op, "{text}");
+            assert!(
+                (bar.limit - limit).abs() <= 1e-12 * limit.abs(),
+                "{text}: {}",
+                bar.limit
+            );
+            assert_eq!(bar.unit, unit, "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_bars_with_the_column() {
+        let cases = [
+            ("", "at column 1: expected a metric name or a function such as increase(, found end of input"),
+            ("x", "at column 2: expected one of < <= > >= == !=, found end of input"),
+            ("increase(x) = 1", "at column 13: expected one of < <= > >= == !=, found `=`"),
+            ("rate(x) > 1", "at column 1: unknown function `rate`; expected one of increase, last, max, min, quantile"),
+            ("increase(x > 1", "at column 12: expected `)`, found `>`"),
+            ("increase() > 1", "at column 10: expected a metric name, found `)`"),
+            ("x > ", "at column 5: expected a number, found end of input"),
+            ("x > fast", "at column 5: expected a number, found `fast`"),
+            ("x > 2sec", "at column 6: unknown unit `sec`; expected one of s ms us µs m h %"),
+            ("x > 2 s s", "at column 9: expected the end of the bar, found `s`"),
+            ("x > 1 2", "at column 7: expected the end of the bar, found `2`"),
+            ("quantile(99, x) < 1", "at column 10: quantile 99 is outside 0..1; write 0.99 for the 99th percentile"),
+            ("quantile(x) < 1", "at column 10: expected the quantile, a number such as 0.99, found `x)`"),
+            ("quantile(0.9 x) < 1", "at column 14: expected `,` after the quantile, found `x)`"),
+            ("x{kind=twap} > 1", "at column 8: expected a quoted label value, found `twap}`"),
+            ("x{kind=~\"t.*\"} > 1", "at column 7: regex matchers (=~, !~) are not supported; use = or !="),
+            ("x{kind==\"t\"} > 1", "at column 8: expected a quoted label value, found `=\"t\"}`"),
+            ("x{kind} > 1", "at column 7: expected `=` or `!=`, found `}`"),
+            ("x{kind=\"t\" a=\"b\"} > 1", "at column 12: expected `,` or `}`, found `a=\"b\"}`"),
+            ("x{kind=\"twap} > 1", "at column 8: label value is never closed; end it with \""),
+            ("x{1=\"a\"} > 1", "at column 3: expected a label name or `}`, found `1=\"a\"}`"),
+            // Columns count characters, not bytes: µ is two bytes.
+            ("µs > 1", "at column 1: expected a metric name or a function such as increase(, found `µs`"),
+            ("x{k=\"µµ\"} > 1 )", "at column 15: expected the end of the bar, found `)`"),
+        ];
+        for (text, want) in cases {
+            let err = parse(text).expect_err(text);
+            assert_eq!(err.to_string(), want, "{text:?}");
+            let column: usize = want["at column ".len()..want.find(':').unwrap()]
+                .parse()
+                .unwrap();
+            assert_eq!(err.column(), column, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn from_str_and_display_round_trip_the_text() {
+        let bar: Bar = "increase(x_total) >= 1".parse().unwrap();
+        assert_eq!(bar.to_string(), "increase(x_total) >= 1");
+        assert_eq!(bar.metric(), "x_total");
+        assert_eq!(bar, parse("increase(x_total) >= 1").unwrap());
+        assert_ne!(bar, parse("increase(x_total) >= 2").unwrap());
+    }
+}

@@ -1,0 +1,70 @@
+//! Command-line surface. `runner FILE` is short for `runner run FILE`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "runner", version, about = "Load-test CoW Protocol watch-tower engines from scenario files")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario end to end and judge it (exit 0 pass, 1 a bar failed, 2 bad input, 3 infrastructure, 130 interrupted).
+    Run {
+        /// The scenario file (YAML or TOML).
+        scenario: PathBuf,
+        /// Run directory (default: runs/<name>-<timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
+        #[arg(long)]
+        anvil: Option<PathBuf>,
+    },
+    /// Check scenario files without running them (exit 0 all valid, 2 otherwise).
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the scenario JSON Schema (as committed in schemas/scenario.schema.json).
+    Schema,
+}
+
+const SUBCOMMANDS: &[&str] = &["run", "validate", "schema", "help"];
+
+/// Parses the arguments, reading a leading file argument as `run FILE`.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
+        if !first.starts_with('-') && !SUBCOMMANDS.contains(&first) {
+            args.insert(1, "run".into());
+        }
+    }
+    Cli::try_parse_from(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_words(words: &[&str]) -> Cli {
+        parse(words.iter().map(OsString::from)).unwrap()
+    }
+
+    #[test]
+    fn a_bare_file_means_run() {
+        match parse_words(&["runner", "scenarios/baseline.yaml"]).command {
+            Command::Run { scenario, out, .. } => {
+                assert_eq!(scenario, PathBuf::from("scenarios/baseline.yaml"));
+                assert!(out.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse_words(&["runner", "validate", "a.yaml", "b.toml"]).command, Command::Validate { files } if files.len() == 2));
+        assert!(matches!(parse_words(&["runner", "schema"]).command, Command::Schema));
+    }
+}

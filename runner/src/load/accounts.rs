@@ -1,0 +1,129 @@
+//! Seeded sender accounts: TWAP owners (with the scenario's kind of code) and
+//! EthFlow senders, funded through Anvil and tracked with explicit nonces.
+
+use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy::providers::RootProvider;
+use alloy::signers::local::PrivateKeySigner;
+use serde_json::{json, Value};
+
+use crate::chain::{rpc, ChainError, Contracts};
+use crate::scenario::model::OwnerKind;
+
+/// EIP-7702 delegation designator prefix: code `0xef0100 ‖ address` makes an
+/// account run `address`'s code in its own context.
+const DELEGATION_PREFIX: [u8; 3] = [0xef, 0x01, 0x00];
+/// `PUSH1 0 PUSH1 0 REVERT`: code that reverts on every call.
+const REVERT_CODE: [u8; 5] = [0x60, 0x00, 0x60, 0x00, 0xfd];
+/// Balance given to every sender: far more than any scenario spends.
+const FUNDING_WEI: u128 = 1_000_000 * 10u128.pow(18);
+
+/// A key the runner signs with, and the next nonce it will use.
+pub struct Account {
+    pub signer: PrivateKeySigner,
+    pub address: Address,
+    pub nonce: u64,
+}
+
+/// Which population an account belongs to; part of its key derivation.
+#[derive(Clone, Copy)]
+pub enum Role {
+    TwapOwner,
+    EthFlowSender,
+}
+
+impl Role {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Role::TwapOwner => b"cowload/twap-owner",
+            Role::EthFlowSender => b"cowload/ethflow-sender",
+        }
+    }
+}
+
+/// `count` accounts derived from the seed: the same seed gives the same keys.
+pub fn derive(role: Role, seed: u64, count: u32) -> Vec<Account> {
+    (0..count)
+        .map(|index| {
+            let mut material = role.tag().to_vec();
+            material.extend_from_slice(&seed.to_be_bytes());
+            material.extend_from_slice(&index.to_be_bytes());
+            let key = derive_key(keccak256(&material));
+            let signer = PrivateKeySigner::from_bytes(&key).expect("derived key is a valid scalar");
+            Account {
+                address: signer.address(),
+                signer,
+                nonce: 0,
+            }
+        })
+        .collect()
+}
+
+/// Re-hashes in the (astronomically unlikely) case a hash is not a valid key.
+fn derive_key(mut key: B256) -> B256 {
+    while PrivateKeySigner::from_bytes(&key).is_err() {
+        key = keccak256(key);
+    }
+    key
+}
+
+/// Funds every account and gives TWAP owners the code their kind needs.
+pub async fn prepare(
+    provider: &RootProvider,
+    contracts: &Contracts,
+    owners: &[Account],
+    owner_kind: OwnerKind,
+    senders: &[Account],
+) -> Result<(), ChainError> {
+    for account in owners.iter().chain(senders) {
+        rpc::<Value>(provider, "anvil_setBalance", json!([account.address, U256::from(FUNDING_WEI)])).await?;
+    }
+    if let Some(code) = owner_code(owner_kind, contracts.fallback_handler) {
+        for owner in owners {
+            rpc::<Value>(provider, "anvil_setCode", json!([owner.address, code])).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The code a TWAP owner of `kind` carries, if any.
+pub fn owner_code(kind: OwnerKind, fallback_handler: Address) -> Option<Bytes> {
+    match kind {
+        OwnerKind::Eip7702 => {
+            let mut code = DELEGATION_PREFIX.to_vec();
+            code.extend_from_slice(fallback_handler.as_slice());
+            Some(code.into())
+        }
+        OwnerKind::RevertCode => Some(Bytes::from_static(&REVERT_CODE)),
+        OwnerKind::Eoa => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivation_is_seeded_and_distinct() {
+        let a = derive(Role::TwapOwner, 7, 3);
+        let b = derive(Role::TwapOwner, 7, 3);
+        let c = derive(Role::TwapOwner, 8, 3);
+        let d = derive(Role::EthFlowSender, 7, 3);
+        let addrs = |v: &[Account]| v.iter().map(|a| a.address).collect::<Vec<_>>();
+        assert_eq!(addrs(&a), addrs(&b));
+        assert_ne!(addrs(&a), addrs(&c));
+        assert_ne!(addrs(&a), addrs(&d));
+        let mut unique = addrs(&a);
+        unique.dedup();
+        assert_eq!(unique.len(), 3);
+    }
+
+    #[test]
+    fn eip7702_code_is_a_delegation_designator() {
+        let handler = Address::repeat_byte(0x2f);
+        let code = owner_code(OwnerKind::Eip7702, handler).unwrap();
+        assert_eq!(code.len(), 23);
+        assert_eq!(&code[..3], &DELEGATION_PREFIX);
+        assert_eq!(&code[3..], handler.as_slice());
+        assert!(owner_code(OwnerKind::Eoa, handler).is_none());
+    }
+}

@@ -1,0 +1,285 @@
+//! Building one block's transactions: `ComposableCoW.create(params, true)` for
+//! TWAPs and `CoWSwapEthFlow.createOrder` for EthFlow, pre-signed (raw
+//! transactions are linear in Anvil, `eth_sendTransaction` is not) with explicit
+//! nonces. Everything is derived from the seed and a running event index, so the
+//! same scenario and seed give byte-identical calldata.
+
+use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy::eips::eip2718::Encodable2718;
+use alloy::primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
+use alloy::signers::SignerSync;
+use alloy::sol_types::{SolCall, SolValue};
+use cowprotocol::composable::{ComposableCoW, ConditionalOrderParams, TwapStaticInput};
+use cowprotocol::contracts::{CoWSwapEthFlow, EthFlowOrderData};
+use mock_orderbook::{EventKind, OrderKey};
+
+use super::accounts::Account;
+use crate::chain::Contracts;
+
+/// Gas limit of every load transaction (both use ~56k; the rest is headroom).
+pub const TX_GAS_LIMIT: u64 = 80_000;
+/// Fee cap of every load transaction; Anvil runs with base fee 0.
+const MAX_FEE_PER_GAS: u128 = 1_000_000_000;
+/// Smallest sell amount; the event index is added so every order is unique.
+const BASE_SELL_AMOUNT: u64 = 1_000_000_000_000_000;
+
+/// One signed transaction and the order an engine should turn its event into.
+#[derive(Debug, Clone)]
+pub struct SignedLoadTx {
+    pub kind: EventKind,
+    pub hash: B256,
+    pub raw: Bytes,
+    pub sender: Address,
+    pub nonce: u64,
+    pub order: OrderKey,
+}
+
+/// What the builder needs to know about the scenario.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub seed: u64,
+    pub chain_id: u64,
+    pub contracts: Contracts,
+    pub twap_parts: u64,
+    pub twap_part_seconds: u64,
+    pub ethflow_valid_seconds: u64,
+}
+
+/// Builds blocks of load transactions; keeps the running event index.
+pub struct Builder {
+    shape: Shape,
+    buy_token: Address,
+    next_event: u64,
+}
+
+impl Builder {
+    pub fn new(shape: Shape) -> Self {
+        let buy_token = seeded_address(shape.seed, b"buy-token", 0);
+        Self {
+            shape,
+            buy_token,
+            next_event: 0,
+        }
+    }
+
+    /// The transactions of one block to be mined at `block_timestamp`,
+    /// round-robin over the accounts, advancing their nonces.
+    pub fn block(
+        &mut self,
+        block_timestamp: u64,
+        twaps: u32,
+        ethflows: u32,
+        owners: &mut [Account],
+        senders: &mut [Account],
+    ) -> Vec<SignedLoadTx> {
+        let mut txs = Vec::with_capacity((twaps + ethflows) as usize);
+        for _ in 0..twaps {
+            let index = self.take_event();
+            let owner = &mut owners[(index % owners.len() as u64) as usize];
+            txs.push(self.twap(index, block_timestamp, owner));
+        }
+        for _ in 0..ethflows {
+            let index = self.take_event();
+            let sender = &mut senders[(index % senders.len() as u64) as usize];
+            txs.push(self.ethflow(index, block_timestamp, sender));
+        }
+        txs
+    }
+
+    fn take_event(&mut self) -> u64 {
+        let index = self.next_event;
+        self.next_event += 1;
+        index
+    }
+
+    fn twap(&self, index: u64, block_timestamp: u64, owner: &mut Account) -> SignedLoadTx {
+        let data = TwapStaticInput {
+            sellToken: self.shape.contracts.weth,
+            buyToken: self.buy_token,
+            receiver: seeded_address(self.shape.seed, b"twap-receiver", index),
+            partSellAmount: U256::from(BASE_SELL_AMOUNT + index),
+            minPartLimit: U256::from(1 + index),
+            // Strictly before the block it is mined in: tradeable from that block on.
+            t0: U256::from(block_timestamp - 1),
+            n: U256::from(self.shape.twap_parts),
+            t: U256::from(self.shape.twap_part_seconds),
+            span: U256::ZERO,
+            appData: cowprotocol::EMPTY_APP_DATA_HASH,
+        };
+        let order = OrderKey {
+            owner: owner.address,
+            sell_token: data.sellToken,
+            buy_token: data.buyToken,
+            receiver: data.receiver,
+            sell_amount: data.partSellAmount,
+            buy_amount: data.minPartLimit,
+            app_data: data.appData,
+        };
+        let call = ComposableCoW::createCall {
+            params: ConditionalOrderParams {
+                handler: self.shape.contracts.twap_handler,
+                salt: seeded_word(self.shape.seed, b"twap-salt", index),
+                staticInput: data.abi_encode().into(),
+            },
+            dispatch: true,
+        };
+        let to = self.shape.contracts.composable_cow;
+        self.sign(EventKind::Twap, owner, to, U256::ZERO, call.abi_encode(), order)
+    }
+
+    fn ethflow(&self, index: u64, block_timestamp: u64, sender: &mut Account) -> SignedLoadTx {
+        let valid_to = block_timestamp + self.shape.ethflow_valid_seconds;
+        let order_data = EthFlowOrderData {
+            buyToken: self.buy_token,
+            receiver: seeded_address(self.shape.seed, b"ethflow-receiver", index),
+            sellAmount: U256::from(BASE_SELL_AMOUNT + index),
+            buyAmount: U256::from(1 + index),
+            appData: cowprotocol::EMPTY_APP_DATA_HASH,
+            feeAmount: U256::ZERO,
+            validTo: u32::try_from(valid_to).unwrap_or(u32::MAX),
+            partiallyFillable: false,
+            quoteId: index as i64,
+        };
+        let order = OrderKey {
+            owner: self.shape.contracts.eth_flow,
+            sell_token: self.shape.contracts.weth,
+            buy_token: order_data.buyToken,
+            receiver: order_data.receiver,
+            sell_amount: order_data.sellAmount,
+            buy_amount: order_data.buyAmount,
+            app_data: order_data.appData,
+        };
+        let value = order_data.sellAmount + order_data.feeAmount;
+        let call = CoWSwapEthFlow::createOrderCall { order: order_data };
+        let to = self.shape.contracts.eth_flow;
+        self.sign(EventKind::EthFlow, sender, to, value, call.abi_encode(), order)
+    }
+
+    fn sign(
+        &self,
+        kind: EventKind,
+        account: &mut Account,
+        to: Address,
+        value: U256,
+        input: Vec<u8>,
+        order: OrderKey,
+    ) -> SignedLoadTx {
+        let nonce = account.nonce;
+        account.nonce += 1;
+        let tx = TxEip1559 {
+            chain_id: self.shape.chain_id,
+            nonce,
+            gas_limit: TX_GAS_LIMIT,
+            max_fee_per_gas: MAX_FEE_PER_GAS,
+            max_priority_fee_per_gas: 0,
+            to: TxKind::Call(to),
+            value,
+            access_list: Default::default(),
+            input: input.into(),
+        };
+        let signature = account
+            .signer
+            .sign_hash_sync(&tx.signature_hash())
+            .expect("signing with a local key cannot fail");
+        let envelope = TxEnvelope::from(tx.into_signed(signature));
+        SignedLoadTx {
+            kind,
+            hash: *envelope.tx_hash(),
+            raw: envelope.encoded_2718().into(),
+            sender: account.address,
+            nonce,
+            order,
+        }
+    }
+}
+
+fn seeded_word(seed: u64, tag: &[u8], index: u64) -> B256 {
+    let mut material = b"cowload/".to_vec();
+    material.extend_from_slice(tag);
+    material.extend_from_slice(&seed.to_be_bytes());
+    material.extend_from_slice(&index.to_be_bytes());
+    keccak256(material)
+}
+
+fn seeded_address(seed: u64, tag: &[u8], index: u64) -> Address {
+    Address::from_word(seeded_word(seed, tag, index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::accounts::{derive, Role};
+
+    fn shape(seed: u64) -> Shape {
+        Shape {
+            seed,
+            chain_id: 11_155_111,
+            contracts: Contracts {
+                composable_cow: cowprotocol::COMPOSABLE_COW,
+                twap_handler: cowprotocol::TWAP_HANDLER,
+                fallback_handler: cowprotocol::EXTENSIBLE_FALLBACK_HANDLER,
+                eth_flow: Address::repeat_byte(0xba),
+                weth: Address::repeat_byte(0xff),
+                settlement: Address::repeat_byte(0x90),
+            },
+            twap_parts: 10,
+            twap_part_seconds: 60,
+            ethflow_valid_seconds: 3600,
+        }
+    }
+
+    fn build(seed: u64) -> Vec<SignedLoadTx> {
+        let mut owners = derive(Role::TwapOwner, seed, 2);
+        let mut senders = derive(Role::EthFlowSender, seed, 2);
+        let mut builder = Builder::new(shape(seed));
+        let mut all = builder.block(1_800_000_100, 3, 3, &mut owners, &mut senders);
+        all.extend(builder.block(1_800_000_101, 3, 3, &mut owners, &mut senders));
+        all
+    }
+
+    #[test]
+    fn same_seed_same_bytes_other_seed_other_bytes() {
+        let a: Vec<Bytes> = build(1).into_iter().map(|t| t.raw).collect();
+        let b: Vec<Bytes> = build(1).into_iter().map(|t| t.raw).collect();
+        let c: Vec<Bytes> = build(2).into_iter().map(|t| t.raw).collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn nonces_are_explicit_and_consecutive_per_sender() {
+        let txs = build(1);
+        assert_eq!(txs.len(), 12);
+        for sender in txs.iter().map(|t| t.sender) {
+            let nonces: Vec<u64> = txs.iter().filter(|t| t.sender == sender).map(|t| t.nonce).collect();
+            assert_eq!(nonces, (0..nonces.len() as u64).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn every_order_is_unique_and_calldata_is_well_formed() {
+        let txs = build(1);
+        let mut keys: Vec<_> = txs.iter().map(|t| t.order.clone()).collect();
+        let before = keys.len();
+        keys.sort_by_key(|k| (k.sell_amount, k.receiver));
+        keys.dedup();
+        assert_eq!(keys.len(), before);
+        for tx in &txs {
+            let envelope = <TxEnvelope as alloy::eips::eip2718::Decodable2718>::decode_2718(&mut tx.raw.as_ref()).unwrap();
+            let input = alloy::consensus::Transaction::input(&envelope);
+            match tx.kind {
+                EventKind::Twap => {
+                    let call = ComposableCoW::createCall::abi_decode(input).unwrap();
+                    assert!(call.dispatch);
+                    let data = TwapStaticInput::abi_decode(&call.params.staticInput).unwrap();
+                    assert!(data.t0 < U256::from(1_800_000_100u64 + 1));
+                }
+                EventKind::EthFlow => {
+                    let call = CoWSwapEthFlow::createOrderCall::abi_decode(input).unwrap();
+                    let value = alloy::consensus::Transaction::value(&envelope);
+                    assert_eq!(value, call.order.sellAmount + call.order.feeAmount);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! Stage 5, load: for each block, exactly the scenario's N TWAP creates and M
+//! EthFlow createOrders, pre-signed with explicit nonces and sent in JSON-RPC
+//! batches, then one mined block. Delivered means a log on chain: every sent
+//! transaction must have its event in the block, found with one `eth_getLogs` by
+//! block hash (per-receipt RPCs are quadratic in Anvil); any transaction without
+//! one is reported with why.
+//!
+//! In: the plan and the running chain. Out: [`Delivery`], and an [`OnBlock`]
+//! call after every mined block so later stages (mock truth, metrics, progress)
+//! see the run as it happens without `load` depending on them.
+
+pub mod accounts;
+pub mod calldata;
+mod verify;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, Bytes, B256};
+use mock_orderbook::{EventKind, OrderKey};
+use serde::Serialize;
+
+use crate::chain::{Chain, ChainError, MinedBlock};
+use crate::scenario::Plan;
+use crate::shutdown::Cancel;
+use accounts::{Account, Role};
+use calldata::{Builder, Shape, SignedLoadTx, TX_GAS_LIMIT};
+
+/// Raw transactions per JSON-RPC batch request.
+const SEND_BATCH: usize = 500;
+
+/// Errors that stop the load. All infrastructure (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("anvil died during the load ({status}); its last output:\n{tail}")]
+    AnvilDied { status: String, tail: String },
+}
+
+/// Which part of the run a block belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Empty blocks before the load, while the engine settles.
+    Warmup,
+    /// Blocks carrying the scenario's events.
+    Load,
+    /// Empty blocks after the load, so the engine can finish.
+    Drain,
+}
+
+/// Events per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub twap: u64,
+    pub ethflow: u64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.twap + self.ethflow
+    }
+
+    fn add(&mut self, kind: EventKind, n: u64) {
+        match kind {
+            EventKind::Twap => self.twap += n,
+            EventKind::EthFlow => self.ethflow += n,
+        }
+    }
+}
+
+/// A load transaction that did not emit its event, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct TxFailure {
+    pub kind: &'static str,
+    pub tx: B256,
+    pub sender: Address,
+    pub nonce: u64,
+    pub reason: String,
+}
+
+/// An event found on chain: what the mock should expect an order for.
+#[derive(Debug, Clone)]
+pub struct DeliveredEvent {
+    pub kind: EventKind,
+    pub tx: B256,
+    pub order: OrderKey,
+}
+
+/// Where the time of one block went (wall clock; kept out of stable outputs).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct BlockTiming {
+    pub build_ms: f64,
+    pub send_ms: f64,
+    pub verify_ms: f64,
+    /// How much later than its slot the block was mined (harness overload).
+    pub late_ms: f64,
+}
+
+/// One mined block and what it delivered.
+#[derive(Debug, Clone)]
+pub struct BlockDelivery {
+    pub phase: Phase,
+    pub block: MinedBlock,
+    pub requested: Counts,
+    pub delivered: Counts,
+    pub failures: Vec<TxFailure>,
+    /// TWAPs whose lifetime covers this block: what an engine polls per block.
+    pub active_twaps: u64,
+    pub events: Vec<DeliveredEvent>,
+    pub timing: BlockTiming,
+}
+
+/// Everything the load did.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    pub blocks: Vec<BlockDelivery>,
+    /// The run was cancelled before its last block.
+    pub interrupted: bool,
+    /// Wall time from the start of `run` to the first loaded block being mined.
+    pub time_to_first_load_block: Option<Duration>,
+}
+
+impl Delivery {
+    pub fn requested(&self) -> Counts {
+        self.sum(|b| b.requested)
+    }
+
+    pub fn delivered(&self) -> Counts {
+        self.sum(|b| b.delivered)
+    }
+
+    fn sum(&self, f: impl Fn(&BlockDelivery) -> Counts) -> Counts {
+        self.blocks.iter().map(f).fold(Counts::default(), |a, b| Counts {
+            twap: a.twap + b.twap,
+            ethflow: a.ethflow + b.ethflow,
+        })
+    }
+}
+
+/// Called after every mined block, in order; later stages hang off this.
+pub trait OnBlock {
+    fn on_block(&mut self, block: &BlockDelivery) -> impl Future<Output = ()>;
+}
+
+/// The gas limit a block of the scenario's load needs, for the pre-flight check.
+pub fn required_gas_limit(plan: &Plan) -> u64 {
+    let per_block = plan.scenario.load.per_block;
+    u64::from(per_block.twap + per_block.ethflow) * TX_GAS_LIMIT
+}
+
+/// Runs warm-up, load and drain blocks. Stops early (with `interrupted`) when
+/// `cancel` fires; what was mined until then is kept.
+pub async fn run(plan: &Plan, chain: &mut Chain, on_block: &mut impl OnBlock, cancel: &Cancel) -> Result<Delivery, LoadError> {
+    let started = Instant::now();
+    let spec = &plan.scenario.load;
+    let seed = plan.scenario.seed;
+    let mut owners = accounts::derive(Role::TwapOwner, seed, spec.twap.owners);
+    let mut senders = accounts::derive(Role::EthFlowSender, seed, spec.ethflow.senders);
+    accounts::prepare(&chain.provider, &chain.contracts, &owners, spec.twap.owner, &senders).await?;
+    let mut builder = Builder::new(Shape {
+        seed,
+        chain_id: chain.chain_id,
+        contracts: chain.contracts,
+        twap_parts: u64::from(spec.twap.parts),
+        twap_part_seconds: spec.twap.part_duration.0.as_secs().max(1),
+        ethflow_valid_seconds: spec.ethflow.valid_for.0.as_secs().max(1),
+    });
+    let twap_lifetime = u64::from(spec.twap.parts) * spec.twap.part_duration.0.as_secs().max(1);
+    let mut active = ActiveTwaps::default();
+    let mut clock = Clock::new(plan.scenario.chain.block_time.0);
+    let mut delivery = Delivery::default();
+    let phases = [
+        (Phase::Warmup, spec.warmup_blocks),
+        (Phase::Load, spec.blocks),
+        (Phase::Drain, spec.drain_blocks),
+    ];
+    for (phase, count) in phases {
+        for _ in 0..count {
+            if cancel.is_cancelled() {
+                delivery.interrupted = true;
+                return Ok(delivery);
+            }
+            let per_block = if phase == Phase::Load { spec.per_block } else { Default::default() };
+            let mut block = BlockWork {
+                chain: &mut *chain,
+                builder: &mut builder,
+                owners: &mut owners,
+                senders: &mut senders,
+            };
+            let Some(mut result) = block.run(per_block.twap, per_block.ethflow, &mut clock, cancel).await? else {
+                delivery.interrupted = true;
+                return Ok(delivery);
+            };
+            result.phase = phase;
+            result.active_twaps = active.update(&result, twap_lifetime);
+            if phase == Phase::Load && delivery.time_to_first_load_block.is_none() {
+                delivery.time_to_first_load_block = Some(started.elapsed());
+            }
+            on_block.on_block(&result).await;
+            delivery.blocks.push(result);
+        }
+    }
+    Ok(delivery)
+}
+
+/// Block slots at a fixed cadence; a late block does not make the next one early.
+struct Clock {
+    interval: Duration,
+    next: Instant,
+}
+
+impl Clock {
+    fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            next: Instant::now() + interval,
+        }
+    }
+
+    /// Waits for the next slot; returns how late we already are, or `None` when cancelled.
+    async fn wait(&mut self, cancel: &Cancel) -> Option<Duration> {
+        let now = Instant::now();
+        let late = now.saturating_duration_since(self.next);
+        if late.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(self.next.into()) => {}
+                _ = cancel.cancelled() => return None,
+            }
+            self.next += self.interval;
+        } else {
+            self.next = now + self.interval;
+        }
+        Some(late)
+    }
+}
+
+/// Expiry times of the TWAPs created so far.
+#[derive(Default)]
+struct ActiveTwaps {
+    expiries: VecDeque<u64>,
+}
+
+impl ActiveTwaps {
+    fn update(&mut self, block: &BlockDelivery, lifetime: u64) -> u64 {
+        let now = block.block.timestamp;
+        for _ in 0..block.delivered.twap {
+            self.expiries.push_back(now.saturating_sub(1) + lifetime);
+        }
+        while self.expiries.front().is_some_and(|&end| end <= now) {
+            self.expiries.pop_front();
+        }
+        self.expiries.len() as u64
+    }
+}
+
+/// The work of one block, borrowing what it needs.
+struct BlockWork<'a> {
+    chain: &'a mut Chain,
+    builder: &'a mut Builder,
+    owners: &'a mut [Account],
+    senders: &'a mut [Account],
+}
+
+impl BlockWork<'_> {
+    async fn run(&mut self, twaps: u32, ethflows: u32, clock: &mut Clock, cancel: &Cancel) -> Result<Option<BlockDelivery>, LoadError> {
+        let mut timing = BlockTiming::default();
+        let t = Instant::now();
+        let timestamp = self.chain.next_timestamp();
+        let txs = tokio::task::block_in_place(|| self.builder.block(timestamp, twaps, ethflows, self.owners, self.senders));
+        timing.build_ms = ms(t.elapsed());
+        let t = Instant::now();
+        let rejected = send(self.chain, &txs).await?;
+        timing.send_ms = ms(t.elapsed());
+        let Some(late) = clock.wait(cancel).await else {
+            return Ok(None);
+        };
+        timing.late_ms = ms(late);
+        if let Some(status) = self.chain.anvil_exit() {
+            return Err(LoadError::AnvilDied {
+                status,
+                tail: self.chain.anvil_log_tail(),
+            });
+        }
+        let block = self.chain.mine().await?;
+        let t = Instant::now();
+        let checked = verify::block(self.chain, &block, &txs, rejected).await?;
+        if checked.left_in_pool {
+            self.resync_nonces(&checked.failures).await?;
+        }
+        timing.verify_ms = ms(t.elapsed());
+        let mut requested = Counts::default();
+        for tx in &txs {
+            requested.add(tx.kind, 1);
+        }
+        let mut delivered = Counts::default();
+        for event in &checked.events {
+            delivered.add(event.kind, 1);
+        }
+        Ok(Some(BlockDelivery {
+            phase: Phase::Load,
+            block,
+            requested,
+            delivered,
+            failures: checked.failures,
+            active_twaps: 0,
+            events: checked.events,
+            timing,
+        }))
+    }
+
+    /// After transactions were left out of a block: empty the pool and take the
+    /// nonces back from the chain, so the next block is not poisoned by gaps.
+    async fn resync_nonces(&mut self, failures: &[TxFailure]) -> Result<(), LoadError> {
+        crate::chain::rpc::<serde_json::Value>(&self.chain.provider, "anvil_dropAllTransactions", serde_json::json!([])).await?;
+        for account in self.owners.iter_mut().chain(self.senders.iter_mut()) {
+            if failures.iter().any(|f| f.sender == account.address) {
+                account.nonce = verify::nonce(self.chain, account.address).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends raw transactions in batches; returns the hashes the pool refused, with its answer.
+async fn send(chain: &Chain, txs: &[SignedLoadTx]) -> Result<Vec<(B256, String)>, LoadError> {
+    let mut rejected = Vec::new();
+    for chunk in txs.chunks(SEND_BATCH) {
+        let mut batch = alloy::rpc::client::BatchRequest::new(alloy::providers::Provider::client(&chain.provider));
+        let mut waiters = Vec::with_capacity(chunk.len());
+        for tx in chunk {
+            let waiter = batch
+                .add_call::<_, B256>("eth_sendRawTransaction", &(tx.raw.clone(),))
+                .map_err(|e| ChainError::Rpc {
+                    method: "eth_sendRawTransaction".into(),
+                    message: e.to_string(),
+                })?;
+            waiters.push((tx.hash, waiter));
+        }
+        batch.send().await.map_err(|e| ChainError::Rpc {
+            method: "eth_sendRawTransaction (batch)".into(),
+            message: e.to_string(),
+        })?;
+        for (hash, waiter) in waiters {
+            if let Err(e) = waiter.await {
+                rejected.push((hash, e.to_string()));
+            }
+        }
+    }
+    Ok(rejected)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The raw bytes of a transaction, for diagnosing a missing event.
+pub(crate) fn raw_of(txs: &[SignedLoadTx], hash: B256) -> Option<&Bytes> {
+    txs.iter().find(|t| t.hash == hash).map(|t| &t.raw)
+}

@@ -1,0 +1,709 @@
+//! Prometheus scrapes, flattened: what the engine, the mock and the harness
+//! itself measured, as plain `name{labels} value` samples.
+//!
+//! In: the Prometheus text format, either fetched from a `/metrics` URL
+//! ([`scrape`]) or built by the harness ([`Snapshot::push`]). Out: a
+//! [`Snapshot`] per scrape and a [`Series`] of snapshots in time order, from
+//! before the load to the end of the run, which the bars read.
+//!
+//! Why flat: a bar reads a histogram through its `_bucket`/`_sum`/`_count`
+//! samples and a summary through its `{quantile=…}` samples, exactly the names
+//! a user sees in the text format, so one model serves the engine's metrics,
+//! the mock's and the harness's own. That flat model is exactly the text
+//! format's line model, so parsing goes line by line: `prometheus-parse`
+//! splits each line into name, labels, value and timestamp, and the label
+//! text is read here with proper quoting (the crate's own label splitting
+//! breaks values holding `,`, `=` or `\"`, and its grouped histogram and
+//! summary values would only have to be flattened again). A line that is
+//! neither a comment nor a sample is an error naming its line number, so an
+//! HTML error page never passes for an empty scrape.
+//!
+//! Known limit: a label value containing `}` is rejected (the crate's line
+//! pattern ends the label block at the first `}`).
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use prometheus_parse::LineInfo;
+
+/// Everything that can go wrong reading metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// A line of a scrape is not in the Prometheus text format.
+    #[error("line {line}: {reason}: `{text}`")]
+    Format {
+        /// 1-based line number in the scraped text.
+        line: usize,
+        /// The offending line, trimmed.
+        text: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The endpoint did not answer at all (refused, reset, bad URL).
+    #[error("scrape {url}: request failed; is the endpoint up and listening?")]
+    Request {
+        /// The scraped URL.
+        url: String,
+        /// The HTTP client's error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The endpoint did not answer within the deadline.
+    #[error("scrape {url}: no answer within {timeout:?}; the process may be stuck or overloaded")]
+    Timeout {
+        /// The scraped URL.
+        url: String,
+        /// The deadline that passed.
+        timeout: Duration,
+    },
+    /// The endpoint answered with a non-2xx status.
+    #[error("scrape {url}: http status {status}; is this the metrics address?")]
+    Status {
+        /// The scraped URL.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The endpoint answered 2xx but its body is not the Prometheus text format.
+    #[error("scrape {url}: the response is not in the Prometheus text format")]
+    Body {
+        /// The scraped URL.
+        url: String,
+        /// The [`MetricsError::Format`] (or body read error) describing why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// One flat sample: a histogram bucket is `<m>_bucket{le="…"}`, a summary
+/// quantile is `<m>{quantile="…"}`, and `_sum`/`_count` are samples of their own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Metric name as it appears in the text format.
+    pub name: String,
+    /// All labels, including `le` and `quantile` where present.
+    pub labels: BTreeMap<String, String>,
+    /// The value; may be NaN or ±infinity.
+    pub value: f64,
+}
+
+/// All samples from one scrape (or from several merged with [`Snapshot::extend`]).
+#[derive(Default, Clone, Debug)]
+pub struct Snapshot {
+    /// The samples; [`Snapshot::parse`] returns them in [`Snapshot::to_text`] order.
+    pub samples: Vec<Sample>,
+}
+
+impl Snapshot {
+    /// Parses the Prometheus text format. Comments, `# HELP` and `# TYPE`
+    /// lines and blank lines are accepted; timestamps are ignored. Fails on
+    /// the first line that is neither a comment nor a sample with a numeric
+    /// value, naming its line number.
+    pub fn parse(text: &str) -> Result<Snapshot, MetricsError> {
+        let mut snapshot = Snapshot::default();
+        for (index, raw) in text.lines().enumerate() {
+            let line = normalise(raw.trim());
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let sample = parse_line(&line).map_err(|reason| MetricsError::Format {
+                line: index + 1,
+                text: raw.trim().to_owned(),
+                reason,
+            })?;
+            snapshot.samples.push(sample);
+        }
+        snapshot.samples.sort_by(sample_order);
+        Ok(snapshot)
+    }
+
+    /// Appends all of `other`'s samples (for example the harness's own
+    /// samples to an engine scrape), keeping both orders.
+    pub fn extend(&mut self, other: Snapshot) {
+        self.samples.extend(other.samples);
+    }
+
+    /// Appends one sample; how the harness publishes its own measurements.
+    pub fn push(&mut self, name: impl Into<String>, labels: &[(&str, &str)], value: f64) {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.samples.push(Sample {
+            name: name.into(),
+            labels,
+            value,
+        });
+    }
+
+    /// The value of the first sample with exactly this name and label set, if any.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.samples
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && s.labels.len() == labels.len()
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|s| s.value)
+    }
+
+    /// Renders the samples in the Prometheus text format, one per line, in a
+    /// stable order (by name, then labels, with `le`/`quantile` numerically),
+    /// without `# TYPE` lines: [`Snapshot::parse`] reads the result back to
+    /// the same flat samples.
+    pub fn to_text(&self) -> String {
+        let mut sorted: Vec<&Sample> = self.samples.iter().collect();
+        sorted.sort_by(|a, b| sample_order(a, b));
+        let mut out = String::new();
+        for sample in sorted {
+            out.push_str(&sample.name);
+            if !sample.labels.is_empty() {
+                out.push('{');
+                for (i, (k, v)) in sample.labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{k}=\"{}\"", escape(v));
+                }
+                out.push('}');
+            }
+            let _ = writeln!(out, " {}", format_value(sample.value));
+        }
+        out
+    }
+}
+
+/// One scrape in a [`Series`], named for where in the run it was taken.
+#[derive(Clone, Debug)]
+pub struct Point {
+    /// Where in the run: for example `before`, `block 12`, `end`.
+    pub label: String,
+    /// What was scraped (and pushed) at that moment.
+    pub snapshot: Snapshot,
+}
+
+/// Scrapes in time order: the first point is taken before the load starts and
+/// the last at the end of the run; bars evaluate over that window.
+#[derive(Default, Clone, Debug)]
+pub struct Series {
+    /// The points, oldest first.
+    pub points: Vec<Point>,
+}
+
+impl Series {
+    /// An empty series.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the newest point.
+    pub fn push(&mut self, label: impl Into<String>, snapshot: Snapshot) {
+        self.points.push(Point {
+            label: label.into(),
+            snapshot,
+        });
+    }
+}
+
+/// GETs `url` within `timeout` and returns the raw body (to keep as a file)
+/// and its parsed snapshot. Any non-2xx status or unparseable body is an
+/// error naming the URL. `client` should be built with `.no_proxy()`: the
+/// scraped endpoints are loopback.
+pub async fn scrape(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<(String, Snapshot), MetricsError> {
+    let failed = |source: reqwest::Error| {
+        if source.is_timeout() {
+            MetricsError::Timeout {
+                url: url.to_owned(),
+                timeout,
+            }
+        } else {
+            MetricsError::Request {
+                url: url.to_owned(),
+                source,
+            }
+        }
+    };
+    let response = client
+        .get(url)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(failed)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(MetricsError::Status {
+            url: url.to_owned(),
+            status: status.as_u16(),
+        });
+    }
+    let body = response.text().await.map_err(|source| {
+        if source.is_timeout() {
+            failed(source)
+        } else {
+            MetricsError::Body {
+                url: url.to_owned(),
+                source: Box::new(source),
+            }
+        }
+    })?;
+    let snapshot = Snapshot::parse(&body).map_err(|source| MetricsError::Body {
+        url: url.to_owned(),
+        source: Box::new(source),
+    })?;
+    Ok((body, snapshot))
+}
+
+/// Why a line is rejected.
+const NOT_A_SAMPLE: &str = "expected `name{labels} value`";
+const NOT_A_NUMBER: &str = "the value is not a number";
+const BAD_LABELS: &str = "expected labels as name=\"value\" pairs";
+
+/// Reads one sample line (`LineInfo` splits it into name, label text, value
+/// and timestamp) into a flat [`Sample`].
+fn parse_line(line: &str) -> Result<Sample, &'static str> {
+    let LineInfo::Sample {
+        metric_name,
+        labels,
+        value,
+        ..
+    } = LineInfo::parse(line)
+    else {
+        return Err(NOT_A_SAMPLE);
+    };
+    let value = parse_value(value).ok_or(NOT_A_NUMBER)?;
+    let labels = match labels {
+        Some(text) => parse_labels(text).ok_or(BAD_LABELS)?,
+        None => BTreeMap::new(),
+    };
+    Ok(Sample {
+        name: metric_name.to_owned(),
+        labels,
+        value,
+    })
+}
+
+/// `name{} 1` is valid text format but `prometheus-parse` rejects the empty
+/// braces; drop them.
+fn normalise(line: &str) -> String {
+    let name_end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(line.len());
+    match line[name_end..].strip_prefix("{}") {
+        Some(rest) => format!("{}{rest}", &line[..name_end]),
+        None => line.to_owned(),
+    }
+}
+
+/// A sample value as the text format writes it (Go float syntax).
+pub(crate) fn parse_value(text: &str) -> Option<f64> {
+    match text {
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        _ => text.parse().ok(),
+    }
+}
+
+/// A float as the text format writes it.
+fn format_value(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_owned()
+    } else if value == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if value == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        value.to_string()
+    }
+}
+
+/// The text between `{` and `}`: `name="value"` pairs separated by commas
+/// (a trailing comma is allowed), values with `\\`, `\"` and `\n` escapes.
+/// `None` when it does not have that shape.
+fn parse_labels(text: &str) -> Option<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    let mut rest = text.trim_start();
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once('=')?;
+        let name = name.trim();
+        let valid_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            return None;
+        }
+        let (value, after) = quoted(after.trim_start())?;
+        labels.insert(name.to_owned(), value);
+        let after = after.trim_start();
+        rest = match after.strip_prefix(',') {
+            Some(more) => more.trim_start(),
+            None if after.is_empty() => after,
+            None => return None,
+        };
+    }
+    Some(labels)
+}
+
+/// Splits a leading `"…"` string off `text`, undoing escapes.
+fn quoted(text: &str) -> Option<(String, &str)> {
+    let body = text.strip_prefix('"')?;
+    let mut value = String::new();
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((value, &body[i + 1..])),
+            '\\' => match chars.next()?.1 {
+                'n' => value.push('\n'),
+                other => value.push(other),
+            },
+            _ => value.push(c),
+        }
+    }
+    None
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Name, then labels other than `le`/`quantile`, then `le`, then `quantile`
+/// (both compared as numbers so `+Inf` sorts last).
+fn sample_order(a: &Sample, b: &Sample) -> Ordering {
+    let plain = |s: &Sample| {
+        s.labels
+            .iter()
+            .filter(|(k, _)| *k != "le" && *k != "quantile")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    let bound = |s: &Sample, key: &str| s.labels.get(key).and_then(|v| parse_value(v));
+    let numeric = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (x, y) => x.is_some().cmp(&y.is_some()),
+    };
+    a.name
+        .cmp(&b.name)
+        .then_with(|| plain(a).cmp(&plain(b)))
+        .then_with(|| numeric(bound(a, "le"), bound(b, "le")))
+        .then_with(|| numeric(bound(a, "quantile"), bound(b, "quantile")))
+        .then_with(|| a.labels.cmp(&b.labels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn sample(name: &str, pairs: &[(&str, &str)], value: f64) -> Sample {
+        Sample {
+            name: name.to_owned(),
+            labels: labels(pairs),
+            value,
+        }
+    }
+
+    const HISTOGRAM: &str = "\
+# HELP lat_seconds latency
+# TYPE lat_seconds histogram
+lat_seconds_bucket{kind=\"twap\",le=\"0.1\"} 2
+lat_seconds_bucket{kind=\"twap\",le=\"1\"} 5
+lat_seconds_bucket{kind=\"twap\",le=\"+Inf\"} 6
+lat_seconds_sum{kind=\"twap\"} 3.5
+lat_seconds_count{kind=\"twap\"} 6
+";
+
+    const HISTOGRAM_FLAT: &[(&str, &[(&str, &str)], f64)] = &[
+        (
+            "lat_seconds_bucket",
+            &[("kind", "twap"), ("le", "0.1")],
+            2.0,
+        ),
+        ("lat_seconds_bucket", &[("kind", "twap"), ("le", "1")], 5.0),
+        (
+            "lat_seconds_bucket",
+            &[("kind", "twap"), ("le", "+Inf")],
+            6.0,
+        ),
+        ("lat_seconds_count", &[("kind", "twap")], 6.0),
+        ("lat_seconds_sum", &[("kind", "twap")], 3.5),
+    ];
+
+    #[test]
+    fn parse_flattens_every_metric_type() {
+        let untyped_histogram = HISTOGRAM
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        type Case<'a> = (
+            &'a str,
+            String,
+            Vec<(&'a str, &'a [(&'a str, &'a str)], f64)>,
+        );
+        let cases: Vec<Case> =
+            vec![
+            (
+                "counter with labels and timestamp",
+                "# TYPE c_total counter\nc_total{kind=\"twap\",outcome=\"ok\"} 7 1700000000000\n"
+                    .into(),
+                vec![("c_total", &[("kind", "twap"), ("outcome", "ok")], 7.0)],
+            ),
+            (
+                "gauge, untyped, no labels, exponent",
+                "# TYPE g gauge\ng 1.5e3\nu -2\n".into(),
+                vec![("g", &[], 1500.0), ("u", &[], -2.0)],
+            ),
+            (
+                "space after comma and empty braces",
+                "c{a=\"1\", b=\"2\"} 3\nd{} 4\n".into(),
+                vec![("c", &[("a", "1"), ("b", "2")], 3.0), ("d", &[], 4.0)],
+            ),
+            (
+                "escaped label value",
+                "c{path=\"C:\\\\x\",msg=\"say \\\"hi\\\"\"} 1\n".into(),
+                vec![("c", &[("msg", "say \"hi\""), ("path", "C:\\x")], 1.0)],
+            ),
+            ("typed histogram", HISTOGRAM.into(), HISTOGRAM_FLAT.to_vec()),
+            ("untyped histogram", untyped_histogram, HISTOGRAM_FLAT.to_vec()),
+            (
+                "summary",
+                "# TYPE s_seconds summary\n\
+                 s_seconds{kind=\"twap\",quantile=\"0.99\"} 1.2\n\
+                 s_seconds{kind=\"twap\",quantile=\"0.5\"} 0.3\n\
+                 s_seconds_sum{kind=\"twap\"} 9\n\
+                 s_seconds_count{kind=\"twap\"} 20\n"
+                    .into(),
+                vec![
+                    ("s_seconds", &[("kind", "twap"), ("quantile", "0.5")], 0.3),
+                    ("s_seconds", &[("kind", "twap"), ("quantile", "0.99")], 1.2),
+                    ("s_seconds_count", &[("kind", "twap")], 20.0),
+                    ("s_seconds_sum", &[("kind", "twap")], 9.0),
+                ],
+            ),
+            (
+                "comma, equals sign and trailing comma in labels",
+                "c{q=\"a,b=c\",k=\"v\",} 1\n".into(),
+                vec![("c", &[("k", "v"), ("q", "a,b=c")], 1.0)],
+            ),
+            (
+                "infinities",
+                "a +Inf\nb -Inf\n".into(),
+                vec![("a", &[], f64::INFINITY), ("b", &[], f64::NEG_INFINITY)],
+            ),
+            ("empty", "\n# just a comment\n".into(), vec![]),
+        ];
+        for (name, text, want) in cases {
+            let got = Snapshot::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let want: Vec<Sample> = want.iter().map(|(n, l, v)| sample(n, l, *v)).collect();
+            assert_eq!(got.samples, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn parse_keeps_nan() {
+        let got = Snapshot::parse("# TYPE s summary\ns{quantile=\"0.9\"} NaN\n").unwrap();
+        assert_eq!(got.samples.len(), 1);
+        assert_eq!(got.samples[0].labels, labels(&[("quantile", "0.9")]));
+        assert!(got.samples[0].value.is_nan());
+    }
+
+    #[test]
+    fn parse_rejects_lines_that_are_not_samples() {
+        let cases = [
+            ("<html>\n", 1, "<html>"),
+            ("a 1\n{\"json\": true}\n", 2, "{\"json\": true}"),
+            ("a 1\n\nb one\n", 3, "b one"),
+            ("just_a_name\n", 1, "just_a_name"),
+            ("c{kind=twap} 1\n", 1, "c{kind=twap} 1"),
+            (
+                "c{kind=\"twap\" x=\"y\"} 1\n",
+                1,
+                "c{kind=\"twap\" x=\"y\"} 1",
+            ),
+            ("c{kind=\"twap} 1\n", 1, "c{kind=\"twap} 1"),
+            ("c{1a=\"x\"} 1\n", 1, "c{1a=\"x\"} 1"),
+        ];
+        for (text, want_line, want_text) in cases {
+            match Snapshot::parse(text) {
+                Err(MetricsError::Format { line, text, .. }) => {
+                    assert_eq!((line, text.as_str()), (want_line, want_text), "{text}");
+                }
+                other => panic!("{text:?}: expected a format error, got {other:?}"),
+            }
+        }
+        let message = Snapshot::parse("x\n").unwrap_err().to_string();
+        assert!(message.starts_with("line 1: "), "{message}");
+    }
+
+    #[test]
+    fn to_text_is_sorted_and_parses_back_to_the_same_samples() {
+        let mut snapshot = Snapshot::default();
+        snapshot.push("z_total", &[], 1.0);
+        snapshot.push("h_bucket", &[("le", "+Inf")], 9.0);
+        snapshot.push("h_bucket", &[("le", "10")], 8.0);
+        snapshot.push("h_bucket", &[("le", "2.5")], 3.0);
+        snapshot.push("q", &[("quantile", "0.99"), ("k", "b")], 4.0);
+        snapshot.push("q", &[("quantile", "0.5"), ("k", "a")], 2.0);
+        snapshot.push("e", &[("msg", "a \"b\"\\c\nd")], 0.25);
+        let text = snapshot.to_text();
+        assert_eq!(
+            text,
+            "e{msg=\"a \\\"b\\\"\\\\c\\nd\"} 0.25\n\
+             h_bucket{le=\"2.5\"} 3\n\
+             h_bucket{le=\"10\"} 8\n\
+             h_bucket{le=\"+Inf\"} 9\n\
+             q{k=\"a\",quantile=\"0.5\"} 2\n\
+             q{k=\"b\",quantile=\"0.99\"} 4\n\
+             z_total 1\n"
+        );
+        let back = Snapshot::parse(&text).unwrap();
+        let mut want = snapshot.samples.clone();
+        want.sort_by(sample_order);
+        assert_eq!(back.samples, want);
+        assert_eq!(Snapshot::parse(&back.to_text()).unwrap().to_text(), text);
+    }
+
+    #[test]
+    fn to_text_writes_special_values_in_go_syntax() {
+        let mut snapshot = Snapshot::default();
+        snapshot.push("a", &[], f64::NAN);
+        snapshot.push("b", &[], f64::INFINITY);
+        snapshot.push("c", &[], f64::NEG_INFINITY);
+        assert_eq!(snapshot.to_text(), "a NaN\nb +Inf\nc -Inf\n");
+    }
+
+    #[test]
+    fn push_extend_and_value() {
+        let mut a = Snapshot::default();
+        a.push("x_total", &[("kind", "twap")], 3.0);
+        let mut b = Snapshot::default();
+        b.push("x_total", &[("kind", "ethflow")], 4.0);
+        b.push("y", &[], 5.0);
+        a.extend(b);
+        assert_eq!(a.samples.len(), 3);
+        assert_eq!(a.value("x_total", &[("kind", "ethflow")]), Some(4.0));
+        assert_eq!(a.value("x_total", &[("kind", "twap")]), Some(3.0));
+        assert_eq!(a.value("x_total", &[]), None);
+        assert_eq!(a.value("y", &[]), Some(5.0));
+        assert_eq!(a.value("y", &[("kind", "twap")]), None);
+    }
+
+    #[test]
+    fn series_keeps_time_order() {
+        let mut series = Series::new();
+        series.push("before", Snapshot::default());
+        series.push("end", Snapshot::default());
+        let labels: Vec<&str> = series.points.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels, ["before", "end"]);
+    }
+
+    /// Serves one canned HTTP response on 127.0.0.1 and returns its URL.
+    async fn serve_once(response: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            if !response.is_empty() {
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            } else {
+                // Never answer: hold the connection until the client gives up.
+                let _ = stream.read(&mut buf).await;
+            }
+        });
+        format!("http://{addr}/metrics")
+    }
+
+    fn http(status: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder().no_proxy().build().unwrap()
+    }
+
+    #[tokio::test]
+    async fn scrape_returns_raw_body_and_snapshot() {
+        let url = serve_once(http("200 OK", HISTOGRAM)).await;
+        let (raw, snapshot) = scrape(&client(), &url, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(raw, HISTOGRAM);
+        assert_eq!(
+            snapshot.value("lat_seconds_count", &[("kind", "twap")]),
+            Some(6.0)
+        );
+        assert_eq!(
+            snapshot.value("lat_seconds_bucket", &[("kind", "twap"), ("le", "+Inf")]),
+            Some(6.0)
+        );
+    }
+
+    #[tokio::test]
+    async fn scrape_errors_name_the_url() {
+        let url = serve_once(http("503 Service Unavailable", "down")).await;
+        let err = scrape(&client(), &url, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, MetricsError::Status { status: 503, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&url), "{err}");
+
+        let url = serve_once(http("200 OK", "<html>oops</html>")).await;
+        let err = scrape(&client(), &url, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MetricsError::Body { .. }), "{err:?}");
+        assert!(err.to_string().contains(&url), "{err}");
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(
+            cause.as_deref(),
+            Some("line 1: expected `name{labels} value`: `<html>oops</html>`")
+        );
+
+        let url = serve_once(String::new()).await;
+        let err = scrape(&client(), &url, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MetricsError::Timeout { .. }), "{err:?}");
+        assert!(err.to_string().contains(&url), "{err}");
+    }
+
+    #[tokio::test]
+    async fn scrape_of_a_closed_port_is_a_request_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        drop(listener);
+        let err = scrape(&client(), &url, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MetricsError::Request { .. }), "{err:?}");
+        assert!(err.to_string().contains(&url), "{err}");
+    }
+}

@@ -1,0 +1,361 @@
+//! One run, stage after stage, as DESIGN.md draws it:
+//! chain → mock → engine → load (with metrics after every block) → bars → report.
+//! Guards drop in reverse order: the engine stops first, the mock, then Anvil.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mock_orderbook::{EventKind, ExpectedOrder, MockServer};
+
+use crate::bars;
+use crate::chain;
+use crate::engine::{self, Engine, EngineError};
+use crate::error::RunError;
+use crate::load::{self, BlockDelivery, Counts, Delivery, OnBlock, Phase};
+use crate::metrics::{self, Series, Snapshot};
+use crate::mock;
+use crate::report::{self, Outcome, RunFacts};
+use crate::scenario::Plan;
+use crate::shutdown::Cancel;
+
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Choices that come from the command line, not the scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub anvil: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+}
+
+/// A finished run: its outcome and where it was written.
+pub struct Finished {
+    pub outcome: Outcome,
+    pub run_dir: PathBuf,
+}
+
+/// Runs the plan end to end and writes the run directory.
+pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Finished, RunError> {
+    preflight(plan)?;
+    let anvil = chain::find_anvil(options.anvil.as_deref())?;
+    let run_dir = make_run_dir(plan, options.out.as_deref())?;
+    eprintln!("run directory: {}", run_dir.display());
+    let started_at = time::OffsetDateTime::now_utc();
+    let started = Instant::now();
+
+    let chain = chain::start(plan, &anvil, &run_dir).await?;
+    eprintln!(
+        "chain: {} pid {} on {} (chain id {}), {} contracts replayed and verified in {} ms",
+        chain.anvil_version,
+        chain.anvil_pid(),
+        chain.http_url,
+        chain.chain_id,
+        chain.deployed.len(),
+        chain.setup_time.as_millis()
+    );
+    let mock = mock::start(plan).await?;
+    eprintln!("mock orderbook: {}", mock.url());
+    let engine = engine::start(plan, &chain, &mock.url(), &run_dir).await?;
+    if let Some(engine) = &engine {
+        eprintln!("engine: pid {} ({}), metrics {}", engine.pid(), engine.command.join(" "), engine.metrics_url);
+    }
+
+    let mut stages = Stages {
+        plan,
+        run_dir: &run_dir,
+        chain,
+        mock,
+        engine,
+    };
+    let result = stages.load_and_judge(cancel).await;
+    let engine_tail = stages.engine.as_ref().map(|e| e.log_tail(30)).unwrap_or_default();
+    let facts = RunFacts {
+        started_at,
+        duration: started.elapsed(),
+        anvil_version: stages.chain.anvil_version.clone(),
+        engine_command: stages.engine.as_ref().map(|e| e.command.clone()),
+        chain_setup: stages.chain.setup_time,
+        engine_log_tail: engine_tail,
+        run_dir: run_dir.clone(),
+    };
+    stages.stop_engine();
+    drop(stages);
+    let (delivery, series, mock_stats, failure) = match result {
+        Ok(parts) => parts,
+        Err(partial) => *partial,
+    };
+    let verdicts = bars::evaluate(&plan.bars, &series);
+    let outcome = Outcome::new(plan, &delivery, verdicts, mock_stats, failure.as_ref(), facts);
+    report::write(&outcome, &run_dir)?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(Finished { outcome, run_dir }),
+    }
+}
+
+type Judged = (Delivery, Series, serde_json::Value, Option<RunError>);
+
+/// The running stages of one run.
+struct Stages<'a> {
+    plan: &'a Plan,
+    run_dir: &'a Path,
+    chain: chain::Chain,
+    mock: MockServer,
+    engine: Option<Engine>,
+}
+
+impl Stages<'_> {
+    /// Load with metrics after every block. Even on failure, returns what was
+    /// measured so the outcome keeps it (nothing lost).
+    async fn load_and_judge(&mut self, cancel: &Cancel) -> Result<Judged, Box<Judged>> {
+        let load_cancel = cancel.child_token();
+        let mut observer = match Observer::new(self.plan, self.run_dir, &self.mock, self.engine.as_mut(), load_cancel.clone()) {
+            Ok(o) => o,
+            Err(e) => return Err(Box::new((Delivery::default(), Series::new(), serde_json::Value::Null, Some(e)))),
+        };
+        observer.scrape("start", None).await;
+        let loaded = load::run(self.plan, &mut self.chain, &mut observer, &load_cancel).await;
+        observer.scrape("end", None).await;
+        let stats = serde_json::to_value(self.mock.truth().stats()).unwrap_or_default();
+        let failure = match (loaded.as_ref(), observer.engine_died.take()) {
+            (_, Some(died)) => Some(RunError::Engine(died)),
+            (Err(_), None) => None,
+            (Ok(d), None) if d.interrupted => Some(RunError::Interrupted),
+            (Ok(_), None) => None,
+        };
+        let series = std::mem::take(&mut observer.series);
+        match loaded {
+            Ok(delivery) => match failure {
+                None => Ok((delivery, series, stats, None)),
+                Some(f) => Err(Box::new((delivery, series, stats, Some(f)))),
+            },
+            Err(e) => Err(Box::new((observer.delivered_so_far(), series, stats, Some(RunError::Load(e))))),
+        }
+    }
+
+    /// The engine goes first, while Anvil and the mock it talks to still answer.
+    fn stop_engine(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.stop();
+        }
+    }
+}
+
+/// Registers events with the mock, scrapes metrics and prints progress after every block.
+struct Observer<'a> {
+    plan: &'a Plan,
+    mock: &'a MockServer,
+    engine: Option<&'a mut Engine>,
+    client: reqwest::Client,
+    series: Series,
+    engine_raw: Option<File>,
+    mock_raw: File,
+    blocks: Vec<BlockDelivery>,
+    requested: Counts,
+    delivered: Counts,
+    engine_died: Option<EngineError>,
+    cancel_load: Cancel,
+    load_blocks_seen: u32,
+}
+
+impl<'a> Observer<'a> {
+    fn new(plan: &'a Plan, run_dir: &Path, mock: &'a MockServer, engine: Option<&'a mut Engine>, cancel_load: Cancel) -> Result<Self, RunError> {
+        let dir = run_dir.join("metrics");
+        std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir { path: dir.clone(), source })?;
+        let open = |name: &str| {
+            let path = dir.join(name);
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|source| RunError::RunDir { path, source })
+        };
+        Ok(Self {
+            plan,
+            mock,
+            engine_raw: engine.as_ref().map(|_| open("engine.prom")).transpose()?,
+            engine,
+            client: reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client builds"),
+            series: Series::new(),
+            mock_raw: open("mock.prom")?,
+            blocks: Vec::new(),
+            requested: Counts::default(),
+            delivered: Counts::default(),
+            engine_died: None,
+            cancel_load,
+            load_blocks_seen: 0,
+        })
+    }
+
+    fn delivered_so_far(&self) -> Delivery {
+        Delivery {
+            blocks: self.blocks.clone(),
+            interrupted: true,
+            time_to_first_load_block: None,
+        }
+    }
+
+    /// One point of the series: engine + mock + the harness's own figures.
+    async fn scrape(&mut self, label: &str, block: Option<&BlockDelivery>) {
+        let mut snapshot = Snapshot::default();
+        let engine_url = self.engine.as_ref().map(|e| e.metrics_url.clone());
+        if let (Some(url), Some(raw_file)) = (engine_url, self.engine_raw.as_mut()) {
+            match metrics::scrape(&self.client, &url, SCRAPE_TIMEOUT).await {
+                Ok((raw, parsed)) => {
+                    append_raw(raw_file, label, &raw);
+                    snapshot.extend(parsed);
+                }
+                Err(e) => tracing::warn!("engine scrape at {label} failed: {e}"),
+            }
+        }
+        let mock_url = format!("{}/metrics", self.mock.url());
+        match metrics::scrape(&self.client, &mock_url, SCRAPE_TIMEOUT).await {
+            Ok((raw, parsed)) => {
+                append_raw(&mut self.mock_raw, label, &raw);
+                snapshot.extend(parsed);
+            }
+            Err(e) => tracing::warn!("mock scrape at {label} failed: {e}"),
+        }
+        self.push_harness(&mut snapshot, block);
+        self.series.push(label, snapshot);
+    }
+
+    fn push_harness(&self, snapshot: &mut Snapshot, block: Option<&BlockDelivery>) {
+        for (kind, requested, delivered) in [
+            ("twap", self.requested.twap, self.delivered.twap),
+            ("ethflow", self.requested.ethflow, self.delivered.ethflow),
+        ] {
+            snapshot.push("cowload_events_requested_total", &[("kind", kind)], requested as f64);
+            snapshot.push("cowload_events_delivered_total", &[("kind", kind)], delivered as f64);
+        }
+        if self.requested.total() > 0 {
+            let ratio = self.delivered.total() as f64 / self.requested.total() as f64;
+            snapshot.push("cowload_events_delivered_ratio", &[], ratio);
+        }
+        let failed: usize = self.blocks.iter().map(|b| b.failures.len()).sum();
+        snapshot.push("cowload_load_transactions_failed_total", &[], failed as f64);
+        if let Some(block) = block {
+            snapshot.push("cowload_active_twaps", &[], block.active_twaps as f64);
+            snapshot.push("cowload_block_late_seconds", &[], block.timing.late_ms / 1000.0);
+            snapshot.push("cowload_block_number", &[], block.block.number as f64);
+        }
+    }
+
+    fn progress(&self, block: &BlockDelivery) {
+        let last = self.series.points.last().map(|p| &p.snapshot);
+        let sum = |name: &str, outcome: Option<&str>| -> f64 {
+            last.map(|s| {
+                s.samples
+                    .iter()
+                    .filter(|x| x.name == name && outcome.is_none_or(|o| x.labels.get("outcome").map(String::as_str) == Some(o)))
+                    .map(|x| x.value)
+                    .sum::<f64>()
+                    + 0.0 // an empty sum is -0.0; print it as 0
+            })
+            .unwrap_or(0.0)
+        };
+        let phase = match block.phase {
+            Phase::Warmup => "warmup",
+            Phase::Load => "load",
+            Phase::Drain => "drain",
+        };
+        let load = &self.plan.scenario.load;
+        let position = match block.phase {
+            Phase::Load => format!("{}/{}", self.load_blocks_seen, load.blocks),
+            _ => String::new(),
+        };
+        eprintln!(
+            "[{phase:>6} {position:>7}] block {:>5}: twap {}/{} ethflow {}/{} | active twaps {} | orders accepted {} lost {} | late {:.0} ms",
+            block.block.number,
+            block.delivered.twap,
+            block.requested.twap,
+            block.delivered.ethflow,
+            block.requested.ethflow,
+            block.active_twaps,
+            sum("cowload_orders_received_total", Some("accepted")),
+            sum("cowload_events_lost_total", None),
+            block.timing.late_ms,
+        );
+        for failure in block.failures.iter().take(3) {
+            eprintln!("    {} tx {} (sender {} nonce {}): {}", failure.kind, failure.tx, failure.sender, failure.nonce, failure.reason);
+        }
+        if block.failures.len() > 3 {
+            eprintln!("    … and {} more without their event", block.failures.len() - 3);
+        }
+    }
+}
+
+impl OnBlock for Observer<'_> {
+    async fn on_block(&mut self, block: &BlockDelivery) {
+        let truth = self.mock.truth();
+        truth.register(
+            block
+                .events
+                .iter()
+                .map(|e| ExpectedOrder {
+                    kind: e.kind,
+                    block: block.block.number,
+                    mined_at: block.block.mined_at,
+                    key: e.order.clone(),
+                    tx_hash: e.tx,
+                })
+                .collect(),
+        );
+        truth.set_head(block.block.number);
+        self.requested.twap += block.requested.twap;
+        self.requested.ethflow += block.requested.ethflow;
+        for event in &block.events {
+            match event.kind {
+                EventKind::Twap => self.delivered.twap += 1,
+                EventKind::EthFlow => self.delivered.ethflow += 1,
+            }
+        }
+        if block.phase == Phase::Load {
+            self.load_blocks_seen += 1;
+        }
+        self.blocks.push(block.clone());
+        if let Some(engine) = self.engine.as_mut() {
+            if let Err(died) = engine.check_alive() {
+                eprintln!("engine exited during the run; stopping the load");
+                self.engine_died = Some(died);
+                self.cancel_load.cancel();
+            }
+        }
+        self.scrape(&format!("block {}", block.block.number), Some(block)).await;
+        self.progress(block);
+    }
+}
+
+fn append_raw(file: &mut File, label: &str, raw: &str) {
+    let _ = writeln!(file, "# cowload scrape: {label}\n{raw}");
+}
+
+/// Refuses, before anything starts, a load the chain cannot hold.
+fn preflight(plan: &Plan) -> Result<(), RunError> {
+    let needed = load::required_gas_limit(plan);
+    let limit = plan.scenario.chain.gas_limit;
+    if needed > limit {
+        return Err(RunError::Usage(format!(
+            "{}: {} events per block need a block gas limit of at least {needed} ({} gas per transaction); chain.gas_limit is {limit}",
+            plan.path.display(),
+            needed / load::calldata::TX_GAS_LIMIT,
+            load::calldata::TX_GAS_LIMIT
+        )));
+    }
+    Ok(())
+}
+
+fn make_run_dir(plan: &Plan, out: Option<&Path>) -> Result<PathBuf, RunError> {
+    let dir = match out {
+        Some(dir) => dir.to_owned(),
+        None => {
+            let stamp = time::OffsetDateTime::now_utc()
+                .format(time::macros::format_description!("[year][month][day]-[hour][minute][second]"))
+                .unwrap_or_else(|_| "now".to_owned());
+            PathBuf::from("runs").join(format!("{}-{stamp}", plan.scenario.name))
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir { path: dir.clone(), source })?;
+    Ok(dir)
+}

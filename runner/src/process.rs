@@ -1,0 +1,252 @@
+//! `ChildGuard`: the one owner of every child process the runner starts (Anvil,
+//! the engine). The child runs in its own process group with its output in a
+//! log file; stopping it (explicitly, on drop, or from the signal handler) sends
+//! SIGTERM to the whole group, waits a bounded time, then SIGKILLs and reaps.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+/// How long a child gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Process groups of every live child, so a second Ctrl-C can kill them all at once.
+static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Errors starting a child.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot create log file {path}: {source}")]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running child process that is ended whenever the guard goes away.
+pub struct ChildGuard {
+    name: String,
+    child: Option<std::process::Child>,
+    pgid: i32,
+    log_path: PathBuf,
+    exit: Arc<Mutex<Option<ExitStatus>>>,
+}
+
+impl ChildGuard {
+    /// Starts `program args…` with `env` added, stdout and stderr appended to `log_path`.
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log_path: &Path,
+    ) -> Result<Self, ProcessError> {
+        let log = File::create(log_path).map_err(|source| ProcessError::Log {
+            path: log_path.to_owned(),
+            source,
+        })?;
+        let log_err = log.try_clone().map_err(|source| ProcessError::Log {
+            path: log_path.to_owned(),
+            source,
+        })?;
+        let mut command = std::process::Command::new(program);
+        command
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err));
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command.spawn().map_err(|source| ProcessError::Spawn {
+            program: program.display().to_string(),
+            source,
+        })?;
+        let pgid = child.id() as i32;
+        LIVE_GROUPS.lock().expect("live group list").push(pgid);
+        Ok(Self {
+            name: name.to_owned(),
+            child: Some(child),
+            pgid,
+            log_path: log_path.to_owned(),
+            exit: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// The child's PID (equal to its process group id).
+    pub fn pid(&self) -> u32 {
+        self.pgid as u32
+    }
+
+    /// Where the child's stdout and stderr go.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// `Some(status)` once the child has exited on its own.
+    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        if let Some(status) = *self.exit.lock().expect("exit lock") {
+            return Some(status);
+        }
+        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        *self.exit.lock().expect("exit lock") = Some(status);
+        Some(status)
+    }
+
+    /// The last `lines` lines of the child's log, for error messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.log_path, lines)
+    }
+
+    /// Ends the child: SIGTERM to its group, a bounded wait, then SIGKILL. Returns
+    /// its exit status when it could be reaped.
+    pub fn stop(mut self) -> Option<ExitStatus> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        forget_group(self.pgid);
+        let group = Pid::from_raw(self.pgid);
+        if let Ok(Some(status)) = child.try_wait() {
+            // The leader is gone; make sure nothing it started survives it.
+            let _ = killpg(group, Signal::SIGKILL);
+            return Some(status);
+        }
+        let _ = killpg(group, Signal::SIGTERM);
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                let _ = killpg(group, Signal::SIGKILL);
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tracing::warn!("{} ignored SIGTERM for {STOP_GRACE:?}; killing it", self.name);
+        let _ = killpg(group, Signal::SIGKILL);
+        match child.wait() {
+            Ok(status) => Some(status),
+            Err(e) => {
+                tracing::warn!("cannot reap {}: {e}", self.name);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+fn forget_group(pgid: i32) {
+    if let Ok(mut groups) = LIVE_GROUPS.lock() {
+        groups.retain(|g| *g != pgid);
+    }
+}
+
+/// SIGKILLs every live child group at once; for the second Ctrl-C, when there is
+/// no time left for orderly shutdown.
+pub fn kill_all_now() {
+    if let Ok(groups) = LIVE_GROUPS.lock() {
+        for pgid in groups.iter() {
+            let _ = killpg(Pid::from_raw(*pgid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// The last `lines` lines of a log file (reads at most the final 64 KiB).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    const WINDOW: u64 = 64 * 1024;
+    let Ok(mut file) = File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(WINDOW)));
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alive(pid: u32) -> bool {
+        nix::sys::signal::kill(Pid::from_raw(pid as i32), None).is_ok()
+    }
+
+    fn sh(script: &str, dir: &Path) -> ChildGuard {
+        ChildGuard::spawn(
+            "sh",
+            Path::new("/bin/sh"),
+            &["-c".to_owned(), script.to_owned()],
+            &[],
+            &dir.join("child.log"),
+        )
+        .expect("spawn sh")
+    }
+
+    #[test]
+    fn drop_ends_the_child_and_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = sh("sleep 30 & echo $! > grandchild; wait", dir.path());
+        let pid = guard.pid();
+        let grandchild_file = dir.path().join("grandchild");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !grandchild_file.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let grandchild: u32 = std::fs::read_to_string(&grandchild_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(alive(pid) && alive(grandchild));
+        drop(guard);
+        assert!(!alive(pid), "child {pid} survived its guard");
+        // The grandchild is reparented to init; it is gone once killed and reaped.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(grandchild) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!alive(grandchild), "grandchild {grandchild} survived");
+    }
+
+    #[test]
+    fn a_child_ignoring_sigterm_is_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = sh("trap '' TERM; while true; do sleep 1; done", dir.path());
+        std::thread::sleep(Duration::from_millis(100));
+        let pid = guard.pid();
+        let status = guard.stop().expect("reaped");
+        assert!(!status.success());
+        assert!(!alive(pid));
+    }
+
+    #[test]
+    fn log_tail_returns_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut guard = sh("for i in 1 2 3 4 5; do echo line$i; done", dir.path());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while guard.try_exit_status().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(guard.log_tail(2), "line4\nline5");
+    }
+}

@@ -1,0 +1,448 @@
+//! Tests of the whole `load` path: committed scenarios, bad files, garbage
+//! bytes, interpolation, path resolution, hashing and the committed schema.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the runner crate sits in the workspace")
+        .to_path_buf()
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+/// Loads `text` as if it were `<project>/scenarios/<name>` (the file need not exist).
+fn load_text(name: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, ScenarioError> {
+    let path = project_root().join("scenarios").join(name);
+    let format = Format::of(&path).expect("test names end in .yaml or .toml");
+    let context = Context {
+        env,
+        cwd: project_root(),
+    };
+    load_bytes(&path, format, text.as_bytes(), &context)
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| Format::of(path).is_some())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Splits `FILE:LINE:COL: message` into (line, col, message) for a known file.
+fn place_of(line: &str, path: &Path) -> Option<(usize, usize, String)> {
+    let rest = line.strip_prefix(&path.display().to_string())?.strip_prefix(':')?;
+    let (line_no, rest) = rest.split_once(':')?;
+    let (column, message) = rest.split_once(": ")?;
+    Some((line_no.parse().ok()?, column.parse().ok()?, message.to_owned()))
+}
+
+const MINIMAL: &str = "version: 1\nname: t\nload:\n  blocks: 1\n  per_block:\n    twap: 1\n";
+
+#[test]
+fn every_committed_scenario_loads() {
+    let files = files_in(&project_root().join("scenarios"));
+    assert!(files.len() >= 4, "expected the committed scenarios, found {files:?}");
+    for path in files {
+        let plan = load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&path).expect("readable");
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../schemas/scenario.schema.json\n"),
+            "{} must start with the schema comment",
+            path.display()
+        );
+        assert_eq!(plan.bars.len(), plan.scenario.bars.len(), "{}", path.display());
+        assert!(!plan.bars.is_empty(), "{} has no bars", path.display());
+        assert_eq!(
+            plan.engine_config.as_deref(),
+            Some(project_root().join(ENGINE_CONFIG_FILE).as_path()),
+            "{}",
+            path.display()
+        );
+        assert!(plan.fixtures_dir.is_absolute());
+    }
+}
+
+#[test]
+fn baseline_yaml_and_toml_are_twins() {
+    let yaml = load(&project_root().join("scenarios/baseline.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let toml = load(&project_root().join("scenarios/baseline.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(yaml.scenario, toml.scenario);
+    assert_eq!(yaml.hash, toml.hash);
+    let s = &yaml.scenario;
+    assert_eq!((s.load.per_block.twap, s.load.per_block.ethflow), (5, 5));
+    assert_eq!(
+        (s.load.warmup_blocks, s.load.blocks, s.load.drain_blocks),
+        (2, 30, 3)
+    );
+    assert_eq!(s.chain.block_time, Dur(Duration::from_secs(1)));
+    assert_eq!(s.orderbook.latency, Dur(Duration::from_millis(10)));
+    assert!(s.orderbook.errors.is_empty());
+    assert_eq!(s.orderbook.order_deadline_blocks, 3);
+    assert_eq!(s.engine, EngineSpec::default());
+    assert_eq!(s.bars.len(), 5);
+}
+
+#[test]
+fn every_bad_file_fails_with_its_place() {
+    // (file, line, column or 0 for "any", fragment of the message)
+    let expected: &[(&str, usize, usize, &str)] = &[
+        ("bad_bar.yaml", 10, 5, "bars[1]"),
+        ("bad_duration.yaml", 5, 15, "bad duration \"fast\""),
+        ("empty_name.yaml", 3, 1, "name: must not be empty"),
+        ("error_mix_over_one.yaml", 9, 3, "add up to 1.2"),
+        ("fork_mode.toml", 5, 8, "chain.fork: fork mode is not supported yet (tracked in the fork-mode issue)"),
+        ("invalid_syntax.yaml", 7, 1, "did not find expected ',' or ']'"),
+        ("negative_count.yaml", 7, 11, "invalid value: integer `-5`"),
+        ("no_events.yaml", 6, 3, "load.per_block: twap + ethflow must be at least 1"),
+        ("unknown_error_type.yaml", 10, 5, "unknown errorType \"NotARealError\""),
+        ("unknown_field.toml", 6, 1, "unknown field `blocktime`"),
+        ("unknown_field.yaml", 6, 3, "unknown field `burst`"),
+        ("unset_variable.yaml", 5, 11, "environment variable COWLOAD_SURELY_UNSET_VARIABLE is not set"),
+        ("version_2.yaml", 2, 1, "this runner reads scenario version 1, the file says 2"),
+        ("wrong_type.yaml", 5, 11, "invalid type: string \"many\""),
+    ];
+    let files = files_in(&project_root().join("runner/tests/bad"));
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().expect("file name").to_string_lossy().into_owned())
+        .collect();
+    let listed: Vec<&str> = expected.iter().map(|(name, ..)| *name).collect();
+    assert_eq!(names, listed, "every bad file needs an expectation here");
+    for (path, &(name, line, column, fragment)) in files.iter().zip(expected) {
+        let text = std::fs::read_to_string(path).expect("readable");
+        assert!(text.starts_with("# BAD: "), "{name} must say what is wrong on line 1");
+        let error = load(path).expect_err(name);
+        let display = error.to_string();
+        assert!(display.contains(name), "{name}: {display}");
+        let first = display.lines().next().expect("at least one problem");
+        let (got_line, got_column, message) =
+            place_of(first, path).unwrap_or_else(|| panic!("{name}: no FILE:LINE:COL in {first:?}"));
+        assert!(display.contains(&format!(":{got_line}:{got_column}:")));
+        assert_eq!(got_line, line, "{name}: {display}");
+        if column != 0 {
+            assert_eq!(got_column, column, "{name}: {display}");
+        }
+        assert!(message.contains(fragment), "{name}: {message:?} lacks {fragment:?}");
+    }
+}
+
+/// Nasty inputs: none may panic, all must be refused.
+#[test]
+fn garbage_is_refused_without_panicking() {
+    let mut inputs: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"\xEF\xBB\xBF".to_vec(),
+        b"\xEF\xBB\xBF\xEF\xBB\xBFversion: 1\n".to_vec(),
+        b"\x00\x01\x02\x03\xff\xfe\xfd binary".to_vec(),
+        b"version: 1\nname: \xc3\x28\n".to_vec(),
+        b"version: 1\nname: x\nload:\n\tblocks: 3\n\tper_block: {twap: 1}\n".to_vec(),
+        b"\tversion = 1\n\t[load]\n".to_vec(),
+        b"version: 99999999999999999999999999999999\n".to_vec(),
+        b"version = 1e999\nname = \"x\"\n".to_vec(),
+        b"version: 1\nname: x\nload:\n  blocks: 1e400\n  per_block: {twap: 1}\n".to_vec(),
+        b"version: 1\nname: x\nseed: -1\nload: {blocks: 1, per_block: {twap: 1}}\n".to_vec(),
+        b"version: 1\nname: x\nload: {blocks: 1, per_block: {twap: 4294967296}}\n".to_vec(),
+        "[".repeat(100_000).into_bytes(),
+        "{a: ".repeat(50_000).into_bytes(),
+        "- ".repeat(50_000).into_bytes(),
+        "a = [".repeat(50_000).into_bytes(),
+        "x.".repeat(50_000).into_bytes(),
+        b"a: &a [*a, *a]\nb: *a\n".to_vec(),
+        b"a: &a [x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c]\n".to_vec(),
+        b"---\nversion: 1\n---\nversion: 1\n".to_vec(),
+        b"${".to_vec(),
+        b"$${".to_vec(),
+        b"version: ${}\n".to_vec(),
+        b"\r\r\r\n\r".to_vec(),
+        b"~".to_vec(),
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        b"0".to_vec(),
+        b"version: 1\nversion: 1\nname: x\nload: {blocks: 1, per_block: {twap: 1}}\n".to_vec(),
+        b"version: !!binary aGVsbG8=\n".to_vec(),
+        b"version: 1\nname: x\nload: {blocks: 1, per_block: {twap: 1}}\norderbook:\n  errors: {InsufficientFee: .nan}\n".to_vec(),
+        b"version: 1\nname: x\nload: {blocks: 1, per_block: {twap: 1}}\norderbook:\n  errors: {InsufficientFee: .inf, WrongOwner: -.inf}\n".to_vec(),
+        b"version: 1\nname: x\nload: {blocks: 1, per_block: {twap: 1}}\nchain: {block_time: 99999999999999999999999s}\n".to_vec(),
+        vec![b'#'; parse::MAX_FILE_BYTES + 1],
+        "\u{2028}\u{85}version: 1\u{2029}".to_owned().into_bytes(),
+    ];
+    // A fixed pseudo-random sequence of byte strings (xorshift; no dependency).
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..64 {
+        let mut bytes = Vec::new();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        for _ in 0..(state % 300) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            bytes.push((state >> 24) as u8);
+        }
+        inputs.push(bytes);
+    }
+    let context = Context {
+        env: &no_env,
+        cwd: project_root(),
+    };
+    for format in [Format::Yaml, Format::Toml] {
+        let path = project_root().join(match format {
+            Format::Yaml => "scenarios/garbage.yaml",
+            Format::Toml => "scenarios/garbage.toml",
+        });
+        for input in &inputs {
+            let shown = String::from_utf8_lossy(&input[..input.len().min(60)]).into_owned();
+            let error = load_bytes(&path, format, input, &context)
+                .err()
+                .unwrap_or_else(|| panic!("{format:?} accepted {shown:?}"));
+            assert!(!error.problems.is_empty(), "{shown:?}");
+            assert!(error.to_string().starts_with(&path.display().to_string()), "{shown:?}");
+        }
+    }
+}
+
+#[test]
+fn every_meaning_problem_is_reported_at_once() {
+    let text = "\
+version: 7
+name: \"bad name\"
+chain:
+  id: 5
+  block_time: 50ms
+  gas_limit: 10
+load:
+  blocks: 0
+  per_block:
+    twap: 0
+  twap:
+    owners: 0
+    parts: 0
+    part_duration: 0s
+  ethflow:
+    senders: 0
+orderbook:
+  errors:
+    Bogus: 2.0
+  order_deadline_blocks: 0
+engine:
+  command: []
+  metrics: ftp://x
+bars:
+  - (((
+";
+    let error = load_text("many.yaml", text, &no_env).expect_err("many problems");
+    let expected: &[(usize, &str)] = &[
+        (1, "version: this runner reads scenario version 1, the file says 7"),
+        (2, "name: \"bad name\" holds ' '"),
+        (4, "chain.id: the contract fixture covers chain ids 1 and 11155111, not 5"),
+        (5, "chain.block_time: must be between 100ms and 60s, got 50ms"),
+        (6, "chain.gas_limit: must be at least 1000000, got 10"),
+        (8, "load.blocks: must be at least 1"),
+        (9, "load.per_block: twap + ethflow must be at least 1"),
+        (12, "load.twap.owners: must be at least 1"),
+        (13, "load.twap.parts: must be at least 1"),
+        (14, "load.twap.part_duration: must be longer than 0s"),
+        (16, "load.ethflow.senders: must be at least 1"),
+        (19, "orderbook.errors: unknown errorType \"Bogus\""),
+        (19, "orderbook.errors.Bogus: must be a fraction between 0 and 1, got 2"),
+        (20, "orderbook.order_deadline_blocks: must be at least 1"),
+        (22, "engine.command: must start with the program to run"),
+        (23, "engine.metrics: must be an http:// URL"),
+        (25, "bars[0]: "),
+    ];
+    let path = project_root().join("scenarios/many.yaml");
+    let got: Vec<(usize, String)> = error
+        .to_string()
+        .lines()
+        .map(|line| {
+            let (line_no, _, message) = place_of(line, &path).unwrap_or_else(|| panic!("unplaced: {line}"));
+            (line_no, message)
+        })
+        .collect();
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+    for ((got_line, message), (line, fragment)) in got.iter().zip(expected) {
+        assert_eq!(got_line, line, "{message}");
+        assert!(message.contains(fragment), "{message:?} lacks {fragment:?}");
+    }
+}
+
+#[test]
+fn edge_values_that_are_allowed() {
+    let cases = [
+        "chain: {block_time: 100ms, gas_limit: 1000000, id: 1}\n",
+        "chain: {block_time: 60s}\n",
+        "orderbook: {errors: {InsufficientFee: 0.1, InvalidQuote: 0.2, WrongOwner: 0.7}}\n",
+        "orderbook: {errors: {InvalidEip1271Signature: 1.0}}\n",
+        "engine: {command: [my-engine, --config, '${CONFIG_PATH}'], metrics: 'http://${METRICS_ADDR}/m'}\n",
+        "engine: {enabled: false}\n",
+        "name2: x\n",
+    ];
+    for extra in cases {
+        let text = format!("{MINIMAL}{extra}");
+        let result = load_text("edge.yaml", &text, &no_env);
+        if extra.starts_with("name2") {
+            assert!(result.is_err(), "unknown top-level field accepted");
+        } else {
+            result.unwrap_or_else(|e| panic!("{extra}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn environment_variables_are_expanded_before_parsing() {
+    let env = |name: &str| match name {
+        "BLOCKS" => Some("7".to_owned()),
+        "WORD" => Some("many".to_owned()),
+        "TAG" => Some("nightly".to_owned()),
+        _ => None,
+    };
+    let text = "version: 1\nname: run-${TAG}\nload:\n  blocks: ${BLOCKS}\n  per_block: {twap: 1}\nengine:\n  command: [e, --config, \"${CONFIG_PATH}\", \"$${HOME}\"]\n";
+    let plan = load_text("env.yaml", text, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.scenario.name, "run-nightly");
+    assert_eq!(plan.scenario.load.blocks, 7);
+    assert_eq!(
+        plan.scenario.engine.command.as_deref(),
+        Some(&["e".to_owned(), "--config".to_owned(), "${CONFIG_PATH}".to_owned(), "${HOME}".to_owned()][..])
+    );
+    assert_eq!(plan.scenario.engine.metrics, "http://${METRICS_ADDR}/metrics");
+
+    // A type error inside a substituted value points at the `${` in the file.
+    let text = "version: 1\nname: x\nload:\n  blocks: 1\n  per_block: {twap: ${WORD}}\n";
+    let error = load_text("env.yaml", text, &env).expect_err("a word is not a count");
+    let problem = &error.problems[0];
+    assert_eq!((problem.line, problem.column), (Some(5), Some(20)), "{error}");
+
+    // Every unset variable is reported, each at its own place.
+    let text = "version: 1\nname: ${A1}-${A2}\n# ${IN_COMMENT}\nload: {blocks: ${A3}, per_block: {twap: 1}}\n";
+    let error = load_text("env.yaml", text, &env).expect_err("unset variables");
+    let places: Vec<_> = error.problems.iter().map(|p| (p.line, p.column)).collect();
+    assert_eq!(
+        places,
+        [(Some(2), Some(7)), (Some(2), Some(13)), (Some(4), Some(17))],
+        "{error}"
+    );
+}
+
+#[test]
+fn toml_errors_are_placed_by_line_and_column() {
+    let cases: &[(&str, usize, usize, &str)] = &[
+        ("version = 1\nname = \"x\"\n[load]\nblocks = \"three\"\nper_block = { twap = 1 }\n", 4, 10, "invalid type"),
+        ("version = 1\nname = \"x\"\n[load]\nblocks = 1\nper_block = { twap = -1 }\n", 5, 22, "-1"),
+        ("version = 1\nname = \"x\"\n[load]\nblocks = 1\n", 3, 1, "missing field `per_block`"),
+        ("version = 1\nname = \"x\"\n[load\n", 3, 6, ""),
+        ("version = 1\nname = \"é\" # é\n[chain]\nid = \"x\"\n", 4, 6, "invalid type"),
+    ];
+    for &(text, line, column, fragment) in cases {
+        let error = load_text("t.toml", text, &no_env).expect_err(text);
+        let problem = &error.problems[0];
+        assert_eq!((problem.line, problem.column), (Some(line), Some(column)), "{text:?}: {error}");
+        assert!(problem.message.contains(fragment), "{error}");
+    }
+}
+
+#[test]
+fn paths_resolve_relative_to_the_scenario_file() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let root_path = std::fs::canonicalize(root.path()).expect("canonical temp dir");
+    let sub = root_path.join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    std::fs::write(sub.join("own.toml"), "").expect("write config");
+    let scenario = sub.join("s.yaml");
+    let cwd = PathBuf::from("/work-dir-for-test");
+    let load_with = |extra: &str, env: &dyn Fn(&str) -> Option<String>| {
+        let text = format!("{MINIMAL}{extra}");
+        load_bytes(&scenario, Format::Yaml, text.as_bytes(), &Context { env, cwd: cwd.clone() })
+    };
+    let fixtures_env = |name: &str| (name == FIXTURES_ENV).then(|| "fx-from-env".to_owned());
+
+    // No engine.load.toml above the temp dir: the default config cannot be found.
+    let error = load_with("", &no_env).expect_err("no engine.load.toml");
+    assert!(error.to_string().contains("no engine.load.toml"), "{error}");
+
+    std::fs::write(root_path.join(ENGINE_CONFIG_FILE), "").expect("write template");
+    let plan = load_with("", &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.engine_config, Some(root_path.join(ENGINE_CONFIG_FILE)));
+    assert_eq!(plan.fixtures_dir, PathBuf::from("/work-dir-for-test/../shared/fixtures/cow-contracts"));
+
+    let plan = load_with("", &fixtures_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.fixtures_dir, PathBuf::from("/work-dir-for-test/fx-from-env"));
+
+    let plan = load_with("chain: {fixtures: ./fx}\nengine: {config: own.toml}\n", &fixtures_env)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.fixtures_dir, sub.join("fx"));
+    assert_eq!(plan.engine_config, Some(sub.join("own.toml")));
+
+    let plan = load_with("chain: {fixtures: /abs/fx}\nengine: {enabled: false, config: nope.toml}\n", &no_env)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.fixtures_dir, PathBuf::from("/abs/fx"));
+    assert_eq!(plan.engine_config, None);
+
+    let error = load_with("engine:\n  config: missing.toml\n", &no_env).expect_err("missing config");
+    let problem = &error.problems[0];
+    assert_eq!((problem.line, problem.column), (Some(8), Some(3)), "{error}");
+    assert!(problem.message.starts_with("engine.config: "), "{error}");
+}
+
+#[test]
+fn hash_is_the_scenario_after_defaults() {
+    let plain = load_text("h.yaml", MINIMAL, &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plain.hash.len(), 64);
+    assert!(plain.hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+
+    let spelled_out = format!(
+        "{MINIMAL}seed: 1\ndescription: ''\nchain: {{id: 11155111, block_time: 1000ms, gas_limit: 30000000}}\norderbook: {{latency: 0s, errors: {{}}, order_deadline_blocks: 3}}\n"
+    );
+    let spelled = load_text("h.yaml", &spelled_out, &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plain.hash, spelled.hash);
+
+    let toml = "version = 1\nname = \"t\"\n[load]\nblocks = 1\nper_block = { twap = 1 }\n";
+    let toml = load_text("h.toml", toml, &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plain.hash, toml.hash);
+
+    let other_seed = load_text("h.yaml", &format!("{MINIMAL}seed: 2\n"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(plain.hash, other_seed.hash);
+}
+
+#[test]
+fn load_refuses_unreadable_and_unknown_files() {
+    let cases = [
+        ("scenarios/does-not-exist.yaml", "cannot read the scenario file"),
+        ("Cargo.toml", "unknown field"),
+        ("README.json", "unknown scenario format"),
+    ];
+    for (relative, fragment) in cases {
+        let path = project_root().join(relative);
+        let error = load(&path).expect_err(relative);
+        assert!(error.to_string().contains(fragment), "{relative}: {error}");
+    }
+}
+
+#[test]
+fn committed_schema_is_up_to_date() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/scenario.schema.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == json_schema(),
+        "schemas/scenario.schema.json is stale: run `runner schema > schemas/scenario.schema.json`"
+    );
+}
+
+#[test]
+fn schema_describes_the_scenario() {
+    let schema: serde_json::Value = serde_json::from_str(&json_schema()).expect("valid JSON");
+    let required = schema["required"].as_array().expect("required list");
+    let required: Vec<&str> = required.iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(required, ["version", "name", "load"]);
+    assert_eq!(schema["additionalProperties"], serde_json::Value::Bool(false));
+    assert!(json_schema().ends_with("}\n"));
+}

@@ -1,0 +1,374 @@
+//! Meaning checks on a deserialised [`Scenario`]: what serde's types cannot
+//! say (counts of at least one, ranges, known error types, parsable bars).
+//!
+//! Every check that fails adds one [`Problem`]; nothing stops at the first.
+//! Problems are placed by finding the offending key (or bar text) in the
+//! expanded source, then mapping that back to the file as written.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::error::Problem;
+use super::model::{Scenario, SCENARIO_VERSION};
+use super::source::Source;
+use super::KNOWN_ERROR_TYPES;
+use crate::bars::{self, Bar};
+
+/// Chain ids the contract fixture replays (`replay.<chainId>.json`).
+pub const FIXTURE_CHAIN_IDS: &[u64] = &[1, 11_155_111];
+/// Shortest block time the runner can keep up with.
+pub const MIN_BLOCK_TIME: Duration = Duration::from_millis(100);
+/// Longest block time; longer runs are better written as more blocks.
+pub const MAX_BLOCK_TIME: Duration = Duration::from_secs(60);
+/// Below this a block cannot hold even a handful of contract calls.
+pub const MIN_GAS_LIMIT: u64 = 1_000_000;
+/// Run directories are `runs/<name>-<timestamp>`; keep them short.
+pub const MAX_NAME_LEN: usize = 100;
+/// Slack for the error-mix sum: 0.1 + 0.2 + 0.7 is not exactly 1.0 in floats.
+const MIX_TOLERANCE: f64 = 1e-9;
+
+/// Collects the problems of a scenario and parses its bars, in file order.
+pub(crate) struct Checker<'a> {
+    source: &'a Source,
+    path: &'a Path,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(source: &'a Source, path: &'a Path) -> Self {
+        Self {
+            source,
+            path,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Runs every check; returns the problems found and the bars that parsed.
+    pub fn check(mut self, scenario: &Scenario) -> (Vec<Problem>, Vec<Bar>) {
+        self.header(scenario);
+        self.chain(scenario);
+        self.load(scenario);
+        self.orderbook(scenario);
+        self.engine(scenario);
+        let bars = self.bars(&scenario.bars);
+        (self.problems, bars)
+    }
+
+    /// Adds a problem placed at the deepest key of `keys` found in the file.
+    fn fail(&mut self, keys: &[&str], message: impl Into<String>) {
+        let problem = key_problem(self.source, self.path, keys, message);
+        self.problems.push(problem);
+    }
+
+    fn header(&mut self, scenario: &Scenario) {
+        if scenario.version != SCENARIO_VERSION {
+            self.fail(
+                &["version"],
+                format!(
+                    "version: this runner reads scenario version {SCENARIO_VERSION}, the file says {}; write `version: {SCENARIO_VERSION}`",
+                    scenario.version
+                ),
+            );
+        }
+        if let Some(message) = name_problem(&scenario.name) {
+            self.fail(&["name"], format!("name: {message}"));
+        }
+    }
+
+    fn chain(&mut self, scenario: &Scenario) {
+        let chain = &scenario.chain;
+        if chain.fork.is_some() {
+            self.fail(
+                &["chain", "fork"],
+                "chain.fork: fork mode is not supported yet (tracked in the fork-mode issue)",
+            );
+        } else if !FIXTURE_CHAIN_IDS.contains(&chain.id) {
+            self.fail(
+                &["chain", "id"],
+                format!(
+                    "chain.id: the contract fixture covers chain ids 1 and 11155111, not {}; pick one of those",
+                    chain.id
+                ),
+            );
+        }
+        let block_time = chain.block_time.0;
+        if !(MIN_BLOCK_TIME..=MAX_BLOCK_TIME).contains(&block_time) {
+            self.fail(
+                &["chain", "block_time"],
+                format!(
+                    "chain.block_time: must be between 100ms and 60s, got {}",
+                    humantime::format_duration(block_time)
+                ),
+            );
+        }
+        if chain.gas_limit < MIN_GAS_LIMIT {
+            self.fail(
+                &["chain", "gas_limit"],
+                format!(
+                    "chain.gas_limit: must be at least {MIN_GAS_LIMIT}, got {}",
+                    chain.gas_limit
+                ),
+            );
+        }
+    }
+
+    fn load(&mut self, scenario: &Scenario) {
+        let load = &scenario.load;
+        if load.blocks < 1 {
+            self.fail(&["load", "blocks"], "load.blocks: must be at least 1");
+        }
+        if u64::from(load.per_block.twap) + u64::from(load.per_block.ethflow) < 1 {
+            self.fail(
+                &["load", "per_block"],
+                "load.per_block: twap + ethflow must be at least 1 event per block",
+            );
+        }
+        if load.twap.owners < 1 {
+            self.fail(&["load", "twap", "owners"], "load.twap.owners: must be at least 1");
+        }
+        if load.twap.parts < 1 {
+            self.fail(&["load", "twap", "parts"], "load.twap.parts: must be at least 1");
+        }
+        if load.twap.part_duration.0.is_zero() {
+            self.fail(
+                &["load", "twap", "part_duration"],
+                "load.twap.part_duration: must be longer than 0s",
+            );
+        }
+        if load.ethflow.senders < 1 {
+            self.fail(
+                &["load", "ethflow", "senders"],
+                "load.ethflow.senders: must be at least 1",
+            );
+        }
+    }
+
+    fn orderbook(&mut self, scenario: &Scenario) {
+        let orderbook = &scenario.orderbook;
+        let mut all_fractions = true;
+        for (error_type, &fraction) in &orderbook.errors {
+            if !KNOWN_ERROR_TYPES.contains(&error_type.as_str()) {
+                self.fail(
+                    &["orderbook", "errors", error_type],
+                    format!(
+                        "orderbook.errors: unknown errorType {error_type:?}; known ones: {}",
+                        KNOWN_ERROR_TYPES.join(", ")
+                    ),
+                );
+            }
+            if !(0.0..=1.0).contains(&fraction) {
+                all_fractions = false;
+                self.fail(
+                    &["orderbook", "errors", error_type],
+                    format!("orderbook.errors.{error_type}: must be a fraction between 0 and 1, got {fraction}"),
+                );
+            }
+        }
+        let sum: f64 = orderbook.errors.values().sum();
+        if all_fractions && sum > 1.0 + MIX_TOLERANCE {
+            self.fail(
+                &["orderbook", "errors"],
+                format!("orderbook.errors: the fractions add up to {sum}; at most 1 of the posts can fail"),
+            );
+        }
+        if orderbook.order_deadline_blocks < 1 {
+            self.fail(
+                &["orderbook", "order_deadline_blocks"],
+                "orderbook.order_deadline_blocks: must be at least 1 (an order cannot land in its event's own block)",
+            );
+        }
+    }
+
+    fn engine(&mut self, scenario: &Scenario) {
+        let engine = &scenario.engine;
+        if let Some(command) = &engine.command {
+            if command.first().is_none_or(|program| program.trim().is_empty()) {
+                self.fail(
+                    &["engine", "command"],
+                    "engine.command: must start with the program to run, e.g. [\"shepherd\", \"--config\", \"${CONFIG_PATH}\"]; leave it out for the reference engine",
+                );
+            }
+        }
+        if !engine.metrics.starts_with("http://") {
+            self.fail(
+                &["engine", "metrics"],
+                format!(
+                    "engine.metrics: must be an http:// URL such as http://${{METRICS_ADDR}}/metrics, got {:?}",
+                    engine.metrics
+                ),
+            );
+        }
+    }
+
+    fn bars(&mut self, texts: &[String]) -> Vec<Bar> {
+        let expanded = &self.source.expanded;
+        let bars_key = locate_key(expanded, &["bars"]);
+        let mut cursor = bars_key.unwrap_or(0);
+        let mut parsed = Vec::with_capacity(texts.len());
+        for (index, text) in texts.iter().enumerate() {
+            let found = find_from(expanded, cursor, text);
+            if let Some(at) = found {
+                cursor = at + text.len();
+            }
+            match bars::parse(text) {
+                Ok(bar) => parsed.push(bar),
+                Err(error) => {
+                    let at = found.map(|at| at + char_offset(text, error.column())).or(bars_key);
+                    let place = at.map(|at| self.source.place_of_expanded(at));
+                    self.problems.push(Problem::at(
+                        self.path,
+                        place,
+                        format!("bars[{index}]: {error} (in {text:?})"),
+                    ));
+                }
+            }
+        }
+        parsed
+    }
+}
+
+/// Byte offset of the 1-based character `column` in `text`, clamped to its end.
+fn char_offset(text: &str, column: usize) -> usize {
+    text.char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(text.len(), |(at, _)| at)
+}
+
+/// A problem placed at the deepest key of `keys` found in the file, or at the
+/// file alone when not even the first key is written.
+pub(crate) fn key_problem(source: &Source, path: &Path, keys: &[&str], message: impl Into<String>) -> Problem {
+    let place = locate_key(&source.expanded, keys).map(|at| source.place_of_expanded(at));
+    Problem::at(path, place, message)
+}
+
+/// Why a name is not a safe file name, if it is not.
+fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("must not be empty; it names the run directory".into());
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Some(format!("must be at most {MAX_NAME_LEN} characters"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Some(format!(
+            "{name:?} holds {bad:?}; use only letters, digits, '-', '_' and '.' (it names the run directory)"
+        ));
+    }
+    None
+}
+
+/// Byte offset of the deepest key of a path (`["load", "per_block", "twap"]`)
+/// found by searching each key after the previous one, outside comment lines.
+///
+/// This is a locator for messages, not a parser: it finds `key:` (YAML),
+/// `key =`, `[key]`, `[a.key]` and `a.key =` (TOML) and is right for the shapes
+/// scenario files take. `None` when even the first key is absent.
+pub(crate) fn locate_key(text: &str, keys: &[&str]) -> Option<usize> {
+    let mut found = None;
+    let mut from = 0;
+    for key in keys {
+        match find_key(text, from, key) {
+            Some(at) => {
+                found = Some(at);
+                from = at + key.len();
+            }
+            None => break,
+        }
+    }
+    found
+}
+
+fn find_key(text: &str, from: usize, key: &str) -> Option<usize> {
+    let mut start = from;
+    while let Some(at) = find_from(text, start, key) {
+        let end = at + key.len();
+        let bytes = text.as_bytes();
+        let word_start = at == 0 || !is_key_byte(bytes[at - 1]);
+        let word_end = end == text.len() || !is_key_byte(bytes[end]);
+        if word_start && word_end && !in_comment_line(text, at) && followed_by_key_end(&text[end..]) {
+            return Some(at);
+        }
+        start = end;
+    }
+    None
+}
+
+/// Byte offset of `needle` in `text` at or after `from`.
+fn find_from(text: &str, from: usize, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    text.get(from..)?.find(needle).map(|at| from + at)
+}
+
+fn is_key_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'
+}
+
+fn in_comment_line(text: &str, at: usize) -> bool {
+    let line_start = text[..at].rfind('\n').map_or(0, |nl| nl + 1);
+    text[line_start..at].trim_start().starts_with('#')
+}
+
+/// After a key come (optional quotes and spaces, then) `:`, `=`, `.` or `]`.
+fn followed_by_key_end(rest: &str) -> bool {
+    let rest = rest.trim_start_matches(['"', '\'']).trim_start_matches([' ', '\t']);
+    rest.starts_with([':', '=', '.', ']'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_key_follows_the_path_in_yaml_and_toml() {
+        let yaml = "# name: in a comment\nname: x\nload:\n  blocks: 3\n  per_block:\n    twap: 0 # twap: no\n  twap:\n    owners: 0\n";
+        let toml = "name = \"x\"\n[load]\nblocks = 3\n[load.per_block]\ntwap = 0\n[load.twap]\nowners = 0\n";
+        let inline = "[load]\nper_block = { twap = 0, ethflow = 0 }\nwarmup_blocks = 1\n";
+        let cases: [(&str, &[&str], Option<&str>); 10] = [
+            (yaml, &["name"], Some("name: x")),
+            (yaml, &["load", "per_block", "twap"], Some("twap: 0 #")),
+            (yaml, &["load", "twap", "owners"], Some("owners: 0")),
+            (yaml, &["load", "blocks"], Some("blocks: 3")),
+            (yaml, &["chain", "id"], None),
+            (yaml, &["load", "drain_blocks"], Some("load:")),
+            (toml, &["load", "per_block", "twap"], Some("twap = 0")),
+            (toml, &["load", "twap", "owners"], Some("owners = 0")),
+            (inline, &["load", "per_block", "ethflow"], Some("ethflow = 0")),
+            (inline, &["load", "blocks"], Some("load]")),
+        ];
+        for (text, keys, want) in cases {
+            let got = locate_key(text, keys);
+            let want = want.map(|needle| text.find(needle).expect("needle in text"));
+            assert_eq!(got, want, "{keys:?} in {text:?}");
+        }
+    }
+
+    #[test]
+    fn char_offset_counts_characters() {
+        let cases = [("abc", 1, 0), ("abc", 3, 2), ("abc", 9, 3), ("µs x", 2, 2), ("", 1, 0), ("a", 0, 0)];
+        for (text, column, want) in cases {
+            assert_eq!(char_offset(text, column), want, "{text:?} column {column}");
+        }
+    }
+
+    #[test]
+    fn names_must_be_safe_file_names() {
+        let cases = [
+            ("baseline", true),
+            ("sat-50.v2_b", true),
+            ("", false),
+            ("a b", false),
+            ("../x", false),
+            ("a/b", false),
+            ("ünï", false),
+            (&"x".repeat(MAX_NAME_LEN + 1), false),
+        ];
+        for (name, ok) in cases {
+            assert_eq!(name_problem(name).is_none(), ok, "{name:?}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Shared helpers: the runner command, scenario files in temp dirs, and PID checks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+pub fn runner() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runner"));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// Fails loudly (never skips) when Anvil is not installed.
+pub fn require_anvil() {
+    let npm = project_root().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    let found = std::env::var_os("ANVIL").is_some() || npm.exists();
+    assert!(found, "anvil is missing: run `npm ci` in {} (installs @foundry-rs/anvil-linux-amd64@1.7.1)", project_root().display());
+}
+
+/// Writes `body` as `<dir>/<name>` and returns its path.
+pub fn scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+/// A scenario header with the engine config template pointing at the project's.
+pub fn engine_config_line() -> String {
+    format!("  config: {}\n", project_root().join("engine.load.toml").display())
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Every `pid N` the runner printed (Anvil's and the engine's).
+pub fn printed_pids(text: &str) -> Vec<i32> {
+    text.split("pid ")
+        .skip(1)
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect()
+}
+
+/// Asserts that none of `pids` is alive (allowing a moment for reaping by init).
+pub fn assert_all_gone(pids: &[i32]) {
+    assert!(!pids.is_empty(), "the runner printed no child PIDs");
+    for &pid in pids {
+        let mut alive = true;
+        for _ in 0..100 {
+            alive = Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid);
+            if !alive {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!alive, "child process {pid} outlived the runner");
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .unwrap_or(false)
+}
+
+pub fn outcome(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("outcome.json")).expect("outcome.json written");
+    serde_json::from_str(&text).unwrap()
+}

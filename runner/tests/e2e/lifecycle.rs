@@ -1,0 +1,133 @@
+//! Exit codes and process hygiene: pass, failed bar, engine dying, engine never
+//! ready, SIGINT. After each, no child the runner started is alive.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+fn small(name: &str, blocks: u32, engine: &str, bars: &[&str]) -> String {
+    let bars: String = bars.iter().map(|b| format!("  - {b}\n")).collect();
+    format!(
+        "version: 1\nname: {name}\nseed: 5\nchain: {{ block_time: 500ms }}\n\
+         load:\n  warmup_blocks: 2\n  drain_blocks: 3\n  blocks: {blocks}\n  per_block: {{ twap: 2, ethflow: 2 }}\n\
+         engine:\n{}{engine}bars:\n{bars}",
+        engine_config_line()
+    )
+}
+
+fn reference_engine() -> String {
+    std::path::Path::new(env!("CARGO_BIN_EXE_runner")).with_file_name("reference-engine").display().to_string()
+}
+
+#[test]
+fn a_passing_run_exits_zero_and_counts_agree() {
+    require_anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let body = small(
+        "pass",
+        4,
+        "",
+        &[
+            "cowload_events_delivered_ratio == 1",
+            "increase(cowload_events_lost_total) == 0",
+            "increase(shepherd_module_errors_total) == 0",
+        ],
+    );
+    let file = scenario(dir.path(), "pass.yaml", &body);
+    let out = dir.path().join("run");
+    let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    let outcome = outcome(&out);
+    assert_eq!(outcome["status"], "pass");
+    // Cross-check: events on chain, events the mock matched to an order, and the report agree.
+    let delivered = outcome["totals"]["delivered"]["twap"].as_u64().unwrap() + outcome["totals"]["delivered"]["ethflow"].as_u64().unwrap();
+    assert_eq!(delivered, 16);
+    let events = &outcome["mock"]["events"];
+    let matched = events["twap"]["matched"].as_u64().unwrap() + events["ethflow"]["matched"].as_u64().unwrap();
+    assert_eq!(matched, delivered, "{events}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("PASS"), "{report}");
+    assert_all_gone(&printed_pids(&err));
+}
+
+#[test]
+fn a_failed_bar_exits_one() {
+    require_anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), "fail.yaml", &small("fail", 2, "", &["cowload_events_delivered_ratio < 0.5"]));
+    let out = dir.path().join("run");
+    let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    let outcome = outcome(&out);
+    assert_eq!(outcome["status"], "fail");
+    assert_eq!(outcome["bars"][0]["holds"], false);
+    assert_eq!(outcome["bars"][0]["observed"], 1.0);
+    assert_all_gone(&printed_pids(&err));
+}
+
+#[test]
+fn an_engine_that_exits_early_is_an_infrastructure_failure() {
+    require_anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = format!(
+        "  command: [\"/bin/sh\", \"-c\", \"timeout -s KILL 3 {} --config $$CFG\"]\n  env: {{ CFG: \"${{CONFIG_PATH}}\" }}\n",
+        reference_engine()
+    );
+    let file = scenario(dir.path(), "dies.yaml", &small("dies", 30, &engine, &["cowload_events_delivered_ratio == 1"]));
+    let out = dir.path().join("run");
+    let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert!(err.contains("engine exited during the run"), "{err}");
+    assert_eq!(outcome(&out)["status"], "error");
+    assert_all_gone(&printed_pids(&err));
+}
+
+#[test]
+fn an_engine_whose_metrics_never_answer_fails_with_its_log() {
+    require_anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = "  command: [\"/bin/sh\", \"-c\", \"echo engine-starting; sleep 30\"]\n  startup_timeout: 1s\n";
+    let file = scenario(dir.path(), "silent.yaml", &small("silent", 2, engine, &["cowload_events_delivered_ratio == 1"]));
+    let output = runner().arg(&file).arg("--out").arg(dir.path().join("run")).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert!(err.contains("did not answer") && err.contains("engine-starting"), "{err}");
+    assert_all_gone(&printed_pids(&err));
+}
+
+#[test]
+fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
+    require_anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), "long.yaml", &small("long", 200, "", &["cowload_events_delivered_ratio == 1"]));
+    let out = dir.path().join("run");
+    let mut child = runner().arg(&file).arg("--out").arg(&out).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("load") && line.contains("1/200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no load block within 60 s:\n{seen}");
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    let outcome = outcome(&out);
+    assert_eq!(outcome["status"], "interrupted");
+    assert!(!outcome["blocks"].as_array().unwrap().is_empty());
+    assert_all_gone(&printed_pids(&seen));
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real runner binary against a real Anvil holding the
+//! replayed CoW contracts, the in-process mock and the reference engine.
+
+mod common;
+mod exact_load;
+mod lifecycle;
+mod owners;
+mod validate;

@@ -1,0 +1,87 @@
+//! TWAP owners must have code: with the default owner kind (EIP-7702 delegation
+//! to the ExtensibleFallbackHandler) `getTradeableOrderWithSignature` returns an
+//! order with a Safe-style signature; with revert-only code the forwarder form;
+//! with a plain EOA it reverts.
+
+use alloy::primitives::{Bytes, TxKind};
+use alloy::providers::Provider;
+use alloy::rpc::types::{Filter, TransactionRequest};
+use alloy::sol_types::SolEvent;
+use cowprotocol::composable::{ComposableCoW, GetTradeableOrderWithSignatureCall};
+use runner::load::{self, BlockDelivery, OnBlock};
+use runner::shutdown::Cancel;
+
+use crate::common::*;
+
+struct Ignore;
+impl OnBlock for Ignore {
+    async fn on_block(&mut self, _: &BlockDelivery) {}
+}
+
+/// Creates two TWAPs with `owner` kind and polls each; returns the poll results.
+async fn poll_created_twaps(owner: &str) -> Vec<Result<Bytes, String>> {
+    require_anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "version: 1\nname: owners\nchain: {{ block_time: 100ms }}\nload:\n  warmup_blocks: 0\n  drain_blocks: 1\n  blocks: 1\n  per_block: {{ twap: 2, ethflow: 0 }}\n  twap: {{ owner: {owner}, owners: 2 }}\nengine: {{ enabled: false }}\nbars: [cowload_events_delivered_ratio == 1]\n"
+    );
+    let file = scenario(dir.path(), "owners.yaml", &body);
+    std::env::set_current_dir(project_root()).unwrap();
+    let plan = runner::scenario::load(&file).unwrap();
+    let anvil = runner::chain::find_anvil(None).unwrap();
+    let mut chain = runner::chain::start(&plan, &anvil, dir.path()).await.unwrap();
+    let delivery = load::run(&plan, &mut chain, &mut Ignore, &Cancel::new()).await.unwrap();
+    assert_eq!(delivery.delivered().twap, 2);
+    let filter = Filter::new()
+        .from_block(0)
+        .address(chain.contracts.composable_cow)
+        .event_signature(ComposableCoW::ConditionalOrderCreated::SIGNATURE_HASH);
+    let logs = chain.provider.get_logs(&filter).await.unwrap();
+    assert_eq!(logs.len(), 2);
+    let mut results = Vec::new();
+    for log in logs {
+        let created = ComposableCoW::ConditionalOrderCreated::decode_log(&log.inner).unwrap();
+        let call = GetTradeableOrderWithSignatureCall {
+            owner: created.owner,
+            params: created.params.clone(),
+            offchain_input: Bytes::new(),
+            proof: vec![],
+        };
+        let request = TransactionRequest {
+            to: Some(TxKind::Call(chain.contracts.composable_cow)),
+            input: Bytes::from(call.abi_encode()).into(),
+            ..Default::default()
+        };
+        results.push(chain.provider.call(request).await.map_err(|e| e.to_string()));
+    }
+    chain.stop();
+    results
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn default_owner_kind_makes_twaps_tradeable_with_a_safe_signature() {
+    for result in poll_created_twaps("eip7702").await {
+        let returned = result.expect("a delegated owner's TWAP is tradeable");
+        let tradeable = GetTradeableOrderWithSignatureCall::abi_decode_returns(&returned).unwrap();
+        // safeSignature(bytes32,bytes32,bytes,bytes): the ExtensibleFallbackHandler form.
+        assert_eq!(&tradeable.signature[..4], &[0x5f, 0xd7, 0xe9, 0x7d]);
+        assert!(tradeable.order.sellAmount > alloy::primitives::U256::ZERO);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revert_code_owners_get_the_forwarder_signature() {
+    for result in poll_created_twaps("revert_code").await {
+        let returned = result.expect("a revert-code owner's TWAP is tradeable");
+        let tradeable = GetTradeableOrderWithSignatureCall::abi_decode_returns(&returned).unwrap();
+        assert_ne!(&tradeable.signature[..4], &[0x5f, 0xd7, 0xe9, 0x7d]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eoa_owners_make_every_poll_revert() {
+    for result in poll_created_twaps("eoa").await {
+        let error = result.expect_err("an EOA owner's poll reverts");
+        assert!(error.contains("revert"), "{error}");
+    }
+}
