@@ -28,6 +28,16 @@ pub const KNOWN_ERROR_TYPES: &[&str] = &[
     "InvalidEip1271Signature",
 ];
 
+/// Transport faults the error mix can also inject: `Http429` (429 with `Retry-After: 1`),
+/// `Http500`, `Http503`, and `ConnectionReset` (the connection is dropped before any response
+/// byte). They are keys of [`Config::errors`] like the errorTypes.
+pub const TRANSPORT_FAULTS: &[&str] = &["Http429", "Http500", "Http503", "ConnectionReset"];
+
+/// True when `name` can be a key of [`Config::errors`].
+pub fn is_known_fault(name: &str) -> bool {
+    KNOWN_ERROR_TYPES.contains(&name) || TRANSPORT_FAULTS.contains(&name)
+}
+
 /// Sepolia: the chain the local fixture replays and the default of the binary.
 pub const DEFAULT_CHAIN_ID: u64 = 11_155_111;
 
@@ -48,8 +58,8 @@ pub struct Config {
     pub seed: u64,
     /// Fixed delay added before every `/api/…` request is handled.
     pub latency: Duration,
-    /// errorType → fraction of `POST /api/v1/orders` answered with it (each in `[0, 1]`,
-    /// together at most 1).
+    /// errorType (or transport fault, see [`TRANSPORT_FAULTS`]) → fraction of
+    /// `POST /api/v1/orders` answered with it (each in `[0, 1]`, together at most 1).
     pub errors: BTreeMap<String, f64>,
     /// An event with no accepted order once the head is past `block + order_deadline_blocks`
     /// is lost.
@@ -72,7 +82,11 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     /// The error mix names an errorType the mock does not know.
-    #[error("unknown errorType `{name}` in the error mix; known: {}", KNOWN_ERROR_TYPES.join(", "))]
+    #[error(
+        "unknown errorType `{name}` in the error mix; known: {}, {}",
+        KNOWN_ERROR_TYPES.join(", "),
+        TRANSPORT_FAULTS.join(", ")
+    )]
     UnknownErrorType {
         /// The name as given.
         name: String,
@@ -94,12 +108,13 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Checks the error mix: every name is in [`KNOWN_ERROR_TYPES`], every fraction lies in
+    /// Checks the error mix: every name is in [`KNOWN_ERROR_TYPES`] or [`TRANSPORT_FAULTS`],
+    /// every fraction lies in
     /// `[0, 1]` and all of them sum to at most 1.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut sum = 0.0;
         for (name, &value) in &self.errors {
-            if !KNOWN_ERROR_TYPES.contains(&name.as_str()) {
+            if !is_known_fault(name) {
                 return Err(ConfigError::UnknownErrorType { name: name.clone() });
             }
             if !(0.0..=1.0).contains(&value) {
@@ -167,8 +182,8 @@ mod tests {
     }
 
     #[test]
-    fn every_known_error_type_is_accepted() {
-        for name in KNOWN_ERROR_TYPES {
+    fn every_known_error_type_and_transport_fault_is_accepted() {
+        for name in KNOWN_ERROR_TYPES.iter().chain(TRANSPORT_FAULTS) {
             assert!(with_errors(&[(name, 0.01)]).validate().is_ok(), "{name}");
         }
     }

@@ -29,7 +29,8 @@ use tokio::task::JoinHandle;
 
 pub use api::{parse_order, ApiError, ParsedOrder, INVALID_JSON};
 pub use config::{
-    Config, ConfigError, DEFAULT_CHAIN_ID, DEFAULT_ORDER_DEADLINE_BLOCKS, KNOWN_ERROR_TYPES,
+    is_known_fault, Config, ConfigError, DEFAULT_CHAIN_ID, DEFAULT_ORDER_DEADLINE_BLOCKS,
+    KNOWN_ERROR_TYPES, TRANSPORT_FAULTS,
 };
 pub use server::{app, MockState};
 pub use truth::{

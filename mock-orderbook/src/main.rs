@@ -2,7 +2,7 @@
 //!
 //! The flags mirror the scenario's `orderbook:` section so a failing scenario's mock can be
 //! reproduced by hand (same seed, same answers). Prints the bound URL on stdout, serves until
-//! Ctrl-C, and exits 2 on bad flags.
+//! Ctrl-C or SIGTERM, and exits 2 on bad flags.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -10,7 +10,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use mock_orderbook::{Config, DEFAULT_CHAIN_ID, DEFAULT_ORDER_DEADLINE_BLOCKS, KNOWN_ERROR_TYPES};
+use mock_orderbook::{
+    is_known_fault, Config, DEFAULT_CHAIN_ID, DEFAULT_ORDER_DEADLINE_BLOCKS, KNOWN_ERROR_TYPES,
+    TRANSPORT_FAULTS,
+};
 
 /// A mock CoW Protocol orderbook API with seeded faults and engine-agnostic truth.
 #[derive(Debug, Parser)]
@@ -31,7 +34,8 @@ struct Cli {
     /// Fixed latency added to every /api request (e.g. 10ms).
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     latency: Duration,
-    /// Inject an errorType into a fraction of POSTs, e.g. InsufficientFee=0.02 (repeatable).
+    /// Inject an errorType or transport fault (Http429, Http500, Http503, ConnectionReset) into a
+    /// fraction of POSTs, e.g. InsufficientFee=0.02 (repeatable).
     #[arg(long = "error", value_name = "TYPE=FRACTION", value_parser = parse_error)]
     errors: Vec<(String, f64)>,
     /// Blocks an event may wait for an accepted order before it counts as lost.
@@ -43,10 +47,11 @@ fn parse_error(s: &str) -> Result<(String, f64), String> {
     let (name, fraction) = s
         .split_once('=')
         .ok_or_else(|| format!("expected TYPE=FRACTION, got `{s}`"))?;
-    if !KNOWN_ERROR_TYPES.contains(&name) {
+    if !is_known_fault(name) {
         return Err(format!(
-            "unknown errorType `{name}`; known: {}",
-            KNOWN_ERROR_TYPES.join(", ")
+            "unknown errorType `{name}`; known: {}, {}",
+            KNOWN_ERROR_TYPES.join(", "),
+            TRANSPORT_FAULTS.join(", ")
         ));
     }
     let fraction: f64 = fraction
@@ -99,8 +104,17 @@ fn run(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     runtime.block_on(async {
         let server = mock_orderbook::start(config, bind).await?;
         println!("{}", server.url());
-        tokio::signal::ctrl_c().await?;
+        stop_requested().await?;
         server.shutdown().await;
         Ok(())
     })
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn stop_requested() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
 }

@@ -127,7 +127,8 @@ mod tests {
 
     #[test]
     fn sample_lines_table() {
-        let cases: &[(&str, &[(&str, &str)], f64, &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], f64, &'a str);
+        let cases: &[Case] = &[
             ("x_total", &[], 0.0, "x_total 0\n"),
             (
                 "x_total",

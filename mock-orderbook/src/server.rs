@@ -140,10 +140,9 @@ async fn post_order(
     };
     let head = shared.truth.head();
     let (outcome, response) = match injected {
-        Some(error_type) => (
-            PostOutcome::Injected(error_type.to_owned()),
-            ApiError::bad_request(error_type, "injected by the mock orderbook's error mix")
-                .into_response(),
+        Some(fault) => (
+            PostOutcome::Injected(fault.to_owned()),
+            injected_response(fault),
         ),
         None => store(shared, &order),
     };
@@ -154,6 +153,39 @@ async fn post_order(
         head,
     });
     response
+}
+
+/// The answer to a POST the error mix picked: a transport fault, or a 400 with the errorType.
+fn injected_response(fault: &str) -> Response {
+    const WHY: &str = "injected by the mock orderbook's error mix";
+    match fault {
+        "Http429" => {
+            let e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", WHY);
+            ([(header::RETRY_AFTER, "1")], e).into_response()
+        }
+        "Http500" => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            WHY,
+        )
+        .into_response(),
+        "Http503" => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", WHY)
+            .into_response(),
+        "ConnectionReset" => connection_reset(),
+        error_type => ApiError::bad_request(error_type, WHY).into_response(),
+    }
+}
+
+/// A response whose body fails before its first byte: hyper then drops the connection
+/// without sending the status line, which the client sees as a reset connection.
+fn connection_reset() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected connection reset",
+        ))
+    });
+    Response::new(axum::body::Body::from_stream(failing))
 }
 
 /// Stores a new order (201 with its UID) or refuses a known UID (400 `DuplicatedOrder`).
@@ -508,6 +540,70 @@ mod tests {
             assert_eq!(stats.orders_received["unmatched"]["duplicate"], 0);
             assert_eq!(stats.unmatched_orders, 0);
         }
+    }
+
+    fn only(fault: &str) -> MockState {
+        state(Config {
+            errors: [(fault.to_owned(), 1.0)].into_iter().collect(),
+            ..Config::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn transport_faults_answer_their_status_and_store_nothing() {
+        let cases = [
+            ("Http429", StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+            (
+                "Http500",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+            ),
+            (
+                "Http503",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+            ),
+        ];
+        for (fault, status, error_type) in cases {
+            let s = only(fault);
+            let req = Request::builder()
+                .method("POST")
+                .uri("/api/v1/orders")
+                .body(Body::from(vector_order().to_string()))
+                .expect("request");
+            let resp = app(s.clone()).oneshot(req).await.expect("infallible");
+            assert_eq!(resp.status(), status, "{fault}");
+            let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+            assert_eq!(retry_after.is_some(), fault == "Http429", "{fault}");
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            let body: Value = serde_json::from_slice(&bytes).expect("JSON");
+            assert_error(&body, error_type);
+            s.truth().set_head(1);
+            let stats = s.truth().stats();
+            assert_eq!(stats.orders_received["unmatched"][fault], 1, "{fault}");
+            assert_eq!(stats.orders_received["unmatched"]["accepted"], 0, "{fault}");
+        }
+    }
+
+    #[tokio::test]
+    async fn connection_reset_fails_the_body() {
+        let s = only("ConnectionReset");
+        let req = Request::builder()
+            .method("POST")
+            .uri("/api/v1/orders")
+            .body(Body::from(vector_order().to_string()))
+            .expect("request");
+        let resp = app(s.clone()).oneshot(req).await.expect("infallible");
+        assert!(axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .is_err());
+        s.truth().set_head(1);
+        assert_eq!(
+            s.truth().stats().orders_received["unmatched"]["ConnectionReset"],
+            1
+        );
     }
 
     fn vector_key() -> OrderKey {

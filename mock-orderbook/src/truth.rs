@@ -427,6 +427,11 @@ fn summary(h: &Histogram<u64>, scale: f64) -> Summary {
     }
 }
 
+/// (metric name, help, value of one kind) of a per-kind counter.
+type KindCounter = (&'static str, &'static str, fn(&KindStats) -> u64);
+/// (metric name, help, buckets of one kind) of a per-kind histogram.
+type KindHistogram = (&'static str, &'static str, fn(&KindStats) -> &Buckets);
+
 struct Ledger {
     deadline: u64,
     head: u64,
@@ -626,7 +631,7 @@ impl Ledger {
                 *count as f64,
             );
         }
-        let counters: [(&str, &str, fn(&KindStats) -> u64); 4] = [
+        let counters: [KindCounter; 4] = [
             (
                 "cowload_events_registered_total",
                 "Events the runner registered",
@@ -678,7 +683,7 @@ impl Ledger {
             &[],
             self.unmatched_accepted as f64,
         );
-        let histograms: [(&str, &str, fn(&KindStats) -> &Buckets); 3] = [
+        let histograms: [KindHistogram; 3] = [
             (
                 "cowload_event_to_order_seconds",
                 "Event block mined to first accepted order received",

@@ -88,7 +88,23 @@ async fn real_round_trip_through_a_socket() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    assert_eq!(stats, truth.stats());
+    // Counts must agree exactly; floats may differ in the last bit after a JSON round trip.
+    let direct = truth.stats();
+    assert_eq!(stats.orders_received, direct.orders_received);
+    for (kind, e) in &direct.events {
+        let served = &stats.events[kind];
+        let counts = |e: &mock_orderbook::EventStats| {
+            (
+                e.registered,
+                e.matched,
+                e.lost,
+                e.late,
+                e.awaiting,
+                e.latency_seconds.count,
+            )
+        };
+        assert_eq!(counts(served), counts(e), "{kind}");
+    }
     assert_eq!(stats.events["twap"].matched, 1);
     assert_eq!(stats.orders_received["twap"]["accepted"], 1);
     assert_eq!(stats.orders_received["twap"]["duplicate"], 1);
@@ -124,4 +140,35 @@ async fn invalid_config_is_refused_before_binding() {
         .expect("refused");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("NotAnError"));
+}
+
+#[tokio::test]
+async fn injected_connection_reset_reaches_the_client_as_a_transport_error() -> anyhow::Result<()> {
+    let config = Config {
+        errors: [("ConnectionReset".to_owned(), 1.0)].into_iter().collect(),
+        ..Config::default()
+    };
+    let server = mock_orderbook::start(config, "127.0.0.1:0".parse()?).await?;
+    let client = reqwest::Client::new();
+    let sent = client
+        .post(format!("{}/api/v1/orders", server.url()))
+        .json(&order())
+        .send()
+        .await;
+    let failed = match sent {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    };
+    assert!(failed, "the client received a complete answer");
+    let healthy = client
+        .get(format!("{}/healthz", server.url()))
+        .send()
+        .await?;
+    assert_eq!(
+        healthy.status(),
+        200,
+        "the server keeps serving other connections"
+    );
+    server.shutdown().await;
+    Ok(())
 }

@@ -178,7 +178,9 @@ pub fn load(path: &std::path::Path) -> Result<Settings, ConfigError> {
 }
 
 /// Parse config text; `env` answers environment look-ups (injected so tests need no globals).
+/// An empty (or blank) environment variable counts as unset, so a template can leave it empty.
 pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let raw: RawConfig = toml::from_str(text)?;
     let reference = resolve_reference(raw.reference.unwrap_or_default(), &env)?;
     let chains = resolve_chains(raw.chains)?;
@@ -372,6 +374,11 @@ mod tests {
         None
     }
 
+    /// Environment variables of a test case.
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    /// One bad-config case: config text, an environment variable, what the error must name.
+    type BadCase<'a> = (String, Option<(&'a str, &'a str)>, &'a str);
+
     #[test]
     fn parses_the_shepherd_shape_and_ignores_unknown_top_level_keys() {
         let s = parse(BASE, no_env).expect("valid config");
@@ -413,7 +420,7 @@ mod tests {
             "{BASE}\n[reference]\ndispatch = \"concurrent\"\nper_event_cost = \"5ms\"\nconcurrency = 3\n"
         );
         // (environment, expected dispatch, expected cost, expected concurrency)
-        let cases: &[(&[(&str, &str)], Dispatch, Duration, usize)] = &[
+        let cases: &[(Env, Dispatch, Duration, usize)] = &[
             (&[], Dispatch::Concurrent, Duration::from_millis(5), 3),
             (
                 &[(ENV_DISPATCH, "sequential")],
@@ -467,6 +474,14 @@ mod tests {
     }
 
     #[test]
+    fn blank_environment_variables_count_as_unset() {
+        let table = format!("{BASE}\n[reference]\ndispatch = \"concurrent\"\n");
+        let s = parse(&table, |_| Some("  ".to_owned())).expect("valid");
+        assert_eq!(s.reference.dispatch, Dispatch::Concurrent);
+        assert_eq!(s.reference.concurrency, 8);
+    }
+
+    #[test]
     fn bad_configs_name_the_offending_key() {
         let metrics_off = BASE.replace("enabled = true", "enabled = false");
         assert_eq!(
@@ -475,7 +490,7 @@ mod tests {
         );
 
         // (config text, environment variable, substring the error must contain)
-        let cases: Vec<(String, Option<(&str, &str)>, &str)> = vec![
+        let cases: Vec<BadCase> = vec![
             (
                 format!("{BASE}\n[reference]\ndispatchh = \"concurrent\"\n"),
                 None,

@@ -10,7 +10,7 @@
 //!    `ConditionalOrderCreated` starts a watch and polls it at once (first poll in the creation
 //!    block), an `OrderPlacement` posts its order;
 //! 3. one poll of every conditional order from earlier blocks that is due;
-//! 4. EthFlow orders the orderbook asked to retry.
+//! 4. EthFlow orders the orderbook asked to retry in an earlier block.
 //!
 //! `sequential` runs each step's jobs one at a time; `concurrent` runs up to `concurrency` of
 //! them at once (steps still follow each other). Each job's latency is measured from the
@@ -131,13 +131,16 @@ impl Processor {
 
     async fn block(&mut self, head: Head) {
         tracing::debug!(number = head.number, hash = %head.hash, "block");
+        // Orders that asked for a retry in this block wait for the next one.
+        let earlier_retries = std::mem::take(&mut self.retries);
         let events = self.events(&head).await;
-        let fresh = self.dispatch_events(events, head).await;
+        let (fresh, new_retries) = self.dispatch_events(events, head).await;
         self.poll_due(head).await;
         for watch in fresh {
             self.watches.entry(watch.key()).or_insert(watch);
         }
-        self.retry_placements(head).await;
+        self.retries = self.retry_placements(earlier_retries, head).await;
+        self.retries.extend(new_retries);
     }
 
     /// Fetch and decode this block's events; undecodable logs are counted and skipped.
@@ -180,8 +183,13 @@ impl Processor {
         Vec::new()
     }
 
-    /// Handle the block's events; returns the watches that survived their first poll.
-    async fn dispatch_events(&mut self, events: Vec<Event>, head: Head) -> Vec<Watch> {
+    /// Handle the block's events; returns the watches that survived their first poll and the
+    /// EthFlow orders to retry next block.
+    async fn dispatch_events(
+        &mut self,
+        events: Vec<Event>,
+        head: Head,
+    ) -> (Vec<Watch>, Vec<Placement>) {
         let cost = self.knobs.per_event_cost;
         let mut jobs = Vec::with_capacity(events.len());
         for event in events {
@@ -194,7 +202,7 @@ impl Processor {
             }
             let ctx = Arc::clone(&self.ctx);
             jobs.push((module, async move {
-                tokio::time::sleep(cost).await;
+                spend(cost).await;
                 match event {
                     Event::Created(mut watch) => {
                         let next = twap::poll(&ctx, &watch, &head).await;
@@ -220,15 +228,15 @@ impl Processor {
                 }
             }));
         }
-        let mut fresh = Vec::new();
+        let (mut fresh, mut retries) = (Vec::new(), Vec::new());
         for done in self.run_jobs(jobs).await {
             match done {
                 Done::Created(Some(watch)) => fresh.push(watch),
-                Done::Placed(Some(retry)) => self.retries.push(retry),
+                Done::Placed(Some(retry)) => retries.push(retry),
                 Done::Created(None) | Done::Placed(None) | Done::Polled(..) => {}
             }
         }
-        fresh
+        (fresh, retries)
     }
 
     /// Poll every due watch from earlier blocks and apply the new schedules.
@@ -273,11 +281,12 @@ impl Processor {
         }
     }
 
-    async fn retry_placements(&mut self, head: Head) {
-        if self.retries.is_empty() || self.poison.is_poisoned(Module::EthFlow) {
-            return;
+    /// Post again the EthFlow orders from earlier blocks; returns those to retry once more.
+    async fn retry_placements(&mut self, retries: Vec<Placement>, head: Head) -> Vec<Placement> {
+        if retries.is_empty() || self.poison.is_poisoned(Module::EthFlow) {
+            return retries;
         }
-        let jobs = std::mem::take(&mut self.retries)
+        let jobs = retries
             .into_iter()
             .map(|placement| {
                 let ctx = Arc::clone(&self.ctx);
@@ -286,11 +295,13 @@ impl Processor {
                 })
             })
             .collect();
+        let mut again = Vec::new();
         for done in self.run_jobs(jobs).await {
             if let Done::Placed(Some(retry)) = done {
-                self.retries.push(retry);
+                again.push(retry);
             }
         }
+        again
     }
 
     /// Run jobs per the dispatch mode and return their results in job order; a job that
@@ -331,6 +342,20 @@ impl Processor {
             }
         }
         out
+    }
+}
+
+/// The per-event cost: a thread sleep on the blocking pool, which the OS times to tens of
+/// microseconds, where tokio's timer would round every sleep up to the next millisecond.
+async fn spend(cost: Duration) {
+    if cost.is_zero() {
+        return;
+    }
+    if tokio::task::spawn_blocking(move || std::thread::sleep(cost))
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(cost).await;
     }
 }
 

@@ -270,7 +270,8 @@ mod tests {
 
     #[test]
     fn unknown_markers_are_refused() {
-        let cases: [(&str, fn(&mut GPv2OrderData)); 3] = [
+        type Spoil = fn(&mut GPv2OrderData);
+        let cases: [(&str, Spoil); 3] = [
             ("kind", |o| o.kind = B256::repeat_byte(1)),
             ("sellTokenBalance", |o| {
                 o.sellTokenBalance = B256::repeat_byte(2)

@@ -304,6 +304,7 @@ pub fn init_logs(level: &str) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init()
         .map_err(|e| anyhow::anyhow!("initialising logs: {e}"))
 }

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "runner", version, about = "Load-test CoW Protocol watch-tower engines from scenario files")]
+#[command(
+    name = "runner",
+    version,
+    about = "Load-test CoW Protocol watch-tower engines from scenario files"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -64,7 +68,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse_words(&["runner", "validate", "a.yaml", "b.toml"]).command, Command::Validate { files } if files.len() == 2));
-        assert!(matches!(parse_words(&["runner", "schema"]).command, Command::Schema));
+        assert!(
+            matches!(parse_words(&["runner", "validate", "a.yaml", "b.toml"]).command, Command::Validate { files } if files.len() == 2)
+        );
+        assert!(matches!(
+            parse_words(&["runner", "schema"]).command,
+            Command::Schema
+        ));
     }
 }

@@ -39,7 +39,11 @@ pub enum EngineError {
     #[error("engine exited during start-up ({status}); its last output:\n{tail}")]
     ExitedEarly { status: String, tail: String },
     #[error("engine metrics at {url} did not answer within {after:?}; its last output:\n{tail}")]
-    NotReady { url: String, after: Duration, tail: String },
+    NotReady {
+        url: String,
+        after: Duration,
+        tail: String,
+    },
     #[error("engine exited during the run ({status}); its last output:\n{tail}")]
     Died { status: String, tail: String },
 }
@@ -81,18 +85,27 @@ impl Engine {
 }
 
 /// Starts the engine the plan names, or returns `None` when it is disabled.
-pub async fn start(plan: &Plan, chain: &Chain, orderbook_url: &str, run_dir: &Path) -> Result<Option<Engine>, EngineError> {
+pub async fn start(
+    plan: &Plan,
+    chain: &Chain,
+    orderbook_url: &str,
+    run_dir: &Path,
+) -> Result<Option<Engine>, EngineError> {
     let spec = &plan.scenario.engine;
     if !spec.enabled {
         return Ok(None);
     }
     let values = placeholder_values(plan, chain, orderbook_url, run_dir)?;
-    let template_path = plan.engine_config.clone().ok_or(EngineError::ReferenceMissing)?;
+    let template_path = plan
+        .engine_config
+        .clone()
+        .ok_or(EngineError::ReferenceMissing)?;
     let config_path = PathBuf::from(&values["CONFIG_PATH"]);
-    let template = std::fs::read_to_string(&template_path).map_err(|source| EngineError::Template {
-        path: template_path.clone(),
-        source,
-    })?;
+    let template =
+        std::fs::read_to_string(&template_path).map_err(|source| EngineError::Template {
+            path: template_path.clone(),
+            source,
+        })?;
     let rendered = render(&template, &values).map_err(|name| EngineError::Placeholder {
         path: template_path.clone(),
         name,
@@ -113,7 +126,13 @@ pub async fn start(plan: &Plan, chain: &Chain, orderbook_url: &str, run_dir: &Pa
         name,
     })?;
     let log_path = run_dir.join("engine.log");
-    let guard = ChildGuard::spawn("engine", Path::new(&command[0]), &command[1..], &env, &log_path)?;
+    let guard = ChildGuard::spawn(
+        "engine",
+        Path::new(&command[0]),
+        &command[1..],
+        &env,
+        &log_path,
+    )?;
     let mut engine = Engine {
         guard,
         metrics_url,
@@ -125,7 +144,12 @@ pub async fn start(plan: &Plan, chain: &Chain, orderbook_url: &str, run_dir: &Pa
     Ok(Some(engine))
 }
 
-fn placeholder_values(plan: &Plan, chain: &Chain, orderbook_url: &str, run_dir: &Path) -> Result<BTreeMap<&'static str, String>, EngineError> {
+fn placeholder_values(
+    plan: &Plan,
+    chain: &Chain,
+    orderbook_url: &str,
+    run_dir: &Path,
+) -> Result<BTreeMap<&'static str, String>, EngineError> {
     let port = crate::chain::free_port().map_err(|source| EngineError::Io {
         path: run_dir.to_owned(),
         source,
@@ -171,7 +195,10 @@ pub fn render(template: &str, values: &BTreeMap<&'static str, String>) -> Result
     Ok(out)
 }
 
-fn command_line(command: Option<&[String]>, values: &BTreeMap<&'static str, String>) -> Result<Vec<String>, EngineError> {
+fn command_line(
+    command: Option<&[String]>,
+    values: &BTreeMap<&'static str, String>,
+) -> Result<Vec<String>, EngineError> {
     let command = match command {
         Some(words) => words.to_vec(),
         None => vec![
@@ -262,7 +289,9 @@ mod tests {
 
     #[test]
     fn the_default_template_uses_only_known_placeholders() {
-        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../engine.load.toml")).unwrap();
+        let template =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../engine.load.toml"))
+                .unwrap();
         let values = BTreeMap::from([
             ("RPC_HTTP_URL", "http://127.0.0.1:1".to_owned()),
             ("RPC_WS_URL", "ws://127.0.0.1:1".to_owned()),
@@ -274,7 +303,13 @@ mod tests {
         ]);
         let rendered = render(&template, &values).unwrap();
         let parsed: toml::Table = toml::from_str(&rendered).unwrap();
-        assert_eq!(parsed["chains"]["11155111"]["rpc_url"].as_str(), Some("ws://127.0.0.1:1"));
-        assert_eq!(parsed["engine"]["metrics"]["bind_addr"].as_str(), Some("127.0.0.1:3"));
+        assert_eq!(
+            parsed["chains"]["11155111"]["rpc_url"].as_str(),
+            Some("ws://127.0.0.1:1")
+        );
+        assert_eq!(
+            parsed["engine"]["metrics"]["bind_addr"].as_str(),
+            Some("127.0.0.1:3")
+        );
     }
 }

@@ -9,7 +9,10 @@ use runner::{pipeline, report, scenario, shutdown};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("COWLOAD_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COWLOAD_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -26,7 +29,11 @@ fn main() -> ExitCode {
             print!("{}", scenario::json_schema());
             ExitCode::SUCCESS
         }
-        Command::Run { scenario, out, anvil } => run(&scenario, pipeline::Options { anvil, out }),
+        Command::Run {
+            scenario,
+            out,
+            anvil,
+        } => run(&scenario, pipeline::Options { anvil, out }),
     }
 }
 
@@ -45,7 +52,10 @@ fn validate(files: &[std::path::PathBuf]) -> ExitCode {
 }
 
 fn run(path: &std::path::Path, options: pipeline::Options) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -28,7 +28,9 @@ pub async fn start(plan: &Plan) -> Result<MockServer, MockError> {
         errors: spec.errors.clone(),
         order_deadline_blocks: u64::from(spec.order_deadline_blocks),
     };
-    config.validate().map_err(|e| MockError::Config(e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| MockError::Config(e.to_string()))?;
     mock_orderbook::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .map_err(MockError::Bind)

@@ -58,7 +58,12 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
     eprintln!("mock orderbook: {}", mock.url());
     let engine = engine::start(plan, &chain, &mock.url(), &run_dir).await?;
     if let Some(engine) = &engine {
-        eprintln!("engine: pid {} ({}), metrics {}", engine.pid(), engine.command.join(" "), engine.metrics_url);
+        eprintln!(
+            "engine: pid {} ({}), metrics {}",
+            engine.pid(),
+            engine.command.join(" "),
+            engine.metrics_url
+        );
     }
 
     let mut stages = Stages {
@@ -69,7 +74,11 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         engine,
     };
     let result = stages.load_and_judge(cancel).await;
-    let engine_tail = stages.engine.as_ref().map(|e| e.log_tail(30)).unwrap_or_default();
+    let engine_tail = stages
+        .engine
+        .as_ref()
+        .map(|e| e.log_tail(30))
+        .unwrap_or_default();
     let facts = RunFacts {
         started_at,
         duration: started.elapsed(),
@@ -86,7 +95,14 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         Err(partial) => *partial,
     };
     let verdicts = bars::evaluate(&plan.bars, &series);
-    let outcome = Outcome::new(plan, &delivery, verdicts, mock_stats, failure.as_ref(), facts);
+    let outcome = Outcome::new(
+        plan,
+        &delivery,
+        verdicts,
+        mock_stats,
+        failure.as_ref(),
+        facts,
+    );
     report::write(&outcome, &run_dir)?;
     match failure {
         Some(error) => Err(error),
@@ -110,12 +126,27 @@ impl Stages<'_> {
     /// measured so the outcome keeps it (nothing lost).
     async fn load_and_judge(&mut self, cancel: &Cancel) -> Result<Judged, Box<Judged>> {
         let load_cancel = cancel.child_token();
-        let mut observer = match Observer::new(self.plan, self.run_dir, &self.mock, self.engine.as_mut(), load_cancel.clone()) {
+        let mut observer = match Observer::new(
+            self.plan,
+            self.run_dir,
+            &self.mock,
+            self.engine.as_mut(),
+            load_cancel.clone(),
+        ) {
             Ok(o) => o,
-            Err(e) => return Err(Box::new((Delivery::default(), Series::new(), serde_json::Value::Null, Some(e)))),
+            Err(e) => {
+                return Err(Box::new((
+                    Delivery::default(),
+                    Series::new(),
+                    serde_json::Value::Null,
+                    Some(e),
+                )))
+            }
         };
         observer.scrape("start", None).await;
         let loaded = load::run(self.plan, &mut self.chain, &mut observer, &load_cancel).await;
+        // Events still waiting for an order when the run ends are lost.
+        self.mock.truth().finish();
         observer.scrape("end", None).await;
         let stats = serde_json::to_value(self.mock.truth().stats()).unwrap_or_default();
         let failure = match (loaded.as_ref(), observer.engine_died.take()) {
@@ -130,7 +161,12 @@ impl Stages<'_> {
                 None => Ok((delivery, series, stats, None)),
                 Some(f) => Err(Box::new((delivery, series, stats, Some(f)))),
             },
-            Err(e) => Err(Box::new((observer.delivered_so_far(), series, stats, Some(RunError::Load(e))))),
+            Err(e) => Err(Box::new((
+                observer.delivered_so_far(),
+                series,
+                stats,
+                Some(RunError::Load(e)),
+            ))),
         }
     }
 
@@ -160,9 +196,18 @@ struct Observer<'a> {
 }
 
 impl<'a> Observer<'a> {
-    fn new(plan: &'a Plan, run_dir: &Path, mock: &'a MockServer, engine: Option<&'a mut Engine>, cancel_load: Cancel) -> Result<Self, RunError> {
+    fn new(
+        plan: &'a Plan,
+        run_dir: &Path,
+        mock: &'a MockServer,
+        engine: Option<&'a mut Engine>,
+        cancel_load: Cancel,
+    ) -> Result<Self, RunError> {
         let dir = run_dir.join("metrics");
-        std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir { path: dir.clone(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir {
+            path: dir.clone(),
+            source,
+        })?;
         let open = |name: &str| {
             let path = dir.join(name);
             OpenOptions::new()
@@ -176,7 +221,10 @@ impl<'a> Observer<'a> {
             mock,
             engine_raw: engine.as_ref().map(|_| open("engine.prom")).transpose()?,
             engine,
-            client: reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client builds"),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("a plain HTTP client builds"),
             series: Series::new(),
             mock_raw: open("mock.prom")?,
             blocks: Vec::new(),
@@ -226,8 +274,16 @@ impl<'a> Observer<'a> {
             ("twap", self.requested.twap, self.delivered.twap),
             ("ethflow", self.requested.ethflow, self.delivered.ethflow),
         ] {
-            snapshot.push("cowload_events_requested_total", &[("kind", kind)], requested as f64);
-            snapshot.push("cowload_events_delivered_total", &[("kind", kind)], delivered as f64);
+            snapshot.push(
+                "cowload_events_requested_total",
+                &[("kind", kind)],
+                requested as f64,
+            );
+            snapshot.push(
+                "cowload_events_delivered_total",
+                &[("kind", kind)],
+                delivered as f64,
+            );
         }
         if self.requested.total() > 0 {
             let ratio = self.delivered.total() as f64 / self.requested.total() as f64;
@@ -237,7 +293,11 @@ impl<'a> Observer<'a> {
         snapshot.push("cowload_load_transactions_failed_total", &[], failed as f64);
         if let Some(block) = block {
             snapshot.push("cowload_active_twaps", &[], block.active_twaps as f64);
-            snapshot.push("cowload_block_late_seconds", &[], block.timing.late_ms / 1000.0);
+            snapshot.push(
+                "cowload_block_late_seconds",
+                &[],
+                block.timing.late_ms / 1000.0,
+            );
             snapshot.push("cowload_block_number", &[], block.block.number as f64);
         }
     }
@@ -248,7 +308,12 @@ impl<'a> Observer<'a> {
             last.map(|s| {
                 s.samples
                     .iter()
-                    .filter(|x| x.name == name && outcome.is_none_or(|o| x.labels.get("outcome").map(String::as_str) == Some(o)))
+                    .filter(|x| {
+                        x.name == name
+                            && outcome.is_none_or(|o| {
+                                x.labels.get("outcome").map(String::as_str) == Some(o)
+                            })
+                    })
                     .map(|x| x.value)
                     .sum::<f64>()
                     + 0.0 // an empty sum is -0.0; print it as 0
@@ -278,10 +343,16 @@ impl<'a> Observer<'a> {
             block.timing.late_ms,
         );
         for failure in block.failures.iter().take(3) {
-            eprintln!("    {} tx {} (sender {} nonce {}): {}", failure.kind, failure.tx, failure.sender, failure.nonce, failure.reason);
+            eprintln!(
+                "    {} tx {} (sender {} nonce {}): {}",
+                failure.kind, failure.tx, failure.sender, failure.nonce, failure.reason
+            );
         }
         if block.failures.len() > 3 {
-            eprintln!("    … and {} more without their event", block.failures.len() - 3);
+            eprintln!(
+                "    … and {} more without their event",
+                block.failures.len() - 3
+            );
         }
     }
 }
@@ -322,7 +393,8 @@ impl OnBlock for Observer<'_> {
                 self.cancel_load.cancel();
             }
         }
-        self.scrape(&format!("block {}", block.block.number), Some(block)).await;
+        self.scrape(&format!("block {}", block.block.number), Some(block))
+            .await;
         self.progress(block);
     }
 }
@@ -351,11 +423,16 @@ fn make_run_dir(plan: &Plan, out: Option<&Path>) -> Result<PathBuf, RunError> {
         Some(dir) => dir.to_owned(),
         None => {
             let stamp = time::OffsetDateTime::now_utc()
-                .format(time::macros::format_description!("[year][month][day]-[hour][minute][second]"))
+                .format(time::macros::format_description!(
+                    "[year][month][day]-[hour][minute][second]"
+                ))
                 .unwrap_or_else(|_| "now".to_owned());
             PathBuf::from("runs").join(format!("{}-{stamp}", plan.scenario.name))
         }
     };
-    std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir {
+        path: dir.clone(),
+        source,
+    })?;
     Ok(dir)
 }

@@ -134,7 +134,10 @@ impl ChildGuard {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        tracing::warn!("{} ignored SIGTERM for {STOP_GRACE:?}; killing it", self.name);
+        tracing::warn!(
+            "{} ignored SIGTERM for {STOP_GRACE:?}; killing it",
+            self.name
+        );
         let _ = killpg(group, Signal::SIGKILL);
         match child.wait() {
             Ok(status) => Some(status),
@@ -205,9 +208,10 @@ mod tests {
     #[test]
     fn drop_ends_the_child_and_its_children() {
         let dir = tempfile::tempdir().unwrap();
-        let guard = sh("sleep 30 & echo $! > grandchild; wait", dir.path());
-        let pid = guard.pid();
         let grandchild_file = dir.path().join("grandchild");
+        let script = format!("sleep 30 & echo $! > {}; wait", grandchild_file.display());
+        let guard = sh(&script, dir.path());
+        let pid = guard.pid();
         let deadline = Instant::now() + Duration::from_secs(5);
         while !grandchild_file.exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));

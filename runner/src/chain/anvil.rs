@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use alloy::providers::{Provider, ProviderBuilder, RootProvider};
+use alloy::providers::{Provider, RootProvider};
 
 use super::ChainError;
 use crate::process::ChildGuard;
@@ -31,7 +31,11 @@ pub fn find(explicit: Option<&Path>) -> Result<PathBuf, ChainError> {
         });
     }
     let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).map(|d| d.join("anvil")).collect())
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("anvil"))
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
         candidates.push(Path::new(&home).join(".foundry/bin/anvil"));
@@ -100,10 +104,7 @@ pub async fn spawn(binary: &Path, args: &AnvilArgs, log_path: &Path) -> Result<A
     .map(|s| s.to_string())
     .collect();
     let mut guard = ChildGuard::spawn("anvil", binary, &argv, &[], log_path)?;
-    let url = format!("http://127.0.0.1:{port}");
-    let provider = ProviderBuilder::new()
-        .disable_recommended_fillers()
-        .connect_http(url.parse().expect("loopback URL parses"));
+    let provider = loopback_provider(port);
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Ok(id) = provider.get_chain_id().await {
@@ -139,6 +140,19 @@ pub async fn spawn(binary: &Path, args: &AnvilArgs, log_path: &Path) -> Result<A
         version,
         provider,
     })
+}
+
+/// An HTTP provider for Anvil that never goes through a proxy: every byte stays on loopback.
+fn loopback_provider(port: u16) -> RootProvider {
+    let url = format!("http://127.0.0.1:{port}")
+        .parse()
+        .expect("a loopback URL parses");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a plain HTTP client builds");
+    let transport = alloy::transports::http::Http::with_client(client, url);
+    RootProvider::new(alloy::rpc::client::RpcClient::new(transport, true))
 }
 
 #[cfg(test)]

@@ -67,7 +67,10 @@ pub async fn replay(
     let replay_path = dir.join(format!("replay.{chain_id}.json"));
     let replay: Replay = read_json(&replay_path)?;
     if replay.chain_id != chain_id {
-        return Err(fixture_error(&replay_path, format!("holds chain id {}, expected {chain_id}", replay.chain_id)));
+        return Err(fixture_error(
+            &replay_path,
+            format!("holds chain id {}, expected {chain_id}", replay.chain_id),
+        ));
     }
     let funder = first_account(provider).await?;
     for step in &replay.steps {
@@ -92,20 +95,40 @@ async fn apply(
         m if m.starts_with("created by") => Ok(()),
         m if m.starts_with("eth_sendTransaction") => {
             let tx = step_tx(dir, step)?;
-            send_and_mine(provider, json!({"from": funder, "to": tx.to, "data": tx.data, "gas": "0x1c9c380"}), mine).await
+            send_and_mine(
+                provider,
+                json!({"from": funder, "to": tx.to, "data": tx.data, "gas": "0x1c9c380"}),
+                mine,
+            )
+            .await
         }
         m if m.starts_with("anvil_impersonateAccount") => {
             let tx = step_tx(dir, step)?;
-            let from = tx.from.ok_or_else(|| fixture_error(dir, format!("step {} has no tx.from", step.name)))?;
+            let from = tx
+                .from
+                .ok_or_else(|| fixture_error(dir, format!("step {} has no tx.from", step.name)))?;
             let nonce = tx.nonce.clone().unwrap_or_else(|| "0x0".to_owned());
             rpc::<Value>(provider, "anvil_impersonateAccount", json!([from])).await?;
-            rpc::<Value>(provider, "anvil_setBalance", json!([from, U256::from(10u128.pow(21))])).await?;
+            rpc::<Value>(
+                provider,
+                "anvil_setBalance",
+                json!([from, U256::from(10u128.pow(21))]),
+            )
+            .await?;
             rpc::<Value>(provider, "anvil_setNonce", json!([from, nonce])).await?;
-            send_and_mine(provider, json!({"from": from, "data": tx.data, "gas": "0x1c9c380"}), mine).await?;
+            send_and_mine(
+                provider,
+                json!({"from": from, "data": tx.data, "gas": "0x1c9c380"}),
+                mine,
+            )
+            .await?;
             rpc::<Value>(provider, "anvil_stopImpersonatingAccount", json!([from])).await?;
             Ok(())
         }
-        other => Err(fixture_error(dir, format!("step {} has unknown method {other:?}", step.name))),
+        other => Err(fixture_error(
+            dir,
+            format!("step {} has unknown method {other:?}", step.name),
+        )),
     }
 }
 
@@ -117,10 +140,21 @@ fn step_tx<'a>(dir: &Path, step: &'a Step) -> Result<&'a StepTx, ChainError> {
 
 async fn set_weth(provider: &RootProvider, dir: &Path, address: Address) -> Result<(), ChainError> {
     let weth: Weth9 = read_json(&dir.join("weth9.json"))?;
-    rpc::<Value>(provider, "anvil_setCode", json!([address, weth.runtime_code])).await?;
+    rpc::<Value>(
+        provider,
+        "anvil_setCode",
+        json!([address, weth.runtime_code]),
+    )
+    .await?;
     for (slot, value) in &weth.storage {
-        let slot = slot_word(slot).ok_or_else(|| fixture_error(dir, format!("weth9.json: bad storage slot {slot:?}")))?;
-        rpc::<Value>(provider, "anvil_setStorageAt", json!([address, slot, value])).await?;
+        let slot = slot_word(slot)
+            .ok_or_else(|| fixture_error(dir, format!("weth9.json: bad storage slot {slot:?}")))?;
+        rpc::<Value>(
+            provider,
+            "anvil_setStorageAt",
+            json!([address, slot, value]),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -134,38 +168,65 @@ fn slot_word(slot: &str) -> Option<B256> {
     Some(B256::from(index))
 }
 
-async fn send_and_mine(provider: &RootProvider, tx: Value, mine: &mut impl FnMut() -> u64) -> Result<(), ChainError> {
+async fn send_and_mine(
+    provider: &RootProvider,
+    tx: Value,
+    mine: &mut impl FnMut() -> u64,
+) -> Result<(), ChainError> {
     let hash: B256 = rpc(provider, "eth_sendTransaction", json!([tx])).await?;
     let timestamp = mine();
     rpc::<Value>(provider, "evm_mine", json!([timestamp])).await?;
     let receipt = provider
         .get_transaction_receipt(hash)
         .await
-        .map_err(|e| ChainError::Rpc { method: "eth_getTransactionReceipt".into(), message: e.to_string() })?
-        .ok_or_else(|| ChainError::Unexpected(format!("replay transaction {hash} was not mined")))?;
+        .map_err(|e| ChainError::Rpc {
+            method: "eth_getTransactionReceipt".into(),
+            message: e.to_string(),
+        })?
+        .ok_or_else(|| {
+            ChainError::Unexpected(format!("replay transaction {hash} was not mined"))
+        })?;
     if !receipt.status() {
-        return Err(ChainError::Unexpected(format!("replay transaction {hash} reverted")));
+        return Err(ChainError::Unexpected(format!(
+            "replay transaction {hash} reverted"
+        )));
     }
     Ok(())
 }
 
-async fn verify(provider: &RootProvider, replay_path: &Path, step: &Step) -> Result<Deployed, ChainError> {
+async fn verify(
+    provider: &RootProvider,
+    replay_path: &Path,
+    step: &Step,
+) -> Result<Deployed, ChainError> {
     let code = provider
         .get_code_at(step.address)
         .await
-        .map_err(|e| ChainError::Rpc { method: "eth_getCode".into(), message: e.to_string() })?;
+        .map_err(|e| ChainError::Rpc {
+            method: "eth_getCode".into(),
+            message: e.to_string(),
+        })?;
     let code_hash = keccak256(&code);
-    if code_hash != step.expected_runtime_code_keccak || code.len() != step.expected_runtime_code_bytes {
+    if code_hash != step.expected_runtime_code_keccak
+        || code.len() != step.expected_runtime_code_bytes
+    {
         return Err(ChainError::CodeMismatch {
             fixture: replay_path.to_owned(),
             name: step.name.clone(),
             address: step.address,
-            expected: step.expected_runtime_code_keccak,
-            found: code_hash,
-            found_len: code.len(),
+            detail: format!(
+                "runtime code keccak {code_hash} ({} bytes), expected {} ({} bytes)",
+                code.len(),
+                step.expected_runtime_code_keccak,
+                step.expected_runtime_code_bytes
+            ),
         });
     }
-    Ok(Deployed { name: step.name.clone(), address: step.address, code_hash })
+    Ok(Deployed {
+        name: step.name.clone(),
+        address: step.address,
+        code_hash,
+    })
 }
 
 async fn first_account(provider: &RootProvider) -> Result<Address, ChainError> {
@@ -185,7 +246,10 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ChainErro
 }
 
 fn fixture_error(path: &Path, reason: String) -> ChainError {
-    ChainError::FixtureInvalid { path: PathBuf::from(path), reason }
+    ChainError::FixtureInvalid {
+        path: PathBuf::from(path),
+        reason,
+    }
 }
 
 #[cfg(test)]

@@ -39,14 +39,14 @@ pub enum ChainError {
     FixtureMissing { path: PathBuf, reason: String },
     #[error("contract fixture {path} is invalid: {reason}")]
     FixtureInvalid { path: PathBuf, reason: String },
-    #[error("{name} at {address} has runtime code keccak {found} ({found_len} bytes) after replaying {fixture}, expected {expected}")]
+    #[error(
+        "{name} at {address} does not hold the expected code after replaying {fixture}: {detail}"
+    )]
     CodeMismatch {
         fixture: PathBuf,
         name: String,
         address: Address,
-        expected: B256,
-        found: B256,
-        found_len: usize,
+        detail: String,
     },
     #[error("anvil RPC {method} failed: {message}")]
     Rpc { method: String, message: String },
@@ -112,7 +112,8 @@ pub async fn start(plan: &Plan, anvil_binary: &Path, run_dir: &Path) -> Result<C
         next_timestamp += 1;
         t
     };
-    let deployed = fixture::replay(&spawned.provider, &plan.fixtures_dir, spec.id, &mut clock).await?;
+    let deployed =
+        fixture::replay(&spawned.provider, &plan.fixtures_dir, spec.id, &mut clock).await?;
     let contracts = contracts_for(spec.id, &deployed)?;
     Ok(Chain {
         provider: spawned.provider,
@@ -135,7 +136,9 @@ fn contracts_for(chain_id: u64, deployed: &[Deployed]) -> Result<Contracts, Chai
             .iter()
             .find(|d| d.name == name)
             .map(|d| d.address)
-            .ok_or_else(|| ChainError::Unexpected(format!("fixture for chain {chain_id} has no {name}")))
+            .ok_or_else(|| {
+                ChainError::Unexpected(format!("fixture for chain {chain_id} has no {name}"))
+            })
     };
     Ok(Contracts {
         composable_cow: find("ComposableCoW")?,
@@ -198,7 +201,9 @@ impl Chain {
 
 /// One JSON-RPC call by method name, for the `anvil_*`/`evm_*` methods the typed
 /// provider does not cover.
-pub async fn rpc<T: serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + Unpin + 'static>(
+pub async fn rpc<
+    T: serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + Unpin + 'static,
+>(
     provider: &RootProvider,
     method: &'static str,
     params: serde_json::Value,

@@ -75,7 +75,12 @@ pub async fn prepare(
     senders: &[Account],
 ) -> Result<(), ChainError> {
     for account in owners.iter().chain(senders) {
-        rpc::<Value>(provider, "anvil_setBalance", json!([account.address, U256::from(FUNDING_WEI)])).await?;
+        rpc::<Value>(
+            provider,
+            "anvil_setBalance",
+            json!([account.address, U256::from(FUNDING_WEI)]),
+        )
+        .await?;
     }
     if let Some(code) = owner_code(owner_kind, contracts.fallback_handler) {
         for owner in owners {

@@ -4,6 +4,8 @@
 //! nonces. Everything is derived from the seed and a running event index, so the
 //! same scenario and seed give byte-identical calldata.
 
+use std::collections::HashMap;
+
 use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy::eips::eip2718::Encodable2718;
 use alloy::primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
@@ -63,7 +65,9 @@ impl Builder {
     }
 
     /// The transactions of one block to be mined at `block_timestamp`,
-    /// round-robin over the accounts, advancing their nonces.
+    /// round-robin over the accounts, advancing their nonces. Nonces are
+    /// assigned in order first; signing, the costly part, is then spread over
+    /// the machine's cores.
     pub fn block(
         &mut self,
         block_timestamp: u64,
@@ -72,18 +76,18 @@ impl Builder {
         owners: &mut [Account],
         senders: &mut [Account],
     ) -> Vec<SignedLoadTx> {
-        let mut txs = Vec::with_capacity((twaps + ethflows) as usize);
+        let mut unsigned = Vec::with_capacity((twaps + ethflows) as usize);
         for _ in 0..twaps {
             let index = self.take_event();
             let owner = &mut owners[(index % owners.len() as u64) as usize];
-            txs.push(self.twap(index, block_timestamp, owner));
+            unsigned.push(self.twap(index, block_timestamp, owner));
         }
         for _ in 0..ethflows {
             let index = self.take_event();
             let sender = &mut senders[(index % senders.len() as u64) as usize];
-            txs.push(self.ethflow(index, block_timestamp, sender));
+            unsigned.push(self.ethflow(index, block_timestamp, sender));
         }
-        txs
+        sign_all(unsigned, owners, senders)
     }
 
     fn take_event(&mut self) -> u64 {
@@ -92,7 +96,7 @@ impl Builder {
         index
     }
 
-    fn twap(&self, index: u64, block_timestamp: u64, owner: &mut Account) -> SignedLoadTx {
+    fn twap(&self, index: u64, block_timestamp: u64, owner: &mut Account) -> Unsigned {
         let data = TwapStaticInput {
             sellToken: self.shape.contracts.weth,
             buyToken: self.buy_token,
@@ -124,10 +128,17 @@ impl Builder {
             dispatch: true,
         };
         let to = self.shape.contracts.composable_cow;
-        self.sign(EventKind::Twap, owner, to, U256::ZERO, call.abi_encode(), order)
+        self.unsigned(
+            EventKind::Twap,
+            owner,
+            to,
+            U256::ZERO,
+            call.abi_encode(),
+            order,
+        )
     }
 
-    fn ethflow(&self, index: u64, block_timestamp: u64, sender: &mut Account) -> SignedLoadTx {
+    fn ethflow(&self, index: u64, block_timestamp: u64, sender: &mut Account) -> Unsigned {
         let valid_to = block_timestamp + self.shape.ethflow_valid_seconds;
         let order_data = EthFlowOrderData {
             buyToken: self.buy_token,
@@ -152,10 +163,17 @@ impl Builder {
         let value = order_data.sellAmount + order_data.feeAmount;
         let call = CoWSwapEthFlow::createOrderCall { order: order_data };
         let to = self.shape.contracts.eth_flow;
-        self.sign(EventKind::EthFlow, sender, to, value, call.abi_encode(), order)
+        self.unsigned(
+            EventKind::EthFlow,
+            sender,
+            to,
+            value,
+            call.abi_encode(),
+            order,
+        )
     }
 
-    fn sign(
+    fn unsigned(
         &self,
         kind: EventKind,
         account: &mut Account,
@@ -163,7 +181,7 @@ impl Builder {
         value: U256,
         input: Vec<u8>,
         order: OrderKey,
-    ) -> SignedLoadTx {
+    ) -> Unsigned {
         let nonce = account.nonce;
         account.nonce += 1;
         let tx = TxEip1559 {
@@ -177,19 +195,76 @@ impl Builder {
             access_list: Default::default(),
             input: input.into(),
         };
-        let signature = account
-            .signer
-            .sign_hash_sync(&tx.signature_hash())
-            .expect("signing with a local key cannot fail");
-        let envelope = TxEnvelope::from(tx.into_signed(signature));
-        SignedLoadTx {
+        Unsigned {
             kind,
-            hash: *envelope.tx_hash(),
-            raw: envelope.encoded_2718().into(),
             sender: account.address,
-            nonce,
+            tx,
             order,
         }
+    }
+}
+
+/// A load transaction with its nonce fixed, waiting for its signature.
+struct Unsigned {
+    kind: EventKind,
+    sender: Address,
+    tx: TxEip1559,
+    order: OrderKey,
+}
+
+/// Signs every transaction with its sender's key, on all cores, keeping order.
+fn sign_all(unsigned: Vec<Unsigned>, owners: &[Account], senders: &[Account]) -> Vec<SignedLoadTx> {
+    let keys: HashMap<Address, &Account> = owners
+        .iter()
+        .chain(senders)
+        .map(|a| (a.address, a))
+        .collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = unsigned.len().div_ceil(workers).max(1);
+    let mut parts: Vec<Vec<Unsigned>> = Vec::new();
+    let mut rest = unsigned;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        parts.push(rest);
+        rest = tail;
+    }
+    parts.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                let keys = &keys;
+                scope.spawn(move || {
+                    part.into_iter()
+                        .map(|u| {
+                            let account = keys[&u.sender];
+                            sign(u, account)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a signing thread panicked"))
+            .collect()
+    })
+}
+
+fn sign(unsigned: Unsigned, account: &Account) -> SignedLoadTx {
+    let nonce = unsigned.tx.nonce;
+    let signature = account
+        .signer
+        .sign_hash_sync(&unsigned.tx.signature_hash())
+        .expect("signing with a local key cannot fail");
+    let envelope = TxEnvelope::from(unsigned.tx.into_signed(signature));
+    SignedLoadTx {
+        kind: unsigned.kind,
+        hash: *envelope.tx_hash(),
+        raw: envelope.encoded_2718().into(),
+        sender: unsigned.sender,
+        nonce,
+        order: unsigned.order,
     }
 }
 
@@ -251,7 +326,11 @@ mod tests {
         let txs = build(1);
         assert_eq!(txs.len(), 12);
         for sender in txs.iter().map(|t| t.sender) {
-            let nonces: Vec<u64> = txs.iter().filter(|t| t.sender == sender).map(|t| t.nonce).collect();
+            let nonces: Vec<u64> = txs
+                .iter()
+                .filter(|t| t.sender == sender)
+                .map(|t| t.nonce)
+                .collect();
             assert_eq!(nonces, (0..nonces.len() as u64).collect::<Vec<_>>());
         }
     }
@@ -265,7 +344,10 @@ mod tests {
         keys.dedup();
         assert_eq!(keys.len(), before);
         for tx in &txs {
-            let envelope = <TxEnvelope as alloy::eips::eip2718::Decodable2718>::decode_2718(&mut tx.raw.as_ref()).unwrap();
+            let envelope = <TxEnvelope as alloy::eips::eip2718::Decodable2718>::decode_2718(
+                &mut tx.raw.as_ref(),
+            )
+            .unwrap();
             let input = alloy::consensus::Transaction::input(&envelope);
             match tx.kind {
                 EventKind::Twap => {

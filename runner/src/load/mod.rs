@@ -28,7 +28,7 @@ use accounts::{Account, Role};
 use calldata::{Builder, Shape, SignedLoadTx, TX_GAS_LIMIT};
 
 /// Raw transactions per JSON-RPC batch request.
-const SEND_BATCH: usize = 500;
+const SEND_BATCH: usize = 250;
 
 /// Errors that stop the load. All infrastructure (exit 3).
 #[derive(Debug, thiserror::Error)]
@@ -133,10 +133,13 @@ impl Delivery {
     }
 
     fn sum(&self, f: impl Fn(&BlockDelivery) -> Counts) -> Counts {
-        self.blocks.iter().map(f).fold(Counts::default(), |a, b| Counts {
-            twap: a.twap + b.twap,
-            ethflow: a.ethflow + b.ethflow,
-        })
+        self.blocks
+            .iter()
+            .map(f)
+            .fold(Counts::default(), |a, b| Counts {
+                twap: a.twap + b.twap,
+                ethflow: a.ethflow + b.ethflow,
+            })
     }
 }
 
@@ -153,13 +156,25 @@ pub fn required_gas_limit(plan: &Plan) -> u64 {
 
 /// Runs warm-up, load and drain blocks. Stops early (with `interrupted`) when
 /// `cancel` fires; what was mined until then is kept.
-pub async fn run(plan: &Plan, chain: &mut Chain, on_block: &mut impl OnBlock, cancel: &Cancel) -> Result<Delivery, LoadError> {
+pub async fn run(
+    plan: &Plan,
+    chain: &mut Chain,
+    on_block: &mut impl OnBlock,
+    cancel: &Cancel,
+) -> Result<Delivery, LoadError> {
     let started = Instant::now();
     let spec = &plan.scenario.load;
     let seed = plan.scenario.seed;
     let mut owners = accounts::derive(Role::TwapOwner, seed, spec.twap.owners);
     let mut senders = accounts::derive(Role::EthFlowSender, seed, spec.ethflow.senders);
-    accounts::prepare(&chain.provider, &chain.contracts, &owners, spec.twap.owner, &senders).await?;
+    accounts::prepare(
+        &chain.provider,
+        &chain.contracts,
+        &owners,
+        spec.twap.owner,
+        &senders,
+    )
+    .await?;
     let mut builder = Builder::new(Shape {
         seed,
         chain_id: chain.chain_id,
@@ -183,14 +198,21 @@ pub async fn run(plan: &Plan, chain: &mut Chain, on_block: &mut impl OnBlock, ca
                 delivery.interrupted = true;
                 return Ok(delivery);
             }
-            let per_block = if phase == Phase::Load { spec.per_block } else { Default::default() };
+            let per_block = if phase == Phase::Load {
+                spec.per_block
+            } else {
+                Default::default()
+            };
             let mut block = BlockWork {
                 chain: &mut *chain,
                 builder: &mut builder,
                 owners: &mut owners,
                 senders: &mut senders,
             };
-            let Some(mut result) = block.run(per_block.twap, per_block.ethflow, &mut clock, cancel).await? else {
+            let Some(mut result) = block
+                .run(per_block.twap, per_block.ethflow, &mut clock, cancel)
+                .await?
+            else {
                 delivery.interrupted = true;
                 return Ok(delivery);
             };
@@ -265,11 +287,20 @@ struct BlockWork<'a> {
 }
 
 impl BlockWork<'_> {
-    async fn run(&mut self, twaps: u32, ethflows: u32, clock: &mut Clock, cancel: &Cancel) -> Result<Option<BlockDelivery>, LoadError> {
+    async fn run(
+        &mut self,
+        twaps: u32,
+        ethflows: u32,
+        clock: &mut Clock,
+        cancel: &Cancel,
+    ) -> Result<Option<BlockDelivery>, LoadError> {
         let mut timing = BlockTiming::default();
         let t = Instant::now();
         let timestamp = self.chain.next_timestamp();
-        let txs = tokio::task::block_in_place(|| self.builder.block(timestamp, twaps, ethflows, self.owners, self.senders));
+        let txs = tokio::task::block_in_place(|| {
+            self.builder
+                .block(timestamp, twaps, ethflows, self.owners, self.senders)
+        });
         timing.build_ms = ms(t.elapsed());
         let t = Instant::now();
         let rejected = send(self.chain, &txs).await?;
@@ -314,7 +345,12 @@ impl BlockWork<'_> {
     /// After transactions were left out of a block: empty the pool and take the
     /// nonces back from the chain, so the next block is not poisoned by gaps.
     async fn resync_nonces(&mut self, failures: &[TxFailure]) -> Result<(), LoadError> {
-        crate::chain::rpc::<serde_json::Value>(&self.chain.provider, "anvil_dropAllTransactions", serde_json::json!([])).await?;
+        crate::chain::rpc::<serde_json::Value>(
+            &self.chain.provider,
+            "anvil_dropAllTransactions",
+            serde_json::json!([]),
+        )
+        .await?;
         for account in self.owners.iter_mut().chain(self.senders.iter_mut()) {
             if failures.iter().any(|f| f.sender == account.address) {
                 account.nonce = verify::nonce(self.chain, account.address).await?;
@@ -324,29 +360,36 @@ impl BlockWork<'_> {
     }
 }
 
-/// Sends raw transactions in batches; returns the hashes the pool refused, with its answer.
+/// Sends raw transactions in batches, a few batches in flight at once; returns
+/// the hashes the pool refused, with its answer.
 async fn send(chain: &Chain, txs: &[SignedLoadTx]) -> Result<Vec<(B256, String)>, LoadError> {
+    let batches = txs.chunks(SEND_BATCH).map(|chunk| send_batch(chain, chunk));
+    let answers = futures_util::future::try_join_all(batches).await?;
+    Ok(answers.into_iter().flatten().collect())
+}
+
+async fn send_batch(
+    chain: &Chain,
+    chunk: &[SignedLoadTx],
+) -> Result<Vec<(B256, String)>, LoadError> {
+    let rpc_error = |e: &dyn std::fmt::Display| ChainError::Rpc {
+        method: "eth_sendRawTransaction".into(),
+        message: e.to_string(),
+    };
+    let mut batch =
+        alloy::rpc::client::BatchRequest::new(alloy::providers::Provider::client(&chain.provider));
+    let mut waiters = Vec::with_capacity(chunk.len());
+    for tx in chunk {
+        let waiter = batch
+            .add_call::<_, B256>("eth_sendRawTransaction", &(tx.raw.clone(),))
+            .map_err(|e| rpc_error(&e))?;
+        waiters.push((tx.hash, waiter));
+    }
+    batch.send().await.map_err(|e| rpc_error(&e))?;
     let mut rejected = Vec::new();
-    for chunk in txs.chunks(SEND_BATCH) {
-        let mut batch = alloy::rpc::client::BatchRequest::new(alloy::providers::Provider::client(&chain.provider));
-        let mut waiters = Vec::with_capacity(chunk.len());
-        for tx in chunk {
-            let waiter = batch
-                .add_call::<_, B256>("eth_sendRawTransaction", &(tx.raw.clone(),))
-                .map_err(|e| ChainError::Rpc {
-                    method: "eth_sendRawTransaction".into(),
-                    message: e.to_string(),
-                })?;
-            waiters.push((tx.hash, waiter));
-        }
-        batch.send().await.map_err(|e| ChainError::Rpc {
-            method: "eth_sendRawTransaction (batch)".into(),
-            message: e.to_string(),
-        })?;
-        for (hash, waiter) in waiters {
-            if let Err(e) = waiter.await {
-                rejected.push((hash, e.to_string()));
-            }
+    for (hash, waiter) in waiters {
+        if let Err(e) = waiter.await {
+            rejected.push((hash, e.to_string()));
         }
     }
     Ok(rejected)

@@ -27,7 +27,12 @@ pub struct Checked {
 }
 
 /// Matches the block's logs to `txs`; every transaction without its event becomes a failure.
-pub async fn block(chain: &Chain, block: &MinedBlock, txs: &[SignedLoadTx], rejected: Vec<(B256, String)>) -> Result<Checked, LoadError> {
+pub async fn block(
+    chain: &Chain,
+    block: &MinedBlock,
+    txs: &[SignedLoadTx],
+    rejected: Vec<(B256, String)>,
+) -> Result<Checked, LoadError> {
     let mut checked = Checked {
         events: Vec::with_capacity(txs.len()),
         failures: Vec::new(),
@@ -66,26 +71,40 @@ pub async fn block(chain: &Chain, block: &MinedBlock, txs: &[SignedLoadTx], reje
 }
 
 /// Transaction hash → kind of the load event it emitted in this block.
-async fn emitted_events(chain: &Chain, block: &MinedBlock) -> Result<HashMap<B256, EventKind>, LoadError> {
+async fn emitted_events(
+    chain: &Chain,
+    block: &MinedBlock,
+) -> Result<HashMap<B256, EventKind>, LoadError> {
     let filter = Filter::new()
         .at_block_hash(block.hash)
-        .address(vec![chain.contracts.composable_cow, chain.contracts.eth_flow])
+        .address(vec![
+            chain.contracts.composable_cow,
+            chain.contracts.eth_flow,
+        ])
         .event_signature(vec![
             ComposableCoW::ConditionalOrderCreated::SIGNATURE_HASH,
             CoWSwapOnchainOrders::OrderPlacement::SIGNATURE_HASH,
         ]);
-    let logs = chain.provider.get_logs(&filter).await.map_err(|e| ChainError::Rpc {
-        method: "eth_getLogs".into(),
-        message: e.to_string(),
-    })?;
+    let logs = chain
+        .provider
+        .get_logs(&filter)
+        .await
+        .map_err(|e| ChainError::Rpc {
+            method: "eth_getLogs".into(),
+            message: e.to_string(),
+        })?;
     let mut emitted = HashMap::with_capacity(logs.len());
     for log in logs {
         let (Some(tx), Some(topic)) = (log.transaction_hash, log.topic0()) else {
             continue;
         };
-        let kind = if *topic == ComposableCoW::ConditionalOrderCreated::SIGNATURE_HASH && log.address() == chain.contracts.composable_cow {
+        let kind = if *topic == ComposableCoW::ConditionalOrderCreated::SIGNATURE_HASH
+            && log.address() == chain.contracts.composable_cow
+        {
             EventKind::Twap
-        } else if *topic == CoWSwapOnchainOrders::OrderPlacement::SIGNATURE_HASH && log.address() == chain.contracts.eth_flow {
+        } else if *topic == CoWSwapOnchainOrders::OrderPlacement::SIGNATURE_HASH
+            && log.address() == chain.contracts.eth_flow
+        {
             EventKind::EthFlow
         } else {
             continue;
@@ -96,22 +115,41 @@ async fn emitted_events(chain: &Chain, block: &MinedBlock) -> Result<HashMap<B25
 }
 
 /// Says why `tx` has no event: not included, or reverted (with the decoded reason).
-async fn why_no_event(chain: &Chain, block: &MinedBlock, txs: &[SignedLoadTx], tx: &SignedLoadTx) -> Result<String, LoadError> {
-    let receipt = chain.provider.get_transaction_receipt(tx.hash).await.map_err(|e| ChainError::Rpc {
-        method: "eth_getTransactionReceipt".into(),
-        message: e.to_string(),
-    })?;
+async fn why_no_event(
+    chain: &Chain,
+    block: &MinedBlock,
+    txs: &[SignedLoadTx],
+    tx: &SignedLoadTx,
+) -> Result<String, LoadError> {
+    let receipt = chain
+        .provider
+        .get_transaction_receipt(tx.hash)
+        .await
+        .map_err(|e| ChainError::Rpc {
+            method: "eth_getTransactionReceipt".into(),
+            message: e.to_string(),
+        })?;
     let Some(receipt) = receipt else {
-        return Ok(format!("not included in block {} (block gas limit or pool ordering)", block.number));
+        return Ok(format!(
+            "not included in block {} (block gas limit or pool ordering)",
+            block.number
+        ));
     };
     if receipt.status() {
-        return Ok(format!("succeeded in block {:?} but emitted no {} event", receipt.block_number, tx.kind.label()));
+        return Ok(format!(
+            "succeeded in block {:?} but emitted no {} event",
+            receipt.block_number,
+            tx.kind.label()
+        ));
     }
     let reason = match raw_of(txs, tx.hash) {
         Some(raw) => revert_reason(chain, tx.sender, raw, block.number).await,
         None => "unknown".to_owned(),
     };
-    Ok(format!("reverted (gas used {}): {reason}", receipt.gas_used))
+    Ok(format!(
+        "reverted (gas used {}): {reason}",
+        receipt.gas_used
+    ))
 }
 
 /// Replays the transaction with `eth_call` at its block and decodes the revert data.
@@ -143,7 +181,11 @@ pub fn decode_revert(data: &[u8]) -> String {
         return format!("Error({:?})", message.reason);
     }
     match data.get(..4) {
-        Some(selector) => format!("revert 0x{} ({} bytes)", alloy::primitives::hex::encode(selector), data.len()),
+        Some(selector) => format!(
+            "revert 0x{} ({} bytes)",
+            alloy::primitives::hex::encode(selector),
+            data.len()
+        ),
         None if data.is_empty() => "revert without data".to_owned(),
         None => format!("revert 0x{}", alloy::primitives::hex::encode(data)),
     }
@@ -151,10 +193,14 @@ pub fn decode_revert(data: &[u8]) -> String {
 
 /// The account's nonce in the latest block.
 pub async fn nonce(chain: &Chain, address: Address) -> Result<u64, LoadError> {
-    Ok(chain.provider.get_transaction_count(address).await.map_err(|e| ChainError::Rpc {
-        method: "eth_getTransactionCount".into(),
-        message: e.to_string(),
-    })?)
+    Ok(chain
+        .provider
+        .get_transaction_count(address)
+        .await
+        .map_err(|e| ChainError::Rpc {
+            method: "eth_getTransactionCount".into(),
+            message: e.to_string(),
+        })?)
 }
 
 #[cfg(test)]
@@ -163,8 +209,15 @@ mod tests {
 
     #[test]
     fn reverts_are_named() {
-        let data = CoWSwapEthFlow::OrderIsAlreadyOwned { orderHash: B256::repeat_byte(1) }.abi_encode();
-        assert!(decode_revert(&data).contains("OrderIsAlreadyOwned"), "{}", decode_revert(&data));
+        let data = CoWSwapEthFlow::OrderIsAlreadyOwned {
+            orderHash: B256::repeat_byte(1),
+        }
+        .abi_encode();
+        assert!(
+            decode_revert(&data).contains("OrderIsAlreadyOwned"),
+            "{}",
+            decode_revert(&data)
+        );
         assert_eq!(decode_revert(&[]), "revert without data");
         assert!(decode_revert(&[0xde, 0xad, 0xbe, 0xef]).starts_with("revert 0xdeadbeef"));
     }

@@ -10,11 +10,11 @@
 //! samples and a summary through its `{quantile=…}` samples, exactly the names
 //! a user sees in the text format, so one model serves the engine's metrics,
 //! the mock's and the harness's own. That flat model is exactly the text
-//! format's line model, so parsing goes line by line: `prometheus-parse`
-//! splits each line into name, labels, value and timestamp, and the label
-//! text is read here with proper quoting (the crate's own label splitting
-//! breaks values holding `,`, `=` or `\"`, and its grouped histogram and
-//! summary values would only have to be flattened again). A line that is
+//! format's line model, so parsing goes line by line, with label values read
+//! with proper quoting. (`prometheus-parse` was tried first: it ends a label
+//! block at the first `}` and splits values on `,` and `=`, which breaks on
+//! labels like `route="/api/v1/orders/{uid}"`, and its grouped histogram and
+//! summary values would only have to be flattened again.) A line that is
 //! neither a comment nor a sample is an error naming its line number, so an
 //! HTML error page never passes for an empty scrape.
 //!
@@ -25,8 +25,6 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
-
-use prometheus_parse::LineInfo;
 
 /// Everything that can go wrong reading metrics.
 #[derive(Debug, thiserror::Error)]
@@ -104,11 +102,11 @@ impl Snapshot {
     pub fn parse(text: &str) -> Result<Snapshot, MetricsError> {
         let mut snapshot = Snapshot::default();
         for (index, raw) in text.lines().enumerate() {
-            let line = normalise(raw.trim());
+            let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let sample = parse_line(&line).map_err(|reason| MetricsError::Format {
+            let sample = parse_line(line).map_err(|reason| MetricsError::Format {
                 line: index + 1,
                 text: raw.trim().to_owned(),
                 reason,
@@ -267,40 +265,60 @@ const NOT_A_SAMPLE: &str = "expected `name{labels} value`";
 const NOT_A_NUMBER: &str = "the value is not a number";
 const BAD_LABELS: &str = "expected labels as name=\"value\" pairs";
 
-/// Reads one sample line (`LineInfo` splits it into name, label text, value
-/// and timestamp) into a flat [`Sample`].
+/// Reads one sample line, `name{labels} value [timestamp]`, into a flat
+/// [`Sample`]. Hand-written on purpose: the `prometheus-parse` crate ends the
+/// label block at the first `}` and splits on every `,` and `=`, so label
+/// values such as `route="/api/v1/orders/{uid}"` (which the mock and many
+/// engines publish) break it.
 fn parse_line(line: &str) -> Result<Sample, &'static str> {
-    let LineInfo::Sample {
-        metric_name,
-        labels,
-        value,
-        ..
-    } = LineInfo::parse(line)
-    else {
+    let name_end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(line.len());
+    let name = &line[..name_end];
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(NOT_A_SAMPLE);
+    }
+    let rest = &line[name_end..];
+    let (labels, rest) = match rest.strip_prefix('{') {
+        Some(inner) => {
+            let close = label_block_end(inner).ok_or(BAD_LABELS)?;
+            (
+                parse_labels(&inner[..close]).ok_or(BAD_LABELS)?,
+                &inner[close + 1..],
+            )
+        }
+        None => (BTreeMap::new(), rest),
     };
-    let value = parse_value(value).ok_or(NOT_A_NUMBER)?;
-    let labels = match labels {
-        Some(text) => parse_labels(text).ok_or(BAD_LABELS)?,
-        None => BTreeMap::new(),
-    };
+    if !rest.starts_with([' ', '\t']) {
+        return Err(NOT_A_SAMPLE);
+    }
+    let mut fields = rest.split_whitespace();
+    let value = parse_value(fields.next().ok_or(NOT_A_SAMPLE)?).ok_or(NOT_A_NUMBER)?;
+    let timestamp_ok = fields.next().is_none_or(|t| t.parse::<i64>().is_ok());
+    if !timestamp_ok || fields.next().is_some() {
+        return Err(NOT_A_SAMPLE);
+    }
     Ok(Sample {
-        name: metric_name.to_owned(),
+        name: name.to_owned(),
         labels,
         value,
     })
 }
 
-/// `name{} 1` is valid text format but `prometheus-parse` rejects the empty
-/// braces; drop them.
-fn normalise(line: &str) -> String {
-    let name_end = line
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .unwrap_or(line.len());
-    match line[name_end..].strip_prefix("{}") {
-        Some(rest) => format!("{}{rest}", &line[..name_end]),
-        None => line.to_owned(),
+/// Index of the `}` that closes a label block, skipping quoted values.
+fn label_block_end(inner: &str) -> Option<usize> {
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for (i, c) in inner.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            '}' if !in_quotes => return Some(i),
+            _ => {}
+        }
     }
+    None
 }
 
 /// A sample value as the text format writes it (Go float syntax).
@@ -429,7 +447,10 @@ lat_seconds_sum{kind=\"twap\"} 3.5
 lat_seconds_count{kind=\"twap\"} 6
 ";
 
-    const HISTOGRAM_FLAT: &[(&str, &[(&str, &str)], f64)] = &[
+    /// A flat sample written as (name, labels, value).
+    type Flat<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
+    const HISTOGRAM_FLAT: &[Flat] = &[
         (
             "lat_seconds_bucket",
             &[("kind", "twap"), ("le", "0.1")],
@@ -514,6 +535,21 @@ lat_seconds_count{kind=\"twap\"} 6
             let want: Vec<Sample> = want.iter().map(|(n, l, v)| sample(n, l, *v)).collect();
             assert_eq!(got.samples, want, "{name}");
         }
+    }
+
+    #[test]
+    fn parse_accepts_braces_commas_and_equals_inside_label_values() {
+        let text =
+            "req_total{route=\"/api/v1/orders/{uid}\",q=\"a,b=c\"} 3\nreq_total{} 4 1700000000\n";
+        let snapshot = Snapshot::parse(text).unwrap();
+        assert_eq!(
+            snapshot.value(
+                "req_total",
+                &[("route", "/api/v1/orders/{uid}"), ("q", "a,b=c")]
+            ),
+            Some(3.0)
+        );
+        assert_eq!(snapshot.value("req_total", &[]), Some(4.0));
     }
 
     #[test]

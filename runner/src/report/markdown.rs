@@ -28,12 +28,21 @@ fn headline(md: &mut String, outcome: &Outcome) {
         Status::Interrupted => "⏹ INTERRUPTED: partial results",
         Status::Error => "💥 ERROR: the run could not finish",
     };
-    let _ = writeln!(md, "# cowload: {}\n\n**{verdict}** (exit {})\n", outcome.scenario.name, outcome.exit_code);
+    let _ = writeln!(
+        md,
+        "# cowload: {}\n\n**{verdict}** (exit {})\n",
+        outcome.scenario.name, outcome.exit_code
+    );
     if let Some(error) = &outcome.error {
         let _ = writeln!(md, "```\n{error}\n```\n");
     }
     if let Some(first) = outcome.bars.iter().find(|b| !b.holds) {
-        let _ = writeln!(md, "First bar to fail: `{}`{}\n", first.bar, observed_note(first));
+        let _ = writeln!(
+            md,
+            "First bar to fail: `{}`{}\n",
+            first.bar,
+            observed_note(first)
+        );
     }
     let _ = writeln!(
         md,
@@ -66,18 +75,41 @@ fn bars(md: &mut String, bars: &[Verdict]) {
             (None, Some(reason)) => format!("no data: {reason}"),
             (None, None) => "no data".to_owned(),
         };
-        let _ = writeln!(md, "| {mark} | `{}` | {observed} | {} {} |", bar.bar.replace('|', "\\|"), bar.op, value(bar.limit, &bar.unit));
+        let _ = writeln!(
+            md,
+            "| {mark} | `{}` | {observed} | {} {} |",
+            bar.bar.replace('|', "\\|"),
+            bar.op,
+            value(bar.limit, &bar.unit)
+        );
     }
     md.push('\n');
 }
 
 fn delivery(md: &mut String, outcome: &Outcome) {
     let t = &outcome.totals;
-    md.push_str("## Delivery (events on chain)\n\n| kind | requested | delivered |\n|---|---|---|\n");
+    md.push_str(
+        "## Delivery (events on chain)\n\n| kind | requested | delivered |\n|---|---|---|\n",
+    );
     let _ = writeln!(md, "| TWAP | {} | {} |", t.requested.twap, t.delivered.twap);
-    let _ = writeln!(md, "| EthFlow | {} | {} |", t.requested.ethflow, t.delivered.ethflow);
-    let ratio = t.delivered_ratio.map_or("n/a".to_owned(), |r| format!("{:.4}", r));
-    let _ = writeln!(md, "\nDelivered ratio: {ratio}. Peak active TWAPs: {}.\n", outcome.blocks.iter().map(|b| b.active_twaps).max().unwrap_or(0));
+    let _ = writeln!(
+        md,
+        "| EthFlow | {} | {} |",
+        t.requested.ethflow, t.delivered.ethflow
+    );
+    let ratio = t
+        .delivered_ratio
+        .map_or("n/a".to_owned(), |r| format!("{:.4}", r));
+    let _ = writeln!(
+        md,
+        "\nDelivered ratio: {ratio}. Peak active TWAPs: {}.\n",
+        outcome
+            .blocks
+            .iter()
+            .map(|b| b.active_twaps)
+            .max()
+            .unwrap_or(0)
+    );
 }
 
 fn mock(md: &mut String, outcome: &Outcome) {
@@ -103,21 +135,39 @@ fn mock(md: &mut String, outcome: &Outcome) {
         }
         md.push('\n');
     }
-    let _ = writeln!(md, "<details><summary>mock statistics</summary>\n\n```json\n{}\n```\n</details>\n", serde_json::to_string_pretty(&outcome.mock).unwrap_or_default());
+    let _ = writeln!(
+        md,
+        "<details><summary>mock statistics</summary>\n\n```json\n{}\n```\n</details>\n",
+        serde_json::to_string_pretty(&outcome.mock).unwrap_or_default()
+    );
 }
 
 fn failures(md: &mut String, outcome: &Outcome) {
-    let all: Vec<_> = outcome.blocks.iter().flat_map(|b| b.failures.iter().map(move |f| (b.number, f))).collect();
+    let all: Vec<_> = outcome
+        .blocks
+        .iter()
+        .flat_map(|b| b.failures.iter().map(move |f| (b.number, f)))
+        .collect();
     if all.is_empty() {
         return;
     }
     let _ = writeln!(md, "## Transactions without their event ({})\n", all.len());
     md.push_str("| block | kind | tx | reason |\n|---|---|---|---|\n");
     for (block, f) in all.iter().take(MAX_FAILURES_LISTED) {
-        let _ = writeln!(md, "| {block} | {} | `{}` | {} |", f.kind, f.tx, f.reason.replace('|', "\\|"));
+        let _ = writeln!(
+            md,
+            "| {block} | {} | `{}` | {} |",
+            f.kind,
+            f.tx,
+            f.reason.replace('|', "\\|")
+        );
     }
     if all.len() > MAX_FAILURES_LISTED {
-        let _ = writeln!(md, "\n… and {} more in outcome.json.", all.len() - MAX_FAILURES_LISTED);
+        let _ = writeln!(
+            md,
+            "\n… and {} more in outcome.json.",
+            all.len() - MAX_FAILURES_LISTED
+        );
     }
     md.push('\n');
 }
@@ -133,7 +183,9 @@ fn engine_log(md: &mut String, outcome: &Outcome) {
 fn files(md: &mut String, outcome: &Outcome) {
     md.push_str("## Files\n\n- [outcome.json](outcome.json)\n- [anvil.log](anvil.log)\n");
     if outcome.run.facts.engine_command.is_some() {
-        md.push_str("- [engine.log](engine.log)\n- [engine metrics scrapes](metrics/engine.prom)\n");
+        md.push_str(
+            "- [engine.log](engine.log)\n- [engine metrics scrapes](metrics/engine.prom)\n",
+        );
     }
     md.push_str("- [mock metrics scrapes](metrics/mock.prom)\n");
 }

@@ -129,7 +129,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn new(plan: &Plan, delivery: &Delivery, bars: Vec<Verdict>, mock: serde_json::Value, failure: Option<&RunError>, facts: RunFacts) -> Self {
+    pub fn new(
+        plan: &Plan,
+        delivery: &Delivery,
+        bars: Vec<Verdict>,
+        mock: serde_json::Value,
+        failure: Option<&RunError>,
+        facts: RunFacts,
+    ) -> Self {
         let requested = delivery.requested();
         let delivered = delivery.delivered();
         let error = failure.map(ToString::to_string);
@@ -154,7 +161,8 @@ impl Outcome {
             totals: Totals {
                 requested,
                 delivered,
-                delivered_ratio: (requested.total() > 0).then(|| delivered.total() as f64 / requested.total() as f64),
+                delivered_ratio: (requested.total() > 0)
+                    .then(|| delivered.total() as f64 / requested.total() as f64),
             },
             bars,
             blocks: delivery
@@ -173,7 +181,9 @@ impl Outcome {
             run: RunSection {
                 facts,
                 runner_version: env!("CARGO_PKG_VERSION"),
-                time_to_first_load_block_seconds: delivery.time_to_first_load_block.map(|d| d.as_secs_f64()),
+                time_to_first_load_block_seconds: delivery
+                    .time_to_first_load_block
+                    .map(|d| d.as_secs_f64()),
                 blocks: delivery
                     .blocks
                     .iter()

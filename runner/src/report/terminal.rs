@@ -8,7 +8,9 @@ use super::Outcome;
 /// Prints the verdict and one row per bar to stderr.
 pub fn print_summary(outcome: &Outcome) {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(["", "bar", "observed", "limit"]);
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["", "bar", "observed", "limit"]);
     for bar in &outcome.bars {
         let observed = match (bar.observed, &bar.reason) {
             (Some(x), _) => value(x, &bar.unit),
@@ -26,6 +28,11 @@ pub fn print_summary(outcome: &Outcome) {
     eprintln!("{table}");
     eprintln!(
         "delivered: twap {}/{} ethflow {}/{} · status {:?} · exit {}",
-        t.delivered.twap, t.requested.twap, t.delivered.ethflow, t.requested.ethflow, outcome.status, outcome.exit_code
+        t.delivered.twap,
+        t.requested.twap,
+        t.delivered.ethflow,
+        t.requested.ethflow,
+        outcome.status,
+        outcome.exit_code
     );
 }

@@ -22,7 +22,11 @@ pub struct Problem {
 
 impl Problem {
     /// A problem at a known place.
-    pub(crate) fn at(path: &Path, place: Option<(usize, usize)>, message: impl Into<String>) -> Self {
+    pub(crate) fn at(
+        path: &Path,
+        place: Option<(usize, usize)>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             path: path.to_path_buf(),
             line: place.map(|(line, _)| line),

@@ -31,26 +31,6 @@ use parse::Format;
 use resolve::Context;
 use source::{line_col, Source};
 
-/// The CoW orderbook `errorType`s a scenario may ask the mock to answer with
-/// (`orderbook.errors` keys).
-pub const KNOWN_ERROR_TYPES: &[&str] = &[
-    "InsufficientFee",
-    "InvalidSignature",
-    "DuplicatedOrder",
-    "TooManyLimitOrders",
-    "QuoteNotFound",
-    "InvalidAppData",
-    "ExcessiveValidTo",
-    "InsufficientBalance",
-    "InsufficientAllowance",
-    "InvalidQuote",
-    "UnsupportedToken",
-    "SellAmountOverflow",
-    "TransferSimulationFailed",
-    "WrongOwner",
-    "InvalidEip1271Signature",
-];
-
 /// A checked scenario with its bars parsed and its paths resolved.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -80,7 +60,8 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     let format = Format::of(path).ok_or_else(|| {
         whole("unknown scenario format: name the file .yaml, .yml or .toml".to_owned())
     })?;
-    let bytes = std::fs::read(path).map_err(|e| whole(format!("cannot read the scenario file: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| whole(format!("cannot read the scenario file: {e}")))?;
     let cwd = std::env::current_dir()
         .map_err(|e| whole(format!("cannot read the working directory: {e}")))?;
     let env = |name: &str| std::env::var(name).ok();
@@ -88,7 +69,12 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
 }
 
 /// [`load`] on bytes already read, with an explicit environment and working directory.
-fn load_bytes(path: &Path, format: Format, bytes: &[u8], context: &Context<'_>) -> Result<Plan, ScenarioError> {
+fn load_bytes(
+    path: &Path,
+    format: Format,
+    bytes: &[u8],
+    context: &Context<'_>,
+) -> Result<Plan, ScenarioError> {
     let text = parse::decode(path, bytes).map_err(ScenarioError::one)?;
     if parse::is_blank(&text) {
         return Err(ScenarioError::one(Problem::at(
@@ -105,7 +91,8 @@ fn load_bytes(path: &Path, format: Format, bytes: &[u8], context: &Context<'_>) 
     })?;
     let scenario = parse::deserialize(format, &source, path).map_err(ScenarioError::one)?;
     let (mut problems, bars) = validate::Checker::new(&source, path).check(&scenario);
-    let paths = resolve::paths(&scenario, path, &source, context).map_err(|problem| problems.push(problem));
+    let paths =
+        resolve::paths(&scenario, path, &source, context).map_err(|problem| problems.push(problem));
     match paths {
         Ok(paths) if problems.is_empty() => Ok(Plan {
             path: path.to_path_buf(),

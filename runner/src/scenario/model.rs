@@ -321,7 +321,11 @@ impl<'de> Deserialize<'de> for Dur {
         let text = String::deserialize(d)?;
         humantime::parse_duration(text.trim())
             .map(Dur)
-            .map_err(|e| serde::de::Error::custom(format!("bad duration {text:?}: {e} (write e.g. 1s, 500ms, 2m)")))
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "bad duration {text:?}: {e} (write e.g. 1s, 500ms, 2m)"
+                ))
+            })
     }
 }
 

@@ -73,7 +73,11 @@ pub(crate) fn is_blank(text: &str) -> bool {
 }
 
 /// Deserialises the expanded text into a [`Scenario`].
-pub(crate) fn deserialize(format: Format, source: &Source, path: &Path) -> Result<Scenario, Problem> {
+pub(crate) fn deserialize(
+    format: Format,
+    source: &Source,
+    path: &Path,
+) -> Result<Scenario, Problem> {
     match format {
         Format::Yaml => serde_yaml_ng::from_str(&source.expanded).map_err(|error| {
             let place = error
@@ -82,7 +86,9 @@ pub(crate) fn deserialize(format: Format, source: &Source, path: &Path) -> Resul
             Problem::at(path, place, strip_yaml_marks(&error.to_string()))
         }),
         Format::Toml => toml::from_str(&source.expanded).map_err(|error| {
-            let place = error.span().map(|span| source.place_of_expanded(span.start));
+            let place = error
+                .span()
+                .map(|span| source.place_of_expanded(span.start));
             Problem::at(path, place, error.message().trim_end().to_owned())
         }),
     }
@@ -165,11 +171,17 @@ mod tests {
     #[test]
     fn decode_refuses_bad_bytes_with_a_place() {
         let path = Path::new("s.yaml");
-        assert_eq!(decode(path, b"\xEF\xBB\xBFname: x").as_deref(), Ok("name: x"));
+        assert_eq!(
+            decode(path, b"\xEF\xBB\xBFname: x").as_deref(),
+            Ok("name: x")
+        );
         let problem = decode(path, b"a: 1\nb: \xFF\n").expect_err("invalid UTF-8");
         assert_eq!((problem.line, problem.column), (Some(2), Some(4)));
         let big = vec![b'#'; MAX_FILE_BYTES + 1];
-        assert!(decode(path, &big).expect_err("too big").message.contains("at most"));
+        assert!(decode(path, &big)
+            .expect_err("too big")
+            .message
+            .contains("at most"));
     }
 
     #[test]

@@ -63,7 +63,12 @@ pub(crate) fn paths(
     })
 }
 
-fn engine_config(scenario: &Scenario, path: &Path, dir: &Path, source: &Source) -> Result<PathBuf, Problem> {
+fn engine_config(
+    scenario: &Scenario,
+    path: &Path,
+    dir: &Path,
+    source: &Source,
+) -> Result<PathBuf, Problem> {
     match &scenario.engine.config {
         Some(config) => {
             let config = clean(&dir.join(config));
@@ -147,7 +152,10 @@ mod tests {
     #[test]
     fn scenario_dir_is_absolute_for_relative_and_bare_paths() {
         let cwd = Path::new("/nonexistent-cowload-cwd");
-        assert_eq!(scenario_dir(Path::new("x.yaml"), cwd), PathBuf::from("/nonexistent-cowload-cwd"));
+        assert_eq!(
+            scenario_dir(Path::new("x.yaml"), cwd),
+            PathBuf::from("/nonexistent-cowload-cwd")
+        );
         assert_eq!(
             scenario_dir(Path::new("./s/x.yaml"), cwd),
             PathBuf::from("/nonexistent-cowload-cwd/s")

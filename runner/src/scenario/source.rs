@@ -142,8 +142,14 @@ impl Expander<'_> {
     /// Handles `${…` at byte `at` of the text; returns how many bytes it used.
     fn variable(&mut self, at: usize, rest: &str) -> usize {
         let body = &rest[2..];
-        let Some(close) = body.find(['}', '\n']).filter(|&c| body[c..].starts_with('}')) else {
-            self.fail(at, "unclosed `${`: write `${NAME}`, or `$${` for a literal `${`");
+        let Some(close) = body
+            .find(['}', '\n'])
+            .filter(|&c| body[c..].starts_with('}'))
+        else {
+            self.fail(
+                at,
+                "unclosed `${`: write `${NAME}`, or `$${` for a literal `${`",
+            );
             self.expanded.push_str("${");
             return 2;
         };
@@ -234,18 +240,36 @@ mod tests {
     fn expands_and_keeps_what_it_must() {
         let cases = [
             ("plain: 1\n", "plain: 1\n"),
-            ("url: http://${HOST}:8545\n", "url: http://example.invalid:8545\n"),
+            (
+                "url: http://${HOST}:8545\n",
+                "url: http://example.invalid:8545\n",
+            ),
             ("twap: ${N}\nethflow: ${N}\n", "twap: 20\nethflow: 20\n"),
             ("x: '${EMPTY}'\n", "x: ''\n"),
             ("x: $${HOST}\n", "x: ${HOST}\n"),
             ("x: $${NOT_SET}\n", "x: ${NOT_SET}\n"),
             ("x: $$ and $5 and $\n", "x: $$ and $5 and $\n"),
-            ("m: http://${METRICS_ADDR}/metrics\n", "m: http://${METRICS_ADDR}/metrics\n"),
-            ("c: [e, --config, ${CONFIG_PATH}]\n", "c: [e, --config, ${CONFIG_PATH}]\n"),
-            ("id: ${CHAIN_ID}${RPC_HTTP_URL}${RPC_WS_URL}\n", "id: ${CHAIN_ID}${RPC_HTTP_URL}${RPC_WS_URL}\n"),
-            ("s: ${STATE_DIR} ${ORDERBOOK_URL}", "s: ${STATE_DIR} ${ORDERBOOK_URL}"),
+            (
+                "m: http://${METRICS_ADDR}/metrics\n",
+                "m: http://${METRICS_ADDR}/metrics\n",
+            ),
+            (
+                "c: [e, --config, ${CONFIG_PATH}]\n",
+                "c: [e, --config, ${CONFIG_PATH}]\n",
+            ),
+            (
+                "id: ${CHAIN_ID}${RPC_HTTP_URL}${RPC_WS_URL}\n",
+                "id: ${CHAIN_ID}${RPC_HTTP_URL}${RPC_WS_URL}\n",
+            ),
+            (
+                "s: ${STATE_DIR} ${ORDERBOOK_URL}",
+                "s: ${STATE_DIR} ${ORDERBOOK_URL}",
+            ),
             ("# ${NOT_SET} in a comment\n", "# ${NOT_SET} in a comment\n"),
-            ("   # indented ${NOT_SET} comment\n", "   # indented ${NOT_SET} comment\n"),
+            (
+                "   # indented ${NOT_SET} comment\n",
+                "   # indented ${NOT_SET} comment\n",
+            ),
             ("é: ${HOST}é\n", "é: example.invalidé\n"),
         ];
         for (input, want) in cases {
@@ -258,7 +282,10 @@ mod tests {
     #[test]
     fn reports_every_mistake_at_its_dollar_sign() {
         let cases: [(&str, &[(usize, &str)]); 6] = [
-            ("a: ${NOT_SET}\n", &[(3, "environment variable NOT_SET is not set")]),
+            (
+                "a: ${NOT_SET}\n",
+                &[(3, "environment variable NOT_SET is not set")],
+            ),
             (
                 "a: ${NOPE_1}\nb: ${HOST}\nc: x${NOPE_2}\n",
                 &[
@@ -269,7 +296,10 @@ mod tests {
             ("a: ${HOST\n", &[(3, "unclosed `${`")]),
             ("a: ${HOST\nb: }\n", &[(3, "unclosed `${`")]),
             ("a: ${}\n", &[(3, "`${}` is not a variable name")]),
-            ("a: ${1X} ${A B}\n", &[(3, "`${1X}` is not"), (9, "`${A B}` is not")]),
+            (
+                "a: ${1X} ${A B}\n",
+                &[(3, "`${1X}` is not"), (9, "`${A B}` is not")],
+            ),
         ];
         for (input, want) in cases {
             let errors = expand(input).expect_err(input);
@@ -277,7 +307,11 @@ mod tests {
             let want_offsets: Vec<_> = want.iter().map(|(o, _)| *o).collect();
             assert_eq!(got, want_offsets, "input {input:?}: {errors:?}");
             for (error, (_, text)) in errors.iter().zip(want) {
-                assert!(error.message.contains(text), "{:?} lacks {text:?}", error.message);
+                assert!(
+                    error.message.contains(text),
+                    "{:?} lacks {text:?}",
+                    error.message
+                );
             }
         }
     }
@@ -285,7 +319,10 @@ mod tests {
     #[test]
     fn places_in_the_expanded_text_map_back_to_the_file() {
         let source = expand("a: ${LONG} x\nb: ${N}${N} y\n$${Q} z\n").expect("expands");
-        assert_eq!(source.expanded, "a: a-much-longer-value x\nb: 2020 y\n${Q} z\n");
+        assert_eq!(
+            source.expanded,
+            "a: a-much-longer-value x\nb: 2020 y\n${Q} z\n"
+        );
         let at = |needle: &str| source.expanded.find(needle).expect("needle present");
         // Before, inside and after a substitution on line 1.
         assert_eq!(source.place_of_expanded(at("a:")), (1, 1));

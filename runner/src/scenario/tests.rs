@@ -18,7 +18,11 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 /// Loads `text` as if it were `<project>/scenarios/<name>` (the file need not exist).
-fn load_text(name: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, ScenarioError> {
+fn load_text(
+    name: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, ScenarioError> {
     let path = project_root().join("scenarios").join(name);
     let format = Format::of(&path).expect("test names end in .yaml or .toml");
     let context = Context {
@@ -40,31 +44,72 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 /// Splits `FILE:LINE:COL: message` into (line, col, message) for a known file.
 fn place_of(line: &str, path: &Path) -> Option<(usize, usize, String)> {
-    let rest = line.strip_prefix(&path.display().to_string())?.strip_prefix(':')?;
+    let rest = line
+        .strip_prefix(&path.display().to_string())?
+        .strip_prefix(':')?;
     let (line_no, rest) = rest.split_once(':')?;
     let (column, message) = rest.split_once(": ")?;
-    Some((line_no.parse().ok()?, column.parse().ok()?, message.to_owned()))
+    Some((
+        line_no.parse().ok()?,
+        column.parse().ok()?,
+        message.to_owned(),
+    ))
 }
 
 const MINIMAL: &str = "version: 1\nname: t\nload:\n  blocks: 1\n  per_block:\n    twap: 1\n";
 
+/// Scenario files under `dir` and its subdirectories, with their depth below `dir`.
+fn scenario_files(dir: &Path, depth: usize, out: &mut Vec<(PathBuf, usize)>) {
+    for path in files_in(dir) {
+        out.push((path, depth));
+    }
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.is_dir())
+        .collect();
+    subdirs.sort();
+    for subdir in subdirs {
+        scenario_files(&subdir, depth + 1, out);
+    }
+}
+
 #[test]
 fn every_committed_scenario_loads() {
-    let files = files_in(&project_root().join("scenarios"));
-    assert!(files.len() >= 4, "expected the committed scenarios, found {files:?}");
-    for path in files {
+    let mut files = Vec::new();
+    scenario_files(&project_root().join("scenarios"), 0, &mut files);
+    assert!(
+        files.len() >= 4,
+        "expected the committed scenarios, found {files:?}"
+    );
+    for (path, depth) in files {
         let plan = load(&path).unwrap_or_else(|e| panic!("{e}"));
         let text = std::fs::read_to_string(&path).expect("readable");
+        let schema_line = format!(
+            "# yaml-language-server: $schema={}schemas/scenario.schema.json\n",
+            "../".repeat(depth + 1)
+        );
         assert!(
-            text.starts_with("# yaml-language-server: $schema=../schemas/scenario.schema.json\n"),
-            "{} must start with the schema comment",
+            text.starts_with(&schema_line),
+            "{} must start with {schema_line:?}",
             path.display()
         );
-        assert_eq!(plan.bars.len(), plan.scenario.bars.len(), "{}", path.display());
+        assert_eq!(
+            plan.bars.len(),
+            plan.scenario.bars.len(),
+            "{}",
+            path.display()
+        );
         assert!(!plan.bars.is_empty(), "{} has no bars", path.display());
+        let want_config = project_root().join(ENGINE_CONFIG_FILE);
+        let want_config = plan
+            .scenario
+            .engine
+            .enabled
+            .then_some(want_config.as_path());
         assert_eq!(
             plan.engine_config.as_deref(),
-            Some(project_root().join(ENGINE_CONFIG_FILE).as_path()),
+            want_config,
             "{}",
             path.display()
         );
@@ -74,8 +119,10 @@ fn every_committed_scenario_loads() {
 
 #[test]
 fn baseline_yaml_and_toml_are_twins() {
-    let yaml = load(&project_root().join("scenarios/baseline.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let toml = load(&project_root().join("scenarios/baseline.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let yaml =
+        load(&project_root().join("scenarios/baseline.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let toml =
+        load(&project_root().join("scenarios/baseline.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(yaml.scenario, toml.scenario);
     assert_eq!(yaml.hash, toml.hash);
     let s = &yaml.scenario;
@@ -96,43 +143,94 @@ fn baseline_yaml_and_toml_are_twins() {
 fn every_bad_file_fails_with_its_place() {
     // (file, line, column or 0 for "any", fragment of the message)
     let expected: &[(&str, usize, usize, &str)] = &[
-        ("bad_bar.yaml", 10, 5, "bars[1]"),
-        ("bad_duration.yaml", 5, 15, "bad duration \"fast\""),
+        (
+            "bad_bar.yaml",
+            10,
+            40,
+            "bars[1]: at column 36: expected `)`",
+        ),
+        ("bad_duration.yaml", 5, 3, "bad duration \"fast\""),
         ("empty_name.yaml", 3, 1, "name: must not be empty"),
         ("error_mix_over_one.yaml", 9, 3, "add up to 1.2"),
-        ("fork_mode.toml", 5, 8, "chain.fork: fork mode is not supported yet (tracked in the fork-mode issue)"),
-        ("invalid_syntax.yaml", 7, 1, "did not find expected ',' or ']'"),
-        ("negative_count.yaml", 7, 11, "invalid value: integer `-5`"),
-        ("no_events.yaml", 6, 3, "load.per_block: twap + ethflow must be at least 1"),
-        ("unknown_error_type.yaml", 10, 5, "unknown errorType \"NotARealError\""),
+        (
+            "fork_mode.toml",
+            5,
+            8,
+            "chain.fork: fork mode is not supported yet (tracked in the fork-mode issue)",
+        ),
+        (
+            "invalid_syntax.yaml",
+            3,
+            14,
+            "mapping values are not allowed in this context",
+        ),
+        (
+            "negative_count.yaml",
+            7,
+            11,
+            "load.per_block.twap: invalid type: integer `-5`, expected u32",
+        ),
+        (
+            "no_events.yaml",
+            6,
+            3,
+            "load.per_block: twap + ethflow must be at least 1",
+        ),
+        (
+            "unknown_error_type.yaml",
+            10,
+            5,
+            "unknown errorType \"NotARealError\"",
+        ),
         ("unknown_field.toml", 6, 1, "unknown field `blocktime`"),
         ("unknown_field.yaml", 6, 3, "unknown field `burst`"),
-        ("unset_variable.yaml", 5, 11, "environment variable COWLOAD_SURELY_UNSET_VARIABLE is not set"),
-        ("version_2.yaml", 2, 1, "this runner reads scenario version 1, the file says 2"),
+        (
+            "unset_variable.yaml",
+            5,
+            11,
+            "environment variable COWLOAD_SURELY_UNSET_VARIABLE is not set",
+        ),
+        (
+            "version_2.yaml",
+            2,
+            1,
+            "this runner reads scenario version 1, the file says 2",
+        ),
         ("wrong_type.yaml", 5, 11, "invalid type: string \"many\""),
     ];
     let files = files_in(&project_root().join("runner/tests/bad"));
     let names: Vec<String> = files
         .iter()
-        .map(|p| p.file_name().expect("file name").to_string_lossy().into_owned())
+        .map(|p| {
+            p.file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let listed: Vec<&str> = expected.iter().map(|(name, ..)| *name).collect();
     assert_eq!(names, listed, "every bad file needs an expectation here");
     for (path, &(name, line, column, fragment)) in files.iter().zip(expected) {
         let text = std::fs::read_to_string(path).expect("readable");
-        assert!(text.starts_with("# BAD: "), "{name} must say what is wrong on line 1");
+        assert!(
+            text.starts_with("# BAD: "),
+            "{name} must say what is wrong on line 1"
+        );
         let error = load(path).expect_err(name);
         let display = error.to_string();
         assert!(display.contains(name), "{name}: {display}");
         let first = display.lines().next().expect("at least one problem");
-        let (got_line, got_column, message) =
-            place_of(first, path).unwrap_or_else(|| panic!("{name}: no FILE:LINE:COL in {first:?}"));
+        let (got_line, got_column, message) = place_of(first, path)
+            .unwrap_or_else(|| panic!("{name}: no FILE:LINE:COL in {first:?}"));
         assert!(display.contains(&format!(":{got_line}:{got_column}:")));
         assert_eq!(got_line, line, "{name}: {display}");
         if column != 0 {
             assert_eq!(got_column, column, "{name}: {display}");
         }
-        assert!(message.contains(fragment), "{name}: {message:?} lacks {fragment:?}");
+        assert!(
+            message.contains(fragment),
+            "{name}: {message:?} lacks {fragment:?}"
+        );
     }
 }
 
@@ -206,7 +304,10 @@ fn garbage_is_refused_without_panicking() {
                 .err()
                 .unwrap_or_else(|| panic!("{format:?} accepted {shown:?}"));
             assert!(!error.problems.is_empty(), "{shown:?}");
-            assert!(error.to_string().starts_with(&path.display().to_string()), "{shown:?}");
+            assert!(
+                error.to_string().starts_with(&path.display().to_string()),
+                "{shown:?}"
+            );
         }
     }
 }
@@ -242,19 +343,31 @@ bars:
 ";
     let error = load_text("many.yaml", text, &no_env).expect_err("many problems");
     let expected: &[(usize, &str)] = &[
-        (1, "version: this runner reads scenario version 1, the file says 7"),
+        (
+            1,
+            "version: this runner reads scenario version 1, the file says 7",
+        ),
         (2, "name: \"bad name\" holds ' '"),
-        (4, "chain.id: the contract fixture covers chain ids 1 and 11155111, not 5"),
-        (5, "chain.block_time: must be between 100ms and 60s, got 50ms"),
+        (
+            4,
+            "chain.id: the contract fixture covers chain ids 1 and 11155111, not 5",
+        ),
+        (
+            5,
+            "chain.block_time: must be between 100ms and 60s, got 50ms",
+        ),
         (6, "chain.gas_limit: must be at least 1000000, got 10"),
         (8, "load.blocks: must be at least 1"),
         (9, "load.per_block: twap + ethflow must be at least 1"),
         (12, "load.twap.owners: must be at least 1"),
-        (13, "load.twap.parts: must be at least 1"),
+        (13, "load.twap.parts: must be at least 2"),
         (14, "load.twap.part_duration: must be longer than 0s"),
         (16, "load.ethflow.senders: must be at least 1"),
         (19, "orderbook.errors: unknown errorType \"Bogus\""),
-        (19, "orderbook.errors.Bogus: must be a fraction between 0 and 1, got 2"),
+        (
+            19,
+            "orderbook.errors.Bogus: must be a fraction between 0 and 1, got 2",
+        ),
         (20, "orderbook.order_deadline_blocks: must be at least 1"),
         (22, "engine.command: must start with the program to run"),
         (23, "engine.metrics: must be an http:// URL"),
@@ -265,7 +378,8 @@ bars:
         .to_string()
         .lines()
         .map(|line| {
-            let (line_no, _, message) = place_of(line, &path).unwrap_or_else(|| panic!("unplaced: {line}"));
+            let (line_no, _, message) =
+                place_of(line, &path).unwrap_or_else(|| panic!("unplaced: {line}"));
             (line_no, message)
         })
         .collect();
@@ -306,21 +420,52 @@ fn environment_variables_are_expanded_before_parsing() {
         "TAG" => Some("nightly".to_owned()),
         _ => None,
     };
-    let text = "version: 1\nname: run-${TAG}\nload:\n  blocks: ${BLOCKS}\n  per_block: {twap: 1}\nengine:\n  command: [e, --config, \"${CONFIG_PATH}\", \"$${HOME}\"]\n";
+    let text = "version: 1\nname: run-${TAG}\ndescription: costs $${HOME}\nload:\n  blocks: ${BLOCKS}\n  per_block: {twap: 1}\nengine:\n  command: [e, --config, \"${CONFIG_PATH}\"]\n  env: {A: \"${TAG}\"}\n";
     let plan = load_text("env.yaml", text, &env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.scenario.name, "run-nightly");
+    assert_eq!(plan.scenario.description, "costs ${HOME}");
     assert_eq!(plan.scenario.load.blocks, 7);
+    let command = ["e", "--config", "${CONFIG_PATH}"].map(str::to_owned);
+    assert_eq!(plan.scenario.engine.command.as_deref(), Some(&command[..]));
+    assert_eq!(plan.scenario.engine.env["A"], "nightly");
     assert_eq!(
-        plan.scenario.engine.command.as_deref(),
-        Some(&["e".to_owned(), "--config".to_owned(), "${CONFIG_PATH}".to_owned(), "${HOME}".to_owned()][..])
+        plan.scenario.engine.metrics,
+        "http://${METRICS_ADDR}/metrics"
     );
-    assert_eq!(plan.scenario.engine.metrics, "http://${METRICS_ADDR}/metrics");
+
+    // An escaped `$${X}` in an engine field would reach the engine stage, which fills
+    // only the runtime placeholders: refused now, at the escape.
+    let text = "version: 1\nname: x\nload: {blocks: 1, per_block: {twap: 1}}\nengine:\n  command: [e, \"$${HOME}\"]\n  env: {B: \"$${NOPE}\"}\n";
+    let error = load_text("env.yaml", text, &env).expect_err("escaped variable in the engine");
+    let got: Vec<_> = error
+        .problems
+        .iter()
+        .map(|p| {
+            (
+                p.line,
+                p.column,
+                p.message.split(':').next().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(5), Some(17), Some("engine.command".to_owned())),
+            (Some(6), Some(13), Some("engine.env.B".to_owned())),
+        ],
+        "{error}"
+    );
 
     // A type error inside a substituted value points at the `${` in the file.
     let text = "version: 1\nname: x\nload:\n  blocks: 1\n  per_block: {twap: ${WORD}}\n";
     let error = load_text("env.yaml", text, &env).expect_err("a word is not a count");
     let problem = &error.problems[0];
-    assert_eq!((problem.line, problem.column), (Some(5), Some(20)), "{error}");
+    assert_eq!(
+        (problem.line, problem.column),
+        (Some(5), Some(21)),
+        "{error}"
+    );
 
     // Every unset variable is reported, each at its own place.
     let text = "version: 1\nname: ${A1}-${A2}\n# ${IN_COMMENT}\nload: {blocks: ${A3}, per_block: {twap: 1}}\n";
@@ -328,7 +473,7 @@ fn environment_variables_are_expanded_before_parsing() {
     let places: Vec<_> = error.problems.iter().map(|p| (p.line, p.column)).collect();
     assert_eq!(
         places,
-        [(Some(2), Some(7)), (Some(2), Some(13)), (Some(4), Some(17))],
+        [(Some(2), Some(7)), (Some(2), Some(13)), (Some(4), Some(16))],
         "{error}"
     );
 }
@@ -336,16 +481,40 @@ fn environment_variables_are_expanded_before_parsing() {
 #[test]
 fn toml_errors_are_placed_by_line_and_column() {
     let cases: &[(&str, usize, usize, &str)] = &[
-        ("version = 1\nname = \"x\"\n[load]\nblocks = \"three\"\nper_block = { twap = 1 }\n", 4, 10, "invalid type"),
-        ("version = 1\nname = \"x\"\n[load]\nblocks = 1\nper_block = { twap = -1 }\n", 5, 22, "-1"),
-        ("version = 1\nname = \"x\"\n[load]\nblocks = 1\n", 3, 1, "missing field `per_block`"),
+        (
+            "version = 1\nname = \"x\"\n[load]\nblocks = \"three\"\nper_block = { twap = 1 }\n",
+            4,
+            10,
+            "invalid type",
+        ),
+        (
+            "version = 1\nname = \"x\"\n[load]\nblocks = 1\nper_block = { twap = -1 }\n",
+            5,
+            22,
+            "-1",
+        ),
+        (
+            "version = 1\nname = \"x\"\n[load]\nblocks = 1\n",
+            3,
+            1,
+            "missing field `per_block`",
+        ),
         ("version = 1\nname = \"x\"\n[load\n", 3, 6, ""),
-        ("version = 1\nname = \"é\" # é\n[chain]\nid = \"x\"\n", 4, 6, "invalid type"),
+        (
+            "version = 1\nname = \"é\" # é\n[chain]\nid = \"x\"\n",
+            4,
+            6,
+            "invalid type",
+        ),
     ];
     for &(text, line, column, fragment) in cases {
         let error = load_text("t.toml", text, &no_env).expect_err(text);
         let problem = &error.problems[0];
-        assert_eq!((problem.line, problem.column), (Some(line), Some(column)), "{text:?}: {error}");
+        assert_eq!(
+            (problem.line, problem.column),
+            (Some(line), Some(column)),
+            "{text:?}: {error}"
+        );
         assert!(problem.message.contains(fragment), "{error}");
     }
 }
@@ -361,7 +530,15 @@ fn paths_resolve_relative_to_the_scenario_file() {
     let cwd = PathBuf::from("/work-dir-for-test");
     let load_with = |extra: &str, env: &dyn Fn(&str) -> Option<String>| {
         let text = format!("{MINIMAL}{extra}");
-        load_bytes(&scenario, Format::Yaml, text.as_bytes(), &Context { env, cwd: cwd.clone() })
+        load_bytes(
+            &scenario,
+            Format::Yaml,
+            text.as_bytes(),
+            &Context {
+                env,
+                cwd: cwd.clone(),
+            },
+        )
     };
     let fixtures_env = |name: &str| (name == FIXTURES_ENV).then(|| "fx-from-env".to_owned());
 
@@ -372,24 +549,41 @@ fn paths_resolve_relative_to_the_scenario_file() {
     std::fs::write(root_path.join(ENGINE_CONFIG_FILE), "").expect("write template");
     let plan = load_with("", &no_env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.engine_config, Some(root_path.join(ENGINE_CONFIG_FILE)));
-    assert_eq!(plan.fixtures_dir, PathBuf::from("/work-dir-for-test/../shared/fixtures/cow-contracts"));
+    assert_eq!(
+        plan.fixtures_dir,
+        PathBuf::from("/work-dir-for-test/../shared/fixtures/cow-contracts")
+    );
 
     let plan = load_with("", &fixtures_env).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(plan.fixtures_dir, PathBuf::from("/work-dir-for-test/fx-from-env"));
+    assert_eq!(
+        plan.fixtures_dir,
+        PathBuf::from("/work-dir-for-test/fx-from-env")
+    );
 
-    let plan = load_with("chain: {fixtures: ./fx}\nengine: {config: own.toml}\n", &fixtures_env)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = load_with(
+        "chain: {fixtures: ./fx}\nengine: {config: own.toml}\n",
+        &fixtures_env,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.fixtures_dir, sub.join("fx"));
     assert_eq!(plan.engine_config, Some(sub.join("own.toml")));
 
-    let plan = load_with("chain: {fixtures: /abs/fx}\nengine: {enabled: false, config: nope.toml}\n", &no_env)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = load_with(
+        "chain: {fixtures: /abs/fx}\nengine: {enabled: false, config: nope.toml}\n",
+        &no_env,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.fixtures_dir, PathBuf::from("/abs/fx"));
     assert_eq!(plan.engine_config, None);
 
-    let error = load_with("engine:\n  config: missing.toml\n", &no_env).expect_err("missing config");
+    let error =
+        load_with("engine:\n  config: missing.toml\n", &no_env).expect_err("missing config");
     let problem = &error.problems[0];
-    assert_eq!((problem.line, problem.column), (Some(8), Some(3)), "{error}");
+    assert_eq!(
+        (problem.line, problem.column),
+        (Some(8), Some(3)),
+        "{error}"
+    );
     assert!(problem.message.starts_with("engine.config: "), "{error}");
 }
 
@@ -397,7 +591,10 @@ fn paths_resolve_relative_to_the_scenario_file() {
 fn hash_is_the_scenario_after_defaults() {
     let plain = load_text("h.yaml", MINIMAL, &no_env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plain.hash.len(), 64);
-    assert!(plain.hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(plain
+        .hash
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
 
     let spelled_out = format!(
         "{MINIMAL}seed: 1\ndescription: ''\nchain: {{id: 11155111, block_time: 1000ms, gas_limit: 30000000}}\norderbook: {{latency: 0s, errors: {{}}, order_deadline_blocks: 3}}\n"
@@ -409,14 +606,18 @@ fn hash_is_the_scenario_after_defaults() {
     let toml = load_text("h.toml", toml, &no_env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plain.hash, toml.hash);
 
-    let other_seed = load_text("h.yaml", &format!("{MINIMAL}seed: 2\n"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    let other_seed = load_text("h.yaml", &format!("{MINIMAL}seed: 2\n"), &no_env)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(plain.hash, other_seed.hash);
 }
 
 #[test]
 fn load_refuses_unreadable_and_unknown_files() {
     let cases = [
-        ("scenarios/does-not-exist.yaml", "cannot read the scenario file"),
+        (
+            "scenarios/does-not-exist.yaml",
+            "cannot read the scenario file",
+        ),
         ("Cargo.toml", "unknown field"),
         ("README.json", "unknown scenario format"),
     ];
@@ -429,7 +630,10 @@ fn load_refuses_unreadable_and_unknown_files() {
 
 #[test]
 fn committed_schema_is_up_to_date() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/scenario.schema.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/scenario.schema.json"
+    );
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == json_schema(),
@@ -443,6 +647,9 @@ fn schema_describes_the_scenario() {
     let required = schema["required"].as_array().expect("required list");
     let required: Vec<&str> = required.iter().filter_map(|v| v.as_str()).collect();
     assert_eq!(required, ["version", "name", "load"]);
-    assert_eq!(schema["additionalProperties"], serde_json::Value::Bool(false));
+    assert_eq!(
+        schema["additionalProperties"],
+        serde_json::Value::Bool(false)
+    );
     assert!(json_schema().ends_with("}\n"));
 }

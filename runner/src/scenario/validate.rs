@@ -9,10 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::Problem;
-use super::model::{Scenario, SCENARIO_VERSION};
-use super::source::Source;
-use super::KNOWN_ERROR_TYPES;
+use super::model::{EngineSpec, Scenario, SCENARIO_VERSION};
+use super::source::{Source, RUNTIME_PLACEHOLDERS};
 use crate::bars::{self, Bar};
+use mock_orderbook::{is_known_fault, KNOWN_ERROR_TYPES, TRANSPORT_FAULTS};
 
 /// Chain ids the contract fixture replays (`replay.<chainId>.json`).
 pub const FIXTURE_CHAIN_IDS: &[u64] = &[1, 11_155_111];
@@ -58,6 +58,15 @@ impl<'a> Checker<'a> {
     fn fail(&mut self, keys: &[&str], message: impl Into<String>) {
         let problem = key_problem(self.source, self.path, keys, message);
         self.problems.push(problem);
+    }
+
+    /// Adds a problem placed at `needle` after the key path `anchor`, else at the key.
+    fn fail_at_text(&mut self, anchor: &[&str], needle: &str, message: impl Into<String>) {
+        let expanded = &self.source.expanded;
+        let key = locate_key(expanded, anchor);
+        let at = find_from(expanded, key.unwrap_or(0), needle).or(key);
+        let place = at.map(|at| self.source.place_of_expanded(at));
+        self.problems.push(Problem::at(self.path, place, message));
     }
 
     fn header(&mut self, scenario: &Scenario) {
@@ -124,10 +133,16 @@ impl<'a> Checker<'a> {
             );
         }
         if load.twap.owners < 1 {
-            self.fail(&["load", "twap", "owners"], "load.twap.owners: must be at least 1");
+            self.fail(
+                &["load", "twap", "owners"],
+                "load.twap.owners: must be at least 1",
+            );
         }
-        if load.twap.parts < 1 {
-            self.fail(&["load", "twap", "parts"], "load.twap.parts: must be at least 1");
+        if load.twap.parts < 2 {
+            self.fail(
+                &["load", "twap", "parts"],
+                "load.twap.parts: must be at least 2 (the TWAP handler refuses n <= 1)",
+            );
         }
         if load.twap.part_duration.0.is_zero() {
             self.fail(
@@ -147,12 +162,13 @@ impl<'a> Checker<'a> {
         let orderbook = &scenario.orderbook;
         let mut all_fractions = true;
         for (error_type, &fraction) in &orderbook.errors {
-            if !KNOWN_ERROR_TYPES.contains(&error_type.as_str()) {
+            if !is_known_fault(error_type) {
                 self.fail(
                     &["orderbook", "errors", error_type],
                     format!(
-                        "orderbook.errors: unknown errorType {error_type:?}; known ones: {}",
-                        KNOWN_ERROR_TYPES.join(", ")
+                        "orderbook.errors: unknown errorType {error_type:?}; known ones: {}; transport faults: {}",
+                        KNOWN_ERROR_TYPES.join(", "),
+                        TRANSPORT_FAULTS.join(", ")
                     ),
                 );
             }
@@ -182,13 +198,17 @@ impl<'a> Checker<'a> {
     fn engine(&mut self, scenario: &Scenario) {
         let engine = &scenario.engine;
         if let Some(command) = &engine.command {
-            if command.first().is_none_or(|program| program.trim().is_empty()) {
+            if command
+                .first()
+                .is_none_or(|program| program.trim().is_empty())
+            {
                 self.fail(
                     &["engine", "command"],
                     "engine.command: must start with the program to run, e.g. [\"shepherd\", \"--config\", \"${CONFIG_PATH}\"]; leave it out for the reference engine",
                 );
             }
         }
+        self.engine_placeholders(engine);
         if !engine.metrics.starts_with("http://") {
             self.fail(
                 &["engine", "metrics"],
@@ -197,6 +217,34 @@ impl<'a> Checker<'a> {
                     engine.metrics
                 ),
             );
+        }
+    }
+
+    /// Engine fields may only hold runtime placeholders; any other `${NAME}`
+    /// came from a `$${NAME}` escape and nothing would fill it.
+    fn engine_placeholders(&mut self, engine: &EngineSpec) {
+        let command = engine
+            .command
+            .iter()
+            .flatten()
+            .map(|arg| ("engine.command".to_owned(), arg));
+        let env = engine
+            .env
+            .iter()
+            .map(|(key, value)| (format!("engine.env.{key}"), value));
+        let metrics = std::iter::once(("engine.metrics".to_owned(), &engine.metrics));
+        for (field, value) in command.chain(env).chain(metrics) {
+            for name in foreign_placeholders(value) {
+                let needle = format!("${{{name}}}");
+                self.fail_at_text(
+                    &["engine"],
+                    &needle,
+                    format!(
+                        "{field}: `{needle}` is not filled per run; only {} are (an environment variable is written `${{NAME}}` without the escape)",
+                        RUNTIME_PLACEHOLDERS.join(", ")
+                    ),
+                );
+            }
         }
     }
 
@@ -213,7 +261,9 @@ impl<'a> Checker<'a> {
             match bars::parse(text) {
                 Ok(bar) => parsed.push(bar),
                 Err(error) => {
-                    let at = found.map(|at| at + char_offset(text, error.column())).or(bars_key);
+                    let at = found
+                        .map(|at| at + char_offset(text, error.column()))
+                        .or(bars_key);
                     let place = at.map(|at| self.source.place_of_expanded(at));
                     self.problems.push(Problem::at(
                         self.path,
@@ -227,6 +277,23 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Names in `${NAME}` references of an engine field that the engine stage
+/// will not fill (they can only come from a `$${NAME}` escape).
+fn foreign_placeholders(value: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = &after[..end];
+        if !RUNTIME_PLACEHOLDERS.contains(&name) {
+            names.push(name);
+        }
+        rest = &after[end + 1..];
+    }
+    names
+}
+
 /// Byte offset of the 1-based character `column` in `text`, clamped to its end.
 fn char_offset(text: &str, column: usize) -> usize {
     text.char_indices()
@@ -236,7 +303,12 @@ fn char_offset(text: &str, column: usize) -> usize {
 
 /// A problem placed at the deepest key of `keys` found in the file, or at the
 /// file alone when not even the first key is written.
-pub(crate) fn key_problem(source: &Source, path: &Path, keys: &[&str], message: impl Into<String>) -> Problem {
+pub(crate) fn key_problem(
+    source: &Source,
+    path: &Path,
+    keys: &[&str],
+    message: impl Into<String>,
+) -> Problem {
     let place = locate_key(&source.expanded, keys).map(|at| source.place_of_expanded(at));
     Problem::at(path, place, message)
 }
@@ -288,7 +360,8 @@ fn find_key(text: &str, from: usize, key: &str) -> Option<usize> {
         let bytes = text.as_bytes();
         let word_start = at == 0 || !is_key_byte(bytes[at - 1]);
         let word_end = end == text.len() || !is_key_byte(bytes[end]);
-        if word_start && word_end && !in_comment_line(text, at) && followed_by_key_end(&text[end..]) {
+        if word_start && word_end && !in_comment_line(text, at) && followed_by_key_end(&text[end..])
+        {
             return Some(at);
         }
         start = end;
@@ -315,7 +388,9 @@ fn in_comment_line(text: &str, at: usize) -> bool {
 
 /// After a key come (optional quotes and spaces, then) `:`, `=`, `.` or `]`.
 fn followed_by_key_end(rest: &str) -> bool {
-    let rest = rest.trim_start_matches(['"', '\'']).trim_start_matches([' ', '\t']);
+    let rest = rest
+        .trim_start_matches(['"', '\''])
+        .trim_start_matches([' ', '\t']);
     rest.starts_with([':', '=', '.', ']'])
 }
 
@@ -337,7 +412,11 @@ mod tests {
             (yaml, &["load", "drain_blocks"], Some("load:")),
             (toml, &["load", "per_block", "twap"], Some("twap = 0")),
             (toml, &["load", "twap", "owners"], Some("owners = 0")),
-            (inline, &["load", "per_block", "ethflow"], Some("ethflow = 0")),
+            (
+                inline,
+                &["load", "per_block", "ethflow"],
+                Some("ethflow = 0"),
+            ),
             (inline, &["load", "blocks"], Some("load]")),
         ];
         for (text, keys, want) in cases {
@@ -348,8 +427,29 @@ mod tests {
     }
 
     #[test]
+    fn only_runtime_placeholders_may_reach_the_engine() {
+        let cases: [(&str, &[&str]); 5] = [
+            ("http://${METRICS_ADDR}/metrics", &[]),
+            ("--config=${CONFIG_PATH}", &[]),
+            ("${HOME}/x ${CHAIN_ID} ${A}", &["HOME", "A"]),
+            ("${unclosed", &[]),
+            ("plain", &[]),
+        ];
+        for (value, want) in cases {
+            assert_eq!(foreign_placeholders(value), want, "{value}");
+        }
+    }
+
+    #[test]
     fn char_offset_counts_characters() {
-        let cases = [("abc", 1, 0), ("abc", 3, 2), ("abc", 9, 3), ("µs x", 2, 2), ("", 1, 0), ("a", 0, 0)];
+        let cases = [
+            ("abc", 1, 0),
+            ("abc", 3, 2),
+            ("abc", 9, 3),
+            ("µs x", 2, 2),
+            ("", 1, 0),
+            ("a", 0, 0),
+        ];
         for (text, column, want) in cases {
             assert_eq!(char_offset(text, column), want, "{text:?} column {column}");
         }

@@ -11,14 +11,21 @@ pub fn runner() -> Command {
 }
 
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// Fails loudly (never skips) when Anvil is not installed.
 pub fn require_anvil() {
     let npm = project_root().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
     let found = std::env::var_os("ANVIL").is_some() || npm.exists();
-    assert!(found, "anvil is missing: run `npm ci` in {} (installs @foundry-rs/anvil-linux-amd64@1.7.1)", project_root().display());
+    assert!(
+        found,
+        "anvil is missing: run `npm ci` in {} (installs @foundry-rs/anvil-linux-amd64@1.7.1)",
+        project_root().display()
+    );
 }
 
 /// Writes `body` as `<dir>/<name>` and returns its path.
@@ -30,7 +37,10 @@ pub fn scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 /// A scenario header with the engine config template pointing at the project's.
 pub fn engine_config_line() -> String {
-    format!("  config: {}\n", project_root().join("engine.load.toml").display())
+    format!(
+        "  config: {}\n",
+        project_root().join("engine.load.toml").display()
+    )
 }
 
 pub fn stderr(output: &Output) -> String {
@@ -41,7 +51,12 @@ pub fn stderr(output: &Output) -> String {
 pub fn printed_pids(text: &str) -> Vec<i32> {
     text.split("pid ")
         .skip(1)
-        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect()
 }
 
@@ -63,7 +78,13 @@ pub fn assert_all_gone(pids: &[i32]) {
 
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 

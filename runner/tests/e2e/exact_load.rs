@@ -15,17 +15,38 @@ fn harness_only(blocks: u32, twap: u32, ethflow: u32, block_time: &str, gas_limi
 fn run_exact(blocks: u32, twap: u32, ethflow: u32, block_time: &str, gas_limit: u64) {
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario(dir.path(), "exact.yaml", &harness_only(blocks, twap, ethflow, block_time, gas_limit));
+    let file = scenario(
+        dir.path(),
+        "exact.yaml",
+        &harness_only(blocks, twap, ethflow, block_time, gas_limit),
+    );
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{err}");
     let outcome = outcome(&out);
     let totals = &outcome["totals"];
-    assert_eq!(totals["requested"]["twap"], u64::from(blocks * twap), "{totals}");
-    assert_eq!(totals["delivered"]["twap"], u64::from(blocks * twap), "{totals}");
-    assert_eq!(totals["delivered"]["ethflow"], u64::from(blocks * ethflow), "{totals}");
-    let loaded: Vec<_> = outcome["blocks"].as_array().unwrap().iter().filter(|b| b["phase"] == "load").collect();
+    assert_eq!(
+        totals["requested"]["twap"],
+        u64::from(blocks * twap),
+        "{totals}"
+    );
+    assert_eq!(
+        totals["delivered"]["twap"],
+        u64::from(blocks * twap),
+        "{totals}"
+    );
+    assert_eq!(
+        totals["delivered"]["ethflow"],
+        u64::from(blocks * ethflow),
+        "{totals}"
+    );
+    let loaded: Vec<_> = outcome["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["phase"] == "load")
+        .collect();
     assert_eq!(loaded.len(), blocks as usize);
     for block in loaded {
         assert_eq!(block["delivered"]["twap"], u64::from(twap), "{block}");

@@ -18,7 +18,10 @@ fn small(name: &str, blocks: u32, engine: &str, bars: &[&str]) -> String {
 }
 
 fn reference_engine() -> String {
-    std::path::Path::new(env!("CARGO_BIN_EXE_runner")).with_file_name("reference-engine").display().to_string()
+    std::path::Path::new(env!("CARGO_BIN_EXE_runner"))
+        .with_file_name("reference-engine")
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -43,10 +46,12 @@ fn a_passing_run_exits_zero_and_counts_agree() {
     let outcome = outcome(&out);
     assert_eq!(outcome["status"], "pass");
     // Cross-check: events on chain, events the mock matched to an order, and the report agree.
-    let delivered = outcome["totals"]["delivered"]["twap"].as_u64().unwrap() + outcome["totals"]["delivered"]["ethflow"].as_u64().unwrap();
+    let delivered = outcome["totals"]["delivered"]["twap"].as_u64().unwrap()
+        + outcome["totals"]["delivered"]["ethflow"].as_u64().unwrap();
     assert_eq!(delivered, 16);
     let events = &outcome["mock"]["events"];
-    let matched = events["twap"]["matched"].as_u64().unwrap() + events["ethflow"]["matched"].as_u64().unwrap();
+    let matched = events["twap"]["matched"].as_u64().unwrap()
+        + events["ethflow"]["matched"].as_u64().unwrap();
     assert_eq!(matched, delivered, "{events}");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("PASS"), "{report}");
@@ -57,7 +62,11 @@ fn a_passing_run_exits_zero_and_counts_agree() {
 fn a_failed_bar_exits_one() {
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario(dir.path(), "fail.yaml", &small("fail", 2, "", &["cowload_events_delivered_ratio < 0.5"]));
+    let file = scenario(
+        dir.path(),
+        "fail.yaml",
+        &small("fail", 2, "", &["cowload_events_delivered_ratio < 0.5"]),
+    );
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
@@ -74,10 +83,19 @@ fn an_engine_that_exits_early_is_an_infrastructure_failure() {
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
     let engine = format!(
-        "  command: [\"/bin/sh\", \"-c\", \"timeout -s KILL 3 {} --config $$CFG\"]\n  env: {{ CFG: \"${{CONFIG_PATH}}\" }}\n",
+        "  command: [\"/bin/sh\", \"-c\", \"timeout -s KILL 3 {} --config ${{CONFIG_PATH}}\"]\n",
         reference_engine()
     );
-    let file = scenario(dir.path(), "dies.yaml", &small("dies", 30, &engine, &["cowload_events_delivered_ratio == 1"]));
+    let file = scenario(
+        dir.path(),
+        "dies.yaml",
+        &small(
+            "dies",
+            30,
+            &engine,
+            &["cowload_events_delivered_ratio == 1"],
+        ),
+    );
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
@@ -92,11 +110,28 @@ fn an_engine_whose_metrics_never_answer_fails_with_its_log() {
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
     let engine = "  command: [\"/bin/sh\", \"-c\", \"echo engine-starting; sleep 30\"]\n  startup_timeout: 1s\n";
-    let file = scenario(dir.path(), "silent.yaml", &small("silent", 2, engine, &["cowload_events_delivered_ratio == 1"]));
-    let output = runner().arg(&file).arg("--out").arg(dir.path().join("run")).output().unwrap();
+    let file = scenario(
+        dir.path(),
+        "silent.yaml",
+        &small(
+            "silent",
+            2,
+            engine,
+            &["cowload_events_delivered_ratio == 1"],
+        ),
+    );
+    let output = runner()
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(3), "{err}");
-    assert!(err.contains("did not answer") && err.contains("engine-starting"), "{err}");
+    assert!(
+        err.contains("did not answer") && err.contains("engine-starting"),
+        "{err}"
+    );
     assert_all_gone(&printed_pids(&err));
 }
 
@@ -104,9 +139,19 @@ fn an_engine_whose_metrics_never_answer_fails_with_its_log() {
 fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario(dir.path(), "long.yaml", &small("long", 200, "", &["cowload_events_delivered_ratio == 1"]));
+    let file = scenario(
+        dir.path(),
+        "long.yaml",
+        &small("long", 200, "", &["cowload_events_delivered_ratio == 1"]),
+    );
     let out = dir.path().join("run");
-    let mut child = runner().arg(&file).arg("--out").arg(&out).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = runner()
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = String::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -117,9 +162,16 @@ fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
         if line.contains("load") && line.contains("1/200") {
             break;
         }
-        assert!(Instant::now() < deadline, "no load block within 60 s:\n{seen}");
+        assert!(
+            Instant::now() < deadline,
+            "no load block within 60 s:\n{seen}"
+        );
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     for line in lines {
         seen.push_str(&line.unwrap());
         seen.push('\n');

@@ -29,8 +29,12 @@ async fn poll_created_twaps(owner: &str) -> Vec<Result<Bytes, String>> {
     std::env::set_current_dir(project_root()).unwrap();
     let plan = runner::scenario::load(&file).unwrap();
     let anvil = runner::chain::find_anvil(None).unwrap();
-    let mut chain = runner::chain::start(&plan, &anvil, dir.path()).await.unwrap();
-    let delivery = load::run(&plan, &mut chain, &mut Ignore, &Cancel::new()).await.unwrap();
+    let mut chain = runner::chain::start(&plan, &anvil, dir.path())
+        .await
+        .unwrap();
+    let delivery = load::run(&plan, &mut chain, &mut Ignore, &Cancel::new())
+        .await
+        .unwrap();
     assert_eq!(delivery.delivered().twap, 2);
     let filter = Filter::new()
         .from_block(0)
@@ -52,7 +56,13 @@ async fn poll_created_twaps(owner: &str) -> Vec<Result<Bytes, String>> {
             input: Bytes::from(call.abi_encode()).into(),
             ..Default::default()
         };
-        results.push(chain.provider.call(request).await.map_err(|e| e.to_string()));
+        results.push(
+            chain
+                .provider
+                .call(request)
+                .await
+                .map_err(|e| e.to_string()),
+        );
     }
     chain.stop();
     results

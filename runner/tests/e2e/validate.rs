@@ -4,23 +4,43 @@ use crate::common::*;
 
 #[test]
 fn the_shipped_scenarios_validate() {
-    let output = runner().args(["validate", "scenarios/baseline.yaml", "scenarios/baseline.toml", "scenarios/medium.yaml", "scenarios/saturation.yaml"]).output().unwrap();
+    let output = runner()
+        .args([
+            "validate",
+            "scenarios/baseline.yaml",
+            "scenarios/baseline.toml",
+            "scenarios/medium.yaml",
+            "scenarios/saturation.yaml",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
 #[test]
 fn every_bad_file_exits_two_naming_file_line_and_column() {
     let bad = project_root().join("runner/tests/bad");
-    let mut files: Vec<_> = std::fs::read_dir(&bad).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&bad)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
-    assert!(files.len() >= 10, "expected the bad-scenario corpus in {}", bad.display());
+    assert!(
+        files.len() >= 10,
+        "expected the bad-scenario corpus in {}",
+        bad.display()
+    );
     for file in files {
         let output = runner().arg("validate").arg(&file).output().unwrap();
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{}: {err}", file.display());
         let name = file.file_name().unwrap().to_str().unwrap();
         let located = err.lines().any(|l| {
-            l.contains(name) && l.split(':').filter(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit())).count() >= 2
+            l.contains(name)
+                && l.split(':')
+                    .filter(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+                    .count()
+                    >= 2
         });
         assert!(located, "{}: no file:line:column in {err}", file.display());
     }
@@ -29,16 +49,29 @@ fn every_bad_file_exits_two_naming_file_line_and_column() {
 #[test]
 fn a_run_of_a_bad_file_exits_two_before_starting_anything() {
     let bad = project_root().join("runner/tests/bad");
-    let first = std::fs::read_dir(&bad).unwrap().next().unwrap().unwrap().path();
+    let first = std::fs::read_dir(&bad)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let output = runner().arg(&first).output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(!stderr(&output).contains("pid "), "nothing should have started");
+    assert!(
+        !stderr(&output).contains("pid "),
+        "nothing should have started"
+    );
 }
 
 #[test]
 fn the_committed_schema_is_what_runner_schema_prints() {
     let output = runner().arg("schema").output().unwrap();
     assert_eq!(output.status.code(), Some(0));
-    let committed = std::fs::read_to_string(project_root().join("schemas/scenario.schema.json")).unwrap();
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), committed, "run `runner schema > schemas/scenario.schema.json`");
+    let committed =
+        std::fs::read_to_string(project_root().join("schemas/scenario.schema.json")).unwrap();
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        committed,
+        "run `runner schema > schemas/scenario.schema.json`"
+    );
 }
