@@ -1,12 +1,16 @@
 //! What the mock is told to do: the chain it signs UIDs for, the seed of every random draw,
-//! the added latency, the error mix and the deadline after which an event counts as lost.
+//! the added latency, the error mix, the rate limit and the deadline after which an event
+//! counts as lost.
 //!
 //! The runner builds a [`Config`] from the scenario's `orderbook:` section and the binary builds
 //! one from its flags; both call [`Config::validate`] before serving, so a typo in an errorType
 //! or a mix that sums past 1 is refused up front instead of silently injecting nothing.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::time::Duration;
+
+use crate::latency::{Latency, LatencyError};
 
 /// The orderbook `errorType`s the mock can inject. Each is a real value of the CoW orderbook
 /// API that engines react to differently (retry, back off, drop).
@@ -29,9 +33,16 @@ pub const KNOWN_ERROR_TYPES: &[&str] = &[
 ];
 
 /// Transport faults the error mix can also inject: `Http429` (429 with `Retry-After: 1`),
-/// `Http500`, `Http503`, and `ConnectionReset` (the connection is dropped before any response
-/// byte). They are keys of [`Config::errors`] like the errorTypes.
-pub const TRANSPORT_FAULTS: &[&str] = &["Http429", "Http500", "Http503", "ConnectionReset"];
+/// `Http500`, `Http503`, `ConnectionReset` (the connection is dropped before any response
+/// byte) and `SlowResponse` (the answer, a 504, is held for [`Config::slow_response`], longer
+/// than a client's timeout). They are keys of [`Config::errors`] like the errorTypes.
+pub const TRANSPORT_FAULTS: &[&str] = &[
+    "Http429",
+    "Http500",
+    "Http503",
+    "ConnectionReset",
+    "SlowResponse",
+];
 
 /// True when `name` can be a key of [`Config::errors`].
 pub fn is_known_fault(name: &str) -> bool {
@@ -44,6 +55,13 @@ pub const DEFAULT_CHAIN_ID: u64 = 11_155_111;
 /// Blocks an event may wait for its first accepted order before it counts as lost.
 pub const DEFAULT_ORDER_DEADLINE_BLOCKS: u64 = 10;
 
+/// How long a `SlowResponse` holds its answer unless told otherwise: longer than the usual
+/// HTTP client timeouts (10–30 s).
+pub const DEFAULT_SLOW_RESPONSE: Duration = Duration::from_secs(60);
+
+/// The longest hold of a `SlowResponse`, so a forgotten setting cannot hang a run.
+pub const MAX_SLOW_RESPONSE: Duration = Duration::from_secs(600);
+
 /// Tolerance when checking that the error fractions sum to at most 1 (float rounding of
 /// values such as 0.1 + 0.2).
 const SUM_TOLERANCE: f64 = 1e-9;
@@ -54,13 +72,18 @@ const SUM_TOLERANCE: f64 = 1e-9;
 pub struct Config {
     /// Chain id of the settlement EIP-712 domain the UIDs are computed under.
     pub chain_id: u64,
-    /// Seed of the error-mix draws.
+    /// Seed of the error-mix and latency draws.
     pub seed: u64,
-    /// Fixed delay added before every `/api/…` request is handled.
-    pub latency: Duration,
+    /// Delay added before every `/api/…` request is handled, per endpoint.
+    pub latency: Latency,
     /// errorType (or transport fault, see [`TRANSPORT_FAULTS`]) → fraction of
     /// `POST /api/v1/orders` answered with it (each in `[0, 1]`, together at most 1).
     pub errors: BTreeMap<String, f64>,
+    /// How long a `SlowResponse` fault holds its answer (above 0, at most
+    /// [`MAX_SLOW_RESPONSE`]).
+    pub slow_response: Duration,
+    /// A token bucket per `/api/…` route; `None` never limits.
+    pub rate_limit: Option<RateLimit>,
     /// An event with no accepted order once the head is past `block + order_deadline_blocks`
     /// is lost.
     pub order_deadline_blocks: u64,
@@ -71,11 +94,24 @@ impl Default for Config {
         Self {
             chain_id: DEFAULT_CHAIN_ID,
             seed: 0,
-            latency: Duration::ZERO,
+            latency: Latency::default(),
             errors: BTreeMap::new(),
+            slow_response: DEFAULT_SLOW_RESPONSE,
+            rate_limit: None,
             order_deadline_blocks: DEFAULT_ORDER_DEADLINE_BLOCKS,
         }
     }
+}
+
+/// A token bucket: each `/api/…` route (`POST /api/v1/orders`, `GET /api/v1/orders/{uid}`,
+/// `GET /api/v1/app_data/{hash}`) has its own, holding up to `burst` requests and refilled
+/// at `per_second`. A request finding it empty gets 429 with `Retry-After`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained requests per second per route.
+    pub per_second: NonZeroU32,
+    /// Requests a route accepts at once after being idle.
+    pub burst: NonZeroU32,
 }
 
 /// Why a [`Config`] was refused.
@@ -105,13 +141,28 @@ pub enum ConfigError {
         /// The sum of all fractions.
         sum: f64,
     },
+    /// A latency distribution or spike setting is impossible.
+    #[error(transparent)]
+    Latency(#[from] LatencyError),
+    /// The `SlowResponse` hold is 0 or longer than [`MAX_SLOW_RESPONSE`].
+    #[error("slow response hold is {value:?}; give a duration above 0 and at most {MAX_SLOW_RESPONSE:?}")]
+    SlowResponseOutOfRange {
+        /// The hold as given.
+        value: Duration,
+    },
 }
 
 impl Config {
-    /// Checks the error mix: every name is in [`KNOWN_ERROR_TYPES`] or [`TRANSPORT_FAULTS`],
-    /// every fraction lies in
-    /// `[0, 1]` and all of them sum to at most 1.
+    /// Checks the error mix (every name is in [`KNOWN_ERROR_TYPES`] or [`TRANSPORT_FAULTS`],
+    /// every fraction lies in `[0, 1]` and all of them sum to at most 1), the latency (see
+    /// [`Latency::validate`]) and the slow-response hold.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.latency.validate()?;
+        if self.slow_response.is_zero() || self.slow_response > MAX_SLOW_RESPONSE {
+            return Err(ConfigError::SlowResponseOutOfRange {
+                value: self.slow_response,
+            });
+        }
         let mut sum = 0.0;
         for (name, &value) in &self.errors {
             if !is_known_fault(name) {
@@ -179,6 +230,33 @@ mod tests {
             let result = with_errors(pairs).validate();
             assert!(expect(&result), "{pairs:?} gave {result:?}");
         }
+    }
+
+    #[test]
+    fn latency_and_slow_response_are_checked() {
+        let reversed = Config {
+            latency: Latency::same(crate::latency::Delay::Uniform {
+                min: Duration::from_millis(9),
+                max: Duration::from_millis(1),
+            }),
+            ..Config::default()
+        };
+        assert!(matches!(reversed.validate(), Err(ConfigError::Latency(_))));
+        for value in [Duration::ZERO, MAX_SLOW_RESPONSE + Duration::from_secs(1)] {
+            let config = Config {
+                slow_response: value,
+                ..Config::default()
+            };
+            assert_eq!(
+                config.validate(),
+                Err(ConfigError::SlowResponseOutOfRange { value })
+            );
+        }
+        let bounded = Config {
+            slow_response: MAX_SLOW_RESPONSE,
+            ..Config::default()
+        };
+        assert_eq!(bounded.validate(), Ok(()));
     }
 
     #[test]

@@ -16,7 +16,9 @@
 mod api;
 mod config;
 mod faults;
+mod latency;
 mod prom;
+mod ratelimit;
 mod server;
 mod truth;
 
@@ -29,9 +31,11 @@ use tokio::task::JoinHandle;
 
 pub use api::{parse_order, ApiError, ParsedOrder, INVALID_JSON};
 pub use config::{
-    is_known_fault, Config, ConfigError, DEFAULT_CHAIN_ID, DEFAULT_ORDER_DEADLINE_BLOCKS,
-    KNOWN_ERROR_TYPES, TRANSPORT_FAULTS,
+    is_known_fault, Config, ConfigError, RateLimit, DEFAULT_CHAIN_ID,
+    DEFAULT_ORDER_DEADLINE_BLOCKS, DEFAULT_SLOW_RESPONSE, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE,
+    TRANSPORT_FAULTS,
 };
+pub use latency::{Delay, Endpoint, Latency, LatencyError, LatencySampler, Spikes, MAX_DELAY};
 pub use server::{app, MockState};
 pub use truth::{
     EventKind, EventStats, ExpectedOrder, OrderKey, PostOutcome, Stats, Summary, Truth, UNMATCHED,

@@ -2,9 +2,10 @@
 //!
 //! Routes: `POST /api/v1/orders`, `GET /api/v1/orders/{uid}`, `GET /api/v1/app_data/{hash}`
 //! (the subset of the CoW orderbook API engines use), plus `/healthz`, `/_stats` and
-//! `/metrics` for the harness. One middleware stamps each request's arrival, adds the
-//! configured latency to `/api/…` routes (not to the harness's own routes, so scraping does not
-//! disturb the measurement) and counts requests by route and status.
+//! `/metrics` for the harness. One middleware stamps each request's arrival, takes a token
+//! from the route's rate-limit bucket, adds the drawn latency to `/api/…` routes (not to the
+//! harness's own routes, so scraping does not disturb the measurement) and counts requests by
+//! route and status.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{MatchedPath, Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,10 +26,17 @@ use cowprotocol::{
 use crate::api::{self, ApiError};
 use crate::config::{Config, ConfigError};
 use crate::faults::ErrorMix;
+use crate::latency::{Endpoint, LatencySampler};
+use crate::ratelimit::RouteLimits;
 use crate::truth::{Observation, PostOutcome, Truth};
 
 /// Route label of requests that matched no route.
 const UNMATCHED_ROUTE: &str = "unmatched";
+/// The orderbook routes the mock serves; each has its own rate-limit bucket.
+const ORDERS_ROUTE: &str = "/api/v1/orders";
+const ORDER_ROUTE: &str = "/api/v1/orders/{uid}";
+const APP_DATA_ROUTE: &str = "/api/v1/app_data/{hash}";
+const API_ROUTES: &[&str] = &[ORDERS_ROUTE, ORDER_ROUTE, APP_DATA_ROUTE];
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -40,6 +48,8 @@ struct Shared {
     config: Config,
     domain: DomainSeparator,
     mix: ErrorMix,
+    latency: LatencySampler,
+    limits: Option<RouteLimits>,
     orders: Mutex<HashMap<OrderUid, Order>>,
     truth: Truth,
 }
@@ -48,11 +58,18 @@ impl MockState {
     /// Validates `config` and builds a fresh state (no orders, no events).
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        let outcomes: Vec<String> = config.errors.keys().cloned().collect();
+        let mut outcomes: Vec<String> = config.errors.keys().cloned().collect();
+        if config.rate_limit.is_some() {
+            outcomes.push(PostOutcome::RateLimited.label().to_owned());
+        }
         Ok(Self {
             shared: Arc::new(Shared {
                 domain: settlement_domain(config.chain_id, GPV2_SETTLEMENT),
                 mix: ErrorMix::new(&config.errors, config.seed),
+                latency: LatencySampler::new(&config.latency, config.seed),
+                limits: config
+                    .rate_limit
+                    .map(|limit| RouteLimits::new(limit, API_ROUTES)),
                 orders: Mutex::new(HashMap::new()),
                 truth: Truth::new(config.order_deadline_blocks, &outcomes),
                 config,
@@ -80,13 +97,19 @@ impl MockState {
 #[derive(Clone, Copy, Debug)]
 struct Arrival(Instant);
 
+/// Set on a `POST /api/v1/orders` its route's bucket refused: the handler still reads the
+/// order (so the truth counts the attempt against its event) and answers 429 with
+/// `Retry-After` in these seconds.
+#[derive(Clone, Copy, Debug)]
+struct RateLimited(u64);
+
 /// Builds the router. Tests drive it with `tower::ServiceExt::oneshot`; [`crate::start`]
 /// serves it on a socket.
 pub fn app(state: MockState) -> Router {
     Router::new()
-        .route("/api/v1/orders", post(post_order))
-        .route("/api/v1/orders/{uid}", get(get_order))
-        .route("/api/v1/app_data/{hash}", get(get_app_data))
+        .route(ORDERS_ROUTE, post(post_order))
+        .route(ORDER_ROUTE, get(get_order))
+        .route(APP_DATA_ROUTE, get(get_app_data))
         .route("/healthz", get(healthz))
         .route("/_stats", get(stats))
         .route("/metrics", get(metrics))
@@ -103,11 +126,15 @@ async fn observe(State(state): State<MockState>, mut req: Request, next: Next) -
         .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
         .to_owned();
     req.extensions_mut().insert(Arrival(arrival));
-    let latency = state.shared.config.latency;
-    if route.starts_with("/api/") && latency > Duration::ZERO {
-        tokio::time::sleep(latency).await;
-    }
-    let response = next.run(req).await;
+    let response = match delay_or_limit(&state.shared, &route, &mut req, arrival) {
+        Gate::Refuse(response) => response,
+        Gate::Pass(delay) => {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            next.run(req).await
+        }
+    };
     state
         .shared
         .truth
@@ -115,9 +142,50 @@ async fn observe(State(state): State<MockState>, mut req: Request, next: Next) -
     response
 }
 
+/// What the middleware does with a request before its handler.
+enum Gate {
+    /// Answer at once (a rate-limited GET).
+    Refuse(Response),
+    /// Wait this long, then run the handler.
+    Pass(Duration),
+}
+
+/// Takes a token from the route's bucket and draws the latency. Rate-limited requests get no
+/// latency (the limiter answers before the backend would); a rate-limited POST is marked and
+/// still handed to its handler so the truth sees the attempt.
+fn delay_or_limit(shared: &Shared, route: &str, req: &mut Request, arrival: Instant) -> Gate {
+    if !route.starts_with("/api/") {
+        return Gate::Pass(Duration::ZERO);
+    }
+    let endpoint = if req.method() == Method::POST {
+        Endpoint::PostOrders
+    } else {
+        Endpoint::Get
+    };
+    let limited = shared.limits.as_ref().and_then(|l| l.check(route));
+    match (limited, route) {
+        (None, _) => Gate::Pass(shared.latency.draw(endpoint, arrival)),
+        (Some(retry_after), ORDERS_ROUTE) => {
+            req.extensions_mut().insert(RateLimited(retry_after));
+            Gate::Pass(Duration::ZERO)
+        }
+        (Some(retry_after), _) => Gate::Refuse(too_many_requests(
+            retry_after,
+            "rate limit of this route exceeded",
+        )),
+    }
+}
+
+/// A 429 in the orderbook's error shape with `Retry-After` in whole seconds.
+fn too_many_requests(retry_after: u64, why: &str) -> Response {
+    let e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", why);
+    ([(header::RETRY_AFTER, retry_after.to_string())], e).into_response()
+}
+
 async fn post_order(
     State(state): State<MockState>,
     arrival: Option<Extension<Arrival>>,
+    limited: Option<Extension<RateLimited>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let received_at = arrival.map_or_else(Instant::now, |Extension(Arrival(at))| at);
@@ -139,19 +207,27 @@ async fn post_order(
         }
     };
     let head = shared.truth.head();
-    let (outcome, response) = match injected {
-        Some(fault) => (
+    let (outcome, response) = match (limited, injected) {
+        (Some(Extension(RateLimited(retry_after))), _) => (
+            PostOutcome::RateLimited,
+            too_many_requests(retry_after, "rate limit of this route exceeded"),
+        ),
+        (None, Some(fault)) => (
             PostOutcome::Injected(fault.to_owned()),
             injected_response(fault),
         ),
-        None => store(shared, &order),
+        (None, None) => store(shared, &order),
     };
+    let slow = matches!(&outcome, PostOutcome::Injected(fault) if fault == "SlowResponse");
     shared.truth.observe(Observation {
         key: order.key(),
         outcome,
         received_at,
         head,
     });
+    if slow {
+        tokio::time::sleep(shared.config.slow_response).await;
+    }
     response
 }
 
@@ -159,10 +235,7 @@ async fn post_order(
 fn injected_response(fault: &str) -> Response {
     const WHY: &str = "injected by the mock orderbook's error mix";
     match fault {
-        "Http429" => {
-            let e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", WHY);
-            ([(header::RETRY_AFTER, "1")], e).into_response()
-        }
+        "Http429" => too_many_requests(1, WHY),
         "Http500" => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
@@ -172,6 +245,10 @@ fn injected_response(fault: &str) -> Response {
         "Http503" => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", WHY)
             .into_response(),
         "ConnectionReset" => connection_reset(),
+        // Held by the caller for `Config::slow_response` before it is sent.
+        "SlowResponse" => {
+            ApiError::new(StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout", WHY).into_response()
+        }
         error_type => ApiError::bad_request(error_type, WHY).into_response(),
     }
 }
@@ -276,7 +353,6 @@ async fn not_found() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     use alloy::primitives::{address, b256, Address, B256, U256};
     use alloy::sol_types::{eip712_domain, SolStruct};
@@ -604,6 +680,108 @@ mod tests {
             s.truth().stats().orders_received["unmatched"]["ConnectionReset"],
             1
         );
+    }
+
+    #[tokio::test]
+    async fn slow_response_holds_a_504_and_stores_nothing() {
+        let hold = Duration::from_millis(50);
+        let s = state(Config {
+            errors: [("SlowResponse".to_owned(), 1.0)].into_iter().collect(),
+            slow_response: hold,
+            ..Config::default()
+        });
+        let started = Instant::now();
+        let (status, body) = post_json(&s, &vector_order()).await;
+        // A lower bound only: a tokio sleep never ends early.
+        assert!(
+            started.elapsed() >= hold,
+            "answer held for the configured time"
+        );
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert_error(&body, "GatewayTimeout");
+        s.truth().set_head(1);
+        let stats = s.truth().stats();
+        assert_eq!(stats.orders_received["unmatched"]["SlowResponse"], 1);
+        assert_eq!(stats.orders_received["unmatched"]["accepted"], 0);
+    }
+
+    fn rate_limited(per_second: u32, burst: u32) -> MockState {
+        let nz = |n| std::num::NonZeroU32::new(n).expect("above 0");
+        state(Config {
+            rate_limit: Some(crate::config::RateLimit {
+                per_second: nz(per_second),
+                burst: nz(burst),
+            }),
+            ..Config::default()
+        })
+    }
+
+    async fn post_raw(s: &MockState, order: &Value) -> Response {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/api/v1/orders")
+            .body(Body::from(order.to_string()))
+            .expect("request");
+        app(s.clone()).oneshot(req).await.expect("infallible")
+    }
+
+    #[tokio::test]
+    async fn rate_limit_answers_429_with_retry_after_per_route() {
+        // One token per second and a burst of 2: the third request in a row finds the
+        // bucket empty whatever the machine's speed (a refill takes a full second).
+        let s = rate_limited(1, 2);
+        let orders: Vec<Value> = (0..3u32)
+            .map(|i| {
+                let mut order = vector_order();
+                order["validTo"] = json!(1_800_000_000 + i);
+                order
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for order in &orders {
+            statuses.push(post_raw(&s, order).await);
+        }
+        let limited = statuses.pop().expect("three answers");
+        assert!(statuses.iter().all(|r| r.status() == StatusCode::CREATED));
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after = limited
+            .headers()
+            .get(header::RETRY_AFTER)
+            .expect("Retry-After");
+        assert_eq!(retry_after.to_str().expect("ascii"), "1");
+        let bytes = axum::body::to_bytes(limited.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let body: Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_error(&body, "TooManyRequests");
+
+        let refused = crate::api::parse_order(orders[2].to_string().as_bytes(), s.domain())
+            .expect("valid order");
+        let uri = format!("/api/v1/orders/{}", refused.uid);
+        let (status, _) = get_json(&s, &uri).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "limited order not stored; GETs have their own bucket"
+        );
+        let (status, _) = get_json(&s, &uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, body) = get_json(&s, &uri).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "third GET in a row");
+        assert_error(&body, "TooManyRequests");
+        for _ in 0..5 {
+            assert_eq!(
+                call(&s, "GET", "/healthz", Body::empty()).await.0,
+                StatusCode::OK
+            );
+        }
+
+        s.truth().set_head(1);
+        let stats = s.truth().stats();
+        assert_eq!(stats.orders_received["unmatched"]["rate_limited"], 1);
+        assert_eq!(stats.orders_received["unmatched"]["accepted"], 2);
+        assert_eq!(stats.requests["/api/v1/orders"]["429"], 1);
+        assert_eq!(stats.requests["/api/v1/orders/{uid}"]["429"], 1);
     }
 
     fn vector_key() -> OrderKey {

@@ -110,6 +110,8 @@ pub enum PostOutcome {
     Injected(String),
     /// 400 because the body could not be parsed.
     Invalid,
+    /// 429 because the route's rate-limit bucket was empty.
+    RateLimited,
 }
 
 impl PostOutcome {
@@ -120,6 +122,7 @@ impl PostOutcome {
             PostOutcome::Duplicate => "duplicate",
             PostOutcome::Injected(error_type) => error_type,
             PostOutcome::Invalid => "invalid",
+            PostOutcome::RateLimited => "rate_limited",
         }
     }
 }

@@ -75,6 +75,8 @@ impl Orderbook {
     pub fn new(base: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            // The orderbook is the local mock: never route it through a proxy.
+            .no_proxy()
             .build()?;
         Ok(Self {
             http,

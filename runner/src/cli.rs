@@ -28,6 +28,9 @@ pub enum Command {
         /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
         #[arg(long)]
         anvil: Option<PathBuf>,
+        /// Also write the bars as JUnit XML (one test case per bar) to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// Check scenario files without running them (exit 0 all valid, 2 otherwise).
     Validate {
@@ -35,10 +38,58 @@ pub enum Command {
         files: Vec<PathBuf>,
     },
     /// Print the scenario JSON Schema (as committed in schemas/scenario.schema.json).
-    Schema,
+    Schema {
+        /// Print the outcome.json schema instead (schemas/outcome.schema.json).
+        #[arg(long)]
+        outcome: bool,
+    },
+    /// Compare two outcome.json files (exit 0, 1 a regression with --fail-on-regression, 2 unreadable input, 3 different scenarios).
+    Diff {
+        /// The base run's outcome.json.
+        base: PathBuf,
+        /// The head run's outcome.json.
+        head: PathBuf,
+        /// Changes within this percentage of the base count as unchanged.
+        #[arg(long, default_value = "5%")]
+        noise: crate::diff::Noise,
+        /// Exit 1 when a bar flipped to failing or a reading got worse past the noise band.
+        #[arg(long)]
+        fail_on_regression: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::diff::Format::Md)]
+        format: crate::diff::Format,
+        /// Compare outcomes of different scenarios anyway.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Chain fixtures recorded from a fork, for offline runs (`chain.fixture: FILE`).
+    Fixture {
+        #[command(subcommand)]
+        action: FixtureCommand,
+    },
 }
 
-const SUBCOMMANDS: &[&str] = &["run", "validate", "schema", "help"];
+/// `runner fixture …`.
+#[derive(Debug, Subcommand)]
+pub enum FixtureCommand {
+    /// Fork an RPC URL, exercise the CoW contracts, and write their code and the storage a run reads (exit 0 written, 2 bad URL, 3 fork or contracts failed).
+    Record {
+        /// HTTP(S) JSON-RPC URL to fork; it may carry a key, which is never printed.
+        #[arg(long)]
+        rpc: String,
+        /// Block to record at (default: the latest).
+        #[arg(long)]
+        block: Option<u64>,
+        /// The fixture file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
+        #[arg(long)]
+        anvil: Option<PathBuf>,
+    },
+}
+
+const SUBCOMMANDS: &[&str] = &["run", "validate", "schema", "diff", "fixture", "help"];
 
 /// Parses the arguments, reading a leading file argument as `run FILE`.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
@@ -73,7 +124,7 @@ mod tests {
         );
         assert!(matches!(
             parse_words(&["runner", "schema"]).command,
-            Command::Schema
+            Command::Schema { outcome: false }
         ));
     }
 }

@@ -7,8 +7,10 @@
 pub mod bars;
 pub mod chain;
 pub mod cli;
+pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod fixture;
 pub mod load;
 pub mod metrics;
 pub mod mock;

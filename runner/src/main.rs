@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use runner::cli::{self, Command};
 use runner::error::RunError;
-use runner::{pipeline, report, scenario, shutdown};
+use runner::{diff, fixture, pipeline, report, scenario, shutdown};
 
 fn main() -> ExitCode {
+    let process_start = std::time::Instant::now();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("COWLOAD_LOG")
@@ -25,15 +26,108 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Validate { files } => validate(&files),
-        Command::Schema => {
-            print!("{}", scenario::json_schema());
+        Command::Schema { outcome } => {
+            if outcome {
+                print!("{}", report::json_schema());
+            } else {
+                print!("{}", scenario::json_schema());
+            }
             ExitCode::SUCCESS
         }
+        Command::Diff {
+            base,
+            head,
+            noise,
+            fail_on_regression,
+            format,
+            force,
+        } => diff(&diff::Request {
+            base,
+            head,
+            noise,
+            fail_on_regression,
+            format,
+            force,
+        }),
+        Command::Fixture {
+            action:
+                cli::FixtureCommand::Record {
+                    rpc,
+                    block,
+                    out,
+                    anvil,
+                },
+        } => record_fixture(fixture::RecordRequest {
+            rpc,
+            block,
+            out,
+            anvil,
+        }),
         Command::Run {
             scenario,
             out,
             anvil,
-        } => run(&scenario, pipeline::Options { anvil, out }),
+            junit,
+        } => run(
+            &scenario,
+            pipeline::Options {
+                anvil,
+                out,
+                junit,
+                process_start: Some(process_start),
+            },
+        ),
+    }
+}
+
+fn record_fixture(request: fixture::RecordRequest) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(fixture::record(&request)) {
+        Ok(recorded) => {
+            eprintln!(
+                "fixture: {} (chain {}, block {})",
+                recorded.path.display(),
+                recorded.chain_id,
+                recorded.block
+            );
+            for (name, address, slots) in &recorded.contracts {
+                eprintln!("  {name} at {address}: code and {slots} storage slots");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn diff(request: &diff::Request) -> ExitCode {
+    match diff::run(request) {
+        Ok(answer) => {
+            use std::io::Write;
+            // A closed stdout (`| head`) is not an error worth reporting.
+            let _ = std::io::stdout().write_all(answer.text.as_bytes());
+            ExitCode::from(answer.exit_code)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 

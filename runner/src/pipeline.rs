@@ -27,6 +27,10 @@ const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Options {
     pub anvil: Option<PathBuf>,
     pub out: Option<PathBuf>,
+    /// Also write the bars as JUnit XML here.
+    pub junit: Option<PathBuf>,
+    /// When the runner process started; the run's own start when left out.
+    pub process_start: Option<Instant>,
 }
 
 /// A finished run: its outcome and where it was written.
@@ -42,21 +46,26 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
     let run_dir = make_run_dir(plan, options.out.as_deref())?;
     eprintln!("run directory: {}", run_dir.display());
     let started_at = time::OffsetDateTime::now_utc();
-    let started = Instant::now();
+    let started = options.process_start.unwrap_or_else(Instant::now);
 
-    let chain = chain::start(plan, &anvil, &run_dir).await?;
+    let chain = until_cancelled(cancel, chain::start(plan, &anvil, &run_dir)).await??;
     eprintln!(
-        "chain: {} pid {} on {} (chain id {}), {} contracts replayed and verified in {} ms",
+        "chain: {} pid {} on {} (chain id {}), {} contracts verified in {} ms; {}",
         chain.anvil_version,
         chain.anvil_pid(),
         chain.http_url,
         chain.chain_id,
         chain.deployed.len(),
-        chain.setup_time.as_millis()
+        chain.setup_time.as_millis(),
+        chain.origin
     );
+    // Fork and fixture chains bring their own chain id; later stages use it.
+    let effective = plan.with_chain_id(chain.chain_id);
+    let plan = &effective;
     let mock = mock::start(plan).await?;
     eprintln!("mock orderbook: {}", mock.url());
-    let engine = engine::start(plan, &chain, &mock.url(), &run_dir).await?;
+    let engine =
+        until_cancelled(cancel, engine::start(plan, &chain, &mock.url(), &run_dir)).await??;
     if let Some(engine) = &engine {
         eprintln!(
             "engine: pid {} ({}), metrics {}",
@@ -81,6 +90,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         .unwrap_or_default();
     let facts = RunFacts {
         started_at,
+        started,
         duration: started.elapsed(),
         anvil_version: stages.chain.anvil_version.clone(),
         engine_command: stages.engine.as_ref().map(|e| e.command.clone()),
@@ -98,12 +108,13 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
     let outcome = Outcome::new(
         plan,
         &delivery,
+        &series,
         verdicts,
         mock_stats,
         failure.as_ref(),
         facts,
     );
-    report::write(&outcome, &run_dir)?;
+    report::write(&outcome, &run_dir, options.junit.as_deref())?;
     match failure {
         Some(error) => Err(error),
         None => Ok(Finished { outcome, run_dir }),
@@ -145,6 +156,7 @@ impl Stages<'_> {
         };
         observer.scrape("start", None).await;
         let loaded = load::run(self.plan, &mut self.chain, &mut observer, &load_cancel).await;
+        observer.display.finish();
         // Events still waiting for an order when the run ends are lost.
         self.mock.truth().finish();
         observer.scrape("end", None).await;
@@ -193,6 +205,7 @@ struct Observer<'a> {
     engine_died: Option<EngineError>,
     cancel_load: Cancel,
     load_blocks_seen: u32,
+    display: report::Progress,
 }
 
 impl<'a> Observer<'a> {
@@ -233,6 +246,7 @@ impl<'a> Observer<'a> {
             engine_died: None,
             cancel_load,
             load_blocks_seen: 0,
+            display: report::Progress::new(),
         })
     }
 
@@ -240,7 +254,7 @@ impl<'a> Observer<'a> {
         Delivery {
             blocks: self.blocks.clone(),
             interrupted: true,
-            time_to_first_load_block: None,
+            first_load_block_at: None,
         }
     }
 
@@ -302,11 +316,19 @@ impl<'a> Observer<'a> {
         }
     }
 
-    fn progress(&self, block: &BlockDelivery) {
-        let last = self.series.points.last().map(|p| &p.snapshot);
+    fn progress(&mut self, block: &BlockDelivery) {
+        let last = self.series.points.last();
+        let metrics = report::block_metrics(&self.series, block.block.number).unwrap_or_default();
+        let load = &self.plan.scenario.load;
+        let (phase, position) = match block.phase {
+            Phase::Warmup => ("warmup", None),
+            Phase::Load => ("load", Some((self.load_blocks_seen, load.blocks))),
+            Phase::Drain => ("drain", None),
+        };
         let sum = |name: &str, outcome: Option<&str>| -> f64 {
-            last.map(|s| {
-                s.samples
+            last.map(|p| {
+                p.snapshot
+                    .samples
                     .iter()
                     .filter(|x| {
                         x.name == name
@@ -320,40 +342,33 @@ impl<'a> Observer<'a> {
             })
             .unwrap_or(0.0)
         };
-        let phase = match block.phase {
-            Phase::Warmup => "warmup",
-            Phase::Load => "load",
-            Phase::Drain => "drain",
+        const LISTED: usize = 3;
+        let line = report::BlockLine {
+            phase,
+            position,
+            number: block.block.number,
+            requested: block.requested.into(),
+            delivered: block.delivered.into(),
+            active_twaps: block.active_twaps,
+            orders_accepted: sum("cowload_orders_received_total", Some("accepted")),
+            orders_received: metrics.orders_received,
+            lost: sum("cowload_events_lost_total", None),
+            latency_p99: metrics.event_to_order_p99_seconds,
+            late_ms: block.timing.late_ms,
+            failures: block
+                .failures
+                .iter()
+                .take(LISTED)
+                .map(|f| {
+                    format!(
+                        "{} tx {} (sender {} nonce {}): {}",
+                        f.kind, f.tx, f.sender, f.nonce, f.reason
+                    )
+                })
+                .collect(),
+            more_failures: block.failures.len().saturating_sub(LISTED),
         };
-        let load = &self.plan.scenario.load;
-        let position = match block.phase {
-            Phase::Load => format!("{}/{}", self.load_blocks_seen, load.blocks),
-            _ => String::new(),
-        };
-        eprintln!(
-            "[{phase:>6} {position:>7}] block {:>5}: twap {}/{} ethflow {}/{} | active twaps {} | orders accepted {} lost {} | late {:.0} ms",
-            block.block.number,
-            block.delivered.twap,
-            block.requested.twap,
-            block.delivered.ethflow,
-            block.requested.ethflow,
-            block.active_twaps,
-            sum("cowload_orders_received_total", Some("accepted")),
-            sum("cowload_events_lost_total", None),
-            block.timing.late_ms,
-        );
-        for failure in block.failures.iter().take(3) {
-            eprintln!(
-                "    {} tx {} (sender {} nonce {}): {}",
-                failure.kind, failure.tx, failure.sender, failure.nonce, failure.reason
-            );
-        }
-        if block.failures.len() > 3 {
-            eprintln!(
-                "    … and {} more without their event",
-                block.failures.len() - 3
-            );
-        }
+        self.display.block(&line);
     }
 }
 
@@ -388,6 +403,7 @@ impl OnBlock for Observer<'_> {
         self.blocks.push(block.clone());
         if let Some(engine) = self.engine.as_mut() {
             if let Err(died) = engine.check_alive() {
+                self.display.finish();
                 eprintln!("engine exited during the run; stopping the load");
                 self.engine_died = Some(died);
                 self.cancel_load.cancel();
@@ -401,6 +417,18 @@ impl OnBlock for Observer<'_> {
 
 fn append_raw(file: &mut File, label: &str, raw: &str) {
     let _ = writeln!(file, "# cowload scrape: {label}\n{raw}");
+}
+
+/// Runs a start-up stage unless a signal comes first; whatever the stage had
+/// started is dropped (and so ended) with the abandoned future.
+async fn until_cancelled<T>(
+    cancel: &Cancel,
+    stage: impl std::future::Future<Output = T>,
+) -> Result<T, RunError> {
+    tokio::select! {
+        result = stage => Ok(result),
+        _ = cancel.cancelled() => Err(RunError::Interrupted),
+    }
 }
 
 /// Refuses, before anything starts, a load the chain cannot hold.

@@ -14,6 +14,8 @@ use crate::process::ChildGuard;
 pub const NPM_PACKAGE: &str = "@foundry-rs/anvil-linux-amd64@1.7.1";
 const NPM_BIN: &str = "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// A fork fetches its block and chain id over the network before it answers.
+const FORK_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Finds Anvil: `explicit` (the `--anvil` flag), `$ANVIL`, PATH,
 /// `~/.foundry/bin/anvil`, then the project's npm install (searched upward from
@@ -65,9 +67,13 @@ pub fn free_port() -> std::io::Result<u16> {
 
 /// What to start Anvil with.
 pub struct AnvilArgs {
-    pub chain_id: u64,
+    /// `None` on a fork: the chain id is the fork's.
+    pub chain_id: Option<u64>,
     pub gas_limit: u64,
-    pub genesis_timestamp: u64,
+    /// `None` on a fork: time continues from the fork block.
+    pub genesis_timestamp: Option<u64>,
+    /// Fork this (loopback relay) URL at this block.
+    pub fork: Option<(String, u64)>,
 }
 
 /// A started, answering Anvil.
@@ -78,43 +84,73 @@ pub struct Anvil {
     pub provider: RootProvider,
 }
 
+impl AnvilArgs {
+    fn argv(&self, port: u16) -> Vec<String> {
+        let mut argv: Vec<String> = [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--gas-limit",
+            &self.gas_limit.to_string(),
+            "--base-fee",
+            "0",
+            "--no-mining",
+            "--no-request-size-limit",
+            "--disable-console-log",
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some(id) = self.chain_id {
+            argv.extend(["--chain-id".to_owned(), id.to_string()]);
+        }
+        if let Some(timestamp) = self.genesis_timestamp {
+            argv.extend(["--timestamp".to_owned(), timestamp.to_string()]);
+        }
+        if let Some((url, block)) = &self.fork {
+            // No on-disk RPC cache: two forks with the same chain id and block
+            // number may hold different state (every local upstream does).
+            argv.extend([
+                "--fork-url".to_owned(),
+                url.clone(),
+                "--fork-block-number".to_owned(),
+                block.to_string(),
+                "--no-storage-caching".to_owned(),
+                "--fork-retry-backoff".to_owned(),
+                "200".to_owned(),
+                "--retries".to_owned(),
+                "2".to_owned(),
+            ]);
+        }
+        argv
+    }
+}
+
 /// Starts Anvil on a free loopback port with automine off and waits until it
-/// answers `eth_chainId`.
+/// answers `eth_chainId` (and, when the chain id was given, answers it right).
 pub async fn spawn(binary: &Path, args: &AnvilArgs, log_path: &Path) -> Result<Anvil, ChainError> {
     let port = free_port().map_err(ChainError::Io)?;
-    let argv: Vec<String> = [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--chain-id",
-        &args.chain_id.to_string(),
-        "--gas-limit",
-        &args.gas_limit.to_string(),
-        "--timestamp",
-        &args.genesis_timestamp.to_string(),
-        "--base-fee",
-        "0",
-        "--no-mining",
-        "--no-request-size-limit",
-        "--disable-console-log",
-        "--quiet",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let argv = args.argv(port);
     let mut guard = ChildGuard::spawn("anvil", binary, &argv, &[], log_path)?;
     let provider = loopback_provider(port);
-    let deadline = Instant::now() + READY_TIMEOUT;
+    let ready_timeout = if args.fork.is_some() {
+        FORK_READY_TIMEOUT
+    } else {
+        READY_TIMEOUT
+    };
+    let deadline = Instant::now() + ready_timeout;
     loop {
         if let Ok(id) = provider.get_chain_id().await {
-            if id != args.chain_id {
-                return Err(ChainError::Unexpected(format!(
-                    "anvil answered chain id {id}, expected {}",
-                    args.chain_id
-                )));
+            match args.chain_id {
+                Some(expected) if id != expected => {
+                    return Err(ChainError::Unexpected(format!(
+                        "anvil answered chain id {id}, expected {expected}"
+                    )))
+                }
+                _ => break,
             }
-            break;
         }
         if let Some(status) = guard.try_exit_status() {
             return Err(ChainError::AnvilExited {
@@ -124,7 +160,7 @@ pub async fn spawn(binary: &Path, args: &AnvilArgs, log_path: &Path) -> Result<A
         }
         if Instant::now() > deadline {
             return Err(ChainError::AnvilNotReady {
-                after: READY_TIMEOUT,
+                after: ready_timeout,
                 tail: guard.log_tail(20),
             });
         }

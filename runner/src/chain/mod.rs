@@ -1,12 +1,21 @@
-//! Stage 2, chain: a fresh Anvil on loopback with the real CoW contracts at their
+//! Stage 2, chain: an Anvil on loopback with the real CoW contracts at their
 //! canonical addresses, automine off, and a deterministic clock so the same
 //! scenario and seed mine the same chain.
+//!
+//! Three ways to get the contracts there: replay the contract fixture's
+//! deployments (local mode, the default), fork an RPC URL at a block (fork
+//! mode: time continues from the fork block), or load a fixture recorded from
+//! a fork (`chain.fixture`).
 //!
 //! In: the plan's chain section. Out: [`Chain`], which owns Anvil through a guard
 //! (dropping it ends Anvil) and mines blocks on the runner's command.
 
 mod anvil;
 mod fixture;
+mod fork;
+pub mod recorded;
+mod relay;
+pub mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,6 +27,7 @@ use serde_json::json;
 
 pub use anvil::{find as find_anvil, free_port, NPM_PACKAGE};
 pub use fixture::Deployed;
+pub use fork::required_contracts;
 
 use crate::process::{ChildGuard, ProcessError};
 use crate::scenario::Plan;
@@ -39,14 +49,36 @@ pub enum ChainError {
     FixtureMissing { path: PathBuf, reason: String },
     #[error("contract fixture {path} is invalid: {reason}")]
     FixtureInvalid { path: PathBuf, reason: String },
-    #[error(
-        "{name} at {address} does not hold the expected code after replaying {fixture}: {detail}"
-    )]
+    #[error("{name} at {address} does not hold the code {fixture} expects: {detail}")]
     CodeMismatch {
         fixture: PathBuf,
         name: String,
         address: Address,
         detail: String,
+    },
+    #[error("cannot reach the fork RPC {url}: {reason}; check chain.fork.url and the network (the URL's key is not shown)")]
+    ForkUnreachable { url: String, reason: String },
+    #[error("the fork RPC {url} answered {method} badly: {reason}; check that chain.fork.url is an HTTP JSON-RPC endpoint and its key is valid")]
+    ForkBadAnswer {
+        url: String,
+        method: String,
+        reason: String,
+    },
+    #[error("the fork RPC {url} has no block {block} yet (its head is {head}); pin chain.fork.block at or below the head")]
+    ForkBlockAhead { url: String, block: u64, head: u64 },
+    #[error("chain.id is {written} but {source_name} is chain {found}; remove chain.id or make it {found}")]
+    ChainIdMismatch {
+        written: u64,
+        found: u64,
+        source_name: String,
+    },
+    #[error("chain {chain_id}: {reason}, so the contracts a scenario needs have no known addresses there")]
+    UnknownDeployment { chain_id: u64, reason: String },
+    #[error("the chain {chain_id} at block {block} lacks contracts the scenario needs (no code): {missing}; fork a chain and block where CoW Protocol is deployed")]
+    ContractsMissing {
+        chain_id: u64,
+        block: u64,
+        missing: String,
     },
     #[error("anvil RPC {method} failed: {message}")]
     Rpc { method: String, message: String },
@@ -80,9 +112,42 @@ pub struct MinedBlock {
     pub mined_at: Instant,
 }
 
+/// Where a chain's contracts came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The contract fixture's deployments, replayed.
+    Replay,
+    /// A fork of `url` (redacted) at `block`.
+    Fork {
+        url: String,
+        block: u64,
+        block_timestamp: u64,
+    },
+    /// A fixture recorded by `runner fixture record`.
+    Recorded { path: PathBuf, block: u64 },
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Replay => write!(f, "contracts replayed from the contract fixture"),
+            Origin::Fork { url, block, .. } => write!(f, "fork of {url} at block {block}"),
+            Origin::Recorded { path, block } => write!(
+                f,
+                "contracts loaded from {} (recorded at block {block})",
+                path.display()
+            ),
+        }
+    }
+}
+
 /// A running local chain holding the CoW contracts.
 pub struct Chain {
     anvil: ChildGuard,
+    /// Fork mode's relay to the real RPC; dropped after Anvil (field order).
+    _relay: Option<relay::Relay>,
+    /// Where the contracts came from.
+    pub origin: Origin,
     pub provider: RootProvider,
     pub http_url: String,
     pub ws_url: String,
@@ -96,14 +161,29 @@ pub struct Chain {
     next_timestamp: u64,
 }
 
-/// Starts Anvil, replays the contract fixture and verifies it.
+/// Starts Anvil in the plan's mode and verifies the contracts are there.
 pub async fn start(plan: &Plan, anvil_binary: &Path, run_dir: &Path) -> Result<Chain, ChainError> {
+    match (&plan.scenario.chain.fork, &plan.chain_fixture) {
+        (Some(fork), _) => fork::start(plan, fork, anvil_binary, run_dir).await,
+        (None, Some(path)) => start_recorded(plan, path, anvil_binary, run_dir).await,
+        (None, None) => start_replay(plan, anvil_binary, run_dir).await,
+    }
+}
+
+/// Local mode: a fresh Anvil with the contract fixture's deployments replayed.
+async fn start_replay(
+    plan: &Plan,
+    anvil_binary: &Path,
+    run_dir: &Path,
+) -> Result<Chain, ChainError> {
     let started = Instant::now();
     let spec = &plan.scenario.chain;
+    let chain_id = spec.id;
     let args = anvil::AnvilArgs {
-        chain_id: spec.id,
+        chain_id: Some(chain_id),
         gas_limit: spec.gas_limit,
-        genesis_timestamp: GENESIS_TIMESTAMP,
+        genesis_timestamp: Some(GENESIS_TIMESTAMP),
+        fork: None,
     };
     let spawned = anvil::spawn(anvil_binary, &args, &run_dir.join("anvil.log")).await?;
     let mut next_timestamp = GENESIS_TIMESTAMP + 1;
@@ -113,21 +193,62 @@ pub async fn start(plan: &Plan, anvil_binary: &Path, run_dir: &Path) -> Result<C
         t
     };
     let deployed =
-        fixture::replay(&spawned.provider, &plan.fixtures_dir, spec.id, &mut clock).await?;
-    let contracts = contracts_for(spec.id, &deployed)?;
-    Ok(Chain {
-        provider: spawned.provider,
-        http_url: format!("http://127.0.0.1:{}", spawned.port),
-        ws_url: format!("ws://127.0.0.1:{}", spawned.port),
-        chain_id: spec.id,
-        contracts,
+        fixture::replay(&spawned.provider, &plan.fixtures_dir, chain_id, &mut clock).await?;
+    Chain::assemble(
+        spawned,
+        None,
+        chain_id,
         deployed,
-        anvil_version: spawned.version,
-        setup_time: started.elapsed(),
-        block_interval_secs: spec.block_time.0.as_secs().max(1),
+        Origin::Replay,
+        started.elapsed(),
+        spec.block_time.0.as_secs().max(1),
         next_timestamp,
-        anvil: spawned.guard,
-    })
+    )
+}
+
+/// Fixture mode: a fresh Anvil with a recorded fixture's code and storage.
+async fn start_recorded(
+    plan: &Plan,
+    path: &Path,
+    anvil_binary: &Path,
+    run_dir: &Path,
+) -> Result<Chain, ChainError> {
+    let started = Instant::now();
+    let spec = &plan.scenario.chain;
+    let fixture = recorded::read(path)?;
+    if let Some(written) = plan
+        .chain_id_written
+        .then_some(spec.id)
+        .filter(|written| *written != fixture.chain_id)
+    {
+        return Err(ChainError::ChainIdMismatch {
+            written,
+            found: fixture.chain_id,
+            source_name: format!("the fixture {}", path.display()),
+        });
+    }
+    let args = anvil::AnvilArgs {
+        chain_id: Some(fixture.chain_id),
+        gas_limit: spec.gas_limit,
+        genesis_timestamp: Some(GENESIS_TIMESTAMP),
+        fork: None,
+    };
+    let spawned = anvil::spawn(anvil_binary, &args, &run_dir.join("anvil.log")).await?;
+    let deployed = recorded::load(&spawned.provider, path, &fixture).await?;
+    let origin = Origin::Recorded {
+        path: path.to_owned(),
+        block: fixture.block.number,
+    };
+    Chain::assemble(
+        spawned,
+        None,
+        fixture.chain_id,
+        deployed,
+        origin,
+        started.elapsed(),
+        spec.block_time.0.as_secs().max(1),
+        GENESIS_TIMESTAMP + 1,
+    )
 }
 
 fn contracts_for(chain_id: u64, deployed: &[Deployed]) -> Result<Contracts, ChainError> {
@@ -137,7 +258,9 @@ fn contracts_for(chain_id: u64, deployed: &[Deployed]) -> Result<Contracts, Chai
             .find(|d| d.name == name)
             .map(|d| d.address)
             .ok_or_else(|| {
-                ChainError::Unexpected(format!("fixture for chain {chain_id} has no {name}"))
+                ChainError::Unexpected(format!(
+                    "the contracts placed on chain {chain_id} include no {name}"
+                ))
             })
     };
     Ok(Contracts {
@@ -151,6 +274,36 @@ fn contracts_for(chain_id: u64, deployed: &[Deployed]) -> Result<Contracts, Chai
 }
 
 impl Chain {
+    /// A chain from a started Anvil whose contracts are in place.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        spawned: anvil::Anvil,
+        relay: Option<relay::Relay>,
+        chain_id: u64,
+        deployed: Vec<Deployed>,
+        origin: Origin,
+        setup_time: Duration,
+        block_interval_secs: u64,
+        next_timestamp: u64,
+    ) -> Result<Chain, ChainError> {
+        let contracts = contracts_for(chain_id, &deployed)?;
+        Ok(Chain {
+            provider: spawned.provider,
+            http_url: format!("http://127.0.0.1:{}", spawned.port),
+            ws_url: format!("ws://127.0.0.1:{}", spawned.port),
+            chain_id,
+            contracts,
+            deployed,
+            anvil_version: spawned.version,
+            setup_time,
+            block_interval_secs,
+            next_timestamp,
+            anvil: spawned.guard,
+            _relay: relay,
+            origin,
+        })
+    }
+
     /// The timestamp the next mined block will carry.
     pub fn next_timestamp(&self) -> u64 {
         self.next_timestamp
@@ -214,7 +367,7 @@ pub async fn rpc<
         .map_err(|e| rpc_error(method, e))
 }
 
-fn rpc_error(method: &str, e: impl std::fmt::Display) -> ChainError {
+pub(crate) fn rpc_error(method: &str, e: impl std::fmt::Display) -> ChainError {
     ChainError::Rpc {
         method: method.to_owned(),
         message: e.to_string(),

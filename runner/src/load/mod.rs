@@ -119,8 +119,8 @@ pub struct Delivery {
     pub blocks: Vec<BlockDelivery>,
     /// The run was cancelled before its last block.
     pub interrupted: bool,
-    /// Wall time from the start of `run` to the first loaded block being mined.
-    pub time_to_first_load_block: Option<Duration>,
+    /// When the first loaded block was mined (for runner start → first load block).
+    pub first_load_block_at: Option<Instant>,
 }
 
 impl Delivery {
@@ -162,7 +162,6 @@ pub async fn run(
     on_block: &mut impl OnBlock,
     cancel: &Cancel,
 ) -> Result<Delivery, LoadError> {
-    let started = Instant::now();
     let spec = &plan.scenario.load;
     let seed = plan.scenario.seed;
     let mut owners = accounts::derive(Role::TwapOwner, seed, spec.twap.owners);
@@ -218,8 +217,8 @@ pub async fn run(
             };
             result.phase = phase;
             result.active_twaps = active.update(&result, twap_lifetime);
-            if phase == Phase::Load && delivery.time_to_first_load_block.is_none() {
-                delivery.time_to_first_load_block = Some(started.elapsed());
+            if phase == Phase::Load && delivery.first_load_block_at.is_none() {
+                delivery.first_load_block_at = Some(result.block.mined_at);
             }
             on_block.on_block(&result).await;
             delivery.blocks.push(result);

@@ -1,19 +1,27 @@
-//! `report.md`: verdict first, then the bars, delivery, mock truth, what failed,
-//! the engine's last words and links to the raw files.
+//! `report.md`: verdict first, then the bars, what saturated first, delivery and
+//! orders per kind, where the time went, engine and mock figures, failed
+//! transactions, the engine's last words and links to the raw files. Rendered
+//! from the [`Outcome`] alone, so it can be regenerated from `outcome.json`.
 
 use std::fmt::Write;
 
-use super::{Outcome, Status};
-use crate::bars::Verdict;
+use super::{MetricKind, MetricSummary, Outcome, Source, Status};
 
 /// Most transaction failures listed; the rest are counted.
 const MAX_FAILURES_LISTED: usize = 20;
+/// Most metric rows listed per source; the rest are in outcome.json.
+const MAX_METRICS_LISTED: usize = 40;
 
+/// The whole report.
 pub fn render(outcome: &Outcome) -> String {
     let mut md = String::new();
     headline(&mut md, outcome);
-    bars(&mut md, &outcome.bars);
+    hint(&mut md, outcome);
+    bars(&mut md, outcome);
     delivery(&mut md, outcome);
+    orders(&mut md, outcome);
+    time(&mut md, outcome);
+    metrics(&mut md, outcome, Source::Engine, "Engine metrics");
     mock(&mut md, outcome);
     failures(&mut md, outcome);
     engine_log(&mut md, outcome);
@@ -21,64 +29,128 @@ pub fn render(outcome: &Outcome) -> String {
     md
 }
 
-fn headline(md: &mut String, outcome: &Outcome) {
-    let verdict = match outcome.status {
+/// The short form for `$GITHUB_STEP_SUMMARY`: verdict, hint and bars.
+pub fn render_summary(outcome: &Outcome) -> String {
+    let mut md = String::new();
+    headline(&mut md, outcome);
+    hint(&mut md, outcome);
+    bars(&mut md, outcome);
+    md
+}
+
+fn verdict_text(status: Status) -> &'static str {
+    match status {
         Status::Pass => "✅ PASS: every bar held",
         Status::Fail => "❌ FAIL: a bar did not hold",
         Status::Interrupted => "⏹ INTERRUPTED: partial results",
         Status::Error => "💥 ERROR: the run could not finish",
-    };
+    }
+}
+
+fn headline(md: &mut String, outcome: &Outcome) {
     let _ = writeln!(
         md,
-        "# cowload: {}\n\n**{verdict}** (exit {})\n",
-        outcome.scenario.name, outcome.exit_code
+        "# cowload: {}\n\n**{}** (exit {})\n",
+        outcome.scenario.name,
+        verdict_text(outcome.status),
+        outcome.exit_code
     );
     if let Some(error) = &outcome.error {
         let _ = writeln!(md, "```\n{error}\n```\n");
     }
-    if let Some(first) = outcome.bars.iter().find(|b| !b.holds) {
-        let _ = writeln!(
-            md,
-            "First bar to fail: `{}`{}\n",
-            first.bar,
-            observed_note(first)
-        );
-    }
+    let chain = match &outcome.chain.fork_url {
+        Some(url) => format!(
+            "fork of {url}{}",
+            outcome
+                .chain
+                .fork_block
+                .map_or(String::new(), |b| format!(" at block {b}"))
+        ),
+        None => "local Anvil".to_owned(),
+    };
+    let engine = match &outcome.versions.engine_command {
+        Some(command) => format!("`{}`", command.join(" ")),
+        None => "none (harness only)".to_owned(),
+    };
     let _ = writeln!(
         md,
-        "Scenario `{}` (hash `{}`, seed {}), {} blocks, {:.1} s.\n",
+        "Scenario `{}` (hash `{}`, seed {}), {} blocks on {chain} (chain {}, {}), \
+         runner {}, engine {engine}.\n",
         outcome.scenario.file.display(),
         short(&outcome.scenario.hash),
         outcome.scenario.seed,
         outcome.blocks.len(),
-        outcome.run.facts.duration.as_secs_f64()
+        outcome.chain.chain_id,
+        outcome.versions.anvil,
+        outcome.versions.runner,
     );
 }
 
-fn observed_note(v: &Verdict) -> String {
-    match (v.observed, &v.reason) {
-        (Some(x), _) => format!(" (observed {})", value(x, &v.unit)),
-        (None, Some(reason)) => format!(" ({reason})"),
-        (None, None) => " (no data)".to_owned(),
+/// The bottleneck hint: what failed first and which stage slowed down most.
+fn hint(md: &mut String, outcome: &Outcome) {
+    let b = &outcome.bottleneck;
+    if let Some(first) = &b.first_failed_bar {
+        let observed = outcome
+            .bars
+            .iter()
+            .find(|bar| bar.bar == first.bar)
+            .map(|bar| match (bar.observed, &bar.reason) {
+                (Some(x), _) => format!(", observed {} at the end", value(x, &bar.unit)),
+                (None, Some(reason)) => format!(" ({reason})"),
+                (None, None) => " (no data)".to_owned(),
+            })
+            .unwrap_or_default();
+        let when = match first.block {
+            Some(block) => format!(", failing from block {block} on"),
+            None => ", failing at the end of the run".to_owned(),
+        };
+        let _ = writeln!(
+            md,
+            "- **First bar to fail:** `{}`{when}{observed}.",
+            first.bar
+        );
+    }
+    match b
+        .grew_most
+        .as_ref()
+        .and_then(|name| b.stages.iter().find(|s| &s.stage == name))
+    {
+        Some(stage) => {
+            let _ = writeln!(
+                md,
+                "- **Grew most:** {} (p99 {} early in the load → {} late, +{}).",
+                stage.stage,
+                value(stage.early_seconds, "s"),
+                value(stage.late_seconds, "s"),
+                value(stage.growth_seconds, "s"),
+            );
+        }
+        None if !b.stages.is_empty() => {
+            md.push_str("- **Grew most:** no stage's latency grew during the load.\n");
+        }
+        None => {}
+    }
+    if b.first_failed_bar.is_some() || !b.stages.is_empty() {
+        md.push('\n');
     }
 }
 
-fn bars(md: &mut String, bars: &[Verdict]) {
+fn bars(md: &mut String, outcome: &Outcome) {
     md.push_str("## Bars\n\n| | bar | observed | limit |\n|---|---|---|---|\n");
-    if bars.is_empty() {
+    if outcome.bars.is_empty() {
         md.push_str("| ✗ | (no bars: a run without bars cannot pass) | | |\n");
     }
-    for bar in bars {
+    for bar in &outcome.bars {
         let mark = if bar.holds { "✓" } else { "✗" };
         let observed = match (bar.observed, &bar.reason) {
             (Some(x), _) => value(x, &bar.unit),
-            (None, Some(reason)) => format!("no data: {reason}"),
+            (None, Some(reason)) => format!("no data: {}", cell(reason)),
             (None, None) => "no data".to_owned(),
         };
         let _ = writeln!(
             md,
             "| {mark} | `{}` | {observed} | {} {} |",
-            bar.bar.replace('|', "\\|"),
+            cell(&bar.bar),
             bar.op,
             value(bar.limit, &bar.unit)
         );
@@ -88,21 +160,45 @@ fn bars(md: &mut String, bars: &[Verdict]) {
 
 fn delivery(md: &mut String, outcome: &Outcome) {
     let t = &outcome.totals;
+    md.push_str("## Delivery and orders per kind\n\n");
     md.push_str(
-        "## Delivery (events on chain)\n\n| kind | requested | delivered |\n|---|---|---|\n",
+        "| kind | requested | on chain | orders matched | lost | late | event→order p50 | event→order p99 |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
-    let _ = writeln!(md, "| TWAP | {} | {} |", t.requested.twap, t.delivered.twap);
-    let _ = writeln!(
-        md,
-        "| EthFlow | {} | {} |",
-        t.requested.ethflow, t.delivered.ethflow
-    );
+    for (kind, label, requested, delivered) in [
+        ("twap", "TWAP", t.requested.twap, t.delivered.twap),
+        (
+            "ethflow",
+            "EthFlow",
+            t.requested.ethflow,
+            t.delivered.ethflow,
+        ),
+    ] {
+        let events = outcome.mock.as_ref().and_then(|m| m.events.get(kind));
+        let n = |f: fn(&super::MockEvents) -> u64| {
+            events.map_or("–".to_owned(), |e| f(e).to_string())
+        };
+        let q = |f: fn(&super::MockEvents) -> f64| {
+            events
+                .filter(|e| e.latency_seconds.count > 0)
+                .map_or("–".to_owned(), |e| value(f(e), "s"))
+        };
+        let _ = writeln!(
+            md,
+            "| {label} | {requested} | {delivered} | {} | {} | {} | {} | {} |",
+            n(|e| e.matched),
+            n(|e| e.lost),
+            n(|e| e.late),
+            q(|e| e.latency_seconds.p50),
+            q(|e| e.latency_seconds.p99),
+        );
+    }
     let ratio = t
         .delivered_ratio
-        .map_or("n/a".to_owned(), |r| format!("{:.4}", r));
+        .map_or("n/a".to_owned(), |r| format!("{r:.4}"));
     let _ = writeln!(
         md,
-        "\nDelivered ratio: {ratio}. Peak active TWAPs: {}.\n",
+        "\nDelivered ratio (on chain / requested): {ratio}. Peak active TWAPs: {}.\n",
         outcome
             .blocks
             .iter()
@@ -112,34 +208,157 @@ fn delivery(md: &mut String, outcome: &Outcome) {
     );
 }
 
-fn mock(md: &mut String, outcome: &Outcome) {
-    if outcome.mock.is_null() {
+fn orders(md: &mut String, outcome: &Outcome) {
+    let Some(mock) = &outcome.mock else { return };
+    if mock.orders_received.is_empty() {
         return;
     }
-    md.push_str("## Orders at the mock orderbook\n\n");
-    if let Some(events) = outcome.mock.get("events").and_then(|e| e.as_object()) {
-        md.push_str("| kind | registered | matched | lost | latency p50 | latency p99 | blocks p99 |\n|---|---|---|---|---|---|---|\n");
-        for (kind, stats) in events {
-            let n = |k: &str| stats.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-            let q = |k: &str, p: &str| stats.get(k).and_then(|v| v.get(p)).and_then(|v| v.as_f64());
+    md.push_str(
+        "### Order POSTs at the mock, by outcome\n\n| kind | outcome | POSTs |\n|---|---|---|\n",
+    );
+    for (kind, outcomes) in &mock.orders_received {
+        for (result, count) in outcomes.iter().filter(|(_, c)| **c > 0) {
+            let _ = writeln!(md, "| {kind} | {} | {count} |", cell(result));
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n{} POSTs in all; {} accepted orders matched no event; {} POSTs still pending at the end.\n",
+        mock.posts, mock.unmatched_orders, mock.pending_posts
+    );
+}
+
+/// Where the time went: per-stage growth, harness timings and the plot.
+fn time(md: &mut String, outcome: &Outcome) {
+    md.push_str("## Where the time went\n\n");
+    if !outcome.blocks.is_empty() {
+        md.push_str(
+            "![per block: events delivered, orders received, event→order p99](plot.svg)\n\n",
+        );
+    }
+    if !outcome.bottleneck.stages.is_empty() {
+        md.push_str(
+            "p99 per block, median over the first and the last third of the loaded blocks:\n\n\
+             | stage | early | late | growth |\n|---|---|---|---|\n",
+        );
+        for s in &outcome.bottleneck.stages {
             let _ = writeln!(
                 md,
-                "| {kind} | {} | {} | {} | {} | {} | {} |",
-                n("registered"),
-                n("matched"),
-                n("lost"),
-                q("latency_seconds", "p50").map_or("–".into(), |x| value(x, "s")),
-                q("latency_seconds", "p99").map_or("–".into(), |x| value(x, "s")),
-                q("blocks", "p99").map_or("–".into(), |x| format!("{x:.0}")),
+                "| {} | {} | {} | {}{} |",
+                s.stage,
+                value(s.early_seconds, "s"),
+                value(s.late_seconds, "s"),
+                if s.growth_seconds > 0.0 { "+" } else { "" },
+                value(s.growth_seconds, "s"),
             );
         }
         md.push('\n');
     }
+    let timings = &outcome.run.blocks;
+    if !timings.is_empty() {
+        let mean = |f: fn(&super::BlockTimingRow) -> f64| {
+            timings.iter().map(f).sum::<f64>() / timings.len() as f64
+        };
+        let worst = timings.iter().map(|t| t.late_ms).fold(0.0, f64::max);
+        let _ = writeln!(
+            md,
+            "Harness per block (mean): build {:.1} ms, send {:.1} ms, verify {:.1} ms; \
+             latest block {:.0} ms behind its slot. Runner start → first loaded block: {}.\n",
+            mean(|t| t.build_ms),
+            mean(|t| t.send_ms),
+            mean(|t| t.verify_ms),
+            worst,
+            outcome
+                .run
+                .time_to_first_load_block_seconds
+                .map_or("n/a".to_owned(), |s| value(s, "s")),
+        );
+    }
+}
+
+/// Rows of one source's metrics that moved (or have quantiles).
+fn metrics(md: &mut String, outcome: &Outcome, source: Source, title: &str) {
+    let rows: Vec<(&String, &MetricSummary)> = outcome
+        .metrics
+        .iter()
+        .filter(|(_, m)| m.source == source && interesting(m))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
     let _ = writeln!(
         md,
-        "<details><summary>mock statistics</summary>\n\n```json\n{}\n```\n</details>\n",
-        serde_json::to_string_pretty(&outcome.mock).unwrap_or_default()
+        "## {title}\n\n| metric | start | end | Δ | p50 | p99 |\n|---|---|---|---|---|---|"
     );
+    for (name, m) in rows.iter().take(MAX_METRICS_LISTED) {
+        let unit = if name
+            .split('{')
+            .next()
+            .is_some_and(|n| n.contains("_seconds"))
+        {
+            "s"
+        } else {
+            ""
+        };
+        let number = |x: Option<f64>, u: &str| x.map_or("–".to_owned(), |x| value(x, u));
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} | {} | {} | {} |",
+            cell(name),
+            number(m.start, ""),
+            number(m.end, ""),
+            number(m.delta, ""),
+            number(m.quantiles.get("p50").copied(), unit),
+            number(m.quantiles.get("p99").copied(), unit),
+        );
+    }
+    let more = rows.len().saturating_sub(MAX_METRICS_LISTED);
+    if more > 0 {
+        let _ = writeln!(md, "\n… and {more} more in outcome.json.");
+    }
+    md.push_str(
+        "\nFor histograms and summaries, start/end/Δ count observations. \
+         Series that stayed at zero are left out; outcome.json has them all.\n\n",
+    );
+}
+
+/// Worth a row: it moved, or it has quantiles, or a gauge ended non-zero.
+fn interesting(m: &MetricSummary) -> bool {
+    let moved = m.delta.is_some_and(|d| d != 0.0);
+    let nonzero_gauge = m.kind == MetricKind::Gauge && m.end.is_some_and(|e| e != 0.0);
+    moved || nonzero_gauge || !m.quantiles.is_empty()
+}
+
+fn mock(md: &mut String, outcome: &Outcome) {
+    let Some(mock) = &outcome.mock else { return };
+    md.push_str("## Mock orderbook\n\n");
+    let _ = writeln!(
+        md,
+        "An event without an accepted order {} blocks after its own counts as lost.\n",
+        mock.order_deadline_blocks
+    );
+    let has_requests = mock
+        .requests
+        .values()
+        .flat_map(|s| s.values())
+        .any(|c| *c > 0);
+    if has_requests {
+        md.push_str("| route | status | requests |\n|---|---|---|\n");
+        for (route, statuses) in &mock.requests {
+            for (status, count) in statuses.iter().filter(|(_, c)| **c > 0) {
+                let _ = writeln!(md, "| `{}` | {status} | {count} |", cell(route));
+            }
+        }
+        md.push('\n');
+    }
+    metrics_inline(md, outcome);
+}
+
+fn metrics_inline(md: &mut String, outcome: &Outcome) {
+    let mut sub = String::new();
+    metrics(&mut sub, outcome, Source::Mock, "Mock metrics");
+    // One level down: the mock's metrics belong to its section.
+    md.push_str(&sub.replacen("## Mock metrics", "### Mock metrics", 1));
 }
 
 fn failures(md: &mut String, outcome: &Outcome) {
@@ -159,7 +378,7 @@ fn failures(md: &mut String, outcome: &Outcome) {
             "| {block} | {} | `{}` | {} |",
             f.kind,
             f.tx,
-            f.reason.replace('|', "\\|")
+            cell(&f.reason)
         );
     }
     if all.len() > MAX_FAILURES_LISTED {
@@ -173,7 +392,8 @@ fn failures(md: &mut String, outcome: &Outcome) {
 }
 
 fn engine_log(md: &mut String, outcome: &Outcome) {
-    let tail = outcome.run.facts.engine_log_tail.trim();
+    let tail = outcome.run.engine_log_tail.join("\n");
+    let tail = tail.trim();
     if tail.is_empty() {
         return;
     }
@@ -181,8 +401,10 @@ fn engine_log(md: &mut String, outcome: &Outcome) {
 }
 
 fn files(md: &mut String, outcome: &Outcome) {
-    md.push_str("## Files\n\n- [outcome.json](outcome.json)\n- [anvil.log](anvil.log)\n");
-    if outcome.run.facts.engine_command.is_some() {
+    md.push_str(
+        "## Files\n\n- [outcome.json](outcome.json)\n- [plot.svg](plot.svg)\n- [anvil.log](anvil.log)\n",
+    );
+    if outcome.versions.engine_command.is_some() {
         md.push_str(
             "- [engine.log](engine.log)\n- [engine metrics scrapes](metrics/engine.prom)\n",
         );
@@ -193,11 +415,17 @@ fn files(md: &mut String, outcome: &Outcome) {
 /// A number with its unit, in the unit's natural scale.
 pub fn value(x: f64, unit: &str) -> String {
     match unit {
-        "s" if x.abs() < 1.0 && x != 0.0 => format!("{:.1} ms", x * 1000.0),
+        "s" if x == 0.0 => "0 s".to_owned(),
+        "s" if x.abs() < 1.0 => format!("{:.1} ms", x * 1000.0),
         "s" => format!("{x:.3} s"),
         _ if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
         _ => format!("{x:.4}"),
     }
+}
+
+/// Text safe inside a table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
 }
 
 fn short(hash: &str) -> &str {

@@ -1,37 +1,64 @@
 //! Stage 8, report: `outcome.json` (stable, diffable), `report.md` (readable in a
-//! pull request) and the terminal summary. Everything the run measured ends up
-//! here, including partial runs and runs that failed part-way.
+//! pull request), `plot.svg`, JUnit XML and the terminal summary. Everything the
+//! run measured ends up here, including partial runs and runs that failed part-way.
+//!
+//! In: the plan, the load's [`Delivery`], the scraped [`Series`], the bar
+//! verdicts, the mock's statistics and the wall-clock facts. Out: one
+//! [`Outcome`], the single source every format renders from, so a report can
+//! be regenerated from `outcome.json` alone.
+//!
+//! Why stable: two runs of the same scenario must differ only where behaviour
+//! differed, so that `runner diff` and a plain `git diff` of two outcomes show
+//! what moved. Keys follow struct order, maps are `BTreeMap`s, arrays follow
+//! block or scenario order, and everything wall-clock (start time, durations,
+//! per-block timings, paths of the run directory, the engine log) lives in the
+//! one `run` section.
 
+mod junit;
 mod markdown;
+mod metrics;
+mod probe;
+mod svg;
 mod terminal;
+mod timeline;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::bars::Verdict;
 use crate::error::RunError;
-use crate::load::{Counts, Delivery, Phase, TxFailure};
+use crate::load::{Counts, Delivery, Phase};
+use crate::metrics::Series;
 use crate::scenario::Plan;
 
-pub use terminal::print_summary;
+pub use markdown::value as format_value;
+pub use metrics::{MetricKind, MetricSummary, Source};
+pub use terminal::{print_summary, summary_text, BlockLine, Progress};
+pub use timeline::{BlockMetrics, Bottleneck, FirstFailure, StageGrowth};
 
-/// Version of the outcome.json layout.
+/// Version of the outcome.json layout; `runner diff` refuses other versions.
 pub const OUTCOME_VERSION: u32 = 1;
 
+/// Why writing the run's files failed. All are I/O (exit 3).
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("cannot write {path}: {source}")]
+    /// A file of the run directory (or the JUnit/summary target) could not be written.
+    #[error("cannot write {path}: {source}; check that the directory exists and is writable")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
 }
 
 /// How the run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Every bar held.
@@ -44,109 +71,357 @@ pub enum Status {
     Error,
 }
 
-/// Wall-clock facts of the run: the only part of the outcome that differs
-/// between two runs of the same scenario with the same behaviour.
-#[derive(Debug, Clone, Serialize)]
+/// Wall-clock facts of the run, as the pipeline hands them over.
+#[derive(Debug, Clone)]
 pub struct RunFacts {
-    #[serde(with = "time::serde::rfc3339")]
+    /// When the run started (UTC).
     pub started_at: time::OffsetDateTime,
-    #[serde(serialize_with = "seconds")]
+    /// The runner's start, for runner start → first load block.
+    pub started: std::time::Instant,
+    /// How long the run took.
     pub duration: Duration,
+    /// `anvil --version`, shortened.
     pub anvil_version: String,
+    /// The engine's command line; `None` when the engine was disabled.
     pub engine_command: Option<Vec<String>>,
-    #[serde(serialize_with = "seconds")]
+    /// Anvil start plus fixture replay.
     pub chain_setup: Duration,
-    #[serde(skip)]
+    /// The engine's last log lines.
     pub engine_log_tail: String,
+    /// The run directory.
     pub run_dir: PathBuf,
 }
 
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+/// Events per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Kinds {
+    /// TWAP creates (`ComposableCoW.ConditionalOrderCreated`).
+    pub twap: u64,
+    /// EthFlow orders (`CoWSwapEthFlow.OrderPlacement`).
+    pub ethflow: u64,
 }
 
-/// Per block: what was asked, what landed on chain, what failed.
-#[derive(Debug, Clone, Serialize)]
+impl From<Counts> for Kinds {
+    fn from(c: Counts) -> Self {
+        Kinds {
+            twap: c.twap,
+            ethflow: c.ethflow,
+        }
+    }
+}
+
+/// Which part of the run a block belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockPhase {
+    /// Empty blocks before the load.
+    Warmup,
+    /// Blocks carrying the scenario's events.
+    Load,
+    /// Empty blocks after the load.
+    Drain,
+}
+
+impl From<Phase> for BlockPhase {
+    fn from(p: Phase) -> Self {
+        match p {
+            Phase::Warmup => BlockPhase::Warmup,
+            Phase::Load => BlockPhase::Load,
+            Phase::Drain => BlockPhase::Drain,
+        }
+    }
+}
+
+/// A load transaction that did not emit its event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FailureRow {
+    /// `twap` or `ethflow`.
+    pub kind: String,
+    /// Transaction hash.
+    pub tx: String,
+    /// Sender address.
+    pub sender: String,
+    /// Sender nonce.
+    pub nonce: u64,
+    /// Why no event was found.
+    pub reason: String,
+}
+
+/// One block of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BlockRow {
+    /// Block number.
     pub number: u64,
-    pub phase: Phase,
-    pub requested: Counts,
-    pub delivered: Counts,
+    /// Warm-up, load or drain.
+    pub phase: BlockPhase,
+    /// Events the scenario asked for in this block.
+    pub requested: Kinds,
+    /// Events found on chain in this block.
+    pub delivered: Kinds,
+    /// TWAPs whose lifetime covers this block.
     pub active_twaps: u64,
-    pub failures: Vec<TxFailure>,
+    /// What the metrics say about this block's interval.
+    #[serde(flatten)]
+    pub metrics: BlockMetrics,
+    /// Transactions without their event.
+    pub failures: Vec<FailureRow>,
 }
 
-/// Per block wall-clock timings (kept in the `run` section).
-#[derive(Debug, Clone, Serialize)]
+/// Per-block wall-clock timings (in the `run` section).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BlockTimingRow {
+    /// Block number.
     pub number: u64,
+    /// Building and signing the block's transactions.
     pub build_ms: f64,
+    /// Sending them.
     pub send_ms: f64,
+    /// Finding their events after mining.
     pub verify_ms: f64,
+    /// How much later than its slot the block was mined.
     pub late_ms: f64,
 }
 
 /// Totals over the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Totals {
-    pub requested: Counts,
-    pub delivered: Counts,
+    /// Events asked for.
+    pub requested: Kinds,
+    /// Events found on chain.
+    pub delivered: Kinds,
+    /// delivered / requested; `None` when nothing was requested.
     pub delivered_ratio: Option<f64>,
 }
 
 /// Scenario identity: two outcomes are comparable when their hashes agree.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScenarioInfo {
+    /// The scenario's name.
     pub name: String,
+    /// The file as given on the command line.
     pub file: PathBuf,
+    /// SHA-256 of the normalised scenario.
     pub hash: String,
+    /// The seed of everything random.
     pub seed: u64,
 }
 
-/// The wall-clock section of the outcome.
-#[derive(Debug, Clone, Serialize)]
+/// What ran: the runner, Anvil and the engine command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Versions {
+    /// The runner's version.
+    pub runner: String,
+    /// `anvil --version`, shortened.
+    pub anvil: String,
+    /// The engine's command line, with the run directory written as
+    /// `<run_dir>`; `None` when the engine was disabled.
+    pub engine_command: Option<Vec<String>>,
+}
+
+/// Local Anvil with the replayed fixture, or a fork of a live chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainMode {
+    /// A fresh Anvil holding the CoW contracts replayed from the fixture.
+    Local,
+    /// A fork of `fork_url`.
+    Fork,
+}
+
+/// The chain the load was fired at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChainInfo {
+    /// Local or fork.
+    pub mode: ChainMode,
+    /// Chain id.
+    pub chain_id: u64,
+    /// The forked RPC URL, redacted (no keys, no path).
+    pub fork_url: Option<String>,
+    /// The forked block; `None` for latest or local.
+    pub fork_block: Option<u64>,
+    /// Time between two mined blocks.
+    pub block_time_seconds: f64,
+    /// Block gas limit.
+    pub gas_limit: u64,
+}
+
+/// One acceptance bar's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BarResult {
+    /// The bar as written.
+    pub bar: String,
+    /// The observed value in base units (seconds, ratio); `None` without data.
+    pub observed: Option<f64>,
+    /// `"s"` for seconds, else `""`.
+    pub unit: String,
+    /// The comparison.
+    pub op: String,
+    /// The limit in base units.
+    pub limit: f64,
+    /// True exactly when there was data and `observed op limit` held.
+    pub holds: bool,
+    /// Why there was no data.
+    pub reason: Option<String>,
+}
+
+impl From<Verdict> for BarResult {
+    fn from(v: Verdict) -> Self {
+        BarResult {
+            bar: v.bar,
+            observed: v.observed.map(probe::round6),
+            unit: v.unit,
+            op: v.op,
+            limit: v.limit,
+            holds: v.holds,
+            reason: v.reason,
+        }
+    }
+}
+
+/// A distribution as the mock summarises it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Distribution {
+    /// Observations.
+    pub count: u64,
+    /// Smallest.
+    pub min: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// The mock's accounting for one event kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct MockEvents {
+    /// Events the runner registered.
+    pub registered: u64,
+    /// Events whose first accepted order arrived in time.
+    pub matched: u64,
+    /// Events with no accepted order by their deadline.
+    pub lost: u64,
+    /// Lost events whose order came later.
+    pub late: u64,
+    /// Neither matched nor lost at the end.
+    pub awaiting: u64,
+    /// Event block mined → first accepted order (seconds).
+    pub latency_seconds: Distribution,
+    /// Blocks between the event and its first accepted order.
+    pub blocks: Distribution,
+    /// POSTs per event up to its first accepted one.
+    pub posts_per_event: Distribution,
+}
+
+/// What the mock orderbook saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct MockSummary {
+    /// Blocks after its own within which an event needs an accepted order.
+    pub order_deadline_blocks: u64,
+    /// Order POSTs handled.
+    pub posts: u64,
+    /// kind → outcome → POSTs (`accepted`, `duplicate`, injected error types…).
+    pub orders_received: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Accepted orders matching no event.
+    pub unmatched_orders: u64,
+    /// POSTs whose event may still be registered.
+    pub pending_posts: u64,
+    /// kind → event accounting.
+    pub events: BTreeMap<String, MockEvents>,
+    /// route → status → requests.
+    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// The wall-clock section: the only part that differs between two runs of
+/// the same scenario with the same behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunSection {
-    #[serde(flatten)]
-    pub facts: RunFacts,
-    pub runner_version: &'static str,
+    /// RFC 3339 start time (UTC).
+    pub started_at: String,
+    /// Whole run.
+    pub duration_seconds: f64,
+    /// Anvil start plus fixture replay.
+    pub chain_setup_seconds: f64,
+    /// Runner start → first loaded block mined.
     pub time_to_first_load_block_seconds: Option<f64>,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The engine's last log lines.
+    pub engine_log_tail: Vec<String>,
+    /// Per-block timings.
     pub blocks: Vec<BlockTimingRow>,
 }
 
-/// Everything a run produced.
-#[derive(Debug, Clone, Serialize)]
+/// Everything a run produced; `outcome.json` is this, serialised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "cowload outcome")]
 pub struct Outcome {
+    /// Layout version ([`OUTCOME_VERSION`]).
     pub version: u32,
+    /// Which scenario ran.
     pub scenario: ScenarioInfo,
+    /// What ran it.
+    pub versions: Versions,
+    /// The chain.
+    pub chain: ChainInfo,
+    /// The verdict.
     pub status: Status,
+    /// The runner's exit code for this outcome.
     pub exit_code: u8,
+    /// The error that stopped the run, if any.
     pub error: Option<String>,
+    /// Totals.
     pub totals: Totals,
-    pub bars: Vec<Verdict>,
+    /// One result per bar, in scenario order.
+    pub bars: Vec<BarResult>,
+    /// What failed first and which stage slowed down most.
+    pub bottleneck: Bottleneck,
+    /// The per-block timeline.
     pub blocks: Vec<BlockRow>,
-    pub mock: serde_json::Value,
+    /// What the mock saw; `None` when the run stopped before it could say.
+    pub mock: Option<MockSummary>,
+    /// Every engine, mock and harness series: `name{labels}` → summary.
+    pub metrics: BTreeMap<String, MetricSummary>,
+    /// Wall-clock facts.
     pub run: RunSection,
 }
 
+/// How many engine log lines the outcome keeps.
+const LOG_TAIL_LINES: usize = 30;
+
 impl Outcome {
+    /// Assembles the outcome of one run. `mock` is the mock's `/_stats` JSON
+    /// (`Null` when unavailable); `failure` is the error that stopped the run.
     pub fn new(
         plan: &Plan,
         delivery: &Delivery,
-        bars: Vec<Verdict>,
+        series: &Series,
+        verdicts: Vec<Verdict>,
         mock: serde_json::Value,
         failure: Option<&RunError>,
         facts: RunFacts,
     ) -> Self {
         let requested = delivery.requested();
         let delivered = delivery.delivered();
-        let error = failure.map(ToString::to_string);
         let (status, exit_code) = match failure {
             Some(RunError::Interrupted) => (Status::Interrupted, 130),
             Some(e) => (Status::Error, e.exit_code()),
             None if delivery.interrupted => (Status::Interrupted, 130),
-            None if !bars.is_empty() && bars.iter().all(|b| b.holds) => (Status::Pass, 0),
+            None if !verdicts.is_empty() && verdicts.iter().all(|b| b.holds) => (Status::Pass, 0),
             None => (Status::Fail, 1),
         };
+        let blocks = block_rows(delivery, series);
+        let mut bottleneck = stage_growth(&blocks, delivery);
+        bottleneck.first_failed_bar = timeline::first_failure(&plan.bars, series, &verdicts);
+        let run = run_section(delivery, &facts);
         Outcome {
             version: OUTCOME_VERSION,
             scenario: ScenarioInfo {
@@ -155,60 +430,240 @@ impl Outcome {
                 hash: plan.hash.clone(),
                 seed: plan.scenario.seed,
             },
+            versions: Versions {
+                runner: env!("CARGO_PKG_VERSION").to_owned(),
+                anvil: facts.anvil_version.clone(),
+                engine_command: facts
+                    .engine_command
+                    .as_ref()
+                    .map(|c| normalise_command(c, &facts.run_dir)),
+            },
+            chain: chain_info(plan),
             status,
             exit_code,
-            error,
+            error: failure.map(ToString::to_string),
             totals: Totals {
-                requested,
-                delivered,
+                requested: requested.into(),
+                delivered: delivered.into(),
                 delivered_ratio: (requested.total() > 0)
-                    .then(|| delivered.total() as f64 / requested.total() as f64),
+                    .then(|| probe::round6(delivered.total() as f64 / requested.total() as f64)),
             },
-            bars,
-            blocks: delivery
-                .blocks
-                .iter()
-                .map(|b| BlockRow {
-                    number: b.block.number,
-                    phase: b.phase,
-                    requested: b.requested,
-                    delivered: b.delivered,
-                    active_twaps: b.active_twaps,
-                    failures: b.failures.clone(),
-                })
-                .collect(),
-            mock,
-            run: RunSection {
-                facts,
-                runner_version: env!("CARGO_PKG_VERSION"),
-                time_to_first_load_block_seconds: delivery
-                    .time_to_first_load_block
-                    .map(|d| d.as_secs_f64()),
-                blocks: delivery
-                    .blocks
-                    .iter()
-                    .map(|b| BlockTimingRow {
-                        number: b.block.number,
-                        build_ms: round(b.timing.build_ms),
-                        send_ms: round(b.timing.send_ms),
-                        verify_ms: round(b.timing.verify_ms),
-                        late_ms: round(b.timing.late_ms),
-                    })
-                    .collect(),
-            },
+            bars: verdicts.into_iter().map(BarResult::from).collect(),
+            bottleneck,
+            blocks,
+            mock: serde_json::from_value(mock).ok(),
+            metrics: metrics::summarise(series),
+            run,
         }
+    }
+
+    /// Reads an outcome back, refusing other layout versions.
+    pub fn from_json(text: &str) -> Result<Outcome, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        match value.get("version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(OUTCOME_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "outcome version {v} is not supported (this runner reads version {OUTCOME_VERSION}); \
+                     compare outcomes written by the same runner version"
+                ))
+            }
+            None => return Err("no `version` field: is this a cowload outcome.json?".to_owned()),
+        }
+        serde_json::from_value(value).map_err(|e| format!("not a cowload outcome: {e}"))
+    }
+
+    /// The outcome as pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("an outcome always serialises") + "\n"
     }
 }
 
-fn round(ms: f64) -> f64 {
+fn chain_info(plan: &Plan) -> ChainInfo {
+    let spec = &plan.scenario.chain;
+    ChainInfo {
+        mode: if spec.fork.is_some() {
+            ChainMode::Fork
+        } else {
+            ChainMode::Local
+        },
+        chain_id: spec.id,
+        fork_url: spec.fork.as_ref().map(|f| crate::redact::url(&f.url)),
+        fork_block: spec.fork.as_ref().and_then(|f| f.block),
+        block_time_seconds: spec.block_time.0.as_secs_f64(),
+        gas_limit: spec.gas_limit,
+    }
+}
+
+/// The run directory varies from run to run; write it as `<run_dir>`.
+fn normalise_command(command: &[String], run_dir: &Path) -> Vec<String> {
+    let dir = run_dir.display().to_string();
+    command
+        .iter()
+        .map(|arg| {
+            if dir.is_empty() {
+                arg.clone()
+            } else {
+                arg.replace(&dir, "<run_dir>")
+            }
+        })
+        .collect()
+}
+
+fn block_rows(delivery: &Delivery, series: &Series) -> Vec<BlockRow> {
+    delivery
+        .blocks
+        .iter()
+        .map(|b| BlockRow {
+            number: b.block.number,
+            phase: b.phase.into(),
+            requested: b.requested.into(),
+            delivered: b.delivered.into(),
+            active_twaps: b.active_twaps,
+            metrics: timeline::interval(series, b.block.number)
+                .map(|(before, after)| timeline::block_metrics(before, after))
+                .unwrap_or_default(),
+            failures: b
+                .failures
+                .iter()
+                .map(|f| FailureRow {
+                    kind: f.kind.to_owned(),
+                    tx: f.tx.to_string(),
+                    sender: f.sender.to_string(),
+                    nonce: f.nonce,
+                    reason: f.reason.clone(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// What the metrics say about block `number`'s interval, for the progress
+/// line; `None` until the block's scrape is in the series.
+pub fn block_metrics(series: &Series, number: u64) -> Option<BlockMetrics> {
+    timeline::interval(series, number).map(|(before, after)| timeline::block_metrics(before, after))
+}
+
+/// Stage names as the report prints them.
+pub const STAGE_HARNESS: &str = "harness block lateness";
+/// See [`STAGE_HARNESS`].
+pub const STAGE_ENGINE: &str = "engine event latency";
+/// See [`STAGE_HARNESS`].
+pub const STAGE_EVENT_TO_ORDER: &str = "event→order latency";
+/// See [`STAGE_HARNESS`].
+pub const STAGE_MOCK: &str = "mock request latency";
+
+fn stage_growth(blocks: &[BlockRow], delivery: &Delivery) -> Bottleneck {
+    let loaded: Vec<&BlockRow> = blocks
+        .iter()
+        .filter(|b| b.phase == BlockPhase::Load)
+        .collect();
+    let late: Vec<Option<f64>> = delivery
+        .blocks
+        .iter()
+        .filter(|b| b.phase == Phase::Load)
+        .map(|b| Some(b.timing.late_ms / 1000.0))
+        .collect();
+    let column = |f: fn(&BlockMetrics) -> Option<f64>| -> Vec<Option<f64>> {
+        loaded.iter().map(|b| f(&b.metrics)).collect()
+    };
+    timeline::growth(&[
+        (STAGE_HARNESS, late),
+        (STAGE_ENGINE, column(|m| m.engine_latency_p99_seconds)),
+        (
+            STAGE_EVENT_TO_ORDER,
+            column(|m| m.event_to_order_p99_seconds),
+        ),
+        (STAGE_MOCK, column(|m| m.mock_request_p99_seconds)),
+    ])
+}
+
+fn run_section(delivery: &Delivery, facts: &RunFacts) -> RunSection {
+    let tail: Vec<String> = facts.engine_log_tail.lines().map(str::to_owned).collect();
+    let skip = tail.len().saturating_sub(LOG_TAIL_LINES);
+    RunSection {
+        started_at: facts
+            .started_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        duration_seconds: round_ms(facts.duration),
+        chain_setup_seconds: round_ms(facts.chain_setup),
+        time_to_first_load_block_seconds: delivery
+            .first_load_block_at
+            .map(|at| round_ms(at.saturating_duration_since(facts.started))),
+        run_dir: facts.run_dir.clone(),
+        engine_log_tail: tail.into_iter().skip(skip).collect(),
+        blocks: delivery
+            .blocks
+            .iter()
+            .map(|b| BlockTimingRow {
+                number: b.block.number,
+                build_ms: round1(b.timing.build_ms),
+                send_ms: round1(b.timing.send_ms),
+                verify_ms: round1(b.timing.verify_ms),
+                late_ms: round1(b.timing.late_ms),
+            })
+            .collect(),
+    }
+}
+
+fn round_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+fn round1(ms: f64) -> f64 {
     (ms * 10.0).round() / 10.0
 }
 
-/// Writes `outcome.json` and `report.md` into `run_dir`.
-pub fn write(outcome: &Outcome, run_dir: &Path) -> Result<(), ReportError> {
-    let json = serde_json::to_string_pretty(outcome).expect("the outcome serialises") + "\n";
-    write_file(&run_dir.join("outcome.json"), &json)?;
-    write_file(&run_dir.join("report.md"), &markdown::render(outcome))
+/// The JSON Schema of `outcome.json` (pretty JSON, trailing newline), as
+/// committed in `schemas/outcome.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Outcome);
+    serde_json::to_string_pretty(&schema).expect("a JSON schema always serialises") + "\n"
+}
+
+/// Writes `outcome.json`, `report.md` and `plot.svg` into `run_dir`, and the
+/// JUnit XML to `junit` when given. Each file is written as soon as it is
+/// rendered, so a failure later keeps the earlier ones.
+/// When `$GITHUB_STEP_SUMMARY` names a file, the verdict and bars are
+/// appended to it.
+pub fn write(outcome: &Outcome, run_dir: &Path, junit: Option<&Path>) -> Result<(), ReportError> {
+    let summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty());
+    write_to(outcome, run_dir, junit, summary.as_deref().map(Path::new))
+}
+
+fn write_to(
+    outcome: &Outcome,
+    run_dir: &Path,
+    junit: Option<&Path>,
+    step_summary: Option<&Path>,
+) -> Result<(), ReportError> {
+    write_file(&run_dir.join("outcome.json"), &outcome.to_json())?;
+    write_file(&run_dir.join("report.md"), &markdown::render(outcome))?;
+    write_file(&run_dir.join("plot.svg"), &svg::render(outcome))?;
+    if let Some(path) = junit {
+        write_file(path, &junit::render(outcome))?;
+    }
+    if let Some(path) = step_summary {
+        append_file(path, &markdown::render_summary(outcome))?;
+    }
+    Ok(())
+}
+
+/// `report.md` for an outcome (for regenerating it from `outcome.json`).
+pub fn render_markdown(outcome: &Outcome) -> String {
+    markdown::render(outcome)
+}
+
+/// `plot.svg` for an outcome.
+pub fn render_svg(outcome: &Outcome) -> String {
+    svg::render(outcome)
+}
+
+/// JUnit XML for an outcome: one test case per bar.
+pub fn render_junit(outcome: &Outcome) -> String {
+    junit::render(outcome)
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
@@ -217,3 +672,21 @@ fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
         source,
     })
 }
+
+fn append_file(path: &Path, text: &str) -> Result<(), ReportError> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|source| ReportError::Write {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+#[cfg(test)]
+pub(crate) mod golden;
+#[cfg(test)]
+pub(crate) mod tests;

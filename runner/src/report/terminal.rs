@@ -1,12 +1,176 @@
-//! The final table printed when a run ends.
+//! The terminal: a progress line per block while the run goes (a redrawn bar
+//! on a TTY, plain lines otherwise, so CI logs stay readable), and the final
+//! table when it ends.
+
+use std::io::{IsTerminal, Write};
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use super::markdown::value;
-use super::Outcome;
+use super::{Kinds, Outcome};
+
+/// Width of the drawn bar, in characters.
+const BAR_WIDTH: usize = 24;
+
+/// What one block's progress line shows.
+#[derive(Debug, Clone, Default)]
+pub struct BlockLine {
+    /// `warmup`, `load` or `drain`.
+    pub phase: &'static str,
+    /// Loaded blocks so far and in all (load phase only).
+    pub position: Option<(u32, u32)>,
+    /// Block number.
+    pub number: u64,
+    /// Events asked for in this block.
+    pub requested: Kinds,
+    /// Events on chain in this block.
+    pub delivered: Kinds,
+    /// TWAPs active at this block.
+    pub active_twaps: u64,
+    /// Accepted orders at the mock so far.
+    pub orders_accepted: f64,
+    /// Order POSTs received in this block's interval.
+    pub orders_received: u64,
+    /// Events lost so far.
+    pub lost: f64,
+    /// Event→order p99 over this block's interval.
+    pub latency_p99: Option<f64>,
+    /// How late the block was mined.
+    pub late_ms: f64,
+    /// Transactions without their event, already formatted (a few at most).
+    pub failures: Vec<String>,
+    /// Failures not listed.
+    pub more_failures: usize,
+}
+
+/// Prints one line per block: redrawn in place on a TTY, appended otherwise.
+#[derive(Debug)]
+pub struct Progress {
+    tty: bool,
+    drawn: bool,
+}
+
+impl Progress {
+    /// Progress on stderr; a bar when stderr is a terminal.
+    pub fn new() -> Self {
+        Self {
+            tty: std::io::stderr().is_terminal(),
+            drawn: false,
+        }
+    }
+
+    /// Shows one block.
+    pub fn block(&mut self, line: &BlockLine) {
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            // Clear the bar, print what must stay, then redraw the bar.
+            let _ = write!(err, "\r\x1b[2K");
+            for failure in &line.failures {
+                let _ = writeln!(err, "    {failure}");
+            }
+            if line.more_failures > 0 {
+                let _ = writeln!(
+                    err,
+                    "    … and {} more without their event",
+                    line.more_failures
+                );
+            }
+            let _ = write!(err, "{}", bar_text(line));
+            let _ = err.flush();
+            self.drawn = true;
+        } else {
+            let _ = writeln!(err, "{}", plain_text(line));
+            for failure in &line.failures {
+                let _ = writeln!(err, "    {failure}");
+            }
+            if line.more_failures > 0 {
+                let _ = writeln!(
+                    err,
+                    "    … and {} more without their event",
+                    line.more_failures
+                );
+            }
+        }
+    }
+
+    /// Ends the bar's line so the next output starts on its own.
+    pub fn finish(&mut self) {
+        if self.drawn {
+            eprintln!();
+            self.drawn = false;
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn latency(line: &BlockLine) -> String {
+    line.latency_p99.map_or("–".to_owned(), |x| value(x, "s"))
+}
+
+/// The plain line (CI logs, pipes).
+pub fn plain_text(line: &BlockLine) -> String {
+    let position = line
+        .position
+        .map_or(String::new(), |(done, all)| format!("{done}/{all}"));
+    format!(
+        "[{:>6} {position:>7}] block {:>5}: twap {}/{} ethflow {}/{} | active twaps {} | orders received {} accepted {} lost {} | p99 {} | late {:.0} ms",
+        line.phase,
+        line.number,
+        line.delivered.twap,
+        line.requested.twap,
+        line.delivered.ethflow,
+        line.requested.ethflow,
+        line.active_twaps,
+        line.orders_received,
+        line.orders_accepted,
+        line.lost,
+        latency(line),
+        line.late_ms,
+    )
+}
+
+/// The redrawn bar (TTY).
+pub fn bar_text(line: &BlockLine) -> String {
+    let (done, all) = line.position.unwrap_or((0, 0));
+    let filled = match (line.phase, all) {
+        ("drain", _) => BAR_WIDTH,
+        (_, 0) => 0,
+        _ => (done as usize * BAR_WIDTH / all as usize).min(BAR_WIDTH),
+    };
+    format!(
+        "{:>6} [{}{}] {done}/{all} block {} · delivered {}/{} · received {} · accepted {} · lost {} · p99 {} · late {:.0} ms",
+        line.phase,
+        "█".repeat(filled),
+        "░".repeat(BAR_WIDTH - filled),
+        line.number,
+        line.delivered.twap + line.delivered.ethflow,
+        line.requested.twap + line.requested.ethflow,
+        line.orders_received,
+        line.orders_accepted,
+        line.lost,
+        latency(line),
+        line.late_ms,
+    )
+}
 
 /// Prints the verdict and one row per bar to stderr.
 pub fn print_summary(outcome: &Outcome) {
+    eprintln!("{}", summary_text(outcome));
+}
+
+/// The final table and totals line.
+pub fn summary_text(outcome: &Outcome) -> String {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
@@ -25,9 +189,8 @@ pub fn print_summary(outcome: &Outcome) {
         ]);
     }
     let t = &outcome.totals;
-    eprintln!("{table}");
-    eprintln!(
-        "delivered: twap {}/{} ethflow {}/{} · status {:?} · exit {}",
+    let mut text = format!(
+        "{table}\ndelivered: twap {}/{} ethflow {}/{} · status {:?} · exit {}",
         t.delivered.twap,
         t.requested.twap,
         t.delivered.ethflow,
@@ -35,4 +198,65 @@ pub fn print_summary(outcome: &Outcome) {
         outcome.status,
         outcome.exit_code
     );
+    if let Some(first) = &outcome.bottleneck.first_failed_bar {
+        text.push_str(&format!(
+            "\nfirst bar to fail: {} ({})",
+            first.bar, first.at
+        ));
+    }
+    if let Some(stage) = &outcome.bottleneck.grew_most {
+        text.push_str(&format!("\ngrew most: {stage}"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(phase: &'static str, position: Option<(u32, u32)>) -> BlockLine {
+        BlockLine {
+            phase,
+            position,
+            number: 12,
+            requested: Kinds {
+                twap: 5,
+                ethflow: 5,
+            },
+            delivered: Kinds {
+                twap: 5,
+                ethflow: 4,
+            },
+            active_twaps: 10,
+            orders_accepted: 18.0,
+            orders_received: 9,
+            lost: 0.0,
+            latency_p99: Some(0.25),
+            late_ms: 3.0,
+            ..BlockLine::default()
+        }
+    }
+
+    #[test]
+    fn plain_lines_carry_every_figure() {
+        let text = plain_text(&line("load", Some((3, 30))));
+        assert_eq!(
+            text,
+            "[  load    3/30] block    12: twap 5/5 ethflow 4/5 | active twaps 10 | orders received 9 accepted 18 lost 0 | p99 250.0 ms | late 3 ms"
+        );
+    }
+
+    #[test]
+    fn the_bar_fills_with_loaded_blocks_and_is_full_in_drain() {
+        let half = bar_text(&line("load", Some((15, 30))));
+        assert!(
+            half.contains(&format!("[{}{}]", "█".repeat(12), "░".repeat(12))),
+            "{half}"
+        );
+        assert!(half.contains("delivered 9/10"), "{half}");
+        let drain = bar_text(&line("drain", None));
+        assert!(drain.contains(&"█".repeat(BAR_WIDTH)), "{drain}");
+        let warmup = bar_text(&line("warmup", None));
+        assert!(warmup.contains(&"░".repeat(BAR_WIDTH)), "{warmup}");
+    }
 }

@@ -45,6 +45,11 @@ pub struct Plan {
     pub fixtures_dir: PathBuf,
     /// Absolute path of the engine config template; `None` when the engine is disabled.
     pub engine_config: Option<PathBuf>,
+    /// Absolute path of `chain.fixture` (a recorded chain fixture), when set.
+    pub chain_fixture: Option<PathBuf>,
+    /// The file writes `chain.id` (rather than taking the default): fork and
+    /// fixture runs then check it against the chain's own id.
+    pub chain_id_written: bool,
     /// SHA-256 (hex) of the scenario after defaults: equal for equal plans,
     /// whichever format or spelling the file used.
     pub hash: String,
@@ -101,8 +106,21 @@ fn load_bytes(
             bars,
             fixtures_dir: paths.fixtures_dir,
             engine_config: paths.engine_config,
+            chain_fixture: paths.chain_fixture,
+            chain_id_written: resolve::chain_id_written(format, &source),
         }),
         _ => Err(ScenarioError { problems }),
+    }
+}
+
+impl Plan {
+    /// This plan with `chain.id` set to the id the running chain reported (fork
+    /// and fixture runs learn it only when the chain starts); the hash stays
+    /// the file's.
+    pub fn with_chain_id(&self, chain_id: u64) -> Plan {
+        let mut plan = self.clone();
+        plan.scenario.chain.id = chain_id;
+        plan
     }
 }
 

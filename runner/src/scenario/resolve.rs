@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::Problem;
 use super::model::Scenario;
+use super::parse::Format;
 use super::source::Source;
 use super::validate::key_problem;
 
@@ -34,6 +35,8 @@ pub(crate) struct Context<'a> {
 pub(crate) struct Paths {
     pub fixtures_dir: PathBuf,
     pub engine_config: Option<PathBuf>,
+    /// `chain.fixture`, made absolute; whether it exists is checked when the chain starts.
+    pub chain_fixture: Option<PathBuf>,
 }
 
 /// Resolves the fixture directory and the engine config; a configured engine
@@ -60,6 +63,7 @@ pub(crate) fn paths(
     Ok(Paths {
         fixtures_dir: clean(&fixtures_dir),
         engine_config,
+        chain_fixture: scenario.chain.fixture.as_ref().map(|f| clean(&dir.join(f))),
     })
 }
 
@@ -121,11 +125,34 @@ fn clean(path: &Path) -> PathBuf {
         .collect()
 }
 
+/// Whether the file writes `chain.id` itself (fork and fixture runs take the
+/// id from the chain and only check a written one). Read from the expanded
+/// text as a plain document, since the typed scenario fills in the default.
+pub(crate) fn chain_id_written(format: Format, source: &Source) -> bool {
+    let text = &source.expanded;
+    match format {
+        Format::Yaml => serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
+            .ok()
+            .and_then(|doc| doc.get("chain")?.get("id").cloned())
+            .is_some(),
+        Format::Toml => toml::from_str::<toml::Table>(text)
+            .ok()
+            .and_then(|doc| doc.get("chain")?.get("id").cloned())
+            .is_some(),
+    }
+}
+
 /// SHA-256 (hex) of the scenario's canonical JSON after defaults, so the same
 /// plan written in YAML or TOML, or with defaults spelled out, hashes equal.
+/// A fork URL enters redacted: the same fork with another API key is the same
+/// plan, and the hash never depends on a secret.
 pub(crate) fn hash(scenario: &Scenario) -> String {
+    let mut scenario = scenario.clone();
+    if let Some(fork) = scenario.chain.fork.as_mut() {
+        fork.url = crate::redact::url(&fork.url);
+    }
     // Serialising plain structs, strings and numbers into a String cannot fail.
-    let json = serde_json::to_string(scenario).expect("a Scenario always serialises to JSON");
+    let json = serde_json::to_string(&scenario).expect("a Scenario always serialises to JSON");
     Sha256::digest(json.as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))
@@ -147,6 +174,25 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(clean(Path::new(input)), PathBuf::from(want), "{input}");
         }
+    }
+
+    #[test]
+    fn the_hash_does_not_depend_on_the_fork_key() {
+        let with_key = |key: &str| {
+            let mut scenario: Scenario = serde_yaml_ng::from_str(
+                "version: 1\nname: f\nload: { blocks: 1, per_block: { twap: 1 } }\n",
+            )
+            .unwrap();
+            scenario.chain.fork = Some(crate::scenario::ForkSpec {
+                url: format!("https://rpc.example.com/v2/{key}"),
+                block: Some(5),
+            });
+            scenario
+        };
+        assert_eq!(hash(&with_key("KEYONE123")), hash(&with_key("KEYTWO456")));
+        let mut other_block = with_key("KEYONE123");
+        other_block.chain.fork.as_mut().unwrap().block = Some(6);
+        assert_ne!(hash(&with_key("KEYONE123")), hash(&other_block));
     }
 
     #[test]

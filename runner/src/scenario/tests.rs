@@ -132,7 +132,10 @@ fn baseline_yaml_and_toml_are_twins() {
         (2, 30, 3)
     );
     assert_eq!(s.chain.block_time, Dur(Duration::from_secs(1)));
-    assert_eq!(s.orderbook.latency, Dur(Duration::from_millis(10)));
+    assert_eq!(
+        s.orderbook.latency,
+        LatencySpec::All(DelaySpec::Fixed(Dur(Duration::from_millis(10))))
+    );
     assert!(s.orderbook.errors.is_empty());
     assert_eq!(s.orderbook.order_deadline_blocks, 3);
     assert_eq!(s.engine, EngineSpec::default());
@@ -153,10 +156,16 @@ fn every_bad_file_fails_with_its_place() {
         ("empty_name.yaml", 3, 1, "name: must not be empty"),
         ("error_mix_over_one.yaml", 9, 3, "add up to 1.2"),
         (
-            "fork_mode.toml",
-            5,
-            8,
-            "chain.fork: fork mode is not supported yet (tracked in the fork-mode issue)",
+            "fork_and_fixture.yaml",
+            6,
+            3,
+            "chain.fixture: a scenario either forks (chain.fork) or loads a recorded fixture",
+        ),
+        (
+            "fork_ws_url.toml",
+            6,
+            1,
+            "chain.fork.url: wss://rpc.example.com/…: only http:// and https:// endpoints",
         ),
         (
             "invalid_syntax.yaml",
@@ -652,4 +661,63 @@ fn schema_describes_the_scenario() {
         serde_json::Value::Bool(false)
     );
     assert!(json_schema().ends_with("}\n"));
+}
+
+#[test]
+fn orderbook_latency_slow_response_and_rate_limit_are_checked_in_place() {
+    let cases = [
+        (
+            "orderbook:\n  latency: {distribution: uniform, min: 9ms, max: 1ms}\n",
+            8,
+            "orderbook.latency: latency of post_orders: uniform min",
+        ),
+        (
+            "orderbook:\n  latency:\n    get: {distribution: lognormal, p50: 0s, p99: 1s}\n",
+            8,
+            "lognormal needs 0 < p50",
+        ),
+        (
+            "orderbook:\n  latency: {get: 1ms, spikes: {every: 1s, duration: 2s, extra: 1s}}\n",
+            8,
+            "longer than the period",
+        ),
+        (
+            "orderbook:\n  slow_response: 0s\n",
+            8,
+            "orderbook.slow_response: must be above 0s",
+        ),
+        ("orderbook:\n  slow_response: 11m\n", 8, "at most 10m"),
+        (
+            "orderbook:\n  rate_limit:\n    per_second: 0\n",
+            9,
+            "orderbook.rate_limit.per_second: must be at least 1",
+        ),
+        (
+            "orderbook:\n  rate_limit: {per_second: 5, burst: 0}\n",
+            8,
+            "orderbook.rate_limit.burst: must be at least 1",
+        ),
+    ];
+    for (extra, line, fragment) in cases {
+        let text = format!("{MINIMAL}{extra}");
+        let error = load_text("ob.yaml", &text, &no_env).expect_err(extra);
+        let problem = &error.problems[0];
+        assert_eq!(error.problems.len(), 1, "{error}");
+        assert!(problem.message.contains(fragment), "{extra}: {error}");
+        assert_eq!(problem.line, Some(line), "{extra}: {error}");
+    }
+
+    let good = format!(
+        "{MINIMAL}orderbook:\n  latency:\n    post_orders: {{distribution: lognormal, p50: 20ms, p99: 200ms}}\n    spikes: {{every: 60s, duration: 5s, extra: 1s}}\n  errors: {{SlowResponse: 0.01}}\n  slow_response: 30s\n  rate_limit: {{per_second: 100}}\n"
+    );
+    let plan = load_text("ob.yaml", &good, &no_env).unwrap_or_else(|e| panic!("{e}"));
+    let config = crate::mock::config(&plan).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.slow_response, Duration::from_secs(30));
+    let limit = config.rate_limit.expect("rate limit");
+    assert_eq!((limit.per_second.get(), limit.burst.get()), (100, 100));
+    assert_eq!(
+        config.latency.get,
+        mock_orderbook::Delay::Fixed(Duration::ZERO)
+    );
+    assert!(config.latency.spikes.is_some());
 }

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::Problem;
-use super::model::{EngineSpec, Scenario, SCENARIO_VERSION};
+use super::model::{EngineSpec, OrderbookSpec, Scenario, SCENARIO_VERSION};
 use super::source::{Source, RUNTIME_PLACEHOLDERS};
 use crate::bars::{self, Bar};
-use mock_orderbook::{is_known_fault, KNOWN_ERROR_TYPES, TRANSPORT_FAULTS};
+use mock_orderbook::{is_known_fault, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE, TRANSPORT_FAULTS};
 
 /// Chain ids the contract fixture replays (`replay.<chainId>.json`).
 pub const FIXTURE_CHAIN_IDS: &[u64] = &[1, 11_155_111];
@@ -86,19 +86,28 @@ impl<'a> Checker<'a> {
 
     fn chain(&mut self, scenario: &Scenario) {
         let chain = &scenario.chain;
-        if chain.fork.is_some() {
-            self.fail(
-                &["chain", "fork"],
-                "chain.fork: fork mode is not supported yet (tracked in the fork-mode issue)",
-            );
-        } else if !FIXTURE_CHAIN_IDS.contains(&chain.id) {
-            self.fail(
-                &["chain", "id"],
-                format!(
-                    "chain.id: the contract fixture covers chain ids 1 and 11155111, not {}; pick one of those",
-                    chain.id
-                ),
-            );
+        match (&chain.fork, &chain.fixture) {
+            (Some(_), Some(_)) => self.fail(
+                &["chain", "fixture"],
+                "chain.fixture: a scenario either forks (chain.fork) or loads a recorded fixture (chain.fixture), not both; remove one",
+            ),
+            (Some(fork), None) => {
+                if let Some(message) = fork_url_problem(&fork.url) {
+                    self.fail(&["chain", "fork", "url"], format!("chain.fork.url: {message}"));
+                }
+            }
+            (None, Some(_)) => {}
+            (None, None) => {
+                let id = chain.id;
+                if !FIXTURE_CHAIN_IDS.contains(&id) {
+                    self.fail(
+                        &["chain", "id"],
+                        format!(
+                            "chain.id: the contract fixture covers chain ids 1 and 11155111, not {id}; pick one of those (or fork a chain with chain.fork)"
+                        ),
+                    );
+                }
+            }
         }
         let block_time = chain.block_time.0;
         if !(MIN_BLOCK_TIME..=MAX_BLOCK_TIME).contains(&block_time) {
@@ -193,6 +202,39 @@ impl<'a> Checker<'a> {
                 "orderbook.order_deadline_blocks: must be at least 1 (an order cannot land in its event's own block)",
             );
         }
+        self.orderbook_transport(orderbook);
+    }
+
+    /// Latency distributions, the slow-response hold and the rate limit.
+    fn orderbook_transport(&mut self, orderbook: &OrderbookSpec) {
+        if let Err(e) = orderbook.latency.to_mock().validate() {
+            self.fail(&["orderbook", "latency"], format!("orderbook.latency: {e}"));
+        }
+        let hold = orderbook.slow_response.0;
+        if hold.is_zero() || hold > MAX_SLOW_RESPONSE {
+            self.fail(
+                &["orderbook", "slow_response"],
+                format!(
+                    "orderbook.slow_response: must be above 0s and at most {}, got {}",
+                    humantime::format_duration(MAX_SLOW_RESPONSE),
+                    humantime::format_duration(hold)
+                ),
+            );
+        }
+        if let Some(limit) = &orderbook.rate_limit {
+            if limit.per_second < 1 {
+                self.fail(
+                    &["orderbook", "rate_limit", "per_second"],
+                    "orderbook.rate_limit.per_second: must be at least 1; leave rate_limit out for no limit",
+                );
+            }
+            if limit.burst == Some(0) {
+                self.fail(
+                    &["orderbook", "rate_limit", "burst"],
+                    "orderbook.rate_limit.burst: must be at least 1 (or leave it out to use per_second)",
+                );
+            }
+        }
     }
 
     fn engine(&mut self, scenario: &Scenario) {
@@ -275,6 +317,30 @@ impl<'a> Checker<'a> {
         }
         parsed
     }
+}
+
+/// Why a fork URL cannot be used, if it cannot. The message never quotes the
+/// URL itself (it may carry a key), only its redacted form.
+fn fork_url_problem(url: &str) -> Option<String> {
+    let shown = crate::redact::url(url);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some(format!(
+            "{shown} is not a URL; write an http:// or https:// JSON-RPC URL, e.g. ${{RPC_URL_SEPOLIA_HTTP}}"
+        ));
+    };
+    if !matches!(scheme, "http" | "https") {
+        return Some(format!(
+            "{shown}: only http:// and https:// endpoints can be forked; use your provider's HTTP URL"
+        ));
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.is_empty() {
+        return Some(format!("{shown} has no host"));
+    }
+    None
 }
 
 /// Names in `${NAME}` references of an engine field that the engine stage
@@ -469,6 +535,27 @@ mod tests {
         ];
         for (name, ok) in cases {
             assert_eq!(name_problem(name).is_none(), ok, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn fork_urls_must_be_http_and_are_never_quoted() {
+        let cases = [
+            ("https://eth-sepolia.example.com/v2/SECRETKEY123", true),
+            (
+                "http://user:SECRETKEY123@127.0.0.1:8545/?k=SECRETKEY123",
+                true,
+            ),
+            ("wss://rpc.example.com/SECRETKEY123", false),
+            ("SECRETKEY123", false),
+            ("https:///SECRETKEY123", false),
+        ];
+        for (url, ok) in cases {
+            let problem = fork_url_problem(url);
+            assert_eq!(problem.is_none(), ok, "{url}: {problem:?}");
+            if let Some(message) = problem {
+                assert!(!message.contains("SECRETKEY123"), "{message}");
+            }
         }
     }
 }

@@ -92,3 +92,41 @@ pub fn outcome(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("outcome.json")).expect("outcome.json written");
     serde_json::from_str(&text).unwrap()
 }
+
+/// Runs that measure latency must not share the two cores with each other:
+/// every test that starts Anvil holds this lock for its whole run.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs a shipped scenario into a temp run dir; returns (exit code, stderr, outcome, run dir).
+pub fn run_shipped(
+    scenario_path: &str,
+) -> (Option<i32>, String, serde_json::Value, tempfile::TempDir) {
+    require_anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = runner()
+        .arg(scenario_path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    let outcome = outcome(&out);
+    assert_all_gone(&printed_pids(&err));
+    (output.status.code(), err, outcome, dir)
+}
+
+/// Sum of a mock statistic over both event kinds.
+pub fn mock_events(outcome: &serde_json::Value, field: &str) -> u64 {
+    ["twap", "ethflow"]
+        .iter()
+        .map(|kind| {
+            outcome["mock"]["events"][kind][field]
+                .as_u64()
+                .unwrap_or_else(|| panic!("mock.events.{kind}.{field} in {}", outcome["mock"]))
+        })
+        .sum()
+}

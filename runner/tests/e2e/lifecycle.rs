@@ -27,6 +27,7 @@ fn reference_engine() -> String {
 #[test]
 fn a_passing_run_exits_zero_and_counts_agree() {
     require_anvil();
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let body = small(
         "pass",
@@ -61,6 +62,7 @@ fn a_passing_run_exits_zero_and_counts_agree() {
 #[test]
 fn a_failed_bar_exits_one() {
     require_anvil();
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(
         dir.path(),
@@ -81,6 +83,7 @@ fn a_failed_bar_exits_one() {
 #[test]
 fn an_engine_that_exits_early_is_an_infrastructure_failure() {
     require_anvil();
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let engine = format!(
         "  command: [\"/bin/sh\", \"-c\", \"timeout -s KILL 3 {} --config ${{CONFIG_PATH}}\"]\n",
@@ -108,6 +111,7 @@ fn an_engine_that_exits_early_is_an_infrastructure_failure() {
 #[test]
 fn an_engine_whose_metrics_never_answer_fails_with_its_log() {
     require_anvil();
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let engine = "  command: [\"/bin/sh\", \"-c\", \"echo engine-starting; sleep 30\"]\n  startup_timeout: 1s\n";
     let file = scenario(
@@ -138,6 +142,7 @@ fn an_engine_whose_metrics_never_answer_fails_with_its_log() {
 #[test]
 fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
     require_anvil();
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(
         dir.path(),

@@ -2,7 +2,11 @@
 //! replayed CoW contracts, the in-process mock and the reference engine.
 
 mod common;
+mod diff;
 mod exact_load;
+mod fork;
+mod known_answer;
 mod lifecycle;
 mod owners;
+mod shipped;
 mod validate;

@@ -68,9 +68,19 @@ async fn poll_created_twaps(owner: &str) -> Vec<Result<Bytes, String>> {
     results
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn default_owner_kind_makes_twaps_tradeable_with_a_safe_signature() {
-    for result in poll_created_twaps("eip7702").await {
+/// Polls with the shared lock held (no other Anvil run at the same time).
+fn poll(owner: &str) -> Vec<Result<Bytes, String>> {
+    let _serial = serial();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(poll_created_twaps(owner))
+}
+
+#[test]
+fn default_owner_kind_makes_twaps_tradeable_with_a_safe_signature() {
+    for result in poll("eip7702") {
         let returned = result.expect("a delegated owner's TWAP is tradeable");
         let tradeable = GetTradeableOrderWithSignatureCall::abi_decode_returns(&returned).unwrap();
         // safeSignature(bytes32,bytes32,bytes,bytes): the ExtensibleFallbackHandler form.
@@ -79,18 +89,18 @@ async fn default_owner_kind_makes_twaps_tradeable_with_a_safe_signature() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn revert_code_owners_get_the_forwarder_signature() {
-    for result in poll_created_twaps("revert_code").await {
+#[test]
+fn revert_code_owners_get_the_forwarder_signature() {
+    for result in poll("revert_code") {
         let returned = result.expect("a revert-code owner's TWAP is tradeable");
         let tradeable = GetTradeableOrderWithSignatureCall::abi_decode_returns(&returned).unwrap();
         assert_ne!(&tradeable.signature[..4], &[0x5f, 0xd7, 0xe9, 0x7d]);
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn eoa_owners_make_every_poll_revert() {
-    for result in poll_created_twaps("eoa").await {
+#[test]
+fn eoa_owners_make_every_poll_revert() {
+    for result in poll("eoa") {
         let error = result.expect_err("an EOA owner's poll reverts");
         assert!(error.contains("revert"), "{error}");
     }

@@ -1,0 +1,495 @@
+//! The outcome layout, its schema and the golden renderings of a hand-built
+//! outcome (`runner/tests/golden/`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::*;
+
+fn kinds(twap: u64, ethflow: u64) -> Kinds {
+    Kinds { twap, ethflow }
+}
+
+fn block(number: u64, phase: BlockPhase, n: u64, received: u64, p99: Option<f64>) -> BlockRow {
+    BlockRow {
+        number,
+        phase,
+        requested: kinds(n, n),
+        delivered: kinds(n, n),
+        active_twaps: number.saturating_sub(10) * n,
+        metrics: BlockMetrics {
+            orders_received: received,
+            orders_accepted: received,
+            events_lost: 0,
+            event_to_order_p50_seconds: p99.map(|x| probe::round6(x / 2.0)),
+            event_to_order_p99_seconds: p99,
+            engine_latency_p99_seconds: p99.map(|x| probe::round6(x * 0.8)),
+            mock_request_p99_seconds: p99.map(|_| 0.012),
+        },
+        failures: Vec::new(),
+    }
+}
+
+fn metric(
+    source: Source,
+    kind: MetricKind,
+    start: f64,
+    end: f64,
+    quantiles: &[(&str, f64)],
+) -> MetricSummary {
+    MetricSummary {
+        source,
+        kind,
+        start: Some(start),
+        end: Some(end),
+        delta: Some(end - start),
+        max: (kind == MetricKind::Gauge).then_some(end.max(start)),
+        quantiles: quantiles
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+    }
+}
+
+fn distribution(count: u64, p50: f64, p99: f64) -> Distribution {
+    Distribution {
+        count,
+        min: probe::round6(p50 / 2.0),
+        p50,
+        p90: probe::round6((p50 + p99) / 2.0),
+        p99,
+        max: probe::round6(p99 * 1.1),
+        mean: probe::round6(p50 * 1.1),
+    }
+}
+
+/// A failed run of 6 blocks, written by hand: the golden files render this.
+pub(crate) fn sample() -> Outcome {
+    let mut blocks = vec![
+        block(10, BlockPhase::Warmup, 0, 0, None),
+        block(11, BlockPhase::Load, 5, 4, Some(0.21)),
+        block(12, BlockPhase::Load, 5, 10, Some(0.25)),
+        block(13, BlockPhase::Load, 5, 10, Some(0.6)),
+        block(14, BlockPhase::Load, 5, 9, Some(1.4)),
+        block(15, BlockPhase::Drain, 0, 6, Some(1.9)),
+    ];
+    blocks[4].delivered = kinds(5, 4);
+    blocks[4].failures.push(FailureRow {
+        kind: "ethflow".to_owned(),
+        tx: format!("0x{}", "ab".repeat(32)),
+        sender: format!("0x{}", "12".repeat(20)),
+        nonce: 7,
+        reason: "reverted: OrderIsAlreadyOwned".to_owned(),
+    });
+    blocks[4].metrics.events_lost = 1;
+    let mut metrics = BTreeMap::new();
+    metrics.insert(
+        "cowload_events_delivered_total{kind=\"ethflow\"}".to_owned(),
+        metric(Source::Harness, MetricKind::Counter, 0.0, 19.0, &[]),
+    );
+    metrics.insert(
+        "cowload_events_lost_total{kind=\"ethflow\"}".to_owned(),
+        metric(Source::Mock, MetricKind::Counter, 0.0, 1.0, &[]),
+    );
+    metrics.insert(
+        "cowload_event_to_order_seconds{kind=\"twap\"}".to_owned(),
+        metric(
+            Source::Mock,
+            MetricKind::Histogram,
+            0.0,
+            20.0,
+            &[("p50", 0.4), ("p90", 1.2), ("p99", 1.9)],
+        ),
+    );
+    metrics.insert(
+        "shepherd_cow_api_submit_total{chain_id=\"11155111\",outcome=\"accepted\"}".to_owned(),
+        metric(Source::Engine, MetricKind::Counter, 0.0, 39.0, &[]),
+    );
+    metrics.insert(
+        "shepherd_cow_api_submit_total{chain_id=\"11155111\",outcome=\"rejected\"}".to_owned(),
+        metric(Source::Engine, MetricKind::Counter, 0.0, 0.0, &[]),
+    );
+    metrics.insert(
+        "shepherd_event_latency_seconds{event_kind=\"conditional_order_created\",module=\"twap\"}"
+            .to_owned(),
+        metric(
+            Source::Engine,
+            MetricKind::Summary,
+            0.0,
+            20.0,
+            &[("p50", 0.3), ("p99", 1.5)],
+        ),
+    );
+    metrics.insert(
+        "reference_block_backlog{chain_id=\"11155111\"}".to_owned(),
+        metric(Source::Engine, MetricKind::Gauge, 0.0, 2.0, &[]),
+    );
+    let mut events = BTreeMap::new();
+    events.insert(
+        "ethflow".to_owned(),
+        MockEvents {
+            registered: 19,
+            matched: 18,
+            lost: 1,
+            late: 0,
+            awaiting: 0,
+            latency_seconds: distribution(18, 0.3, 1.8),
+            blocks: distribution(18, 1.0, 2.0),
+            posts_per_event: distribution(18, 1.0, 1.0),
+        },
+    );
+    events.insert(
+        "twap".to_owned(),
+        MockEvents {
+            registered: 20,
+            matched: 20,
+            lost: 0,
+            late: 0,
+            awaiting: 0,
+            latency_seconds: distribution(20, 0.4, 1.9),
+            blocks: distribution(20, 1.0, 2.0),
+            posts_per_event: distribution(20, 1.0, 2.0),
+        },
+    );
+    let mut orders_received = BTreeMap::new();
+    orders_received.insert(
+        "ethflow".to_owned(),
+        BTreeMap::from([
+            ("accepted".to_owned(), 18),
+            ("InsufficientFee".to_owned(), 0),
+        ]),
+    );
+    orders_received.insert(
+        "twap".to_owned(),
+        BTreeMap::from([("accepted".to_owned(), 20), ("duplicate".to_owned(), 1)]),
+    );
+    Outcome {
+        version: OUTCOME_VERSION,
+        scenario: ScenarioInfo {
+            name: "golden".to_owned(),
+            file: PathBuf::from("scenarios/golden.yaml"),
+            hash: "0f".repeat(32),
+            seed: 7,
+        },
+        versions: Versions {
+            runner: "0.1.0".to_owned(),
+            anvil: "anvil/v1.7.1".to_owned(),
+            engine_command: Some(vec![
+                "reference-engine".to_owned(),
+                "--config".to_owned(),
+                "<run_dir>/engine-config.toml".to_owned(),
+            ]),
+        },
+        chain: ChainInfo {
+            mode: ChainMode::Local,
+            chain_id: 11_155_111,
+            fork_url: None,
+            fork_block: None,
+            block_time_seconds: 1.0,
+            gas_limit: 30_000_000,
+        },
+        status: Status::Fail,
+        exit_code: 1,
+        error: None,
+        totals: Totals {
+            requested: kinds(20, 20),
+            delivered: kinds(20, 19),
+            delivered_ratio: Some(0.975),
+        },
+        bars: vec![
+            BarResult {
+                bar: "cowload_events_delivered_ratio == 1".to_owned(),
+                observed: Some(0.975),
+                unit: String::new(),
+                op: "==".to_owned(),
+                limit: 1.0,
+                holds: false,
+                reason: None,
+            },
+            BarResult {
+                bar: "quantile(0.99, cowload_event_to_order_seconds) < 2s".to_owned(),
+                observed: Some(1.9),
+                unit: "s".to_owned(),
+                op: "<".to_owned(),
+                limit: 2.0,
+                holds: true,
+                reason: None,
+            },
+            BarResult {
+                bar: "increase(shepherd_module_errors_total) == 0".to_owned(),
+                observed: Some(0.0),
+                unit: String::new(),
+                op: "==".to_owned(),
+                limit: 0.0,
+                holds: true,
+                reason: None,
+            },
+            BarResult {
+                bar: "max(engine_queue_depth) < 100".to_owned(),
+                observed: None,
+                unit: String::new(),
+                op: "<".to_owned(),
+                limit: 100.0,
+                holds: false,
+                reason: Some("metric `engine_queue_depth` not found in any scrape".to_owned()),
+            },
+        ],
+        bottleneck: Bottleneck {
+            first_failed_bar: Some(FirstFailure {
+                bar: "cowload_events_delivered_ratio == 1".to_owned(),
+                at: "block 14".to_owned(),
+                block: Some(14),
+            }),
+            stages: vec![
+                StageGrowth {
+                    stage: STAGE_EVENT_TO_ORDER.to_owned(),
+                    early_seconds: 0.23,
+                    late_seconds: 1.0,
+                    growth_seconds: 0.77,
+                },
+                StageGrowth {
+                    stage: STAGE_ENGINE.to_owned(),
+                    early_seconds: 0.184,
+                    late_seconds: 0.8,
+                    growth_seconds: 0.616,
+                },
+                StageGrowth {
+                    stage: STAGE_HARNESS.to_owned(),
+                    early_seconds: 0.0,
+                    late_seconds: 0.002,
+                    growth_seconds: 0.002,
+                },
+                StageGrowth {
+                    stage: STAGE_MOCK.to_owned(),
+                    early_seconds: 0.012,
+                    late_seconds: 0.012,
+                    growth_seconds: 0.0,
+                },
+            ],
+            grew_most: Some(STAGE_EVENT_TO_ORDER.to_owned()),
+        },
+        blocks,
+        mock: Some(MockSummary {
+            order_deadline_blocks: 3,
+            posts: 39,
+            orders_received,
+            unmatched_orders: 0,
+            pending_posts: 0,
+            events,
+            requests: BTreeMap::from([(
+                "/api/v1/orders".to_owned(),
+                BTreeMap::from([("201".to_owned(), 38), ("400".to_owned(), 1)]),
+            )]),
+        }),
+        metrics,
+        run: RunSection {
+            started_at: "2025-01-01T00:00:00Z".to_owned(),
+            duration_seconds: 12.5,
+            chain_setup_seconds: 0.12,
+            time_to_first_load_block_seconds: Some(3.2),
+            run_dir: PathBuf::from("runs/golden"),
+            engine_log_tail: vec![
+                "INFO engine: block 14 processed".to_owned(),
+                "INFO engine: shutting down".to_owned(),
+            ],
+            blocks: (10..16)
+                .map(|n| BlockTimingRow {
+                    number: n,
+                    build_ms: 1.5,
+                    send_ms: 2.0,
+                    verify_ms: 3.0,
+                    late_ms: if n == 14 { 2.0 } else { 0.0 },
+                })
+                .collect(),
+        },
+    }
+}
+
+#[test]
+fn committed_schema_is_up_to_date() {
+    let committed = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/outcome.schema.json"
+    ));
+    assert!(
+        committed == json_schema(),
+        "schemas/outcome.schema.json is stale: run `runner schema --outcome > schemas/outcome.schema.json`"
+    );
+}
+
+#[test]
+fn the_schema_requires_the_stable_sections_and_describes_them() {
+    let schema: serde_json::Value = serde_json::from_str(&json_schema()).expect("valid JSON");
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .expect("required list")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for key in [
+        "version",
+        "scenario",
+        "versions",
+        "chain",
+        "status",
+        "exit_code",
+        "bars",
+        "blocks",
+        "metrics",
+        "run",
+    ] {
+        assert!(required.contains(&key), "{key} missing from {required:?}");
+    }
+    assert_eq!(schema["title"], "cowload outcome");
+}
+
+#[test]
+fn keys_come_in_a_fixed_order_with_wall_clock_last() {
+    let json = sample().to_json();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let top: Vec<&String> = value.as_object().unwrap().keys().collect();
+    let position = |k: &str| json.find(&format!("\n  \"{k}\":")).unwrap();
+    let mut last = 0;
+    for key in [
+        "version",
+        "scenario",
+        "versions",
+        "chain",
+        "status",
+        "exit_code",
+        "error",
+        "totals",
+        "bars",
+        "bottleneck",
+        "blocks",
+        "mock",
+        "metrics",
+        "run",
+    ] {
+        let at = position(key);
+        assert!(at > last, "{key} out of order in {top:?}");
+        last = at;
+    }
+    // Nothing outside `run` carries the start time or a duration.
+    let (stable, _) = json.split_at(position("run"));
+    for volatile in ["started_at", "duration", "_ms\"", "\"run_dir\""] {
+        assert!(
+            !stable.contains(volatile),
+            "{volatile} outside the run section"
+        );
+    }
+}
+
+#[test]
+fn an_outcome_reads_back_equal_and_other_versions_are_refused() {
+    let outcome = sample();
+    // Text → outcome → text is the identity for the rounded values outcomes hold.
+    let json = outcome.to_json();
+    assert_eq!(Outcome::from_json(&json).unwrap().to_json(), json);
+    let mut value: serde_json::Value = serde_json::from_str(&outcome.to_json()).unwrap();
+    value["version"] = 99.into();
+    let err = Outcome::from_json(&value.to_string()).unwrap_err();
+    assert!(err.contains("outcome version 99 is not supported"), "{err}");
+    assert!(Outcome::from_json("{}")
+        .unwrap_err()
+        .contains("no `version`"));
+    assert!(Outcome::from_json("nope")
+        .unwrap_err()
+        .starts_with("not JSON"));
+}
+
+#[test]
+fn the_run_directory_is_taken_out_of_the_engine_command() {
+    let command = ["engine", "--config", "/tmp/run-1/engine-config.toml"].map(String::from);
+    assert_eq!(
+        normalise_command(&command, std::path::Path::new("/tmp/run-1")),
+        ["engine", "--config", "<run_dir>/engine-config.toml"]
+    );
+}
+
+#[test]
+fn golden_outcome_json() {
+    super::golden::check("outcome.json", &sample().to_json());
+}
+
+#[test]
+fn golden_report_md() {
+    let md = render_markdown(&sample());
+    assert!(
+        md.starts_with("# cowload: golden\n\n**❌ FAIL"),
+        "verdict first:\n{md}"
+    );
+    super::golden::check("report.md", &md);
+}
+
+#[test]
+fn golden_junit_xml() {
+    let xml = render_junit(&sample());
+    assert_eq!(xml.matches("<testcase ").count(), 4, "{xml}");
+    assert_eq!(xml.matches("<failure").count(), 2, "{xml}");
+    super::golden::check("junit.xml", &xml);
+}
+
+#[test]
+fn golden_plot_svg() {
+    let svg = render_svg(&sample());
+    assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>\n"));
+    assert_eq!(svg.matches("<polyline").count(), 1, "one latency line");
+    super::golden::check("plot.svg", &svg);
+}
+
+#[test]
+fn a_passing_outcome_reads_as_a_pass_everywhere() {
+    let mut outcome = sample();
+    outcome.bars.retain(|b| b.holds);
+    outcome.status = Status::Pass;
+    outcome.exit_code = 0;
+    outcome.bottleneck.first_failed_bar = None;
+    let md = render_markdown(&outcome);
+    assert!(md.contains("**✅ PASS: every bar held** (exit 0)"), "{md}");
+    assert!(!md.contains("First bar to fail"), "{md}");
+    let xml = render_junit(&outcome);
+    assert!(
+        !xml.contains("<failure") && !xml.contains("<error"),
+        "{xml}"
+    );
+    let table = summary_text(&outcome);
+    assert!(table.contains("status Pass · exit 0"), "{table}");
+}
+
+#[test]
+fn an_errored_run_is_an_errored_test_case() {
+    let mut outcome = sample();
+    outcome.status = Status::Error;
+    outcome.exit_code = 3;
+    outcome.error = Some("anvil died".to_owned());
+    let xml = render_junit(&outcome);
+    assert!(
+        xml.contains("<error") && xml.contains("anvil died"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn writing_puts_every_file_in_the_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let summary = dir.path().join("step-summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    write_to(&sample(), dir.path(), Some(&junit), Some(&summary)).unwrap();
+    let appended = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        appended.starts_with("earlier step\n# cowload: golden"),
+        "{appended}"
+    );
+    assert!(
+        appended.contains("## Bars") && !appended.contains("## Files"),
+        "{appended}"
+    );
+    for name in ["outcome.json", "report.md", "plot.svg", "junit.xml"] {
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert!(!text.is_empty(), "{name}");
+    }
+    let err = write_to(&sample(), &dir.path().join("missing"), None, None).unwrap_err();
+    assert!(err.to_string().contains("outcome.json"), "{err}");
+}

@@ -1,0 +1,332 @@
+//! The per-block timeline and the bottleneck hint.
+//!
+//! In: the load's blocks and the [`Series`] scraped after each of them. Out:
+//! per block, the orders the mock received and the latencies of each stage in
+//! that block's interval (deltas between the block's scrape and the one
+//! before), and from those the hint a reviewer reads first: which bar failed
+//! first, and which stage's latency grew most from the start of the load to
+//! its end.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::probe;
+use crate::bars::{self, Bar};
+use crate::metrics::{Point, Series};
+
+/// The event→order latency histogram the mock publishes.
+pub const EVENT_TO_ORDER: &str = "cowload_event_to_order_seconds";
+/// POSTs the mock received, by kind and outcome.
+pub const ORDERS_RECEIVED: &str = "cowload_orders_received_total";
+/// Events with no accepted order by their deadline.
+pub const EVENTS_LOST: &str = "cowload_events_lost_total";
+/// The mock's own answer time for order POSTs.
+pub const MOCK_REQUEST: &str = "cowload_mock_request_duration_seconds{route=\"/api/v1/orders\"}";
+/// The engine's event latency: shepherd publishes a summary; the reference
+/// engine adds a histogram twin, preferred when present because it can be
+/// read per block.
+pub const ENGINE_LATENCY: &str = "shepherd_event_latency_seconds";
+const ENGINE_LATENCY_HISTOGRAM: &str = "shepherd_event_latency_seconds_histogram";
+
+/// At most this many prefixes are evaluated when looking for the first bar
+/// to fail, so long runs stay cheap.
+const MAX_PREFIXES: usize = 200;
+
+/// What the metrics say about one block's interval (its scrape minus the one before).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BlockMetrics {
+    /// Order POSTs the mock received (every kind and outcome).
+    pub orders_received: u64,
+    /// Of those, accepted ones.
+    pub orders_accepted: u64,
+    /// Events declared lost in this interval.
+    pub events_lost: u64,
+    /// Event→order latency of the orders received in this interval.
+    pub event_to_order_p50_seconds: Option<f64>,
+    /// Event→order latency of the orders received in this interval.
+    pub event_to_order_p99_seconds: Option<f64>,
+    /// The engine's event latency p99 (per interval from a histogram, else
+    /// the summary's value at this scrape).
+    pub engine_latency_p99_seconds: Option<f64>,
+    /// The mock's request latency p99 over this interval.
+    pub mock_request_p99_seconds: Option<f64>,
+}
+
+/// Reads one block's interval: `after` is the block's scrape, `before` the one before.
+pub fn block_metrics(before: &Point, after: &Point) -> BlockMetrics {
+    let delta = |f: &dyn Fn(&Point) -> f64| (f(after) - f(before)).max(0.0).round() as u64;
+    let quantile = |q: f64, name: &str| {
+        probe::between(&format!("quantile({q}, {name})"), before, after).map(probe::round6)
+    };
+    let engine = if has_family(after, ENGINE_LATENCY_HISTOGRAM) {
+        quantile(0.99, ENGINE_LATENCY_HISTOGRAM)
+    } else {
+        quantile(0.99, ENGINE_LATENCY)
+    };
+    BlockMetrics {
+        orders_received: delta(&|p| probe::sum(p, ORDERS_RECEIVED)),
+        orders_accepted: delta(&|p| probe::sum_where(p, ORDERS_RECEIVED, "outcome", "accepted")),
+        events_lost: delta(&|p| probe::sum(p, EVENTS_LOST)),
+        event_to_order_p50_seconds: quantile(0.5, EVENT_TO_ORDER),
+        event_to_order_p99_seconds: quantile(0.99, EVENT_TO_ORDER),
+        engine_latency_p99_seconds: engine,
+        mock_request_p99_seconds: quantile(0.99, MOCK_REQUEST),
+    }
+}
+
+fn has_family(point: &Point, base: &str) -> bool {
+    let bucket = format!("{base}_bucket");
+    point.snapshot.samples.iter().any(|s| s.name == bucket)
+}
+
+/// The point scraped after block `number`, and the one before it.
+pub fn interval(series: &Series, number: u64) -> Option<(&Point, &Point)> {
+    let label = format!("block {number}");
+    let index = series.points.iter().position(|p| p.label == label)?;
+    let before = series.points.get(index.checked_sub(1)?)?;
+    Some((before, &series.points[index]))
+}
+
+/// The first bar to fail during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FirstFailure {
+    /// The bar as written.
+    pub bar: String,
+    /// The scrape at which it first failed on the data so far (`block 23`,
+    /// `end`); `end` also when it only failed for lack of data.
+    pub at: String,
+    /// The block of that scrape, when it was a block's.
+    pub block: Option<u64>,
+}
+
+/// How much one stage's latency grew from the start of the load to its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StageGrowth {
+    /// `harness block lateness`, `engine event latency`, `event→order latency`
+    /// or `mock request latency`.
+    pub stage: String,
+    /// Median of the per-block p99 over the first third of the loaded blocks.
+    pub early_seconds: f64,
+    /// Median of the per-block p99 over the last third of the loaded blocks.
+    pub late_seconds: f64,
+    /// `late − early`.
+    pub growth_seconds: f64,
+}
+
+/// Where the time went and what saturated first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Bottleneck {
+    /// The bar that failed earliest in the run, if any failed.
+    pub first_failed_bar: Option<FirstFailure>,
+    /// Every stage with data, largest growth first (ties by stage name).
+    pub stages: Vec<StageGrowth>,
+    /// The stage that grew most, when it grew by more than 1 ms and 10%.
+    pub grew_most: Option<String>,
+}
+
+/// Finds, for each bar that fails over the whole run, the first scrape at
+/// which it already failed with a value; the earliest of those (scenario
+/// order on ties) is the first failure. A bar that never fails with a value
+/// (no data) fails `at: "end"`.
+pub fn first_failure(
+    bars: &[Bar],
+    series: &Series,
+    finals: &[bars::Verdict],
+) -> Option<FirstFailure> {
+    let failing: Vec<usize> = finals
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !v.holds)
+        .map(|(i, _)| i)
+        .collect();
+    let first = *failing.first()?;
+    let step = series.points.len().div_ceil(MAX_PREFIXES).max(1);
+    let mut prefix = Series::new();
+    for (index, point) in series.points.iter().enumerate() {
+        prefix.points.push(point.clone());
+        if index % step != 0 && index + 1 != series.points.len() {
+            continue;
+        }
+        for &i in &failing {
+            let Some(bar) = bars.get(i) else { continue };
+            let verdict = bars::evaluate(std::slice::from_ref(bar), &prefix).pop();
+            if verdict.is_some_and(|v| v.observed.is_some() && !v.holds) {
+                return Some(failure_at(&finals[i].bar, &point.label));
+            }
+        }
+    }
+    Some(failure_at(&finals[first].bar, "end"))
+}
+
+fn failure_at(bar: &str, label: &str) -> FirstFailure {
+    FirstFailure {
+        bar: bar.to_owned(),
+        at: label.to_owned(),
+        block: label.strip_prefix("block ").and_then(|n| n.parse().ok()),
+    }
+}
+
+/// Growth of each stage over the loaded blocks, from per-block readings
+/// (`None` where a block had no data). Stages with fewer than two readings
+/// are left out.
+pub fn growth(stages: &[(&str, Vec<Option<f64>>)]) -> Bottleneck {
+    let mut out: Vec<StageGrowth> = stages
+        .iter()
+        .filter_map(|(stage, values)| {
+            let values: Vec<f64> = values.iter().flatten().copied().collect();
+            if values.len() < 2 {
+                return None;
+            }
+            let third = values.len().div_ceil(3);
+            let early = median(&values[..third]);
+            let late = median(&values[values.len() - third..]);
+            Some(StageGrowth {
+                stage: (*stage).to_owned(),
+                early_seconds: probe::round6(early),
+                late_seconds: probe::round6(late),
+                growth_seconds: probe::round6(late - early),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.growth_seconds
+            .total_cmp(&a.growth_seconds)
+            .then_with(|| a.stage.cmp(&b.stage))
+    });
+    let grew_most = out
+        .first()
+        .filter(|s| s.growth_seconds > significant(s.early_seconds))
+        .map(|s| s.stage.clone());
+    Bottleneck {
+        first_failed_bar: None,
+        stages: out,
+        grew_most,
+    }
+}
+
+/// Growth below this is noise, not a bottleneck: 1 ms, or 10% of the early value.
+fn significant(early: f64) -> f64 {
+    (early * 0.1).max(0.001)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Snapshot;
+
+    fn point(label: &str, received: f64, accepted: f64, buckets: [f64; 3]) -> Point {
+        let mut snapshot = Snapshot::default();
+        snapshot.push(
+            ORDERS_RECEIVED,
+            &[("kind", "twap"), ("outcome", "accepted")],
+            accepted,
+        );
+        snapshot.push(
+            ORDERS_RECEIVED,
+            &[("kind", "twap"), ("outcome", "InsufficientFee")],
+            received - accepted,
+        );
+        for (le, count) in ["0.5", "1", "+Inf"].iter().zip(buckets) {
+            snapshot.push(
+                format!("{EVENT_TO_ORDER}_bucket"),
+                &[("kind", "twap"), ("le", le)],
+                count,
+            );
+        }
+        Point {
+            label: label.to_owned(),
+            snapshot,
+        }
+    }
+
+    #[test]
+    fn a_block_interval_is_the_difference_of_two_scrapes() {
+        let before = point("block 1", 10.0, 8.0, [8.0, 8.0, 8.0]);
+        let after = point("block 2", 14.0, 11.0, [8.0, 11.0, 11.0]);
+        let m = block_metrics(&before, &after);
+        assert_eq!((m.orders_received, m.orders_accepted), (4, 3));
+        // All three new observations landed in (0.5, 1].
+        assert_eq!(m.event_to_order_p50_seconds, Some(0.75));
+        assert_eq!(m.event_to_order_p99_seconds, Some(0.995));
+        assert_eq!(m.engine_latency_p99_seconds, None);
+        assert_eq!(m.events_lost, 0);
+    }
+
+    #[test]
+    fn intervals_are_found_by_block_label() {
+        let mut series = Series::new();
+        for label in ["start", "block 7", "block 8", "end"] {
+            series.push(label, Snapshot::default());
+        }
+        let (before, after) = interval(&series, 8).unwrap();
+        assert_eq!(
+            (before.label.as_str(), after.label.as_str()),
+            ("block 7", "block 8")
+        );
+        assert!(interval(&series, 9).is_none());
+    }
+
+    #[test]
+    fn growth_ranks_stages_by_how_much_their_latency_rose() {
+        let b = growth(&[
+            ("flat", vec![Some(0.1), Some(0.1), Some(0.1)]),
+            ("rising", vec![Some(0.1), None, Some(0.2), Some(0.9)]),
+            ("sparse", vec![Some(5.0), None]),
+        ]);
+        let names: Vec<&str> = b.stages.iter().map(|s| s.stage.as_str()).collect();
+        assert_eq!(names, ["rising", "flat"]);
+        assert_eq!(b.stages[0].growth_seconds, 0.8);
+        assert_eq!(b.grew_most.as_deref(), Some("rising"));
+        assert_eq!(
+            growth(&[("flat", vec![Some(1.0), Some(1.0)])]).grew_most,
+            None
+        );
+        // +5% is noise, not a bottleneck.
+        let wobble = growth(&[("wobble", vec![Some(1.0), Some(1.05)])]);
+        assert_eq!(wobble.grew_most, None);
+    }
+
+    #[test]
+    fn the_first_failure_is_the_earliest_scrape_where_a_bar_failed() {
+        let mut series = Series::new();
+        for (label, lost, errors) in [
+            ("start", 0.0, 0.0),
+            ("block 5", 0.0, 1.0),
+            ("block 6", 2.0, 1.0),
+            ("end", 2.0, 1.0),
+        ] {
+            let mut s = Snapshot::default();
+            s.push(EVENTS_LOST, &[], lost);
+            s.push("errors_total", &[], errors);
+            series.push(label, s);
+        }
+        let bars: Vec<Bar> = [
+            "increase(cowload_events_lost_total) == 0",
+            "increase(errors_total) == 0",
+            "holds_total > 0",
+        ]
+        .iter()
+        .map(|t| bars::parse(t).unwrap())
+        .collect();
+        let finals = bars::evaluate(&bars, &series);
+        let first = first_failure(&bars, &series, &finals).unwrap();
+        assert_eq!(first.bar, "increase(errors_total) == 0");
+        assert_eq!((first.at.as_str(), first.block), ("block 5", Some(5)));
+
+        // Only a no-data bar fails: it fails at the end.
+        let first = first_failure(&bars[2..], &series, &finals[2..]).unwrap();
+        assert_eq!((first.at.as_str(), first.block), ("end", None));
+        assert!(first_failure(&[], &series, &[]).is_none());
+    }
+}

@@ -1,0 +1,119 @@
+//! `runner diff` end to end on the golden outcomes: exit codes, formats and
+//! messages as a CI job sees them.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use crate::common::*;
+
+fn golden(name: &str) -> PathBuf {
+    project_root().join("runner/tests/golden").join(name)
+}
+
+fn diff(args: &[&str]) -> Output {
+    runner().arg("diff").args(args).output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn an_outcome_against_itself_shows_no_change_and_exits_zero() {
+    let base = golden("outcome.json");
+    let base = base.to_str().unwrap();
+    let output = diff(&[base, base, "--fail-on-regression"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("**No change** beyond the ±5% noise band"),
+        "{text}"
+    );
+    assert!(text.contains("0 regressions"), "{text}");
+}
+
+#[test]
+fn a_regression_exits_one_only_when_asked() {
+    let (base, head) = (golden("outcome.json"), golden("outcome.head.json"));
+    let (base, head) = (base.to_str().unwrap(), head.to_str().unwrap());
+    let output = diff(&[base, head, "--format", "text"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text, std::fs::read_to_string(golden("diff.txt")).unwrap());
+
+    let output = diff(&[base, head, "--fail-on-regression", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["rows"][0]["change"], "now_fails", "{json}");
+    assert_eq!(json["regressions"], 2, "{json}");
+
+    // A wide noise band hides the latency regression but never a flipped bar.
+    let output = diff(&[base, head, "--fail-on-regression", "--noise", "50%"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("1 regression,"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn different_scenarios_are_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(golden("outcome.head.json")).unwrap();
+    let mut other: serde_json::Value = serde_json::from_str(&text).unwrap();
+    other["scenario"]["hash"] = "ee".repeat(32).into();
+    let head = dir.path().join("other.json");
+    std::fs::write(&head, other.to_string()).unwrap();
+    let base = golden("outcome.json");
+    let args = [base.to_str().unwrap(), head.to_str().unwrap()];
+    let output = diff(&args);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("different scenarios"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("--force"), "{}", stderr(&output));
+
+    let output = diff(&[args[0], args[1], "--force"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("different scenarios compared"));
+}
+
+#[test]
+fn unreadable_input_exits_two_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = golden("outcome.json");
+    let missing = dir.path().join("nope.json");
+    let output = diff(&[base.to_str().unwrap(), missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("nope.json"), "{}", stderr(&output));
+
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "not json").unwrap();
+    let output = diff(&[base.to_str().unwrap(), garbage.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("garbage.json: not JSON"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = diff(&[
+        base.to_str().unwrap(),
+        base.to_str().unwrap(),
+        "--noise",
+        "lots",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "a bad flag is a usage error");
+}
+
+#[test]
+fn the_outcome_schema_printed_is_the_committed_one() {
+    let output = runner().args(["schema", "--outcome"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let committed =
+        std::fs::read_to_string(project_root().join("schemas/outcome.schema.json")).unwrap();
+    assert_eq!(stdout(&output), committed);
+}

@@ -1,0 +1,52 @@
+//! The harness checked against a known answer (issue 4): the reference engine
+//! with sequential dispatch and 50 ms per event keeps up with at most
+//! 1 s / 50 ms = 20 events per 1-second block. At half that load every bar holds;
+//! at double it the latency and loss bars fail, as predicted.
+
+use crate::common::*;
+
+#[test]
+fn half_the_predicted_capacity_keeps_up() {
+    let _serial = serial();
+    let (code, err, outcome, _dir) = run_shipped("scenarios/known-answer/half.yaml");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        outcome["bars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["holds"] == true),
+        "{}",
+        outcome["bars"]
+    );
+    assert_eq!(mock_events(&outcome, "matched"), 60);
+    assert_eq!(mock_events(&outcome, "lost"), 0);
+}
+
+#[test]
+fn double_the_predicted_capacity_falls_behind() {
+    let _serial = serial();
+    let (code, err, outcome, _dir) = run_shipped("scenarios/known-answer/double.yaml");
+    assert_eq!(code, Some(1), "{err}");
+    let bar = |text: &str| {
+        outcome["bars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["bar"].as_str().unwrap().contains(text))
+            .unwrap_or_else(|| panic!("no bar {text}"))
+            .clone()
+    };
+    // Every event still reached the chain: the engine, not the harness, fell behind.
+    assert_eq!(bar("delivered_ratio")["holds"], true);
+    assert_eq!(bar("shepherd_event_latency_seconds")["holds"], false);
+    assert_eq!(bar("cowload_event_to_order_seconds")["holds"], false);
+    assert_eq!(bar("lost_total")["holds"], false);
+    // Behind by about one block time per loaded block: far above the 1 s bar.
+    assert!(
+        bar("shepherd_event_latency_seconds")["observed"]
+            .as_f64()
+            .unwrap()
+            > 2.0
+    );
+}

@@ -1,0 +1,75 @@
+//! The shipped release-gate scenarios against the reference engine.
+
+use crate::common::*;
+
+#[test]
+fn baseline_turns_every_event_into_exactly_one_accepted_order() {
+    let _serial = serial();
+    let (code, err, outcome, dir) = run_shipped("scenarios/baseline.yaml");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(outcome["totals"]["delivered"]["twap"], 150);
+    assert_eq!(outcome["totals"]["delivered"]["ethflow"], 150);
+    for kind in ["twap", "ethflow"] {
+        let events = &outcome["mock"]["events"][kind];
+        assert_eq!(events["matched"], 150, "{kind}: {events}");
+        assert_eq!(events["lost"], 0, "{kind}: {events}");
+        // TWAP parts last 60 s, longer than the run: one order per event, no more.
+        assert_eq!(
+            outcome["mock"]["orders_received"][kind]["accepted"], 150,
+            "{}",
+            outcome["mock"]
+        );
+    }
+    assert_eq!(outcome["mock"]["unmatched_orders"], 0);
+    let report = std::fs::read_to_string(dir.path().join("run/report.md")).unwrap();
+    assert!(report.contains("PASS"), "{report}");
+}
+
+#[test]
+fn medium_has_no_module_errors() {
+    let _serial = serial();
+    let (code, err, outcome, _dir) = run_shipped("scenarios/medium.yaml");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(outcome["totals"]["delivered"]["twap"], 600);
+    assert_eq!(
+        mock_events(&outcome, "matched") + mock_events(&outcome, "lost"),
+        1200
+    );
+}
+
+#[test]
+fn saturation_breaks_the_reference_engine_and_the_report_names_what_broke() {
+    let _serial = serial();
+    let (code, err, outcome, dir) = run_shipped("scenarios/saturation.yaml");
+    // 50+50 per block: 1,500 TWAPs active by the end, each polled every block by a
+    // sequential engine; it cannot keep up, and the harness itself delivered everything.
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(outcome["totals"]["delivered_ratio"], 1.0);
+    let first_failed = outcome["bottleneck"]["first_failed_bar"]["bar"]
+        .as_str()
+        .expect("a first failed bar")
+        .to_owned();
+    let failed: Vec<&str> = outcome["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["holds"] == false)
+        .map(|b| b["bar"].as_str().unwrap())
+        .collect();
+    assert!(
+        failed.contains(&first_failed.as_str()),
+        "{first_failed} not among {failed:?}"
+    );
+    // What broke is the engine: the stage that slowed down most is not the harness.
+    let grew_most = outcome["bottleneck"]["grew_most"].as_str().unwrap();
+    assert_ne!(
+        grew_most, "harness block lateness",
+        "{}",
+        outcome["bottleneck"]
+    );
+    let report = std::fs::read_to_string(dir.path().join("run/report.md")).unwrap();
+    assert!(
+        report.contains(&format!("**First bar to fail:** `{first_failed}`")),
+        "{report}"
+    );
+}
