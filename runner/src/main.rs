@@ -81,15 +81,9 @@ fn main() -> ExitCode {
 }
 
 fn record_fixture(request: fixture::RecordRequest) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(fixture::record(&request)) {
         Ok(recorded) => {
@@ -105,12 +99,7 @@ fn record_fixture(request: fixture::RecordRequest) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            print_error(&e);
             ExitCode::from(e.exit_code())
         }
     }
@@ -146,15 +135,9 @@ fn validate(files: &[std::path::PathBuf]) -> ExitCode {
 }
 
 fn run(path: &std::path::Path, options: pipeline::Options) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let plan = scenario::load(path).map_err(RunError::from)?;
@@ -168,13 +151,29 @@ fn run(path: &std::path::Path, options: pipeline::Options) -> ExitCode {
             ExitCode::from(finished.outcome.exit_code)
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            print_error(&e);
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// The multi-threaded runtime every async command runs on; exit 3 when it cannot start.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(3)
+        })
+}
+
+/// Prints an error once, with its chain of causes.
+fn print_error(error: &dyn std::error::Error) {
+    eprintln!("error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
     }
 }

@@ -65,31 +65,13 @@ impl Progress {
         if self.tty {
             // Clear the bar, print what must stay, then redraw the bar.
             let _ = write!(err, "\r\x1b[2K");
-            for failure in &line.failures {
-                let _ = writeln!(err, "    {failure}");
-            }
-            if line.more_failures > 0 {
-                let _ = writeln!(
-                    err,
-                    "    … and {} more without their event",
-                    line.more_failures
-                );
-            }
+            write_failures(&mut err, line);
             let _ = write!(err, "{}", bar_text(line));
             let _ = err.flush();
             self.drawn = true;
         } else {
             let _ = writeln!(err, "{}", plain_text(line));
-            for failure in &line.failures {
-                let _ = writeln!(err, "    {failure}");
-            }
-            if line.more_failures > 0 {
-                let _ = writeln!(
-                    err,
-                    "    … and {} more without their event",
-                    line.more_failures
-                );
-            }
+            write_failures(&mut err, line);
         }
     }
 
@@ -138,6 +120,20 @@ pub fn plain_text(line: &BlockLine) -> String {
         latency(line),
         line.late_ms,
     )
+}
+
+/// The block's transactions without their event, a few by name and the rest counted.
+fn write_failures(err: &mut impl Write, line: &BlockLine) {
+    for failure in &line.failures {
+        let _ = writeln!(err, "    {failure}");
+    }
+    if line.more_failures > 0 {
+        let _ = writeln!(
+            err,
+            "    … and {} more without their event",
+            line.more_failures
+        );
+    }
 }
 
 /// The redrawn bar (TTY).
