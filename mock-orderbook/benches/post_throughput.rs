@@ -281,6 +281,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
     ];
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
+        .no_proxy()
         .build()?;
     let next = Arc::new(AtomicU64::new(0));
     let max = Duration::from_secs(options.max_seconds);

@@ -93,9 +93,10 @@ impl MockState {
     }
 }
 
-/// When the request reached the mock, before any injected latency.
+/// When the request reached the mock, before any injected latency, and the
+/// chain head at that moment: the mock's own delay never makes an order late.
 #[derive(Clone, Copy, Debug)]
-struct Arrival(Instant);
+struct Arrival(Instant, u64);
 
 /// Set on a `POST /api/v1/orders` its route's bucket refused: the handler still reads the
 /// order (so the truth counts the attempt against its event) and answers 429 with
@@ -125,7 +126,8 @@ async fn observe(State(state): State<MockState>, mut req: Request, next: Next) -
         .get::<MatchedPath>()
         .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
         .to_owned();
-    req.extensions_mut().insert(Arrival(arrival));
+    req.extensions_mut()
+        .insert(Arrival(arrival, state.shared.truth.head()));
     let response = match delay_or_limit(&state.shared, &route, &mut req, arrival) {
         Gate::Refuse(response) => response,
         Gate::Pass(delay) => {
@@ -188,7 +190,10 @@ async fn post_order(
     limited: Option<Extension<RateLimited>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let received_at = arrival.map_or_else(Instant::now, |Extension(Arrival(at))| at);
+    let (received_at, head) = arrival.map_or_else(
+        || (Instant::now(), state.shared.truth.head()),
+        |Extension(Arrival(at, head))| (at, head),
+    );
     let shared = &state.shared;
     let injected = shared.mix.draw();
     let body = match body {
@@ -206,7 +211,6 @@ async fn post_order(
             return e.into_response();
         }
     };
-    let head = shared.truth.head();
     let (outcome, response) = match (limited, injected) {
         (Some(Extension(RateLimited(retry_after))), _) => (
             PostOutcome::RateLimited,

@@ -54,7 +54,10 @@ async fn real_round_trip_through_a_socket() -> anyhow::Result<()> {
     }]);
     truth.set_head(3);
 
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let resp = client
         .post(format!("{}/api/v1/orders", server.url()))
         .json(&order())
@@ -119,7 +122,10 @@ async fn real_round_trip_through_a_socket() -> anyhow::Result<()> {
 
     let url = server.url();
     server.shutdown().await;
-    let after = reqwest::Client::new()
+    let after = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
         .get(format!("{url}/healthz"))
         .send()
         .await;
@@ -149,7 +155,10 @@ async fn injected_connection_reset_reaches_the_client_as_a_transport_error() -> 
         ..Config::default()
     };
     let server = mock_orderbook::start(config, "127.0.0.1:0".parse()?).await?;
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let sent = client
         .post(format!("{}/api/v1/orders", server.url()))
         .json(&order())

@@ -144,7 +144,10 @@ async fn start_anvil() -> (Killed, Chain) {
         .expect("spawn anvil");
     let guard = Killed(child);
     let chain = Chain {
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client"),
         url: format!("http://127.0.0.1:{port}"),
     };
     let started = Instant::now();
@@ -336,7 +339,10 @@ async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
     let engine_log = dir.path().join("engine.log");
     let log = || std::fs::read_to_string(&engine_log).unwrap_or_default();
     let probe = Probe {
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client"),
         metrics: metrics.clone(),
     };
 

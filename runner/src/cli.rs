@@ -75,7 +75,7 @@ pub enum FixtureCommand {
     /// Fork an RPC URL, exercise the CoW contracts, and write their code and the storage a run reads (exit 0 written, 2 bad URL, 3 fork or contracts failed).
     Record {
         /// HTTP(S) JSON-RPC URL to fork; it may carry a key, which is never printed.
-        #[arg(long)]
+        #[arg(long, env = "COWLOAD_RPC_URL", hide_env_values = true)]
         rpc: String,
         /// Block to record at (default: the latest).
         #[arg(long)]

@@ -54,8 +54,6 @@ pub struct Engine {
     pub metrics_url: String,
     /// Program and arguments as started (placeholders filled).
     pub command: Vec<String>,
-    pub config_path: PathBuf,
-    pub log_path: PathBuf,
 }
 
 impl Engine {
@@ -137,8 +135,6 @@ pub async fn start(
         guard,
         metrics_url,
         command,
-        config_path,
-        log_path,
     };
     wait_ready(&mut engine, spec.startup_timeout.0).await?;
     Ok(Some(engine))

@@ -85,7 +85,15 @@ fn record_fixture(request: fixture::RecordRequest) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match runtime.block_on(fixture::record(&request)) {
+    let recorded = runtime.block_on(async {
+        let cancel = shutdown::listen();
+        shutdown::or_cancelled(&cancel, fixture::record(&request)).await
+    });
+    let Some(recorded) = recorded else {
+        eprintln!("interrupted: no fixture written");
+        return ExitCode::from(130);
+    };
+    match recorded {
         Ok(recorded) => {
             eprintln!(
                 "fixture: {} (chain {}, block {})",

@@ -20,7 +20,15 @@ use crate::report::{self, Outcome, RunFacts};
 use crate::scenario::Plan;
 use crate::shutdown::Cancel;
 
-const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest the scrapes before and after the load may take.
+const OUTSIDE_LOAD_SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest a scrape between two blocks may take. A scrape sits between two blocks, so a slow
+/// `/metrics` (a saturated engine) must not push the next block out of its
+/// slot: it gets at most a quarter of the block time.
+fn scrape_timeout(block_time: Duration) -> Duration {
+    (block_time / 4).clamp(Duration::from_millis(100), Duration::from_secs(2))
+}
 
 /// Choices that come from the command line, not the scenario.
 #[derive(Debug, Clone, Default)]
@@ -60,7 +68,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         chain.origin
     );
     // Fork and fixture chains bring their own chain id; later stages use it.
-    let effective = plan.with_chain_id(chain.chain_id);
+    let effective = with_delivery_bar(plan.with_chain_id(chain.chain_id));
     let plan = &effective;
     let mock = mock::start(plan).await?;
     eprintln!("mock orderbook: {}", mock.url());
@@ -97,9 +105,9 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         chain_setup: stages.chain.setup_time,
         engine_log_tail: engine_tail,
         run_dir: run_dir.clone(),
+        origin: stages.chain.origin.clone(),
     };
-    stages.stop_engine();
-    drop(stages);
+    stages.stop().await;
     let (delivery, series, mock_stats, failure) = match result {
         Ok(parts) => parts,
         Err(partial) => *partial,
@@ -182,11 +190,15 @@ impl Stages<'_> {
         }
     }
 
-    /// The engine goes first, while Anvil and the mock it talks to still answer.
-    fn stop_engine(&mut self) {
+    /// The engine goes first, while Anvil and the mock it talks to still
+    /// answer; then the mock, letting answers in flight finish; Anvil last.
+    async fn stop(mut self) {
         if let Some(engine) = self.engine.take() {
             engine.stop();
         }
+        let Stages { chain, mock, .. } = self;
+        mock.shutdown().await;
+        chain.stop();
     }
 }
 
@@ -206,6 +218,7 @@ struct Observer<'a> {
     cancel_load: Cancel,
     load_blocks_seen: u32,
     display: report::Progress,
+    scrape_timeout: Duration,
 }
 
 impl<'a> Observer<'a> {
@@ -230,6 +243,7 @@ impl<'a> Observer<'a> {
                 .map_err(|source| RunError::RunDir { path, source })
         };
         Ok(Self {
+            scrape_timeout: scrape_timeout(plan.scenario.chain.block_time.0),
             plan,
             mock,
             engine_raw: engine.as_ref().map(|_| open("engine.prom")).transpose()?,
@@ -260,10 +274,16 @@ impl<'a> Observer<'a> {
 
     /// One point of the series: engine + mock + the harness's own figures.
     async fn scrape(&mut self, label: &str, block: Option<&BlockDelivery>) {
+        // Between blocks a scrape must fit the slot; before and after the load it may take longer.
+        let timeout = if block.is_some() {
+            self.scrape_timeout
+        } else {
+            OUTSIDE_LOAD_SCRAPE_TIMEOUT
+        };
         let mut snapshot = Snapshot::default();
         let engine_url = self.engine.as_ref().map(|e| e.metrics_url.clone());
         if let (Some(url), Some(raw_file)) = (engine_url, self.engine_raw.as_mut()) {
-            match metrics::scrape(&self.client, &url, SCRAPE_TIMEOUT).await {
+            match metrics::scrape(&self.client, &url, timeout).await {
                 Ok((raw, parsed)) => {
                     append_raw(raw_file, label, &raw);
                     snapshot.extend(parsed);
@@ -272,7 +292,7 @@ impl<'a> Observer<'a> {
             }
         }
         let mock_url = format!("{}/metrics", self.mock.url());
-        match metrics::scrape(&self.client, &mock_url, SCRAPE_TIMEOUT).await {
+        match metrics::scrape(&self.client, &mock_url, timeout).await {
             Ok((raw, parsed)) => {
                 append_raw(&mut self.mock_raw, label, &raw);
                 snapshot.extend(parsed);
@@ -419,16 +439,33 @@ fn append_raw(file: &mut File, label: &str, raw: &str) {
     let _ = writeln!(file, "# cowload scrape: {label}\n{raw}");
 }
 
-/// Runs a start-up stage unless a signal comes first; whatever the stage had
-/// started is dropped (and so ended) with the abandoned future.
+/// The bar every run must clear whether the scenario names it or not: all
+/// requested events reached the chain. Without it, a run whose transactions all
+/// reverted would pass every bar that only counts errors.
+pub const DELIVERY_BAR: &str = "cowload_events_delivered_ratio == 1";
+
+/// `plan` with [`DELIVERY_BAR`] appended when no bar of its own reads the
+/// delivered ratio.
+fn with_delivery_bar(mut plan: Plan) -> Plan {
+    let has_one = plan
+        .bars
+        .iter()
+        .any(|b| b.metric() == "cowload_events_delivered_ratio");
+    if !has_one {
+        plan.bars
+            .push(bars::parse(DELIVERY_BAR).expect("the delivery bar parses"));
+    }
+    plan
+}
+
+/// Runs a start-up stage unless a signal comes first.
 async fn until_cancelled<T>(
     cancel: &Cancel,
     stage: impl std::future::Future<Output = T>,
 ) -> Result<T, RunError> {
-    tokio::select! {
-        result = stage => Ok(result),
-        _ = cancel.cancelled() => Err(RunError::Interrupted),
-    }
+    crate::shutdown::or_cancelled(cancel, stage)
+        .await
+        .ok_or(RunError::Interrupted)
 }
 
 /// Refuses, before anything starts, a load the chain cannot hold.
@@ -446,21 +483,77 @@ fn preflight(plan: &Plan) -> Result<(), RunError> {
     Ok(())
 }
 
+/// The run directory: `--out` (which must be new or empty, so two runs never mix
+/// their files), else `runs/<name>-<timestamp>`, with `-2`, `-3`… when two runs
+/// start within the same second.
 fn make_run_dir(plan: &Plan, out: Option<&Path>) -> Result<PathBuf, RunError> {
-    let dir = match out {
-        Some(dir) => dir.to_owned(),
-        None => {
-            let stamp = time::OffsetDateTime::now_utc()
-                .format(time::macros::format_description!(
-                    "[year][month][day]-[hour][minute][second]"
-                ))
-                .unwrap_or_else(|_| "now".to_owned());
-            PathBuf::from("runs").join(format!("{}-{stamp}", plan.scenario.name))
-        }
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| RunError::RunDir { path, source }
     };
-    std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir {
-        path: dir.clone(),
-        source,
-    })?;
-    Ok(dir)
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
+        if entries.next().is_some() {
+            return Err(RunError::Usage(format!(
+                "run directory {} is not empty; choose a new --out so runs never mix their files",
+                dir.display()
+            )));
+        }
+        return Ok(dir.to_owned());
+    }
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .unwrap_or_else(|_| "now".to_owned());
+    let base = PathBuf::from("runs").join(format!("{}-{stamp}", plan.scenario.name));
+    std::fs::create_dir_all("runs").map_err(io(Path::new("runs")))?;
+    for attempt in 1..1000 {
+        let dir = match attempt {
+            1 => base.clone(),
+            n => PathBuf::from(format!("{}-{n}", base.display())),
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(RunError::RunDir { path: dir, source }),
+        }
+    }
+    Err(RunError::Usage(format!(
+        "too many runs named {} in this second",
+        base.display()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_with_bars(bars: &str) -> Plan {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        let body = format!(
+            "version: 1\nname: s\nload: {{ blocks: 1, per_block: {{ twap: 1 }} }}\nengine: {{ enabled: false }}\nbars: {bars}\n"
+        );
+        std::fs::write(&path, body).unwrap();
+        crate::scenario::load(&path).unwrap()
+    }
+
+    #[test]
+    fn the_delivery_bar_is_added_only_when_missing() {
+        let added = with_delivery_bar(plan_with_bars(
+            "[increase(shepherd_module_errors_total) == 0]",
+        ));
+        let texts: Vec<&str> = added.bars.iter().map(|b| b.text()).collect();
+        assert_eq!(
+            texts,
+            ["increase(shepherd_module_errors_total) == 0", DELIVERY_BAR]
+        );
+        let own = with_delivery_bar(plan_with_bars("[cowload_events_delivered_ratio >= 0.99]"));
+        let texts: Vec<&str> = own.bars.iter().map(|b| b.text()).collect();
+        assert_eq!(texts, ["cowload_events_delivered_ratio >= 0.99"]);
+        let none = with_delivery_bar(plan_with_bars("[]"));
+        assert_eq!(none.bars.len(), 1);
+    }
 }

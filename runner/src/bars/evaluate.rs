@@ -339,10 +339,45 @@ fn summary_quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoDa
             listed.join(", ")
         ));
     }
-    hits.into_iter()
+    let worst = hits
+        .into_iter()
         .filter(|v| !v.is_nan())
         .reduce(f64::max)
-        .ok_or_else(|| format!("summary {sel} quantile {q} is NaN (no observations?)"))
+        .ok_or_else(|| format!("summary {sel} quantile {q} is NaN (no observations?)"))?;
+    observed_during_run(sel, series)?;
+    Ok(worst)
+}
+
+/// A summary's quantiles say nothing about the run unless it observed
+/// something during it: exporters publish 0 (or the value of an older window)
+/// for an idle summary. Checked on `<name>_count`.
+fn observed_during_run(sel: &Selector, series: &Series) -> Result<(), NoData> {
+    let count = Selector {
+        name: format!("{}_count", sel.name),
+        matchers: sel
+            .matchers
+            .iter()
+            .filter(|m| m.label != "quantile")
+            .cloned()
+            .collect(),
+    };
+    let grew: f64 = increases(&count, series)
+        .map_err(|_| {
+            format!(
+                "summary {sel} publishes no {}, so its quantiles cannot be tied to the run",
+                count.name
+            )
+        })?
+        .values()
+        .sum();
+    if grew > 0.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "summary {sel} observed nothing during the run ({} did not grow)",
+            count.name
+        ))
+    }
 }
 
 fn seen_anywhere(sel: &Selector, series: &Series) -> bool {

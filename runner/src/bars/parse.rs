@@ -289,10 +289,17 @@ impl Parser {
             }
         }
         let literal: String = self.chars[start..self.pos].iter().collect();
-        literal.parse().map_err(|_| {
-            self.pos = start;
-            self.expected(expected)
-        })
+        match literal.parse::<f64>() {
+            Ok(value) if value.is_finite() => Ok(value),
+            Ok(_) => {
+                self.pos = start;
+                Err(self.expected("a finite number"))
+            }
+            Err(_) => {
+                self.pos = start;
+                Err(self.expected(expected))
+            }
+        }
     }
 
     /// The number after the comparison and its optional unit, in base units.
@@ -312,7 +319,15 @@ impl Parser {
         }
         match UNITS.iter().find(|(name, ..)| *name == unit) {
             Some((_, numerator, denominator, kind)) => {
-                Ok((number * numerator / denominator, *kind))
+                let scaled = number * numerator / denominator;
+                if !scaled.is_finite() {
+                    return Err(BarError::Expected {
+                        column,
+                        expected: "a limit that stays finite in base units",
+                        found: format!("`{unit}`"),
+                    });
+                }
+                Ok((scaled, *kind))
             }
             None => Err(BarError::UnknownUnit { column, unit }),
         }
@@ -497,6 +512,7 @@ mod tests {
             ("x > 2sec", "at column 6: unknown unit `sec`; expected one of s ms us µs m h %"),
             ("x > 2 s s", "at column 9: expected the end of the bar, found `s`"),
             ("x > 1 2", "at column 7: expected the end of the bar, found `2`"),
+            ("x < 1e999", "at column 5: expected a finite number, found `1e999`"),
             ("quantile(99, x) < 1", "at column 10: quantile 99 is outside 0..1; write 0.99 for the 99th percentile"),
             ("quantile(x) < 1", "at column 10: expected the quantile, a number such as 0.99, found `x)`"),
             ("quantile(0.9 x) < 1", "at column 14: expected `,` after the quantile, found `x)`"),

@@ -178,6 +178,9 @@ pub async fn spawn(binary: &Path, args: &AnvilArgs, log_path: &Path) -> Result<A
     })
 }
 
+/// Longest any single call to Anvil may take; mining a 3,000-transaction block takes under 1 s here.
+const RPC_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// An HTTP provider for Anvil that never goes through a proxy: every byte stays on loopback.
 fn loopback_provider(port: u16) -> RootProvider {
     let url = format!("http://127.0.0.1:{port}")
@@ -185,6 +188,8 @@ fn loopback_provider(port: u16) -> RootProvider {
         .expect("a loopback URL parses");
     let client = reqwest::Client::builder()
         .no_proxy()
+        // A stuck Anvil (say, a fork waiting on its upstream) must not hang the run.
+        .timeout(RPC_TIMEOUT)
         .build()
         .expect("a plain HTTP client builds");
     let transport = alloy::transports::http::Http::with_client(client, url);

@@ -107,7 +107,6 @@ pub struct MinedBlock {
     pub number: u64,
     pub hash: B256,
     pub timestamp: u64,
-    pub transactions: usize,
     /// When `evm_mine` returned: the instant the block existed for the engine.
     pub mined_at: Instant,
 }
@@ -341,7 +340,6 @@ impl Chain {
             number: block.header.number,
             hash: block.header.hash,
             timestamp: block.header.timestamp,
-            transactions: block.transactions.len(),
             mined_at,
         })
     }

@@ -2,7 +2,7 @@
 //! EthFlow senders, funded through Anvil and tracked with explicit nonces.
 
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
-use alloy::providers::RootProvider;
+use alloy::providers::{Provider, RootProvider};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{json, Value};
 
@@ -66,24 +66,33 @@ fn derive_key(mut key: B256) -> B256 {
     key
 }
 
-/// Funds every account and gives TWAP owners the code their kind needs.
+/// Funds every account, takes its nonce from the chain, and gives TWAP owners
+/// the code their kind needs.
 pub async fn prepare(
     provider: &RootProvider,
     contracts: &Contracts,
-    owners: &[Account],
+    owners: &mut [Account],
     owner_kind: OwnerKind,
-    senders: &[Account],
+    senders: &mut [Account],
 ) -> Result<(), ChainError> {
-    for account in owners.iter().chain(senders) {
+    for account in owners.iter_mut().chain(senders.iter_mut()) {
         rpc::<Value>(
             provider,
             "anvil_setBalance",
             json!([account.address, U256::from(FUNDING_WEI)]),
         )
         .await?;
+        // On a fork these public, seed-derived keys may already have history.
+        account.nonce = provider
+            .get_transaction_count(account.address)
+            .await
+            .map_err(|e| ChainError::Rpc {
+                method: "eth_getTransactionCount".into(),
+                message: e.to_string(),
+            })?;
     }
     if let Some(code) = owner_code(owner_kind, contracts.fallback_handler) {
-        for owner in owners {
+        for owner in owners.iter() {
             rpc::<Value>(provider, "anvil_setCode", json!([owner.address, code])).await?;
         }
     }

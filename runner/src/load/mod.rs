@@ -151,7 +151,7 @@ pub trait OnBlock {
 /// The gas limit a block of the scenario's load needs, for the pre-flight check.
 pub fn required_gas_limit(plan: &Plan) -> u64 {
     let per_block = plan.scenario.load.per_block;
-    u64::from(per_block.twap + per_block.ethflow) * TX_GAS_LIMIT
+    (u64::from(per_block.twap) + u64::from(per_block.ethflow)).saturating_mul(TX_GAS_LIMIT)
 }
 
 /// Runs warm-up, load and drain blocks. Stops early (with `interrupted`) when
@@ -169,9 +169,9 @@ pub async fn run(
     accounts::prepare(
         &chain.provider,
         &chain.contracts,
-        &owners,
+        &mut owners,
         spec.twap.owner,
-        &senders,
+        &mut senders,
     )
     .await?;
     let mut builder = Builder::new(Shape {

@@ -2,7 +2,7 @@
 //! transactions; receipts and a replayed `eth_call` only for the few that have
 //! no event, to say why.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use alloy::consensus::{Transaction, TxEnvelope};
 use alloy::eips::eip2718::Decodable2718;
@@ -43,6 +43,8 @@ pub async fn block(
     }
     let emitted = emitted_events(chain, block).await?;
     let rejected: HashMap<B256, String> = rejected.into_iter().collect();
+    let mut diagnosed = 0;
+    let mut included: Option<HashSet<B256>> = None;
     for tx in txs {
         if emitted.get(&tx.hash) == Some(&tx.kind) {
             checked.events.push(DeliveredEvent {
@@ -54,7 +56,21 @@ pub async fn block(
         }
         let reason = match rejected.get(&tx.hash) {
             Some(answer) => format!("refused by the pool: {answer}"),
-            None => why_no_event(chain, block, txs, tx).await?,
+            None if diagnosed < MAX_DIAGNOSED => {
+                diagnosed += 1;
+                why_no_event(chain, block, txs, tx).await?
+            }
+            None => {
+                // Past the first few, only inclusion is checked: one call for the whole block.
+                if included.is_none() {
+                    included = Some(block_transactions(chain, block).await?);
+                }
+                if included.as_ref().is_some_and(|set| set.contains(&tx.hash)) {
+                    format!("reverted or emitted no event (not diagnosed: more than {MAX_DIAGNOSED} in this block)")
+                } else {
+                    not_included(block)
+                }
+            }
         };
         checked.left_in_pool |= reason.starts_with("not included");
         checked.failures.push(TxFailure {
@@ -68,6 +84,31 @@ pub async fn block(
     // A refused transaction leaves a nonce gap that strands its sender's later ones.
     checked.left_in_pool |= !rejected.is_empty();
     Ok(checked)
+}
+
+/// Transactions without their event that get a receipt and a replayed call each;
+/// per-receipt calls are slow in Anvil, so the rest of a bad block is only counted.
+const MAX_DIAGNOSED: usize = 20;
+
+/// Hashes of the transactions the block holds.
+async fn block_transactions(chain: &Chain, block: &MinedBlock) -> Result<HashSet<B256>, LoadError> {
+    let full = chain
+        .provider
+        .get_block_by_hash(block.hash)
+        .await
+        .map_err(|e| ChainError::Rpc {
+            method: "eth_getBlockByHash".into(),
+            message: e.to_string(),
+        })?
+        .ok_or_else(|| ChainError::Unexpected(format!("block {} vanished", block.hash)))?;
+    Ok(full.transactions.hashes().collect())
+}
+
+fn not_included(block: &MinedBlock) -> String {
+    format!(
+        "not included in block {} (block gas limit or pool ordering)",
+        block.number
+    )
 }
 
 /// Transaction hash → kind of the load event it emitted in this block.
@@ -130,10 +171,7 @@ async fn why_no_event(
             message: e.to_string(),
         })?;
     let Some(receipt) = receipt else {
-        return Ok(format!(
-            "not included in block {} (block gas limit or pool ordering)",
-            block.number
-        ));
+        return Ok(not_included(block));
     };
     if receipt.status() {
         return Ok(format!(

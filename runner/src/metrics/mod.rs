@@ -16,10 +16,8 @@
 //! labels like `route="/api/v1/orders/{uid}"`, and its grouped histogram and
 //! summary values would only have to be flattened again.) A line that is
 //! neither a comment nor a sample is an error naming its line number, so an
-//! HTML error page never passes for an empty scrape.
-//!
-//! Known limit: a label value containing `}` is rejected (the crate's line
-//! pattern ends the label block at the first `}`).
+//! HTML error page never passes for an empty scrape. The label block ends at
+//! the first `}` outside quotes, so a label value may hold `}`, `,` and `=`.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;

@@ -90,6 +90,8 @@ pub struct RunFacts {
     pub engine_log_tail: String,
     /// The run directory.
     pub run_dir: PathBuf,
+    /// Where the chain's contracts came from (replay, fork, recorded fixture).
+    pub origin: crate::chain::Origin,
 }
 
 /// Events per kind.
@@ -226,6 +228,8 @@ pub enum ChainMode {
     Local,
     /// A fork of `fork_url`.
     Fork,
+    /// A fresh Anvil holding contracts loaded from a recorded fixture (`fixture`).
+    Recorded,
 }
 
 /// The chain the load was fired at.
@@ -237,8 +241,10 @@ pub struct ChainInfo {
     pub chain_id: u64,
     /// The forked RPC URL, redacted (no keys, no path).
     pub fork_url: Option<String>,
-    /// The forked block; `None` for latest or local.
+    /// The block forked, or the block a recorded fixture was taken at; `None` for local.
     pub fork_block: Option<u64>,
+    /// The recorded fixture file, for `recorded` runs.
+    pub fixture: Option<PathBuf>,
     /// Time between two mined blocks.
     pub block_time_seconds: f64,
     /// Block gas limit.
@@ -438,7 +444,7 @@ impl Outcome {
                     .as_ref()
                     .map(|c| normalise_command(c, &facts.run_dir)),
             },
-            chain: chain_info(plan),
+            chain: chain_info(plan, &facts.origin),
             status,
             exit_code,
             error: failure.map(ToString::to_string),
@@ -480,17 +486,22 @@ impl Outcome {
     }
 }
 
-fn chain_info(plan: &Plan) -> ChainInfo {
+fn chain_info(plan: &Plan, origin: &crate::chain::Origin) -> ChainInfo {
+    use crate::chain::Origin;
     let spec = &plan.scenario.chain;
+    let (mode, fork_url, fork_block, fixture) = match origin {
+        Origin::Replay => (ChainMode::Local, None, None, None),
+        Origin::Fork { url, block, .. } => (ChainMode::Fork, Some(url.clone()), Some(*block), None),
+        Origin::Recorded { path, block } => {
+            (ChainMode::Recorded, None, Some(*block), Some(path.clone()))
+        }
+    };
     ChainInfo {
-        mode: if spec.fork.is_some() {
-            ChainMode::Fork
-        } else {
-            ChainMode::Local
-        },
+        mode,
         chain_id: spec.id,
-        fork_url: spec.fork.as_ref().map(|f| crate::redact::url(&f.url)),
-        fork_block: spec.fork.as_ref().and_then(|f| f.block),
+        fork_url,
+        fork_block,
+        fixture,
         block_time_seconds: spec.block_time.0.as_secs_f64(),
         gas_limit: spec.gas_limit,
     }
@@ -643,10 +654,20 @@ fn write_to(
     write_file(&run_dir.join("report.md"), &markdown::render(outcome))?;
     write_file(&run_dir.join("plot.svg"), &svg::render(outcome))?;
     if let Some(path) = junit {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| ReportError::Write {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
         write_file(path, &junit::render(outcome))?;
     }
     if let Some(path) = step_summary {
-        append_file(path, &markdown::render_summary(outcome))?;
+        // The run's own files are written; a CI summary that cannot be appended
+        // must not turn a finished run into an infrastructure failure.
+        if let Err(e) = append_file(path, &markdown::render_summary(outcome)) {
+            eprintln!("warning: $GITHUB_STEP_SUMMARY not updated: {e}");
+        }
     }
     Ok(())
 }

@@ -185,6 +185,7 @@ pub(crate) fn sample() -> Outcome {
             chain_id: 11_155_111,
             fork_url: None,
             fork_block: None,
+            fixture: None,
             block_time_seconds: 1.0,
             gas_limit: 30_000_000,
         },

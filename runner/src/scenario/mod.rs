@@ -8,6 +8,11 @@
 //! round, not one per mistake. The [`Plan`] is the only thing later stages
 //! read from the file.
 //!
+//! Only a regular file is read, and at most 1 MiB of it, so a FIFO or
+//! `/dev/zero` named by mistake fails at once instead of hanging. A problem
+//! never shows what a `${VAR}` held (often an RPC URL with a key): every
+//! substituted value is scrubbed back to its `${NAME}` before it is returned.
+//!
 //! The YAML parser is `serde_yaml_ng`, chosen over the archived `serde_yaml`
 //! because it is a maintained drop-in replacement whose errors carry a line
 //! and column.
@@ -19,13 +24,18 @@ mod resolve;
 mod source;
 mod validate;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use error::{Problem, ScenarioError};
 pub use model::*;
 pub use resolve::{DEFAULT_FIXTURES_DIR, ENGINE_CONFIG_FILE, FIXTURES_ENV};
 pub use source::RUNTIME_PLACEHOLDERS;
-pub use validate::{FIXTURE_CHAIN_IDS, MAX_BLOCK_TIME, MIN_BLOCK_TIME, MIN_GAS_LIMIT};
+pub use validate::{
+    FIXTURE_CHAIN_IDS, MAX_ACCOUNTS, MAX_BLOCKS, MAX_BLOCK_TIME, MAX_EVENTS_PER_BLOCK,
+    MAX_ORDER_DEADLINE_BLOCKS, MAX_ORDER_DURATION, MAX_STARTUP_TIMEOUT, MAX_TWAP_PARTS,
+    MIN_BLOCK_TIME, MIN_GAS_LIMIT, MIN_STARTUP_TIMEOUT,
+};
 
 use parse::Format;
 use resolve::Context;
@@ -65,12 +75,51 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     let format = Format::of(path).ok_or_else(|| {
         whole("unknown scenario format: name the file .yaml, .yml or .toml".to_owned())
     })?;
-    let bytes =
-        std::fs::read(path).map_err(|e| whole(format!("cannot read the scenario file: {e}")))?;
+    let bytes = read_capped(path).map_err(whole)?;
     let cwd = std::env::current_dir()
         .map_err(|e| whole(format!("cannot read the working directory: {e}")))?;
     let env = |name: &str| std::env::var(name).ok();
     load_bytes(path, format, &bytes, &Context { env: &env, cwd })
+}
+
+/// The file's bytes, at most one more than [`parse::MAX_FILE_BYTES`] (so the
+/// size check can still refuse it) and only from a regular file: a FIFO, a
+/// device such as `/dev/zero` or a directory is refused before it is opened,
+/// since reading one could block or never end.
+fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+    let cannot = |e: std::io::Error| format!("cannot read the scenario file: {e}");
+    not_a_regular_file(&std::fs::metadata(path).map_err(cannot)?)?;
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    // Checked again on the open handle, in case the path changed in between.
+    not_a_regular_file(&file.metadata().map_err(cannot)?)?;
+    let mut bytes = Vec::new();
+    let cap = u64::try_from(parse::MAX_FILE_BYTES).unwrap_or(u64::MAX);
+    file.take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    Ok(bytes)
+}
+
+/// Why a file is not a regular file (the scenario must be one), if it is not.
+fn not_a_regular_file(metadata: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = metadata.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    };
+    Err(format!(
+        "the scenario is {what}, not a regular file; give the path of a .yaml or .toml scenario file"
+    ))
 }
 
 /// [`load`] on bytes already read, with an explicit environment and working directory.
@@ -94,10 +143,30 @@ fn load_bytes(
             .map(|error| Problem::at(path, Some(line_col(&text, error.offset)), error.message))
             .collect(),
     })?;
-    let scenario = parse::deserialize(format, &source, path).map_err(ScenarioError::one)?;
-    let (mut problems, bars) = validate::Checker::new(&source, path).check(&scenario);
+    plan(path, format, &source, context).map_err(|error| ScenarioError {
+        problems: error
+            .problems
+            .into_iter()
+            .map(|problem| Problem {
+                message: source.scrub(&problem.message),
+                ..problem
+            })
+            .collect(),
+    })
+}
+
+/// Deserialises, checks and resolves the expanded text. Its messages may
+/// quote substituted values; [`load_bytes`] scrubs them.
+fn plan(
+    path: &Path,
+    format: Format,
+    source: &Source,
+    context: &Context<'_>,
+) -> Result<Plan, ScenarioError> {
+    let scenario = parse::deserialize(format, source, path).map_err(ScenarioError::one)?;
+    let (mut problems, bars) = validate::Checker::new(source, path).check(&scenario);
     let paths =
-        resolve::paths(&scenario, path, &source, context).map_err(|problem| problems.push(problem));
+        resolve::paths(&scenario, path, source, context).map_err(|problem| problems.push(problem));
     match paths {
         Ok(paths) if problems.is_empty() => Ok(Plan {
             path: path.to_path_buf(),
@@ -107,7 +176,7 @@ fn load_bytes(
             fixtures_dir: paths.fixtures_dir,
             engine_config: paths.engine_config,
             chain_fixture: paths.chain_fixture,
-            chain_id_written: resolve::chain_id_written(format, &source),
+            chain_id_written: resolve::chain_id_written(format, source),
         }),
         _ => Err(ScenarioError { problems }),
     }

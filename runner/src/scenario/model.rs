@@ -61,7 +61,9 @@ pub struct ChainSpec {
     /// here it must agree (checked when the run starts).
     #[serde(default = "default_chain_id")]
     pub id: u64,
-    /// Time between two blocks the runner mines.
+    /// Time between two blocks the runner mines (100ms to 60s). Block
+    /// timestamps are whole seconds and advance by max(1s, block_time rounded
+    /// down) per block, so below 1s chain time runs faster than wall time.
     #[serde(default = "default_block_time")]
     pub block_time: Dur,
     /// Block gas limit; raise it for more than ~500 events per block.
@@ -125,12 +127,13 @@ pub struct ForkSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadSpec {
-    /// Empty blocks mined after the engine is up and before the first event.
+    /// Empty blocks mined after the engine is up and before the first event (at most 100000).
     #[serde(default = "default_warmup_blocks")]
     pub warmup_blocks: u32,
-    /// Blocks that carry events.
+    /// Blocks that carry events (1 to 100000).
     pub blocks: u32,
-    /// Empty blocks mined after the last event, so the engine can finish.
+    /// Empty blocks mined after the last event, so the engine can finish (at
+    /// most 100000; with the engine enabled, at least `orderbook.order_deadline_blocks`).
     #[serde(default = "default_drain_blocks")]
     pub drain_blocks: u32,
     /// Events per loaded block.
@@ -154,10 +157,10 @@ fn default_drain_blocks() -> u32 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PerBlock {
-    /// `ComposableCoW.create` transactions per block.
+    /// `ComposableCoW.create` transactions per block (at most 100000).
     #[serde(default)]
     pub twap: u32,
-    /// `CoWSwapEthFlow.createOrder` transactions per block.
+    /// `CoWSwapEthFlow.createOrder` transactions per block (at most 100000).
     #[serde(default)]
     pub ethflow: u32,
 }
@@ -181,13 +184,14 @@ pub struct TwapSpec {
     /// Owner account kind.
     #[serde(default = "default_owner")]
     pub owner: OwnerKind,
-    /// Number of owner accounts the creates are spread over.
+    /// Number of owner accounts the creates are spread over (1 to 10000).
     #[serde(default = "default_accounts")]
     pub owners: u32,
-    /// Parts per TWAP (`n`).
+    /// Parts per TWAP (`n`, 2 to 1000000).
     #[serde(default = "default_parts")]
     pub parts: u32,
-    /// Duration of one part (`t`); a TWAP stays active for parts × part_duration.
+    /// Duration of one part (`t`, above 0s, at most 365days), in chain time; a
+    /// TWAP stays active for parts × part_duration.
     #[serde(default = "default_part_duration")]
     pub part_duration: Dur,
 }
@@ -220,10 +224,10 @@ impl Default for TwapSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EthFlowSpec {
-    /// Number of sender accounts the createOrders are spread over.
+    /// Number of sender accounts the createOrders are spread over (1 to 10000).
     #[serde(default = "default_accounts")]
     pub senders: u32,
-    /// How long each order stays valid after its block.
+    /// How long each order stays valid after its block, in chain time (at most 365days).
     #[serde(default = "default_valid_for")]
     pub valid_for: Dur,
 }
@@ -258,7 +262,7 @@ pub struct OrderbookSpec {
     /// A token bucket per API route; requests finding it empty get 429. None: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
-    /// An event with no order this many blocks after its own counts as lost.
+    /// An event with no order this many blocks after its own counts as lost (1 to 1000).
     #[serde(default = "default_order_deadline_blocks")]
     pub order_deadline_blocks: u32,
 }
@@ -923,7 +927,7 @@ pub struct EngineSpec {
     /// Prometheus endpoint of the engine.
     #[serde(default = "default_metrics_url")]
     pub metrics: String,
-    /// How long the engine may take until its metrics endpoint answers.
+    /// How long the engine may take until its metrics endpoint answers (1s to 10m).
     #[serde(default = "default_startup_timeout")]
     pub startup_timeout: Dur,
 }

@@ -42,10 +42,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<String, Problem> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(Problem::whole_file(
             path,
-            format!(
-                "the file is {} bytes; a scenario may be at most {MAX_FILE_BYTES} bytes",
-                bytes.len()
-            ),
+            format!("the file is larger than {MAX_FILE_BYTES} bytes; a scenario may be at most {MAX_FILE_BYTES} bytes"),
         ));
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);

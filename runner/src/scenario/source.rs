@@ -18,6 +18,10 @@ pub const RUNTIME_PLACEHOLDERS: &[&str] = &[
     "CONFIG_PATH",
 ];
 
+/// Substituted values shorter than this are not scrubbed from messages: a
+/// `7` or an `on` is no secret, and hiding it would garble the message.
+const MIN_SCRUBBED_CHARS: usize = 4;
+
 /// One substitution: `original[src_start..src_end]` became `expanded[out_start..out_end]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Edit {
@@ -93,6 +97,70 @@ impl Source {
     /// maps to the `${` that produced it.
     pub fn place_of_expanded(&self, offset: usize) -> (usize, usize) {
         line_col(&self.original, self.original_offset(offset))
+    }
+
+    /// `message` with every substituted value (of at least
+    /// [`MIN_SCRUBBED_CHARS`] characters) replaced by the `${NAME}` that
+    /// produced it, so an error never shows what a variable held (an API key
+    /// in an RPC URL, say). Each place takes the longest value found there.
+    pub fn scrub(&self, message: &str) -> String {
+        let secrets = self.secrets();
+        if secrets.is_empty() {
+            return message.to_owned();
+        }
+        let mut out = String::with_capacity(message.len());
+        let mut rest = message;
+        while let Some(c) = rest.chars().next() {
+            match secrets
+                .iter()
+                .find(|(value, _)| rest.starts_with(value.as_str()))
+            {
+                Some((value, written)) => {
+                    out.push_str(written);
+                    rest = &rest[value.len()..];
+                }
+                None => {
+                    out.push(c);
+                    rest = &rest[c.len_utf8()..];
+                }
+            }
+        }
+        out
+    }
+
+    /// Each substituted value worth hiding (also as serde and `{:?}` quote it,
+    /// with escapes) and the `${NAME}` written for it, longest value first.
+    fn secrets(&self) -> Vec<(String, &str)> {
+        let mut secrets = Vec::new();
+        for edit in self.hidden_edits() {
+            let written = &self.original[edit.src_start..edit.src_end];
+            let value = &self.expanded[edit.out_start..edit.out_end];
+            let quoted = format!("{value:?}");
+            let escaped = &quoted[1..quoted.len() - 1];
+            if escaped != value {
+                secrets.push((escaped.to_owned(), written));
+            }
+            secrets.push((value.to_owned(), written));
+        }
+        secrets.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.cmp(b)));
+        secrets.dedup();
+        secrets
+    }
+
+    /// True when part of `expanded[range]` came from a value [`Source::scrub`]
+    /// hides: a message quoting a piece of that text could show part of it.
+    pub fn holds_hidden_value(&self, range: std::ops::Range<usize>) -> bool {
+        self.hidden_edits()
+            .any(|edit| edit.out_start < range.end && range.start < edit.out_end)
+    }
+
+    /// The substitutions of `${NAME}` whose value [`Source::scrub`] hides
+    /// (`$${` escapes are edits too, but hide nothing).
+    fn hidden_edits(&self) -> impl Iterator<Item = &Edit> {
+        self.edits.iter().filter(|edit| {
+            self.original[edit.src_start..edit.src_end].starts_with("${")
+                && self.expanded[edit.out_start..edit.out_end].chars().count() >= MIN_SCRUBBED_CHARS
+        })
     }
 
     fn original_offset(&self, out: usize) -> usize {
@@ -337,6 +405,44 @@ mod tests {
         assert_eq!(source.place_of_expanded(at(" z")), (3, 6));
         // Past the end clamps.
         assert_eq!(source.place_of_expanded(10_000), (4, 1));
+    }
+
+    #[test]
+    fn scrub_hides_every_long_enough_value() {
+        let source = expand("a: ${LONG} ${HOST}\nb: ${N} $${HOST}\n").expect("expands");
+        let cases = [
+            (
+                "got \"a-much-longer-value\" and example.invalid",
+                "got \"${LONG}\" and ${HOST}",
+            ),
+            // Values shorter than four characters stay: "20" is no secret.
+            ("20 items", "20 items"),
+            ("example.invalidexample.invalid", "${HOST}${HOST}"),
+            ("ça a-much-longer-value!", "ça ${LONG}!"),
+            ("nothing here", "nothing here"),
+        ];
+        for (message, want) in cases {
+            assert_eq!(source.scrub(message), want, "{message}");
+        }
+        let quoted = Source::expand("q: ${Q}\n".to_owned(), &|_| Some("a\"b\\c".to_owned()))
+            .expect("expands");
+        assert_eq!(quoted.scrub(r#"x "a\"b\\c" y a"b\c"#), "x \"${Q}\" y ${Q}");
+    }
+
+    #[test]
+    fn hidden_values_are_found_by_range() {
+        // "a: example.invalid 20 ${HOST}": HOST at 3..18, N at 19..21 (too short to hide).
+        let source = expand("a: ${HOST} ${N} $${HOST}\n").expect("expands");
+        let cases = [
+            (0..3, false),
+            (0..4, true),
+            (17..18, true),
+            (18..30, false),
+            (19..21, false),
+        ];
+        for (range, want) in cases {
+            assert_eq!(source.holds_hidden_value(range.clone()), want, "{range:?}");
+        }
     }
 
     #[test]

@@ -153,6 +153,12 @@ fn every_bad_file_fails_with_its_place() {
             "bars[1]: at column 36: expected `)`",
         ),
         ("bad_duration.yaml", 5, 3, "bad duration \"fast\""),
+        (
+            "drain_shorter_than_deadline.yaml",
+            6,
+            3,
+            "load.drain_blocks: 2 is less than orderbook.order_deadline_blocks (4)",
+        ),
         ("empty_name.yaml", 3, 1, "name: must not be empty"),
         ("error_mix_over_one.yaml", 9, 3, "add up to 1.2"),
         (
@@ -184,6 +190,12 @@ fn every_bad_file_fails_with_its_place() {
             6,
             3,
             "load.per_block: twap + ethflow must be at least 1",
+        ),
+        (
+            "too_many_blocks.toml",
+            6,
+            1,
+            "load.blocks: must be at most 100000, got 1000000",
         ),
         (
             "unknown_error_type.yaml",
@@ -720,4 +732,265 @@ fn orderbook_latency_slow_response_and_rate_limit_are_checked_in_place() {
         mock_orderbook::Delay::Fixed(Duration::ZERO)
     );
     assert!(config.latency.spikes.is_some());
+}
+
+#[test]
+fn values_above_their_bounds_are_refused_in_place() {
+    // (extra lines after MINIMAL, or a whole text when it starts with "version",
+    // line of the problem, fragment of its message)
+    let load = |body: &str| format!("version: 1\nname: t\nload:\n{body}");
+    let cases = [
+        (
+            load("  blocks: 100001\n  per_block: {twap: 1}\n"),
+            4,
+            "load.blocks: must be at most 100000, got 100001",
+        ),
+        (
+            load("  blocks: 1\n  warmup_blocks: 100001\n  per_block: {twap: 1}\n"),
+            5,
+            "load.warmup_blocks: must be at most 100000",
+        ),
+        (
+            load("  blocks: 1\n  drain_blocks: 100001\n  per_block: {twap: 1}\n"),
+            5,
+            "load.drain_blocks: must be at most 100000",
+        ),
+        (
+            load("  blocks: 1\n  per_block:\n    twap: 100001\n"),
+            6,
+            "load.per_block.twap: must be at most 100000",
+        ),
+        (
+            load("  blocks: 1\n  per_block:\n    ethflow: 100001\n"),
+            6,
+            "load.per_block.ethflow: must be at most 100000",
+        ),
+        (
+            format!("{MINIMAL}  twap:\n    parts: 1000001\n"),
+            8,
+            "load.twap.parts: must be at most 1000000",
+        ),
+        (
+            format!("{MINIMAL}  twap:\n    owners: 10001\n"),
+            8,
+            "load.twap.owners: must be at most 10000",
+        ),
+        (
+            format!("{MINIMAL}  twap:\n    part_duration: 366days\n"),
+            8,
+            "load.twap.part_duration: must be at most 365days (the TWAP handler refuses a part longer than 365 days), got 366days",
+        ),
+        (
+            format!("{MINIMAL}  ethflow:\n    senders: 10001\n"),
+            8,
+            "load.ethflow.senders: must be at most 10000",
+        ),
+        (
+            format!("{MINIMAL}  ethflow:\n    valid_for: 366days\n"),
+            8,
+            "load.ethflow.valid_for: must be at most 365days, got 366days",
+        ),
+        (
+            format!("{MINIMAL}engine:\n  startup_timeout: 500ms\n"),
+            8,
+            "engine.startup_timeout: must be between 1s and 10m, got 500ms",
+        ),
+        (
+            format!("{MINIMAL}engine:\n  startup_timeout: 11m\n"),
+            8,
+            "engine.startup_timeout: must be between 1s and 10m, got 11m",
+        ),
+        (
+            format!(
+                "{MINIMAL}engine: {{enabled: false}}\norderbook:\n  order_deadline_blocks: 1001\n"
+            ),
+            9,
+            "orderbook.order_deadline_blocks: must be at most 1000, got 1001",
+        ),
+        (
+            format!("{MINIMAL}bars:\n  - x < 1e999\n"),
+            8,
+            "bars[0]: at column 5: expected a finite number",
+        ),
+    ];
+    for (text, line, fragment) in cases {
+        let error = load_text("bounds.yaml", &text, &no_env).expect_err(&text);
+        assert_eq!(error.problems.len(), 1, "{text}\n{error}");
+        let problem = &error.problems[0];
+        assert!(problem.message.contains(fragment), "{text}\n{error}");
+        assert_eq!(problem.line, Some(line), "{text}\n{error}");
+    }
+
+    // The bounds themselves are allowed.
+    let text = "version: 1\nname: t\nload:\n  warmup_blocks: 100000\n  blocks: 100000\n  drain_blocks: 100000\n  per_block: {twap: 100000, ethflow: 100000}\n  twap: {owners: 10000, parts: 1000000, part_duration: 365days}\n  ethflow: {senders: 10000, valid_for: 365days}\norderbook: {order_deadline_blocks: 1000}\nengine: {startup_timeout: 10m}\n";
+    load_text("bounds.yaml", text, &no_env).unwrap_or_else(|e| panic!("{e}"));
+    let text = format!("{MINIMAL}engine: {{startup_timeout: 1s}}\n");
+    load_text("bounds.yaml", &text, &no_env).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn the_drain_must_cover_the_order_deadline_when_the_engine_runs() {
+    // (extra lines after MINIMAL, refused)
+    let cases = [
+        // No drain_blocks written (the default is 3): placed at `load:`.
+        ("orderbook: {order_deadline_blocks: 5}\n", Some(3)),
+        ("orderbook: {order_deadline_blocks: 4}\n", Some(3)),
+        ("orderbook: {order_deadline_blocks: 3}\n", None),
+        ("orderbook: {order_deadline_blocks: 1}\n", None),
+        (
+            "orderbook: {order_deadline_blocks: 5}\nengine: {enabled: false}\n",
+            None,
+        ),
+        (
+            "orderbook: {order_deadline_blocks: 6}\n  drain_blocks: 6\n",
+            None,
+        ),
+        ("  drain_blocks: 2\n", Some(7)),
+        ("  drain_blocks: 0\nengine: {enabled: false}\n", None),
+    ];
+    for (extra, refused_at) in cases {
+        // Lines starting with two spaces continue MINIMAL's `load:` map.
+        let (load_extra, rest): (String, String) = extra
+            .lines()
+            .map(|line| format!("{line}\n"))
+            .partition(|line| line.starts_with("  "));
+        let text = format!("{MINIMAL}{load_extra}{rest}");
+        let result = load_text("drain.yaml", &text, &no_env);
+        match refused_at {
+            None => {
+                result.unwrap_or_else(|e| panic!("{text}\n{e}"));
+            }
+            Some(line) => {
+                let error = result.expect_err(&text);
+                assert_eq!(error.problems.len(), 1, "{text}\n{error}");
+                let problem = &error.problems[0];
+                assert_eq!(problem.line, Some(line), "{text}\n{error}");
+                assert!(
+                    problem.message.starts_with("load.drain_blocks: ")
+                        && problem
+                            .message
+                            .contains("is less than orderbook.order_deadline_blocks")
+                        && problem
+                            .message
+                            .contains("raise drain_blocks or lower order_deadline_blocks"),
+                    "{error}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn load_reads_only_regular_files_and_at_most_the_cap() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name);
+
+    std::fs::create_dir(path("dir.yaml")).expect("mkdir");
+    std::os::unix::fs::symlink("/dev/zero", path("zero.yaml")).expect("symlink");
+    let status = std::process::Command::new("mkfifo")
+        .arg(path("fifo.yaml"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo failed");
+    // Twice the cap: only the cap plus one byte is read, and that is refused.
+    std::fs::write(
+        path("big.yaml"),
+        vec![b'#'; 2 * super::parse::MAX_FILE_BYTES],
+    )
+    .expect("write");
+
+    let cases = [
+        (
+            "dir.yaml",
+            "the scenario is a directory, not a regular file",
+        ),
+        ("zero.yaml", "the scenario is a device, not a regular file"),
+        ("fifo.yaml", "the scenario is a FIFO, not a regular file"),
+        ("big.yaml", "the file is larger than 1048576 bytes"),
+    ];
+    for (name, fragment) in cases {
+        let error = load(&path(name)).expect_err(name);
+        assert_eq!(error.problems.len(), 1, "{name}: {error}");
+        assert!(
+            error.problems[0].message.contains(fragment),
+            "{name}: {error}"
+        );
+    }
+}
+
+#[test]
+fn substituted_values_never_appear_in_problems() {
+    const SECRET: &str = "FAKEKEY0123456789";
+    let env = |name: &str| match name {
+        "RPC_URL_SEPOLIA_HTTP" => Some(format!("https://eth-sepolia.example.invalid/v2/{SECRET}")),
+        "QUOTED" => Some(format!("a\"{SECRET}")),
+        "KEY" => Some(SECRET.to_owned()),
+        "METRIC" => Some("shepherd_orders_total".to_owned()),
+        "WORD" => Some("abc".to_owned()),
+        _ => None,
+    };
+    // (file name, text, what the message must say instead)
+    let cases = [
+        (
+            "s.yaml",
+            "version: 1\nname: x\nchain: { fork: \"${RPC_URL_SEPOLIA_HTTP}\" }\nload: {blocks: 1, per_block: {twap: 1}}\n",
+            "invalid type: string \"${RPC_URL_SEPOLIA_HTTP}\"",
+        ),
+        (
+            "s.toml",
+            "version = 1\nname = \"x\"\n[chain]\nfork = \"${RPC_URL_SEPOLIA_HTTP}\"\n[load]\nblocks = 1\nper_block = { twap = 1 }\n",
+            "invalid type: string \"${RPC_URL_SEPOLIA_HTTP}\"",
+        ),
+        (
+            "s.yaml",
+            "version: 1\nname: x\nload: {blocks: 1, per_block: {twap: 1}}\nbars: ['x < 1 ${RPC_URL_SEPOLIA_HTTP}']\n",
+            "(in \"x < 1 ${RPC_URL_SEPOLIA_HTTP}\")",
+        ),
+        (
+            "s.yaml",
+            "version: 1\nname: x\nload: {blocks: 1, per_block: {twap: 1}}\nbars: ['x < 1 ${QUOTED}']\n",
+            "(in \"x < 1 ${QUOTED}\")",
+        ),
+        (
+            "s.yaml",
+            "version: 1\nname: x\nload: {blocks: 1, per_block: {twap: 1}}\nbars: ['x < 1 ${KEY}']\n",
+            // Read as an unknown unit, which the parser would quote.
+            "bars[0]: at column 7: the bar does not parse where text substituted from a variable stands (not shown) (in \"x < 1 ${KEY}\")",
+        ),
+        (
+            "s.yaml",
+            "version: 1\nname: x\nload: {blocks: 1, per_block: {twap: 1}}\nbars: ['x ${KEY} < 1']\n",
+            "bars[0]: at column 3: expected one of < <= > >= == !=, found text substituted from a variable (not shown)",
+        ),
+        (
+            "s.toml",
+            "version = 1\nname = \"${RPC_URL_SEPOLIA_HTTP}\"\n[load]\nblocks = 1\nper_block = { twap = 1 }\n",
+            "name: \"${RPC_URL_SEPOLIA_HTTP}\" holds",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let error = load_text(name, text, &env).expect_err(text);
+        let shown = error.to_string();
+        // Not even the part a parser would quote (up to 12 characters).
+        assert!(!shown.contains(&SECRET[..4]), "{text}\n{shown}");
+        assert!(shown.contains(want), "{text}\n{shown} lacks {want}");
+    }
+
+    // A bar whose error is before any substituted text keeps the parser's detail.
+    let text = "version: 1\nname: x\nload: {blocks: 1, per_block: {twap: 1}}\nbars: ['increase(${METRIC}) < 1 2']\n";
+    let error = load_text("s.yaml", text, &env).expect_err(text);
+    assert!(
+        error.to_string().contains(
+            "bars[0]: at column 37: expected the end of the bar, found `2` (in \"increase(${METRIC}) < 1 2\")"
+        ),
+        "{error}"
+    );
+
+    // A value shorter than four characters is left alone.
+    let text = "version: 1\nname: x\nload: {blocks: \"${WORD}\", per_block: {twap: 1}}\n";
+    let error = load_text("s.yaml", text, &env).expect_err(text);
+    assert!(
+        error.to_string().contains("invalid type: string \"abc\""),
+        "{error}"
+    );
 }

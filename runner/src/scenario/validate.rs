@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::error::Problem;
 use super::model::{EngineSpec, OrderbookSpec, Scenario, SCENARIO_VERSION};
 use super::source::{Source, RUNTIME_PLACEHOLDERS};
-use crate::bars::{self, Bar};
+use crate::bars::{self, Bar, BarError};
 use mock_orderbook::{is_known_fault, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE, TRANSPORT_FAULTS};
 
 /// Chain ids the contract fixture replays (`replay.<chainId>.json`).
@@ -24,6 +24,22 @@ pub const MAX_BLOCK_TIME: Duration = Duration::from_secs(60);
 pub const MIN_GAS_LIMIT: u64 = 1_000_000;
 /// Run directories are `runs/<name>-<timestamp>`; keep them short.
 pub const MAX_NAME_LEN: usize = 100;
+/// Most events of one kind per block; far above what a block's gas can hold.
+pub const MAX_EVENTS_PER_BLOCK: u32 = 100_000;
+/// Most blocks in each phase (warm-up, load, drain).
+pub const MAX_BLOCKS: u32 = 100_000;
+/// Most parts of one TWAP.
+pub const MAX_TWAP_PARTS: u32 = 1_000_000;
+/// Longest TWAP part and EthFlow validity (the TWAP handler refuses t > 365 days).
+pub const MAX_ORDER_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// Most TWAP owners or EthFlow senders (each is an account funded at start-up).
+pub const MAX_ACCOUNTS: u32 = 10_000;
+/// Shortest time the engine may be given to start.
+pub const MIN_STARTUP_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest time the engine may be given to start.
+pub const MAX_STARTUP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Most blocks an event may wait for its order.
+pub const MAX_ORDER_DEADLINE_BLOCKS: u32 = 1_000;
 /// Slack for the error-mix sum: 0.1 + 0.2 + 0.7 is not exactly 1.0 in floats.
 const MIX_TOLERANCE: f64 = 1e-9;
 
@@ -130,10 +146,37 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Adds a problem when a count is above its bound.
+    fn at_most(&mut self, keys: &[&str], value: u32, max: u32) {
+        if value > max {
+            let field = keys.join(".");
+            self.fail(keys, format!("{field}: must be at most {max}, got {value}"));
+        }
+    }
+
+    /// Adds a problem when a duration is above its bound.
+    fn duration_at_most(&mut self, keys: &[&str], value: Duration, max: Duration, why: &str) {
+        if value > max {
+            let field = keys.join(".");
+            self.fail(
+                keys,
+                format!(
+                    "{field}: must be at most {}{why}, got {}",
+                    show_duration(max),
+                    show_duration(value)
+                ),
+            );
+        }
+    }
+
     fn load(&mut self, scenario: &Scenario) {
         let load = &scenario.load;
         if load.blocks < 1 {
             self.fail(&["load", "blocks"], "load.blocks: must be at least 1");
+        }
+        self.load_bounds(scenario);
+        if scenario.engine.enabled {
+            self.drain_covers_deadline(scenario);
         }
         if u64::from(load.per_block.twap) + u64::from(load.per_block.ethflow) < 1 {
             self.fail(
@@ -165,6 +208,61 @@ impl<'a> Checker<'a> {
                 "load.ethflow.senders: must be at least 1",
             );
         }
+    }
+
+    /// Upper bounds: they keep a typo (an extra zero or three) from asking
+    /// for hours of blocks, millions of accounts or orders no handler accepts.
+    fn load_bounds(&mut self, scenario: &Scenario) {
+        let load = &scenario.load;
+        let counts = [
+            (
+                &["load", "per_block", "twap"][..],
+                load.per_block.twap,
+                MAX_EVENTS_PER_BLOCK,
+            ),
+            (
+                &["load", "per_block", "ethflow"][..],
+                load.per_block.ethflow,
+                MAX_EVENTS_PER_BLOCK,
+            ),
+            (
+                &["load", "warmup_blocks"][..],
+                load.warmup_blocks,
+                MAX_BLOCKS,
+            ),
+            (&["load", "blocks"][..], load.blocks, MAX_BLOCKS),
+            (&["load", "drain_blocks"][..], load.drain_blocks, MAX_BLOCKS),
+            (
+                &["load", "twap", "owners"][..],
+                load.twap.owners,
+                MAX_ACCOUNTS,
+            ),
+            (
+                &["load", "twap", "parts"][..],
+                load.twap.parts,
+                MAX_TWAP_PARTS,
+            ),
+            (
+                &["load", "ethflow", "senders"][..],
+                load.ethflow.senders,
+                MAX_ACCOUNTS,
+            ),
+        ];
+        for (keys, value, max) in counts {
+            self.at_most(keys, value, max);
+        }
+        self.duration_at_most(
+            &["load", "twap", "part_duration"],
+            load.twap.part_duration.0,
+            MAX_ORDER_DURATION,
+            " (the TWAP handler refuses a part longer than 365 days)",
+        );
+        self.duration_at_most(
+            &["load", "ethflow", "valid_for"],
+            load.ethflow.valid_for.0,
+            MAX_ORDER_DURATION,
+            "",
+        );
     }
 
     fn orderbook(&mut self, scenario: &Scenario) {
@@ -202,6 +300,11 @@ impl<'a> Checker<'a> {
                 "orderbook.order_deadline_blocks: must be at least 1 (an order cannot land in its event's own block)",
             );
         }
+        self.at_most(
+            &["orderbook", "order_deadline_blocks"],
+            orderbook.order_deadline_blocks,
+            MAX_ORDER_DEADLINE_BLOCKS,
+        );
         self.orderbook_transport(orderbook);
     }
 
@@ -239,6 +342,18 @@ impl<'a> Checker<'a> {
 
     fn engine(&mut self, scenario: &Scenario) {
         let engine = &scenario.engine;
+        let timeout = engine.startup_timeout.0;
+        if !(MIN_STARTUP_TIMEOUT..=MAX_STARTUP_TIMEOUT).contains(&timeout) {
+            self.fail(
+                &["engine", "startup_timeout"],
+                format!(
+                    "engine.startup_timeout: must be between {} and {}, got {}",
+                    humantime::format_duration(MIN_STARTUP_TIMEOUT),
+                    humantime::format_duration(MAX_STARTUP_TIMEOUT),
+                    humantime::format_duration(timeout)
+                ),
+            );
+        }
         if let Some(command) = &engine.command {
             if command
                 .first()
@@ -257,6 +372,22 @@ impl<'a> Checker<'a> {
                 format!(
                     "engine.metrics: must be an http:// URL such as http://${{METRICS_ADDR}}/metrics, got {:?}",
                     engine.metrics
+                ),
+            );
+        }
+    }
+
+    /// An event counts as lost when no order came within
+    /// `order_deadline_blocks`; the drain must be at least that long, or the
+    /// last loaded blocks' events would be judged before their deadline.
+    fn drain_covers_deadline(&mut self, scenario: &Scenario) {
+        let drain = scenario.load.drain_blocks;
+        let deadline = scenario.orderbook.order_deadline_blocks;
+        if drain < deadline {
+            self.fail(
+                &["load", "drain_blocks"],
+                format!(
+                    "load.drain_blocks: {drain} is less than orderbook.order_deadline_blocks ({deadline}); every event, including the last loaded block's, must get the full deadline before the run ends; raise drain_blocks or lower order_deadline_blocks"
                 ),
             );
         }
@@ -306,16 +437,45 @@ impl<'a> Checker<'a> {
                     let at = found
                         .map(|at| at + char_offset(text, error.column()))
                         .or(bars_key);
+                    // The parser quotes a piece of the text after the error; if a
+                    // variable's value stands there, that piece could be part of
+                    // a secret that scrubbing (whole values only) would miss.
+                    let hidden = match (found, at) {
+                        (Some(start), Some(at)) => {
+                            self.source.holds_hidden_value(at..start + text.len())
+                        }
+                        _ => self.source.scrub(text) != *text,
+                    };
                     let place = at.map(|at| self.source.place_of_expanded(at));
                     self.problems.push(Problem::at(
                         self.path,
                         place,
-                        format!("bars[{index}]: {error} (in {text:?})"),
+                        format!(
+                            "bars[{index}]: {} (in {text:?})",
+                            bar_message(&error, hidden)
+                        ),
                     ));
                 }
             }
         }
         parsed
+    }
+}
+
+/// The bar parser's message, without the text it quotes when that text may
+/// hold a substituted value.
+fn bar_message(error: &BarError, hidden: bool) -> String {
+    match error {
+        _ if !hidden => error.to_string(),
+        BarError::Expected {
+            column, expected, ..
+        } => format!(
+            "at column {column}: expected {expected}, found text substituted from a variable (not shown)"
+        ),
+        other => format!(
+            "at column {}: the bar does not parse where text substituted from a variable stands (not shown)",
+            other.column()
+        ),
     }
 }
 
@@ -358,6 +518,19 @@ fn foreign_placeholders(value: &str) -> Vec<&str> {
         rest = &after[end + 1..];
     }
     names
+}
+
+/// A duration as a scenario would write it: whole days as `365days`
+/// (humantime would say `11months 30days 3h 50m 24s`), else humantime's form.
+fn show_duration(duration: Duration) -> String {
+    const DAY: u64 = 24 * 60 * 60;
+    let seconds = duration.as_secs();
+    if duration.subsec_nanos() == 0 && seconds >= DAY && seconds.is_multiple_of(DAY) {
+        let days = seconds / DAY;
+        format!("{days}{}", if days == 1 { "day" } else { "days" })
+    } else {
+        humantime::format_duration(duration).to_string()
+    }
 }
 
 /// Byte offset of the 1-based character `column` in `text`, clamped to its end.
@@ -503,6 +676,22 @@ mod tests {
         ];
         for (value, want) in cases {
             assert_eq!(foreign_placeholders(value), want, "{value}");
+        }
+    }
+
+    #[test]
+    fn durations_show_whole_days_as_days() {
+        let cases = [
+            (Duration::from_secs(365 * 86_400), "365days"),
+            (Duration::from_secs(86_400), "1day"),
+            (Duration::from_secs(86_401), "1day 1s"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::ZERO, "0s"),
+        ];
+        for (duration, want) in cases {
+            let shown = show_duration(duration);
+            assert_eq!(shown, want, "{duration:?}");
+            assert_eq!(humantime::parse_duration(&shown).ok(), Some(duration));
         }
     }
 

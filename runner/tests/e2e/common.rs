@@ -130,3 +130,19 @@ pub fn mock_events(outcome: &serde_json::Value, field: &str) -> u64 {
         })
         .sum()
 }
+
+/// PIDs of every live Anvil on the machine, for tests of runs that fail before
+/// the runner prints its children's PIDs (hold [`serial`] so no other test's
+/// Anvil is counted).
+pub fn live_anvils() -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "anvil")
+                && !is_zombie(*pid)
+        })
+        .collect()
+}

@@ -4,6 +4,7 @@
 mod common;
 mod diff;
 mod exact_load;
+mod fixtures;
 mod fork;
 mod known_answer;
 mod lifecycle;

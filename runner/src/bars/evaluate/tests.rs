@@ -334,6 +334,9 @@ fn summary_quantiles_are_read_at_the_end_never_subtracted() {
 rpc_seconds{kind=\"twap\",quantile=\"0.5\"} 0.1
 rpc_seconds{kind=\"twap\",quantile=\"0.99\"} 5
 rpc_seconds_count{kind=\"twap\"} 10
+nan_seconds_count 0
+idle_seconds{quantile=\"0.99\"} 0
+idle_seconds_count 7
 ";
     let end = "\
 # TYPE rpc_seconds summary
@@ -342,6 +345,10 @@ rpc_seconds{kind=\"twap\",quantile=\"0.99\"} 1.5
 rpc_seconds{kind=\"ethflow\",quantile=\"0.990\"} 2.5
 rpc_seconds_count{kind=\"twap\"} 40
 nan_seconds{quantile=\"0.99\"} NaN
+nan_seconds_count 3
+idle_seconds{quantile=\"0.99\"} 0
+idle_seconds_count 7
+untied_seconds{quantile=\"0.99\"} 0.1
 ";
     let s = series(&[("before", before), ("end", end)]);
     check(
@@ -361,6 +368,15 @@ nan_seconds{quantile=\"0.99\"} NaN
                 Want::NoData("no quantile 0.9; available: 0.5, 0.99"),
             ),
             ("quantile(0.99, nan_seconds) < 1", Want::NoData("NaN")),
+            // An idle summary publishes 0: that is no data, not a pass.
+            (
+                "quantile(0.99, idle_seconds) < 1",
+                Want::NoData("observed nothing during the run (idle_seconds_count did not grow)"),
+            ),
+            (
+                "quantile(0.99, untied_seconds) < 1",
+                Want::NoData("publishes no untied_seconds_count"),
+            ),
             (
                 "quantile(0.99, rpc_seconds{kind=\"cow\"}) < 1",
                 Want::NoData("no `rpc_seconds` series matches"),

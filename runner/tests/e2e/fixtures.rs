@@ -1,0 +1,86 @@
+//! The contract fixture is checked before any load: a missing fixture or a
+//! contract whose code does not match the fixture's hash is an infrastructure
+//! failure (exit 3) that says what is wrong.
+
+use crate::common::*;
+
+fn scenario_with_fixtures(dir: &std::path::Path, fixtures: &std::path::Path) -> std::path::PathBuf {
+    let body = format!(
+        "version: 1\nname: fixtures\nchain: {{ block_time: 200ms, fixtures: {} }}\nload:\n  warmup_blocks: 0\n  drain_blocks: 0\n  blocks: 1\n  per_block: {{ twap: 1, ethflow: 1 }}\nengine: {{ enabled: false }}\nbars: [cowload_events_delivered_ratio == 1]\n",
+        fixtures.display()
+    );
+    scenario(dir, "fixtures.yaml", &body)
+}
+
+#[test]
+fn a_missing_fixture_is_exit_3_naming_the_file() {
+    require_anvil();
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let file = scenario_with_fixtures(dir.path(), &empty);
+    let before = live_anvils();
+    let output = runner()
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("replay.11155111.json") && err.contains("COW_FIXTURES"),
+        "{err}"
+    );
+    let left: Vec<i32> = live_anvils()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert!(left.is_empty(), "anvil {left:?} outlived the runner");
+}
+
+#[test]
+fn a_code_hash_mismatch_is_exit_3_naming_the_contract() {
+    require_anvil();
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let doctored = dir.path().join("doctored");
+    std::fs::create_dir(&doctored).unwrap();
+    let shared = project_root().join("../shared/fixtures/cow-contracts");
+    let shared = std::env::var_os("COW_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or(shared);
+    std::fs::copy(shared.join("weth9.json"), doctored.join("weth9.json")).unwrap();
+    let mut replay: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared.join("replay.11155111.json")).unwrap(),
+    )
+    .unwrap();
+    let steps = replay["steps"].as_array_mut().unwrap();
+    let twap = steps
+        .iter_mut()
+        .find(|s| s["name"] == "TWAP")
+        .expect("TWAP step");
+    twap["expectedRuntimeCodeKeccak"] = serde_json::json!(format!("0x{}", "ab".repeat(32)));
+    std::fs::write(doctored.join("replay.11155111.json"), replay.to_string()).unwrap();
+    let file = scenario_with_fixtures(dir.path(), &doctored);
+    let before = live_anvils();
+    let output = runner()
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("TWAP at 0x6cF1e9cA41f7611dEf408122793c358a3d11E5a5")
+            && err.contains("expected 0xabab"),
+        "{err}"
+    );
+    let left: Vec<i32> = live_anvils()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert!(left.is_empty(), "anvil {left:?} outlived the runner");
+}
