@@ -12,6 +12,25 @@ fn scenario_with_fixtures(dir: &std::path::Path, fixtures: &std::path::Path) -> 
     scenario(dir, "fixtures.yaml", &body)
 }
 
+/// Runs `file`, expects exit 3 with no Anvil left behind, and returns stderr.
+fn run_expecting_infrastructure_failure(file: &std::path::Path, dir: &std::path::Path) -> String {
+    let before = live_anvils();
+    let output = runner()
+        .arg(file)
+        .arg("--out")
+        .arg(dir.join("run"))
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    let left: Vec<i32> = live_anvils()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert!(left.is_empty(), "anvil {left:?} outlived the runner");
+    err
+}
+
 #[test]
 fn a_missing_fixture_is_exit_3_naming_the_file() {
     require_anvil();
@@ -20,24 +39,11 @@ fn a_missing_fixture_is_exit_3_naming_the_file() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let file = scenario_with_fixtures(dir.path(), &empty);
-    let before = live_anvils();
-    let output = runner()
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path().join("run"))
-        .output()
-        .unwrap();
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(3), "{err}");
+    let err = run_expecting_infrastructure_failure(&file, dir.path());
     assert!(
         err.contains("replay.11155111.json") && err.contains("COW_FIXTURES"),
         "{err}"
     );
-    let left: Vec<i32> = live_anvils()
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
-    assert!(left.is_empty(), "anvil {left:?} outlived the runner");
 }
 
 #[test]
@@ -64,23 +70,10 @@ fn a_code_hash_mismatch_is_exit_3_naming_the_contract() {
     twap["expectedRuntimeCodeKeccak"] = serde_json::json!(format!("0x{}", "ab".repeat(32)));
     std::fs::write(doctored.join("replay.11155111.json"), replay.to_string()).unwrap();
     let file = scenario_with_fixtures(dir.path(), &doctored);
-    let before = live_anvils();
-    let output = runner()
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path().join("run"))
-        .output()
-        .unwrap();
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(3), "{err}");
+    let err = run_expecting_infrastructure_failure(&file, dir.path());
     assert!(
         err.contains("TWAP at 0x6cF1e9cA41f7611dEf408122793c358a3d11E5a5")
             && err.contains("expected 0xabab"),
         "{err}"
     );
-    let left: Vec<i32> = live_anvils()
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
-    assert!(left.is_empty(), "anvil {left:?} outlived the runner");
 }
