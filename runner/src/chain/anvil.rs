@@ -142,7 +142,13 @@ pub async fn spawn(binary: &Path, args: &AnvilArgs, log_path: &Path) -> Result<A
     };
     let deadline = Instant::now() + ready_timeout;
     loop {
-        if let Ok(id) = provider.get_chain_id().await {
+        // The port was free a moment ago; only an answer from a socket our own
+        // child holds counts, never another process that took the port since.
+        let answered = match provider.get_chain_id().await {
+            Ok(id) if listens_on(guard.pid(), port) => Some(id),
+            _ => None,
+        };
+        if let Some(id) = answered {
             match args.chain_id {
                 Some(expected) if id != expected => {
                     return Err(ChainError::Unexpected(format!(
@@ -178,6 +184,45 @@ pub async fn spawn(binary: &Path, args: &AnvilArgs, log_path: &Path) -> Result<A
     })
 }
 
+/// True when process `pid` holds a TCP socket listening on loopback `port`
+/// (Linux: its socket inodes matched against `/proc/net/tcp{,6}`).
+fn listens_on(pid: u32, port: u16) -> bool {
+    let listening: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|text| listening_inodes(&text, port))
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?.to_owned();
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .any(|inode| listening.contains(&inode))
+}
+
+/// Inodes of the sockets in a `/proc/net/tcp` table listening (state 0A) on `port`.
+fn listening_inodes(table: &str, port: u16) -> Vec<String> {
+    let wanted = format!("{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit(':').next()?;
+            (local_port == wanted && *fields.get(3)? == "0A")
+                .then(|| fields.get(9).map(|i| i.to_string()))?
+        })
+        .collect()
+}
+
 /// Longest any single call to Anvil may take; mining a 3,000-transaction block takes under 1 s here.
 const RPC_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -206,6 +251,22 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("/nonexistent/anvil"), "{text}");
         assert!(text.contains(NPM_PACKAGE), "{text}");
+    }
+
+    #[test]
+    fn listening_sockets_are_found_by_port_and_state() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0\n   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0 100 0 0 10 0\n";
+        assert_eq!(listening_inodes(table, 8080), vec!["4242".to_owned()]);
+        assert!(listening_inodes(table, 8081).is_empty());
+    }
+
+    #[test]
+    fn this_process_is_seen_listening_on_its_own_port() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(listens_on(std::process::id(), port));
+        drop(listener);
+        assert!(!listens_on(std::process::id(), port));
     }
 
     #[test]
