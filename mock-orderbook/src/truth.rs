@@ -141,7 +141,8 @@ pub struct Observation {
 }
 
 /// Summary of one latency-like distribution.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct Summary {
     /// Number of observations.
     pub count: u64,
@@ -160,7 +161,8 @@ pub struct Summary {
 }
 
 /// Per-kind event accounting.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct EventStats {
     /// Events registered by the runner.
     pub registered: u64,
@@ -181,7 +183,8 @@ pub struct EventStats {
 }
 
 /// Everything the mock measured, as served at `/_stats`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct Stats {
     /// Last head set by the runner.
     pub head: u64,

@@ -284,67 +284,9 @@ impl From<Verdict> for BarResult {
     }
 }
 
-/// A distribution as the mock summarises it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct Distribution {
-    /// Observations.
-    pub count: u64,
-    /// Smallest.
-    pub min: f64,
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Largest.
-    pub max: f64,
-    /// Mean.
-    pub mean: f64,
-}
-
-/// The mock's accounting for one event kind.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct MockEvents {
-    /// Events the runner registered.
-    pub registered: u64,
-    /// Events whose first accepted order arrived in time.
-    pub matched: u64,
-    /// Events with no accepted order by their deadline.
-    pub lost: u64,
-    /// Lost events whose order came later.
-    pub late: u64,
-    /// Neither matched nor lost at the end.
-    pub awaiting: u64,
-    /// Event block mined → first accepted order (seconds).
-    pub latency_seconds: Distribution,
-    /// Blocks between the event and its first accepted order.
-    pub blocks: Distribution,
-    /// POSTs per event up to its first accepted one.
-    pub posts_per_event: Distribution,
-}
-
-/// What the mock orderbook saw.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct MockSummary {
-    /// Blocks after its own within which an event needs an accepted order.
-    pub order_deadline_blocks: u64,
-    /// Order POSTs handled.
-    pub posts: u64,
-    /// kind → outcome → POSTs (`accepted`, `duplicate`, injected error types…).
-    pub orders_received: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Accepted orders matching no event.
-    pub unmatched_orders: u64,
-    /// POSTs whose event may still be registered.
-    pub pending_posts: u64,
-    /// kind → event accounting.
-    pub events: BTreeMap<String, MockEvents>,
-    /// route → status → requests.
-    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
-}
+/// What the mock orderbook saw, as it publishes at `/_stats`: the outcome keeps
+/// the mock's own types, so the two never drift apart.
+pub use mock_orderbook::{EventStats as MockEvents, Stats as MockSummary, Summary as Distribution};
 
 /// The wall-clock section: the only part that differs between two runs of
 /// the same scenario with the same behaviour.

@@ -271,6 +271,7 @@ pub(crate) fn sample() -> Outcome {
         },
         blocks,
         mock: Some(MockSummary {
+            head: 16,
             order_deadline_blocks: 3,
             posts: 39,
             orders_received,
@@ -281,6 +282,7 @@ pub(crate) fn sample() -> Outcome {
                 "/api/v1/orders".to_owned(),
                 BTreeMap::from([("201".to_owned(), 38), ("400".to_owned(), 1)]),
             )]),
+            app_data_documents: 0,
         }),
         metrics,
         run: RunSection {
