@@ -413,8 +413,9 @@ pub struct SpikesSpec {
     pub extra: Dur,
 }
 
-/// The keys of a distribution map, in the order they are serialised.
-const DELAY_KEYS: &[&str] = &[
+/// Every key a latency map may hold: a distribution's keys, then the
+/// per-endpoint ones. One list, so the two views below cannot drift apart.
+const LATENCY_KEYS: &[&str] = &[
     "distribution",
     "value",
     "min",
@@ -423,9 +424,14 @@ const DELAY_KEYS: &[&str] = &[
     "std_dev",
     "p50",
     "p99",
+    "post_orders",
+    "get",
+    "spikes",
 ];
+/// The keys of a distribution map, in the order they are serialised.
+const DELAY_KEYS: &[&str] = LATENCY_KEYS.split_at(8).0;
 /// The keys of a per-endpoint latency map.
-const ENDPOINT_KEYS: &[&str] = &["post_orders", "get", "spikes"];
+const ENDPOINT_KEYS: &[&str] = LATENCY_KEYS.split_at(8).1;
 /// The `distribution` values.
 const DISTRIBUTIONS: &[&str] = &["fixed", "uniform", "normal", "lognormal"];
 
@@ -578,19 +584,7 @@ impl<'de> serde::de::Visitor<'de> for LatencyVisitor {
         let mut get = None;
         let mut spikes = None;
         let expected: &[&str] = if self.per_endpoint {
-            &[
-                "distribution",
-                "value",
-                "min",
-                "max",
-                "mean",
-                "std_dev",
-                "p50",
-                "p99",
-                "post_orders",
-                "get",
-                "spikes",
-            ]
+            LATENCY_KEYS
         } else {
             DELAY_KEYS
         };
