@@ -3,7 +3,7 @@
 //! orderbook's retry, counts the EOA-owned TWAP as `poll_reverted`, and exits 0 on SIGTERM.
 //!
 //! Needs the Anvil binary (`npm install` at the workspace root, or `$ANVIL`) and the contract
-//! fixture (`$COW_FIXTURES`, default `../shared/fixtures/cow-contracts`); it fails loudly, naming
+//! fixture (`$COW_FIXTURES`, default the runner's copy in `runner/fixtures/cow-contracts`); it fails loudly, naming
 //! the fix, when either is missing.
 
 use std::collections::BTreeMap;
@@ -60,7 +60,7 @@ fn anvil_path() -> PathBuf {
 fn fixtures() -> PathBuf {
     let dir = std::env::var_os("COW_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared/fixtures/cow-contracts"));
+        .unwrap_or_else(|| workspace().join("runner/fixtures/cow-contracts"));
     assert!(
         dir.join("replay.11155111.json").exists(),
         "contract fixture not found in {}: set COW_FIXTURES",

@@ -52,6 +52,12 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
     preflight(plan)?;
     let anvil = chain::find_anvil(options.anvil.as_deref())?;
     let run_dir = make_run_dir(plan, options.out.as_deref())?;
+    // Absolute: the engine runs in its own directory, and every path handed
+    // to it (config, state, work directory) must mean the same there.
+    let run_dir = std::path::absolute(&run_dir).map_err(|source| RunError::RunDir {
+        path: run_dir.clone(),
+        source,
+    })?;
     eprintln!("run directory: {}", run_dir.display());
     let started_at = time::OffsetDateTime::now_utc();
     let started = options.process_start.unwrap_or_else(Instant::now);
@@ -345,15 +351,16 @@ impl<'a> Observer<'a> {
             Phase::Load => ("load", Some((self.load_blocks_seen, load.blocks))),
             Phase::Drain => ("drain", None),
         };
-        let sum = |name: &str, outcome: Option<&str>| -> f64 {
+        // Sums the last scrape's `name` samples, those with `label = value` when given.
+        let sum = |name: &str, label: Option<(&str, &str)>| -> f64 {
             last.map(|p| {
                 p.snapshot
                     .samples
                     .iter()
                     .filter(|x| {
                         x.name == name
-                            && outcome.is_none_or(|o| {
-                                x.labels.get("outcome").map(String::as_str) == Some(o)
+                            && label.is_none_or(|(key, want)| {
+                                x.labels.get(key).map(String::as_str) == Some(want)
                             })
                     })
                     .map(|x| x.value)
@@ -362,6 +369,7 @@ impl<'a> Observer<'a> {
             })
             .unwrap_or(0.0)
         };
+        let lost = |kind: &str| sum("cowload_events_lost_total", Some(("kind", kind))) as u64;
         const LISTED: usize = 3;
         let line = report::BlockLine {
             phase,
@@ -370,9 +378,15 @@ impl<'a> Observer<'a> {
             requested: block.requested.into(),
             delivered: block.delivered.into(),
             active_twaps: block.active_twaps,
-            orders_accepted: sum("cowload_orders_received_total", Some("accepted")),
+            orders_accepted: sum(
+                "cowload_orders_received_total",
+                Some(("outcome", "accepted")),
+            ),
             orders_received: metrics.orders_received,
-            lost: sum("cowload_events_lost_total", None),
+            lost: report::Kinds {
+                twap: lost("twap"),
+                ethflow: lost("ethflow"),
+            },
             latency_p99: metrics.event_to_order_p99_seconds,
             late_ms: block.timing.late_ms,
             failures: block

@@ -54,6 +54,29 @@ impl ChildGuard {
         env: &[(String, String)],
         log_path: &Path,
     ) -> Result<Self, ProcessError> {
+        Self::start(name, program, args, env, log_path, None)
+    }
+
+    /// As [`ChildGuard::spawn`], with `cwd` as the child's working directory.
+    pub fn spawn_in(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log_path: &Path,
+        cwd: &Path,
+    ) -> Result<Self, ProcessError> {
+        Self::start(name, program, args, env, log_path, Some(cwd))
+    }
+
+    fn start(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log_path: &Path,
+        cwd: Option<&Path>,
+    ) -> Result<Self, ProcessError> {
         let log = File::create(log_path).map_err(|source| ProcessError::Log {
             path: log_path.to_owned(),
             source,
@@ -69,6 +92,9 @@ impl ChildGuard {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command.spawn().map_err(|source| ProcessError::Spawn {
             program: program.display().to_string(),

@@ -1,7 +1,13 @@
 //! Replaying the real CoW contracts onto a fresh Anvil from
-//! `replay.<chainId>.json` (see the fixture's README), then proving each
-//! contract landed by its runtime code hash.
+//! `replay.<chainId>.json`, then proving each contract landed by its runtime
+//! code hash.
+//!
+//! The fixture is compiled into the binary (`runner/fixtures/cow-contracts/`,
+//! see its PROVENANCE.md), so an installed runner works from any directory; a
+//! directory holding the same file names overrides it (`chain.fixtures`,
+//! `$COW_FIXTURES`).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
@@ -48,6 +54,65 @@ struct Weth9 {
     storage: serde_json::Map<String, Value>,
 }
 
+/// The files of the embedded fixture, by name.
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "replay.11155111.json",
+        include_str!("../../fixtures/cow-contracts/replay.11155111.json"),
+    ),
+    (
+        "replay.1.json",
+        include_str!("../../fixtures/cow-contracts/replay.1.json"),
+    ),
+    (
+        "weth9.json",
+        include_str!("../../fixtures/cow-contracts/weth9.json"),
+    ),
+];
+
+/// Where the fixture's files are read from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// The copy compiled into the runner.
+    Embedded,
+    /// A directory named by the scenario or `$COW_FIXTURES`.
+    Dir(&'a Path),
+}
+
+impl Source<'_> {
+    /// The path shown in errors: the file in the directory, or `<embedded>/file`.
+    fn shown(&self, file: &str) -> PathBuf {
+        match self {
+            Source::Embedded => Path::new("<embedded cow-contracts fixture>").join(file),
+            Source::Dir(dir) => dir.join(file),
+        }
+    }
+
+    fn read(&self, file: &str) -> Result<Cow<'static, str>, ChainError> {
+        let missing = |reason: String| ChainError::FixtureMissing {
+            path: self.shown(file),
+            reason,
+        };
+        match self {
+            Source::Embedded => EMBEDDED
+                .iter()
+                .find(|(name, _)| *name == file)
+                .map(|(_, text)| Cow::Borrowed(*text))
+                .ok_or_else(|| {
+                    missing("the embedded fixture covers chain ids 1 and 11155111 only".to_owned())
+                }),
+            Source::Dir(dir) => std::fs::read_to_string(dir.join(file))
+                .map(Cow::Owned)
+                .map_err(|e| missing(e.to_string())),
+        }
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, file: &str) -> Result<T, ChainError> {
+        let text = self.read(file)?;
+        serde_json::from_str(&text).map_err(|e| fixture_error(&self.shown(file), e.to_string()))
+    }
+}
+
 /// One contract placed by the replay and verified on chain.
 #[derive(Debug, Clone)]
 pub struct Deployed {
@@ -60,12 +125,13 @@ pub struct Deployed {
 /// Mines one block after each transaction step so constructor order holds.
 pub async fn replay(
     provider: &RootProvider,
-    dir: &Path,
+    source: Source<'_>,
     chain_id: u64,
     mine: &mut impl FnMut() -> u64,
 ) -> Result<Vec<Deployed>, ChainError> {
-    let replay_path = dir.join(format!("replay.{chain_id}.json"));
-    let replay: Replay = read_json(&replay_path)?;
+    let replay_file = format!("replay.{chain_id}.json");
+    let replay_path = source.shown(&replay_file);
+    let replay: Replay = source.json(&replay_file)?;
     if replay.chain_id != chain_id {
         return Err(fixture_error(
             &replay_path,
@@ -74,7 +140,7 @@ pub async fn replay(
     }
     let funder = first_account(provider).await?;
     for step in &replay.steps {
-        apply(provider, dir, step, funder, mine).await?;
+        apply(provider, source, step, funder, mine).await?;
     }
     let mut deployed = Vec::with_capacity(replay.steps.len());
     for step in &replay.steps {
@@ -85,16 +151,16 @@ pub async fn replay(
 
 async fn apply(
     provider: &RootProvider,
-    dir: &Path,
+    source: Source<'_>,
     step: &Step,
     funder: Address,
     mine: &mut impl FnMut() -> u64,
 ) -> Result<(), ChainError> {
     match step.method.as_str() {
-        m if m.starts_with("anvil_setCode") => set_weth(provider, dir, step.address).await,
+        m if m.starts_with("anvil_setCode") => set_weth(provider, source, step.address).await,
         m if m.starts_with("created by") => Ok(()),
         m if m.starts_with("eth_sendTransaction") => {
-            let tx = step_tx(dir, step)?;
+            let tx = step_tx(source, step)?;
             send_and_mine(
                 provider,
                 json!({"from": funder, "to": tx.to, "data": tx.data, "gas": "0x1c9c380"}),
@@ -103,10 +169,10 @@ async fn apply(
             .await
         }
         m if m.starts_with("anvil_impersonateAccount") => {
-            let tx = step_tx(dir, step)?;
+            let tx = step_tx(source, step)?;
             let from = tx
                 .from
-                .ok_or_else(|| fixture_error(dir, format!("step {} has no tx.from", step.name)))?;
+                .ok_or_else(|| step_error(source, step, "has no tx.from"))?;
             let nonce = tx.nonce.clone().unwrap_or_else(|| "0x0".to_owned());
             rpc::<Value>(provider, "anvil_impersonateAccount", json!([from])).await?;
             rpc::<Value>(
@@ -125,21 +191,33 @@ async fn apply(
             rpc::<Value>(provider, "anvil_stopImpersonatingAccount", json!([from])).await?;
             Ok(())
         }
-        other => Err(fixture_error(
-            dir,
-            format!("step {} has unknown method {other:?}", step.name),
+        other => Err(step_error(
+            source,
+            step,
+            &format!("has unknown method {other:?}"),
         )),
     }
 }
 
-fn step_tx<'a>(dir: &Path, step: &'a Step) -> Result<&'a StepTx, ChainError> {
+fn step_tx<'a>(source: Source<'_>, step: &'a Step) -> Result<&'a StepTx, ChainError> {
     step.tx
         .as_ref()
-        .ok_or_else(|| fixture_error(dir, format!("step {} has no tx", step.name)))
+        .ok_or_else(|| step_error(source, step, "has no tx"))
 }
 
-async fn set_weth(provider: &RootProvider, dir: &Path, address: Address) -> Result<(), ChainError> {
-    let weth: Weth9 = read_json(&dir.join("weth9.json"))?;
+fn step_error(source: Source<'_>, step: &Step, what: &str) -> ChainError {
+    fixture_error(
+        &source.shown("replay.<chainId>.json"),
+        format!("step {} {what}", step.name),
+    )
+}
+
+async fn set_weth(
+    provider: &RootProvider,
+    source: Source<'_>,
+    address: Address,
+) -> Result<(), ChainError> {
+    let weth: Weth9 = source.json("weth9.json")?;
     rpc::<Value>(
         provider,
         "anvil_setCode",
@@ -147,8 +225,12 @@ async fn set_weth(provider: &RootProvider, dir: &Path, address: Address) -> Resu
     )
     .await?;
     for (slot, value) in &weth.storage {
-        let slot = slot_word(slot)
-            .ok_or_else(|| fixture_error(dir, format!("weth9.json: bad storage slot {slot:?}")))?;
+        let slot = slot_word(slot).ok_or_else(|| {
+            fixture_error(
+                &source.shown("weth9.json"),
+                format!("bad storage slot {slot:?}"),
+            )
+        })?;
         rpc::<Value>(
             provider,
             "anvil_setStorageAt",
@@ -237,14 +319,6 @@ async fn first_account(provider: &RootProvider) -> Result<Address, ChainError> {
         .ok_or_else(|| ChainError::Unexpected("anvil has no unlocked dev account".into()))
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ChainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ChainError::FixtureMissing {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
-    serde_json::from_str(&text).map_err(|e| fixture_error(path, e.to_string()))
-}
-
 fn fixture_error(path: &Path, reason: String) -> ChainError {
     ChainError::FixtureInvalid {
         path: PathBuf::from(path),
@@ -261,5 +335,27 @@ mod tests {
         assert_eq!(slot_word("2"), Some(B256::from(U256::from(2))));
         assert_eq!(slot_word("0x02"), Some(B256::from(U256::from(2))));
         assert_eq!(slot_word("zz"), None);
+    }
+
+    #[test]
+    fn the_embedded_fixture_parses_for_both_chain_ids() {
+        for chain_id in [1u64, 11155111] {
+            let replay: Replay = Source::Embedded
+                .json(&format!("replay.{chain_id}.json"))
+                .unwrap();
+            assert_eq!(replay.chain_id, chain_id);
+            assert!(replay.steps.iter().any(|s| s.name == "ComposableCoW"));
+        }
+        let weth: Weth9 = Source::Embedded.json("weth9.json").unwrap();
+        assert!(!weth.runtime_code.is_empty());
+    }
+
+    #[test]
+    fn an_uncovered_chain_id_names_the_embedded_limit() {
+        let error = Source::Embedded.read("replay.100.json").unwrap_err();
+        assert!(
+            error.to_string().contains("chain ids 1 and 11155111"),
+            "{error}"
+        );
     }
 }

@@ -110,6 +110,7 @@ pub async fn start(
         interval,
         block.timestamp + interval,
     )
+    .await
 }
 
 /// Every required contract must have code at the fork block; all missing ones

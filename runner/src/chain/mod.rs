@@ -154,6 +154,9 @@ pub struct Chain {
     pub contracts: Contracts,
     pub deployed: Vec<Deployed>,
     pub anvil_version: String,
+    /// The first block an engine must index: the fork block on a fork, else
+    /// the head once the contracts are in place (no CoW event precedes it).
+    pub start_block: u64,
     /// Anvil start plus fixture replay.
     pub setup_time: Duration,
     block_interval_secs: u64,
@@ -191,8 +194,11 @@ async fn start_replay(
         next_timestamp += 1;
         t
     };
-    let deployed =
-        fixture::replay(&spawned.provider, &plan.fixtures_dir, chain_id, &mut clock).await?;
+    let source = match &plan.fixtures_dir {
+        Some(dir) => fixture::Source::Dir(dir),
+        None => fixture::Source::Embedded,
+    };
+    let deployed = fixture::replay(&spawned.provider, source, chain_id, &mut clock).await?;
     Chain::assemble(
         spawned,
         None,
@@ -203,6 +209,7 @@ async fn start_replay(
         spec.block_time.0.as_secs().max(1),
         next_timestamp,
     )
+    .await
 }
 
 /// Fixture mode: a fresh Anvil with a recorded fixture's code and storage.
@@ -248,6 +255,7 @@ async fn start_recorded(
         spec.block_time.0.as_secs().max(1),
         GENESIS_TIMESTAMP + 1,
     )
+    .await
 }
 
 fn contracts_for(chain_id: u64, deployed: &[Deployed]) -> Result<Contracts, ChainError> {
@@ -275,7 +283,7 @@ fn contracts_for(chain_id: u64, deployed: &[Deployed]) -> Result<Contracts, Chai
 impl Chain {
     /// A chain from a started Anvil whose contracts are in place.
     #[allow(clippy::too_many_arguments)]
-    fn assemble(
+    async fn assemble(
         spawned: anvil::Anvil,
         relay: Option<relay::Relay>,
         chain_id: u64,
@@ -286,7 +294,17 @@ impl Chain {
         next_timestamp: u64,
     ) -> Result<Chain, ChainError> {
         let contracts = contracts_for(chain_id, &deployed)?;
+        let start_block =
+            match &origin {
+                Origin::Fork { block, .. } => *block,
+                Origin::Replay | Origin::Recorded { .. } => spawned
+                    .provider
+                    .get_block_number()
+                    .await
+                    .map_err(|e| rpc_error("eth_blockNumber", e))?,
+            };
         Ok(Chain {
+            start_block,
             provider: spawned.provider,
             http_url: format!("http://127.0.0.1:{}", spawned.port),
             ws_url: format!("ws://127.0.0.1:{}", spawned.port),

@@ -384,7 +384,7 @@ impl Outcome {
                 engine_command: facts
                     .engine_command
                     .as_ref()
-                    .map(|c| normalise_command(c, &facts.run_dir)),
+                    .map(|c| normalise_command(c, &facts.run_dir, &plan.scenario_dir)),
             },
             chain: chain_info(plan, &facts.origin),
             status,
@@ -450,16 +450,21 @@ fn chain_info(plan: &Plan, origin: &crate::chain::Origin) -> ChainInfo {
 }
 
 /// The run directory varies from run to run; write it as `<run_dir>`.
-fn normalise_command(command: &[String], run_dir: &Path) -> Vec<String> {
-    let dir = run_dir.display().to_string();
+/// The command with this machine's directories named, not spelled out, so
+/// two runs of the same scenario record the same command.
+fn normalise_command(command: &[String], run_dir: &Path, scenario_dir: &Path) -> Vec<String> {
+    let names = [(run_dir, "<run_dir>"), (scenario_dir, "<scenario_dir>")];
     command
         .iter()
         .map(|arg| {
-            if dir.is_empty() {
-                arg.clone()
-            } else {
-                arg.replace(&dir, "<run_dir>")
-            }
+            names.iter().fold(arg.clone(), |arg, (dir, name)| {
+                let dir = dir.display().to_string();
+                if dir.is_empty() {
+                    arg
+                } else {
+                    arg.replace(&dir, name)
+                }
+            })
         })
         .collect()
 }

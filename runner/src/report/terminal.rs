@@ -31,8 +31,9 @@ pub struct BlockLine {
     pub orders_accepted: f64,
     /// Order POSTs received in this block's interval.
     pub orders_received: u64,
-    /// Events lost so far.
-    pub lost: f64,
+    /// Events lost so far, per kind (an engine meant for one kind shows the
+    /// other as lost by design, and the line must not hide which is which).
+    pub lost: Kinds,
     /// Event→order p99 over this block's interval.
     pub latency_p99: Option<f64>,
     /// How late the block was mined.
@@ -106,7 +107,7 @@ pub fn plain_text(line: &BlockLine) -> String {
         .position
         .map_or(String::new(), |(done, all)| format!("{done}/{all}"));
     format!(
-        "[{:>6} {position:>7}] block {:>5}: twap {}/{} ethflow {}/{} | active twaps {} | orders received {} accepted {} lost {} | p99 {} | late {:.0} ms",
+        "[{:>6} {position:>7}] block {:>5}: twap {}/{} ethflow {}/{} | active twaps {} | orders received {} accepted {} | lost twap {} ethflow {} | p99 {} | late {:.0} ms",
         line.phase,
         line.number,
         line.delivered.twap,
@@ -116,7 +117,8 @@ pub fn plain_text(line: &BlockLine) -> String {
         line.active_twaps,
         line.orders_received,
         line.orders_accepted,
-        line.lost,
+        line.lost.twap,
+        line.lost.ethflow,
         latency(line),
         line.late_ms,
     )
@@ -145,7 +147,7 @@ pub fn bar_text(line: &BlockLine) -> String {
         _ => (done as usize * BAR_WIDTH / all as usize).min(BAR_WIDTH),
     };
     format!(
-        "{:>6} [{}{}] {done}/{all} block {} · delivered {}/{} · received {} · accepted {} · lost {} · p99 {} · late {:.0} ms",
+        "{:>6} [{}{}] {done}/{all} block {} · delivered {}/{} · received {} · accepted {} · lost twap {} ethflow {} · p99 {} · late {:.0} ms",
         line.phase,
         "█".repeat(filled),
         "░".repeat(BAR_WIDTH - filled),
@@ -154,7 +156,8 @@ pub fn bar_text(line: &BlockLine) -> String {
         line.requested.twap + line.requested.ethflow,
         line.orders_received,
         line.orders_accepted,
-        line.lost,
+        line.lost.twap,
+        line.lost.ethflow,
         latency(line),
         line.late_ms,
     )
@@ -226,7 +229,10 @@ mod tests {
             active_twaps: 10,
             orders_accepted: 18.0,
             orders_received: 9,
-            lost: 0.0,
+            lost: Kinds {
+                twap: 0,
+                ethflow: 2,
+            },
             latency_p99: Some(0.25),
             late_ms: 3.0,
             ..BlockLine::default()
@@ -238,7 +244,7 @@ mod tests {
         let text = plain_text(&line("load", Some((3, 30))));
         assert_eq!(
             text,
-            "[  load    3/30] block    12: twap 5/5 ethflow 4/5 | active twaps 10 | orders received 9 accepted 18 lost 0 | p99 250.0 ms | late 3 ms"
+            "[  load    3/30] block    12: twap 5/5 ethflow 4/5 | active twaps 10 | orders received 9 accepted 18 | lost twap 0 ethflow 2 | p99 250.0 ms | late 3 ms"
         );
     }
 
@@ -250,6 +256,7 @@ mod tests {
             "{half}"
         );
         assert!(half.contains("delivered 9/10"), "{half}");
+        assert!(half.contains("lost twap 0 ethflow 2"), "{half}");
         let drain = bar_text(&line("drain", None));
         assert!(drain.contains(&"█".repeat(BAR_WIDTH)), "{drain}");
         let warmup = bar_text(&line("warmup", None));

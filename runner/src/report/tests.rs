@@ -402,11 +402,26 @@ fn an_outcome_reads_back_equal_and_other_versions_are_refused() {
 }
 
 #[test]
-fn the_run_directory_is_taken_out_of_the_engine_command() {
-    let command = ["engine", "--config", "/tmp/run-1/engine-config.toml"].map(String::from);
+fn the_run_and_scenario_directories_are_taken_out_of_the_engine_command() {
+    let command = [
+        "python3",
+        "/repo/load/engine.py",
+        "--config",
+        "/tmp/run-1/engine-config.json",
+    ]
+    .map(String::from);
     assert_eq!(
-        normalise_command(&command, std::path::Path::new("/tmp/run-1")),
-        ["engine", "--config", "<run_dir>/engine-config.toml"]
+        normalise_command(
+            &command,
+            std::path::Path::new("/tmp/run-1"),
+            std::path::Path::new("/repo/load")
+        ),
+        [
+            "python3",
+            "<scenario_dir>/engine.py",
+            "--config",
+            "<run_dir>/engine-config.json"
+        ]
     );
 }
 

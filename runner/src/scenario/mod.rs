@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Problem, ScenarioError};
 pub use model::*;
-pub use resolve::{DEFAULT_FIXTURES_DIR, ENGINE_CONFIG_FILE, FIXTURES_ENV};
+pub use resolve::{EngineTemplate, FIXTURES_ENV};
 pub use source::RUNTIME_PLACEHOLDERS;
 pub use validate::{
     FIXTURE_CHAIN_IDS, MAX_ACCOUNTS, MAX_BLOCKS, MAX_BLOCK_TIME, MAX_EVENTS_PER_BLOCK,
@@ -51,10 +51,13 @@ pub struct Plan {
     pub scenario: Scenario,
     /// `scenario.bars`, parsed, in the same order.
     pub bars: Vec<crate::bars::Bar>,
-    /// Absolute directory holding `replay.<chainId>.json`.
-    pub fixtures_dir: PathBuf,
-    /// Absolute path of the engine config template; `None` when the engine is disabled.
-    pub engine_config: Option<PathBuf>,
+    /// Absolute directory holding `replay.<chainId>.json`; `None`: the
+    /// fixture compiled into the runner.
+    pub fixtures_dir: Option<PathBuf>,
+    /// The engine config template; `None` when the engine is disabled.
+    pub engine_config: Option<EngineTemplate>,
+    /// The scenario file's directory, absolute.
+    pub scenario_dir: PathBuf,
     /// Absolute path of `chain.fixture` (a recorded chain fixture), when set.
     pub chain_fixture: Option<PathBuf>,
     /// The file writes `chain.id` (rather than taking the default): fork and
@@ -175,6 +178,7 @@ fn plan(
             bars,
             fixtures_dir: paths.fixtures_dir,
             engine_config: paths.engine_config,
+            scenario_dir: paths.scenario_dir,
             chain_fixture: paths.chain_fixture,
             chain_id_written: resolve::chain_id_written(format, source),
         }),

@@ -69,8 +69,9 @@ pub struct ChainSpec {
     /// Block gas limit; raise it for more than ~500 events per block.
     #[serde(default = "default_gas_limit")]
     pub gas_limit: u64,
-    /// Directory holding `replay.<chainId>.json`. Default: `$COW_FIXTURES`, else
-    /// `../shared/fixtures/cow-contracts` relative to the working directory.
+    /// Directory holding `replay.<chainId>.json` and `weth9.json`, relative to
+    /// the scenario file. Default: `$COW_FIXTURES` (relative to the working
+    /// directory), else the fixture compiled into the runner.
     #[serde(default)]
     pub fixtures: Option<PathBuf>,
     /// Fork a live chain instead of replaying the contract fixture.
@@ -901,8 +902,10 @@ mod orderbook_tests {
 
 /// The engine under test: a black box with a command, a config template and a
 /// metrics URL. Placeholders `${RPC_HTTP_URL}`, `${RPC_WS_URL}`, `${ORDERBOOK_URL}`,
-/// `${METRICS_ADDR}`, `${STATE_DIR}`, `${CHAIN_ID}` and `${CONFIG_PATH}` are filled
-/// per run; every other `${VAR}` comes from the environment when the file is read.
+/// `${METRICS_ADDR}`, `${METRICS_HOST}`, `${METRICS_PORT}`, `${STATE_DIR}`,
+/// `${WORK_DIR}`, `${SCENARIO_DIR}`, `${START_BLOCK}`, `${CHAIN_ID}`,
+/// `${CHAIN_NAME}` and `${CONFIG_PATH}` are filled per run (docs/engines.md);
+/// every other `${VAR}` comes from the environment when the file is read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSpec {
@@ -910,20 +913,49 @@ pub struct EngineSpec {
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Program and arguments. Left out: the bundled `reference-engine --config ${CONFIG_PATH}`.
+    /// A relative program with a `/` (`./engine`) is relative to the scenario file;
+    /// the engine runs in a fresh directory inside the run directory (`${WORK_DIR}`).
     #[serde(default)]
     pub command: Option<Vec<String>>,
     /// Extra environment variables for the engine process.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Config template, relative to the scenario file. Default: `engine.load.toml` at the project root.
+    /// Config template in the engine's own format, relative to the scenario file;
+    /// rendered per run to `${CONFIG_PATH}`, keeping its extension. Left out: the
+    /// reference engine's template (shepherd's format) compiled into the runner.
     #[serde(default)]
     pub config: Option<PathBuf>,
     /// Prometheus endpoint of the engine.
     #[serde(default = "default_metrics_url")]
     pub metrics: String,
-    /// How long the engine may take until its metrics endpoint answers (1s to 10m).
+    /// How long the engine may take until it is ready (1s to 10m).
     #[serde(default = "default_startup_timeout")]
     pub startup_timeout: Dur,
+    /// When the engine is ready for the load, beyond its metrics answering.
+    #[serde(default, skip_serializing_if = "ReadySpec::is_default")]
+    pub ready: ReadySpec,
+}
+
+/// Readiness beyond "the metrics endpoint answers" (always required, since the
+/// runner scrapes it before the load). Every check given must hold within
+/// `startup_timeout`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadySpec {
+    /// A loopback HTTP URL that must answer 2xx, e.g. a health endpoint that
+    /// answers only once the engine has synced (placeholders allowed).
+    #[serde(default)]
+    pub http: Option<String>,
+    /// A regular expression that a line of the engine's output must match,
+    /// e.g. `synced to block \d+`.
+    #[serde(default)]
+    pub log: Option<String>,
+}
+
+impl ReadySpec {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 fn default_true() -> bool {
@@ -945,6 +977,7 @@ impl Default for EngineSpec {
             config: None,
             metrics: default_metrics_url(),
             startup_timeout: default_startup_timeout(),
+            ready: ReadySpec::default(),
         }
     }
 }

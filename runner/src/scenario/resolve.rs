@@ -2,9 +2,10 @@
 //! and fingerprints the scenario.
 //!
 //! Paths written in a scenario are relative to the scenario file, so a
-//! scenario means the same thing from any working directory; only the
-//! fallbacks (`$COW_FIXTURES`, the default fixture location) follow the
-//! working directory, as the design asks.
+//! scenario means the same thing from any working directory; only
+//! `$COW_FIXTURES` follows the working directory. Left out, the contract
+//! fixture and the reference engine's config template are the copies compiled
+//! into the runner, so nothing outside the scenario's own directory is needed.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -16,12 +17,18 @@ use super::parse::Format;
 use super::source::Source;
 use super::validate::key_problem;
 
-/// Name of the engine config template looked for at the project root.
-pub const ENGINE_CONFIG_FILE: &str = "engine.load.toml";
 /// Environment variable naming the contract fixture directory.
 pub const FIXTURES_ENV: &str = "COW_FIXTURES";
-/// Fixture directory used when neither the scenario nor the environment names one.
-pub const DEFAULT_FIXTURES_DIR: &str = "../shared/fixtures/cow-contracts";
+
+/// The engine's config template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineTemplate {
+    /// The reference engine's template compiled into the runner
+    /// (`runner/templates/engine.load.toml`).
+    Reference,
+    /// A template file named by `engine.config`, absolute.
+    File(PathBuf),
+}
 
 /// What the resolver reads from the process: the environment and the working
 /// directory. Tests pass their own.
@@ -33,14 +40,18 @@ pub(crate) struct Context<'a> {
 /// The absolute paths a plan needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Paths {
-    pub fixtures_dir: PathBuf,
-    pub engine_config: Option<PathBuf>,
+    /// `None`: the embedded fixture.
+    pub fixtures_dir: Option<PathBuf>,
+    /// `None` when the engine is disabled.
+    pub engine_config: Option<EngineTemplate>,
+    /// The scenario file's directory (`${SCENARIO_DIR}`, relative engine programs).
+    pub scenario_dir: PathBuf,
     /// `chain.fixture`, made absolute; whether it exists is checked when the chain starts.
     pub chain_fixture: Option<PathBuf>,
 }
 
 /// Resolves the fixture directory and the engine config; a configured engine
-/// config that does not exist, or a default one that cannot be found, is a problem.
+/// config that does not exist is a problem.
 pub(crate) fn paths(
     scenario: &Scenario,
     path: &Path,
@@ -49,20 +60,20 @@ pub(crate) fn paths(
 ) -> Result<Paths, Problem> {
     let dir = scenario_dir(path, &context.cwd);
     let fixtures_dir = match &scenario.chain.fixtures {
-        Some(fixtures) => dir.join(fixtures),
-        None => match (context.env)(FIXTURES_ENV).filter(|value| !value.is_empty()) {
-            Some(value) => context.cwd.join(value),
-            None => context.cwd.join(DEFAULT_FIXTURES_DIR),
-        },
+        Some(fixtures) => Some(dir.join(fixtures)),
+        None => (context.env)(FIXTURES_ENV)
+            .filter(|value| !value.is_empty())
+            .map(|value| context.cwd.join(value)),
     };
     let engine_config = if scenario.engine.enabled {
-        Some(engine_config(scenario, path, &dir, source)?)
+        engine_config(scenario, path, &dir, source)?
     } else {
         None
     };
     Ok(Paths {
-        fixtures_dir: clean(&fixtures_dir),
+        fixtures_dir: fixtures_dir.as_deref().map(clean),
         engine_config,
+        scenario_dir: dir.clone(),
         chain_fixture: scenario.chain.fixture.as_ref().map(|f| clean(&dir.join(f))),
     })
 }
@@ -72,39 +83,25 @@ fn engine_config(
     path: &Path,
     dir: &Path,
     source: &Source,
-) -> Result<PathBuf, Problem> {
-    match &scenario.engine.config {
-        Some(config) => {
-            let config = clean(&dir.join(config));
-            if config.is_file() {
-                Ok(config)
-            } else {
-                Err(key_problem(
-                    source,
-                    path,
-                    &["engine", "config"],
-                    format!(
-                        "engine.config: {} is not a file (the path is relative to the scenario file)",
-                        config.display()
-                    ),
-                ))
-            }
-        }
-        None => dir
-            .ancestors()
-            .map(|ancestor| ancestor.join(ENGINE_CONFIG_FILE))
-            .find(|candidate| candidate.is_file())
-            .ok_or_else(|| {
-                key_problem(
-                    source,
-                    path,
-                    &["engine"],
-                    format!(
-                        "engine.config: no {ENGINE_CONFIG_FILE} in {} or any directory above it; set engine.config, or engine.enabled: false",
-                        dir.display()
-                    ),
-                )
-            }),
+) -> Result<Option<EngineTemplate>, Problem> {
+    let Some(config) = &scenario.engine.config else {
+        // The embedded template is shepherd's format, which the reference
+        // engine reads; an engine configured by flags simply ignores it.
+        return Ok(Some(EngineTemplate::Reference));
+    };
+    let config = clean(&dir.join(config));
+    if config.is_file() {
+        Ok(Some(EngineTemplate::File(config)))
+    } else {
+        Err(key_problem(
+            source,
+            path,
+            &["engine", "config"],
+            format!(
+                "engine.config: {} is not a file (the path is relative to the scenario file)",
+                config.display()
+            ),
+        ))
     }
 }
 

@@ -7,14 +7,22 @@
 //! substitution so those places are reported at the line and column of the
 //! file the user actually wrote.
 
-/// Placeholders the engine stage fills per run; interpolation keeps them verbatim.
+/// Placeholders the engine stage fills per run; interpolation keeps them
+/// verbatim. The one list: the engine stage fills exactly these (a test holds
+/// it to that), validation and error messages name them from here.
 pub const RUNTIME_PLACEHOLDERS: &[&str] = &[
     "RPC_HTTP_URL",
     "RPC_WS_URL",
     "ORDERBOOK_URL",
     "METRICS_ADDR",
+    "METRICS_HOST",
+    "METRICS_PORT",
     "STATE_DIR",
+    "WORK_DIR",
+    "SCENARIO_DIR",
+    "START_BLOCK",
     "CHAIN_ID",
+    "CHAIN_NAME",
     "CONFIG_PATH",
 ];
 

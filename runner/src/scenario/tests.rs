@@ -101,19 +101,14 @@ fn every_committed_scenario_loads() {
             path.display()
         );
         assert!(!plan.bars.is_empty(), "{} has no bars", path.display());
-        let want_config = project_root().join(ENGINE_CONFIG_FILE);
+        // Bundled scenarios need nothing outside the binary: the embedded
+        // fixture and, for the reference engine, the embedded template.
         let want_config = plan
             .scenario
             .engine
             .enabled
-            .then_some(want_config.as_path());
-        assert_eq!(
-            plan.engine_config.as_deref(),
-            want_config,
-            "{}",
-            path.display()
-        );
-        assert!(plan.fixtures_dir.is_absolute());
+            .then_some(EngineTemplate::Reference);
+        assert_eq!(plan.engine_config, want_config, "{}", path.display());
     }
 }
 
@@ -160,6 +155,12 @@ fn every_bad_file_fails_with_its_place() {
             "load.drain_blocks: 2 is less than orderbook.order_deadline_blocks (4)",
         ),
         ("empty_name.yaml", 3, 1, "name: must not be empty"),
+        (
+            "engine_ready_bad_regex.yaml",
+            11,
+            5,
+            "engine.ready.log: not a regular expression",
+        ),
         ("error_mix_over_one.yaml", 9, 3, "add up to 1.2"),
         (
             "fork_and_fixture.yaml",
@@ -563,38 +564,40 @@ fn paths_resolve_relative_to_the_scenario_file() {
     };
     let fixtures_env = |name: &str| (name == FIXTURES_ENV).then(|| "fx-from-env".to_owned());
 
-    // No engine.load.toml above the temp dir: the default config cannot be found.
-    let error = load_with("", &no_env).expect_err("no engine.load.toml");
-    assert!(error.to_string().contains("no engine.load.toml"), "{error}");
-
-    std::fs::write(root_path.join(ENGINE_CONFIG_FILE), "").expect("write template");
+    // Nothing named: the embedded fixture and the embedded reference template.
     let plan = load_with("", &no_env).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(plan.engine_config, Some(root_path.join(ENGINE_CONFIG_FILE)));
-    assert_eq!(
-        plan.fixtures_dir,
-        PathBuf::from("/work-dir-for-test/../shared/fixtures/cow-contracts")
-    );
+    assert_eq!(plan.engine_config, Some(EngineTemplate::Reference));
+    assert_eq!(plan.fixtures_dir, None);
+    assert_eq!(plan.scenario_dir, sub);
 
     let plan = load_with("", &fixtures_env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         plan.fixtures_dir,
-        PathBuf::from("/work-dir-for-test/fx-from-env")
+        Some(PathBuf::from("/work-dir-for-test/fx-from-env"))
     );
+
+    // An engine of one's own with no template of its own gets shepherd's format.
+    let plan =
+        load_with("engine: {command: [./my-engine]}\n", &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.engine_config, Some(EngineTemplate::Reference));
 
     let plan = load_with(
         "chain: {fixtures: ./fx}\nengine: {config: own.toml}\n",
         &fixtures_env,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(plan.fixtures_dir, sub.join("fx"));
-    assert_eq!(plan.engine_config, Some(sub.join("own.toml")));
+    assert_eq!(plan.fixtures_dir, Some(sub.join("fx")));
+    assert_eq!(
+        plan.engine_config,
+        Some(EngineTemplate::File(sub.join("own.toml")))
+    );
 
     let plan = load_with(
         "chain: {fixtures: /abs/fx}\nengine: {enabled: false, config: nope.toml}\n",
         &no_env,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(plan.fixtures_dir, PathBuf::from("/abs/fx"));
+    assert_eq!(plan.fixtures_dir, Some(PathBuf::from("/abs/fx")));
     assert_eq!(plan.engine_config, None);
 
     let error =

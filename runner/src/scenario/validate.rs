@@ -366,6 +366,7 @@ impl<'a> Checker<'a> {
             }
         }
         self.engine_placeholders(engine);
+        self.engine_ready(engine);
         if !engine.metrics.starts_with("http://") {
             self.fail(
                 &["engine", "metrics"],
@@ -374,6 +375,32 @@ impl<'a> Checker<'a> {
                     engine.metrics
                 ),
             );
+        }
+    }
+
+    /// `engine.ready`: an http:// URL and a regular expression that compiles.
+    fn engine_ready(&mut self, engine: &EngineSpec) {
+        if let Some(url) = &engine.ready.http {
+            if !url.starts_with("http://") {
+                self.fail(
+                    &["engine", "ready", "http"],
+                    format!("engine.ready.http: must be an http:// URL such as http://${{METRICS_ADDR}}/health, got {url:?}"),
+                );
+            }
+        }
+        if let Some(pattern) = &engine.ready.log {
+            if let Err(error) = regex::Regex::new(pattern) {
+                let reason = error
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .to_owned();
+                self.fail(
+                    &["engine", "ready", "log"],
+                    format!("engine.ready.log: not a regular expression: {reason}"),
+                );
+            }
         }
     }
 
@@ -406,7 +433,12 @@ impl<'a> Checker<'a> {
             .iter()
             .map(|(key, value)| (format!("engine.env.{key}"), value));
         let metrics = std::iter::once(("engine.metrics".to_owned(), &engine.metrics));
-        for (field, value) in command.chain(env).chain(metrics) {
+        let ready = engine
+            .ready
+            .http
+            .iter()
+            .map(|url| ("engine.ready.http".to_owned(), url));
+        for (field, value) in command.chain(env).chain(metrics).chain(ready) {
             for name in foreign_placeholders(value) {
                 let needle = format!("${{{name}}}");
                 self.fail_at_text(

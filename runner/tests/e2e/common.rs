@@ -35,11 +35,13 @@ pub fn scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
-/// A scenario header with the engine config template pointing at the project's.
+/// A scenario line pointing the engine config at the reference engine's template.
 pub fn engine_config_line() -> String {
     format!(
         "  config: {}\n",
-        project_root().join("engine.load.toml").display()
+        project_root()
+            .join("runner/templates/engine.load.toml")
+            .display()
     )
 }
 

@@ -53,10 +53,7 @@ fn a_code_hash_mismatch_is_exit_3_naming_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let doctored = dir.path().join("doctored");
     std::fs::create_dir(&doctored).unwrap();
-    let shared = project_root().join("../shared/fixtures/cow-contracts");
-    let shared = std::env::var_os("COW_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or(shared);
+    let shared = project_root().join("runner/fixtures/cow-contracts");
     std::fs::copy(shared.join("weth9.json"), doctored.join("weth9.json")).unwrap();
     let mut replay: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(shared.join("replay.11155111.json")).unwrap(),

@@ -26,14 +26,11 @@ impl Upstream {
     /// A local chain with the contract fixture replayed, started by the runner's own chain stage.
     fn with_contracts() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let fixtures = project_root().join("../shared/fixtures/cow-contracts");
+        // The runner's own chain stage, with the fixture compiled into it.
         let file = scenario(
             dir.path(),
             "upstream.yaml",
-            &format!(
-                "version: 1\nname: upstream\nchain: {{ fixtures: {} }}\nload: {{ blocks: 1, per_block: {{ twap: 1 }} }}\nengine: {{ enabled: false }}\n",
-                fixtures.display()
-            ),
+            "version: 1\nname: upstream\nload: {blocks: 1, per_block: {twap: 1}}\nengine: {enabled: false}\n",
         );
         let plan = runner::scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
         let runtime = tokio::runtime::Runtime::new().unwrap();

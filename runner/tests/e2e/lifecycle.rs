@@ -133,7 +133,7 @@ fn an_engine_whose_metrics_never_answer_fails_with_its_log() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("did not answer") && err.contains("engine-starting"),
+        err.contains("never answered 2xx") && err.contains("engine-starting"),
         "{err}"
     );
     assert_all_gone(&printed_pids(&err));
