@@ -637,6 +637,20 @@ impl Ledger {
                 *count as f64,
             );
         }
+        // One unlabelled total, so a bar can hold an engine's own "accepted"
+        // counter (whatever its labels) against what the orderbook accepted.
+        out.header(
+            "cowload_orders_accepted_total",
+            "counter",
+            "POST /api/v1/orders answered 201, all kinds together",
+        );
+        let accepted: u64 = self
+            .received
+            .iter()
+            .filter(|((_, outcome), _)| outcome == PostOutcome::Accepted.label())
+            .map(|(_, count)| count)
+            .sum();
+        out.sample("cowload_orders_accepted_total", &[], accepted as f64);
         let counters: [KindCounter; 4] = [
             (
                 "cowload_events_registered_total",
@@ -1054,6 +1068,7 @@ mod tests {
             "cowload_orders_received_total{kind=\"twap\",outcome=\"accepted\"} 0",
             "cowload_orders_received_total{kind=\"ethflow\",outcome=\"InsufficientFee\"} 0",
             "cowload_orders_received_total{kind=\"unmatched\",outcome=\"invalid\"} 0",
+            "cowload_orders_accepted_total 0",
             "cowload_events_registered_total{kind=\"twap\"} 0",
             "cowload_events_matched_total{kind=\"ethflow\"} 0",
             "cowload_events_lost_total{kind=\"twap\"} 0",
@@ -1086,9 +1101,13 @@ mod tests {
             PostOutcome::Accepted,
             t0 + Duration::from_millis(300),
         );
+        post(&truth, 9, PostOutcome::Accepted, t0);
+        post(&truth, 1, PostOutcome::Duplicate, t0);
         truth.set_head(4);
         let text = truth.render_metrics();
         for line in [
+            // Both accepted posts (one matches no event), not the duplicate.
+            "cowload_orders_accepted_total 2",
             "cowload_events_registered_total{kind=\"twap\"} 1",
             "cowload_events_matched_total{kind=\"twap\"} 1",
             "cowload_events_lost_total{kind=\"ethflow\"} 1",

@@ -32,6 +32,7 @@ use tokio::task::JoinError;
 use crate::chain::{follow_heads, Head, Rpc};
 use crate::config::{ChainSettings, Dispatch, ReferenceSettings};
 use crate::ethflow::{self, Placement};
+use crate::mutant;
 use crate::orderbook::Orderbook;
 use crate::submit::Ctx;
 use crate::telemetry::{self, ErrorKind, EventKind, Module};
@@ -118,14 +119,27 @@ impl Processor {
 
     async fn run(mut self, mut rx: UnboundedReceiver<Head>) {
         let chain = self.ctx.chain_id.to_string();
+        let mut handled = 0u64;
         while let Some(head) = rx.recv().await {
             metrics::gauge!(telemetry::BLOCK_BACKLOG, "chain_id" => chain.clone())
                 .set(rx.len() as f64);
+            let number = head.number;
             self.block(head).await;
             metrics::counter!(telemetry::BLOCKS_PROCESSED, "chain_id" => chain.clone())
                 .increment(1);
+            metrics::gauge!(telemetry::HEAD_BLOCK, "chain_id" => chain.clone()).set(number as f64);
             metrics::gauge!(telemetry::TWAP_ACTIVE, "chain_id" => chain.clone())
                 .set(self.watches.len() as f64);
+            handled += 1;
+            match mutant::after_block(handled) {
+                mutant::Flow::Continue => {}
+                mutant::Flow::Crash => std::process::exit(101),
+                mutant::Flow::Stall => {
+                    // Up, serving metrics, receiving heads, handling none of them.
+                    while rx.recv().await.is_some() {}
+                    return;
+                }
+            }
         }
     }
 
@@ -193,6 +207,9 @@ impl Processor {
         let cost = self.knobs.per_event_cost;
         let mut jobs = Vec::with_capacity(events.len());
         for event in events {
+            if mutant::drops_next_event() {
+                continue;
+            }
             let module = match event {
                 Event::Created(_) => Module::Twap,
                 Event::Placed(_) => Module::EthFlow,

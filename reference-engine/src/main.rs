@@ -10,6 +10,7 @@ mod chain;
 mod config;
 mod engine;
 mod ethflow;
+mod mutant;
 mod orderbook;
 mod submit;
 mod telemetry;
@@ -35,6 +36,17 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match mutant::init() {
+        Ok(None) => {}
+        Ok(Some(m)) => eprintln!(
+            "reference-engine: MUTANT {m:?} active (${}): this engine is broken on purpose",
+            mutant::ENV
+        ),
+        Err(err) => {
+            eprintln!("reference-engine: ${}: {err}", mutant::ENV);
+            return ExitCode::from(2);
+        }
+    }
     let settings = match config::load(&cli.config) {
         Ok(s) => s,
         Err(err) => {

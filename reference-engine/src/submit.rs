@@ -122,6 +122,10 @@ impl Ctx {
         };
         let answer = self.orderbook.post_order(&creation).await;
         telemetry::submit(self.chain_id, answer.outcome());
+        if crate::mutant::active() == Some(crate::mutant::Mutant::DoublePost) {
+            let again = self.orderbook.post_order(&creation).await;
+            telemetry::submit(self.chain_id, again.outcome());
+        }
         self.uids.apply(module, uid, answer)
     }
 

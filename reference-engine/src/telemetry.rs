@@ -36,6 +36,8 @@ pub const STREAM_RECONNECTS: &str = "shepherd_stream_reconnects_total";
 pub const BLOCK_BACKLOG: &str = "reference_block_backlog";
 /// Reference-only: blocks fully handled.
 pub const BLOCKS_PROCESSED: &str = "reference_blocks_processed_total";
+/// Reference-only: the number of the last block fully handled (for lag bars against the chain).
+pub const HEAD_BLOCK: &str = "reference_head_block";
 /// Reference-only: conditional orders the TWAP module is polling.
 pub const TWAP_ACTIVE: &str = "reference_twap_active_orders";
 
@@ -201,6 +203,7 @@ pub fn register(chain_ids: &[u64]) {
             .absolute(0);
         metrics::gauge!(BLOCK_BACKLOG, "chain_id" => chain.clone()).set(0.0);
         metrics::counter!(BLOCKS_PROCESSED, "chain_id" => chain.clone()).absolute(0);
+        metrics::gauge!(HEAD_BLOCK, "chain_id" => chain.clone()).set(0.0);
         metrics::gauge!(TWAP_ACTIVE, "chain_id" => chain).set(0.0);
     }
 }
@@ -230,6 +233,10 @@ fn describe() {
         "reference engine: blocks received but not yet handled"
     );
     describe_counter!(BLOCKS_PROCESSED, "reference engine: blocks fully handled");
+    describe_gauge!(
+        HEAD_BLOCK,
+        "reference engine: number of the last block fully handled"
+    );
     describe_gauge!(
         TWAP_ACTIVE,
         "reference engine: conditional orders being polled"
@@ -263,8 +270,10 @@ pub fn chain_request(chain_id: u64, method: &'static str, outcome: &'static str)
 
 /// Count one orderbook submission.
 pub fn submit(chain_id: u64, outcome: &'static str) {
+    let lie = outcome == "accepted"
+        && crate::mutant::active() == Some(crate::mutant::Mutant::LieAccepted);
     metrics::counter!(COW_API_SUBMIT, "chain_id" => chain_id.to_string(), "outcome" => outcome)
-        .increment(1);
+        .increment(if lie { 2 } else { 1 });
 }
 
 /// Bind `addr` and serve `GET /metrics` until the process ends. Binding happens before this

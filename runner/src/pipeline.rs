@@ -74,7 +74,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         chain.origin
     );
     // Fork and fixture chains bring their own chain id; later stages use it.
-    let effective = with_delivery_bar(plan.with_chain_id(chain.chain_id));
+    let effective = with_implicit_bars(plan.with_chain_id(chain.chain_id));
     let plan = &effective;
     let mock = mock::start(plan).await?;
     eprintln!("mock orderbook: {}", mock.url());
@@ -97,6 +97,12 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         engine,
     };
     let result = stages.load_and_judge(cancel).await;
+    // An engine that exits during the run is the system under test failing:
+    // a failed verdict (its bar is first), not an infrastructure error.
+    let engine_exit = match &result {
+        Ok(judged) => judged.engine_exit.clone(),
+        Err(partial) => partial.engine_exit.clone(),
+    };
     let engine_tail = stages
         .engine
         .as_ref()
@@ -110,12 +116,19 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         engine_command: stages.engine.as_ref().map(|e| e.command.clone()),
         chain_setup: stages.chain.setup_time,
         engine_log_tail: engine_tail,
+        engine_exit,
         run_dir: run_dir.clone(),
         origin: stages.chain.origin.clone(),
     };
     stages.stop().await;
-    let (delivery, series, mock_stats, failure) = match result {
-        Ok(parts) => parts,
+    let Judged {
+        delivery,
+        series,
+        mock_stats,
+        failure,
+        ..
+    } = match result {
+        Ok(judged) => judged,
         Err(partial) => *partial,
     };
     let verdicts = bars::evaluate(&plan.bars, &series);
@@ -135,7 +148,15 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
     }
 }
 
-type Judged = (Delivery, Series, serde_json::Value, Option<RunError>);
+/// What one run measured, and what stopped it early, if anything.
+struct Judged {
+    delivery: Delivery,
+    series: Series,
+    mock_stats: serde_json::Value,
+    failure: Option<RunError>,
+    /// How the engine exited when it died during the run.
+    engine_exit: Option<String>,
+}
 
 /// The running stages of one run.
 struct Stages<'a> {
@@ -160,12 +181,13 @@ impl Stages<'_> {
         ) {
             Ok(o) => o,
             Err(e) => {
-                return Err(Box::new((
-                    Delivery::default(),
-                    Series::new(),
-                    serde_json::Value::Null,
-                    Some(e),
-                )))
+                return Err(Box::new(Judged {
+                    delivery: Delivery::default(),
+                    series: Series::new(),
+                    mock_stats: serde_json::Value::Null,
+                    failure: Some(e),
+                    engine_exit: None,
+                }))
             }
         };
         observer.scrape("start", None).await;
@@ -175,24 +197,35 @@ impl Stages<'_> {
         self.mock.truth().finish();
         observer.scrape("end", None).await;
         let stats = serde_json::to_value(self.mock.truth().stats()).unwrap_or_default();
-        let failure = match (loaded.as_ref(), observer.engine_died.take()) {
-            (_, Some(died)) => Some(RunError::Engine(died)),
-            (Err(_), None) => None,
-            (Ok(d), None) if d.interrupted => Some(RunError::Interrupted),
-            (Ok(_), None) => None,
+        let engine_exit = observer.engine_died.take().map(|died| died.to_string());
+        let failure = match loaded.as_ref() {
+            // The load stopped because the engine died: that is the verdict.
+            Ok(_) if engine_exit.is_some() => None,
+            Ok(d) if d.interrupted => Some(RunError::Interrupted),
+            Ok(_) | Err(_) => None,
         };
         let series = std::mem::take(&mut observer.series);
         match loaded {
-            Ok(delivery) => match failure {
-                None => Ok((delivery, series, stats, None)),
-                Some(f) => Err(Box::new((delivery, series, stats, Some(f)))),
-            },
-            Err(e) => Err(Box::new((
-                observer.delivered_so_far(),
+            Ok(delivery) => {
+                let judged = Judged {
+                    delivery,
+                    series,
+                    mock_stats: stats,
+                    failure,
+                    engine_exit,
+                };
+                match judged.failure {
+                    None => Ok(judged),
+                    Some(_) => Err(Box::new(judged)),
+                }
+            }
+            Err(e) => Err(Box::new(Judged {
+                delivery: observer.delivered_so_far(),
                 series,
-                stats,
-                Some(RunError::Load(e)),
-            ))),
+                mock_stats: stats,
+                failure: Some(RunError::Load(e)),
+                engine_exit,
+            })),
         }
     }
 
@@ -329,6 +362,10 @@ impl<'a> Observer<'a> {
             let ratio = self.delivered.total() as f64 / self.requested.total() as f64;
             snapshot.push("cowload_events_delivered_ratio", &[], ratio);
         }
+        if self.engine.is_some() {
+            let up = if self.engine_died.is_some() { 0.0 } else { 1.0 };
+            snapshot.push(ENGINE_UP, &[], up);
+        }
         let failed: usize = self.blocks.iter().map(|b| b.failures.len()).sum();
         snapshot.push("cowload_load_transactions_failed_total", &[], failed as f64);
         if let Some(block) = block {
@@ -436,11 +473,16 @@ impl OnBlock for Observer<'_> {
         }
         self.blocks.push(block.clone());
         if let Some(engine) = self.engine.as_mut() {
-            if let Err(died) = engine.check_alive() {
-                self.display.finish();
-                eprintln!("engine exited during the run; stopping the load");
-                self.engine_died = Some(died);
-                self.cancel_load.cancel();
+            if self.engine_died.is_none() {
+                if let Err(died) = engine.check_alive() {
+                    self.display.finish();
+                    eprintln!(
+                        "engine exited during the run (block {}); stopping the load, the verdict fails",
+                        block.block.number
+                    );
+                    self.engine_died = Some(died);
+                    self.cancel_load.cancel();
+                }
             }
         }
         self.scrape(&format!("block {}", block.block.number), Some(block))
@@ -458,16 +500,26 @@ fn append_raw(file: &mut File, label: &str, raw: &str) {
 /// reverted would pass every bar that only counts errors.
 pub const DELIVERY_BAR: &str = "cowload_events_delivered_ratio == 1";
 
-/// `plan` with [`DELIVERY_BAR`] appended when no bar of its own reads the
-/// delivered ratio.
-fn with_delivery_bar(mut plan: Plan) -> Plan {
-    let has_one = plan
-        .bars
-        .iter()
-        .any(|b| b.metric() == "cowload_events_delivered_ratio");
-    if !has_one {
+/// Harness gauge: 1 while the engine process is alive, 0 once it has exited.
+pub const ENGINE_UP: &str = "cowload_engine_up";
+
+/// The bar every run with an engine must clear, first in the report: the
+/// engine stayed up. An engine that crashes mid-run has failed, whatever the
+/// other bars say about the blocks before the crash.
+pub const ENGINE_UP_BAR: &str = "min(cowload_engine_up) == 1";
+
+/// `plan` with the implicit bars: [`ENGINE_UP_BAR`] first when an engine
+/// runs (unless the scenario reads `cowload_engine_up` itself), and
+/// [`DELIVERY_BAR`] last when no bar of its own reads the delivered ratio.
+fn with_implicit_bars(mut plan: Plan) -> Plan {
+    let reads = |plan: &Plan, metric: &str| plan.bars.iter().any(|b| b.metric() == metric);
+    if !reads(&plan, "cowload_events_delivered_ratio") {
         plan.bars
             .push(bars::parse(DELIVERY_BAR).expect("the delivery bar parses"));
+    }
+    if plan.scenario.engine.enabled && !reads(&plan, ENGINE_UP) {
+        let bar = bars::parse(ENGINE_UP_BAR).expect("the engine-up bar parses");
+        plan.bars.insert(0, bar);
     }
     plan
 }
@@ -545,10 +597,14 @@ mod tests {
     use super::*;
 
     fn plan_with_bars(bars: &str) -> Plan {
+        plan_with("enabled: false", bars)
+    }
+
+    fn plan_with(engine: &str, bars: &str) -> Plan {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.yaml");
         let body = format!(
-            "version: 1\nname: s\nload: {{ blocks: 1, per_block: {{ twap: 1 }} }}\nengine: {{ enabled: false }}\nbars: {bars}\n"
+            "version: 1\nname: s\nload: {{ blocks: 1, per_block: {{ twap: 1 }} }}\nengine: {{ {engine} }}\nbars: {bars}\n"
         );
         std::fs::write(&path, body).unwrap();
         crate::scenario::load(&path).unwrap()
@@ -556,7 +612,7 @@ mod tests {
 
     #[test]
     fn the_delivery_bar_is_added_only_when_missing() {
-        let added = with_delivery_bar(plan_with_bars(
+        let added = with_implicit_bars(plan_with_bars(
             "[increase(shepherd_module_errors_total) == 0]",
         ));
         let texts: Vec<&str> = added.bars.iter().map(|b| b.text()).collect();
@@ -564,10 +620,22 @@ mod tests {
             texts,
             ["increase(shepherd_module_errors_total) == 0", DELIVERY_BAR]
         );
-        let own = with_delivery_bar(plan_with_bars("[cowload_events_delivered_ratio >= 0.99]"));
+        let own = with_implicit_bars(plan_with_bars("[cowload_events_delivered_ratio >= 0.99]"));
         let texts: Vec<&str> = own.bars.iter().map(|b| b.text()).collect();
         assert_eq!(texts, ["cowload_events_delivered_ratio >= 0.99"]);
-        let none = with_delivery_bar(plan_with_bars("[]"));
+        let none = with_implicit_bars(plan_with_bars("[]"));
         assert_eq!(none.bars.len(), 1);
+    }
+
+    #[test]
+    fn with_an_engine_the_engine_up_bar_comes_first() {
+        let plan = with_implicit_bars(plan_with("", "[increase(x_total) == 0]"));
+        let texts: Vec<&str> = plan.bars.iter().map(|b| b.text()).collect();
+        assert_eq!(
+            texts,
+            [ENGINE_UP_BAR, "increase(x_total) == 0", DELIVERY_BAR]
+        );
+        let own = with_implicit_bars(plan_with("", "[last(cowload_engine_up) == 1]"));
+        assert_eq!(own.bars[0].text(), "last(cowload_engine_up) == 1");
     }
 }

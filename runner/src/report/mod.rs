@@ -88,6 +88,8 @@ pub struct RunFacts {
     pub chain_setup: Duration,
     /// The engine's last log lines.
     pub engine_log_tail: String,
+    /// How the engine exited, when it died during the run.
+    pub engine_exit: Option<String>,
     /// The run directory.
     pub run_dir: PathBuf,
     /// Where the chain's contracts came from (replay, fork, recorded fixture).
@@ -362,6 +364,8 @@ impl Outcome {
         let (status, exit_code) = match failure {
             Some(RunError::Interrupted) => (Status::Interrupted, 130),
             Some(e) => (Status::Error, e.exit_code()),
+            // The engine under test died: a failed verdict, whatever else held.
+            None if facts.engine_exit.is_some() => (Status::Fail, 1),
             None if delivery.interrupted => (Status::Interrupted, 130),
             None if !verdicts.is_empty() && verdicts.iter().all(|b| b.holds) => (Status::Pass, 0),
             None => (Status::Fail, 1),
@@ -389,7 +393,9 @@ impl Outcome {
             chain: chain_info(plan, &facts.origin),
             status,
             exit_code,
-            error: failure.map(ToString::to_string),
+            error: failure
+                .map(ToString::to_string)
+                .or_else(|| facts.engine_exit.clone()),
             totals: Totals {
                 requested: requested.into(),
                 delivered: delivered.into(),

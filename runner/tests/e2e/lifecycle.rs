@@ -1,5 +1,6 @@
-//! Exit codes and process hygiene: pass, failed bar, engine dying, engine never
-//! ready, SIGINT. After each, no child the runner started is alive.
+//! Exit codes and process hygiene: pass, failed bar, engine dying (a failed
+//! verdict), engine never ready, SIGINT. After each, no child the runner
+//! started is alive.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -75,13 +76,16 @@ fn a_failed_bar_exits_one() {
     assert_eq!(output.status.code(), Some(1), "{err}");
     let outcome = outcome(&out);
     assert_eq!(outcome["status"], "fail");
-    assert_eq!(outcome["bars"][0]["holds"], false);
-    assert_eq!(outcome["bars"][0]["observed"], 1.0);
+    // The implicit engine-up bar comes first and held; the scenario's own bar failed.
+    assert_eq!(outcome["bars"][0]["bar"], "min(cowload_engine_up) == 1");
+    assert_eq!(outcome["bars"][0]["holds"], true);
+    assert_eq!(outcome["bars"][1]["holds"], false);
+    assert_eq!(outcome["bars"][1]["observed"], 1.0);
     assert_all_gone(&printed_pids(&err));
 }
 
 #[test]
-fn an_engine_that_exits_early_is_an_infrastructure_failure() {
+fn an_engine_that_dies_during_the_run_fails_the_verdict_with_its_bar_first() {
     require_anvil();
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
@@ -102,9 +106,35 @@ fn an_engine_that_exits_early_is_an_infrastructure_failure() {
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(3), "{err}");
+    // The system under test failing is a failed verdict (exit 1), never an
+    // infrastructure error (exit 3) that CI might retry or ignore.
+    assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("engine exited during the run"), "{err}");
-    assert_eq!(outcome(&out)["status"], "error");
+    let outcome = outcome(&out);
+    assert_eq!(outcome["status"], "fail");
+    assert_eq!(outcome["exit_code"], 1);
+    let first = &outcome["bars"][0];
+    assert_eq!(
+        first["bar"], "min(cowload_engine_up) == 1",
+        "{}",
+        outcome["bars"]
+    );
+    assert_eq!(first["holds"], false);
+    assert_eq!(first["observed"], 0.0);
+    assert!(
+        outcome["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("exited during the run")),
+        "{}",
+        outcome["error"]
+    );
+    assert!(
+        outcome["bottleneck"]["first_failed_bar"]["bar"] == "min(cowload_engine_up) == 1",
+        "{}",
+        outcome["bottleneck"]
+    );
+    // The run stopped early: far fewer blocks than the 30 asked for.
+    assert!(outcome["blocks"].as_array().unwrap().len() < 30);
     assert_all_gone(&printed_pids(&err));
 }
 

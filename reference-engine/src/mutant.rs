@@ -1,0 +1,120 @@
+//! Broken engines on purpose, for cowload's own tests: with `$COWLOAD_REFERENCE_MUTANT` set,
+//! the reference engine misbehaves in exactly one named way, so the harness can prove that its
+//! shipped bars catch that kind of bug (an engine that posts twice, drops events, stalls,
+//! crashes, or lies in its metrics). Unset — always, outside those tests — nothing changes.
+//!
+//! Why an environment variable and not a config knob: the tests run the shipped scenarios
+//! unchanged, with the engine the scenario names; the runner passes its environment on to the
+//! engine. The engine says loudly at start that it is a mutant.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// The environment variable that selects a mutant.
+pub const ENV: &str = "COWLOAD_REFERENCE_MUTANT";
+
+/// One way to be broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutant {
+    /// Posts every order twice (`double-post`).
+    DoublePost,
+    /// Ignores every `n`th event it sees (`drop-every-N`).
+    DropEvery(u64),
+    /// Stops handling blocks after `n` of them but stays up (`stall-after-N`).
+    StallAfter(u64),
+    /// Exits with code 101 after handling `n` blocks (`crash-after-N`).
+    CrashAfter(u64),
+    /// Counts every accepted submission twice in its own metrics (`lie-accepted`).
+    LieAccepted,
+}
+
+impl std::str::FromStr for Mutant {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let number =
+            |prefix: &str| -> Option<Result<u64, String>> {
+                let n = text.strip_prefix(prefix)?;
+                Some(n.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("{text}: expected a whole number above 0 after {prefix}")
+                }))
+            };
+        match text {
+            "double-post" => Ok(Mutant::DoublePost),
+            "lie-accepted" => Ok(Mutant::LieAccepted),
+            _ => {
+                if let Some(n) = number("drop-every-") {
+                    n.map(Mutant::DropEvery)
+                } else if let Some(n) = number("stall-after-") {
+                    n.map(Mutant::StallAfter)
+                } else if let Some(n) = number("crash-after-") {
+                    n.map(Mutant::CrashAfter)
+                } else {
+                    Err(format!(
+                        "unknown mutant {text:?} (known: double-post, drop-every-N, stall-after-N, crash-after-N, lie-accepted)"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+static ACTIVE: OnceLock<Option<Mutant>> = OnceLock::new();
+static EVENTS_SEEN: AtomicU64 = AtomicU64::new(0);
+
+/// Reads [`ENV`] once, at start; an unknown name is an error (a typo must not run the real
+/// engine in a test that meant a mutant).
+pub fn init() -> Result<Option<Mutant>, String> {
+    let chosen = match std::env::var(ENV) {
+        Ok(name) if !name.trim().is_empty() => Some(name.trim().parse::<Mutant>()?),
+        _ => None,
+    };
+    Ok(*ACTIVE.get_or_init(|| chosen))
+}
+
+/// The mutant in force, if any.
+pub fn active() -> Option<Mutant> {
+    ACTIVE.get().copied().flatten()
+}
+
+/// Whether the next event should be ignored.
+pub fn drops_next_event() -> bool {
+    match active() {
+        Some(Mutant::DropEvery(n)) => (EVENTS_SEEN.fetch_add(1, Ordering::Relaxed) + 1) % n == 0,
+        _ => false,
+    }
+}
+
+/// What to do after `handled` blocks.
+pub fn after_block(handled: u64) -> Flow {
+    match active() {
+        Some(Mutant::CrashAfter(n)) if handled >= n => Flow::Crash,
+        Some(Mutant::StallAfter(n)) if handled >= n => Flow::Stall,
+        _ => Flow::Continue,
+    }
+}
+
+/// The block loop's next step.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stall,
+    Crash,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_typos_are_refused() {
+        assert_eq!("double-post".parse(), Ok(Mutant::DoublePost));
+        assert_eq!("drop-every-5".parse(), Ok(Mutant::DropEvery(5)));
+        assert_eq!("stall-after-8".parse(), Ok(Mutant::StallAfter(8)));
+        assert_eq!("crash-after-3".parse(), Ok(Mutant::CrashAfter(3)));
+        assert_eq!("lie-accepted".parse(), Ok(Mutant::LieAccepted));
+        assert!("drop-every-0".parse::<Mutant>().is_err());
+        assert!("double-posts".parse::<Mutant>().is_err());
+        assert!("crash-after-x".parse::<Mutant>().is_err());
+    }
+}
