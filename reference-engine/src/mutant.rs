@@ -80,7 +80,9 @@ pub fn active() -> Option<Mutant> {
 /// Whether the next event should be ignored.
 pub fn drops_next_event() -> bool {
     match active() {
-        Some(Mutant::DropEvery(n)) => (EVENTS_SEEN.fetch_add(1, Ordering::Relaxed) + 1) % n == 0,
+        Some(Mutant::DropEvery(n)) => {
+            (EVENTS_SEEN.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(n)
+        }
         _ => false,
     }
 }
