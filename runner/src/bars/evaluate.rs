@@ -4,13 +4,30 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Bar, Func, Matcher, Selector, Unit, Verdict};
+use super::{Bar, Bucket, Func, Matcher, Selector, Unit, Verdict};
 use crate::metrics::{parse_value, Sample, Series, Snapshot};
 
 type Labels = BTreeMap<String, String>;
 
 /// Why a bar has no data, for [`Verdict::reason`].
 type NoData = String;
+
+/// What a bar read: a value, and for a histogram quantile the bucket it was
+/// interpolated in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Reading {
+    value: f64,
+    bucket: Option<Bucket>,
+}
+
+impl From<f64> for Reading {
+    fn from(value: f64) -> Self {
+        Reading {
+            value,
+            bucket: None,
+        }
+    }
+}
 
 /// Evaluates each bar over the run window of `series` (first point = start
 /// of the run, last point = end), in order. A bar with no data — no scrape,
@@ -21,33 +38,64 @@ pub fn evaluate(bars: &[Bar], series: &Series) -> Vec<Verdict> {
 }
 
 fn verdict(bar: &Bar, series: &Series) -> Verdict {
-    let (observed, holds, reason) = match observe(bar, series) {
-        Ok(value) if value.is_nan() => (None, false, Some(format!("{} is NaN", bar.selector))),
-        Ok(value) => (Some(value), bar.op.holds(value, bar.limit), None),
-        Err(reason) => (None, false, Some(reason)),
-    };
     let seconds = bar.unit == Unit::Time || bar.selector.name.ends_with("_seconds");
-    Verdict {
+    let mut verdict = Verdict {
         bar: bar.text.clone(),
-        observed,
+        observed: None,
         limit: bar.limit,
         op: bar.op.symbol().to_owned(),
         unit: if seconds { "s" } else { "" }.to_owned(),
-        holds,
-        reason,
+        holds: false,
+        reason: None,
+        bucket: None,
+    };
+    match observe(bar, series) {
+        Ok(reading) if reading.value.is_nan() => {
+            verdict.reason = Some(format!("{} is NaN", bar.selector));
+        }
+        Ok(reading) => {
+            let (holds, undecided) = judge(bar, reading);
+            verdict.observed = Some(reading.value);
+            verdict.bucket = reading.bucket;
+            verdict.holds = holds;
+            verdict.reason = undecided;
+        }
+        Err(reason) => verdict.reason = Some(reason),
+    }
+    verdict
+}
+
+/// Whether the bar holds on `reading`, and why not when the reading is only
+/// a bound ("above the top bucket") that cannot decide it.
+fn judge(bar: &Bar, reading: Reading) -> (bool, Option<String>) {
+    let Some(bucket) = reading.bucket.filter(Bucket::is_above_top) else {
+        return (bar.op.holds(reading.value, bar.limit), None);
+    };
+    match bar.op.holds_above(bucket.lower, bar.limit) {
+        Some(holds) => (holds, None),
+        None => (
+            false,
+            Some(format!(
+                "the quantile lies in the +Inf bucket, above the top finite bound {}, so its \
+                 value is unknown and `{} {}` cannot be decided",
+                bucket.lower,
+                bar.op.symbol(),
+                bar.limit
+            )),
+        ),
     }
 }
 
-fn observe(bar: &Bar, series: &Series) -> Result<f64, NoData> {
+fn observe(bar: &Bar, series: &Series) -> Result<Reading, NoData> {
     if series.points.is_empty() {
         return Err("no scrapes were taken, so there is nothing to evaluate".to_owned());
     }
     let sel = &bar.selector;
     match bar.func {
-        Func::Last => last(sel, series),
-        Func::Max => extreme(sel, series, f64::max),
-        Func::Min => extreme(sel, series, f64::min),
-        Func::Increase => Ok(increases(sel, series)?.values().sum()),
+        Func::Last => last(sel, series).map(Reading::from),
+        Func::Max => extreme(sel, series, f64::max).map(Reading::from),
+        Func::Min => extreme(sel, series, f64::min).map(Reading::from),
+        Func::Increase => Ok(Reading::from(increases(sel, series)?.values().sum::<f64>())),
         Func::Quantile(q) => quantile(q, sel, series),
     }
 }
@@ -187,7 +235,7 @@ fn increases(sel: &Selector, series: &Series) -> Result<BTreeMap<Labels, f64>, N
     Ok(out)
 }
 
-fn quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoData> {
+fn quantile(q: f64, sel: &Selector, series: &Series) -> Result<Reading, NoData> {
     let buckets = sel.renamed(format!("{}_bucket", sel.name));
     let named = |name: &str| -> bool {
         series
@@ -205,7 +253,7 @@ fn quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoData> {
             .any(|s| s.name == sel.name && s.labels.contains_key("quantile"))
     });
     if is_summary {
-        return summary_quantile(q, sel, series);
+        return summary_quantile(q, sel, series).map(Reading::from);
     }
     let name = &sel.name;
     if named(name) {
@@ -227,7 +275,7 @@ fn histogram_quantile(
     sel: &Selector,
     buckets: &Selector,
     series: &Series,
-) -> Result<f64, NoData> {
+) -> Result<Reading, NoData> {
     let mut by_bound: Vec<(f64, f64)> = Vec::new();
     for (labels, growth) in increases(buckets, series)? {
         let Some(le) = labels.get("le") else { continue };
@@ -249,9 +297,10 @@ fn histogram_quantile(
 
 /// Linear interpolation inside the bucket holding rank `q × total`, as
 /// PromQL's classic `histogram_quantile` does: the lowest bucket starts at 0
-/// when its upper bound is positive, and a rank in the `+Inf` bucket yields
-/// the highest finite upper bound.
-fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<f64, NoData> {
+/// when its upper bound is positive. Unlike PromQL, a rank in the `+Inf`
+/// bucket is not read as the highest finite bound: the reading carries that
+/// bound with an open bucket (`upper: None`), meaning "above it".
+fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<Reading, NoData> {
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     if buckets.last().map(|b| b.0) != Some(f64::INFINITY) {
         return Err("the histogram has no le=\"+Inf\" bucket".to_owned());
@@ -284,11 +333,18 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<f64, NoData> 
         .position(|&(_, count)| count >= rank)
         .unwrap_or(finite);
     if b == finite {
-        return Ok(merged[finite - 1].0);
+        let top = merged[finite - 1].0;
+        return Ok(Reading {
+            value: top,
+            bucket: Some(Bucket {
+                lower: top,
+                upper: None,
+            }),
+        });
     }
     let (upper, count_to_here) = merged[b];
     if b == 0 && upper <= 0.0 {
-        return Ok(upper);
+        return Ok(Reading::from(upper));
     }
     let (lower, count_below) = if b == 0 { (0.0, 0.0) } else { merged[b - 1] };
     let value = lower + (upper - lower) * ((rank - count_below) / (count_to_here - count_below));
@@ -297,7 +353,13 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<f64, NoData> 
             "quantile {q} is undefined: the bucket it falls in is empty"
         ));
     }
-    Ok(value)
+    Ok(Reading {
+        value,
+        bucket: Some(Bucket {
+            lower,
+            upper: Some(upper),
+        }),
+    })
 }
 
 /// A summary's quantile as published at the end of the run; over several

@@ -11,8 +11,13 @@
 //! same flat Prometheus model, so one expression language covers all three,
 //! evaluated over the run window (first scrape = before the load, last =
 //! end). Counters are read as increases with reset handling, histogram
-//! quantiles use PromQL's bucket interpolation on bucket increases, and
-//! summary quantiles are read as published, never subtracted. A bar whose
+//! quantiles use PromQL's bucket interpolation on bucket increases (and carry
+//! the bucket they fell in, because an interpolated value is only known to
+//! lie inside it), and summary quantiles are read as published, never
+//! subtracted. A histogram quantile whose rank falls in the `+Inf` bucket is
+//! only known to be above the top finite bound: `<`/`<=` fail, `>`/`>=`
+//! hold when the limit is at or below that bound, anything else is
+//! undecided and fails with a reason. A bar whose
 //! metric is missing, NaN or has no observations fails with a reason: no
 //! data is never a pass.
 //!
@@ -36,7 +41,8 @@ mod parse;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub use evaluate::evaluate;
 pub use parse::parse;
@@ -123,6 +129,19 @@ impl Op {
             Op::Ge => ">=",
             Op::Eq => "==",
             Op::Ne => "!=",
+        }
+    }
+
+    /// Whether `value op limit` holds when the value is only known to be
+    /// above `bound` (a quantile whose rank fell in the `+Inf` bucket):
+    /// `Some` when every value above the bound answers the same, `None`
+    /// when the answer depends on the unknown value. `==` and `!=` are
+    /// never decided on a value that is not known.
+    fn holds_above(self, bound: f64, limit: f64) -> Option<bool> {
+        match self {
+            Op::Lt | Op::Le => Some(false),
+            Op::Gt | Op::Ge if limit <= bound => Some(true),
+            Op::Gt | Op::Ge | Op::Eq | Op::Ne => None,
         }
     }
 
@@ -234,6 +253,25 @@ impl BarError {
     }
 }
 
+/// The histogram bucket a quantile's rank fell in: the observed value is
+/// interpolated inside it, so the true quantile is only known to lie
+/// between its bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Bucket {
+    /// The bucket's lower bound (the previous `le`, or 0 for the lowest bucket).
+    pub lower: f64,
+    /// The bucket's upper bound (`le`); `None` for the `+Inf` bucket, where
+    /// the quantile is only known to be above `lower`, the top finite bound.
+    pub upper: Option<f64>,
+}
+
+impl Bucket {
+    /// True when the rank fell in the `+Inf` bucket: the value is "> lower".
+    pub fn is_above_top(&self) -> bool {
+        self.upper.is_none()
+    }
+}
+
 /// The outcome of one bar over one run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Verdict {
@@ -249,8 +287,15 @@ pub struct Verdict {
     /// `"s"` when the bar's limit had a time unit or the metric name ends in
     /// `_seconds`, else `""`; for display only.
     pub unit: String,
-    /// True exactly when there was data and `observed op limit` is true.
+    /// True exactly when there was data and `observed op limit` is known
+    /// to be true (see [`Bucket::upper`] for a value only known as a bound).
     pub holds: bool,
-    /// Why there was no data; `None` whenever `observed` is set.
+    /// Why there was no data, or why a value known only as a bound (above
+    /// the top bucket) could not decide the bar; `None` otherwise.
     pub reason: Option<String>,
+    /// For a histogram quantile, the bucket its rank fell in; when its
+    /// `upper` is `None`, `observed` is the top finite bound and the true
+    /// value is above it. `None` for every other kind of bar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<Bucket>,
 }

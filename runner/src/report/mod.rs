@@ -29,13 +29,13 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::bars::Verdict;
+use crate::bars::{Bucket, Verdict};
 use crate::error::RunError;
 use crate::load::{Counts, Delivery, Phase};
 use crate::metrics::Series;
 use crate::scenario::Plan;
 
-pub use markdown::value as format_value;
+pub use markdown::{observed as format_observed, value as format_value};
 pub use metrics::{MetricKind, MetricSummary, Source};
 pub use terminal::{print_summary, summary_text, BlockLine, Progress};
 pub use timeline::{BlockMetrics, Bottleneck, FirstFailure, StageGrowth};
@@ -264,10 +264,15 @@ pub struct BarResult {
     pub op: String,
     /// The limit in base units.
     pub limit: f64,
-    /// True exactly when there was data and `observed op limit` held.
+    /// True exactly when there was data and `observed op limit` was known to hold.
     pub holds: bool,
-    /// Why there was no data.
+    /// Why there was no data, or why a value above the top bucket could not
+    /// decide the bar.
     pub reason: Option<String>,
+    /// Histogram quantiles only: the bucket the quantile's rank fell in
+    /// (`upper: null` is the `+Inf` bucket: the value is above `observed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<Bucket>,
 }
 
 impl From<Verdict> for BarResult {
@@ -280,6 +285,7 @@ impl From<Verdict> for BarResult {
             limit: v.limit,
             holds: v.holds,
             reason: v.reason,
+            bucket: v.bucket,
         }
     }
 }

@@ -22,6 +22,10 @@ enum Want {
     Value(f64, bool),
     /// No data; the reason contains this text.
     NoData(&'static str),
+    /// A histogram quantile in the `+Inf` bucket: only known to be above
+    /// this bound; whether the bar holds, and the text of the reason when
+    /// the bound cannot decide it.
+    Above(f64, bool, Option<&'static str>),
 }
 
 fn check(cases: &[(&str, Want)], series: &Series) {
@@ -43,6 +47,29 @@ fn check(cases: &[(&str, Want)], series: &Series) {
                 );
                 assert_eq!(v.holds, *holds, "{text}: holds");
                 assert_eq!(v.reason, None, "{text}");
+                assert!(
+                    v.bucket.is_none_or(|b| !b.is_above_top()),
+                    "{text}: a known value is not above the top bucket"
+                );
+            }
+            Want::Above(bound, holds, reason) => {
+                assert_eq!(v.observed, Some(*bound), "{text}");
+                assert_eq!(
+                    v.bucket,
+                    Some(Bucket {
+                        lower: *bound,
+                        upper: None
+                    }),
+                    "{text}"
+                );
+                assert_eq!(v.holds, *holds, "{text}: holds");
+                match reason {
+                    Some(want) => {
+                        let got = v.reason.as_deref().unwrap_or("");
+                        assert!(got.contains(want), "{text}: reason {got:?} lacks {want:?}");
+                    }
+                    None => assert_eq!(v.reason, None, "{text}"),
+                }
             }
             Want::NoData(reason) => {
                 assert_eq!(v.observed, None, "{text}");
@@ -240,19 +267,19 @@ fn histogram_quantiles_interpolate_bucket_increases() {
                 "quantile(0.4, lat_seconds{kind=\"twap\"}) == 0.5",
                 Want::Value(0.5, true),
             ),
-            // q=0.99 → rank 49.5 is past the le=1 bucket (40): the +Inf bucket
-            // answers the highest finite bound, 1.
+            // q=0.99 → rank 49.5 is past the le=1 bucket (40): the +Inf
+            // bucket only says "above 1", the highest finite bound.
             (
                 "quantile(0.99, lat_seconds{kind=\"twap\"}) < 1s",
-                Want::Value(1.0, false),
+                Want::Above(1.0, false, None),
             ),
             // Both label sets summed per le (total 70): rank 35 in (0.5, 1]:
             // 0.5 + 0.5 × (35 − 20) / (40 − 20) = 0.875.
             ("quantile(0.5, lat_seconds) < 1", Want::Value(0.875, true)),
-            // ethflow alone: everything in +Inf → 1.
+            // ethflow alone: everything in +Inf → above 1, so == is undecided.
             (
                 "quantile(0.5, lat_seconds{kind!=\"twap\"}) == 1",
-                Want::Value(1.0, true),
+                Want::Above(1.0, false, Some("cannot be decided")),
             ),
             // _count and _sum are plain counters.
             ("increase(lat_seconds_count) == 70", Want::Value(70.0, true)),
@@ -447,6 +474,14 @@ fn bucket_quantile_matches_promql_on_the_textbook_example() {
         (0.2, 100392.0),
     ];
     let got = bucket_quantile(0.9, buckets).unwrap();
+    assert_eq!(
+        got.bucket,
+        Some(Bucket {
+            lower: 0.5,
+            upper: Some(1.0)
+        })
+    );
+    let got = got.value;
     let want = 0.5 + 0.5 * (129888.0 - 129389.0) / (133988.0 - 129389.0);
     assert!((got - want).abs() < 1e-12, "{got}");
     assert!((got - 0.554_250_924).abs() < 1e-9, "{got}");
@@ -457,6 +492,79 @@ fn bucket_quantile_matches_promql_on_the_textbook_example() {
         0.5,
         vec![(1.0, 2.0), (1.0, 2.0), (2.0, 3.0), (f64::INFINITY, 8.0)],
     );
-    assert_eq!(got, Ok(1.0));
+    assert_eq!(got.map(|r| r.value), Ok(1.0));
     assert!(bucket_quantile(0.5, vec![(f64::INFINITY, 8.0)]).is_err());
+}
+
+/// Issue 9, case 2: p99 beyond the top finite bound (10 s) is "> 10 s", never
+/// 10 s. Growth 5:90 10:97 +Inf:100; q=0.99 → rank 99 is past le=10 (97).
+#[test]
+fn a_rank_in_the_inf_bucket_is_only_a_lower_bound() {
+    let end = "\
+slow_seconds_bucket{le=\"5\"} 90
+slow_seconds_bucket{le=\"10\"} 97
+slow_seconds_bucket{le=\"+Inf\"} 100
+";
+    let s = series(&[("before", ""), ("end", end)]);
+    check(
+        &[
+            // The true value may be 11 s or 11 minutes: < and <= fail.
+            (
+                "quantile(0.99, slow_seconds) < 12s",
+                Want::Above(10.0, false, None),
+            ),
+            (
+                "quantile(0.99, slow_seconds) <= 1h",
+                Want::Above(10.0, false, None),
+            ),
+            // Above 10 s is above any limit at or below 10 s.
+            (
+                "quantile(0.99, slow_seconds) > 5s",
+                Want::Above(10.0, true, None),
+            ),
+            (
+                "quantile(0.99, slow_seconds) >= 10s",
+                Want::Above(10.0, true, None),
+            ),
+            // Above the bound, the answer depends on the unknown value.
+            (
+                "quantile(0.99, slow_seconds) > 12s",
+                Want::Above(10.0, false, Some("above the top finite bound 10")),
+            ),
+            (
+                "quantile(0.99, slow_seconds) == 10s",
+                Want::Above(10.0, false, Some("`== 10` cannot be decided")),
+            ),
+            (
+                "quantile(0.99, slow_seconds) != 3s",
+                Want::Above(10.0, false, Some("cannot be decided")),
+            ),
+            // q=0.45 → rank 45 in (0, 5] holding 0..90: 5 × 45/90 = 2.5.
+            ("quantile(0.45, slow_seconds) < 12s", Want::Value(2.5, true)),
+        ],
+        &s,
+    );
+    let bar = parse("quantile(0.45, slow_seconds) < 12s").unwrap();
+    let v = evaluate(std::slice::from_ref(&bar), &s).remove(0);
+    assert_eq!(
+        v.bucket,
+        Some(Bucket {
+            lower: 0.0,
+            upper: Some(5.0)
+        })
+    );
+    // Only histogram quantiles carry a bucket; it is left out of the JSON otherwise.
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(
+        json["bucket"],
+        serde_json::json!({"lower": 0.0, "upper": 5.0})
+    );
+    let json = serde_json::to_value(
+        evaluate(&[parse("quantile(0.99, slow_seconds) < 1").unwrap()], &s).remove(0),
+    )
+    .unwrap();
+    assert_eq!(
+        json["bucket"],
+        serde_json::json!({"lower": 10.0, "upper": null})
+    );
 }
