@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Bar, Bucket, Func, Matcher, Selector, Unit, Verdict};
-use crate::metrics::{parse_value, Sample, Series, Snapshot};
+use crate::metrics::{parse_value, MetricType, Sample, Series, Snapshot};
 
 type Labels = BTreeMap<String, String>;
 
@@ -116,20 +116,22 @@ impl Selector {
         snapshot.samples.iter().filter(|s| self.matches(s))
     }
 
-    /// Same matchers, another metric name (for `_bucket`).
+    /// Same matchers, another metric name (for `_bucket`), without `or 0`.
     fn renamed(&self, name: String) -> Selector {
         Selector {
             name,
             matchers: self.matchers.clone(),
+            absent_is_zero: false,
         }
     }
 }
 
-/// The sum of the selected samples in one snapshot, or `None` when none is selected.
+/// The sum of the selected samples in one snapshot, or `None` when none is
+/// selected (0 for a selector written with `or 0`).
 fn sum_at(sel: &Selector, snapshot: &Snapshot) -> Result<Option<f64>, NoData> {
     let selected: Vec<&Sample> = sel.select(snapshot).collect();
     if selected.is_empty() {
-        return Ok(None);
+        return Ok(sel.absent_is_zero.then_some(0.0));
     }
     refuse_mixed_quantiles(sel, &selected)?;
     Ok(Some(selected.iter().map(|s| s.value).sum()))
@@ -165,7 +167,7 @@ fn last(sel: &Selector, series: &Series) -> Result<f64, NoData> {
             "{sel} has samples in earlier scrapes but none in the last one ({})",
             point.label
         )),
-        None => Err(missing(sel, series)),
+        None => absent(sel, series),
     }
 }
 
@@ -186,7 +188,7 @@ fn extreme(sel: &Selector, series: &Series, pick: fn(f64, f64) -> f64) -> Result
     match best {
         Some(value) => Ok(value),
         None if seen => Err(format!("{sel} is NaN in every scrape")),
-        None => Err(missing(sel, series)),
+        None => absent(sel, series),
     }
 }
 
@@ -216,7 +218,8 @@ fn increases(sel: &Selector, series: &Series) -> Result<BTreeMap<Labels, f64>, N
     }
     let ids: BTreeSet<&Labels> = per_point.iter().flat_map(|p| p.keys().copied()).collect();
     if ids.is_empty() {
-        return Err(missing(sel, series));
+        let zero = absent(sel, series)?;
+        return Ok(BTreeMap::from([(Labels::new(), zero)]));
     }
     let mut out = BTreeMap::new();
     for id in ids {
@@ -415,6 +418,7 @@ fn summary_quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoDa
 /// for an idle summary. Checked on `<name>_count`.
 fn observed_during_run(sel: &Selector, series: &Series) -> Result<(), NoData> {
     let count = Selector {
+        absent_is_zero: false,
         name: format!("{}_count", sel.name),
         matchers: sel
             .matchers
@@ -440,6 +444,28 @@ fn observed_during_run(sel: &Selector, series: &Series) -> Result<(), NoData> {
             count.name
         ))
     }
+}
+
+/// What a selector that matched nothing in any scrape reads: 0 when it was
+/// written with `or 0`, or when its family is a counter declared by `# TYPE`
+/// without a single sample (an error counter before its first increment);
+/// otherwise no data, so a misspelt name never passes.
+fn absent(sel: &Selector, series: &Series) -> Result<f64, NoData> {
+    if sel.absent_is_zero || declared_empty_counter(&sel.name, series) {
+        Ok(0.0)
+    } else {
+        Err(missing(sel, series))
+    }
+}
+
+/// A `# TYPE … counter` was seen for `name`'s family and no scrape holds a
+/// sample named `name`.
+fn declared_empty_counter(name: &str, series: &Series) -> bool {
+    series.type_of(name) == Some(MetricType::Counter)
+        && !series
+            .points
+            .iter()
+            .any(|p| p.snapshot.samples.iter().any(|s| s.name == name))
 }
 
 fn seen_anywhere(sel: &Selector, series: &Series) -> bool {

@@ -19,15 +19,20 @@
 //! hold when the limit is at or below that bound, anything else is
 //! undecided and fails with a reason. A bar whose
 //! metric is missing, NaN or has no observations fails with a reason: no
-//! data is never a pass.
+//! data is never a pass. Two exceptions, both explicit: a counter family
+//! declared by a `# TYPE` line but without samples reads 0 (client libraries
+//! print a labelled counter only after its first increment), and a selector
+//! written `x or 0` reads 0 where nothing matches; a name never seen without
+//! `or 0` still fails, so a typo cannot pass.
 //!
 //! Grammar (whitespace between tokens is free):
 //!
 //! ```text
 //! bar      = expr op number [unit]
-//! expr     = ("increase" | "last" | "max" | "min") "(" selector ")"
+//! expr     = ("increase" | "last" | "max" | "min") "(" series ")"
 //!          | "quantile" "(" number "," selector ")"
-//!          | selector                                  (same as last)
+//!          | series                                    (same as last)
+//! series   = selector ["or" "0"]                       (nothing matched reads 0)
 //! selector = metric_name ["{" [matcher {"," matcher} [","]] "}"]
 //! matcher  = label_name ("=" | "!=") quoted_string     ("…" or '…')
 //! op       = "<" | "<=" | ">" | ">=" | "==" | "!="
@@ -95,11 +100,15 @@ enum Func {
     Quantile(f64),
 }
 
-/// `name{label="value", other!="value"}`.
+/// `name{label="value", other!="value"}`, optionally followed by `or 0`.
 #[derive(Clone, Debug, PartialEq)]
 struct Selector {
     name: String,
     matchers: Vec<Matcher>,
+    /// Written with `or 0`: where nothing matches, the selector reads 0
+    /// instead of no data (for engines that print a counter only after its
+    /// first increment).
+    absent_is_zero: bool,
 }
 
 /// One label matcher; an absent label matches as the empty string (as in PromQL).
@@ -169,7 +178,7 @@ impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)?;
         if self.matchers.is_empty() {
-            return Ok(());
+            return f.write_str(if self.absent_is_zero { " or 0" } else { "" });
         }
         f.write_str("{")?;
         for (i, m) in self.matchers.iter().enumerate() {
@@ -177,7 +186,11 @@ impl fmt::Display for Selector {
             let sep = if i > 0 { "," } else { "" };
             write!(f, "{sep}{}{op}{:?}", m.label, m.value)?;
         }
-        f.write_str("}")
+        f.write_str("}")?;
+        if self.absent_is_zero {
+            f.write_str(" or 0")?;
+        }
+        Ok(())
     }
 }
 

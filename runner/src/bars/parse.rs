@@ -120,7 +120,8 @@ impl Parser {
         let name = self.metric_name("a metric name or a function such as increase(")?;
         self.skip_ws();
         if self.peek() != Some('(') {
-            return Ok((Func::Last, self.matchers_after(name)?));
+            let selector = self.matchers_after(name)?;
+            return Ok((Func::Last, self.or_zero(selector)?));
         }
         self.pos += 1;
         let func = if name == "quantile" {
@@ -138,9 +139,37 @@ impl Parser {
         };
         self.skip_ws();
         let name = self.metric_name("a metric name")?;
-        let selector = self.matchers_after(name)?;
+        let mut selector = self.matchers_after(name)?;
+        if !matches!(func, Func::Quantile(_)) {
+            selector = self.or_zero(selector)?;
+        }
         self.expect(')', "`)`")?;
         Ok((func, selector))
+    }
+
+    /// The optional `or 0` after a selector: nothing matched reads 0. Only
+    /// the literal 0 is accepted; any other fallback would invent data.
+    fn or_zero(&mut self, mut selector: Selector) -> Result<Selector, BarError> {
+        self.skip_ws();
+        let word_ends = !self
+            .chars
+            .get(self.pos + 2)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_');
+        if !(self.starts_with("or") && word_ends) {
+            return Ok(selector);
+        }
+        self.pos += 2;
+        self.skip_ws();
+        let start = self.pos;
+        let zero = self.number("`0` after `or` (absent counts as 0)")?;
+        if zero != 0.0 {
+            self.pos = start;
+            return Err(
+                self.expected("`0` after `or`: only `or 0` (absent counts as 0) is supported")
+            );
+        }
+        selector.absent_is_zero = true;
+        Ok(selector)
     }
 
     /// `q ,` inside `quantile(`.
@@ -170,14 +199,22 @@ impl Parser {
         self.skip_ws();
         let mut matchers = Vec::new();
         if self.peek() != Some('{') {
-            return Ok(Selector { name, matchers });
+            return Ok(Selector {
+                name,
+                matchers,
+                absent_is_zero: false,
+            });
         }
         self.pos += 1;
         loop {
             self.skip_ws();
             if self.peek() == Some('}') {
                 self.pos += 1;
-                return Ok(Selector { name, matchers });
+                return Ok(Selector {
+                    name,
+                    matchers,
+                    absent_is_zero: false,
+                });
             }
             matchers.push(self.matcher()?);
             self.skip_ws();
@@ -346,8 +383,14 @@ impl Parser {
 mod tests {
     use super::*;
 
+    fn or_zero(mut selector: Selector) -> Selector {
+        selector.absent_is_zero = true;
+        selector
+    }
+
     fn sel(name: &str, matchers: &[(&str, bool, &str)]) -> Selector {
         Selector {
+            absent_is_zero: false,
             name: name.to_owned(),
             matchers: matchers
                 .iter()
@@ -473,6 +516,30 @@ mod tests {
                 0.0,
                 Unit::None,
             ),
+            (
+                "increase(x_errors_total or 0) == 0",
+                Func::Increase,
+                or_zero(sel("x_errors_total", &[])),
+                Op::Eq,
+                0.0,
+                Unit::None,
+            ),
+            (
+                "max( e_total{kind=\"a\"}   or   0.0 ) < 1",
+                Func::Max,
+                or_zero(sel("e_total", &[("kind", true, "a")])),
+                Op::Lt,
+                1.0,
+                Unit::None,
+            ),
+            (
+                "g or 0 > 1",
+                Func::Last,
+                or_zero(sel("g", &[])),
+                Op::Gt,
+                1.0,
+                Unit::None,
+            ),
             // A metric may be named like a function when no `(` follows.
             (
                 "max > 1",
@@ -523,6 +590,10 @@ mod tests {
             ("x{kind=\"t\" a=\"b\"} > 1", "at column 12: expected `,` or `}`, found `a=\"b\"}`"),
             ("x{kind=\"twap} > 1", "at column 8: label value is never closed; end it with \""),
             ("x{1=\"a\"} > 1", "at column 3: expected a label name or `}`, found `1=\"a\"}`"),
+            ("increase(x or 1) == 0", "at column 15: expected `0` after `or`: only `or 0` (absent counts as 0) is supported, found `1)`"),
+            ("increase(x or) == 0", "at column 14: expected `0` after `or` (absent counts as 0), found `)`"),
+            ("increase(x order) == 0", "at column 12: expected `)`, found `order)`"),
+            ("quantile(0.9, x or 0) < 1", "at column 17: expected `)`, found `or`"),
             // Columns count characters, not bytes: µ is two bytes.
             ("µs > 1", "at column 1: expected a metric name or a function such as increase(, found `µs`"),
             ("x{k=\"µµ\"} > 1 )", "at column 15: expected the end of the bar, found `)`"),
@@ -544,5 +615,8 @@ mod tests {
         assert_eq!(bar.metric(), "x_total");
         assert_eq!(bar, parse("increase(x_total) >= 1").unwrap());
         assert_ne!(bar, parse("increase(x_total) >= 2").unwrap());
+        let bar: Bar = "increase(x_total{a=\"b\"} or 0) == 0".parse().unwrap();
+        assert_eq!(bar.selector.to_string(), "x_total{a=\"b\"} or 0");
+        assert_ne!(bar, parse("increase(x_total{a=\"b\"}) == 0").unwrap());
     }
 }

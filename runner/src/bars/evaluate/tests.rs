@@ -568,3 +568,86 @@ slow_seconds_bucket{le=\"+Inf\"} 100
         serde_json::json!({"lower": 10.0, "upper": null})
     );
 }
+
+/// Issue 9, case 4: a counter declared by `# TYPE` but never incremented
+/// (client libraries print only its `# HELP`/`# TYPE` lines) is 0, while a
+/// name never seen is still no data; `or 0` says "absent counts as 0".
+#[test]
+fn declared_empty_counters_read_zero_and_unknown_names_still_fail() {
+    let scrape = "\
+# HELP x_errors_total errors
+# TYPE x_errors_total counter
+# TYPE y_errors counter
+# TYPE queue_total gauge
+# TYPE labelled_total counter
+labelled_total{kind=\"a\"} 3
+";
+    let s = series(&[("before", scrape), ("end", scrape)]);
+    check(
+        &[
+            ("increase(x_errors_total) == 0", Want::Value(0.0, true)),
+            ("last(x_errors_total) == 0", Want::Value(0.0, true)),
+            ("max(x_errors_total) == 0", Want::Value(0.0, true)),
+            ("x_errors_total{kind=\"b\"} == 0", Want::Value(0.0, true)),
+            // OpenMetrics names the family without `_total`.
+            ("increase(y_errors_total) == 0", Want::Value(0.0, true)),
+            // A typo never passes.
+            (
+                "increase(x_erors_total) == 0",
+                Want::NoData("metric `x_erors_total` not found in any scrape"),
+            ),
+            // Only counters: a declared gauge without samples has no value.
+            (
+                "max(queue_total) == 0",
+                Want::NoData("metric `queue_total` not found"),
+            ),
+            // The family has samples, just not this label set: still no data…
+            (
+                "increase(labelled_total{kind=\"b\"}) == 0",
+                Want::NoData("no `labelled_total` series matches"),
+            ),
+            // …unless the bar says that absent counts as 0.
+            (
+                "increase(labelled_total{kind=\"b\"} or 0) == 0",
+                Want::Value(0.0, true),
+            ),
+            (
+                "increase(labelled_total{kind=\"a\"} or 0) == 0",
+                Want::Value(0.0, true),
+            ),
+        ],
+        &s,
+    );
+}
+
+/// Engines that print nothing until the first increment: `or 0` is the
+/// explicit fallback, and without it the same bar fails.
+#[test]
+fn or_zero_reads_absent_as_zero_and_only_when_written() {
+    let s = series(&[("before", BEFORE), ("block 1", MIDDLE), ("end", END)]);
+    check(
+        &[
+            ("increase(x_errors_total or 0) == 0", Want::Value(0.0, true)),
+            (
+                "increase(x_errors_total) == 0",
+                Want::NoData("metric `x_errors_total` not found in any scrape"),
+            ),
+            ("last(x_errors_total or 0) < 1", Want::Value(0.0, true)),
+            ("x_errors_total or 0 < 1", Want::Value(0.0, true)),
+            (
+                "x_errors_total < 1",
+                Want::NoData("metric `x_errors_total` not found"),
+            ),
+            // Where the metric exists, `or 0` changes nothing…
+            (
+                "increase(cowload_events_total{kind=\"twap\"} or 0) == 15",
+                Want::Value(15.0, true),
+            ),
+            ("max(g or 0) == 9", Want::Value(9.0, true)),
+            // …except that a scrape without it reads 0 (g is absent before).
+            ("min(g or 0) == 0", Want::Value(0.0, true)),
+            ("min(g) == 4", Want::Value(4.0, true)),
+        ],
+        &s,
+    );
+}
