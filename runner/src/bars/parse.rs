@@ -587,6 +587,8 @@ mod tests {
             ("x{kind=~\"t.*\"} > 1", "at column 7: regex matchers (=~, !~) are not supported; use = or !="),
             ("x{kind==\"t\"} > 1", "at column 8: expected a quoted label value, found `=\"t\"}`"),
             ("x{kind} > 1", "at column 7: expected `=` or `!=`, found `}`"),
+            ("x{kind!} > 1", "at column 7: expected `=` or `!=`, found `!}`"),
+            ("x{kind!=twap} > 1", "at column 9: expected a quoted label value, found `twap}`"),
             ("x{kind=\"t\" a=\"b\"} > 1", "at column 12: expected `,` or `}`, found `a=\"b\"}`"),
             ("x{kind=\"twap} > 1", "at column 8: label value is never closed; end it with \""),
             ("x{1=\"a\"} > 1", "at column 3: expected a label name or `}`, found `1=\"a\"}`"),
@@ -615,6 +617,8 @@ mod tests {
         assert_eq!(bar.metric(), "x_total");
         assert_eq!(bar, parse("increase(x_total) >= 1").unwrap());
         assert_ne!(bar, parse("increase(x_total) >= 2").unwrap());
+        let bar: Bar = "x{a != 'b' ,c=\"d\"} > 0".parse().unwrap();
+        assert_eq!(bar.selector.to_string(), "x{a!=\"b\",c=\"d\"}");
         let bar: Bar = "increase(x_total{a=\"b\"} or 0) == 0".parse().unwrap();
         assert_eq!(bar.selector.to_string(), "x_total{a=\"b\"} or 0");
         assert_ne!(bar, parse("increase(x_total{a=\"b\"}) == 0").unwrap());

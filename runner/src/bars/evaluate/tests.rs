@@ -651,3 +651,41 @@ fn or_zero_reads_absent_as_zero_and_only_when_written() {
         &s,
     );
 }
+
+/// `!=` matchers, PromQL's way: an absent label reads as "", so `!=` keeps
+/// series without the label, and `!=""` keeps only series that have it.
+#[test]
+fn not_equal_matchers_exclude_one_value_and_keep_series_without_the_label() {
+    let end = "\
+lost_total{kind=\"twap\",reason=\"never_posted\"} 2
+lost_total{kind=\"twap\",reason=\"rejected\"} 5
+lost_total{kind=\"ethflow\",reason=\"gave_up_on_retryable\"} 7
+lost_total 11
+";
+    let s = series(&[("before", ""), ("end", end)]);
+    check(
+        &[
+            // Allow rejections, forbid the rest: 2 + 7 + 11 (no reason label).
+            (
+                "increase(lost_total{reason!=\"rejected\"}) == 20",
+                Want::Value(20.0, true),
+            ),
+            // Only series that have a reason at all: 2 + 5 + 7.
+            (
+                "increase(lost_total{reason!=\"\"}) == 14",
+                Want::Value(14.0, true),
+            ),
+            // Two != matchers combine: twap's never_posted only.
+            (
+                "increase(lost_total{reason!=\"rejected\", kind!=\"ethflow\", reason!=\"\"}) == 2",
+                Want::Value(2.0, true),
+            ),
+            // = and != on one label: nothing left.
+            (
+                "increase(lost_total{reason=\"rejected\", reason!=\"rejected\"}) == 0",
+                Want::NoData("no `lost_total` series matches"),
+            ),
+        ],
+        &s,
+    );
+}
