@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Bar, Bucket, Func, Matcher, Selector, Unit, Verdict};
+use super::{Arith, Bar, Bucket, Func, Matcher, Selector, Unit, Verdict};
 use crate::metrics::{parse_value, MetricType, Sample, Series, Snapshot};
 
 type Labels = BTreeMap<String, String>;
@@ -38,7 +38,8 @@ pub fn evaluate(bars: &[Bar], series: &Series) -> Vec<Verdict> {
 }
 
 fn verdict(bar: &Bar, series: &Series) -> Verdict {
-    let seconds = bar.unit == Unit::Time || bar.selector.name.ends_with("_seconds");
+    let ratio = bar.binary.as_ref().is_some_and(|b| b.op == Arith::Div);
+    let seconds = bar.unit == Unit::Time || (bar.selector.name.ends_with("_seconds") && !ratio);
     let mut verdict = Verdict {
         bar: bar.text.clone(),
         observed: None,
@@ -89,6 +90,9 @@ fn judge(bar: &Bar, reading: Reading) -> (bool, Option<String>) {
 fn observe(bar: &Bar, series: &Series) -> Result<Reading, NoData> {
     if series.points.is_empty() {
         return Err("no scrapes were taken, so there is nothing to evaluate".to_owned());
+    }
+    if let Some(binary) = &bar.binary {
+        return binary::observe(bar, binary, series).map(Reading::from);
     }
     let sel = &bar.selector;
     match bar.func {
@@ -519,5 +523,6 @@ fn braces(labels: &Labels) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
+mod binary;
 #[cfg(test)]
 mod tests;

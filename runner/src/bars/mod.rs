@@ -25,13 +25,24 @@
 //! written `x or 0` reads 0 where nothing matches; a name never seen without
 //! `or 0` still fails, so a typo cannot pass.
 //!
+//! Arithmetic (`max(head - height)`, `max(increase(errors) / increase(requests))`)
+//! pairs the two sides series by series, PromQL-style (identical label sets;
+//! a side whose only series has no labels pairs with every series), within
+//! each scrape for plain selectors and once over the window for `increase()`;
+//! the function then reduces every paired value (see [`evaluate`]'s `binary`
+//! module). A division by 0 gives that pair no value.
+//!
 //! Grammar (whitespace between tokens is free):
 //!
 //! ```text
 //! bar      = expr op number [unit]
-//! expr     = ("increase" | "last" | "max" | "min") "(" series ")"
+//! expr     = "increase" "(" series ")"
+//!          | ("last" | "max" | "min") "(" series [arith series] ")"
+//!          | ("last" | "max" | "min") "(" increase arith increase ")"
 //!          | "quantile" "(" number "," selector ")"
 //!          | series                                    (same as last)
+//! increase = "increase" "(" series ")"
+//! arith    = "-" | "/"
 //! series   = selector ["or" "0"]                       (nothing matched reads 0)
 //! selector = metric_name ["{" [matcher {"," matcher} [","]] "}"]
 //! matcher  = label_name ("=" | "!=") quoted_string     ("…" or '…')
@@ -58,7 +69,10 @@ pub use parse::parse;
 pub struct Bar {
     text: String,
     func: Func,
+    /// The selector read (the left side of any arithmetic).
     selector: Selector,
+    /// `- right` or `/ right`, inside `last`, `max` or `min`.
+    binary: Option<Binary>,
     op: Op,
     limit: f64,
     unit: Unit,
@@ -98,6 +112,32 @@ enum Func {
     Max,
     Min,
     Quantile(f64),
+}
+
+/// The right-hand side of `left - right` or `left / right`.
+#[derive(Clone, Debug, PartialEq)]
+struct Binary {
+    /// Both sides are `increase(…)`: one value per series over the window,
+    /// rather than one per series per scrape.
+    over_window: bool,
+    op: Arith,
+    right: Selector,
+}
+
+/// Arithmetic between two selectors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Arith {
+    Sub,
+    Div,
+}
+
+impl Arith {
+    fn symbol(self) -> &'static str {
+        match self {
+            Arith::Sub => "-",
+            Arith::Div => "/",
+        }
+    }
 }
 
 /// `name{label="value", other!="value"}`, optionally followed by `or 0`.

@@ -1,7 +1,7 @@
 //! The bar grammar (see the module above): a hand-written recursive-descent
 //! parser over characters, so that every error can name its column.
 
-use super::{Bar, BarError, Func, Matcher, Op, Selector, Unit};
+use super::{Arith, Bar, BarError, Binary, Func, Matcher, Op, Selector, Unit};
 
 /// Parses one bar, such as `increase(cowload_orders_received_total{outcome="ok"}) >= 100`
 /// or `quantile(0.99, cowload_event_to_order_seconds) < 2s`. Errors carry the
@@ -11,7 +11,7 @@ pub fn parse(text: &str) -> Result<Bar, BarError> {
         chars: text.chars().collect(),
         pos: 0,
     };
-    let (func, selector) = p.expression()?;
+    let (func, selector, binary) = p.expression()?;
     let op = p.op()?;
     let (limit, unit) = p.limit()?;
     p.end()?;
@@ -19,6 +19,7 @@ pub fn parse(text: &str) -> Result<Bar, BarError> {
         text: text.to_owned(),
         func,
         selector,
+        binary,
         op,
         limit,
         unit,
@@ -114,14 +115,14 @@ impl Parser {
         }
     }
 
-    fn expression(&mut self) -> Result<(Func, Selector), BarError> {
+    fn expression(&mut self) -> Result<(Func, Selector, Option<Binary>), BarError> {
         self.skip_ws();
         let start = self.pos;
         let name = self.metric_name("a metric name or a function such as increase(")?;
         self.skip_ws();
         if self.peek() != Some('(') {
             let selector = self.matchers_after(name)?;
-            return Ok((Func::Last, self.or_zero(selector)?));
+            return Ok((Func::Last, self.or_zero(selector)?, None));
         }
         self.pos += 1;
         let func = if name == "quantile" {
@@ -137,14 +138,79 @@ impl Parser {
                 }
             }
         };
+        let (selector, binary) = match func {
+            Func::Quantile(_) => {
+                self.skip_ws();
+                let name = self.metric_name("a metric name")?;
+                (self.matchers_after(name)?, None)
+            }
+            Func::Increase => (self.series()?, None),
+            Func::Last | Func::Max | Func::Min => self.arithmetic()?,
+        };
+        self.expect(')', "`)`")?;
+        Ok((func, selector, binary))
+    }
+
+    /// `series`, or `left - right` / `left / right` where both sides are
+    /// plain series or both are `increase(series)`.
+    fn arithmetic(&mut self) -> Result<(Selector, Option<Binary>), BarError> {
+        let (over_window, left) = self.operand()?;
+        self.skip_ws();
+        let op = match self.peek() {
+            Some('-') => Arith::Sub,
+            Some('/') => Arith::Div,
+            _ if over_window => {
+                return Err(self.expected(
+                    "`-` or `/`: increase() inside last, max or min is one side of arithmetic",
+                ))
+            }
+            _ => return Ok((left, None)),
+        };
+        self.pos += 1;
+        self.skip_ws();
+        let right_column = self.pos + 1;
+        let (right_over_window, right) = self.operand()?;
+        if right_over_window != over_window {
+            return Err(BarError::Expected {
+                column: right_column,
+                expected: "both sides as plain selectors or both as increase(…)",
+                found: if right_over_window {
+                    "`increase(`".to_owned()
+                } else {
+                    format!("`{}`", right.name)
+                },
+            });
+        }
+        let binary = Binary {
+            over_window,
+            op,
+            right,
+        };
+        Ok((left, Some(binary)))
+    }
+
+    /// `series` or `increase(series)`; true for the latter.
+    fn operand(&mut self) -> Result<(bool, Selector), BarError> {
+        self.skip_ws();
+        let mark = self.pos;
+        let name = self.metric_name("a metric name")?;
+        self.skip_ws();
+        if name == "increase" && self.peek() == Some('(') {
+            self.pos += 1;
+            let selector = self.series()?;
+            self.expect(')', "`)`")?;
+            return Ok((true, selector));
+        }
+        self.pos = mark;
+        Ok((false, self.series()?))
+    }
+
+    /// `selector ["or" "0"]`.
+    fn series(&mut self) -> Result<Selector, BarError> {
         self.skip_ws();
         let name = self.metric_name("a metric name")?;
-        let mut selector = self.matchers_after(name)?;
-        if !matches!(func, Func::Quantile(_)) {
-            selector = self.or_zero(selector)?;
-        }
-        self.expect(')', "`)`")?;
-        Ok((func, selector))
+        let selector = self.matchers_after(name)?;
+        self.or_zero(selector)
     }
 
     /// The optional `or 0` after a selector: nothing matched reads 0. Only
@@ -596,6 +662,15 @@ mod tests {
             ("increase(x or) == 0", "at column 14: expected `0` after `or` (absent counts as 0), found `)`"),
             ("increase(x order) == 0", "at column 12: expected `)`, found `order)`"),
             ("quantile(0.9, x or 0) < 1", "at column 17: expected `)`, found `or`"),
+            ("max(a - ) < 1", "at column 9: expected a metric name, found `)`"),
+            ("max(a - 1) < 1", "at column 9: expected a metric name, found `1)`"),
+            ("max(a * b) < 1", "at column 7: expected `)`, found `*`"),
+            ("max(increase(a)) < 1", "at column 16: expected `-` or `/`: increase() inside last, max or min is one side of arithmetic, found `)`"),
+            ("max(increase(a) / b) < 1", "at column 19: expected both sides as plain selectors or both as increase(…), found `b`"),
+            ("max(a / increase(b)) < 1", "at column 9: expected both sides as plain selectors or both as increase(…), found `increase(`"),
+            ("increase(a - b) < 1", "at column 12: expected `)`, found `-`"),
+            ("quantile(0.5, a / b) < 1", "at column 17: expected `)`, found `/`"),
+            ("a - b < 1", "at column 3: expected one of < <= > >= == !=, found `-`"),
             // Columns count characters, not bytes: µ is two bytes.
             ("µs > 1", "at column 1: expected a metric name or a function such as increase(, found `µs`"),
             ("x{k=\"µµ\"} > 1 )", "at column 15: expected the end of the bar, found `)`"),
@@ -608,6 +683,42 @@ mod tests {
                 .unwrap();
             assert_eq!(err.column(), column, "{text:?}");
         }
+    }
+
+    #[test]
+    fn parses_arithmetic_between_two_selectors() {
+        let bar =
+            parse("max(cowload_chain_head_block - engine_block_height{chain=\"1\"}) <= 2").unwrap();
+        assert_eq!(bar.func, Func::Max);
+        assert_eq!(bar.selector, sel("cowload_chain_head_block", &[]));
+        assert_eq!(
+            bar.binary,
+            Some(Binary {
+                over_window: false,
+                op: Arith::Sub,
+                right: sel("engine_block_height", &[("chain", true, "1")]),
+            })
+        );
+        let bar =
+            parse("min( increase( x_errors_total or 0 )/increase(x_requests_total{a!='b'}) ) < 1%")
+                .unwrap();
+        assert_eq!(bar.func, Func::Min);
+        assert_eq!(bar.selector, or_zero(sel("x_errors_total", &[])));
+        assert_eq!(
+            bar.binary,
+            Some(Binary {
+                over_window: true,
+                op: Arith::Div,
+                right: sel("x_requests_total", &[("a", false, "b")]),
+            })
+        );
+        assert_eq!((bar.op, bar.limit), (Op::Lt, 0.01));
+        // A metric may be called `increase` when no `(` follows.
+        let bar = parse("last(increase - b) == 0").unwrap();
+        assert_eq!(bar.selector, sel("increase", &[]));
+        assert!(bar.binary.is_some_and(|b| !b.over_window));
+        // No arithmetic: no binary.
+        assert_eq!(parse("max(a) < 1").unwrap().binary, None);
     }
 
     #[test]

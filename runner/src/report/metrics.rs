@@ -20,7 +20,8 @@ const QUANTILES: [(&str, f64); 3] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)];
 
 /// Harness series that hold a per-block reading (already in the timeline),
 /// or wall-clock: left out of the map so equal runs stay equal.
-const PER_BLOCK_HARNESS: [&str; 3] = [
+const PER_BLOCK_HARNESS: [&str; 4] = [
+    crate::pipeline::CHAIN_HEAD_BLOCK,
     "cowload_block_number",
     "cowload_block_late_seconds",
     "cowload_active_twaps",

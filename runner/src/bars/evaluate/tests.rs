@@ -689,3 +689,115 @@ lost_total 11
         &s,
     );
 }
+
+const ARITH_BEFORE: &str = "\
+head 10
+height{engine=\"a\"} 10
+height{engine=\"b\"} 9
+req_total{route=\"/x\"} 100
+req_total{route=\"/y\"} 50
+err_total{route=\"/x\"} 1
+err_total{route=\"/y\"} 0
+wait_seconds 3
+";
+const ARITH_MIDDLE: &str = "\
+head 11
+height{engine=\"a\"} 11
+height{engine=\"b\"} 9
+req_total{route=\"/x\"} 150
+req_total{route=\"/y\"} 50
+err_total{route=\"/x\"} 2
+err_total{route=\"/y\"} 0
+wait_seconds 3
+";
+const ARITH_END: &str = "\
+head 12
+height{engine=\"a\"} 12
+height{engine=\"b\"} 8
+req_total{route=\"/x\"} 200
+req_total{route=\"/y\"} 50
+err_total{route=\"/x\"} 3
+err_total{route=\"/y\"} 0
+wait_seconds 6
+";
+
+/// Issue 9, case 7: arithmetic between two selectors, paired per series.
+#[test]
+fn arithmetic_pairs_series_per_scrape_or_over_the_window() {
+    let s = series(&[
+        ("before", ARITH_BEFORE),
+        ("block 11", ARITH_MIDDLE),
+        ("end", ARITH_END),
+    ]);
+    check(
+        &[
+            // head has no labels: it pairs with both engines. Lags per scrape:
+            // a 0 0 0, b 1 2 4 → the worst is 4 (at the end).
+            ("max(head - height) <= 2", Want::Value(4.0, false)),
+            (
+                "max(head - height{engine=\"a\"}) <= 2",
+                Want::Value(0.0, true),
+            ),
+            ("min(head - height) == 0", Want::Value(0.0, true)),
+            (
+                "last(head - height{engine=\"b\"}) == 4",
+                Want::Value(4.0, true),
+            ),
+            // Per scrape, not max(head) − min(height): 12 − 8 at one scrape.
+            ("max(height - head) == 0", Want::Value(0.0, true)),
+            (
+                "last(head - height) == 4",
+                Want::NoData("gives 2 series at the last scrape (end)"),
+            ),
+            // Over the window: /x 2 errors in 100 requests; /y 0 / 0 has no value.
+            (
+                "max(increase(err_total) / increase(req_total)) < 0.01",
+                Want::Value(0.02, false),
+            ),
+            (
+                "max(increase(err_total) / increase(req_total)) < 3%",
+                Want::Value(0.02, true),
+            ),
+            (
+                "max(increase(err_total{route=\"/y\"}) / increase(req_total{route=\"/y\"})) < 1",
+                Want::NoData("division by zero"),
+            ),
+            // Per scrape: /x 1/100, 2/150, 3/200 → 0.015; /y 0/50 = 0.
+            (
+                "max(err_total / req_total) < 0.02",
+                Want::Value(0.015, true),
+            ),
+            ("min(err_total / req_total) == 0", Want::Value(0.0, true)),
+            // `or 0`: an absent error counter pairs as 0 with every route.
+            (
+                "max(increase(x_errors_total or 0) / increase(req_total)) == 0",
+                Want::Value(0.0, true),
+            ),
+            // A side never seen is no data, as everywhere else.
+            (
+                "max(increase(typo_total) / increase(req_total)) < 1",
+                Want::NoData("metric `typo_total` not found in any scrape"),
+            ),
+            (
+                "max(head - typo) < 1",
+                Want::NoData("metric `typo` not found in any scrape"),
+            ),
+            // Label sets that never pair give no value.
+            (
+                "max(height - req_total) < 1",
+                Want::NoData("no series of the two sides paired"),
+            ),
+            // A difference of seconds is seconds; a ratio is not.
+            ("max(wait_seconds - head) < 0", Want::Value(-6.0, true)),
+        ],
+        &s,
+    );
+    let units: Vec<String> = [
+        "max(wait_seconds - head) < 0",
+        "max(wait_seconds / head) < 1",
+    ]
+    .iter()
+    .map(|t| evaluate(&[parse(t).unwrap()], &s).remove(0).unit)
+    .collect();
+    assert_eq!(units, ["s", ""]);
+}
