@@ -170,6 +170,7 @@ impl Stages<'_> {
         // Events still waiting for an order when the run ends are lost.
         self.mock.truth().finish();
         observer.scrape("end", None).await;
+        observer.series.close_unopened_window();
         let stats = serde_json::to_value(self.mock.truth().stats()).unwrap_or_default();
         let failure = match (loaded.as_ref(), observer.engine_died.take()) {
             (_, Some(died)) => Some(RunError::Engine(died)),
@@ -425,6 +426,10 @@ impl OnBlock for Observer<'_> {
             }
         }
         if block.phase == Phase::Load {
+            if self.load_blocks_seen == 0 {
+                // The window's baseline: the last scrape before this block was mined.
+                self.series.open_window();
+            }
             self.load_blocks_seen += 1;
         }
         self.blocks.push(block.clone());

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Arith, Bar, Bucket, Func, Matcher, Selector, Unit, Verdict};
-use crate::metrics::{parse_value, MetricType, Sample, Series, Snapshot};
+use crate::metrics::{self, parse_value, MetricType, Point, Sample, Series, Snapshot};
 
 type Labels = BTreeMap<String, String>;
 
@@ -29,15 +29,36 @@ impl From<f64> for Reading {
     }
 }
 
-/// Evaluates each bar over the run window of `series` (first point = start
-/// of the run, last point = end), in order. A bar with no data — no scrape,
-/// metric missing, no matching label set, NaN, no observations — fails with
-/// `observed: None` and a reason.
+/// Evaluates each bar over the load window of `series` ([`Series::window`]:
+/// from the last scrape before the first loaded block was mined to the end
+/// of drain), in order. A bar with no data — no scrape in the window, metric
+/// missing, no matching label set, NaN, no observations in the window —
+/// fails with `observed: None` and a reason.
 pub fn evaluate(bars: &[Bar], series: &Series) -> Vec<Verdict> {
-    bars.iter().map(|bar| verdict(bar, series)).collect()
+    let window = series.window();
+    if window.is_empty() && !series.points.is_empty() {
+        let why = "no scrape falls in the load window: the run never mined a loaded block";
+        return bars
+            .iter()
+            .map(|bar| no_data(bar, why.to_owned()))
+            .collect();
+    }
+    evaluate_over(bars, window)
 }
 
-fn verdict(bar: &Bar, series: &Series) -> Verdict {
+/// Evaluates each bar over exactly `points` (oldest first), whatever window
+/// their series has: for readings of a chosen interval, such as one block's.
+pub fn evaluate_over(bars: &[Bar], points: &[Point]) -> Vec<Verdict> {
+    bars.iter().map(|bar| verdict(bar, points)).collect()
+}
+
+fn no_data(bar: &Bar, reason: String) -> Verdict {
+    let mut verdict = verdict(bar, &[]);
+    verdict.reason = Some(reason);
+    verdict
+}
+
+fn verdict(bar: &Bar, series: &[Point]) -> Verdict {
     let ratio = bar.binary.as_ref().is_some_and(|b| b.op == Arith::Div);
     let seconds = bar.unit == Unit::Time || (bar.selector.name.ends_with("_seconds") && !ratio);
     let mut verdict = Verdict {
@@ -87,9 +108,20 @@ fn judge(bar: &Bar, reading: Reading) -> (bool, Option<String>) {
     }
 }
 
-fn observe(bar: &Bar, series: &Series) -> Result<Reading, NoData> {
-    if series.points.is_empty() {
+fn observe(bar: &Bar, series: &[Point]) -> Result<Reading, NoData> {
+    if series.is_empty() {
         return Err("no scrapes were taken, so there is nothing to evaluate".to_owned());
+    }
+    let over_window = match (&bar.func, &bar.binary) {
+        (Func::Increase | Func::Quantile(_), _) => true,
+        (_, Some(binary)) => binary.over_window,
+        _ => false,
+    };
+    if over_window && series.len() < 2 {
+        return Err(format!(
+            "the window holds a single scrape ({}), so nothing can have been observed within it",
+            series[0].label
+        ));
     }
     if let Some(binary) = &bar.binary {
         return binary::observe(bar, binary, series).map(Reading::from);
@@ -157,9 +189,8 @@ fn refuse_mixed_quantiles(sel: &Selector, selected: &[&Sample]) -> Result<(), No
     Ok(())
 }
 
-fn last(sel: &Selector, series: &Series) -> Result<f64, NoData> {
+fn last(sel: &Selector, series: &[Point]) -> Result<f64, NoData> {
     let point = series
-        .points
         .last()
         .expect("observe checked the series is not empty");
     match sum_at(sel, &point.snapshot)? {
@@ -177,10 +208,10 @@ fn last(sel: &Selector, series: &Series) -> Result<f64, NoData> {
 
 /// The largest (or smallest) per-scrape sum; scrapes without the metric and
 /// NaN sums are skipped.
-fn extreme(sel: &Selector, series: &Series, pick: fn(f64, f64) -> f64) -> Result<f64, NoData> {
+fn extreme(sel: &Selector, series: &[Point], pick: fn(f64, f64) -> f64) -> Result<f64, NoData> {
     let mut best: Option<f64> = None;
     let mut seen = false;
-    for point in &series.points {
+    for point in series {
         let Some(sum) = sum_at(sel, &point.snapshot)? else {
             continue;
         };
@@ -201,9 +232,9 @@ fn extreme(sel: &Selector, series: &Series, pick: fn(f64, f64) -> f64) -> Result
 /// a drop counting as a reset (the new value is all growth since the
 /// restart), and a series absent from the first scrape starting from 0.
 /// With two scrapes this is `end − start`, or `end` after a reset.
-fn increases(sel: &Selector, series: &Series) -> Result<BTreeMap<Labels, f64>, NoData> {
-    let mut per_point: Vec<BTreeMap<&Labels, f64>> = Vec::with_capacity(series.points.len());
-    for point in &series.points {
+fn increases(sel: &Selector, series: &[Point]) -> Result<BTreeMap<Labels, f64>, NoData> {
+    let mut per_point: Vec<BTreeMap<&Labels, f64>> = Vec::with_capacity(series.len());
+    for point in series {
         let selected: Vec<&Sample> = sel.select(&point.snapshot).collect();
         refuse_mixed_quantiles(sel, &selected)?;
         let mut values = BTreeMap::new();
@@ -242,18 +273,17 @@ fn increases(sel: &Selector, series: &Series) -> Result<BTreeMap<Labels, f64>, N
     Ok(out)
 }
 
-fn quantile(q: f64, sel: &Selector, series: &Series) -> Result<Reading, NoData> {
+fn quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<Reading, NoData> {
     let buckets = sel.renamed(format!("{}_bucket", sel.name));
     let named = |name: &str| -> bool {
         series
-            .points
             .iter()
             .any(|p| p.snapshot.samples.iter().any(|s| s.name == name))
     };
     if named(&buckets.name) {
         return histogram_quantile(q, sel, &buckets, series);
     }
-    let is_summary = series.points.iter().any(|p| {
+    let is_summary = series.iter().any(|p| {
         p.snapshot
             .samples
             .iter()
@@ -281,7 +311,7 @@ fn histogram_quantile(
     q: f64,
     sel: &Selector,
     buckets: &Selector,
-    series: &Series,
+    series: &[Point],
 ) -> Result<Reading, NoData> {
     let mut by_bound: Vec<(f64, f64)> = Vec::new();
     for (labels, growth) in increases(buckets, series)? {
@@ -331,7 +361,7 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<Reading, NoDa
     }
     let total = merged[merged.len() - 1].1;
     if total == 0.0 {
-        return Err("no observations during the run (every bucket grew by 0)".to_owned());
+        return Err("no observations during the load window (every bucket grew by 0)".to_owned());
     }
     let rank = q * total;
     let finite = merged.len() - 1;
@@ -373,9 +403,8 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<Reading, NoDa
 /// label sets, the worst (largest). Never a difference of two scrapes:
 /// summary quantiles cover the process's whole life (or a sliding window)
 /// and do not subtract.
-fn summary_quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoData> {
+fn summary_quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<f64, NoData> {
     let point = series
-        .points
         .last()
         .expect("observe checked the series is not empty");
     let available: Vec<&Sample> = sel
@@ -420,7 +449,7 @@ fn summary_quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoDa
 /// A summary's quantiles say nothing about the run unless it observed
 /// something during it: exporters publish 0 (or the value of an older window)
 /// for an idle summary. Checked on `<name>_count`.
-fn observed_during_run(sel: &Selector, series: &Series) -> Result<(), NoData> {
+fn observed_during_run(sel: &Selector, series: &[Point]) -> Result<(), NoData> {
     let count = Selector {
         absent_is_zero: false,
         name: format!("{}_count", sel.name),
@@ -444,7 +473,7 @@ fn observed_during_run(sel: &Selector, series: &Series) -> Result<(), NoData> {
         Ok(())
     } else {
         Err(format!(
-            "summary {sel} observed nothing during the run ({} did not grow)",
+            "summary {sel} observed nothing during the load window ({} did not grow)",
             count.name
         ))
     }
@@ -454,7 +483,7 @@ fn observed_during_run(sel: &Selector, series: &Series) -> Result<(), NoData> {
 /// written with `or 0`, or when its family is a counter declared by `# TYPE`
 /// without a single sample (an error counter before its first increment);
 /// otherwise no data, so a misspelt name never passes.
-fn absent(sel: &Selector, series: &Series) -> Result<f64, NoData> {
+fn absent(sel: &Selector, series: &[Point]) -> Result<f64, NoData> {
     if sel.absent_is_zero || declared_empty_counter(&sel.name, series) {
         Ok(0.0)
     } else {
@@ -464,26 +493,23 @@ fn absent(sel: &Selector, series: &Series) -> Result<f64, NoData> {
 
 /// A `# TYPE … counter` was seen for `name`'s family and no scrape holds a
 /// sample named `name`.
-fn declared_empty_counter(name: &str, series: &Series) -> bool {
-    series.type_of(name) == Some(MetricType::Counter)
+fn declared_empty_counter(name: &str, series: &[Point]) -> bool {
+    metrics::type_of(series, name) == Some(MetricType::Counter)
         && !series
-            .points
             .iter()
             .any(|p| p.snapshot.samples.iter().any(|s| s.name == name))
 }
 
-fn seen_anywhere(sel: &Selector, series: &Series) -> bool {
+fn seen_anywhere(sel: &Selector, series: &[Point]) -> bool {
     series
-        .points
         .iter()
         .any(|p| sel.select(&p.snapshot).next().is_some())
 }
 
 /// Why nothing matched: the name is unknown, or its label sets do not match.
-fn missing(sel: &Selector, series: &Series) -> NoData {
+fn missing(sel: &Selector, series: &[Point]) -> NoData {
     let name = &sel.name;
     let label_sets: BTreeSet<&Labels> = series
-        .points
         .iter()
         .flat_map(|p| p.snapshot.samples.iter())
         .filter(|s| &s.name == name)
@@ -493,7 +519,6 @@ fn missing(sel: &Selector, series: &Series) -> NoData {
         let grouped = ["_bucket", "_count"].iter().any(|suffix| {
             let family = format!("{name}{suffix}");
             series
-                .points
                 .iter()
                 .any(|p| p.snapshot.samples.iter().any(|s| s.name == family))
         });

@@ -9,8 +9,10 @@
 //!
 //! Why this shape: the engine, the mock and the harness all publish in the
 //! same flat Prometheus model, so one expression language covers all three,
-//! evaluated over the run window (first scrape = before the load, last =
-//! end). Counters are read as increases with reset handling, histogram
+//! evaluated over the load window ([`Series::window`](crate::metrics::Series::window):
+//! from the last scrape before the first loaded block was mined to the end
+//! of drain, so warm-up never counts; a quantile or increase with no
+//! observations in it is no data). Counters are read as increases with reset handling, histogram
 //! quantiles use PromQL's bucket interpolation on bucket increases (and carry
 //! the bucket they fell in, because an interpolated value is only known to
 //! lie inside it), and summary quantiles are read as published, never
@@ -60,7 +62,7 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use evaluate::evaluate;
+pub use evaluate::{evaluate, evaluate_over};
 pub use parse::parse;
 
 /// A parsed acceptance bar. Compare with `==` on the parsed form; the
@@ -104,7 +106,7 @@ impl FromStr for Bar {
     }
 }
 
-/// How the selected samples are reduced over the run window.
+/// How the selected samples are reduced over the load window.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Func {
     Last,

@@ -266,11 +266,15 @@ pub struct Point {
 }
 
 /// Scrapes in time order: the first point is taken before the load starts and
-/// the last at the end of the run; bars evaluate over that window.
+/// the last at the end of the run. Bars judge the load window
+/// ([`Series::window`]): from the point that opened it to the last.
 #[derive(Default, Clone, Debug)]
 pub struct Series {
     /// The points, oldest first.
     pub points: Vec<Point>,
+    /// Index of the point that opens the load window: the last scrape taken
+    /// before the first loaded block was mined. `None`: the whole series.
+    pub window_start: Option<usize>,
 }
 
 impl Series {
@@ -290,11 +294,35 @@ impl Series {
     /// The type any scrape declared for the family of `name` (see
     /// [`Snapshot::type_of`]); the newest declaration wins.
     pub fn type_of(&self, name: &str) -> Option<MetricType> {
-        self.points
-            .iter()
-            .rev()
-            .find_map(|p| p.snapshot.type_of(name))
+        type_of(&self.points, name)
     }
+
+    /// Opens the load window at the newest point: called when the first
+    /// loaded block has been mined, before its own scrape, so the window's
+    /// baseline is the state just before the load and nothing observed
+    /// during warm-up counts.
+    pub fn open_window(&mut self) {
+        self.window_start = Some(self.points.len().saturating_sub(1));
+    }
+
+    /// Marks the window empty (no loaded block was ever mined) unless it was opened.
+    pub fn close_unopened_window(&mut self) {
+        if self.window_start.is_none() {
+            self.window_start = Some(self.points.len());
+        }
+    }
+
+    /// The points bars judge: the load window, or every point when no
+    /// window was set.
+    pub fn window(&self) -> &[Point] {
+        let start = self.window_start.unwrap_or(0).min(self.points.len());
+        &self.points[start..]
+    }
+}
+
+/// The type any of `points` declared for the family of `name`; the newest wins.
+pub fn type_of(points: &[Point], name: &str) -> Option<MetricType> {
+    points.iter().rev().find_map(|p| p.snapshot.type_of(name))
 }
 
 /// GETs `url` within `timeout` and returns the raw body (to keep as a file)
@@ -768,6 +796,26 @@ lat_seconds_bucket{le=\"+Inf\"} 1
         assert_eq!(a.value("x_total", &[]), None);
         assert_eq!(a.value("y", &[]), Some(5.0));
         assert_eq!(a.value("y", &[("kind", "twap")]), None);
+    }
+
+    #[test]
+    fn the_window_opens_at_the_newest_point_and_runs_to_the_end() {
+        let mut series = Series::new();
+        for label in ["start", "block 1", "block 2"] {
+            series.push(label, Snapshot::default());
+        }
+        let labels =
+            |s: &Series| -> Vec<String> { s.window().iter().map(|p| p.label.clone()).collect() };
+        assert_eq!(labels(&series), ["start", "block 1", "block 2"]);
+        series.open_window();
+        series.push("block 3", Snapshot::default());
+        series.push("end", Snapshot::default());
+        series.close_unopened_window();
+        assert_eq!(labels(&series), ["block 2", "block 3", "end"]);
+        let mut never = Series::new();
+        never.push("start", Snapshot::default());
+        never.close_unopened_window();
+        assert!(never.window().is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::{BarResult, MetricKind, MetricSummary, Outcome, Source, Status};
+use super::{BarResult, LoadWindow, MetricKind, MetricSummary, Outcome, Source, Status};
 use crate::bars::Bucket;
 
 /// Most transaction failures listed; the rest are counted.
@@ -136,7 +136,8 @@ fn hint(md: &mut String, outcome: &Outcome) {
 }
 
 fn bars(md: &mut String, outcome: &Outcome) {
-    md.push_str("## Bars\n\n| | bar | observed | limit |\n|---|---|---|---|\n");
+    let _ = writeln!(md, "## Bars\n\n{}\n", window(outcome.window.as_ref()));
+    md.push_str("| | bar | observed | limit |\n|---|---|---|---|\n");
     if outcome.bars.is_empty() {
         md.push_str("| ✗ | (no bars: a run without bars cannot pass) | | |\n");
     }
@@ -417,6 +418,22 @@ pub fn value(x: f64, unit: &str) -> String {
         _ if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
         _ => format!("{x:.4}"),
     }
+}
+
+/// Which scrapes the bars judged, in one sentence.
+pub fn window(window: Option<&LoadWindow>) -> String {
+    let Some(w) = window else {
+        return "No load window: the run never mined a loaded block, so no bar has data."
+            .to_owned();
+    };
+    let blocks = match (w.first_block, w.last_block) {
+        (Some(first), Some(last)) => format!("blocks {first}–{last}, "),
+        _ => String::new(),
+    };
+    format!(
+        "Bars judge the load window: scrapes `{}` → `{}` ({blocks}{} scrapes); warm-up is left out.",
+        w.from, w.to, w.scrapes
+    )
 }
 
 /// A bar's observed value as every report prints it: `no data: why`, a

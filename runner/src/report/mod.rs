@@ -290,6 +290,43 @@ impl From<Verdict> for BarResult {
     }
 }
 
+/// The scrapes every bar judged: the load window, from the last scrape
+/// before the first loaded block was mined to the last one, after drain.
+/// Nothing observed during warm-up counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoadWindow {
+    /// The scrape that opens it (its values are the baseline), e.g. `block 3`.
+    pub from: String,
+    /// The scrape that closes it, normally `end`.
+    pub to: String,
+    /// How many scrapes it holds, both ends included.
+    pub scrapes: usize,
+    /// The first loaded block.
+    pub first_block: Option<u64>,
+    /// The last block mined (the end of drain).
+    pub last_block: Option<u64>,
+}
+
+impl LoadWindow {
+    /// The window of `series`, with its blocks from `delivery`; `None` when
+    /// no scrape falls in it.
+    fn of(series: &Series, delivery: &Delivery) -> Option<Self> {
+        let points = series.window();
+        let (first, last) = (points.first()?, points.last()?);
+        Some(LoadWindow {
+            from: first.label.clone(),
+            to: last.label.clone(),
+            scrapes: points.len(),
+            first_block: delivery
+                .blocks
+                .iter()
+                .find(|b| b.phase == Phase::Load)
+                .map(|b| b.block.number),
+            last_block: delivery.blocks.last().map(|b| b.block.number),
+        })
+    }
+}
+
 /// What the mock orderbook saw, as it publishes at `/_stats`: the outcome keeps
 /// the mock's own types, so the two never drift apart.
 pub use mock_orderbook::{EventStats as MockEvents, Stats as MockSummary, Summary as Distribution};
@@ -336,6 +373,10 @@ pub struct Outcome {
     pub totals: Totals,
     /// One result per bar, in scenario order.
     pub bars: Vec<BarResult>,
+    /// The scrapes the bars judged; `None` when the run never mined a loaded
+    /// block (then every bar has no data).
+    #[serde(default)]
+    pub window: Option<LoadWindow>,
     /// What failed first and which stage slowed down most.
     pub bottleneck: Bottleneck,
     /// The per-block timeline.
@@ -403,6 +444,7 @@ impl Outcome {
                     .then(|| probe::round6(delivered.total() as f64 / requested.total() as f64)),
             },
             bars: verdicts.into_iter().map(BarResult::from).collect(),
+            window: LoadWindow::of(series, delivery),
             bottleneck,
             blocks,
             mock: serde_json::from_value(mock).ok(),

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
-use super::markdown::{observed, value};
+use super::markdown::{observed, value, window};
 use super::{Kinds, Outcome};
 
 /// Width of the drawn bar, in characters.
@@ -181,7 +181,8 @@ pub fn summary_text(outcome: &Outcome) -> String {
     }
     let t = &outcome.totals;
     let mut text = format!(
-        "{table}\ndelivered: twap {}/{} ethflow {}/{} · status {:?} · exit {}",
+        "{table}\n{}\ndelivered: twap {}/{} ethflow {}/{} · status {:?} · exit {}",
+        window(outcome.window.as_ref()).replace('`', ""),
         t.delivered.twap,
         t.requested.twap,
         t.delivered.ethflow,

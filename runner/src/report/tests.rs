@@ -242,6 +242,13 @@ pub(crate) fn sample() -> Outcome {
                 bucket: None,
             },
         ],
+        window: Some(LoadWindow {
+            from: "block 10".to_owned(),
+            to: "end".to_owned(),
+            scrapes: 7,
+            first_block: Some(11),
+            last_block: Some(15),
+        }),
         bottleneck: Bottleneck {
             first_failed_bar: Some(FirstFailure {
                 bar: "cowload_events_delivered_ratio == 1".to_owned(),
@@ -578,4 +585,44 @@ fn observed_values_show_their_bucket_or_that_they_are_only_a_bound() {
     let json = outcome.to_json();
     assert!(json.contains("\"upper\": null"), "{json}");
     assert_eq!(Outcome::from_json(&json).unwrap(), outcome);
+}
+
+/// Issue 9, case 1: the outcome and every report say which scrapes the bars judged.
+#[test]
+fn the_load_window_is_in_the_outcome_and_the_reports() {
+    let outcome = sample();
+    let want = "scrapes `block 10` → `end` (blocks 11–15, 7 scrapes)";
+    assert!(markdown::render(&outcome).contains(want));
+    assert!(terminal::summary_text(&outcome).contains(&want.replace('`', "")));
+    let json = outcome.to_json();
+    assert!(json.contains("\"first_block\": 11"), "{json}");
+    let mut none = outcome.clone();
+    none.window = None;
+    assert!(markdown::render(&none).contains("No load window"));
+    // Older outcomes without the field still read (as no window).
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value.as_object_mut().unwrap().remove("window");
+    let back = Outcome::from_json(&value.to_string()).unwrap();
+    assert_eq!(back.window, None);
+}
+
+/// The window the pipeline opens is the one the outcome reports.
+#[test]
+fn the_outcome_window_comes_from_the_series() {
+    use crate::metrics::Snapshot;
+    let mut series = Series::new();
+    for label in ["start", "block 1", "block 2"] {
+        series.push(label, Snapshot::default());
+    }
+    series.open_window();
+    for label in ["block 3", "end"] {
+        series.push(label, Snapshot::default());
+    }
+    let w = LoadWindow::of(&series, &Delivery::default()).unwrap();
+    assert_eq!(
+        (w.from.as_str(), w.to.as_str(), w.scrapes),
+        ("block 2", "end", 3)
+    );
+    series.window_start = Some(series.points.len());
+    assert_eq!(LoadWindow::of(&series, &Delivery::default()), None);
 }

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use super::{absent, braces, increases, seen_anywhere, Labels, NoData};
 use crate::bars::{Arith, Bar, Binary, Func, Selector};
-use crate::metrics::{Point, Series};
+use crate::metrics::Point;
 
 /// One value per label set.
 type Vector = BTreeMap<Labels, f64>;
@@ -32,7 +32,7 @@ struct Combined {
 }
 
 /// The bar's value for `func(left op right)`.
-pub(super) fn observe(bar: &Bar, binary: &Binary, series: &Series) -> Result<f64, NoData> {
+pub(super) fn observe(bar: &Bar, binary: &Binary, series: &[Point]) -> Result<f64, NoData> {
     let (left, right) = (&bar.selector, &binary.right);
     for side in [left, right] {
         if !seen_anywhere(side, series) {
@@ -42,16 +42,12 @@ pub(super) fn observe(bar: &Bar, binary: &Binary, series: &Series) -> Result<f64
     let steps: Vec<(&str, Combined)> = if binary.over_window {
         let l = increases(left, series)?;
         let r = increases(right, series)?;
-        let last = series.points.last().map_or("end", |p| p.label.as_str());
+        let last = series.last().map_or("end", |p| p.label.as_str());
         vec![(last, combine(binary.op, &l, &r))]
     } else {
         let points: &[Point] = match bar.func {
-            Func::Last => series
-                .points
-                .last()
-                .map(std::slice::from_ref)
-                .unwrap_or(&[]),
-            _ => &series.points,
+            Func::Last => series.last().map(std::slice::from_ref).unwrap_or(&[]),
+            _ => series,
         };
         points
             .iter()
@@ -67,7 +63,7 @@ pub(super) fn observe(bar: &Bar, binary: &Binary, series: &Series) -> Result<f64
 
 /// The selected samples of one scrape, per label set (NaN left out); a side
 /// that matches nothing reads as one unlabelled 0 when it may ([`absent`]).
-fn vector_at(sel: &Selector, point: &Point, series: &Series) -> Vector {
+fn vector_at(sel: &Selector, point: &Point, series: &[Point]) -> Vector {
     let mut out = Vector::new();
     for sample in sel.select(&point.snapshot).filter(|s| !s.value.is_nan()) {
         *out.entry(sample.labels.clone()).or_insert(0.0) += sample.value;
@@ -126,7 +122,7 @@ fn reduce(
     bar: &Bar,
     binary: &Binary,
     steps: &[(&str, Combined)],
-    series: &Series,
+    series: &[Point],
 ) -> Result<f64, NoData> {
     let values = steps.iter().flat_map(|(_, c)| c.values.values().copied());
     let picked = match bar.func {
@@ -153,7 +149,7 @@ fn reduce(
 }
 
 /// Why no value came out: every pair divided by 0, or no label sets paired.
-fn no_pairs(bar: &Bar, binary: &Binary, steps: &[(&str, Combined)], series: &Series) -> NoData {
+fn no_pairs(bar: &Bar, binary: &Binary, steps: &[(&str, Combined)], series: &[Point]) -> NoData {
     let expr = expression(bar, binary);
     if steps.iter().any(|(_, c)| c.divided_by_zero > 0) {
         return format!(
@@ -188,10 +184,9 @@ fn expression(bar: &Bar, binary: &Binary) -> String {
 }
 
 /// The label sets a selector matched in any scrape, a few of them.
-fn label_sets(sel: &Selector, series: &Series) -> String {
+fn label_sets(sel: &Selector, series: &[Point]) -> String {
     const SHOWN: usize = 5;
     let sets: BTreeSet<String> = series
-        .points
         .iter()
         .flat_map(|p| sel.select(&p.snapshot))
         .map(|s| braces(&s.labels))

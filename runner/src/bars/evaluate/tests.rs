@@ -157,9 +157,15 @@ fn counter_reset_between_two_scrapes_counts_the_end_value() {
     check(&[("increase(c_total) == 30", Want::Value(30.0, true))], &s);
     let s = series(&[("before", "c_total 100\n"), ("end", "c_total 130\n")]);
     check(&[("increase(c_total) == 30", Want::Value(30.0, true))], &s);
-    // One scrape: nothing grew.
+    // One scrape: no interval, so no data (never a silent 0).
     let s = series(&[("before", "c_total 100\n")]);
-    check(&[("increase(c_total) == 0", Want::Value(0.0, true))], &s);
+    check(
+        &[(
+            "increase(c_total) == 0",
+            Want::NoData("the window holds a single scrape (before)"),
+        )],
+        &s,
+    );
 }
 
 #[test]
@@ -300,12 +306,12 @@ fn histogram_quantiles_interpolate_bucket_increases() {
 
 #[test]
 fn histogram_edge_cases() {
-    // Nothing observed during the run: no data, not 0.
+    // Nothing observed during the window: no data, not 0.
     let s = series(&[("before", HIST_BEFORE), ("end", HIST_BEFORE)]);
     check(
         &[(
             "quantile(0.5, lat_seconds) < 1",
-            Want::NoData("no observations during the run"),
+            Want::NoData("no observations during the load window"),
         )],
         &s,
     );
@@ -398,7 +404,9 @@ untied_seconds{quantile=\"0.99\"} 0.1
             // An idle summary publishes 0: that is no data, not a pass.
             (
                 "quantile(0.99, idle_seconds) < 1",
-                Want::NoData("observed nothing during the run (idle_seconds_count did not grow)"),
+                Want::NoData(
+                    "observed nothing during the load window (idle_seconds_count did not grow)",
+                ),
             ),
             (
                 "quantile(0.99, untied_seconds) < 1",
@@ -800,4 +808,61 @@ fn arithmetic_pairs_series_per_scrape_or_over_the_window() {
     .map(|t| evaluate(&[parse(t).unwrap()], &s).remove(0).unit)
     .collect();
     assert_eq!(units, ["s", ""]);
+}
+
+/// Issue 9, case 1: an engine that handled only the warm-up blocks must not
+/// pass a latency bar on its warm-up observations. The window opens at the
+/// last warm-up scrape (`block 2`); everything before is left out.
+#[test]
+fn bars_judge_the_load_window_only() {
+    let warm = "\
+lat_seconds_bucket{le=\"0.01\"} 5
+lat_seconds_bucket{le=\"1\"} 5
+lat_seconds_bucket{le=\"+Inf\"} 5
+handled_total 5
+spike 100
+";
+    let idle = "\
+lat_seconds_bucket{le=\"0.01\"} 5
+lat_seconds_bucket{le=\"1\"} 5
+lat_seconds_bucket{le=\"+Inf\"} 5
+handled_total 5
+spike 1
+";
+    let mut s = series(&[("start", ""), ("block 1", warm), ("block 2", idle)]);
+    // Over everything, the warm-up observations would pass.
+    check(
+        &[(
+            "quantile(0.99, lat_seconds) < 1s",
+            Want::Value(0.0099, true),
+        )],
+        &s,
+    );
+    s.open_window();
+    s.push("block 3", Snapshot::parse(idle).unwrap());
+    s.push("end", Snapshot::parse(idle).unwrap());
+    check(
+        &[
+            (
+                "quantile(0.99, lat_seconds) < 1s",
+                Want::NoData("no observations during the load window"),
+            ),
+            ("increase(handled_total) > 0", Want::Value(0.0, false)),
+            ("max(spike) < 50", Want::Value(1.0, true)),
+        ],
+        &s,
+    );
+    // A window that never opened holds nothing: every bar fails.
+    let mut never = series(&[("start", warm), ("end", warm)]);
+    never.close_unopened_window();
+    check(
+        &[(
+            "max(spike) < 1000",
+            Want::NoData("the run never mined a loaded block"),
+        )],
+        &never,
+    );
+    // evaluate_over reads exactly the points given, whatever the window.
+    let bar = parse("increase(handled_total) == 5").unwrap();
+    assert!(evaluate_over(std::slice::from_ref(&bar), &s.points)[0].holds);
 }
