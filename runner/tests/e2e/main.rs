@@ -11,3 +11,4 @@ mod lifecycle;
 mod owners;
 mod shipped;
 mod validate;
+mod verdicts;
