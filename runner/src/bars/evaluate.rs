@@ -1,4 +1,4 @@
-//! Evaluating bars over the run window. Every path either produces a finite
+//! Evaluating bars over the load window. Every path either produces a finite
 //! (or infinite) observed value or a reason why there is no data; NaN never
 //! reaches a comparison.
 
