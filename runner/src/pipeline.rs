@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use alloy::providers::Provider;
 use mock_orderbook::{EventKind, ExpectedOrder, MockServer};
 
 use crate::bars;
@@ -14,7 +15,7 @@ use crate::chain;
 use crate::engine::{self, Engine, EngineError};
 use crate::error::RunError;
 use crate::load::{self, BlockDelivery, Counts, Delivery, OnBlock, Phase};
-use crate::metrics::{self, Series, Snapshot};
+use crate::metrics::{self, MetricType, Series, Snapshot};
 use crate::mock;
 use crate::report::{self, Outcome, RunFacts};
 use crate::scenario::Plan;
@@ -190,12 +191,14 @@ impl Stages<'_> {
                 }))
             }
         };
+        observer.head = self.chain.provider.get_block_number().await.ok();
         observer.scrape("start", None).await;
         let loaded = load::run(self.plan, &mut self.chain, &mut observer, &load_cancel).await;
         observer.display.finish();
         // Events still waiting for an order when the run ends are lost.
         self.mock.truth().finish();
         observer.scrape("end", None).await;
+        observer.series.close_unopened_window();
         let stats = serde_json::to_value(self.mock.truth().stats()).unwrap_or_default();
         let engine_exit = observer.engine_died.take().map(|died| died.to_string());
         let failure = match loaded.as_ref() {
@@ -258,6 +261,8 @@ struct Observer<'a> {
     load_blocks_seen: u32,
     display: report::Progress,
     scrape_timeout: Duration,
+    /// The newest block mined, for [`CHAIN_HEAD_BLOCK`]; `None` until known.
+    head: Option<u64>,
 }
 
 impl<'a> Observer<'a> {
@@ -300,6 +305,7 @@ impl<'a> Observer<'a> {
             cancel_load,
             load_blocks_seen: 0,
             display: report::Progress::new(),
+            head: None,
         })
     }
 
@@ -364,8 +370,10 @@ impl<'a> Observer<'a> {
         }
         if self.engine.is_some() {
             let up = if self.engine_died.is_some() { 0.0 } else { 1.0 };
+            snapshot.declare(ENGINE_UP, MetricType::Gauge);
             snapshot.push(ENGINE_UP, &[], up);
         }
+        push_chain_head(snapshot, self.head);
         let failed: usize = self.blocks.iter().map(|b| b.failures.len()).sum();
         snapshot.push("cowload_load_transactions_failed_total", &[], failed as f64);
         if let Some(block) = block {
@@ -460,6 +468,7 @@ impl OnBlock for Observer<'_> {
                 .collect(),
         );
         truth.set_head(block.block.number);
+        self.head = Some(block.block.number);
         self.requested.twap += block.requested.twap;
         self.requested.ethflow += block.requested.ethflow;
         for event in &block.events {
@@ -469,6 +478,10 @@ impl OnBlock for Observer<'_> {
             }
         }
         if block.phase == Phase::Load {
+            if self.load_blocks_seen == 0 {
+                // The window's baseline: the last scrape before this block was mined.
+                self.series.open_window();
+            }
             self.load_blocks_seen += 1;
         }
         self.blocks.push(block.clone());
@@ -491,9 +504,23 @@ impl OnBlock for Observer<'_> {
     }
 }
 
+/// Publishes the chain head as [`CHAIN_HEAD_BLOCK`], a declared gauge; nothing
+/// while the head is unknown.
+fn push_chain_head(snapshot: &mut Snapshot, head: Option<u64>) {
+    if let Some(head) = head {
+        snapshot.declare(CHAIN_HEAD_BLOCK, MetricType::Gauge);
+        snapshot.push(CHAIN_HEAD_BLOCK, &[], head as f64);
+    }
+}
+
 fn append_raw(file: &mut File, label: &str, raw: &str) {
     let _ = writeln!(file, "# cowload scrape: {label}\n{raw}");
 }
+
+/// The chain head's block number, published by the harness at every scrape
+/// (a gauge), so a bar can hold an engine's own height against it:
+/// `max(cowload_chain_head_block - engine_block_height) <= 2`.
+pub const CHAIN_HEAD_BLOCK: &str = "cowload_chain_head_block";
 
 /// The bar every run must clear whether the scenario names it or not: all
 /// requested events reached the chain. Without it, a run whose transactions all
@@ -637,5 +664,34 @@ mod tests {
         );
         let own = with_implicit_bars(plan_with("", "[last(cowload_engine_up) == 1]"));
         assert_eq!(own.bars[0].text(), "last(cowload_engine_up) == 1");
+    }
+
+    /// Issue 9, case 7: an engine's height can be held against the chain
+    /// head the harness publishes at every scrape.
+    #[test]
+    fn the_chain_head_is_published_so_a_lag_bar_can_read_it() {
+        let mut series = Series::new();
+        for (label, head, engine) in [("start", 1, 1.0), ("block 2", 2, 2.0), ("block 3", 3, 2.0)] {
+            let mut snapshot = Snapshot::parse(&format!("engine_height {engine}\n")).unwrap();
+            push_chain_head(&mut snapshot, Some(head));
+            series.push(label, snapshot);
+        }
+        let mut unknown = Snapshot::default();
+        push_chain_head(&mut unknown, None);
+        assert!(unknown.samples.is_empty());
+        assert_eq!(series.type_of(CHAIN_HEAD_BLOCK), Some(MetricType::Gauge));
+        let bars: Vec<bars::Bar> = [
+            "max(cowload_chain_head_block - engine_height) <= 0",
+            "max(cowload_chain_head_block - engine_height) <= 1",
+        ]
+        .iter()
+        .map(|t| bars::parse(t).unwrap())
+        .collect();
+        let verdicts = bars::evaluate(&bars, &series);
+        assert_eq!(verdicts[0].observed, Some(1.0));
+        assert_eq!(
+            verdicts.iter().map(|v| v.holds).collect::<Vec<_>>(),
+            [false, true]
+        );
     }
 }

@@ -1,53 +1,137 @@
-//! Evaluating bars over the run window. Every path either produces a finite
+//! Evaluating bars over the load window. Every path either produces a finite
 //! (or infinite) observed value or a reason why there is no data; NaN never
 //! reaches a comparison.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Bar, Func, Matcher, Selector, Unit, Verdict};
-use crate::metrics::{parse_value, Sample, Series, Snapshot};
+use super::{Arith, Bar, Bucket, Func, Matcher, Selector, Unit, Verdict};
+use crate::metrics::{self, parse_value, MetricType, Point, Sample, Series, Snapshot};
 
 type Labels = BTreeMap<String, String>;
 
 /// Why a bar has no data, for [`Verdict::reason`].
 type NoData = String;
 
-/// Evaluates each bar over the run window of `series` (first point = start
-/// of the run, last point = end), in order. A bar with no data — no scrape,
-/// metric missing, no matching label set, NaN, no observations — fails with
-/// `observed: None` and a reason.
-pub fn evaluate(bars: &[Bar], series: &Series) -> Vec<Verdict> {
-    bars.iter().map(|bar| verdict(bar, series)).collect()
+/// What a bar read: a value, and for a histogram quantile the bucket it was
+/// interpolated in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Reading {
+    value: f64,
+    bucket: Option<Bucket>,
 }
 
-fn verdict(bar: &Bar, series: &Series) -> Verdict {
-    let (observed, holds, reason) = match observe(bar, series) {
-        Ok(value) if value.is_nan() => (None, false, Some(format!("{} is NaN", bar.selector))),
-        Ok(value) => (Some(value), bar.op.holds(value, bar.limit), None),
-        Err(reason) => (None, false, Some(reason)),
-    };
-    let seconds = bar.unit == Unit::Time || bar.selector.name.ends_with("_seconds");
-    Verdict {
+impl From<f64> for Reading {
+    fn from(value: f64) -> Self {
+        Reading {
+            value,
+            bucket: None,
+        }
+    }
+}
+
+/// Evaluates each bar over the load window of `series` ([`Series::window`]:
+/// from the last scrape before the first loaded block was mined to the end
+/// of drain), in order. A bar with no data — no scrape in the window, metric
+/// missing, no matching label set, NaN, no observations in the window —
+/// fails with `observed: None` and a reason.
+pub fn evaluate(bars: &[Bar], series: &Series) -> Vec<Verdict> {
+    let window = series.window();
+    if window.is_empty() && !series.points.is_empty() {
+        let why = "no scrape falls in the load window: the run never mined a loaded block";
+        return bars
+            .iter()
+            .map(|bar| no_data(bar, why.to_owned()))
+            .collect();
+    }
+    evaluate_over(bars, window)
+}
+
+/// Evaluates each bar over exactly `points` (oldest first), whatever window
+/// their series has: for readings of a chosen interval, such as one block's.
+pub fn evaluate_over(bars: &[Bar], points: &[Point]) -> Vec<Verdict> {
+    bars.iter().map(|bar| verdict(bar, points)).collect()
+}
+
+fn no_data(bar: &Bar, reason: String) -> Verdict {
+    let mut verdict = verdict(bar, &[]);
+    verdict.reason = Some(reason);
+    verdict
+}
+
+fn verdict(bar: &Bar, series: &[Point]) -> Verdict {
+    let ratio = bar.binary.as_ref().is_some_and(|b| b.op == Arith::Div);
+    let seconds = bar.unit == Unit::Time || (bar.selector.name.ends_with("_seconds") && !ratio);
+    let mut verdict = Verdict {
         bar: bar.text.clone(),
-        observed,
+        observed: None,
         limit: bar.limit,
         op: bar.op.symbol().to_owned(),
         unit: if seconds { "s" } else { "" }.to_owned(),
-        holds,
-        reason,
+        holds: false,
+        reason: None,
+        bucket: None,
+    };
+    match observe(bar, series) {
+        Ok(reading) if reading.value.is_nan() => {
+            verdict.reason = Some(format!("{} is NaN", bar.selector));
+        }
+        Ok(reading) => {
+            let (holds, undecided) = judge(bar, reading);
+            verdict.observed = Some(reading.value);
+            verdict.bucket = reading.bucket;
+            verdict.holds = holds;
+            verdict.reason = undecided;
+        }
+        Err(reason) => verdict.reason = Some(reason),
+    }
+    verdict
+}
+
+/// Whether the bar holds on `reading`, and why not when the reading is only
+/// a bound ("above the top bucket") that cannot decide it.
+fn judge(bar: &Bar, reading: Reading) -> (bool, Option<String>) {
+    let Some(bucket) = reading.bucket.filter(Bucket::is_above_top) else {
+        return (bar.op.holds(reading.value, bar.limit), None);
+    };
+    match bar.op.holds_above(bucket.lower, bar.limit) {
+        Some(holds) => (holds, None),
+        None => (
+            false,
+            Some(format!(
+                "the quantile lies in the +Inf bucket, above the top finite bound {}, so its \
+                 value is unknown and `{} {}` cannot be decided",
+                bucket.lower,
+                bar.op.symbol(),
+                bar.limit
+            )),
+        ),
     }
 }
 
-fn observe(bar: &Bar, series: &Series) -> Result<f64, NoData> {
-    if series.points.is_empty() {
+fn observe(bar: &Bar, series: &[Point]) -> Result<Reading, NoData> {
+    if series.is_empty() {
         return Err("no scrapes were taken, so there is nothing to evaluate".to_owned());
+    }
+    let over_window = match (&bar.func, &bar.binary) {
+        (Func::Increase | Func::Quantile(_), _) => true,
+        (_, Some(binary)) => binary.over_window,
+        _ => false,
+    };
+    if over_window && series.len() < 2 {
+        return Err(format!(
+            "the window holds a single scrape ({}), so nothing can have been observed within it",
+            series[0].label
+        ));
+    }
+    if let Some(binary) = &bar.binary {
+        return binary::observe(bar, binary, series).map(Reading::from);
     }
     let sel = &bar.selector;
     match bar.func {
-        Func::Last => last(sel, series),
-        Func::Max => extreme(sel, series, f64::max),
-        Func::Min => extreme(sel, series, f64::min),
-        Func::Increase => Ok(increases(sel, series)?.values().sum()),
+        Func::Last => last(sel, series).map(Reading::from),
+        Func::Max => extreme(sel, series, f64::max).map(Reading::from),
+        Func::Min => extreme(sel, series, f64::min).map(Reading::from),
+        Func::Increase => Ok(Reading::from(increases(sel, series)?.values().sum::<f64>())),
         Func::Quantile(q) => quantile(q, sel, series),
     }
 }
@@ -68,20 +152,22 @@ impl Selector {
         snapshot.samples.iter().filter(|s| self.matches(s))
     }
 
-    /// Same matchers, another metric name (for `_bucket`).
+    /// Same matchers, another metric name (for `_bucket`), without `or 0`.
     fn renamed(&self, name: String) -> Selector {
         Selector {
             name,
             matchers: self.matchers.clone(),
+            absent_is_zero: false,
         }
     }
 }
 
-/// The sum of the selected samples in one snapshot, or `None` when none is selected.
+/// The sum of the selected samples in one snapshot, or `None` when none is
+/// selected (0 for a selector written with `or 0`).
 fn sum_at(sel: &Selector, snapshot: &Snapshot) -> Result<Option<f64>, NoData> {
     let selected: Vec<&Sample> = sel.select(snapshot).collect();
     if selected.is_empty() {
-        return Ok(None);
+        return Ok(sel.absent_is_zero.then_some(0.0));
     }
     refuse_mixed_quantiles(sel, &selected)?;
     Ok(Some(selected.iter().map(|s| s.value).sum()))
@@ -103,9 +189,8 @@ fn refuse_mixed_quantiles(sel: &Selector, selected: &[&Sample]) -> Result<(), No
     Ok(())
 }
 
-fn last(sel: &Selector, series: &Series) -> Result<f64, NoData> {
+fn last(sel: &Selector, series: &[Point]) -> Result<f64, NoData> {
     let point = series
-        .points
         .last()
         .expect("observe checked the series is not empty");
     match sum_at(sel, &point.snapshot)? {
@@ -117,16 +202,16 @@ fn last(sel: &Selector, series: &Series) -> Result<f64, NoData> {
             "{sel} has samples in earlier scrapes but none in the last one ({})",
             point.label
         )),
-        None => Err(missing(sel, series)),
+        None => absent(sel, series),
     }
 }
 
 /// The largest (or smallest) per-scrape sum; scrapes without the metric and
 /// NaN sums are skipped.
-fn extreme(sel: &Selector, series: &Series, pick: fn(f64, f64) -> f64) -> Result<f64, NoData> {
+fn extreme(sel: &Selector, series: &[Point], pick: fn(f64, f64) -> f64) -> Result<f64, NoData> {
     let mut best: Option<f64> = None;
     let mut seen = false;
-    for point in &series.points {
+    for point in series {
         let Some(sum) = sum_at(sel, &point.snapshot)? else {
             continue;
         };
@@ -138,7 +223,7 @@ fn extreme(sel: &Selector, series: &Series, pick: fn(f64, f64) -> f64) -> Result
     match best {
         Some(value) => Ok(value),
         None if seen => Err(format!("{sel} is NaN in every scrape")),
-        None => Err(missing(sel, series)),
+        None => absent(sel, series),
     }
 }
 
@@ -147,9 +232,9 @@ fn extreme(sel: &Selector, series: &Series, pick: fn(f64, f64) -> f64) -> Result
 /// a drop counting as a reset (the new value is all growth since the
 /// restart), and a series absent from the first scrape starting from 0.
 /// With two scrapes this is `end − start`, or `end` after a reset.
-fn increases(sel: &Selector, series: &Series) -> Result<BTreeMap<Labels, f64>, NoData> {
-    let mut per_point: Vec<BTreeMap<&Labels, f64>> = Vec::with_capacity(series.points.len());
-    for point in &series.points {
+fn increases(sel: &Selector, series: &[Point]) -> Result<BTreeMap<Labels, f64>, NoData> {
+    let mut per_point: Vec<BTreeMap<&Labels, f64>> = Vec::with_capacity(series.len());
+    for point in series {
         let selected: Vec<&Sample> = sel.select(&point.snapshot).collect();
         refuse_mixed_quantiles(sel, &selected)?;
         let mut values = BTreeMap::new();
@@ -168,7 +253,8 @@ fn increases(sel: &Selector, series: &Series) -> Result<BTreeMap<Labels, f64>, N
     }
     let ids: BTreeSet<&Labels> = per_point.iter().flat_map(|p| p.keys().copied()).collect();
     if ids.is_empty() {
-        return Err(missing(sel, series));
+        let zero = absent(sel, series)?;
+        return Ok(BTreeMap::from([(Labels::new(), zero)]));
     }
     let mut out = BTreeMap::new();
     for id in ids {
@@ -187,25 +273,24 @@ fn increases(sel: &Selector, series: &Series) -> Result<BTreeMap<Labels, f64>, N
     Ok(out)
 }
 
-fn quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoData> {
+fn quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<Reading, NoData> {
     let buckets = sel.renamed(format!("{}_bucket", sel.name));
     let named = |name: &str| -> bool {
         series
-            .points
             .iter()
             .any(|p| p.snapshot.samples.iter().any(|s| s.name == name))
     };
     if named(&buckets.name) {
         return histogram_quantile(q, sel, &buckets, series);
     }
-    let is_summary = series.points.iter().any(|p| {
+    let is_summary = series.iter().any(|p| {
         p.snapshot
             .samples
             .iter()
             .any(|s| s.name == sel.name && s.labels.contains_key("quantile"))
     });
     if is_summary {
-        return summary_quantile(q, sel, series);
+        return summary_quantile(q, sel, series).map(Reading::from);
     }
     let name = &sel.name;
     if named(name) {
@@ -226,8 +311,8 @@ fn histogram_quantile(
     q: f64,
     sel: &Selector,
     buckets: &Selector,
-    series: &Series,
-) -> Result<f64, NoData> {
+    series: &[Point],
+) -> Result<Reading, NoData> {
     let mut by_bound: Vec<(f64, f64)> = Vec::new();
     for (labels, growth) in increases(buckets, series)? {
         let Some(le) = labels.get("le") else { continue };
@@ -249,9 +334,10 @@ fn histogram_quantile(
 
 /// Linear interpolation inside the bucket holding rank `q × total`, as
 /// PromQL's classic `histogram_quantile` does: the lowest bucket starts at 0
-/// when its upper bound is positive, and a rank in the `+Inf` bucket yields
-/// the highest finite upper bound.
-fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<f64, NoData> {
+/// when its upper bound is positive. Unlike PromQL, a rank in the `+Inf`
+/// bucket is not read as the highest finite bound: the reading carries that
+/// bound with an open bucket (`upper: None`), meaning "above it".
+fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<Reading, NoData> {
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     if buckets.last().map(|b| b.0) != Some(f64::INFINITY) {
         return Err("the histogram has no le=\"+Inf\" bucket".to_owned());
@@ -275,7 +361,7 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<f64, NoData> 
     }
     let total = merged[merged.len() - 1].1;
     if total == 0.0 {
-        return Err("no observations during the run (every bucket grew by 0)".to_owned());
+        return Err("no observations during the load window (every bucket grew by 0)".to_owned());
     }
     let rank = q * total;
     let finite = merged.len() - 1;
@@ -284,11 +370,18 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<f64, NoData> 
         .position(|&(_, count)| count >= rank)
         .unwrap_or(finite);
     if b == finite {
-        return Ok(merged[finite - 1].0);
+        let top = merged[finite - 1].0;
+        return Ok(Reading {
+            value: top,
+            bucket: Some(Bucket {
+                lower: top,
+                upper: None,
+            }),
+        });
     }
     let (upper, count_to_here) = merged[b];
     if b == 0 && upper <= 0.0 {
-        return Ok(upper);
+        return Ok(Reading::from(upper));
     }
     let (lower, count_below) = if b == 0 { (0.0, 0.0) } else { merged[b - 1] };
     let value = lower + (upper - lower) * ((rank - count_below) / (count_to_here - count_below));
@@ -297,16 +390,21 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Result<f64, NoData> 
             "quantile {q} is undefined: the bucket it falls in is empty"
         ));
     }
-    Ok(value)
+    Ok(Reading {
+        value,
+        bucket: Some(Bucket {
+            lower,
+            upper: Some(upper),
+        }),
+    })
 }
 
 /// A summary's quantile as published at the end of the run; over several
 /// label sets, the worst (largest). Never a difference of two scrapes:
 /// summary quantiles cover the process's whole life (or a sliding window)
 /// and do not subtract.
-fn summary_quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoData> {
+fn summary_quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<f64, NoData> {
     let point = series
-        .points
         .last()
         .expect("observe checked the series is not empty");
     let available: Vec<&Sample> = sel
@@ -351,8 +449,9 @@ fn summary_quantile(q: f64, sel: &Selector, series: &Series) -> Result<f64, NoDa
 /// A summary's quantiles say nothing about the run unless it observed
 /// something during it: exporters publish 0 (or the value of an older window)
 /// for an idle summary. Checked on `<name>_count`.
-fn observed_during_run(sel: &Selector, series: &Series) -> Result<(), NoData> {
+fn observed_during_run(sel: &Selector, series: &[Point]) -> Result<(), NoData> {
     let count = Selector {
+        absent_is_zero: false,
         name: format!("{}_count", sel.name),
         matchers: sel
             .matchers
@@ -374,24 +473,43 @@ fn observed_during_run(sel: &Selector, series: &Series) -> Result<(), NoData> {
         Ok(())
     } else {
         Err(format!(
-            "summary {sel} observed nothing during the run ({} did not grow)",
+            "summary {sel} observed nothing during the load window ({} did not grow)",
             count.name
         ))
     }
 }
 
-fn seen_anywhere(sel: &Selector, series: &Series) -> bool {
+/// What a selector that matched nothing in any scrape reads: 0 when it was
+/// written with `or 0`, or when its family is a counter declared by `# TYPE`
+/// without a single sample (an error counter before its first increment);
+/// otherwise no data, so a misspelt name never passes.
+fn absent(sel: &Selector, series: &[Point]) -> Result<f64, NoData> {
+    if sel.absent_is_zero || declared_empty_counter(&sel.name, series) {
+        Ok(0.0)
+    } else {
+        Err(missing(sel, series))
+    }
+}
+
+/// A `# TYPE … counter` was seen for `name`'s family and no scrape holds a
+/// sample named `name`.
+fn declared_empty_counter(name: &str, series: &[Point]) -> bool {
+    metrics::type_of(series, name) == Some(MetricType::Counter)
+        && !series
+            .iter()
+            .any(|p| p.snapshot.samples.iter().any(|s| s.name == name))
+}
+
+fn seen_anywhere(sel: &Selector, series: &[Point]) -> bool {
     series
-        .points
         .iter()
         .any(|p| sel.select(&p.snapshot).next().is_some())
 }
 
 /// Why nothing matched: the name is unknown, or its label sets do not match.
-fn missing(sel: &Selector, series: &Series) -> NoData {
+fn missing(sel: &Selector, series: &[Point]) -> NoData {
     let name = &sel.name;
     let label_sets: BTreeSet<&Labels> = series
-        .points
         .iter()
         .flat_map(|p| p.snapshot.samples.iter())
         .filter(|s| &s.name == name)
@@ -401,7 +519,6 @@ fn missing(sel: &Selector, series: &Series) -> NoData {
         let grouped = ["_bucket", "_count"].iter().any(|suffix| {
             let family = format!("{name}{suffix}");
             series
-                .points
                 .iter()
                 .any(|p| p.snapshot.samples.iter().any(|s| s.name == family))
         });
@@ -431,5 +548,6 @@ fn braces(labels: &Labels) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
+mod binary;
 #[cfg(test)]
 mod tests;

@@ -9,20 +9,43 @@
 //!
 //! Why this shape: the engine, the mock and the harness all publish in the
 //! same flat Prometheus model, so one expression language covers all three,
-//! evaluated over the run window (first scrape = before the load, last =
-//! end). Counters are read as increases with reset handling, histogram
-//! quantiles use PromQL's bucket interpolation on bucket increases, and
-//! summary quantiles are read as published, never subtracted. A bar whose
+//! evaluated over the load window ([`Series::window`](crate::metrics::Series::window):
+//! from the last scrape before the first loaded block was mined to the end
+//! of drain, so warm-up never counts; a quantile or increase with no
+//! observations in it is no data). Counters are read as increases with reset handling, histogram
+//! quantiles use PromQL's bucket interpolation on bucket increases (and carry
+//! the bucket they fell in, because an interpolated value is only known to
+//! lie inside it), and summary quantiles are read as published, never
+//! subtracted. A histogram quantile whose rank falls in the `+Inf` bucket is
+//! only known to be above the top finite bound: `<`/`<=` fail, `>`/`>=`
+//! hold when the limit is at or below that bound, anything else is
+//! undecided and fails with a reason. A bar whose
 //! metric is missing, NaN or has no observations fails with a reason: no
-//! data is never a pass.
+//! data is never a pass. Two exceptions, both explicit: a counter family
+//! declared by a `# TYPE` line but without samples reads 0 (client libraries
+//! print a labelled counter only after its first increment), and a selector
+//! written `x or 0` reads 0 where nothing matches; a name never seen without
+//! `or 0` still fails, so a typo cannot pass.
+//!
+//! Arithmetic (`max(head - height)`, `max(increase(errors) / increase(requests))`)
+//! pairs the two sides series by series, PromQL-style (identical label sets;
+//! a side whose only series has no labels pairs with every series), within
+//! each scrape for plain selectors and once over the window for `increase()`;
+//! the function then reduces every paired value (see [`evaluate`]'s `binary`
+//! module). A division by 0 gives that pair no value.
 //!
 //! Grammar (whitespace between tokens is free):
 //!
 //! ```text
 //! bar      = expr op number [unit]
-//! expr     = ("increase" | "last" | "max" | "min") "(" selector ")"
+//! expr     = "increase" "(" series ")"
+//!          | ("last" | "max" | "min") "(" series [arith series] ")"
+//!          | ("last" | "max" | "min") "(" increase arith increase ")"
 //!          | "quantile" "(" number "," selector ")"
-//!          | selector                                  (same as last)
+//!          | series                                    (same as last)
+//! increase = "increase" "(" series ")"
+//! arith    = "-" | "/"
+//! series   = selector ["or" "0"]                       (nothing matched reads 0)
 //! selector = metric_name ["{" [matcher {"," matcher} [","]] "}"]
 //! matcher  = label_name ("=" | "!=") quoted_string     ("…" or '…')
 //! op       = "<" | "<=" | ">" | ">=" | "==" | "!="
@@ -36,9 +59,10 @@ mod parse;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-pub use evaluate::evaluate;
+pub use evaluate::{evaluate, evaluate_over};
 pub use parse::parse;
 
 /// A parsed acceptance bar. Compare with `==` on the parsed form; the
@@ -47,7 +71,10 @@ pub use parse::parse;
 pub struct Bar {
     text: String,
     func: Func,
+    /// The selector read (the left side of any arithmetic).
     selector: Selector,
+    /// `- right` or `/ right`, inside `last`, `max` or `min`.
+    binary: Option<Binary>,
     op: Op,
     limit: f64,
     unit: Unit,
@@ -79,7 +106,7 @@ impl FromStr for Bar {
     }
 }
 
-/// How the selected samples are reduced over the run window.
+/// How the selected samples are reduced over the load window.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Func {
     Last,
@@ -89,11 +116,41 @@ enum Func {
     Quantile(f64),
 }
 
-/// `name{label="value", other!="value"}`.
+/// The right-hand side of `left - right` or `left / right`.
+#[derive(Clone, Debug, PartialEq)]
+struct Binary {
+    /// Both sides are `increase(…)`: one value per series over the window,
+    /// rather than one per series per scrape.
+    over_window: bool,
+    op: Arith,
+    right: Selector,
+}
+
+/// Arithmetic between two selectors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Arith {
+    Sub,
+    Div,
+}
+
+impl Arith {
+    fn symbol(self) -> &'static str {
+        match self {
+            Arith::Sub => "-",
+            Arith::Div => "/",
+        }
+    }
+}
+
+/// `name{label="value", other!="value"}`, optionally followed by `or 0`.
 #[derive(Clone, Debug, PartialEq)]
 struct Selector {
     name: String,
     matchers: Vec<Matcher>,
+    /// Written with `or 0`: where nothing matches, the selector reads 0
+    /// instead of no data (for engines that print a counter only after its
+    /// first increment).
+    absent_is_zero: bool,
 }
 
 /// One label matcher; an absent label matches as the empty string (as in PromQL).
@@ -126,6 +183,19 @@ impl Op {
         }
     }
 
+    /// Whether `value op limit` holds when the value is only known to be
+    /// above `bound` (a quantile whose rank fell in the `+Inf` bucket):
+    /// `Some` when every value above the bound answers the same, `None`
+    /// when the answer depends on the unknown value. `==` and `!=` are
+    /// never decided on a value that is not known.
+    fn holds_above(self, bound: f64, limit: f64) -> Option<bool> {
+        match self {
+            Op::Lt | Op::Le => Some(false),
+            Op::Gt | Op::Ge if limit <= bound => Some(true),
+            Op::Gt | Op::Ge | Op::Eq | Op::Ne => None,
+        }
+    }
+
     fn holds(self, observed: f64, limit: f64) -> bool {
         match self {
             Op::Lt => observed < limit,
@@ -150,7 +220,7 @@ impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)?;
         if self.matchers.is_empty() {
-            return Ok(());
+            return f.write_str(if self.absent_is_zero { " or 0" } else { "" });
         }
         f.write_str("{")?;
         for (i, m) in self.matchers.iter().enumerate() {
@@ -158,7 +228,11 @@ impl fmt::Display for Selector {
             let sep = if i > 0 { "," } else { "" };
             write!(f, "{sep}{}{op}{:?}", m.label, m.value)?;
         }
-        f.write_str("}")
+        f.write_str("}")?;
+        if self.absent_is_zero {
+            f.write_str(" or 0")?;
+        }
+        Ok(())
     }
 }
 
@@ -234,6 +308,25 @@ impl BarError {
     }
 }
 
+/// The histogram bucket a quantile's rank fell in: the observed value is
+/// interpolated inside it, so the true quantile is only known to lie
+/// between its bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Bucket {
+    /// The bucket's lower bound (the previous `le`, or 0 for the lowest bucket).
+    pub lower: f64,
+    /// The bucket's upper bound (`le`); `None` for the `+Inf` bucket, where
+    /// the quantile is only known to be above `lower`, the top finite bound.
+    pub upper: Option<f64>,
+}
+
+impl Bucket {
+    /// True when the rank fell in the `+Inf` bucket: the value is "> lower".
+    pub fn is_above_top(&self) -> bool {
+        self.upper.is_none()
+    }
+}
+
 /// The outcome of one bar over one run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Verdict {
@@ -249,8 +342,15 @@ pub struct Verdict {
     /// `"s"` when the bar's limit had a time unit or the metric name ends in
     /// `_seconds`, else `""`; for display only.
     pub unit: String,
-    /// True exactly when there was data and `observed op limit` is true.
+    /// True exactly when there was data and `observed op limit` is known
+    /// to be true (see [`Bucket::upper`] for a value only known as a bound).
     pub holds: bool,
-    /// Why there was no data; `None` whenever `observed` is set.
+    /// Why there was no data, or why a value known only as a bound (above
+    /// the top bucket) could not decide the bar; `None` otherwise.
     pub reason: Option<String>,
+    /// For a histogram quantile, the bucket its rank fell in; when its
+    /// `upper` is `None`, `observed` is the top finite bound and the true
+    /// value is above it. `None` for every other kind of bar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<Bucket>,
 }

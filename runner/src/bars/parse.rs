@@ -1,7 +1,7 @@
 //! The bar grammar (see the module above): a hand-written recursive-descent
 //! parser over characters, so that every error can name its column.
 
-use super::{Bar, BarError, Func, Matcher, Op, Selector, Unit};
+use super::{Arith, Bar, BarError, Binary, Func, Matcher, Op, Selector, Unit};
 
 /// Parses one bar, such as `increase(cowload_orders_received_total{outcome="ok"}) >= 100`
 /// or `quantile(0.99, cowload_event_to_order_seconds) < 2s`. Errors carry the
@@ -11,7 +11,7 @@ pub fn parse(text: &str) -> Result<Bar, BarError> {
         chars: text.chars().collect(),
         pos: 0,
     };
-    let (func, selector) = p.expression()?;
+    let (func, selector, binary) = p.expression()?;
     let op = p.op()?;
     let (limit, unit) = p.limit()?;
     p.end()?;
@@ -19,6 +19,7 @@ pub fn parse(text: &str) -> Result<Bar, BarError> {
         text: text.to_owned(),
         func,
         selector,
+        binary,
         op,
         limit,
         unit,
@@ -114,13 +115,14 @@ impl Parser {
         }
     }
 
-    fn expression(&mut self) -> Result<(Func, Selector), BarError> {
+    fn expression(&mut self) -> Result<(Func, Selector, Option<Binary>), BarError> {
         self.skip_ws();
         let start = self.pos;
         let name = self.metric_name("a metric name or a function such as increase(")?;
         self.skip_ws();
         if self.peek() != Some('(') {
-            return Ok((Func::Last, self.matchers_after(name)?));
+            let selector = self.matchers_after(name)?;
+            return Ok((Func::Last, self.or_zero(selector)?, None));
         }
         self.pos += 1;
         let func = if name == "quantile" {
@@ -136,11 +138,104 @@ impl Parser {
                 }
             }
         };
+        let (selector, binary) = match func {
+            Func::Quantile(_) => {
+                self.skip_ws();
+                let name = self.metric_name("a metric name")?;
+                (self.matchers_after(name)?, None)
+            }
+            Func::Increase => (self.series()?, None),
+            Func::Last | Func::Max | Func::Min => self.arithmetic()?,
+        };
+        self.expect(')', "`)`")?;
+        Ok((func, selector, binary))
+    }
+
+    /// `series`, or `left - right` / `left / right` where both sides are
+    /// plain series or both are `increase(series)`.
+    fn arithmetic(&mut self) -> Result<(Selector, Option<Binary>), BarError> {
+        let (over_window, left) = self.operand()?;
+        self.skip_ws();
+        let op = match self.peek() {
+            Some('-') => Arith::Sub,
+            Some('/') => Arith::Div,
+            _ if over_window => {
+                return Err(self.expected(
+                    "`-` or `/`: increase() inside last, max or min is one side of arithmetic",
+                ))
+            }
+            _ => return Ok((left, None)),
+        };
+        self.pos += 1;
+        self.skip_ws();
+        let right_column = self.pos + 1;
+        let (right_over_window, right) = self.operand()?;
+        if right_over_window != over_window {
+            return Err(BarError::Expected {
+                column: right_column,
+                expected: "both sides as plain selectors or both as increase(…)",
+                found: if right_over_window {
+                    "`increase(`".to_owned()
+                } else {
+                    format!("`{}`", right.name)
+                },
+            });
+        }
+        let binary = Binary {
+            over_window,
+            op,
+            right,
+        };
+        Ok((left, Some(binary)))
+    }
+
+    /// `series` or `increase(series)`; true for the latter.
+    fn operand(&mut self) -> Result<(bool, Selector), BarError> {
+        self.skip_ws();
+        let mark = self.pos;
+        let name = self.metric_name("a metric name")?;
+        self.skip_ws();
+        if name == "increase" && self.peek() == Some('(') {
+            self.pos += 1;
+            let selector = self.series()?;
+            self.expect(')', "`)`")?;
+            return Ok((true, selector));
+        }
+        self.pos = mark;
+        Ok((false, self.series()?))
+    }
+
+    /// `selector ["or" "0"]`.
+    fn series(&mut self) -> Result<Selector, BarError> {
         self.skip_ws();
         let name = self.metric_name("a metric name")?;
         let selector = self.matchers_after(name)?;
-        self.expect(')', "`)`")?;
-        Ok((func, selector))
+        self.or_zero(selector)
+    }
+
+    /// The optional `or 0` after a selector: nothing matched reads 0. Only
+    /// the literal 0 is accepted; any other fallback would invent data.
+    fn or_zero(&mut self, mut selector: Selector) -> Result<Selector, BarError> {
+        self.skip_ws();
+        let word_ends = !self
+            .chars
+            .get(self.pos + 2)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_');
+        if !(self.starts_with("or") && word_ends) {
+            return Ok(selector);
+        }
+        self.pos += 2;
+        self.skip_ws();
+        let start = self.pos;
+        let zero = self.number("`0` after `or` (absent counts as 0)")?;
+        if zero != 0.0 {
+            self.pos = start;
+            return Err(
+                self.expected("`0` after `or`: only `or 0` (absent counts as 0) is supported")
+            );
+        }
+        selector.absent_is_zero = true;
+        Ok(selector)
     }
 
     /// `q ,` inside `quantile(`.
@@ -170,14 +265,22 @@ impl Parser {
         self.skip_ws();
         let mut matchers = Vec::new();
         if self.peek() != Some('{') {
-            return Ok(Selector { name, matchers });
+            return Ok(Selector {
+                name,
+                matchers,
+                absent_is_zero: false,
+            });
         }
         self.pos += 1;
         loop {
             self.skip_ws();
             if self.peek() == Some('}') {
                 self.pos += 1;
-                return Ok(Selector { name, matchers });
+                return Ok(Selector {
+                    name,
+                    matchers,
+                    absent_is_zero: false,
+                });
             }
             matchers.push(self.matcher()?);
             self.skip_ws();
@@ -346,8 +449,14 @@ impl Parser {
 mod tests {
     use super::*;
 
+    fn or_zero(mut selector: Selector) -> Selector {
+        selector.absent_is_zero = true;
+        selector
+    }
+
     fn sel(name: &str, matchers: &[(&str, bool, &str)]) -> Selector {
         Selector {
+            absent_is_zero: false,
             name: name.to_owned(),
             matchers: matchers
                 .iter()
@@ -473,6 +582,30 @@ mod tests {
                 0.0,
                 Unit::None,
             ),
+            (
+                "increase(x_errors_total or 0) == 0",
+                Func::Increase,
+                or_zero(sel("x_errors_total", &[])),
+                Op::Eq,
+                0.0,
+                Unit::None,
+            ),
+            (
+                "max( e_total{kind=\"a\"}   or   0.0 ) < 1",
+                Func::Max,
+                or_zero(sel("e_total", &[("kind", true, "a")])),
+                Op::Lt,
+                1.0,
+                Unit::None,
+            ),
+            (
+                "g or 0 > 1",
+                Func::Last,
+                or_zero(sel("g", &[])),
+                Op::Gt,
+                1.0,
+                Unit::None,
+            ),
             // A metric may be named like a function when no `(` follows.
             (
                 "max > 1",
@@ -520,9 +653,24 @@ mod tests {
             ("x{kind=~\"t.*\"} > 1", "at column 7: regex matchers (=~, !~) are not supported; use = or !="),
             ("x{kind==\"t\"} > 1", "at column 8: expected a quoted label value, found `=\"t\"}`"),
             ("x{kind} > 1", "at column 7: expected `=` or `!=`, found `}`"),
+            ("x{kind!} > 1", "at column 7: expected `=` or `!=`, found `!}`"),
+            ("x{kind!=twap} > 1", "at column 9: expected a quoted label value, found `twap}`"),
             ("x{kind=\"t\" a=\"b\"} > 1", "at column 12: expected `,` or `}`, found `a=\"b\"}`"),
             ("x{kind=\"twap} > 1", "at column 8: label value is never closed; end it with \""),
             ("x{1=\"a\"} > 1", "at column 3: expected a label name or `}`, found `1=\"a\"}`"),
+            ("increase(x or 1) == 0", "at column 15: expected `0` after `or`: only `or 0` (absent counts as 0) is supported, found `1)`"),
+            ("increase(x or) == 0", "at column 14: expected `0` after `or` (absent counts as 0), found `)`"),
+            ("increase(x order) == 0", "at column 12: expected `)`, found `order)`"),
+            ("quantile(0.9, x or 0) < 1", "at column 17: expected `)`, found `or`"),
+            ("max(a - ) < 1", "at column 9: expected a metric name, found `)`"),
+            ("max(a - 1) < 1", "at column 9: expected a metric name, found `1)`"),
+            ("max(a * b) < 1", "at column 7: expected `)`, found `*`"),
+            ("max(increase(a)) < 1", "at column 16: expected `-` or `/`: increase() inside last, max or min is one side of arithmetic, found `)`"),
+            ("max(increase(a) / b) < 1", "at column 19: expected both sides as plain selectors or both as increase(…), found `b`"),
+            ("max(a / increase(b)) < 1", "at column 9: expected both sides as plain selectors or both as increase(…), found `increase(`"),
+            ("increase(a - b) < 1", "at column 12: expected `)`, found `-`"),
+            ("quantile(0.5, a / b) < 1", "at column 17: expected `)`, found `/`"),
+            ("a - b < 1", "at column 3: expected one of < <= > >= == !=, found `-`"),
             // Columns count characters, not bytes: µ is two bytes.
             ("µs > 1", "at column 1: expected a metric name or a function such as increase(, found `µs`"),
             ("x{k=\"µµ\"} > 1 )", "at column 15: expected the end of the bar, found `)`"),
@@ -538,11 +686,52 @@ mod tests {
     }
 
     #[test]
+    fn parses_arithmetic_between_two_selectors() {
+        let bar =
+            parse("max(cowload_chain_head_block - engine_block_height{chain=\"1\"}) <= 2").unwrap();
+        assert_eq!(bar.func, Func::Max);
+        assert_eq!(bar.selector, sel("cowload_chain_head_block", &[]));
+        assert_eq!(
+            bar.binary,
+            Some(Binary {
+                over_window: false,
+                op: Arith::Sub,
+                right: sel("engine_block_height", &[("chain", true, "1")]),
+            })
+        );
+        let bar =
+            parse("min( increase( x_errors_total or 0 )/increase(x_requests_total{a!='b'}) ) < 1%")
+                .unwrap();
+        assert_eq!(bar.func, Func::Min);
+        assert_eq!(bar.selector, or_zero(sel("x_errors_total", &[])));
+        assert_eq!(
+            bar.binary,
+            Some(Binary {
+                over_window: true,
+                op: Arith::Div,
+                right: sel("x_requests_total", &[("a", false, "b")]),
+            })
+        );
+        assert_eq!((bar.op, bar.limit), (Op::Lt, 0.01));
+        // A metric may be called `increase` when no `(` follows.
+        let bar = parse("last(increase - b) == 0").unwrap();
+        assert_eq!(bar.selector, sel("increase", &[]));
+        assert!(bar.binary.is_some_and(|b| !b.over_window));
+        // No arithmetic: no binary.
+        assert_eq!(parse("max(a) < 1").unwrap().binary, None);
+    }
+
+    #[test]
     fn from_str_and_display_round_trip_the_text() {
         let bar: Bar = "increase(x_total) >= 1".parse().unwrap();
         assert_eq!(bar.to_string(), "increase(x_total) >= 1");
         assert_eq!(bar.metric(), "x_total");
         assert_eq!(bar, parse("increase(x_total) >= 1").unwrap());
         assert_ne!(bar, parse("increase(x_total) >= 2").unwrap());
+        let bar: Bar = "x{a != 'b' ,c=\"d\"} > 0".parse().unwrap();
+        assert_eq!(bar.selector.to_string(), "x{a!=\"b\",c=\"d\"}");
+        let bar: Bar = "increase(x_total{a=\"b\"} or 0) == 0".parse().unwrap();
+        assert_eq!(bar.selector.to_string(), "x_total{a=\"b\"} or 0");
+        assert_ne!(bar, parse("increase(x_total{a=\"b\"}) == 0").unwrap());
     }
 }

@@ -18,6 +18,13 @@
 //! neither a comment nor a sample is an error naming its line number, so an
 //! HTML error page never passes for an empty scrape. The label block ends at
 //! the first `}` outside quotes, so a label value may hold `}`, `,` and `=`.
+//!
+//! `# TYPE` lines are kept per snapshot (family name → [`MetricType`]): a
+//! metric's kind comes from what the exporter declared, never from its name
+//! (a gauge named `*_total` is a gauge), and a counter declared but without
+//! samples (client libraries print a labelled counter only after its first
+//! increment) is known to exist, so bars can read it as 0 where a name never
+//! seen stays no data.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -85,11 +92,45 @@ pub struct Sample {
     pub value: f64,
 }
 
+/// A family's type as its `# TYPE` line declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricType {
+    /// `counter`: only grows, except on a restart.
+    Counter,
+    /// `gauge`: goes up and down.
+    Gauge,
+    /// `histogram`: `_bucket{le}`, `_sum` and `_count` samples.
+    Histogram,
+    /// `summary`: `{quantile}`, `_sum` and `_count` samples.
+    Summary,
+    /// `untyped`, `unknown` or any type this reader does not model.
+    Untyped,
+}
+
+impl MetricType {
+    /// The type named on a `# TYPE` line; anything unmodelled is untyped.
+    fn from_word(word: &str) -> Self {
+        match word {
+            "counter" => MetricType::Counter,
+            "gauge" => MetricType::Gauge,
+            "histogram" => MetricType::Histogram,
+            "summary" => MetricType::Summary,
+            _ => MetricType::Untyped,
+        }
+    }
+}
+
+/// The suffix OpenMetrics adds to a counter family's name on its samples
+/// (`# TYPE requests counter` then `requests_total 3`).
+const COUNTER_SUFFIX: &str = "_total";
+
 /// All samples from one scrape (or from several merged with [`Snapshot::extend`]).
 #[derive(Default, Clone, Debug)]
 pub struct Snapshot {
     /// The samples; [`Snapshot::parse`] returns them in [`Snapshot::to_text`] order.
     pub samples: Vec<Sample>,
+    /// Family name → type, from the `# TYPE` lines (and [`Snapshot::declare`]).
+    pub types: BTreeMap<String, MetricType>,
 }
 
 impl Snapshot {
@@ -101,6 +142,9 @@ impl Snapshot {
         let mut snapshot = Snapshot::default();
         for (index, raw) in text.lines().enumerate() {
             let line = raw.trim();
+            if let Some((name, kind)) = type_line(line) {
+                snapshot.declare(name, kind);
+            }
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
@@ -116,9 +160,37 @@ impl Snapshot {
     }
 
     /// Appends all of `other`'s samples (for example the harness's own
-    /// samples to an engine scrape), keeping both orders.
+    /// samples to an engine scrape), keeping both orders, and its types.
     pub fn extend(&mut self, other: Snapshot) {
         self.samples.extend(other.samples);
+        self.types.extend(other.types);
+    }
+
+    /// Records a family's type, as a `# TYPE` line does.
+    pub fn declare(&mut self, family: impl Into<String>, kind: MetricType) {
+        self.types.insert(family.into(), kind);
+    }
+
+    /// The declared type of the family a sample named `name` belongs to:
+    /// the name itself, or for `<f>_total` a counter family `<f>`
+    /// (OpenMetrics), or for `<f>_bucket`/`_count`/`_sum` a histogram or
+    /// summary family `<f>`. `None` when nothing was declared.
+    pub fn type_of(&self, name: &str) -> Option<MetricType> {
+        if let Some(kind) = self.types.get(name) {
+            return Some(*kind);
+        }
+        let family = |suffix: &str| {
+            name.strip_suffix(suffix)
+                .and_then(|base| self.types.get(base))
+                .copied()
+        };
+        if family(COUNTER_SUFFIX) == Some(MetricType::Counter) {
+            return Some(MetricType::Counter);
+        }
+        ["_bucket", "_count", "_sum"]
+            .iter()
+            .filter_map(|suffix| family(suffix))
+            .find(|kind| matches!(kind, MetricType::Histogram | MetricType::Summary))
     }
 
     /// Appends one sample; how the harness publishes its own measurements.
@@ -174,6 +246,16 @@ impl Snapshot {
     }
 }
 
+/// `# TYPE <family> <type>` → the family and its type.
+fn type_line(line: &str) -> Option<(&str, MetricType)> {
+    let mut words = line.strip_prefix('#')?.split_whitespace();
+    if words.next()? != "TYPE" {
+        return None;
+    }
+    let family = words.next()?;
+    Some((family, MetricType::from_word(words.next()?)))
+}
+
 /// One scrape in a [`Series`], named for where in the run it was taken.
 #[derive(Clone, Debug)]
 pub struct Point {
@@ -184,11 +266,15 @@ pub struct Point {
 }
 
 /// Scrapes in time order: the first point is taken before the load starts and
-/// the last at the end of the run; bars evaluate over that window.
+/// the last at the end of the run. Bars judge the load window
+/// ([`Series::window`]): from the point that opened it to the last.
 #[derive(Default, Clone, Debug)]
 pub struct Series {
     /// The points, oldest first.
     pub points: Vec<Point>,
+    /// Index of the point that opens the load window: the last scrape taken
+    /// before the first loaded block was mined. `None`: the whole series.
+    pub window_start: Option<usize>,
 }
 
 impl Series {
@@ -204,6 +290,39 @@ impl Series {
             snapshot,
         });
     }
+
+    /// The type any scrape declared for the family of `name` (see
+    /// [`Snapshot::type_of`]); the newest declaration wins.
+    pub fn type_of(&self, name: &str) -> Option<MetricType> {
+        type_of(&self.points, name)
+    }
+
+    /// Opens the load window at the newest point: called when the first
+    /// loaded block has been mined, before its own scrape, so the window's
+    /// baseline is the state just before the load and nothing observed
+    /// during warm-up counts.
+    pub fn open_window(&mut self) {
+        self.window_start = Some(self.points.len().saturating_sub(1));
+    }
+
+    /// Marks the window empty (no loaded block was ever mined) unless it was opened.
+    pub fn close_unopened_window(&mut self) {
+        if self.window_start.is_none() {
+            self.window_start = Some(self.points.len());
+        }
+    }
+
+    /// The points bars judge: the load window, or every point when no
+    /// window was set.
+    pub fn window(&self) -> &[Point] {
+        let start = self.window_start.unwrap_or(0).min(self.points.len());
+        &self.points[start..]
+    }
+}
+
+/// The type any of `points` declared for the family of `name`; the newest wins.
+pub fn type_of(points: &[Point], name: &str) -> Option<MetricType> {
+    points.iter().rev().find_map(|p| p.snapshot.type_of(name))
 }
 
 /// GETs `url` within `timeout` and returns the raw body (to keep as a file)
@@ -551,6 +670,46 @@ lat_seconds_count{kind=\"twap\"} 6
     }
 
     #[test]
+    fn type_lines_are_kept_per_family_and_kind_never_comes_from_the_name() {
+        let text = "\
+# HELP errors_total errors
+# TYPE errors_total counter
+# TYPE queue_total gauge
+queue_total 4
+# TYPE requests counter
+requests_total 3
+# TYPE lat_seconds histogram
+lat_seconds_bucket{le=\"+Inf\"} 1
+# TYPE odd info
+#TYPE tight gauge
+";
+        let s = Snapshot::parse(text).unwrap();
+        // Declared without samples: known, and a counter.
+        assert_eq!(s.type_of("errors_total"), Some(MetricType::Counter));
+        assert!(s.samples.iter().all(|x| x.name != "errors_total"));
+        // A gauge named *_total is a gauge.
+        assert_eq!(s.type_of("queue_total"), Some(MetricType::Gauge));
+        // OpenMetrics: the family is `requests`, the samples `requests_total`.
+        assert_eq!(s.type_of("requests_total"), Some(MetricType::Counter));
+        assert_eq!(s.type_of("lat_seconds_bucket"), Some(MetricType::Histogram));
+        assert_eq!(s.type_of("lat_seconds_count"), Some(MetricType::Histogram));
+        assert_eq!(s.type_of("odd"), Some(MetricType::Untyped));
+        assert_eq!(s.type_of("tight"), Some(MetricType::Gauge));
+        assert_eq!(s.type_of("never_declared_total"), None);
+        // A gauge family `queue` does not make `queue_total` a counter.
+        let g = Snapshot::parse("# TYPE queue gauge\nqueue_total 1\n").unwrap();
+        assert_eq!(g.type_of("queue_total"), None);
+        // Types survive a merge and are found across a series.
+        let mut merged = Snapshot::default();
+        merged.extend(s);
+        let mut series = Series::new();
+        series.push("before", merged);
+        series.push("end", Snapshot::default());
+        assert_eq!(series.type_of("queue_total"), Some(MetricType::Gauge));
+        assert_eq!(series.type_of("errors_total"), Some(MetricType::Counter));
+    }
+
+    #[test]
     fn parse_keeps_nan() {
         let got = Snapshot::parse("# TYPE s summary\ns{quantile=\"0.9\"} NaN\n").unwrap();
         assert_eq!(got.samples.len(), 1);
@@ -637,6 +796,26 @@ lat_seconds_count{kind=\"twap\"} 6
         assert_eq!(a.value("x_total", &[]), None);
         assert_eq!(a.value("y", &[]), Some(5.0));
         assert_eq!(a.value("y", &[("kind", "twap")]), None);
+    }
+
+    #[test]
+    fn the_window_opens_at_the_newest_point_and_runs_to_the_end() {
+        let mut series = Series::new();
+        for label in ["start", "block 1", "block 2"] {
+            series.push(label, Snapshot::default());
+        }
+        let labels =
+            |s: &Series| -> Vec<String> { s.window().iter().map(|p| p.label.clone()).collect() };
+        assert_eq!(labels(&series), ["start", "block 1", "block 2"]);
+        series.open_window();
+        series.push("block 3", Snapshot::default());
+        series.push("end", Snapshot::default());
+        series.close_unopened_window();
+        assert_eq!(labels(&series), ["block 2", "block 3", "end"]);
+        let mut never = Series::new();
+        never.push("start", Snapshot::default());
+        never.close_unopened_window();
+        assert!(never.window().is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::markdown::value;
+use super::markdown::{observed, value};
 use super::{Outcome, Status};
 
 /// The XML for an outcome. No timestamps or durations: the same outcome
@@ -13,10 +13,9 @@ pub fn render(outcome: &Outcome) -> String {
     let name = format!("cowload {}", outcome.scenario.name);
     let mut suite = TestSuite::new(name.as_str());
     for bar in &outcome.bars {
-        let observed = match (bar.observed, &bar.reason) {
-            (Some(x), _) => format!("observed {}", value(x, &bar.unit)),
-            (None, Some(reason)) => format!("no data: {reason}"),
-            (None, None) => "no data".to_owned(),
+        let observed = match bar.observed {
+            Some(_) => format!("observed {}", observed(bar)),
+            None => observed(bar),
         };
         let limit = format!("{} {}", bar.op, value(bar.limit, &bar.unit));
         let status = if bar.holds {

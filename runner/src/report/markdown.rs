@@ -5,7 +5,8 @@
 
 use std::fmt::Write;
 
-use super::{MetricKind, MetricSummary, Outcome, Source, Status};
+use super::{BarResult, LoadWindow, MetricKind, MetricSummary, Outcome, Source, Status};
+use crate::bars::Bucket;
 
 /// Most transaction failures listed; the rest are counted.
 const MAX_FAILURES_LISTED: usize = 20;
@@ -94,10 +95,9 @@ fn hint(md: &mut String, outcome: &Outcome) {
             .bars
             .iter()
             .find(|bar| bar.bar == first.bar)
-            .map(|bar| match (bar.observed, &bar.reason) {
-                (Some(x), _) => format!(", observed {} at the end", value(x, &bar.unit)),
-                (None, Some(reason)) => format!(" ({reason})"),
-                (None, None) => " (no data)".to_owned(),
+            .map(|bar| match bar.observed {
+                Some(_) => format!(", observed {} at the end", observed(bar)),
+                None => format!(" ({})", observed(bar)),
             })
             .unwrap_or_default();
         let when = match first.block {
@@ -136,21 +136,18 @@ fn hint(md: &mut String, outcome: &Outcome) {
 }
 
 fn bars(md: &mut String, outcome: &Outcome) {
-    md.push_str("## Bars\n\n| | bar | observed | limit |\n|---|---|---|---|\n");
+    let _ = writeln!(md, "## Bars\n\n{}\n", window(outcome.window.as_ref()));
+    md.push_str("| | bar | observed | limit |\n|---|---|---|---|\n");
     if outcome.bars.is_empty() {
         md.push_str("| ✗ | (no bars: a run without bars cannot pass) | | |\n");
     }
     for bar in &outcome.bars {
         let mark = if bar.holds { "✓" } else { "✗" };
-        let observed = match (bar.observed, &bar.reason) {
-            (Some(x), _) => value(x, &bar.unit),
-            (None, Some(reason)) => format!("no data: {}", cell(reason)),
-            (None, None) => "no data".to_owned(),
-        };
         let _ = writeln!(
             md,
-            "| {mark} | `{}` | {observed} | {} {} |",
+            "| {mark} | `{}` | {} | {} {} |",
             cell(&bar.bar),
+            cell(&observed(bar)),
             bar.op,
             value(bar.limit, &bar.unit)
         );
@@ -421,6 +418,81 @@ pub fn value(x: f64, unit: &str) -> String {
         _ if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
         _ => format!("{x:.4}"),
     }
+}
+
+/// Which scrapes the bars judged, in one sentence.
+pub fn window(window: Option<&LoadWindow>) -> String {
+    let Some(w) = window else {
+        return "No load window: the run never mined a loaded block, so no bar has data."
+            .to_owned();
+    };
+    let blocks = match (w.first_block, w.last_block) {
+        (Some(first), Some(last)) => format!("blocks {first}–{last}, "),
+        _ => String::new(),
+    };
+    format!(
+        "Bars judge the load window: scrapes `{}` → `{}` ({blocks}{} scrapes); warm-up is left out.",
+        w.from, w.to, w.scrapes
+    )
+}
+
+/// A bar's observed value as every report prints it: `no data: why`, a
+/// plain value, a histogram quantile with its bucket (`55.200 s (30–60 s
+/// bucket)`), or `> 10 s` when the rank fell in the `+Inf` bucket; a reason
+/// that left the bar undecided follows after a semicolon.
+pub fn observed(bar: &BarResult) -> String {
+    let Some(x) = bar.observed else {
+        return match &bar.reason {
+            Some(reason) => format!("no data: {reason}"),
+            None => "no data".to_owned(),
+        };
+    };
+    let text = match bar.bucket {
+        Some(Bucket { lower, upper: None }) => format!("> {}", bound(lower, &bar.unit)),
+        Some(Bucket {
+            lower,
+            upper: Some(upper),
+        }) => format!(
+            "{} ({} bucket)",
+            value(x, &bar.unit),
+            bucket_range(lower, upper, &bar.unit)
+        ),
+        None => value(x, &bar.unit),
+    };
+    match &bar.reason {
+        Some(reason) => format!("{text}; {reason}"),
+        None => text,
+    }
+}
+
+/// A bucket bound, as short as it is exact: `10 s`, `250 ms`, `2.5`.
+fn bound(x: f64, unit: &str) -> String {
+    match unit {
+        "s" if x != 0.0 && x.abs() < 1.0 => format!("{} ms", short_number(x * 1000.0)),
+        "s" => format!("{} s", short_number(x)),
+        _ => short_number(x),
+    }
+}
+
+/// `30–60 s`, `100–250 ms`, `0–5 ms`; bounds on different scales each keep
+/// their own unit (`500 ms–1 s`).
+fn bucket_range(lower: f64, upper: f64, unit: &str) -> String {
+    let hi = bound(upper, unit);
+    if lower == 0.0 {
+        return format!("0–{hi}");
+    }
+    let lo = bound(lower, unit);
+    match (lo.split_once(' '), hi.split_once(' ')) {
+        (Some((number, lo_unit)), Some((_, hi_unit))) if lo_unit == hi_unit => {
+            format!("{number}–{hi}")
+        }
+        _ => format!("{lo}–{hi}"),
+    }
+}
+
+/// A number rounded to six decimals and printed without trailing zeros.
+fn short_number(x: f64) -> String {
+    format!("{}", (x * 1e6).round() / 1e6 + 0.0)
 }
 
 /// Text safe inside a table cell.

@@ -13,14 +13,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::probe::{self, Labels};
-use crate::metrics::{Series, Snapshot};
+use crate::metrics::{MetricType, Series, Snapshot};
 
 /// Quantiles kept for histograms, as `(label, q)`.
 const QUANTILES: [(&str, f64); 3] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)];
 
 /// Harness series that hold a per-block reading (already in the timeline),
 /// or wall-clock: left out of the map so equal runs stay equal.
-const PER_BLOCK_HARNESS: [&str; 3] = [
+const PER_BLOCK_HARNESS: [&str; 4] = [
+    crate::pipeline::CHAIN_HEAD_BLOCK,
     "cowload_block_number",
     "cowload_block_late_seconds",
     "cowload_active_twaps",
@@ -33,6 +34,9 @@ const HARNESS: [&str; 4] = [
     "cowload_events_delivered_ratio",
     "cowload_load_transactions_failed_total",
 ];
+
+/// The name ending that marks an undeclared sample as a counter.
+const COUNTER_SUFFIX: &str = "_total";
 
 /// Process-level series that measure the machine, not the run.
 const IGNORED_PREFIXES: [&str; 2] = ["process_", "go_"];
@@ -55,13 +59,16 @@ pub enum Source {
     Harness,
 }
 
-/// The Prometheus type, as inferred from the samples.
+/// The Prometheus type: as the `# TYPE` line declares it, else inferred
+/// from the samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricKind {
-    /// Name ends in `_total`; `delta` is the increase with resets handled.
+    /// Declared `counter`, or undeclared with a name ending in `_total`;
+    /// `delta` is the increase with resets handled.
     Counter,
-    /// Any other plain sample; `delta` is end − start.
+    /// Declared `gauge` (whatever its name), or any other plain sample;
+    /// `delta` is end − start.
     Gauge,
     /// `_bucket{le=…}` samples; start/end/delta are `_count`, quantiles are
     /// over the run window (bucket increases, PromQL interpolation).
@@ -90,16 +97,23 @@ pub struct MetricSummary {
     pub quantiles: BTreeMap<String, f64>,
 }
 
-/// Family names found in the series: histogram bases and summary names.
+/// Family names found in the series: histogram bases and summary names,
+/// and every declared type (`# TYPE`).
 struct Families {
     histograms: BTreeSet<String>,
     summaries: BTreeSet<String>,
+    /// No samples, only the types declared by any scrape.
+    declared: Snapshot,
 }
 
 impl Families {
     fn scan(series: &Series) -> Self {
         let mut histograms = BTreeSet::new();
         let mut summaries = BTreeSet::new();
+        let mut declared = Snapshot::default();
+        for point in &series.points {
+            declared.types.extend(point.snapshot.types.clone());
+        }
         for sample in series.points.iter().flat_map(|p| &p.snapshot.samples) {
             if sample.labels.contains_key("le") {
                 if let Some(base) = sample.name.strip_suffix("_bucket") {
@@ -112,6 +126,7 @@ impl Families {
         Self {
             histograms,
             summaries,
+            declared,
         }
     }
 
@@ -134,10 +149,11 @@ impl Families {
                 }
             }
         }
-        let kind = if name.ends_with("_total") {
-            MetricKind::Counter
-        } else {
-            MetricKind::Gauge
+        let kind = match self.declared.type_of(name) {
+            Some(MetricType::Counter) => MetricKind::Counter,
+            Some(MetricType::Gauge) => MetricKind::Gauge,
+            _ if name.ends_with(COUNTER_SUFFIX) => MetricKind::Counter,
+            _ => MetricKind::Gauge,
         };
         Some((name.to_owned(), kind))
     }
@@ -376,5 +392,28 @@ mod tests {
         assert_eq!(summary.delta, Some(6.0));
         assert_eq!(summary.quantiles["p50"], 0.5);
         assert_eq!(summary.quantiles["p99"], 0.6);
+    }
+
+    /// Issue 9, case 5: the kind comes from `# TYPE`, not the name.
+    #[test]
+    fn the_declared_type_wins_over_the_name() {
+        let text = |depth: u32, errors: u32| {
+            format!(
+                "# TYPE queue_total gauge\nqueue_total {depth}\n\
+                 # TYPE errors counter\nerrors {errors}\nplain_total 1\n"
+            )
+        };
+        let mut s = Series::new();
+        s.push("before", Snapshot::parse(&text(9, 1)).unwrap());
+        s.push("end", Snapshot::parse(&text(4, 3)).unwrap());
+        let map = summarise(&s);
+        let queue = &map["queue_total"];
+        assert_eq!(queue.kind, MetricKind::Gauge);
+        // A gauge's delta is end − start, never read as a counter reset.
+        assert_eq!((queue.delta, queue.max), (Some(-5.0), Some(9.0)));
+        assert_eq!(map["errors"].kind, MetricKind::Counter);
+        assert_eq!(map["errors"].delta, Some(2.0));
+        // Undeclared: the name is all there is to go on.
+        assert_eq!(map["plain_total"].kind, MetricKind::Counter);
     }
 }

@@ -29,13 +29,13 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::bars::Verdict;
+use crate::bars::{Bucket, Verdict};
 use crate::error::RunError;
 use crate::load::{Counts, Delivery, Phase};
 use crate::metrics::Series;
 use crate::scenario::Plan;
 
-pub use markdown::value as format_value;
+pub use markdown::{observed as format_observed, value as format_value};
 pub use metrics::{MetricKind, MetricSummary, Source};
 pub use terminal::{print_summary, summary_text, BlockLine, Progress};
 pub use timeline::{BlockMetrics, Bottleneck, FirstFailure, StageGrowth};
@@ -266,10 +266,15 @@ pub struct BarResult {
     pub op: String,
     /// The limit in base units.
     pub limit: f64,
-    /// True exactly when there was data and `observed op limit` held.
+    /// True exactly when there was data and `observed op limit` was known to hold.
     pub holds: bool,
-    /// Why there was no data.
+    /// Why there was no data, or why a value above the top bucket could not
+    /// decide the bar.
     pub reason: Option<String>,
+    /// Histogram quantiles only: the bucket the quantile's rank fell in
+    /// (`upper: null` is the `+Inf` bucket: the value is above `observed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<Bucket>,
 }
 
 impl From<Verdict> for BarResult {
@@ -282,7 +287,45 @@ impl From<Verdict> for BarResult {
             limit: v.limit,
             holds: v.holds,
             reason: v.reason,
+            bucket: v.bucket,
         }
+    }
+}
+
+/// The scrapes every bar judged: the load window, from the last scrape
+/// before the first loaded block was mined to the last one, after drain.
+/// Nothing observed during warm-up counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoadWindow {
+    /// The scrape that opens it (its values are the baseline), e.g. `block 3`.
+    pub from: String,
+    /// The scrape that closes it, normally `end`.
+    pub to: String,
+    /// How many scrapes it holds, both ends included.
+    pub scrapes: usize,
+    /// The first loaded block.
+    pub first_block: Option<u64>,
+    /// The last block mined (the end of drain).
+    pub last_block: Option<u64>,
+}
+
+impl LoadWindow {
+    /// The window of `series`, with its blocks from `delivery`; `None` when
+    /// no scrape falls in it.
+    fn of(series: &Series, delivery: &Delivery) -> Option<Self> {
+        let points = series.window();
+        let (first, last) = (points.first()?, points.last()?);
+        Some(LoadWindow {
+            from: first.label.clone(),
+            to: last.label.clone(),
+            scrapes: points.len(),
+            first_block: delivery
+                .blocks
+                .iter()
+                .find(|b| b.phase == Phase::Load)
+                .map(|b| b.block.number),
+            last_block: delivery.blocks.last().map(|b| b.block.number),
+        })
     }
 }
 
@@ -332,6 +375,10 @@ pub struct Outcome {
     pub totals: Totals,
     /// One result per bar, in scenario order.
     pub bars: Vec<BarResult>,
+    /// The scrapes the bars judged; `None` when the run never mined a loaded
+    /// block (then every bar has no data).
+    #[serde(default)]
+    pub window: Option<LoadWindow>,
     /// What failed first and which stage slowed down most.
     pub bottleneck: Bottleneck,
     /// The per-block timeline.
@@ -403,6 +450,7 @@ impl Outcome {
                     .then(|| probe::round6(delivered.total() as f64 / requested.total() as f64)),
             },
             bars: verdicts.into_iter().map(BarResult::from).collect(),
+            window: LoadWindow::of(series, delivery),
             bottleneck,
             blocks,
             mock: serde_json::from_value(mock).ok(),

@@ -35,7 +35,7 @@ pub fn selector(name: &str, labels: &Labels) -> String {
 /// value in that window.
 pub fn observe(expr: &str, series: &Series) -> Option<f64> {
     let bar = bars::parse(&format!("{expr} >= 0")).ok()?;
-    bars::evaluate(std::slice::from_ref(&bar), series)
+    bars::evaluate_over(std::slice::from_ref(&bar), &series.points)
         .pop()
         .and_then(|v| v.observed)
         .filter(|x| x.is_finite())
@@ -45,6 +45,7 @@ pub fn observe(expr: &str, series: &Series) -> Option<f64> {
 pub fn between(expr: &str, before: &Point, after: &Point) -> Option<f64> {
     let window = Series {
         points: vec![before.clone(), after.clone()],
+        window_start: None,
     };
     observe(expr, &window)
 }

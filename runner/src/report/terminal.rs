@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
-use super::markdown::value;
+use super::markdown::{observed, value, window};
 use super::{Kinds, Outcome};
 
 /// Width of the drawn bar, in characters.
@@ -175,21 +175,17 @@ pub fn summary_text(outcome: &Outcome) -> String {
         .load_preset(UTF8_FULL_CONDENSED)
         .set_header(["", "bar", "observed", "limit"]);
     for bar in &outcome.bars {
-        let observed = match (bar.observed, &bar.reason) {
-            (Some(x), _) => value(x, &bar.unit),
-            (None, Some(reason)) => format!("no data: {reason}"),
-            (None, None) => "no data".to_owned(),
-        };
         table.add_row([
             if bar.holds { "✓" } else { "✗" }.to_owned(),
             bar.bar.clone(),
-            observed,
+            observed(bar),
             format!("{} {}", bar.op, value(bar.limit, &bar.unit)),
         ]);
     }
     let t = &outcome.totals;
     let mut text = format!(
-        "{table}\ndelivered: twap {}/{} ethflow {}/{} · status {:?} · exit {}",
+        "{table}\n{}\ndelivered: twap {}/{} ethflow {}/{} · status {:?} · exit {}",
+        window(outcome.window.as_ref()).replace('`', ""),
         t.delivered.twap,
         t.requested.twap,
         t.delivered.ethflow,

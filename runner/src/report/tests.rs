@@ -206,6 +206,7 @@ pub(crate) fn sample() -> Outcome {
                 limit: 1.0,
                 holds: false,
                 reason: None,
+                bucket: None,
             },
             BarResult {
                 bar: "quantile(0.99, cowload_event_to_order_seconds) < 2s".to_owned(),
@@ -215,6 +216,10 @@ pub(crate) fn sample() -> Outcome {
                 limit: 2.0,
                 holds: true,
                 reason: None,
+                bucket: Some(Bucket {
+                    lower: 1.0,
+                    upper: Some(2.5),
+                }),
             },
             BarResult {
                 bar: "increase(shepherd_module_errors_total) == 0".to_owned(),
@@ -224,6 +229,7 @@ pub(crate) fn sample() -> Outcome {
                 limit: 0.0,
                 holds: true,
                 reason: None,
+                bucket: None,
             },
             BarResult {
                 bar: "max(engine_queue_depth) < 100".to_owned(),
@@ -233,8 +239,16 @@ pub(crate) fn sample() -> Outcome {
                 limit: 100.0,
                 holds: false,
                 reason: Some("metric `engine_queue_depth` not found in any scrape".to_owned()),
+                bucket: None,
             },
         ],
+        window: Some(LoadWindow {
+            from: "block 10".to_owned(),
+            to: "end".to_owned(),
+            scrapes: 7,
+            first_block: Some(11),
+            last_block: Some(15),
+        }),
         bottleneck: Bottleneck {
             first_failed_bar: Some(FirstFailure {
                 bar: "cowload_events_delivered_ratio == 1".to_owned(),
@@ -510,4 +524,120 @@ fn writing_puts_every_file_in_the_run_directory() {
     }
     let err = write_to(&sample(), &dir.path().join("missing"), None, None).unwrap_err();
     assert!(err.to_string().contains("outcome.json"), "{err}");
+}
+
+/// Issue 9, cases 2 and 3: an interpolated quantile shows its bucket, and a
+/// rank in the `+Inf` bucket prints as "> bound", never as the bound itself.
+#[test]
+fn observed_values_show_their_bucket_or_that_they_are_only_a_bound() {
+    let bar = |observed: Option<f64>, bucket: Option<Bucket>, reason: Option<&str>| BarResult {
+        bar: "quantile(0.99, x_seconds) < 12s".to_owned(),
+        observed,
+        unit: "s".to_owned(),
+        op: "<".to_owned(),
+        limit: 12.0,
+        holds: false,
+        reason: reason.map(str::to_owned),
+        bucket,
+    };
+    let open = |lower| Some(Bucket { lower, upper: None });
+    let closed = |lower, upper| {
+        Some(Bucket {
+            lower,
+            upper: Some(upper),
+        })
+    };
+    let cases = [
+        (bar(Some(10.0), open(10.0), None), "> 10 s"),
+        (bar(Some(0.25), open(0.25), None), "> 250 ms"),
+        (
+            bar(Some(55.2), closed(30.0, 60.0), None),
+            "55.200 s (30–60 s bucket)",
+        ),
+        (
+            bar(Some(0.2425), closed(0.1, 0.25), None),
+            "242.5 ms (100–250 ms bucket)",
+        ),
+        (
+            bar(Some(0.75), closed(0.5, 1.0), None),
+            "750.0 ms (500 ms–1 s bucket)",
+        ),
+        (
+            bar(Some(0.0025), closed(0.0, 0.005), None),
+            "2.5 ms (0–5 ms bucket)",
+        ),
+        (bar(Some(1.5), None, None), "1.500 s"),
+        (
+            bar(Some(10.0), open(10.0), Some("cannot be decided")),
+            "> 10 s; cannot be decided",
+        ),
+        (
+            bar(None, None, Some("metric missing")),
+            "no data: metric missing",
+        ),
+        (bar(None, None, None), "no data"),
+    ];
+    for (bar, want) in cases {
+        assert_eq!(markdown::observed(&bar), want);
+    }
+    // Every report prints the bound, not the bound as if it were the value.
+    let mut outcome = sample();
+    outcome.bars[1].observed = Some(10.0);
+    outcome.bars[1].bucket = open(10.0);
+    outcome.bars[1].holds = false;
+    for text in [
+        markdown::render(&outcome),
+        terminal::summary_text(&outcome),
+        junit::render(&outcome),
+    ] {
+        // JUnit XML escapes `>`.
+        assert!(
+            text.contains("> 10 s") || text.contains("&gt; 10 s"),
+            "{text}"
+        );
+        assert!(!text.contains("10.000 s"), "{text}");
+    }
+    let json = outcome.to_json();
+    assert!(json.contains("\"upper\": null"), "{json}");
+    assert_eq!(Outcome::from_json(&json).unwrap(), outcome);
+}
+
+/// Issue 9, case 1: the outcome and every report say which scrapes the bars judged.
+#[test]
+fn the_load_window_is_in_the_outcome_and_the_reports() {
+    let outcome = sample();
+    let want = "scrapes `block 10` → `end` (blocks 11–15, 7 scrapes)";
+    assert!(markdown::render(&outcome).contains(want));
+    assert!(terminal::summary_text(&outcome).contains(&want.replace('`', "")));
+    let json = outcome.to_json();
+    assert!(json.contains("\"first_block\": 11"), "{json}");
+    let mut none = outcome.clone();
+    none.window = None;
+    assert!(markdown::render(&none).contains("No load window"));
+    // Older outcomes without the field still read (as no window).
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value.as_object_mut().unwrap().remove("window");
+    let back = Outcome::from_json(&value.to_string()).unwrap();
+    assert_eq!(back.window, None);
+}
+
+/// The window the pipeline opens is the one the outcome reports.
+#[test]
+fn the_outcome_window_comes_from_the_series() {
+    use crate::metrics::Snapshot;
+    let mut series = Series::new();
+    for label in ["start", "block 1", "block 2"] {
+        series.push(label, Snapshot::default());
+    }
+    series.open_window();
+    for label in ["block 3", "end"] {
+        series.push(label, Snapshot::default());
+    }
+    let w = LoadWindow::of(&series, &Delivery::default()).unwrap();
+    assert_eq!(
+        (w.from.as_str(), w.to.as_str(), w.scrapes),
+        ("block 2", "end", 3)
+    );
+    series.window_start = Some(series.points.len());
+    assert_eq!(LoadWindow::of(&series, &Delivery::default()), None);
 }

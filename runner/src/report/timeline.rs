@@ -142,6 +142,7 @@ pub fn first_failure(
     let first = *failing.first()?;
     let step = series.points.len().div_ceil(MAX_PREFIXES).max(1);
     let mut prefix = Series::new();
+    prefix.window_start = series.window_start;
     for (index, point) in series.points.iter().enumerate() {
         prefix.points.push(point.clone());
         if index % step != 0 && index + 1 != series.points.len() {

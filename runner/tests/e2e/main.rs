@@ -12,3 +12,4 @@ mod own_repo;
 mod owners;
 mod shipped;
 mod validate;
+mod verdicts;

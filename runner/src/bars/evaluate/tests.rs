@@ -22,6 +22,10 @@ enum Want {
     Value(f64, bool),
     /// No data; the reason contains this text.
     NoData(&'static str),
+    /// A histogram quantile in the `+Inf` bucket: only known to be above
+    /// this bound; whether the bar holds, and the text of the reason when
+    /// the bound cannot decide it.
+    Above(f64, bool, Option<&'static str>),
 }
 
 fn check(cases: &[(&str, Want)], series: &Series) {
@@ -43,6 +47,29 @@ fn check(cases: &[(&str, Want)], series: &Series) {
                 );
                 assert_eq!(v.holds, *holds, "{text}: holds");
                 assert_eq!(v.reason, None, "{text}");
+                assert!(
+                    v.bucket.is_none_or(|b| !b.is_above_top()),
+                    "{text}: a known value is not above the top bucket"
+                );
+            }
+            Want::Above(bound, holds, reason) => {
+                assert_eq!(v.observed, Some(*bound), "{text}");
+                assert_eq!(
+                    v.bucket,
+                    Some(Bucket {
+                        lower: *bound,
+                        upper: None
+                    }),
+                    "{text}"
+                );
+                assert_eq!(v.holds, *holds, "{text}: holds");
+                match reason {
+                    Some(want) => {
+                        let got = v.reason.as_deref().unwrap_or("");
+                        assert!(got.contains(want), "{text}: reason {got:?} lacks {want:?}");
+                    }
+                    None => assert_eq!(v.reason, None, "{text}"),
+                }
             }
             Want::NoData(reason) => {
                 assert_eq!(v.observed, None, "{text}");
@@ -130,9 +157,15 @@ fn counter_reset_between_two_scrapes_counts_the_end_value() {
     check(&[("increase(c_total) == 30", Want::Value(30.0, true))], &s);
     let s = series(&[("before", "c_total 100\n"), ("end", "c_total 130\n")]);
     check(&[("increase(c_total) == 30", Want::Value(30.0, true))], &s);
-    // One scrape: nothing grew.
+    // One scrape: no interval, so no data (never a silent 0).
     let s = series(&[("before", "c_total 100\n")]);
-    check(&[("increase(c_total) == 0", Want::Value(0.0, true))], &s);
+    check(
+        &[(
+            "increase(c_total) == 0",
+            Want::NoData("the window holds a single scrape (before)"),
+        )],
+        &s,
+    );
 }
 
 #[test]
@@ -240,19 +273,19 @@ fn histogram_quantiles_interpolate_bucket_increases() {
                 "quantile(0.4, lat_seconds{kind=\"twap\"}) == 0.5",
                 Want::Value(0.5, true),
             ),
-            // q=0.99 → rank 49.5 is past the le=1 bucket (40): the +Inf bucket
-            // answers the highest finite bound, 1.
+            // q=0.99 → rank 49.5 is past the le=1 bucket (40): the +Inf
+            // bucket only says "above 1", the highest finite bound.
             (
                 "quantile(0.99, lat_seconds{kind=\"twap\"}) < 1s",
-                Want::Value(1.0, false),
+                Want::Above(1.0, false, None),
             ),
             // Both label sets summed per le (total 70): rank 35 in (0.5, 1]:
             // 0.5 + 0.5 × (35 − 20) / (40 − 20) = 0.875.
             ("quantile(0.5, lat_seconds) < 1", Want::Value(0.875, true)),
-            // ethflow alone: everything in +Inf → 1.
+            // ethflow alone: everything in +Inf → above 1, so == is undecided.
             (
                 "quantile(0.5, lat_seconds{kind!=\"twap\"}) == 1",
-                Want::Value(1.0, true),
+                Want::Above(1.0, false, Some("cannot be decided")),
             ),
             // _count and _sum are plain counters.
             ("increase(lat_seconds_count) == 70", Want::Value(70.0, true)),
@@ -273,12 +306,12 @@ fn histogram_quantiles_interpolate_bucket_increases() {
 
 #[test]
 fn histogram_edge_cases() {
-    // Nothing observed during the run: no data, not 0.
+    // Nothing observed during the window: no data, not 0.
     let s = series(&[("before", HIST_BEFORE), ("end", HIST_BEFORE)]);
     check(
         &[(
             "quantile(0.5, lat_seconds) < 1",
-            Want::NoData("no observations during the run"),
+            Want::NoData("no observations during the load window"),
         )],
         &s,
     );
@@ -371,7 +404,9 @@ untied_seconds{quantile=\"0.99\"} 0.1
             // An idle summary publishes 0: that is no data, not a pass.
             (
                 "quantile(0.99, idle_seconds) < 1",
-                Want::NoData("observed nothing during the run (idle_seconds_count did not grow)"),
+                Want::NoData(
+                    "observed nothing during the load window (idle_seconds_count did not grow)",
+                ),
             ),
             (
                 "quantile(0.99, untied_seconds) < 1",
@@ -447,6 +482,14 @@ fn bucket_quantile_matches_promql_on_the_textbook_example() {
         (0.2, 100392.0),
     ];
     let got = bucket_quantile(0.9, buckets).unwrap();
+    assert_eq!(
+        got.bucket,
+        Some(Bucket {
+            lower: 0.5,
+            upper: Some(1.0)
+        })
+    );
+    let got = got.value;
     let want = 0.5 + 0.5 * (129888.0 - 129389.0) / (133988.0 - 129389.0);
     assert!((got - want).abs() < 1e-12, "{got}");
     assert!((got - 0.554_250_924).abs() < 1e-9, "{got}");
@@ -457,6 +500,369 @@ fn bucket_quantile_matches_promql_on_the_textbook_example() {
         0.5,
         vec![(1.0, 2.0), (1.0, 2.0), (2.0, 3.0), (f64::INFINITY, 8.0)],
     );
-    assert_eq!(got, Ok(1.0));
+    assert_eq!(got.map(|r| r.value), Ok(1.0));
     assert!(bucket_quantile(0.5, vec![(f64::INFINITY, 8.0)]).is_err());
+}
+
+/// Issue 9, case 2: p99 beyond the top finite bound (10 s) is "> 10 s", never
+/// 10 s. Growth 5:90 10:97 +Inf:100; q=0.99 → rank 99 is past le=10 (97).
+#[test]
+fn a_rank_in_the_inf_bucket_is_only_a_lower_bound() {
+    let end = "\
+slow_seconds_bucket{le=\"5\"} 90
+slow_seconds_bucket{le=\"10\"} 97
+slow_seconds_bucket{le=\"+Inf\"} 100
+";
+    let s = series(&[("before", ""), ("end", end)]);
+    check(
+        &[
+            // The true value may be 11 s or 11 minutes: < and <= fail.
+            (
+                "quantile(0.99, slow_seconds) < 12s",
+                Want::Above(10.0, false, None),
+            ),
+            (
+                "quantile(0.99, slow_seconds) <= 1h",
+                Want::Above(10.0, false, None),
+            ),
+            // Above 10 s is above any limit at or below 10 s.
+            (
+                "quantile(0.99, slow_seconds) > 5s",
+                Want::Above(10.0, true, None),
+            ),
+            (
+                "quantile(0.99, slow_seconds) >= 10s",
+                Want::Above(10.0, true, None),
+            ),
+            // Above the bound, the answer depends on the unknown value.
+            (
+                "quantile(0.99, slow_seconds) > 12s",
+                Want::Above(10.0, false, Some("above the top finite bound 10")),
+            ),
+            (
+                "quantile(0.99, slow_seconds) == 10s",
+                Want::Above(10.0, false, Some("`== 10` cannot be decided")),
+            ),
+            (
+                "quantile(0.99, slow_seconds) != 3s",
+                Want::Above(10.0, false, Some("cannot be decided")),
+            ),
+            // q=0.45 → rank 45 in (0, 5] holding 0..90: 5 × 45/90 = 2.5.
+            ("quantile(0.45, slow_seconds) < 12s", Want::Value(2.5, true)),
+        ],
+        &s,
+    );
+    let bar = parse("quantile(0.45, slow_seconds) < 12s").unwrap();
+    let v = evaluate(std::slice::from_ref(&bar), &s).remove(0);
+    assert_eq!(
+        v.bucket,
+        Some(Bucket {
+            lower: 0.0,
+            upper: Some(5.0)
+        })
+    );
+    // Only histogram quantiles carry a bucket; it is left out of the JSON otherwise.
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(
+        json["bucket"],
+        serde_json::json!({"lower": 0.0, "upper": 5.0})
+    );
+    let json = serde_json::to_value(
+        evaluate(&[parse("quantile(0.99, slow_seconds) < 1").unwrap()], &s).remove(0),
+    )
+    .unwrap();
+    assert_eq!(
+        json["bucket"],
+        serde_json::json!({"lower": 10.0, "upper": null})
+    );
+}
+
+/// Issue 9, case 4: a counter declared by `# TYPE` but never incremented
+/// (client libraries print only its `# HELP`/`# TYPE` lines) is 0, while a
+/// name never seen is still no data; `or 0` says "absent counts as 0".
+#[test]
+fn declared_empty_counters_read_zero_and_unknown_names_still_fail() {
+    let scrape = "\
+# HELP x_errors_total errors
+# TYPE x_errors_total counter
+# TYPE y_errors counter
+# TYPE queue_total gauge
+# TYPE labelled_total counter
+labelled_total{kind=\"a\"} 3
+";
+    let s = series(&[("before", scrape), ("end", scrape)]);
+    check(
+        &[
+            ("increase(x_errors_total) == 0", Want::Value(0.0, true)),
+            ("last(x_errors_total) == 0", Want::Value(0.0, true)),
+            ("max(x_errors_total) == 0", Want::Value(0.0, true)),
+            ("x_errors_total{kind=\"b\"} == 0", Want::Value(0.0, true)),
+            // OpenMetrics names the family without `_total`.
+            ("increase(y_errors_total) == 0", Want::Value(0.0, true)),
+            // A typo never passes.
+            (
+                "increase(x_erors_total) == 0",
+                Want::NoData("metric `x_erors_total` not found in any scrape"),
+            ),
+            // Only counters: a declared gauge without samples has no value.
+            (
+                "max(queue_total) == 0",
+                Want::NoData("metric `queue_total` not found"),
+            ),
+            // The family has samples, just not this label set: still no data…
+            (
+                "increase(labelled_total{kind=\"b\"}) == 0",
+                Want::NoData("no `labelled_total` series matches"),
+            ),
+            // …unless the bar says that absent counts as 0.
+            (
+                "increase(labelled_total{kind=\"b\"} or 0) == 0",
+                Want::Value(0.0, true),
+            ),
+            (
+                "increase(labelled_total{kind=\"a\"} or 0) == 0",
+                Want::Value(0.0, true),
+            ),
+        ],
+        &s,
+    );
+}
+
+/// Engines that print nothing until the first increment: `or 0` is the
+/// explicit fallback, and without it the same bar fails.
+#[test]
+fn or_zero_reads_absent_as_zero_and_only_when_written() {
+    let s = series(&[("before", BEFORE), ("block 1", MIDDLE), ("end", END)]);
+    check(
+        &[
+            ("increase(x_errors_total or 0) == 0", Want::Value(0.0, true)),
+            (
+                "increase(x_errors_total) == 0",
+                Want::NoData("metric `x_errors_total` not found in any scrape"),
+            ),
+            ("last(x_errors_total or 0) < 1", Want::Value(0.0, true)),
+            ("x_errors_total or 0 < 1", Want::Value(0.0, true)),
+            (
+                "x_errors_total < 1",
+                Want::NoData("metric `x_errors_total` not found"),
+            ),
+            // Where the metric exists, `or 0` changes nothing…
+            (
+                "increase(cowload_events_total{kind=\"twap\"} or 0) == 15",
+                Want::Value(15.0, true),
+            ),
+            ("max(g or 0) == 9", Want::Value(9.0, true)),
+            // …except that a scrape without it reads 0 (g is absent before).
+            ("min(g or 0) == 0", Want::Value(0.0, true)),
+            ("min(g) == 4", Want::Value(4.0, true)),
+        ],
+        &s,
+    );
+}
+
+/// `!=` matchers, PromQL's way: an absent label reads as "", so `!=` keeps
+/// series without the label, and `!=""` keeps only series that have it.
+#[test]
+fn not_equal_matchers_exclude_one_value_and_keep_series_without_the_label() {
+    let end = "\
+lost_total{kind=\"twap\",reason=\"never_posted\"} 2
+lost_total{kind=\"twap\",reason=\"rejected\"} 5
+lost_total{kind=\"ethflow\",reason=\"gave_up_on_retryable\"} 7
+lost_total 11
+";
+    let s = series(&[("before", ""), ("end", end)]);
+    check(
+        &[
+            // Allow rejections, forbid the rest: 2 + 7 + 11 (no reason label).
+            (
+                "increase(lost_total{reason!=\"rejected\"}) == 20",
+                Want::Value(20.0, true),
+            ),
+            // Only series that have a reason at all: 2 + 5 + 7.
+            (
+                "increase(lost_total{reason!=\"\"}) == 14",
+                Want::Value(14.0, true),
+            ),
+            // Two != matchers combine: twap's never_posted only.
+            (
+                "increase(lost_total{reason!=\"rejected\", kind!=\"ethflow\", reason!=\"\"}) == 2",
+                Want::Value(2.0, true),
+            ),
+            // = and != on one label: nothing left.
+            (
+                "increase(lost_total{reason=\"rejected\", reason!=\"rejected\"}) == 0",
+                Want::NoData("no `lost_total` series matches"),
+            ),
+        ],
+        &s,
+    );
+}
+
+const ARITH_BEFORE: &str = "\
+head 10
+height{engine=\"a\"} 10
+height{engine=\"b\"} 9
+req_total{route=\"/x\"} 100
+req_total{route=\"/y\"} 50
+err_total{route=\"/x\"} 1
+err_total{route=\"/y\"} 0
+wait_seconds 3
+";
+const ARITH_MIDDLE: &str = "\
+head 11
+height{engine=\"a\"} 11
+height{engine=\"b\"} 9
+req_total{route=\"/x\"} 150
+req_total{route=\"/y\"} 50
+err_total{route=\"/x\"} 2
+err_total{route=\"/y\"} 0
+wait_seconds 3
+";
+const ARITH_END: &str = "\
+head 12
+height{engine=\"a\"} 12
+height{engine=\"b\"} 8
+req_total{route=\"/x\"} 200
+req_total{route=\"/y\"} 50
+err_total{route=\"/x\"} 3
+err_total{route=\"/y\"} 0
+wait_seconds 6
+";
+
+/// Issue 9, case 7: arithmetic between two selectors, paired per series.
+#[test]
+fn arithmetic_pairs_series_per_scrape_or_over_the_window() {
+    let s = series(&[
+        ("before", ARITH_BEFORE),
+        ("block 11", ARITH_MIDDLE),
+        ("end", ARITH_END),
+    ]);
+    check(
+        &[
+            // head has no labels: it pairs with both engines. Lags per scrape:
+            // a 0 0 0, b 1 2 4 → the worst is 4 (at the end).
+            ("max(head - height) <= 2", Want::Value(4.0, false)),
+            (
+                "max(head - height{engine=\"a\"}) <= 2",
+                Want::Value(0.0, true),
+            ),
+            ("min(head - height) == 0", Want::Value(0.0, true)),
+            (
+                "last(head - height{engine=\"b\"}) == 4",
+                Want::Value(4.0, true),
+            ),
+            // Per scrape, not max(head) − min(height): 12 − 8 at one scrape.
+            ("max(height - head) == 0", Want::Value(0.0, true)),
+            (
+                "last(head - height) == 4",
+                Want::NoData("gives 2 series at the last scrape (end)"),
+            ),
+            // Over the window: /x 2 errors in 100 requests; /y 0 / 0 has no value.
+            (
+                "max(increase(err_total) / increase(req_total)) < 0.01",
+                Want::Value(0.02, false),
+            ),
+            (
+                "max(increase(err_total) / increase(req_total)) < 3%",
+                Want::Value(0.02, true),
+            ),
+            (
+                "max(increase(err_total{route=\"/y\"}) / increase(req_total{route=\"/y\"})) < 1",
+                Want::NoData("division by zero"),
+            ),
+            // Per scrape: /x 1/100, 2/150, 3/200 → 0.015; /y 0/50 = 0.
+            (
+                "max(err_total / req_total) < 0.02",
+                Want::Value(0.015, true),
+            ),
+            ("min(err_total / req_total) == 0", Want::Value(0.0, true)),
+            // `or 0`: an absent error counter pairs as 0 with every route.
+            (
+                "max(increase(x_errors_total or 0) / increase(req_total)) == 0",
+                Want::Value(0.0, true),
+            ),
+            // A side never seen is no data, as everywhere else.
+            (
+                "max(increase(typo_total) / increase(req_total)) < 1",
+                Want::NoData("metric `typo_total` not found in any scrape"),
+            ),
+            (
+                "max(head - typo) < 1",
+                Want::NoData("metric `typo` not found in any scrape"),
+            ),
+            // Label sets that never pair give no value.
+            (
+                "max(height - req_total) < 1",
+                Want::NoData("no series of the two sides paired"),
+            ),
+            // A difference of seconds is seconds; a ratio is not.
+            ("max(wait_seconds - head) < 0", Want::Value(-6.0, true)),
+        ],
+        &s,
+    );
+    let units: Vec<String> = [
+        "max(wait_seconds - head) < 0",
+        "max(wait_seconds / head) < 1",
+    ]
+    .iter()
+    .map(|t| evaluate(&[parse(t).unwrap()], &s).remove(0).unit)
+    .collect();
+    assert_eq!(units, ["s", ""]);
+}
+
+/// Issue 9, case 1: an engine that handled only the warm-up blocks must not
+/// pass a latency bar on its warm-up observations. The window opens at the
+/// last warm-up scrape (`block 2`); everything before is left out.
+#[test]
+fn bars_judge_the_load_window_only() {
+    let warm = "\
+lat_seconds_bucket{le=\"0.01\"} 5
+lat_seconds_bucket{le=\"1\"} 5
+lat_seconds_bucket{le=\"+Inf\"} 5
+handled_total 5
+spike 100
+";
+    let idle = "\
+lat_seconds_bucket{le=\"0.01\"} 5
+lat_seconds_bucket{le=\"1\"} 5
+lat_seconds_bucket{le=\"+Inf\"} 5
+handled_total 5
+spike 1
+";
+    let mut s = series(&[("start", ""), ("block 1", warm), ("block 2", idle)]);
+    // Over everything, the warm-up observations would pass.
+    check(
+        &[(
+            "quantile(0.99, lat_seconds) < 1s",
+            Want::Value(0.0099, true),
+        )],
+        &s,
+    );
+    s.open_window();
+    s.push("block 3", Snapshot::parse(idle).unwrap());
+    s.push("end", Snapshot::parse(idle).unwrap());
+    check(
+        &[
+            (
+                "quantile(0.99, lat_seconds) < 1s",
+                Want::NoData("no observations during the load window"),
+            ),
+            ("increase(handled_total) > 0", Want::Value(0.0, false)),
+            ("max(spike) < 50", Want::Value(1.0, true)),
+        ],
+        &s,
+    );
+    // A window that never opened holds nothing: every bar fails.
+    let mut never = series(&[("start", warm), ("end", warm)]);
+    never.close_unopened_window();
+    check(
+        &[(
+            "max(spike) < 1000",
+            Want::NoData("the run never mined a loaded block"),
+        )],
+        &never,
+    );
+    // evaluate_over reads exactly the points given, whatever the window.
+    let bar = parse("increase(handled_total) == 5").unwrap();
+    assert!(evaluate_over(std::slice::from_ref(&bar), &s.points)[0].holds);
 }
