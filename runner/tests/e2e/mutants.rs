@@ -1,0 +1,98 @@
+//! Bugs must not pass: mutants of the reference engine (selected by
+//! `$COWLOAD_REFERENCE_MUTANT`, which the runner passes on to the engine) run
+//! against the shipped baseline scenario, unchanged. Each must fail it (exit 1)
+//! and the bar that fails first must be the one that names the bug. The real
+//! engine passes the same scenario (`shipped::baseline_…`).
+
+use crate::common::*;
+
+/// Runs the shipped baseline with `mutant`; returns (exit code, stderr, outcome).
+fn baseline_with(mutant: &str) -> (Option<i32>, String, serde_json::Value) {
+    require_anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = runner()
+        .arg("scenarios/baseline.yaml")
+        .arg("--out")
+        .arg(&out)
+        .env("COWLOAD_REFERENCE_MUTANT", mutant)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    let outcome = outcome(&out);
+    assert_all_gone(&printed_pids(&err));
+    let engine_log = std::fs::read_to_string(out.join("engine.log")).unwrap();
+    assert!(
+        engine_log.contains("MUTANT"),
+        "{mutant} was not active:\n{engine_log}"
+    );
+    (output.status.code(), err, outcome)
+}
+
+/// Asserts the run failed and `bar` is the first bar to fail.
+fn caught_first_by(mutant: &str, bar: &str) -> serde_json::Value {
+    let _serial = serial();
+    let (code, err, outcome) = baseline_with(mutant);
+    assert_eq!(code, Some(1), "{mutant}: {err}");
+    assert_eq!(outcome["status"], "fail");
+    let first = &outcome["bottleneck"]["first_failed_bar"];
+    assert_eq!(
+        first["bar"], bar,
+        "{mutant}: first failure {first}; bars {}",
+        outcome["bars"]
+    );
+    let failed = outcome["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["bar"] == bar)
+        .unwrap_or_else(|| panic!("{bar} is not a bar of the baseline"));
+    assert_eq!(failed["holds"], false, "{failed}");
+    outcome
+}
+
+#[test]
+fn an_engine_that_posts_every_order_twice_fails_on_duplicates() {
+    let outcome = caught_first_by(
+        "double-post",
+        r#"increase(cowload_orders_received_total{outcome="duplicate"}) == 0"#,
+    );
+    // Every event still got its order: only the duplicate bar can see this bug.
+    assert_eq!(mock_events(&outcome, "lost"), 0, "{}", outcome["mock"]);
+}
+
+#[test]
+fn an_engine_that_drops_every_fifth_event_fails_on_lost_events() {
+    let outcome = caught_first_by("drop-every-5", "increase(cowload_events_lost_total) == 0");
+    assert_eq!(mock_events(&outcome, "lost"), 60, "{}", outcome["mock"]);
+}
+
+#[test]
+fn an_engine_that_stops_following_the_chain_fails_on_lag_before_loss() {
+    caught_first_by(
+        "stall-after-8",
+        "max(cowload_chain_head_block - reference_head_block) <= 2",
+    );
+}
+
+#[test]
+fn an_engine_that_crashes_mid_run_fails_on_staying_up() {
+    let outcome = caught_first_by("crash-after-8", "min(cowload_engine_up) == 1");
+    assert_eq!(outcome["bars"][0]["bar"], "min(cowload_engine_up) == 1");
+    assert!(
+        outcome["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("exit status: 101")),
+        "{}",
+        outcome["error"]
+    );
+}
+
+#[test]
+fn an_engine_whose_metrics_claim_more_accepted_orders_fails_on_its_claims() {
+    let outcome = caught_first_by(
+        "lie-accepted",
+        r#"max(increase(shepherd_cow_api_submit_total{outcome="accepted"}) - increase(cowload_orders_accepted_total)) <= 0"#,
+    );
+    assert_eq!(mock_events(&outcome, "lost"), 0, "{}", outcome["mock"]);
+}
