@@ -2,12 +2,19 @@
 //! the engine). The child runs in its own process group with its output in a
 //! log file; stopping it (explicitly, on drop, or from the signal handler) sends
 //! SIGTERM to the whole group, waits a bounded time, then SIGKILLs and reaps.
+//!
+//! When the runner itself is SIGKILLed (or OOM-killed) no drop or handler runs,
+//! so every child is also started with `PR_SET_PDEATHSIG = SIGKILL`: the kernel
+//! kills it when its parent goes. Linux ties that signal to the *thread* that
+//! forked the child, and tokio's worker threads come and go, so all children
+//! are forked by one spawner thread that lives as long as the process.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{channel, sync_channel, Sender, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
@@ -96,7 +103,7 @@ impl ChildGuard {
             command.current_dir(cwd);
         }
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let child = command.spawn().map_err(|source| ProcessError::Spawn {
+        let child = spawn_bound_to_runner(command).map_err(|source| ProcessError::Spawn {
             program: program.display().to_string(),
             source,
         })?;
@@ -179,6 +186,60 @@ impl Drop for ChildGuard {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// A command to fork and where to send the result.
+type SpawnJob = (
+    std::process::Command,
+    SyncSender<std::io::Result<std::process::Child>>,
+);
+
+/// Forks `command` on the spawner thread, with the parent-death signal set, so
+/// the child dies with the runner however the runner ends.
+fn spawn_bound_to_runner(
+    mut command: std::process::Command,
+) -> std::io::Result<std::process::Child> {
+    let runner_pid = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe system calls (prctl, getppid, kill); it allocates nothing.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // The runner may have died between fork and prctl: then no signal
+            // would ever come, so end now.
+            if nix::unistd::getppid() != runner_pid {
+                let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGKILL);
+            }
+            Ok(())
+        });
+    }
+    let (reply, answer) = sync_channel(1);
+    spawner()
+        .lock()
+        .expect("spawner lock")
+        .send((command, reply))
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the spawner thread did not answer"))?
+}
+
+/// The process-lifetime thread that forks every child.
+fn spawner() -> &'static Mutex<Sender<SpawnJob>> {
+    static SPAWNER: OnceLock<Mutex<Sender<SpawnJob>>> = OnceLock::new();
+    SPAWNER.get_or_init(|| {
+        let (jobs, incoming) = channel::<SpawnJob>();
+        std::thread::Builder::new()
+            .name("cowload-spawner".to_owned())
+            .spawn(move || {
+                // Never returns while the process lives: the sender is in a static.
+                for (mut command, reply) in incoming {
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .expect("the spawner thread starts");
+        Mutex::new(jobs)
+    })
 }
 
 fn forget_group(pgid: i32) {
@@ -266,6 +327,25 @@ mod tests {
         let pid = guard.pid();
         let status = guard.stop().expect("reaped");
         assert!(!status.success());
+        assert!(!alive(pid));
+    }
+
+    #[test]
+    fn children_outlive_the_thread_that_asked_for_them() {
+        // Spawned from a short-lived thread (as from a tokio worker): the
+        // parent-death signal is tied to the spawner thread, not this one.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        let guard = std::thread::spawn(move || sh("sleep 30", &path))
+            .join()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            alive(guard.pid()),
+            "the child died with the thread that asked for it"
+        );
+        let pid = guard.pid();
+        drop(guard);
         assert!(!alive(pid));
     }
 

@@ -218,3 +218,60 @@ fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
     assert!(!outcome["blocks"].as_array().unwrap().is_empty());
     assert_all_gone(&printed_pids(&seen));
 }
+
+#[test]
+fn a_sigkilled_runner_leaves_no_child_behind() {
+    require_anvil();
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "killed.yaml",
+        &small("killed", 200, "", &["cowload_events_delivered_ratio == 1"]),
+    );
+    let mut child = runner()
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("load") && line.contains("1/200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no load block within 60 s:\n{seen}"
+        );
+    }
+    let children = printed_pids(&seen);
+    assert_eq!(children.len(), 2, "anvil and the engine: {seen}");
+    // No handler, no drop, no guard runs: only the kernel can end the children.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let gone_by = Instant::now() + Duration::from_secs(2);
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    while children.iter().any(|&pid| alive(pid)) && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<i32> = children.into_iter().filter(|&pid| alive(pid)).collect();
+    assert!(
+        left.is_empty(),
+        "{left:?} outlived a SIGKILLed runner by 2 s"
+    );
+}
