@@ -225,6 +225,7 @@ async fn post_order(
     let slow = matches!(&outcome, PostOutcome::Injected(fault) if fault == "SlowResponse");
     shared.truth.observe(Observation {
         key: order.key(),
+        uid: order.uid,
         outcome,
         received_at,
         head,
@@ -809,6 +810,7 @@ mod tests {
             block: 7,
             mined_at: Instant::now(),
             key: vector_key(),
+            exact_uid: None,
             tx_hash: B256::repeat_byte(0x77),
         }]);
         truth.set_head(7);

@@ -13,6 +13,10 @@
 //! finally counted as `unmatched`. Counters therefore only ever grow. The runner must call
 //! `register` for a block before `set_head` for it.
 //!
+//! When the event fully determines the order (EthFlow: the contract emits it), the runner
+//! also gives its exact UID; an accepted POST with the event's key but another UID (a wrong
+//! `validTo`, fee, kind…) is counted as `mismatched`, never as the event's order.
+//!
 //! Per event the first accepted order counts: its latency (event block mined → POST received,
 //! seconds) and its distance in blocks (head at receipt − event block) are recorded, along with
 //! the number of POSTs the event took (retries). An event with no accepted order once the head
@@ -25,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{keccak256, Address, B256, U256};
+use cowprotocol::OrderUid;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +100,8 @@ pub struct ExpectedOrder {
     pub mined_at: Instant,
     /// The order the event should turn into.
     pub key: OrderKey,
+    /// The exact UID the order must have, when the event fully determines it.
+    pub exact_uid: Option<OrderUid>,
     /// The transaction that emitted the event (for reports and debugging).
     pub tx_hash: B256,
 }
@@ -112,6 +119,8 @@ pub enum PostOutcome {
     Invalid,
     /// 429 because the route's rate-limit bucket was empty.
     RateLimited,
+    /// Accepted by the API, but not the order its event requires (another UID).
+    Mismatched,
 }
 
 impl PostOutcome {
@@ -123,6 +132,7 @@ impl PostOutcome {
             PostOutcome::Injected(error_type) => error_type,
             PostOutcome::Invalid => "invalid",
             PostOutcome::RateLimited => "rate_limited",
+            PostOutcome::Mismatched => "mismatched",
         }
     }
 }
@@ -132,6 +142,8 @@ impl PostOutcome {
 pub struct Observation {
     /// The order's key.
     pub key: OrderKey,
+    /// The order's UID as posted.
+    pub uid: OrderUid,
     /// How the POST was answered.
     pub outcome: PostOutcome,
     /// When the request arrived.
@@ -343,6 +355,7 @@ impl Truth {
 
 struct EventRecord {
     kind: EventKind,
+    exact_uid: Option<OrderUid>,
     block: u64,
     mined_at: Instant,
     posts: u64,
@@ -457,7 +470,7 @@ struct Ledger {
 impl Ledger {
     fn new(deadline: u64, outcomes: &[String]) -> Self {
         let mut received = BTreeMap::new();
-        let base = ["accepted", "duplicate", "invalid"];
+        let base = ["accepted", "duplicate", "invalid", "mismatched"];
         let labels = base
             .iter()
             .map(|s| s.to_string())
@@ -491,6 +504,7 @@ impl Ledger {
             let id = self.events.len();
             self.events.push(EventRecord {
                 kind: event.kind,
+                exact_uid: event.exact_uid,
                 block: event.block,
                 mined_at: event.mined_at,
                 posts: 0,
@@ -565,6 +579,13 @@ impl Ledger {
         let event = &mut self.events[id];
         event.posts += 1;
         let kind = event.kind;
+        let mut observation = observation;
+        let wrong_order = event
+            .exact_uid
+            .is_some_and(|exact| exact != observation.uid);
+        if observation.outcome == PostOutcome::Accepted && wrong_order {
+            observation.outcome = PostOutcome::Mismatched;
+        }
         let first_acceptance = observation.outcome == PostOutcome::Accepted && !event.accepted;
         if first_acceptance {
             event.accepted = true;
@@ -651,6 +672,23 @@ impl Ledger {
             .map(|(_, count)| count)
             .sum();
         out.sample("cowload_orders_accepted_total", &[], accepted as f64);
+        out.header(
+            "cowload_orders_mismatched_total",
+            "counter",
+            "Accepted POSTs that are not the exact order their event requires",
+        );
+        for kind in EventKind::ALL {
+            let key = (
+                kind.label().to_owned(),
+                PostOutcome::Mismatched.label().to_owned(),
+            );
+            let count = self.received.get(&key).copied().unwrap_or(0);
+            out.sample(
+                "cowload_orders_mismatched_total",
+                &[("kind", kind.label())],
+                count as f64,
+            );
+        }
         let counters: [KindCounter; 4] = [
             (
                 "cowload_events_registered_total",
@@ -834,6 +872,7 @@ mod tests {
             block,
             mined_at,
             key: key(n),
+            exact_uid: None,
             tx_hash: B256::repeat_byte(n),
         }
     }
@@ -841,6 +880,7 @@ mod tests {
     fn post(truth: &Truth, n: u8, outcome: PostOutcome, received_at: Instant) {
         truth.observe(Observation {
             key: key(n),
+            uid: OrderUid::repeat_byte(n),
             outcome,
             received_at,
             head: truth.head(),
@@ -1058,6 +1098,42 @@ mod tests {
         assert_eq!(hash, keccak256(doc.as_bytes()));
         assert_eq!(truth.app_data(&hash), Some(doc));
         assert_eq!(truth.app_data(&B256::repeat_byte(7)), None);
+    }
+
+    #[test]
+    fn an_accepted_post_of_the_wrong_order_is_mismatched_never_matched() {
+        let truth = Truth::new(1, &[]);
+        let t0 = Instant::now();
+        let mut exact = event(EventKind::EthFlow, 3, t0, 1);
+        exact.exact_uid = Some(OrderUid::repeat_byte(0xee));
+        truth.register(vec![exact]);
+        truth.set_head(3);
+        // Same key, another UID (say validTo off by one): accepted by the API, not the order.
+        post(&truth, 1, PostOutcome::Accepted, t0);
+        truth.set_head(5);
+        let s = truth.stats();
+        assert_eq!(received(&s, "ethflow", "mismatched"), 1);
+        assert_eq!(received(&s, "ethflow", "accepted"), 0);
+        assert_eq!(s.events["ethflow"].matched, 0);
+        assert_eq!(s.events["ethflow"].lost, 1);
+        let text = truth.render_metrics();
+        assert!(
+            text.lines()
+                .any(|l| l == "cowload_orders_mismatched_total{kind=\"ethflow\"} 1"),
+            "{text}"
+        );
+        // The exact order still counts, late.
+        truth.observe(Observation {
+            key: key(1),
+            uid: OrderUid::repeat_byte(0xee),
+            outcome: PostOutcome::Accepted,
+            received_at: t0,
+            head: truth.head(),
+        });
+        let s = truth.stats();
+        assert_eq!(received(&s, "ethflow", "accepted"), 1);
+        assert_eq!(s.events["ethflow"].late, 1);
+        invariant_holds(&s);
     }
 
     #[test]

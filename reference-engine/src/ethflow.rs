@@ -47,7 +47,8 @@ pub fn placement_from_event(
     contract: Address,
     event: &CoWSwapOnchainOrders::OrderPlacement,
 ) -> Result<Placement, PlacementError> {
-    let order = order_data_from_chain(&event.order)?;
+    let mut order = order_data_from_chain(&event.order)?;
+    order.valid_to = crate::mutant::ethflow_valid_to(order.valid_to);
     let signature = match event.signature.scheme {
         OnchainSigningScheme::PreSign => Signature::pre_sign(),
         _ => Signature::eip1271(event.signature.data.to_vec())

@@ -26,6 +26,8 @@ pub enum Mutant {
     CrashAfter(u64),
     /// Counts every accepted submission twice in its own metrics (`lie-accepted`).
     LieAccepted,
+    /// Posts every `n`th EthFlow order with `validTo` one second short (`wrong-order-every-N`).
+    WrongOrderEvery(u64),
 }
 
 impl std::str::FromStr for Mutant {
@@ -49,9 +51,11 @@ impl std::str::FromStr for Mutant {
                     n.map(Mutant::StallAfter)
                 } else if let Some(n) = number("crash-after-") {
                     n.map(Mutant::CrashAfter)
+                } else if let Some(n) = number("wrong-order-every-") {
+                    n.map(Mutant::WrongOrderEvery)
                 } else {
                     Err(format!(
-                        "unknown mutant {text:?} (known: double-post, drop-every-N, stall-after-N, crash-after-N, lie-accepted)"
+                        "unknown mutant {text:?} (known: double-post, drop-every-N, stall-after-N, crash-after-N, lie-accepted, wrong-order-every-N)"
                     ))
                 }
             }
@@ -61,6 +65,7 @@ impl std::str::FromStr for Mutant {
 
 static ACTIVE: OnceLock<Option<Mutant>> = OnceLock::new();
 static EVENTS_SEEN: AtomicU64 = AtomicU64::new(0);
+static ETHFLOW_ORDERS: AtomicU64 = AtomicU64::new(0);
 
 /// Reads [`ENV`] once, at start; an unknown name is an error (a typo must not run the real
 /// engine in a test that meant a mutant).
@@ -84,6 +89,18 @@ pub fn drops_next_event() -> bool {
             (EVENTS_SEEN.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(n)
         }
         _ => false,
+    }
+}
+
+/// `valid_to` as the next EthFlow order should carry it.
+pub fn ethflow_valid_to(valid_to: u32) -> u32 {
+    match active() {
+        Some(Mutant::WrongOrderEvery(n))
+            if (ETHFLOW_ORDERS.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(n) =>
+        {
+            valid_to.saturating_sub(1)
+        }
+        _ => valid_to,
     }
 }
 
@@ -115,6 +132,10 @@ mod tests {
         assert_eq!("stall-after-8".parse(), Ok(Mutant::StallAfter(8)));
         assert_eq!("crash-after-3".parse(), Ok(Mutant::CrashAfter(3)));
         assert_eq!("lie-accepted".parse(), Ok(Mutant::LieAccepted));
+        assert_eq!(
+            "wrong-order-every-5".parse(),
+            Ok(Mutant::WrongOrderEvery(5))
+        );
         assert!("drop-every-0".parse::<Mutant>().is_err());
         assert!("double-posts".parse::<Mutant>().is_err());
         assert!("crash-after-x".parse::<Mutant>().is_err());

@@ -463,6 +463,7 @@ impl OnBlock for Observer<'_> {
                     block: block.block.number,
                     mined_at: block.block.mined_at,
                     key: e.order.clone(),
+                    exact_uid: e.exact_uid,
                     tx_hash: e.tx,
                 })
                 .collect(),

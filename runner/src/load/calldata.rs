@@ -13,6 +13,9 @@ use alloy::signers::SignerSync;
 use alloy::sol_types::{SolCall, SolValue};
 use cowprotocol::composable::{ComposableCoW, ConditionalOrderParams, TwapStaticInput};
 use cowprotocol::contracts::{CoWSwapEthFlow, EthFlowOrderData};
+use cowprotocol::{
+    settlement_domain, BuyTokenDestination, OrderData, OrderKind, OrderUid, SellTokenSource,
+};
 use mock_orderbook::{EventKind, OrderKey};
 
 use super::accounts::Account;
@@ -34,6 +37,8 @@ pub struct SignedLoadTx {
     pub sender: Address,
     pub nonce: u64,
     pub order: OrderKey,
+    /// The exact UID the event's order must have, when the event fixes it (EthFlow).
+    pub exact_uid: Option<OrderUid>,
 }
 
 /// What the builder needs to know about the scenario.
@@ -161,16 +166,43 @@ impl Builder {
             app_data: order_data.appData,
         };
         let value = order_data.sellAmount + order_data.feeAmount;
+        let exact_uid = self.ethflow_uid(&order_data);
         let call = CoWSwapEthFlow::createOrderCall { order: order_data };
         let to = self.shape.contracts.eth_flow;
-        self.unsigned(
+        let mut unsigned = self.unsigned(
             EventKind::EthFlow,
             sender,
             to,
             value,
             call.abi_encode(),
             order,
-        )
+        );
+        unsigned.exact_uid = Some(exact_uid);
+        unsigned
+    }
+
+    /// The UID of the one order a `createOrder` event allows: the contract emits
+    /// the user's order as a sell of WETH, owned by the EthFlow contract, valid
+    /// until `u32::MAX` (the user's own expiry is enforced on chain), with ERC-20
+    /// balances (`EthFlowOrder.toCoWSwapOrder`).
+    fn ethflow_uid(&self, user: &EthFlowOrderData) -> OrderUid {
+        let contracts = &self.shape.contracts;
+        let order = OrderData {
+            sell_token: contracts.weth,
+            buy_token: user.buyToken,
+            receiver: (user.receiver != Address::ZERO).then_some(user.receiver),
+            sell_amount: user.sellAmount,
+            buy_amount: user.buyAmount,
+            valid_to: u32::MAX,
+            app_data: user.appData,
+            fee_amount: user.feeAmount,
+            kind: OrderKind::Sell,
+            partially_fillable: user.partiallyFillable,
+            sell_token_balance: SellTokenSource::Erc20,
+            buy_token_balance: BuyTokenDestination::Erc20,
+        };
+        let domain = settlement_domain(self.shape.chain_id, contracts.settlement);
+        order.uid(&domain, contracts.eth_flow)
     }
 
     fn unsigned(
@@ -200,6 +232,7 @@ impl Builder {
             sender: account.address,
             tx,
             order,
+            exact_uid: None,
         }
     }
 }
@@ -210,6 +243,7 @@ struct Unsigned {
     sender: Address,
     tx: TxEip1559,
     order: OrderKey,
+    exact_uid: Option<OrderUid>,
 }
 
 /// Signs every transaction with its sender's key, on all cores, keeping order.
@@ -265,6 +299,7 @@ fn sign(unsigned: Unsigned, account: &Account) -> SignedLoadTx {
         sender: unsigned.sender,
         nonce,
         order: unsigned.order,
+        exact_uid: unsigned.exact_uid,
     }
 }
 

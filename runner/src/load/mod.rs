@@ -87,6 +87,8 @@ pub struct DeliveredEvent {
     pub kind: EventKind,
     pub tx: B256,
     pub order: OrderKey,
+    /// The exact UID its order must have, when the event fixes it.
+    pub exact_uid: Option<cowprotocol::OrderUid>,
 }
 
 /// Where the time of one block went (wall clock; kept out of stable outputs).

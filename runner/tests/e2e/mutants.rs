@@ -62,6 +62,22 @@ fn an_engine_that_posts_every_order_twice_fails_on_duplicates() {
 }
 
 #[test]
+fn an_engine_that_posts_the_wrong_order_fails_on_mismatched_orders() {
+    let outcome = caught_first_by(
+        "wrong-order-every-5",
+        r#"increase(cowload_orders_received_total{outcome="mismatched"}) == 0"#,
+    );
+    // Every 5th EthFlow order had validTo one second short: never counted as matched.
+    let ethflow = &outcome["mock"]["events"]["ethflow"];
+    assert_eq!(ethflow["matched"], 120, "{ethflow}");
+    assert_eq!(
+        outcome["mock"]["orders_received"]["ethflow"]["mismatched"], 30,
+        "{}",
+        outcome["mock"]
+    );
+}
+
+#[test]
 fn an_engine_that_drops_every_fifth_event_fails_on_lost_events() {
     let outcome = caught_first_by("drop-every-5", "increase(cowload_events_lost_total) == 0");
     assert_eq!(mock_events(&outcome, "lost"), 60, "{}", outcome["mock"]);
