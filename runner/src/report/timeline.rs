@@ -124,8 +124,9 @@ pub struct Bottleneck {
     pub grew_most: Option<String>,
 }
 
-/// Finds, for each bar that fails over the whole run, the first scrape at
-/// which it already failed with a value; the earliest of those (scenario
+/// Finds, for each bar that fails over the load window, the first scrape at
+/// which it already failed with a value on the window's data so far (prefixes
+/// keep the series' window, so warm-up scrapes never count); the earliest of those (scenario
 /// order on ties) is the first failure. A bar that never fails with a value
 /// (no data) fails `at: "end"`.
 pub fn first_failure(
@@ -329,5 +330,28 @@ mod tests {
         let first = first_failure(&bars[2..], &series, &finals[2..]).unwrap();
         assert_eq!((first.at.as_str(), first.block), ("end", None));
         assert!(first_failure(&[], &series, &[]).is_none());
+    }
+
+    /// A bar that would have failed on warm-up data alone fails where the
+    /// load window first shows it, never at a warm-up block.
+    #[test]
+    fn the_first_failure_is_searched_inside_the_load_window() {
+        let mut series = Series::new();
+        for (label, errors) in [("start", 0.0), ("block 1", 1.0), ("block 2", 1.0)] {
+            let mut s = Snapshot::default();
+            s.push("errors_total", &[], errors);
+            series.push(label, s);
+        }
+        series.open_window();
+        for (label, errors) in [("block 3", 1.0), ("block 4", 2.0), ("end", 2.0)] {
+            let mut s = Snapshot::default();
+            s.push("errors_total", &[], errors);
+            series.push(label, s);
+        }
+        let bars = vec![bars::parse("increase(errors_total) == 0").unwrap()];
+        let finals = bars::evaluate(&bars, &series);
+        assert_eq!(finals[0].observed, Some(1.0));
+        let first = first_failure(&bars, &series, &finals).unwrap();
+        assert_eq!((first.at.as_str(), first.block), ("block 4", Some(4)));
     }
 }

@@ -12,11 +12,9 @@
 //! divided by 0 has no value: it is dropped, never turned into an infinity
 //! that would pass a `>` bar or a NaN that fails with no explanation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use std::collections::BTreeSet;
-
-use super::{absent, braces, increases, seen_anywhere, Labels, NoData};
+use super::{absent, braces, declared_empty_counter, increases, seen_anywhere, Labels, NoData};
 use crate::bars::{Arith, Bar, Binary, Func, Selector};
 use crate::metrics::Point;
 
@@ -62,16 +60,15 @@ pub(super) fn observe(bar: &Bar, binary: &Binary, series: &[Point]) -> Result<f6
 }
 
 /// The selected samples of one scrape, per label set (NaN left out); a side
-/// that matches nothing reads as one unlabelled 0 when it may ([`absent`]).
+/// that matches nothing reads as one unlabelled 0 when it may (`or 0`, or a
+/// declared counter without samples: see [`absent`]).
 fn vector_at(sel: &Selector, point: &Point, series: &[Point]) -> Vector {
     let mut out = Vector::new();
     for sample in sel.select(&point.snapshot).filter(|s| !s.value.is_nan()) {
         *out.entry(sample.labels.clone()).or_insert(0.0) += sample.value;
     }
-    if out.is_empty() {
-        if let Ok(zero) = absent(sel, series) {
-            out.insert(Labels::new(), zero);
-        }
+    if out.is_empty() && (sel.absent_is_zero || declared_empty_counter(&sel.name, series)) {
+        out.insert(Labels::new(), 0.0);
     }
     out
 }
