@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use runner::cli::{self, Command};
-use runner::error::RunError;
+use runner::error::{Exit, RunError};
 use runner::{diff, fixture, pipeline, report, scenario, shutdown};
 
 fn main() -> ExitCode {
@@ -21,7 +21,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Pass
+            }
+            .into();
         }
     };
     match cli.command {
@@ -32,7 +37,7 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", scenario::json_schema());
             }
-            ExitCode::SUCCESS
+            Exit::Pass.into()
         }
         Command::Diff {
             base,
@@ -91,7 +96,7 @@ fn record_fixture(request: fixture::RecordRequest) -> ExitCode {
     });
     let Some(recorded) = recorded else {
         eprintln!("interrupted: no fixture written");
-        return ExitCode::from(130);
+        return Exit::Interrupted.into();
     };
     match recorded {
         Ok(recorded) => {
@@ -104,11 +109,11 @@ fn record_fixture(request: fixture::RecordRequest) -> ExitCode {
             for (name, address, slots) in &recorded.contracts {
                 eprintln!("  {name} at {address}: code and {slots} storage slots");
             }
-            ExitCode::SUCCESS
+            Exit::Pass.into()
         }
         Err(e) => {
             print_error(&e);
-            ExitCode::from(e.exit_code())
+            e.exit().into()
         }
     }
 }
@@ -122,8 +127,8 @@ fn diff(request: &diff::Request) -> ExitCode {
             ExitCode::from(answer.exit_code)
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
+            print_error(&e);
+            e.exit().into()
         }
     }
 }
@@ -139,7 +144,7 @@ fn validate(files: &[std::path::PathBuf]) -> ExitCode {
             }
         }
     }
-    ExitCode::from(if ok { 0 } else { 2 })
+    if ok { Exit::Pass } else { Exit::Usage }.into()
 }
 
 fn run(path: &std::path::Path, options: pipeline::Options) -> ExitCode {
@@ -160,7 +165,7 @@ fn run(path: &std::path::Path, options: pipeline::Options) -> ExitCode {
         }
         Err(e) => {
             print_error(&e);
-            ExitCode::from(e.exit_code())
+            e.exit().into()
         }
     }
 }
@@ -172,16 +177,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .build()
         .map_err(|e| {
             eprintln!("error: cannot start the async runtime: {e}");
-            ExitCode::from(3)
+            Exit::Infrastructure.into()
         })
 }
 
-/// Prints an error once, with its chain of causes.
+/// Prints an error once, with the causes that add to it.
 fn print_error(error: &dyn std::error::Error) {
-    eprintln!("error: {error}");
-    let mut source = error.source();
-    while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
-        source = cause.source();
-    }
+    eprintln!("{}", runner::error::report(error));
 }

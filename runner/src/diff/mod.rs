@@ -20,6 +20,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::error::Exit;
 use crate::report::{MetricKind, Outcome, Status};
 
 pub use render::render;
@@ -63,12 +64,17 @@ pub enum DiffError {
 }
 
 impl DiffError {
-    /// 2 for input that cannot be read, 3 for a scenario mismatch.
-    pub fn exit_code(&self) -> u8 {
+    /// Unreadable input, or outcomes of different scenarios.
+    pub fn exit(&self) -> Exit {
         match self {
-            DiffError::Read { .. } | DiffError::Parse { .. } => 2,
-            DiffError::ScenarioMismatch { .. } => 3,
+            DiffError::Read { .. } | DiffError::Parse { .. } => Exit::Usage,
+            DiffError::ScenarioMismatch { .. } => Exit::DifferentScenarios,
         }
+    }
+
+    /// [`DiffError::exit`] as the number.
+    pub fn exit_code(&self) -> u8 {
+        self.exit().code()
     }
 }
 
@@ -558,7 +564,12 @@ pub fn run(request: &Request) -> Result<Answer, DiffError> {
         });
     }
     let comparison = compare(&base, &head, request.noise);
-    let exit_code = u8::from(request.fail_on_regression && comparison.regressions > 0);
+    let exit = if request.fail_on_regression && comparison.regressions > 0 {
+        Exit::Fail
+    } else {
+        Exit::Pass
+    };
+    let exit_code = exit.code();
     Ok(Answer {
         text: render(&comparison, request.format),
         exit_code,

@@ -185,7 +185,7 @@ fn run_refuses_other_scenarios_unless_forced_and_fails_only_when_asked() {
     other.scenario.hash = "ee".repeat(32);
     std::fs::write(&head, other.to_json()).unwrap();
     let err = run(&request).unwrap_err();
-    assert_eq!(err.exit_code(), 3, "{err}");
+    assert_eq!(err.exit_code(), 4, "{err}");
     request.force = true;
     let answer = run(&request).unwrap();
     assert!(

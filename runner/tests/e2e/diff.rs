@@ -68,7 +68,14 @@ fn different_scenarios_are_refused_unless_forced() {
     let base = golden("outcome.json");
     let args = [base.to_str().unwrap(), head.to_str().unwrap()];
     let output = diff(&args);
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    // Its own code: 3 means "infrastructure" for a run, never "different scenarios".
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output).matches("different scenarios").count(),
+        1,
+        "printed once: {}",
+        stderr(&output)
+    );
     assert!(
         stderr(&output).contains("different scenarios"),
         "{}",

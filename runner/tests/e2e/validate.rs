@@ -75,3 +75,41 @@ fn the_committed_schema_is_what_runner_schema_prints() {
         "run `runner schema > schemas/scenario.schema.json`"
     );
 }
+
+/// Each class of error is printed once, whatever wraps it: a bad scenario
+/// (exit 2), an unknown flag (exit 2), a run that cannot start (exit 3).
+#[test]
+fn every_error_is_printed_once() {
+    let bad_bar = runner()
+        .arg("runner/tests/bad/bad_bar.yaml")
+        .output()
+        .unwrap();
+    let err = stderr(&bad_bar);
+    assert_eq!(bad_bar.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("expected `)`").count(), 1, "{err}");
+    assert!(!err.contains("caused by"), "{err}");
+
+    let flag = runner().args(["run", "--nope", "x.yaml"]).output().unwrap();
+    let err = stderr(&flag);
+    assert_eq!(flag.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "no-anvil.yaml",
+        "version: 1\nname: no-anvil\nload: {blocks: 1, per_block: {twap: 1}}\nengine: {enabled: false}\n",
+    );
+    let missing = dir.path().join("no-such-anvil");
+    let output = runner()
+        .arg(&file)
+        .arg("--anvil")
+        .arg(&missing)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert_eq!(err.matches("no-such-anvil").count(), 1, "{err}");
+}
