@@ -118,6 +118,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         chain_setup: stages.chain.setup_time,
         engine_log_tail: engine_tail,
         engine_exit,
+        chain_genesis_timestamp: stages.chain.genesis_timestamp,
         run_dir: run_dir.clone(),
         origin: stages.chain.origin.clone(),
     };

@@ -32,9 +32,18 @@ pub use fork::required_contracts;
 use crate::process::{ChildGuard, ProcessError};
 use crate::scenario::Plan;
 
-/// Genesis time of every local chain: fixed so calldata that embeds block times
-/// (TWAP start, EthFlow validTo) is the same in every run of a scenario.
-pub const GENESIS_TIMESTAMP: u64 = 1_800_000_000;
+/// Genesis time of a local chain: `chain.genesis_timestamp` when pinned, else
+/// the wall clock now. A fixed date in the future (or past) would make every
+/// engine that compares block time with its clock misjudge the chain; times in
+/// calldata (TWAP start, EthFlow validTo) follow block times, so a pinned
+/// genesis gives the same bytes every run.
+fn genesis_timestamp(plan: &Plan) -> u64 {
+    plan.scenario.chain.genesis_timestamp.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
+    })
+}
 
 /// Why the chain could not be set up. All of these are infrastructure failures (exit 3).
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +163,8 @@ pub struct Chain {
     pub contracts: Contracts,
     pub deployed: Vec<Deployed>,
     pub anvil_version: String,
+    /// Unix time of the genesis block of a local chain (`None` on a fork).
+    pub genesis_timestamp: Option<u64>,
     /// The first block an engine must index: the fork block on a fork, else
     /// the head once the contracts are in place (no CoW event precedes it).
     pub start_block: u64,
@@ -181,14 +192,15 @@ async fn start_replay(
     let started = Instant::now();
     let spec = &plan.scenario.chain;
     let chain_id = spec.id;
+    let genesis = genesis_timestamp(plan);
     let args = anvil::AnvilArgs {
         chain_id: Some(chain_id),
         gas_limit: spec.gas_limit,
-        genesis_timestamp: Some(GENESIS_TIMESTAMP),
+        genesis_timestamp: Some(genesis),
         fork: None,
     };
     let spawned = anvil::spawn(anvil_binary, &args, &run_dir.join("anvil.log")).await?;
-    let mut next_timestamp = GENESIS_TIMESTAMP + 1;
+    let mut next_timestamp = genesis + 1;
     let mut clock = || {
         let t = next_timestamp;
         next_timestamp += 1;
@@ -210,6 +222,7 @@ async fn start_replay(
         next_timestamp,
     )
     .await
+    .map(|chain| chain.with_genesis(genesis))
 }
 
 /// Fixture mode: a fresh Anvil with a recorded fixture's code and storage.
@@ -222,6 +235,7 @@ async fn start_recorded(
     let started = Instant::now();
     let spec = &plan.scenario.chain;
     let fixture = recorded::read(path)?;
+    let genesis = genesis_timestamp(plan);
     if let Some(written) = plan
         .chain_id_written
         .then_some(spec.id)
@@ -236,7 +250,7 @@ async fn start_recorded(
     let args = anvil::AnvilArgs {
         chain_id: Some(fixture.chain_id),
         gas_limit: spec.gas_limit,
-        genesis_timestamp: Some(GENESIS_TIMESTAMP),
+        genesis_timestamp: Some(genesis),
         fork: None,
     };
     let spawned = anvil::spawn(anvil_binary, &args, &run_dir.join("anvil.log")).await?;
@@ -253,9 +267,10 @@ async fn start_recorded(
         origin,
         started.elapsed(),
         spec.block_time.0.as_secs().max(1),
-        GENESIS_TIMESTAMP + 1,
+        genesis + 1,
     )
     .await
+    .map(|chain| chain.with_genesis(genesis))
 }
 
 fn contracts_for(chain_id: u64, deployed: &[Deployed]) -> Result<Contracts, ChainError> {
@@ -304,6 +319,7 @@ impl Chain {
                     .map_err(|e| rpc_error("eth_blockNumber", e))?,
             };
         Ok(Chain {
+            genesis_timestamp: None,
             start_block,
             provider: spawned.provider,
             http_url: format!("http://127.0.0.1:{}", spawned.port),
@@ -319,6 +335,12 @@ impl Chain {
             _relay: relay,
             origin,
         })
+    }
+
+    /// The chain with its local genesis time recorded.
+    fn with_genesis(mut self, genesis: u64) -> Self {
+        self.genesis_timestamp = Some(genesis);
+        self
     }
 
     /// The timestamp the next mined block will carry.

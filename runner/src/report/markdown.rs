@@ -85,6 +85,58 @@ fn headline(md: &mut String, outcome: &Outcome) {
         outcome.versions.anvil,
         outcome.versions.runner,
     );
+    if let Some(note) = time_compression(outcome.chain.chain_id, outcome.chain.block_time_seconds) {
+        let _ = writeln!(md, "{note}\n");
+    }
+    if let Some(genesis) = outcome.run.chain_genesis_timestamp {
+        let shown = i64::try_from(genesis)
+            .ok()
+            .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| genesis.to_string());
+        let _ = writeln!(md, "Chain time starts at {shown} (genesis block).\n");
+    }
+}
+
+/// How long the chain takes per block in production, for the time-compression
+/// note; `None` for chains this table does not know.
+fn production_block_seconds(chain_id: u64) -> Option<f64> {
+    match chain_id {
+        1 | 11_155_111 => Some(12.0),
+        100 => Some(5.0),
+        137 | 8453 => Some(2.0),
+        42_161 => Some(0.25),
+        _ => None,
+    }
+}
+
+/// What `block_time` does to the engine's budget: 1 s blocks on a 12 s chain
+/// give it a twelfth of the time per block it has in production.
+pub(crate) fn time_compression(chain_id: u64, block_time_seconds: f64) -> Option<String> {
+    let real = production_block_seconds(chain_id)?;
+    if block_time_seconds <= 0.0 {
+        return None;
+    }
+    let factor = real / block_time_seconds;
+    let text = if factor > 1.05 {
+        format!(
+            "**Time compression:** a block every {block_time_seconds} s here; chain {chain_id} makes one every {real} s in production, \
+             so the engine's per-block budget is {factor:.1}× tighter than in production \
+             (a rate-limited engine is judged {factor:.1}× harder)."
+        )
+    } else if factor < 0.95 {
+        format!(
+            "**Time dilation:** a block every {block_time_seconds} s here; chain {chain_id} makes one every {real} s in production, \
+             so the engine has {:.1}× more time per block than in production.",
+            1.0 / factor
+        )
+    } else {
+        format!("Blocks come at chain {chain_id}'s production cadence ({real} s).")
+    };
+    Some(text)
 }
 
 /// The bottleneck hint: what failed first and which stage slowed down most.

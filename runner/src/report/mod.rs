@@ -90,6 +90,8 @@ pub struct RunFacts {
     pub engine_log_tail: String,
     /// How the engine exited, when it died during the run.
     pub engine_exit: Option<String>,
+    /// Unix time of the local chain's genesis block (`None` on a fork).
+    pub chain_genesis_timestamp: Option<u64>,
     /// The run directory.
     pub run_dir: PathBuf,
     /// Where the chain's contracts came from (replay, fork, recorded fixture).
@@ -347,6 +349,10 @@ pub struct RunSection {
     pub time_to_first_load_block_seconds: Option<f64>,
     /// The run directory.
     pub run_dir: PathBuf,
+    /// Unix time of the local chain's genesis block: the wall clock at the
+    /// start unless `chain.genesis_timestamp` pins it; absent on a fork.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_genesis_timestamp: Option<u64>,
     /// The engine's last log lines.
     pub engine_log_tail: Vec<String>,
     /// Per-block timings.
@@ -605,6 +611,7 @@ fn run_section(delivery: &Delivery, facts: &RunFacts) -> RunSection {
             .first_load_block_at
             .map(|at| round_ms(at.saturating_duration_since(facts.started))),
         run_dir: facts.run_dir.clone(),
+        chain_genesis_timestamp: facts.chain_genesis_timestamp,
         engine_log_tail: tail.into_iter().skip(skip).collect(),
         blocks: delivery
             .blocks

@@ -305,6 +305,7 @@ pub(crate) fn sample() -> Outcome {
             chain_setup_seconds: 0.12,
             time_to_first_load_block_seconds: Some(3.2),
             run_dir: PathBuf::from("runs/golden"),
+            chain_genesis_timestamp: Some(1_735_689_600),
             engine_log_tail: vec![
                 "INFO engine: block 14 processed".to_owned(),
                 "INFO engine: shutting down".to_owned(),
@@ -640,4 +641,15 @@ fn the_outcome_window_comes_from_the_series() {
     );
     series.window_start = Some(series.points.len());
     assert_eq!(LoadWindow::of(&series, &Delivery::default()), None);
+}
+
+#[test]
+fn the_report_says_what_block_time_does_to_the_engine_budget() {
+    let fast = super::markdown::time_compression(11_155_111, 1.0).unwrap();
+    assert!(fast.contains("12.0× tighter"), "{fast}");
+    let slow = super::markdown::time_compression(1, 24.0).unwrap();
+    assert!(slow.contains("2.0× more time"), "{slow}");
+    let same = super::markdown::time_compression(1, 12.0).unwrap();
+    assert!(same.contains("production cadence"), "{same}");
+    assert_eq!(super::markdown::time_compression(31_337, 1.0), None);
 }

@@ -82,6 +82,13 @@ pub struct ChainSpec {
     /// replaying the deployments, and their code hashes verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixture: Option<PathBuf>,
+    /// Unix time (seconds) of the local chain's genesis block. Left out: the
+    /// wall clock when the run starts (recorded in outcome.json under `run`), so
+    /// an engine that compares block time with its own clock sees a chain in
+    /// step with it. Pin it for byte-identical calldata from run to run. Not
+    /// with `fork` (a fork keeps the forked chain's time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesis_timestamp: Option<u64>,
 }
 
 /// Chain id of local mode when the scenario names none: Sepolia.
@@ -106,6 +113,7 @@ impl Default for ChainSpec {
             fixtures: None,
             fork: None,
             fixture: None,
+            genesis_timestamp: None,
         }
     }
 }

@@ -997,3 +997,25 @@ fn substituted_values_never_appear_in_problems() {
         "{error}"
     );
 }
+
+#[test]
+fn a_pinned_genesis_is_checked() {
+    let with = |chain: &str| load_text("g.yaml", &format!("{MINIMAL}chain: {chain}\n"), &no_env);
+    let plan = with("{genesis_timestamp: 1800000000}").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.scenario.chain.genesis_timestamp, Some(1_800_000_000));
+    let zero = with("{genesis_timestamp: 0}").unwrap_err().to_string();
+    assert!(
+        zero.contains("chain.genesis_timestamp: must be between 1"),
+        "{zero}"
+    );
+    let fork = with("{genesis_timestamp: 5, fork: {url: 'http://127.0.0.1:1'}}")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        fork.contains("a fork keeps the forked chain's time"),
+        "{fork}"
+    );
+    // Left out, the plan hash does not depend on the run's clock.
+    let plain = load_text("g.yaml", MINIMAL, &no_env).unwrap();
+    assert_eq!(plain.scenario.chain.genesis_timestamp, None);
+}

@@ -18,6 +18,9 @@ use mock_orderbook::{is_known_fault, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE, TRANS
 pub const FIXTURE_CHAIN_IDS: &[u64] = &[1, 11_155_111];
 /// Shortest block time the runner can keep up with.
 pub const MIN_BLOCK_TIME: Duration = Duration::from_millis(100);
+/// Latest pinned genesis: leaves a year of chain time below `u32::MAX`, the
+/// largest `validTo` an order can carry.
+pub const MAX_GENESIS_TIMESTAMP: u64 = u32::MAX as u64 - 366 * 24 * 60 * 60;
 /// Longest block time; longer runs are better written as more blocks.
 pub const MAX_BLOCK_TIME: Duration = Duration::from_secs(60);
 /// Below this a block cannot hold even a handful of contract calls.
@@ -123,6 +126,19 @@ impl<'a> Checker<'a> {
                         ),
                     );
                 }
+            }
+        }
+        if let Some(genesis) = chain.genesis_timestamp {
+            if chain.fork.is_some() {
+                self.fail(
+                    &["chain", "genesis_timestamp"],
+                    "chain.genesis_timestamp: a fork keeps the forked chain's time; remove it, or drop chain.fork",
+                );
+            } else if !(1..=MAX_GENESIS_TIMESTAMP).contains(&genesis) {
+                self.fail(
+                    &["chain", "genesis_timestamp"],
+                    format!("chain.genesis_timestamp: must be between 1 and {MAX_GENESIS_TIMESTAMP} (Unix seconds; order validTo is 32 bits), got {genesis}"),
+                );
             }
         }
         let block_time = chain.block_time.0;
