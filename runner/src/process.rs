@@ -299,12 +299,18 @@ mod tests {
         let script = format!("sleep 30 & echo $! > {}; wait", grandchild_file.display());
         let guard = sh(&script, dir.path());
         let pid = guard.pid();
+        // The shell creates the file before it writes the PID: wait for a whole line.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !grandchild_file.exists() && Instant::now() < deadline {
+        let written = || {
+            std::fs::read_to_string(&grandchild_file)
+                .ok()
+                .filter(|text| text.ends_with('\n'))
+        };
+        while written().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let grandchild: u32 = std::fs::read_to_string(&grandchild_file)
-            .unwrap()
+        let grandchild: u32 = written()
+            .expect("the shell wrote the grandchild's PID")
             .trim()
             .parse()
             .unwrap();

@@ -182,7 +182,14 @@ fn hint(md: &mut String, outcome: &Outcome) {
         }
         None => {}
     }
-    if b.first_failed_bar.is_some() || !b.stages.is_empty() {
+    if let Some(stall) = &b.stalled {
+        let _ = writeln!(
+            md,
+            "- **Engine stalled:** no order POST from block {} on for {} blocks while events waited ({} at the last silent block).",
+            stall.from_block, stall.blocks, stall.events_waiting
+        );
+    }
+    if b.first_failed_bar.is_some() || !b.stages.is_empty() || b.stalled.is_some() {
         md.push('\n');
     }
 }

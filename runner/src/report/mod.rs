@@ -426,6 +426,9 @@ impl Outcome {
         let blocks = block_rows(delivery, series);
         let mut bottleneck = stage_growth(&blocks, delivery);
         bottleneck.first_failed_bar = timeline::first_failure(&plan.bars, series, &verdicts);
+        let per_block: Vec<(u64, &BlockMetrics)> =
+            blocks.iter().map(|b| (b.number, &b.metrics)).collect();
+        bottleneck.stalled = timeline::stall(&per_block);
         let run = run_section(delivery, &facts);
         Outcome {
             version: OUTCOME_VERSION,

@@ -1,5 +1,8 @@
-//! `plot.svg`: three stacked panels over the blocks of the run: events
-//! delivered on chain, orders the mock received, and event→order latency p99.
+//! `plot.svg`: stacked panels over the blocks of the run: events delivered on
+//! chain, orders the mock received, events lost, and event→order latency p99
+//! with every seconds-valued bar's limit drawn as a dashed line. A red marker
+//! crosses every panel at the block where the first bar failed, so the plot
+//! tells the verdict, not only the load.
 //!
 //! Hand-written SVG text: three bar/line charts do not justify a plotting
 //! dependency, and plain text keeps the file deterministic (golden-testable)
@@ -16,13 +19,15 @@ const LEFT: f64 = 70.0;
 const RIGHT: f64 = 20.0;
 const TOP: f64 = 30.0;
 
-/// One panel: a title, a unit and one value per block (`None`: no data).
+/// One panel: a title, a unit and one value per block (`None`: no data),
+/// plus horizontal limit lines (value, label).
 struct Panel<'a> {
     title: &'a str,
     unit: &'a str,
     values: Vec<Option<f64>>,
     bars: bool,
     colour: &'a str,
+    limits: Vec<(f64, String)>,
 }
 
 /// The plot for an outcome.
@@ -38,6 +43,7 @@ pub fn render(outcome: &Outcome) -> String {
                 .collect(),
             bars: true,
             colour: "#4e79a7",
+            limits: Vec::new(),
         },
         Panel {
             title: "orders received by the mock",
@@ -48,9 +54,21 @@ pub fn render(outcome: &Outcome) -> String {
                 .collect(),
             bars: true,
             colour: "#59a14f",
+            limits: Vec::new(),
         },
         Panel {
-            title: "event→order latency p99",
+            title: "events lost",
+            unit: "",
+            values: blocks
+                .iter()
+                .map(|b| Some(b.metrics.events_lost as f64))
+                .collect(),
+            bars: true,
+            colour: "#f28e2b",
+            limits: Vec::new(),
+        },
+        Panel {
+            title: "event→order latency p99 (bucket interpolation); dashed: bar limits in seconds",
             unit: "s",
             values: blocks
                 .iter()
@@ -58,8 +76,14 @@ pub fn render(outcome: &Outcome) -> String {
                 .collect(),
             bars: false,
             colour: "#e15759",
+            limits: seconds_limits(outcome),
         },
     ];
+    let first_failure = outcome
+        .bottleneck
+        .first_failed_bar
+        .as_ref()
+        .and_then(|f| Some((f.block?, f.bar.as_str())));
     let height = TOP + panels.len() as f64 * (PANEL + GAP) + 10.0;
     let mut svg = String::new();
     let _ = writeln!(
@@ -76,8 +100,39 @@ pub fn render(outcome: &Outcome) -> String {
         let top = TOP + i as f64 * (PANEL + GAP) + 15.0;
         draw_panel(&mut svg, panel, blocks, top);
     }
+    if let Some((block, bar)) = first_failure {
+        draw_failure_marker(&mut svg, blocks, block, bar, height);
+    }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// The limits of the bars measured in seconds, as lines for the latency panel.
+fn seconds_limits(outcome: &Outcome) -> Vec<(f64, String)> {
+    outcome
+        .bars
+        .iter()
+        .filter(|bar| bar.unit == "s" && bar.limit.is_finite() && bar.limit > 0.0)
+        .map(|bar| (bar.limit, bar.bar.clone()))
+        .collect()
+}
+
+/// A red vertical line through every panel at `block`, labelled with the bar.
+fn draw_failure_marker(svg: &mut String, blocks: &[BlockRow], block: u64, bar: &str, height: f64) {
+    let Some(index) = blocks.iter().position(|b| b.number == block) else {
+        return;
+    };
+    let step = (WIDTH - LEFT - RIGHT) / blocks.len().max(1) as f64;
+    let x = LEFT + (index as f64 + 0.5) * step;
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{x:.1}\" y1=\"{TOP:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/>\n\
+         <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#d62728\" text-anchor=\"end\">first failure, block {block}: {}</text>",
+        height - 10.0,
+        WIDTH - RIGHT,
+        TOP + 4.0,
+        escape(bar)
+    );
 }
 
 fn draw_panel(svg: &mut String, panel: &Panel, blocks: &[BlockRow], top: f64) {
@@ -88,6 +143,7 @@ fn draw_panel(svg: &mut String, panel: &Panel, blocks: &[BlockRow], top: f64) {
         .iter()
         .flatten()
         .copied()
+        .chain(panel.limits.iter().map(|(limit, _)| *limit))
         .fold(0.0_f64, f64::max);
     let scale_max = if max > 0.0 { max } else { 1.0 };
     let _ = writeln!(
@@ -156,6 +212,19 @@ fn draw_panel(svg: &mut String, panel: &Panel, blocks: &[BlockRow], top: f64) {
                 points.join(" ")
             );
         }
+    }
+    for (limit, text) in &panel.limits {
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#d62728\" stroke-dasharray=\"6 4\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#d62728\" text-anchor=\"end\">{}</text>",
+            y(*limit),
+            LEFT + plot_width,
+            y(*limit),
+            LEFT + plot_width,
+            y(*limit) - 3.0,
+            escape(text)
+        );
     }
     // First and last block numbers under the axis.
     if let (Some(first), Some(last)) = (blocks.first(), blocks.last()) {

@@ -202,6 +202,12 @@ pub fn summary_text(outcome: &Outcome) -> String {
     if let Some(stage) = &outcome.bottleneck.grew_most {
         text.push_str(&format!("\ngrew most: {stage}"));
     }
+    if let Some(stall) = &outcome.bottleneck.stalled {
+        text.push_str(&format!(
+            "\nengine stalled: no order POST from block {} on for {} blocks ({} events waiting)",
+            stall.from_block, stall.blocks, stall.events_waiting
+        ));
+    }
     text
 }
 

@@ -25,6 +25,7 @@ fn block(number: u64, phase: BlockPhase, n: u64, received: u64, p99: Option<f64>
             event_to_order_p99_seconds: p99,
             engine_latency_p99_seconds: p99.map(|x| probe::round6(x * 0.8)),
             mock_request_p99_seconds: p99.map(|_| 0.012),
+            events_awaiting: n,
         },
         failures: Vec::new(),
     }
@@ -282,6 +283,7 @@ pub(crate) fn sample() -> Outcome {
                 },
             ],
             grew_most: Some(STAGE_EVENT_TO_ORDER.to_owned()),
+            stalled: None,
         },
         blocks,
         mock: Some(MockSummary {
@@ -652,4 +654,37 @@ fn the_report_says_what_block_time_does_to_the_engine_budget() {
     let same = super::markdown::time_compression(1, 12.0).unwrap();
     assert!(same.contains("production cadence"), "{same}");
     assert_eq!(super::markdown::time_compression(31_337, 1.0), None);
+}
+
+#[test]
+fn an_engine_that_posts_nothing_while_events_wait_is_named_stalled() {
+    let metrics = |received: u64, awaiting: u64| BlockMetrics {
+        orders_received: received,
+        events_awaiting: awaiting,
+        ..BlockMetrics::default()
+    };
+    let rows = [
+        (10, metrics(5, 5)),
+        (11, metrics(0, 10)),
+        (12, metrics(0, 15)),
+        (13, metrics(0, 20)),
+        (14, metrics(0, 25)),
+        (15, metrics(3, 22)),
+    ];
+    let view: Vec<(u64, &BlockMetrics)> = rows.iter().map(|(n, m)| (*n, m)).collect();
+    assert_eq!(
+        super::timeline::stall(&view),
+        Some(super::timeline::Stall {
+            from_block: 11,
+            blocks: 4,
+            events_waiting: 25
+        })
+    );
+    // Two silent blocks are a hiccup; silence with nothing waiting is idleness.
+    let short = [(1, metrics(0, 5)), (2, metrics(0, 5)), (3, metrics(1, 0))];
+    let idle = [(1, metrics(0, 0)), (2, metrics(0, 0)), (3, metrics(0, 0))];
+    for rows in [&short[..], &idle[..]] {
+        let view: Vec<(u64, &BlockMetrics)> = rows.iter().map(|(n, m)| (*n, m)).collect();
+        assert_eq!(super::timeline::stall(&view), None);
+    }
 }

@@ -20,6 +20,11 @@ pub const EVENT_TO_ORDER: &str = "cowload_event_to_order_seconds";
 pub const ORDERS_RECEIVED: &str = "cowload_orders_received_total";
 /// Events with no accepted order by their deadline.
 pub const EVENTS_LOST: &str = "cowload_events_lost_total";
+/// The mock's gauge of events neither matched nor lost yet.
+pub const EVENTS_AWAITING: &str = "cowload_events_awaiting_order";
+/// Blocks in a row with events waiting and no order POST at all before the
+/// report calls the engine stalled.
+pub const STALL_BLOCKS: usize = 3;
 /// The mock's own answer time for order POSTs.
 pub const MOCK_REQUEST: &str = "cowload_mock_request_duration_seconds{route=\"/api/v1/orders\"}";
 /// The engine's event latency: shepherd publishes a summary; the reference
@@ -50,6 +55,9 @@ pub struct BlockMetrics {
     pub engine_latency_p99_seconds: Option<f64>,
     /// The mock's request latency p99 over this interval.
     pub mock_request_p99_seconds: Option<f64>,
+    /// Events still waiting for their order at this block's scrape.
+    #[serde(default)]
+    pub events_awaiting: u64,
 }
 
 /// Reads one block's interval: `after` is the block's scrape, `before` the one before.
@@ -71,7 +79,45 @@ pub fn block_metrics(before: &Point, after: &Point) -> BlockMetrics {
         event_to_order_p99_seconds: quantile(0.99, EVENT_TO_ORDER),
         engine_latency_p99_seconds: engine,
         mock_request_p99_seconds: quantile(0.99, MOCK_REQUEST),
+        events_awaiting: probe::sum(after, EVENTS_AWAITING).max(0.0).round() as u64,
     }
+}
+
+/// The engine stopped posting: the first run of [`STALL_BLOCKS`] or more
+/// blocks in which events waited for their order and the orderbook received
+/// no POST at all. Read from the harness's own data, so it names a stall in
+/// any engine, whatever its metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Stall {
+    /// The first silent block.
+    pub from_block: u64,
+    /// How many blocks in a row stayed silent.
+    pub blocks: u64,
+    /// Events waiting at the last silent block.
+    pub events_waiting: u64,
+}
+
+/// The first stall in `blocks` (rows in block order), if any.
+pub fn stall(blocks: &[(u64, &BlockMetrics)]) -> Option<Stall> {
+    let mut run: Option<Stall> = None;
+    for &(number, metrics) in blocks {
+        let silent = metrics.orders_received == 0 && metrics.events_awaiting > 0;
+        run = match (run, silent) {
+            (Some(mut stall), true) => {
+                stall.blocks += 1;
+                stall.events_waiting = metrics.events_awaiting;
+                Some(stall)
+            }
+            (None, true) => Some(Stall {
+                from_block: number,
+                blocks: 1,
+                events_waiting: metrics.events_awaiting,
+            }),
+            (Some(stall), false) if stall.blocks as usize >= STALL_BLOCKS => return Some(stall),
+            (_, false) => None,
+        };
+    }
+    run.filter(|stall| stall.blocks as usize >= STALL_BLOCKS)
 }
 
 fn has_family(point: &Point, base: &str) -> bool {
@@ -122,6 +168,9 @@ pub struct Bottleneck {
     pub stages: Vec<StageGrowth>,
     /// The stage that grew most, when it grew by more than 1 ms and 10%.
     pub grew_most: Option<String>,
+    /// Where the engine stopped posting while events waited, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled: Option<Stall>,
 }
 
 /// Finds, for each bar that fails over the load window, the first scrape at
@@ -203,6 +252,7 @@ pub fn growth(stages: &[(&str, Vec<Option<f64>>)]) -> Bottleneck {
         first_failed_bar: None,
         stages: out,
         grew_most,
+        stalled: None,
     }
 }
 
