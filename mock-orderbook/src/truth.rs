@@ -280,6 +280,13 @@ impl Truth {
         self.ledger().head
     }
 
+    /// The exact event→order latencies (seconds) of the first accepted orders
+    /// since the last call, so the runner can report per-block quantiles from
+    /// the samples themselves rather than from histogram buckets.
+    pub fn take_first_order_latencies(&self) -> Vec<f64> {
+        std::mem::take(&mut self.ledger().recent_latencies)
+    }
+
     /// Makes an app-data document servable at `GET /api/v1/app_data/{keccak256(doc)}` and
     /// returns that hash.
     pub fn register_app_data(&self, doc: String) -> B256 {
@@ -465,6 +472,8 @@ struct Ledger {
     received: BTreeMap<(String, String), u64>,
     unmatched_accepted: u64,
     kinds: [KindStats; 2],
+    /// First-order latencies (seconds) not yet taken by the runner.
+    recent_latencies: Vec<f64>,
 }
 
 impl Ledger {
@@ -495,6 +504,7 @@ impl Ledger {
             received,
             unmatched_accepted: 0,
             kinds: [KindStats::new(), KindStats::new()],
+            recent_latencies: Vec::new(),
         }
     }
 
@@ -596,6 +606,7 @@ impl Ledger {
             let (posts, lost, block) = (event.posts, event.lost, event.block);
             let stats = &mut self.kinds[kind.index()];
             stats.record_first_order(latency, blocks, posts);
+            self.recent_latencies.push(latency.as_secs_f64());
             if lost {
                 stats.late += 1;
             } else {
@@ -1160,6 +1171,37 @@ mod tests {
                 "missing `{line}` in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn first_order_latencies_are_handed_over_exactly_once() {
+        let truth = Truth::new(3, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![
+            event(EventKind::Twap, 3, t0, 1),
+            event(EventKind::EthFlow, 3, t0, 2),
+        ]);
+        truth.set_head(3);
+        post(
+            &truth,
+            1,
+            PostOutcome::Accepted,
+            t0 + Duration::from_millis(123),
+        );
+        post(
+            &truth,
+            1,
+            PostOutcome::Duplicate,
+            t0 + Duration::from_millis(500),
+        );
+        post(
+            &truth,
+            2,
+            PostOutcome::Accepted,
+            t0 + Duration::from_millis(40),
+        );
+        assert_eq!(truth.take_first_order_latencies(), vec![0.123, 0.04]);
+        assert!(truth.take_first_order_latencies().is_empty());
     }
 
     #[test]

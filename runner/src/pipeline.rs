@@ -119,6 +119,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         engine_log_tail: engine_tail,
         engine_exit,
         chain_genesis_timestamp: stages.chain.genesis_timestamp,
+        block_latencies: report::BlockLatencies::default(),
         run_dir: run_dir.clone(),
         origin: stages.chain.origin.clone(),
     };
@@ -128,10 +129,15 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         series,
         mock_stats,
         failure,
+        latencies,
         ..
     } = match result {
         Ok(judged) => judged,
         Err(partial) => *partial,
+    };
+    let facts = RunFacts {
+        block_latencies: latencies,
+        ..facts
     };
     let verdicts = bars::evaluate(&plan.bars, &series);
     let outcome = Outcome::new(
@@ -158,6 +164,8 @@ struct Judged {
     failure: Option<RunError>,
     /// How the engine exited when it died during the run.
     engine_exit: Option<String>,
+    /// Exact first-order latencies per block interval.
+    latencies: report::BlockLatencies,
 }
 
 /// The running stages of one run.
@@ -189,6 +197,7 @@ impl Stages<'_> {
                     mock_stats: serde_json::Value::Null,
                     failure: Some(e),
                     engine_exit: None,
+                    latencies: report::BlockLatencies::default(),
                 }))
             }
         };
@@ -209,6 +218,7 @@ impl Stages<'_> {
             Ok(_) | Err(_) => None,
         };
         let series = std::mem::take(&mut observer.series);
+        let latencies = std::mem::take(&mut observer.latencies);
         match loaded {
             Ok(delivery) => {
                 let judged = Judged {
@@ -217,6 +227,7 @@ impl Stages<'_> {
                     mock_stats: stats,
                     failure,
                     engine_exit,
+                    latencies,
                 };
                 match judged.failure {
                     None => Ok(judged),
@@ -229,6 +240,7 @@ impl Stages<'_> {
                 mock_stats: stats,
                 failure: Some(RunError::Load(e)),
                 engine_exit,
+                latencies,
             })),
         }
     }
@@ -258,6 +270,9 @@ struct Observer<'a> {
     requested: Counts,
     delivered: Counts,
     engine_died: Option<EngineError>,
+    /// Exact event→order latencies of the first orders, by the block whose
+    /// scrape interval received them.
+    latencies: report::BlockLatencies,
     cancel_load: Cancel,
     load_blocks_seen: u32,
     display: report::Progress,
@@ -303,6 +318,7 @@ impl<'a> Observer<'a> {
             requested: Counts::default(),
             delivered: Counts::default(),
             engine_died: None,
+            latencies: report::BlockLatencies::default(),
             cancel_load,
             load_blocks_seen: 0,
             display: report::Progress::new(),
@@ -433,7 +449,7 @@ impl<'a> Observer<'a> {
                 twap: lost("twap"),
                 ethflow: lost("ethflow"),
             },
-            latency_p99: metrics.event_to_order_p99_seconds,
+            latency_p99: self.latencies.quantile(block.block.number, 0.99),
             late_ms: block.timing.late_ms,
             failures: block
                 .failures
@@ -502,6 +518,8 @@ impl OnBlock for Observer<'_> {
         }
         self.scrape(&format!("block {}", block.block.number), Some(block))
             .await;
+        let samples = self.mock.truth().take_first_order_latencies();
+        self.latencies.insert(block.block.number, samples);
         self.progress(block);
     }
 }

@@ -71,6 +71,33 @@ pub enum Status {
     Error,
 }
 
+/// Exact event→order latencies (seconds) of first accepted orders, by the
+/// block whose scrape interval received them: the per-block quantiles in the
+/// report and on the progress line come from these samples, never from
+/// histogram buckets (bucket interpolation can be off by a whole bucket).
+#[derive(Debug, Clone, Default)]
+pub struct BlockLatencies(BTreeMap<u64, Vec<f64>>);
+
+impl BlockLatencies {
+    /// Records the samples received in `block`'s interval.
+    pub fn insert(&mut self, block: u64, samples: Vec<f64>) {
+        self.0.entry(block).or_default().extend(samples);
+    }
+
+    /// The `q` quantile (nearest rank) of `block`'s samples; `None` without any.
+    pub fn quantile(&self, block: u64, q: f64) -> Option<f64> {
+        let mut samples = self.0.get(&block)?.clone();
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_by(f64::total_cmp);
+        let rank = (q * samples.len() as f64)
+            .ceil()
+            .clamp(1.0, samples.len() as f64);
+        Some(probe::round6(samples[rank as usize - 1]))
+    }
+}
+
 /// Wall-clock facts of the run, as the pipeline hands them over.
 #[derive(Debug, Clone)]
 pub struct RunFacts {
@@ -92,6 +119,8 @@ pub struct RunFacts {
     pub engine_exit: Option<String>,
     /// Unix time of the local chain's genesis block (`None` on a fork).
     pub chain_genesis_timestamp: Option<u64>,
+    /// Exact event→order latencies of first orders, per block interval.
+    pub block_latencies: BlockLatencies,
     /// The run directory.
     pub run_dir: PathBuf,
     /// Where the chain's contracts came from (replay, fork, recorded fixture).
@@ -423,7 +452,7 @@ impl Outcome {
             None if !verdicts.is_empty() && verdicts.iter().all(|b| b.holds) => (Status::Pass, 0),
             None => (Status::Fail, 1),
         };
-        let blocks = block_rows(delivery, series);
+        let blocks = block_rows(delivery, series, &facts.block_latencies);
         let mut bottleneck = stage_growth(&blocks, delivery);
         bottleneck.first_failed_bar = timeline::first_failure(&plan.bars, series, &verdicts);
         let per_block: Vec<(u64, &BlockMetrics)> =
@@ -532,7 +561,7 @@ fn normalise_command(command: &[String], run_dir: &Path, scenario_dir: &Path) ->
         .collect()
 }
 
-fn block_rows(delivery: &Delivery, series: &Series) -> Vec<BlockRow> {
+fn block_rows(delivery: &Delivery, series: &Series, latencies: &BlockLatencies) -> Vec<BlockRow> {
     delivery
         .blocks
         .iter()
@@ -542,9 +571,13 @@ fn block_rows(delivery: &Delivery, series: &Series) -> Vec<BlockRow> {
             requested: b.requested.into(),
             delivered: b.delivered.into(),
             active_twaps: b.active_twaps,
-            metrics: timeline::interval(series, b.block.number)
-                .map(|(before, after)| timeline::block_metrics(before, after))
-                .unwrap_or_default(),
+            metrics: BlockMetrics {
+                event_to_order_p50_seconds: latencies.quantile(b.block.number, 0.5),
+                event_to_order_p99_seconds: latencies.quantile(b.block.number, 0.99),
+                ..timeline::interval(series, b.block.number)
+                    .map(|(before, after)| timeline::block_metrics(before, after))
+                    .unwrap_or_default()
+            },
             failures: b
                 .failures
                 .iter()

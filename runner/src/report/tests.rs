@@ -688,3 +688,17 @@ fn an_engine_that_posts_nothing_while_events_wait_is_named_stalled() {
         assert_eq!(super::timeline::stall(&view), None);
     }
 }
+
+#[test]
+fn per_block_latency_quantiles_are_exact_not_bucketed() {
+    let mut latencies = BlockLatencies::default();
+    // Ten samples between 10 and 123.5 ms: a 100–250 ms bucket would interpolate
+    // p99 towards 250 ms; the samples say 123.5 ms.
+    let samples = vec![0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1235];
+    latencies.insert(12, samples);
+    assert_eq!(latencies.quantile(12, 0.99), Some(0.1235));
+    assert_eq!(latencies.quantile(12, 0.5), Some(0.05));
+    assert_eq!(latencies.quantile(13, 0.99), None);
+    latencies.insert(13, Vec::new());
+    assert_eq!(latencies.quantile(13, 0.99), None);
+}
