@@ -32,6 +32,7 @@ pub(crate) fn doctored() -> Outcome {
             delta: Some(3.0),
             max: None,
             quantiles: BTreeMap::new(),
+            quantiles_above: BTreeMap::new(),
         },
     );
     head.run.duration_seconds = 99.0; // wall clock: never compared

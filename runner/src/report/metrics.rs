@@ -94,7 +94,13 @@ pub struct MetricSummary {
     /// Largest value seen at any scrape (gauges only).
     pub max: Option<f64>,
     /// `p50`, `p90`, `p99`… in the metric's unit (histograms and summaries).
+    /// A histogram quantile whose rank falls in the `+Inf` bucket is not
+    /// known and is left out here (see `quantiles_above`).
     pub quantiles: BTreeMap<String, f64>,
+    /// Histogram quantiles known only to lie above the top finite bucket
+    /// bound: `p99 → 10` reads "p99 > 10".
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quantiles_above: BTreeMap<String, f64>,
 }
 
 /// Family names found in the series: histogram bases and summary names,
@@ -230,10 +236,10 @@ fn summarise_one(
         .then(|| probe::observe(&format!("max({value_selector})"), series))
         .flatten()
         .map(probe::round6);
-    let quantiles = match kind {
+    let (quantiles, quantiles_above) = match kind {
         MetricKind::Histogram => histogram_quantiles(series, family, labels),
-        MetricKind::Summary => summary_quantiles(series, family, labels),
-        _ => BTreeMap::new(),
+        MetricKind::Summary => (summary_quantiles(series, family, labels), BTreeMap::new()),
+        _ => (BTreeMap::new(), BTreeMap::new()),
     };
     MetricSummary {
         source: source_of(family),
@@ -243,18 +249,30 @@ fn summarise_one(
         delta,
         max,
         quantiles,
+        quantiles_above,
     }
 }
 
-fn histogram_quantiles(series: &Series, family: &str, labels: &Labels) -> BTreeMap<String, f64> {
+/// Known quantiles, and those only known to lie above the top finite bound.
+type SplitQuantiles = (BTreeMap<String, f64>, BTreeMap<String, f64>);
+
+fn histogram_quantiles(series: &Series, family: &str, labels: &Labels) -> SplitQuantiles {
     let selector = probe::selector(family, labels);
-    QUANTILES
-        .iter()
-        .filter_map(|(name, q)| {
-            let value = probe::observe(&format!("quantile({q}, {selector})"), series)?;
-            Some(((*name).to_owned(), probe::round6(value)))
-        })
-        .collect()
+    let mut known = BTreeMap::new();
+    let mut above = BTreeMap::new();
+    for (name, q) in QUANTILES {
+        let Some(verdict) = probe::observe_verdict(&format!("quantile({q}, {selector})"), series)
+        else {
+            continue;
+        };
+        let Some(value) = verdict.observed.filter(|x| x.is_finite()) else {
+            continue;
+        };
+        let beyond_top = verdict.bucket.is_some_and(|b| b.upper.is_none());
+        let target = if beyond_top { &mut above } else { &mut known };
+        target.insert((*name).to_owned(), probe::round6(value));
+    }
+    (known, above)
 }
 
 /// The published quantiles at the last scrape, keyed `p50`, `p99`, `p99.9`.
@@ -392,6 +410,26 @@ mod tests {
         assert_eq!(summary.delta, Some(6.0));
         assert_eq!(summary.quantiles["p50"], 0.5);
         assert_eq!(summary.quantiles["p99"], 0.6);
+    }
+
+    /// A rank in the `+Inf` bucket is never reported as if known: the
+    /// quantile moves to `quantiles_above`, "more than the top bound".
+    #[test]
+    fn quantiles_beyond_the_top_bucket_are_not_reported_as_known() {
+        let point = |slow: f64| -> Vec<Raw> {
+            vec![
+                ("h_bucket", &[("le", "1")], 10.0),
+                ("h_bucket", &[("le", "10")], 90.0),
+                ("h_bucket", &[("le", "+Inf")], 90.0 + slow),
+                ("h_count", &[], 90.0 + slow),
+                ("h_sum", &[], 100.0),
+            ]
+        };
+        let (before, after) = (point(0.0), point(10.0));
+        let s = series(&[&before, &after]);
+        let h = &summarise(&s)["h"];
+        assert!(!h.quantiles.contains_key("p99"), "{:?}", h.quantiles);
+        assert_eq!(h.quantiles_above.get("p99"), Some(&10.0));
     }
 
     /// Issue 9, case 5: the kind comes from `# TYPE`, not the name.

@@ -34,11 +34,16 @@ pub fn selector(name: &str, labels: &Labels) -> String {
 /// last), or `None` when the expression does not parse or has no finite
 /// value in that window.
 pub fn observe(expr: &str, series: &Series) -> Option<f64> {
-    let bar = bars::parse(&format!("{expr} >= 0")).ok()?;
-    bars::evaluate_over(std::slice::from_ref(&bar), &series.points)
-        .pop()
+    observe_verdict(expr, series)
         .and_then(|v| v.observed)
         .filter(|x| x.is_finite())
+}
+
+/// `expr` evaluated as a bar over `series`, with what the bar knows about
+/// its value (for a histogram quantile: the bucket it fell in).
+pub fn observe_verdict(expr: &str, series: &Series) -> Option<bars::Verdict> {
+    let bar = bars::parse(&format!("{expr} >= 0")).ok()?;
+    bars::evaluate_over(std::slice::from_ref(&bar), &series.points).pop()
 }
 
 /// The value of `expr` between two consecutive points (`before` → `after`).

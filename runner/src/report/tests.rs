@@ -49,6 +49,7 @@ fn metric(
             .iter()
             .map(|(k, v)| ((*k).to_owned(), *v))
             .collect(),
+        quantiles_above: BTreeMap::new(),
     }
 }
 
