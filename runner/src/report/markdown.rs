@@ -21,6 +21,7 @@ pub fn render(outcome: &Outcome) -> String {
     bars(&mut md, outcome);
     delivery(&mut md, outcome);
     orders(&mut md, outcome);
+    requests(&mut md, outcome);
     time(&mut md, outcome);
     metrics(&mut md, outcome, Source::Engine, "Engine metrics");
     mock(&mut md, outcome);
@@ -282,6 +283,32 @@ fn orders(md: &mut String, outcome: &Outcome) {
         "\n{} POSTs in all; {} accepted orders matched no event; {} POSTs still pending at the end.\n",
         mock.posts, mock.unmatched_orders, mock.pending_posts
     );
+}
+
+/// What the engine asked the orderbook, per accepted order.
+fn requests(md: &mut String, outcome: &Outcome) {
+    if outcome.requests_per_order.is_empty() {
+        return;
+    }
+    md.push_str(
+        "### Requests per accepted order\n\n\
+         Requests the engine made in the load window, by route and answer, divided by the orders \
+         the orderbook accepted (a ratio of totals, not a per-order trace).\n\n\
+         | route | status | requests | per accepted order |\n|---|---|---|---|\n",
+    );
+    for row in &outcome.requests_per_order {
+        let ratio = row
+            .per_accepted_order
+            .map_or("–".to_owned(), |r| format!("{r:.2}"));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {ratio} |",
+            cell(&row.route),
+            row.status,
+            row.requests
+        );
+    }
+    md.push('\n');
 }
 
 /// Where the time went: per-stage growth, harness timings and the plot.

@@ -18,6 +18,7 @@ mod junit;
 mod markdown;
 mod metrics;
 mod probe;
+mod requests;
 mod svg;
 mod terminal;
 mod timeline;
@@ -37,6 +38,7 @@ use crate::scenario::Plan;
 
 pub use markdown::{observed as format_observed, value as format_value};
 pub use metrics::{MetricKind, MetricSummary, Source};
+pub use requests::RouteRequests;
 pub use terminal::{print_summary, summary_text, BlockLine, Progress};
 pub use timeline::{BlockMetrics, Bottleneck, FirstFailure, StageGrowth};
 
@@ -420,6 +422,10 @@ pub struct Outcome {
     pub blocks: Vec<BlockRow>,
     /// What the mock saw; `None` when the run stopped before it could say.
     pub mock: Option<MockSummary>,
+    /// What the engine asked the orderbook, by route and status, per accepted
+    /// order over the load window (the harness's own traffic left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests_per_order: Vec<requests::RouteRequests>,
     /// Every engine, mock and harness series: `name{labels}` → summary.
     pub metrics: BTreeMap<String, MetricSummary>,
     /// Wall-clock facts.
@@ -492,6 +498,7 @@ impl Outcome {
             bottleneck,
             blocks,
             mock: serde_json::from_value(mock).ok(),
+            requests_per_order: requests::per_accepted_order(series),
             metrics: metrics::summarise(series),
             run,
         }

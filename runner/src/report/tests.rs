@@ -301,6 +301,20 @@ pub(crate) fn sample() -> Outcome {
             )]),
             app_data_documents: 0,
         }),
+        requests_per_order: vec![
+            RouteRequests {
+                route: "/api/v1/orders/{uid}".to_owned(),
+                status: "404".to_owned(),
+                requests: 76.0,
+                per_accepted_order: Some(2.0),
+            },
+            RouteRequests {
+                route: "/api/v1/orders".to_owned(),
+                status: "201".to_owned(),
+                requests: 38.0,
+                per_accepted_order: Some(1.0),
+            },
+        ],
         metrics,
         run: RunSection {
             started_at: "2025-01-01T00:00:00Z".to_owned(),

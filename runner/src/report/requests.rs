@@ -1,0 +1,125 @@
+//! Requests per accepted order: what the engine asked the orderbook for,
+//! by route and HTTP status, divided by the orders the orderbook accepted
+//! over the load window. "5 GETs per order" or "1.4 POSTs per order (429s)"
+//! shows here without reading engine logs.
+//!
+//! In: the series (the mock's `cowload_mock_requests_total{route,status}` and
+//! `cowload_orders_accepted_total`). Out: one row per route and status the
+//! engine used. The harness's own traffic (`/metrics`, `/_stats`,
+//! `/healthz`) is left out. It is a ratio of totals, not a per-order trace.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::probe;
+use crate::metrics::Series;
+
+/// The mock's request counter, labelled by route and status.
+pub const MOCK_REQUESTS: &str = "cowload_mock_requests_total";
+/// The mock's unlabelled total of accepted orders.
+pub const ORDERS_ACCEPTED: &str = "cowload_orders_accepted_total";
+/// Routes the harness itself calls; not the engine's requests.
+const HARNESS_ROUTES: [&str; 3] = ["/metrics", "/_stats", "/healthz"];
+
+/// Requests of one route and status over the load window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RouteRequests {
+    /// The API route (`/api/v1/orders` is the POST, `/api/v1/orders/{uid}` the GET).
+    pub route: String,
+    /// The HTTP status the mock answered.
+    pub status: String,
+    /// Requests in the load window.
+    pub requests: f64,
+    /// Requests per accepted order; `None` when no order was accepted.
+    pub per_accepted_order: Option<f64>,
+}
+
+/// One row per route and status the engine used, busiest first.
+pub fn per_accepted_order(series: &Series) -> Vec<RouteRequests> {
+    let Some(last) = series.points.last() else {
+        return Vec::new();
+    };
+    let accepted =
+        probe::observe(&format!("increase({ORDERS_ACCEPTED})"), series).filter(|n| *n > 0.0);
+    let mut rows: Vec<RouteRequests> = last
+        .snapshot
+        .samples
+        .iter()
+        .filter(|s| s.name == MOCK_REQUESTS)
+        .filter_map(|s| Some((s.labels.get("route")?, s.labels.get("status")?)))
+        .filter(|(route, _)| !HARNESS_ROUTES.contains(&route.as_str()))
+        .filter_map(|(route, status)| {
+            let selector = format!("{MOCK_REQUESTS}{{route=\"{route}\",status=\"{status}\"}}");
+            let requests = probe::observe(&format!("increase({selector})"), series)?;
+            (requests > 0.0).then(|| RouteRequests {
+                route: route.clone(),
+                status: status.clone(),
+                requests: probe::round6(requests),
+                per_accepted_order: accepted.map(|n| probe::round6(requests / n)),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.requests
+            .total_cmp(&a.requests)
+            .then_with(|| (&a.route, &a.status).cmp(&(&b.route, &b.status)))
+    });
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Snapshot;
+
+    fn point(
+        posts_201: f64,
+        posts_429: f64,
+        gets_404: f64,
+        scrapes: f64,
+        accepted: f64,
+    ) -> Snapshot {
+        let text = format!(
+            "# TYPE {MOCK_REQUESTS} counter\n\
+             {MOCK_REQUESTS}{{route=\"/api/v1/orders\",status=\"201\"}} {posts_201}\n\
+             {MOCK_REQUESTS}{{route=\"/api/v1/orders\",status=\"429\"}} {posts_429}\n\
+             {MOCK_REQUESTS}{{route=\"/api/v1/orders/{{uid}}\",status=\"404\"}} {gets_404}\n\
+             {MOCK_REQUESTS}{{route=\"/metrics\",status=\"200\"}} {scrapes}\n\
+             # TYPE {ORDERS_ACCEPTED} counter\n\
+             {ORDERS_ACCEPTED} {accepted}\n"
+        );
+        Snapshot::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn requests_are_divided_by_accepted_orders_and_harness_traffic_is_left_out() {
+        let mut series = Series::new();
+        series.push("start", point(0.0, 0.0, 0.0, 1.0, 0.0));
+        series.push("block 1", point(5.0, 2.0, 10.0, 2.0, 5.0));
+        series.push("end", point(10.0, 4.0, 50.0, 3.0, 10.0));
+        let rows = per_accepted_order(&series);
+        let shown: Vec<(&str, &str, Option<f64>)> = rows
+            .iter()
+            .map(|r| (r.route.as_str(), r.status.as_str(), r.per_accepted_order))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("/api/v1/orders/{uid}", "404", Some(5.0)),
+                ("/api/v1/orders", "201", Some(1.0)),
+                ("/api/v1/orders", "429", Some(0.4)),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_an_accepted_order_there_is_no_ratio() {
+        let mut series = Series::new();
+        series.push("start", point(0.0, 0.0, 0.0, 0.0, 0.0));
+        series.push("end", point(0.0, 3.0, 0.0, 1.0, 0.0));
+        let rows = per_accepted_order(&series);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].requests, 3.0);
+        assert_eq!(rows[0].per_accepted_order, None);
+    }
+}
