@@ -33,6 +33,7 @@ pub(crate) fn doctored() -> Outcome {
             max: None,
             quantiles: BTreeMap::new(),
             quantiles_above: BTreeMap::new(),
+            quantile_buckets: BTreeMap::new(),
         },
     );
     head.run.duration_seconds = 99.0; // wall clock: never compared

@@ -384,6 +384,22 @@ fn metrics(md: &mut String, outcome: &Outcome, source: Source, title: &str) {
             ""
         };
         let number = |x: Option<f64>, u: &str| x.map_or("–".to_owned(), |x| value(x, u));
+        // A histogram quantile shows its bucket; one beyond the top bucket is "> bound".
+        let quantile = |key: &str| match (m.quantiles.get(key), m.quantiles_above.get(key)) {
+            (Some(x), _) => match m.quantile_buckets.get(key) {
+                Some(Bucket {
+                    lower,
+                    upper: Some(upper),
+                }) => format!(
+                    "{} ({} bucket)",
+                    value(*x, unit),
+                    bucket_range(*lower, *upper, unit)
+                ),
+                _ => value(*x, unit),
+            },
+            (None, Some(bound_value)) => format!("> {}", bound(*bound_value, unit)),
+            (None, None) => "–".to_owned(),
+        };
         let _ = writeln!(
             md,
             "| `{}` | {} | {} | {} | {} | {} |",
@@ -391,8 +407,8 @@ fn metrics(md: &mut String, outcome: &Outcome, source: Source, title: &str) {
             number(m.start, ""),
             number(m.end, ""),
             number(m.delta, ""),
-            number(m.quantiles.get("p50").copied(), unit),
-            number(m.quantiles.get("p99").copied(), unit),
+            quantile("p50"),
+            quantile("p99"),
         );
     }
     let more = rows.len().saturating_sub(MAX_METRICS_LISTED);

@@ -101,6 +101,11 @@ pub struct MetricSummary {
     /// bound: `p99 → 10` reads "p99 > 10".
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub quantiles_above: BTreeMap<String, f64>,
+    /// For each histogram quantile in `quantiles`, the bucket it was
+    /// interpolated in: the true value only lies somewhere inside (all-ones
+    /// data reads "p50 0.5" in a 0–1 bucket).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quantile_buckets: BTreeMap<String, crate::bars::Bucket>,
 }
 
 /// Family names found in the series: histogram bases and summary names,
@@ -236,10 +241,14 @@ fn summarise_one(
         .then(|| probe::observe(&format!("max({value_selector})"), series))
         .flatten()
         .map(probe::round6);
-    let (quantiles, quantiles_above) = match kind {
+    let (quantiles, quantiles_above, quantile_buckets) = match kind {
         MetricKind::Histogram => histogram_quantiles(series, family, labels),
-        MetricKind::Summary => (summary_quantiles(series, family, labels), BTreeMap::new()),
-        _ => (BTreeMap::new(), BTreeMap::new()),
+        MetricKind::Summary => (
+            summary_quantiles(series, family, labels),
+            BTreeMap::new(),
+            BTreeMap::new(),
+        ),
+        _ => (BTreeMap::new(), BTreeMap::new(), BTreeMap::new()),
     };
     MetricSummary {
         source: source_of(family),
@@ -250,16 +259,23 @@ fn summarise_one(
         max,
         quantiles,
         quantiles_above,
+        quantile_buckets,
     }
 }
 
-/// Known quantiles, and those only known to lie above the top finite bound.
-type SplitQuantiles = (BTreeMap<String, f64>, BTreeMap<String, f64>);
+/// Known quantiles, those only known to lie above the top finite bound, and
+/// the buckets the known ones were interpolated in.
+type SplitQuantiles = (
+    BTreeMap<String, f64>,
+    BTreeMap<String, f64>,
+    BTreeMap<String, crate::bars::Bucket>,
+);
 
 fn histogram_quantiles(series: &Series, family: &str, labels: &Labels) -> SplitQuantiles {
     let selector = probe::selector(family, labels);
     let mut known = BTreeMap::new();
     let mut above = BTreeMap::new();
+    let mut buckets = BTreeMap::new();
     for (name, q) in QUANTILES {
         let Some(verdict) = probe::observe_verdict(&format!("quantile({q}, {selector})"), series)
         else {
@@ -268,11 +284,19 @@ fn histogram_quantiles(series: &Series, family: &str, labels: &Labels) -> SplitQ
         let Some(value) = verdict.observed.filter(|x| x.is_finite()) else {
             continue;
         };
-        let beyond_top = verdict.bucket.is_some_and(|b| b.upper.is_none());
-        let target = if beyond_top { &mut above } else { &mut known };
-        target.insert((*name).to_owned(), probe::round6(value));
+        match verdict.bucket {
+            Some(bucket) if bucket.is_above_top() => {
+                above.insert((*name).to_owned(), probe::round6(value));
+            }
+            bucket => {
+                known.insert((*name).to_owned(), probe::round6(value));
+                if let Some(bucket) = bucket {
+                    buckets.insert((*name).to_owned(), bucket);
+                }
+            }
+        }
     }
-    (known, above)
+    (known, above, buckets)
 }
 
 /// The published quantiles at the last scrape, keyed `p50`, `p99`, `p99.9`.
@@ -416,20 +440,24 @@ mod tests {
     /// quantile moves to `quantiles_above`, "more than the top bound".
     #[test]
     fn quantiles_beyond_the_top_bucket_are_not_reported_as_known() {
-        let point = |slow: f64| -> Vec<Raw> {
+        let point = |scale: f64| -> Vec<Raw> {
             vec![
-                ("h_bucket", &[("le", "1")], 10.0),
-                ("h_bucket", &[("le", "10")], 90.0),
-                ("h_bucket", &[("le", "+Inf")], 90.0 + slow),
-                ("h_count", &[], 90.0 + slow),
-                ("h_sum", &[], 100.0),
+                ("h_bucket", &[("le", "1")], 10.0 * scale),
+                ("h_bucket", &[("le", "10")], 90.0 * scale),
+                ("h_bucket", &[("le", "+Inf")], 100.0 * scale),
+                ("h_count", &[], 100.0 * scale),
+                ("h_sum", &[], 500.0 * scale),
             ]
         };
-        let (before, after) = (point(0.0), point(10.0));
+        // 100 observations: 10 up to 1, 80 in 1–10, 10 beyond the top bound.
+        let (before, after) = (point(0.0), point(1.0));
         let s = series(&[&before, &after]);
         let h = &summarise(&s)["h"];
         assert!(!h.quantiles.contains_key("p99"), "{:?}", h.quantiles);
         assert_eq!(h.quantiles_above.get("p99"), Some(&10.0));
+        // p50 is known only as far as its bucket: 1–10.
+        let p50 = h.quantile_buckets["p50"];
+        assert_eq!((p50.lower, p50.upper), (1.0, Some(10.0)));
     }
 
     /// Issue 9, case 5: the kind comes from `# TYPE`, not the name.

@@ -50,6 +50,7 @@ fn metric(
             .map(|(k, v)| ((*k).to_owned(), *v))
             .collect(),
         quantiles_above: BTreeMap::new(),
+        quantile_buckets: BTreeMap::new(),
     }
 }
 
