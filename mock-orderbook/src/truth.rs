@@ -1173,15 +1173,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn first_order_latencies_are_handed_over_exactly_once() {
-        let truth = Truth::new(3, &[]);
+    /// A truth with a TWAP (key 1) and an EthFlow (key 2) event in block 3, head at 3.
+    fn two_events_in_block_3(deadline: u64) -> (Truth, Instant) {
+        let truth = Truth::new(deadline, &[]);
         let t0 = Instant::now();
         truth.register(vec![
             event(EventKind::Twap, 3, t0, 1),
             event(EventKind::EthFlow, 3, t0, 2),
         ]);
         truth.set_head(3);
+        (truth, t0)
+    }
+
+    #[test]
+    fn first_order_latencies_are_handed_over_exactly_once() {
+        let (truth, t0) = two_events_in_block_3(3);
         post(
             &truth,
             1,
@@ -1206,13 +1212,7 @@ mod tests {
 
     #[test]
     fn metrics_follow_the_accounting() {
-        let truth = Truth::new(0, &[]);
-        let t0 = Instant::now();
-        truth.register(vec![
-            event(EventKind::Twap, 3, t0, 1),
-            event(EventKind::EthFlow, 3, t0, 2),
-        ]);
-        truth.set_head(3);
+        let (truth, t0) = two_events_in_block_3(0);
         post(
             &truth,
             1,

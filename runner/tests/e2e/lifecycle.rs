@@ -169,21 +169,19 @@ fn an_engine_whose_metrics_never_answer_fails_with_its_log() {
     assert_all_gone(&printed_pids(&err));
 }
 
-#[test]
-fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
-    require_anvil();
-    let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let file = scenario(
-        dir.path(),
-        "long.yaml",
-        &small("long", 200, "", &["cowload_events_delivered_ratio == 1"]),
-    );
-    let out = dir.path().join("run");
+/// A long run started in the background and followed until its first loaded
+/// block: the child, its remaining stderr lines, and what it printed so far.
+struct Running {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    seen: String,
+}
+
+fn start_until_first_load_block(file: &std::path::Path, out: &std::path::Path) -> Running {
     let mut child = runner()
-        .arg(&file)
+        .arg(file)
         .arg("--out")
-        .arg(&out)
+        .arg(out)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -202,6 +200,25 @@ fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
             "no load block within 60 s:\n{seen}"
         );
     }
+    Running { child, lines, seen }
+}
+
+#[test]
+fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
+    require_anvil();
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "long.yaml",
+        &small("long", 200, "", &["cowload_events_delivered_ratio == 1"]),
+    );
+    let out = dir.path().join("run");
+    let Running {
+        mut child,
+        lines,
+        mut seen,
+    } = start_until_first_load_block(&file, &out);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -229,28 +246,9 @@ fn a_sigkilled_runner_leaves_no_child_behind() {
         "killed.yaml",
         &small("killed", 200, "", &["cowload_events_delivered_ratio == 1"]),
     );
-    let mut child = runner()
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path().join("run"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("load") && line.contains("1/200") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no load block within 60 s:\n{seen}"
-        );
-    }
+    let Running {
+        mut child, seen, ..
+    } = start_until_first_load_block(&file, &dir.path().join("run"));
     let children = printed_pids(&seen);
     assert_eq!(children.len(), 2, "anvil and the engine: {seen}");
     // No handler, no drop, no guard runs: only the kernel can end the children.

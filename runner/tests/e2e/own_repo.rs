@@ -79,14 +79,20 @@ fn tree(dir: &Path) -> Vec<String> {
     found
 }
 
-#[test]
-fn a_scenario_and_an_engine_outside_the_workspace_pass_on_the_embedded_fixture() {
+/// A temporary root holding an installed runner and an engine repository.
+fn installed_setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
     require_anvil();
     require_python();
-    let _serial = serial();
     let root = tempfile::tempdir().unwrap();
     let runner = installed_runner(&root.path().join("install"));
     let repo = engine_repo(root.path());
+    (root, runner, repo)
+}
+
+#[test]
+fn a_scenario_and_an_engine_outside_the_workspace_pass_on_the_embedded_fixture() {
+    let _serial = serial();
+    let (_root, runner, repo) = installed_setup();
 
     let output = run_in(&repo, &runner, "scenario.yaml");
     let err = stderr(&output);
@@ -142,12 +148,8 @@ fn a_scenario_and_an_engine_outside_the_workspace_pass_on_the_embedded_fixture()
 
 #[test]
 fn a_readiness_check_that_never_holds_is_exit_3_naming_it() {
-    require_anvil();
-    require_python();
     let _serial = serial();
-    let root = tempfile::tempdir().unwrap();
-    let runner = installed_runner(&root.path().join("install"));
-    let repo = engine_repo(root.path());
+    let (_root, runner, repo) = installed_setup();
     let scenario = std::fs::read_to_string(repo.join("scenario.yaml"))
         .unwrap()
         .replace("startup_timeout: 20s", "startup_timeout: 3s")
