@@ -38,7 +38,9 @@ pub use config::{
 pub use latency::{Delay, Endpoint, Latency, LatencyError, LatencySampler, Spikes, MAX_DELAY};
 pub use server::{app, MockState};
 pub use truth::{
-    EventKind, EventStats, ExpectedOrder, OrderKey, PostOutcome, Stats, Summary, Truth, UNMATCHED,
+    EventKind, EventStats, ExpectedOrder, OrderKey, PostOutcome, Stats, Summary, Truth,
+    TwapSchedule, PART_DUPLICATE, PART_EXPECTED, PART_LATE, PART_MATCHED, PART_MISSING,
+    PART_OUTCOMES, TWAP_PARTS_AWAITING, TWAP_PARTS_TOTAL, UNMATCHED,
 };
 
 /// How long [`MockServer::shutdown`] waits for open connections before aborting the server.

@@ -190,6 +190,7 @@ fn delivery(md: &mut String, outcome: &Outcome) {
             q(|e| e.latency_seconds.p99),
         );
     }
+    twap_parts(md, outcome);
     let ratio = t
         .delivered_ratio
         .map_or("n/a".to_owned(), |r| format!("{r:.4}"));
@@ -202,6 +203,29 @@ fn delivery(md: &mut String, outcome: &Outcome) {
             .map(|b| b.active_twaps)
             .max()
             .unwrap_or(0)
+    );
+}
+
+/// One line on TWAP parts (each part is one order), when any part's window opened.
+fn twap_parts(md: &mut String, outcome: &Outcome) {
+    let Some(twap) = outcome.mock.as_ref().and_then(|m| m.events.get("twap")) else {
+        return;
+    };
+    if twap.parts_expected == 0 {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\nTWAP parts (one order each; a TWAP's row above counts its part 0): {} opened, {} matched, \
+         {} missing, {} late, {} duplicate, {} awaiting; POSTs per part p50 {}, max {}.",
+        twap.parts_expected,
+        twap.parts_matched,
+        twap.parts_missing,
+        twap.parts_late,
+        twap.parts_duplicate,
+        twap.parts_awaiting,
+        twap.posts_per_event.p50,
+        twap.posts_per_event.max,
     );
 }
 
