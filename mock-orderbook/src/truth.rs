@@ -26,6 +26,12 @@
 //! order with another UID is a duplicate part. Parts that never open are not expected. The TWAP
 //! *event* is matched, lost or late by its part 0 alone, so later parts never count as the first.
 //!
+//! Every lost event and missing part gets a reason ([`LOST_REASONS`]) from the last answer it
+//! got — none, a permanent 400, a retryable 429/5xx/reset/timeout, a wrong order — or `late`
+//! when its order came after the deadline. The reason is counted once it is final: `late` on
+//! arrival, the others at [`Truth::finish`]; so the reason counters lag the lost counters
+//! during the run and sum to them at the end.
+//!
 //! Per event the first accepted order counts: its latency (event block mined → POST received,
 //! seconds) and its distance in blocks (head at receipt − event block) are recorded, along with
 //! the number of POSTs the event took (retries; per part for TWAPs). An event with no accepted order once the head
@@ -99,6 +105,54 @@ pub const PART_OUTCOMES: [&str; 5] = [
     PART_LATE,
     PART_DUPLICATE,
 ];
+
+/// Counter of lost events by `kind` and `reason` ([`LOST_REASONS`]), counted when the reason
+/// is final: `late` when the order arrives after the deadline, any other when the books close.
+pub const EVENTS_LOST_REASON_TOTAL: &str = "cowload_events_lost_reason_total";
+/// Counter of missing TWAP parts by `reason` ([`LOST_REASONS`]), counted as for events.
+pub const TWAP_PARTS_MISSING_REASON_TOTAL: &str = "cowload_twap_parts_missing_reason_total";
+/// Lost with no POST for it at all.
+pub const LOST_NEVER_POSTED: &str = "never_posted";
+/// Lost after a permanent rejection: the last answer was a 400 errorType (InsufficientFee,
+/// InvalidSignature, DuplicatedOrder…) — giving up was right.
+pub const LOST_REJECTED: &str = "rejected";
+/// Lost after a retryable answer: the last was a 429, a 5xx, a reset or a timeout.
+pub const LOST_GAVE_UP_ON_RETRYABLE: &str = "gave_up_on_retryable";
+/// Lost because the last order posted was accepted but is not the one the event requires.
+pub const LOST_MISMATCHED: &str = "mismatched";
+/// Lost, then its order came after the deadline.
+pub const LOST_LATE: &str = "late";
+/// Every `reason` of [`EVENTS_LOST_REASON_TOTAL`], in exposition order.
+pub const LOST_REASONS: [&str; 5] = [
+    LOST_NEVER_POSTED,
+    LOST_REJECTED,
+    LOST_GAVE_UP_ON_RETRYABLE,
+    LOST_MISMATCHED,
+    LOST_LATE,
+];
+
+/// Injected answers an engine should retry (transport faults; 429 also when rate-limited).
+const RETRYABLE_FAULTS: [&str; 5] = [
+    "Http429",
+    "Http500",
+    "Http503",
+    "ConnectionReset",
+    "SlowResponse",
+];
+
+/// Why a lost event (or missing part) was lost, from the last answer it got before the books
+/// closed: none, a permanent rejection, a retryable answer, or a wrong order.
+fn loss_reason(last: Option<&PostOutcome>) -> &'static str {
+    match last {
+        None => LOST_NEVER_POSTED,
+        Some(PostOutcome::RateLimited) => LOST_GAVE_UP_ON_RETRYABLE,
+        Some(PostOutcome::Injected(fault)) if RETRYABLE_FAULTS.contains(&fault.as_str()) => {
+            LOST_GAVE_UP_ON_RETRYABLE
+        }
+        Some(PostOutcome::Mismatched) => LOST_MISMATCHED,
+        Some(_) => LOST_REJECTED,
+    }
+}
 
 /// A TWAP's schedule as its static input fixes it (`t0`, `n`, `t`; chain seconds, `span` 0).
 /// Part `i` is tradeable from `t0 + i·t` to `t0 + (i+1)·t − 1`, and that last second is the
@@ -276,6 +330,11 @@ pub struct EventStats {
     pub parts_duplicate: u64,
     /// Parts neither matched nor missing yet.
     pub parts_awaiting: u64,
+    /// Lost events by reason (`never_posted`, `rejected`, `gave_up_on_retryable`,
+    /// `mismatched`, `late`); complete once the run has ended.
+    pub lost_reasons: BTreeMap<String, u64>,
+    /// Missing TWAP parts by reason, as `lost_reasons`.
+    pub parts_missing_reasons: BTreeMap<String, u64>,
 }
 
 /// Everything the mock measured, as served at `/_stats`.
@@ -363,7 +422,9 @@ impl Truth {
     /// Closes the books at the end of a run: every event still awaiting becomes lost and every
     /// pending POST unmatched. Equivalent to `set_head(u64::MAX)`.
     pub fn finish(&self) {
-        self.set_head(u64::MAX);
+        let mut ledger = self.ledger();
+        ledger.set_head(u64::MAX, None);
+        ledger.close_reasons();
     }
 
     /// The head block last set.
@@ -452,6 +513,10 @@ struct EventRecord {
     posts: u64,
     accepted: bool,
     lost: bool,
+    /// The last answer to a POST for it (TWAP: for its part 0), for the loss reason.
+    last: Option<PostOutcome>,
+    /// Its loss reason has been counted.
+    reason_counted: bool,
     /// The TWAP's schedule and its parts opened so far, in order (part `i` at index `i`).
     twap: Option<(TwapSchedule, Vec<PartRecord>)>,
 }
@@ -464,6 +529,10 @@ struct PartRecord {
     posts: u64,
     accepted: bool,
     lost: bool,
+    /// The last answer to a POST for it, for the loss reason.
+    last: Option<PostOutcome>,
+    /// Its loss reason has been counted.
+    reason_counted: bool,
 }
 
 /// Distributions of one kind: hdrhistograms for quantiles in `/_stats`, fixed buckets for
@@ -474,6 +543,10 @@ struct KindStats {
     lost: u64,
     late: u64,
     parts: PartCounts,
+    /// reason → lost events whose reason is final.
+    lost_reasons: BTreeMap<&'static str, u64>,
+    /// reason → missing parts whose reason is final.
+    parts_missing_reasons: BTreeMap<&'static str, u64>,
     latency_us: Histogram<u64>,
     blocks: Histogram<u64>,
     posts: Histogram<u64>,
@@ -493,6 +566,8 @@ impl KindStats {
             lost: 0,
             late: 0,
             parts: PartCounts::default(),
+            lost_reasons: LOST_REASONS.iter().map(|r| (*r, 0)).collect(),
+            parts_missing_reasons: LOST_REASONS.iter().map(|r| (*r, 0)).collect(),
             latency_us: histogram(MAX_LATENCY_US),
             blocks: histogram(1_000_000),
             posts: histogram(1_000_000),
@@ -533,12 +608,18 @@ impl KindStats {
             parts_late: self.parts.late,
             parts_duplicate: self.parts.duplicate,
             parts_awaiting: self.parts.awaiting(),
+            lost_reasons: owned(&self.lost_reasons),
+            parts_missing_reasons: owned(&self.parts_missing_reasons),
         }
     }
 
     fn awaiting(&self) -> u64 {
         self.registered - self.matched - self.lost
     }
+}
+
+fn owned(map: &BTreeMap<&'static str, u64>) -> BTreeMap<String, u64> {
+    map.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
 
 /// TWAP part accounting of one kind (all zero for EthFlow).
@@ -662,6 +743,8 @@ impl Ledger {
                 posts: 0,
                 accepted: false,
                 lost: false,
+                last: None,
+                reason_counted: false,
                 twap: event.twap.map(|schedule| (schedule, Vec::new())),
             });
             self.kinds[event.kind.index()].registered += 1;
@@ -697,6 +780,8 @@ impl Ledger {
             posts: 0,
             accepted: false,
             lost: false,
+            last: None,
+            reason_counted: false,
         });
         self.kinds[event.kind.index()].parts.expected += 1;
         self.awaiting_parts.insert((block, id, part));
@@ -842,6 +927,9 @@ impl Ledger {
             observation.outcome = PostOutcome::Mismatched;
         }
         self.events[id].posts += 1;
+        if part.is_none_or(|p| p == 0) {
+            self.events[id].last = Some(observation.outcome.clone());
+        }
         let accepted = observation.outcome == PostOutcome::Accepted;
         match part {
             Some(part) => self.count_part_post(id, part, &observation, accepted),
@@ -865,6 +953,7 @@ impl Ledger {
         };
         let record = &mut parts[part as usize];
         record.posts += 1;
+        record.last = Some(observation.outcome.clone());
         if !accepted {
             return;
         }
@@ -878,6 +967,8 @@ impl Ledger {
         counts.record_posts(posts);
         if lost {
             counts.parts.late += 1;
+            record.reason_counted = true;
+            *counts.parts_missing_reasons.entry(LOST_LATE).or_default() += 1;
         } else {
             counts.parts.matched += 1;
             self.awaiting_parts.remove(&(open_block, id, part));
@@ -896,13 +987,41 @@ impl Ledger {
             .saturating_duration_since(event.mined_at);
         let blocks = observation.head.saturating_sub(event.block);
         let (lost, block) = (event.lost, event.block);
+        if lost {
+            event.reason_counted = true;
+        }
         let stats = &mut self.kinds[event.kind.index()];
         stats.record_first_order(latency, blocks);
         if lost {
             stats.late += 1;
+            *stats.lost_reasons.entry(LOST_LATE).or_default() += 1;
         } else {
             stats.matched += 1;
             self.awaiting.remove(&(block, id));
+        }
+    }
+
+    /// At the end of the run: every lost event and missing part without an order gets its
+    /// reason from the last answer it got.
+    fn close_reasons(&mut self) {
+        for event in &mut self.events {
+            let stats = &mut self.kinds[event.kind.index()];
+            if event.lost && !event.reason_counted {
+                event.reason_counted = true;
+                *stats
+                    .lost_reasons
+                    .entry(loss_reason(event.last.as_ref()))
+                    .or_default() += 1;
+            }
+            if let Some((_, parts)) = event.twap.as_mut() {
+                for part in parts.iter_mut().filter(|p| p.lost && !p.reason_counted) {
+                    part.reason_counted = true;
+                    *stats
+                        .parts_missing_reasons
+                        .entry(loss_reason(part.last.as_ref()))
+                        .or_default() += 1;
+                }
+            }
         }
     }
 
@@ -1030,6 +1149,32 @@ impl Ledger {
                 &[("outcome", outcome)],
                 parts.total(outcome) as f64,
             );
+        }
+        out.header(
+            TWAP_PARTS_MISSING_REASON_TOTAL,
+            "counter",
+            "Missing TWAP parts by reason, counted when final (late: on arrival; others: at the end)",
+        );
+        for (reason, count) in &self.kinds[EventKind::Twap.index()].parts_missing_reasons {
+            out.sample(
+                TWAP_PARTS_MISSING_REASON_TOTAL,
+                &[("reason", reason)],
+                *count as f64,
+            );
+        }
+        out.header(
+            EVENTS_LOST_REASON_TOTAL,
+            "counter",
+            "Lost events by kind and reason, counted when final (late: on arrival; others: at the end)",
+        );
+        for kind in EventKind::ALL {
+            for (reason, count) in &self.kinds[kind.index()].lost_reasons {
+                out.sample(
+                    EVENTS_LOST_REASON_TOTAL,
+                    &[("kind", kind.label()), ("reason", reason)],
+                    *count as f64,
+                );
+            }
         }
         out.header(
             TWAP_PARTS_AWAITING,
@@ -1459,6 +1604,78 @@ mod tests {
         assert_eq!(parts(&s), (2, 2, 0, 0, 0, 0));
         post_part(&truth, 1, 0xa2, 100, PostOutcome::Accepted);
         assert_eq!(parts(&truth.stats()), (2, 2, 0, 0, 1, 0));
+    }
+
+    #[test]
+    fn every_lost_event_and_missing_part_gets_its_reason_when_final() {
+        let truth = Truth::new(0, &["InsufficientFee".to_owned()]);
+        let t0 = Instant::now();
+        truth.register(vec![
+            event(EventKind::EthFlow, 1, t0, 1), // never posted
+            event(EventKind::EthFlow, 1, t0, 2), // 5xx, then gave up
+            event(EventKind::EthFlow, 1, t0, 3), // retried a 429 into a permanent rejection
+            event(EventKind::EthFlow, 1, t0, 4), // rate-limited, gave up
+            event(EventKind::EthFlow, 1, t0, 5), // order after the deadline
+            twap_event(t0, 6),                   // part 0 rejected; parts 1, 2 never posted
+        ]);
+        truth.set_head_at(1, 100);
+        post(&truth, 2, PostOutcome::Injected("Http500".into()), t0);
+        post(&truth, 3, PostOutcome::Injected("Http429".into()), t0);
+        post(
+            &truth,
+            3,
+            PostOutcome::Injected("InsufficientFee".into()),
+            t0,
+        );
+        post(&truth, 4, PostOutcome::RateLimited, t0);
+        post_part(
+            &truth,
+            6,
+            0xc0,
+            100,
+            PostOutcome::Injected("InvalidSignature".into()),
+        );
+        truth.set_head_at(3, 104);
+        let s = truth.stats();
+        assert_eq!(s.events["ethflow"].lost, 5);
+        assert_eq!(
+            s.events["ethflow"].lost_reasons.values().sum::<u64>(),
+            0,
+            "reasons are final only at arrival or at the end"
+        );
+        post(&truth, 5, PostOutcome::Accepted, t0);
+        assert_eq!(truth.stats().events["ethflow"].lost_reasons["late"], 1);
+        truth.finish();
+        let s = truth.stats();
+        let reasons = &s.events["ethflow"].lost_reasons;
+        for (reason, count) in [
+            ("never_posted", 1),
+            ("gave_up_on_retryable", 2),
+            ("rejected", 1),
+            ("mismatched", 0),
+            ("late", 1),
+        ] {
+            assert_eq!(reasons[reason], count, "{reason}: {reasons:?}");
+        }
+        assert_eq!(reasons.values().sum::<u64>(), s.events["ethflow"].lost);
+        let twap = &s.events["twap"];
+        assert_eq!(twap.lost_reasons["rejected"], 1, "{twap:?}");
+        assert_eq!(twap.parts_missing, 3);
+        assert_eq!(twap.parts_missing_reasons["rejected"], 1);
+        assert_eq!(twap.parts_missing_reasons["never_posted"], 2);
+        let text = truth.render_metrics();
+        for line in [
+            "cowload_events_lost_reason_total{kind=\"ethflow\",reason=\"gave_up_on_retryable\"} 2",
+            "cowload_events_lost_reason_total{kind=\"ethflow\",reason=\"late\"} 1",
+            "cowload_events_lost_reason_total{kind=\"twap\",reason=\"rejected\"} 1",
+            "cowload_twap_parts_missing_reason_total{reason=\"never_posted\"} 2",
+            "cowload_events_lost_total{kind=\"ethflow\"} 5",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
     }
 
     #[test]

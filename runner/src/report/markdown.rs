@@ -191,6 +191,7 @@ fn delivery(md: &mut String, outcome: &Outcome) {
         );
     }
     twap_parts(md, outcome);
+    lost_reasons(md, outcome);
     let ratio = t
         .delivered_ratio
         .map_or("n/a".to_owned(), |r| format!("{r:.4}"));
@@ -203,6 +204,49 @@ fn delivery(md: &mut String, outcome: &Outcome) {
             .map(|b| b.active_twaps)
             .max()
             .unwrap_or(0)
+    );
+}
+
+/// Why events (and TWAP parts) were lost, when any was.
+fn lost_reasons(md: &mut String, outcome: &Outcome) {
+    let Some(mock) = outcome.mock.as_ref() else {
+        return;
+    };
+    let mut lines = Vec::new();
+    for (kind, label) in [("twap", "TWAP"), ("ethflow", "EthFlow")] {
+        let Some(events) = mock.events.get(kind) else {
+            continue;
+        };
+        for (what, lost, reasons) in [
+            ("events", events.lost, &events.lost_reasons),
+            ("parts", events.parts_missing, &events.parts_missing_reasons),
+        ] {
+            if lost == 0 {
+                continue;
+            }
+            let named: Vec<String> = reasons
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(reason, n)| format!("{n} {reason}"))
+                .collect();
+            let unnamed = lost.saturating_sub(reasons.values().sum());
+            let mut text = named.join(", ");
+            if unnamed > 0 {
+                if !text.is_empty() {
+                    text.push_str(", ");
+                }
+                text.push_str(&format!("{unnamed} without a reason"));
+            }
+            lines.push(format!("{label} {what}: {lost} lost ({text})"));
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\nWhy lost, by the last answer before giving up: {}.",
+        lines.join("; ")
     );
 }
 

@@ -136,6 +136,10 @@ pub(crate) fn sample() -> Outcome {
             latency_seconds: distribution(18, 0.3, 1.8),
             blocks: distribution(18, 1.0, 2.0),
             posts_per_event: distribution(18, 1.0, 1.0),
+            lost_reasons: BTreeMap::from([
+                ("gave_up_on_retryable".to_owned(), 1),
+                ("never_posted".to_owned(), 0),
+            ]),
             ..Default::default()
         },
     );
@@ -153,6 +157,7 @@ pub(crate) fn sample() -> Outcome {
             parts_expected: 25,
             parts_matched: 24,
             parts_missing: 1,
+            parts_missing_reasons: BTreeMap::from([("rejected".to_owned(), 1)]),
             ..Default::default()
         },
     );
