@@ -121,6 +121,7 @@ fn expected(n: u64, mined_at: Instant) -> ExpectedOrder {
             app_data: B256::ZERO,
         },
         exact_uid: None,
+        twap: None,
         tx_hash: B256::ZERO,
     }
 }

@@ -226,6 +226,7 @@ async fn post_order(
     shared.truth.observe(Observation {
         key: order.key(),
         uid: order.uid,
+        valid_to: u64::from(order.data.valid_to),
         outcome,
         received_at,
         head,
@@ -811,6 +812,7 @@ mod tests {
             mined_at: Instant::now(),
             key: vector_key(),
             exact_uid: None,
+            twap: None,
             tx_hash: B256::repeat_byte(0x77),
         }]);
         truth.set_head(7);

@@ -17,9 +17,24 @@
 //! also gives its exact UID; an accepted POST with the event's key but another UID (a wrong
 //! `validTo`, fee, kind…) is counted as `mismatched`, never as the event's order.
 //!
+//! A TWAP yields one order per part (see [`TwapSchedule`]): the runner gives each TWAP event its
+//! schedule and [`Truth::set_head_at`] each block's timestamp. A POST for a TWAP is attributed to
+//! the part whose window holds its `validTo` (none: mismatched). Part 0 opens with the event's
+//! block, part `i` at the first head whose timestamp reaches `t0 + i·t` (or earlier, when an
+//! order for it arrives first). Each opened part must get one accepted order by `opening block +
+//! order_deadline_blocks`: matched, else missing (and late if it comes after); a second accepted
+//! order with another UID is a duplicate part. Parts that never open are not expected. The TWAP
+//! *event* is matched, lost or late by its part 0 alone, so later parts never count as the first.
+//!
+//! Every lost event and missing part gets a reason ([`LOST_REASONS`]) from the last answer it
+//! got — none, a permanent 400, a retryable 429/5xx/reset/timeout, a wrong order — or `late`
+//! when its order came after the deadline. The reason is counted once it is final: `late` on
+//! arrival, the others at [`Truth::finish`]; so the reason counters lag the lost counters
+//! during the run and sum to them at the end.
+//!
 //! Per event the first accepted order counts: its latency (event block mined → POST received,
 //! seconds) and its distance in blocks (head at receipt − event block) are recorded, along with
-//! the number of POSTs the event took (retries). An event with no accepted order once the head
+//! the number of POSTs the event took (retries; per part for TWAPs). An event with no accepted order once the head
 //! is past `block + order_deadline_blocks` is lost; if it gets an order later it stays lost,
 //! counts as late and its latency is still recorded. So `registered = matched + lost +
 //! awaiting` always holds.
@@ -68,6 +83,111 @@ impl EventKind {
 /// The `kind` label of orders that match no registered event.
 pub const UNMATCHED: &str = "unmatched";
 
+/// Counter of TWAP parts by `outcome` ([`PART_OUTCOMES`]).
+pub const TWAP_PARTS_TOTAL: &str = "cowload_twap_parts_total";
+/// Gauge of TWAP parts whose window opened and that have neither an order nor a verdict yet.
+pub const TWAP_PARTS_AWAITING: &str = "cowload_twap_parts_awaiting_order";
+/// `outcome` of [`TWAP_PARTS_TOTAL`]: a part's window opened (it is expected).
+pub const PART_EXPECTED: &str = "expected";
+/// `outcome`: a part's first accepted order arrived by its deadline.
+pub const PART_MATCHED: &str = "matched";
+/// `outcome`: a part had no accepted order by its deadline.
+pub const PART_MISSING: &str = "missing";
+/// `outcome`: a missing part got its first accepted order after its deadline.
+pub const PART_LATE: &str = "late";
+/// `outcome`: a second accepted order (another UID) for a part that already had one.
+pub const PART_DUPLICATE: &str = "duplicate";
+/// Every `outcome` of [`TWAP_PARTS_TOTAL`], in exposition order.
+pub const PART_OUTCOMES: [&str; 5] = [
+    PART_EXPECTED,
+    PART_MATCHED,
+    PART_MISSING,
+    PART_LATE,
+    PART_DUPLICATE,
+];
+
+/// Counter of lost events by `kind` and `reason` ([`LOST_REASONS`]), counted when the reason
+/// is final: `late` when the order arrives after the deadline, any other when the books close.
+pub const EVENTS_LOST_REASON_TOTAL: &str = "cowload_events_lost_reason_total";
+/// Counter of missing TWAP parts by `reason` ([`LOST_REASONS`]), counted as for events.
+pub const TWAP_PARTS_MISSING_REASON_TOTAL: &str = "cowload_twap_parts_missing_reason_total";
+/// Lost with no POST for it at all.
+pub const LOST_NEVER_POSTED: &str = "never_posted";
+/// Lost after a permanent rejection: the last answer was a 400 errorType (InsufficientFee,
+/// InvalidSignature, DuplicatedOrder…) — giving up was right.
+pub const LOST_REJECTED: &str = "rejected";
+/// Lost after a retryable answer: the last was a 429, a 5xx, a reset or a timeout.
+pub const LOST_GAVE_UP_ON_RETRYABLE: &str = "gave_up_on_retryable";
+/// Lost because the last order posted was accepted but is not the one the event requires.
+pub const LOST_MISMATCHED: &str = "mismatched";
+/// Lost, then its order came after the deadline.
+pub const LOST_LATE: &str = "late";
+/// Every `reason` of [`EVENTS_LOST_REASON_TOTAL`], in exposition order.
+pub const LOST_REASONS: [&str; 5] = [
+    LOST_NEVER_POSTED,
+    LOST_REJECTED,
+    LOST_GAVE_UP_ON_RETRYABLE,
+    LOST_MISMATCHED,
+    LOST_LATE,
+];
+
+/// Injected answers an engine should retry (transport faults; 429 also when rate-limited).
+const RETRYABLE_FAULTS: [&str; 5] = [
+    "Http429",
+    "Http500",
+    "Http503",
+    "ConnectionReset",
+    "SlowResponse",
+];
+
+/// Why a lost event (or missing part) was lost, from the last answer it got before the books
+/// closed: none, a permanent rejection, a retryable answer, or a wrong order.
+fn loss_reason(last: Option<&PostOutcome>) -> &'static str {
+    match last {
+        None => LOST_NEVER_POSTED,
+        Some(PostOutcome::RateLimited) => LOST_GAVE_UP_ON_RETRYABLE,
+        Some(PostOutcome::Injected(fault)) if RETRYABLE_FAULTS.contains(&fault.as_str()) => {
+            LOST_GAVE_UP_ON_RETRYABLE
+        }
+        Some(PostOutcome::Mismatched) => LOST_MISMATCHED,
+        Some(_) => LOST_REJECTED,
+    }
+}
+
+/// A TWAP's schedule as its static input fixes it (`t0`, `n`, `t`; chain seconds, `span` 0).
+/// Part `i` is tradeable from `t0 + i·t` to `t0 + (i+1)·t − 1`, and that last second is the
+/// part order's `validTo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TwapSchedule {
+    /// Start of part 0.
+    pub t0: u64,
+    /// Number of parts.
+    pub n: u64,
+    /// Seconds per part.
+    pub t: u64,
+}
+
+impl TwapSchedule {
+    /// When part `i`'s window opens.
+    pub fn part_start(&self, i: u64) -> u64 {
+        self.t0.saturating_add(i.saturating_mul(self.t))
+    }
+
+    /// The `validTo` of part `i`: the last second of its window.
+    pub fn part_valid_to(&self, i: u64) -> u64 {
+        self.part_start(i + 1).saturating_sub(1)
+    }
+
+    /// The part whose window holds `valid_to`, if any: a POST is attributed to it.
+    pub fn part_of(&self, valid_to: u64) -> Option<u64> {
+        if self.t == 0 || valid_to < self.t0 {
+            return None;
+        }
+        let i = (valid_to - self.t0) / self.t;
+        (i < self.n).then_some(i)
+    }
+}
+
 /// The order fields that tie a posted order to the event that caused it. `validTo`, fees and
 /// the signature are left out on purpose: TWAP parts differ only in `validTo`, and engines
 /// choose fees and signatures.
@@ -102,6 +222,9 @@ pub struct ExpectedOrder {
     pub key: OrderKey,
     /// The exact UID the order must have, when the event fully determines it.
     pub exact_uid: Option<OrderUid>,
+    /// The TWAP's parts, for a TWAP event: each part opening before the end is expected to
+    /// get its own order. `None` for EthFlow (one order per event).
+    pub twap: Option<TwapSchedule>,
     /// The transaction that emitted the event (for reports and debugging).
     pub tx_hash: B256,
 }
@@ -144,6 +267,8 @@ pub struct Observation {
     pub key: OrderKey,
     /// The order's UID as posted.
     pub uid: OrderUid,
+    /// The order's `validTo` as posted (picks a TWAP's part).
+    pub valid_to: u64,
     /// How the POST was answered.
     pub outcome: PostOutcome,
     /// When the request arrived.
@@ -190,8 +315,26 @@ pub struct EventStats {
     pub latency_seconds: Summary,
     /// Head at receipt of the first accepted POST − event block.
     pub blocks: Summary,
-    /// POSTs an event took up to and including its first accepted one.
+    /// POSTs an event took up to and including its first accepted one; for TWAPs, POSTs
+    /// per part (each part is one order).
     pub posts_per_event: Summary,
+    /// TWAP parts whose window opened before the end of the run (0 for EthFlow).
+    pub parts_expected: u64,
+    /// Parts whose first accepted order arrived by the part's deadline.
+    pub parts_matched: u64,
+    /// Parts with no accepted order by `opening block + order_deadline_blocks`.
+    pub parts_missing: u64,
+    /// Missing parts that got an accepted order after their deadline.
+    pub parts_late: u64,
+    /// Accepted orders (another UID) for a part that already had one.
+    pub parts_duplicate: u64,
+    /// Parts neither matched nor missing yet.
+    pub parts_awaiting: u64,
+    /// Lost events by reason (`never_posted`, `rejected`, `gave_up_on_retryable`,
+    /// `mismatched`, `late`); complete once the run has ended.
+    pub lost_reasons: BTreeMap<String, u64>,
+    /// Missing TWAP parts by reason, as `lost_reasons`.
+    pub parts_missing_reasons: BTreeMap<String, u64>,
 }
 
 /// Everything the mock measured, as served at `/_stats`.
@@ -266,13 +409,22 @@ impl Truth {
     /// `block + order_deadline_blocks` is now behind the head become lost, and POSTs received
     /// before this head that still match nothing are counted as unmatched.
     pub fn set_head(&self, block: u64) {
-        self.ledger().set_head(block);
+        self.ledger().set_head(block, None);
+    }
+
+    /// [`Truth::set_head`] with the head's timestamp (chain seconds): TWAP parts whose window
+    /// starts at or before it open now, at `block`, and are expected to get an order by
+    /// `block + order_deadline_blocks`. Without a timestamp only each TWAP's part 0 opens.
+    pub fn set_head_at(&self, block: u64, timestamp: u64) {
+        self.ledger().set_head(block, Some(timestamp));
     }
 
     /// Closes the books at the end of a run: every event still awaiting becomes lost and every
     /// pending POST unmatched. Equivalent to `set_head(u64::MAX)`.
     pub fn finish(&self) {
-        self.set_head(u64::MAX);
+        let mut ledger = self.ledger();
+        ledger.set_head(u64::MAX, None);
+        ledger.close_reasons();
     }
 
     /// The head block last set.
@@ -368,6 +520,26 @@ struct EventRecord {
     posts: u64,
     accepted: bool,
     lost: bool,
+    /// The last answer to a POST for it (TWAP: for its part 0), for the loss reason.
+    last: Option<PostOutcome>,
+    /// Its loss reason has been counted.
+    reason_counted: bool,
+    /// The TWAP's schedule and its parts opened so far, in order (part `i` at index `i`).
+    twap: Option<(TwapSchedule, Vec<PartRecord>)>,
+}
+
+/// One TWAP part whose window has opened.
+struct PartRecord {
+    /// The head when the mock learnt the window was open (the part's deadline counts from it).
+    open_block: u64,
+    /// POSTs attributed to this part.
+    posts: u64,
+    accepted: bool,
+    lost: bool,
+    /// The last answer to a POST for it, for the loss reason.
+    last: Option<PostOutcome>,
+    /// Its loss reason has been counted.
+    reason_counted: bool,
 }
 
 /// Distributions of one kind: hdrhistograms for quantiles in `/_stats`, fixed buckets for
@@ -377,6 +549,11 @@ struct KindStats {
     matched: u64,
     lost: u64,
     late: u64,
+    parts: PartCounts,
+    /// reason → lost events whose reason is final.
+    lost_reasons: BTreeMap<&'static str, u64>,
+    /// reason → missing parts whose reason is final.
+    parts_missing_reasons: BTreeMap<&'static str, u64>,
     latency_us: Histogram<u64>,
     blocks: Histogram<u64>,
     posts: Histogram<u64>,
@@ -395,6 +572,9 @@ impl KindStats {
             matched: 0,
             lost: 0,
             late: 0,
+            parts: PartCounts::default(),
+            lost_reasons: LOST_REASONS.iter().map(|r| (*r, 0)).collect(),
+            parts_missing_reasons: LOST_REASONS.iter().map(|r| (*r, 0)).collect(),
             latency_us: histogram(MAX_LATENCY_US),
             blocks: histogram(1_000_000),
             posts: histogram(1_000_000),
@@ -404,14 +584,18 @@ impl KindStats {
         }
     }
 
-    fn record_first_order(&mut self, latency: Duration, blocks: u64, posts: u64) {
+    fn record_first_order(&mut self, latency: Duration, blocks: u64) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.latency_us
             .saturating_record(micros.min(MAX_LATENCY_US));
         self.blocks.saturating_record(blocks);
-        self.posts.saturating_record(posts);
         self.latency_buckets.observe(latency.as_secs_f64());
         self.blocks_buckets.observe(blocks as f64);
+    }
+
+    /// POSTs one order took (an event's, or a TWAP part's) up to its first acceptance.
+    fn record_posts(&mut self, posts: u64) {
+        self.posts.saturating_record(posts);
         self.posts_buckets.observe(posts as f64);
     }
 
@@ -425,11 +609,51 @@ impl KindStats {
             latency_seconds: summary(&self.latency_us, 1e-6),
             blocks: summary(&self.blocks, 1.0),
             posts_per_event: summary(&self.posts, 1.0),
+            parts_expected: self.parts.expected,
+            parts_matched: self.parts.matched,
+            parts_missing: self.parts.missing,
+            parts_late: self.parts.late,
+            parts_duplicate: self.parts.duplicate,
+            parts_awaiting: self.parts.awaiting(),
+            lost_reasons: owned(&self.lost_reasons),
+            parts_missing_reasons: owned(&self.parts_missing_reasons),
         }
     }
 
     fn awaiting(&self) -> u64 {
         self.registered - self.matched - self.lost
+    }
+}
+
+fn owned(map: &BTreeMap<&'static str, u64>) -> BTreeMap<String, u64> {
+    map.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+/// TWAP part accounting of one kind (all zero for EthFlow).
+#[derive(Default)]
+struct PartCounts {
+    expected: u64,
+    matched: u64,
+    missing: u64,
+    late: u64,
+    duplicate: u64,
+}
+
+impl PartCounts {
+    fn awaiting(&self) -> u64 {
+        self.expected - self.matched - self.missing
+    }
+
+    /// The value of [`TWAP_PARTS_TOTAL`] for `outcome`.
+    fn total(&self, outcome: &str) -> u64 {
+        match outcome {
+            PART_EXPECTED => self.expected,
+            PART_MATCHED => self.matched,
+            PART_MISSING => self.missing,
+            PART_LATE => self.late,
+            PART_DUPLICATE => self.duplicate,
+            _ => 0,
+        }
     }
 }
 
@@ -461,11 +685,17 @@ type KindHistogram = (&'static str, &'static str, fn(&KindStats) -> &Buckets);
 struct Ledger {
     deadline: u64,
     head: u64,
+    /// Timestamp of the head, when the runner gave it (opens TWAP parts).
+    head_time: Option<u64>,
     posts: u64,
     events: Vec<EventRecord>,
     by_key: HashMap<OrderKey, Vec<usize>>,
     /// (block, event id) of events neither accepted nor lost.
     awaiting: BTreeSet<(u64, usize)>,
+    /// (start time, TWAP event id) of each TWAP's next part whose window has not opened.
+    unopened: BTreeSet<(u64, usize)>,
+    /// (opening block, TWAP event id, part) of parts neither accepted nor missing.
+    awaiting_parts: BTreeSet<(u64, usize, u64)>,
     /// POSTs whose key matched no event yet, in receipt order per key.
     pending: HashMap<OrderKey, Vec<Observation>>,
     /// (kind label, outcome label) → POSTs.
@@ -496,10 +726,13 @@ impl Ledger {
         Self {
             deadline,
             head: 0,
+            head_time: None,
             posts: 0,
             events: Vec::new(),
             by_key: HashMap::new(),
             awaiting: BTreeSet::new(),
+            unopened: BTreeSet::new(),
+            awaiting_parts: BTreeSet::new(),
             pending: HashMap::new(),
             received,
             unmatched_accepted: 0,
@@ -520,9 +753,19 @@ impl Ledger {
                 posts: 0,
                 accepted: false,
                 lost: false,
+                last: None,
+                reason_counted: false,
+                twap: event.twap.map(|schedule| (schedule, Vec::new())),
             });
             self.kinds[event.kind.index()].registered += 1;
             self.awaiting.insert((event.block, id));
+            if let Some(schedule) = event.twap.filter(|s| s.n > 0) {
+                // Part 0 opened at t0, before the block that created the TWAP.
+                self.open_part(id, event.block);
+                if schedule.n > 1 {
+                    self.unopened.insert((schedule.part_start(1), id));
+                }
+            }
             self.by_key.entry(event.key.clone()).or_default().push(id);
             keys.push(event.key);
         }
@@ -535,8 +778,73 @@ impl Ledger {
         }
     }
 
-    fn set_head(&mut self, head: u64) {
+    /// Opens the next part of TWAP event `id` at `block`; returns its index.
+    fn open_part(&mut self, id: usize, block: u64) -> u64 {
+        let event = &mut self.events[id];
+        let Some((_, parts)) = event.twap.as_mut() else {
+            return 0;
+        };
+        let part = parts.len() as u64;
+        parts.push(PartRecord {
+            open_block: block,
+            posts: 0,
+            accepted: false,
+            lost: false,
+            last: None,
+            reason_counted: false,
+        });
+        self.kinds[event.kind.index()].parts.expected += 1;
+        self.awaiting_parts.insert((block, id, part));
+        part
+    }
+
+    /// Opens every part of TWAP event `id` up to `part` (an order for a part the runner has
+    /// not yet told the mock about: the engine saw the block first).
+    fn open_parts_through(&mut self, id: usize, part: u64, block: u64) {
+        let Some((schedule, parts)) = self.events[id].twap.as_ref() else {
+            return;
+        };
+        let (schedule, opened) = (*schedule, parts.len() as u64);
+        if part < opened {
+            return;
+        }
+        self.unopened.remove(&(schedule.part_start(opened), id));
+        for _ in opened..=part {
+            self.open_part(id, block);
+        }
+        if part + 1 < schedule.n {
+            self.unopened.insert((schedule.part_start(part + 1), id));
+        }
+    }
+
+    fn set_head(&mut self, head: u64, head_time: Option<u64>) {
         self.head = head;
+        if let Some(time) = head_time {
+            self.head_time = Some(time);
+            while let Some(&(start, id)) = self.unopened.first() {
+                if start > time {
+                    break;
+                }
+                self.unopened.pop_first();
+                let part = self.open_part(id, head);
+                if let Some((schedule, _)) = self.events[id].twap {
+                    if part + 1 < schedule.n {
+                        self.unopened.insert((schedule.part_start(part + 1), id));
+                    }
+                }
+            }
+        }
+        while let Some(&(block, id, part)) = self.awaiting_parts.first() {
+            if block.saturating_add(self.deadline) >= head {
+                break;
+            }
+            self.awaiting_parts.pop_first();
+            let event = &mut self.events[id];
+            if let Some((_, parts)) = event.twap.as_mut() {
+                parts[part as usize].lost = true;
+            }
+            self.kinds[event.kind.index()].parts.missing += 1;
+        }
         let mut finalised = Vec::new();
         self.pending.retain(|_, waiting| {
             let (old, young): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|o| o.head < head);
@@ -570,51 +878,162 @@ impl Ledger {
         }
     }
 
-    /// Attributes a POST to the first event with its key that has no accepted order yet (or
-    /// to the last one when all have one: a later TWAP part or a resubmission).
+    /// Attributes a POST to an event with its key. EthFlow: the first event with no accepted
+    /// order yet (or the last one when all have one: a resubmission). TWAP: the part whose
+    /// window holds the order's `validTo`, of the first event whose part has no accepted order
+    /// yet (or of the first event with such a part); a `validTo` in no part's window is not an
+    /// order the TWAP can yield (mismatched).
     fn classify(&mut self, observation: Observation) {
         let Some(ids) = self.by_key.get(&observation.key) else {
             self.count_unmatched(&observation.outcome);
             return;
         };
+        let valid_to = observation.valid_to;
+        let part_of = |event: &EventRecord| {
+            event
+                .twap
+                .as_ref()
+                .and_then(|(schedule, _)| schedule.part_of(valid_to))
+        };
+        let part_free = |event: &EventRecord, part: u64| {
+            event
+                .twap
+                .as_ref()
+                .is_some_and(|(_, parts)| parts.get(part as usize).is_none_or(|p| !p.accepted))
+        };
+        let events = &self.events;
         let target = ids
             .iter()
             .copied()
-            .find(|&id| !self.events[id].accepted)
+            .find(|&id| {
+                let e = &events[id];
+                match e.twap {
+                    None => !e.accepted,
+                    Some(_) => part_of(e).is_some_and(|part| part_free(e, part)),
+                }
+            })
+            .or_else(|| {
+                ids.iter()
+                    .copied()
+                    .find(|&id| part_of(&events[id]).is_some())
+            })
             .or_else(|| ids.last().copied());
         let Some(id) = target else {
             self.count_unmatched(&observation.outcome);
             return;
         };
-        let event = &mut self.events[id];
-        event.posts += 1;
-        let kind = event.kind;
+        let kind = self.events[id].kind;
+        let part = part_of(&self.events[id]);
         let mut observation = observation;
-        let wrong_order = event
-            .exact_uid
-            .is_some_and(|exact| exact != observation.uid);
+        let is_twap = self.events[id].twap.is_some();
+        let wrong_order = if is_twap {
+            part.is_none()
+        } else {
+            self.events[id]
+                .exact_uid
+                .is_some_and(|exact| exact != observation.uid)
+        };
         if observation.outcome == PostOutcome::Accepted && wrong_order {
             observation.outcome = PostOutcome::Mismatched;
         }
-        let first_acceptance = observation.outcome == PostOutcome::Accepted && !event.accepted;
-        if first_acceptance {
-            event.accepted = true;
-            let latency = observation
-                .received_at
-                .saturating_duration_since(event.mined_at);
-            let blocks = observation.head.saturating_sub(event.block);
-            let (posts, lost, block) = (event.posts, event.lost, event.block);
-            let stats = &mut self.kinds[kind.index()];
-            stats.record_first_order(latency, blocks, posts);
-            self.recent_latencies.push(latency.as_secs_f64());
-            if lost {
-                stats.late += 1;
-            } else {
-                stats.matched += 1;
-                self.awaiting.remove(&(block, id));
+        self.events[id].posts += 1;
+        if part.is_none_or(|p| p == 0) {
+            self.events[id].last = Some(observation.outcome.clone());
+        }
+        let accepted = observation.outcome == PostOutcome::Accepted;
+        match part {
+            Some(part) => self.count_part_post(id, part, &observation, accepted),
+            None if accepted && !is_twap && !self.events[id].accepted => {
+                self.first_acceptance(id, &observation);
+                let posts = self.events[id].posts;
+                self.kinds[kind.index()].record_posts(posts);
             }
+            None => {}
         }
         self.count_received(kind.label(), &observation.outcome);
+    }
+
+    /// Counts a POST attributed to TWAP event `id`'s `part`. The event itself is matched by
+    /// its part 0 (its latency is part 0's); later parts never count as the event's order.
+    fn count_part_post(&mut self, id: usize, part: u64, observation: &Observation, accepted: bool) {
+        self.open_parts_through(id, part, observation.head);
+        let kind = self.events[id].kind;
+        let Some((_, parts)) = self.events[id].twap.as_mut() else {
+            return;
+        };
+        let record = &mut parts[part as usize];
+        record.posts += 1;
+        record.last = Some(observation.outcome.clone());
+        if !accepted {
+            return;
+        }
+        let counts = &mut self.kinds[kind.index()];
+        if record.accepted {
+            counts.parts.duplicate += 1;
+            return;
+        }
+        record.accepted = true;
+        let (posts, lost, open_block) = (record.posts, record.lost, record.open_block);
+        counts.record_posts(posts);
+        if lost {
+            counts.parts.late += 1;
+            record.reason_counted = true;
+            *counts.parts_missing_reasons.entry(LOST_LATE).or_default() += 1;
+        } else {
+            counts.parts.matched += 1;
+            self.awaiting_parts.remove(&(open_block, id, part));
+        }
+        if part == 0 && !self.events[id].accepted {
+            self.first_acceptance(id, observation);
+        }
+    }
+
+    /// The event's first accepted order: latency, blocks, matched or late.
+    fn first_acceptance(&mut self, id: usize, observation: &Observation) {
+        let event = &mut self.events[id];
+        event.accepted = true;
+        let latency = observation
+            .received_at
+            .saturating_duration_since(event.mined_at);
+        let blocks = observation.head.saturating_sub(event.block);
+        let (lost, block) = (event.lost, event.block);
+        if lost {
+            event.reason_counted = true;
+        }
+        let stats = &mut self.kinds[event.kind.index()];
+        stats.record_first_order(latency, blocks);
+        self.recent_latencies.push(latency.as_secs_f64());
+        if lost {
+            stats.late += 1;
+            *stats.lost_reasons.entry(LOST_LATE).or_default() += 1;
+        } else {
+            stats.matched += 1;
+            self.awaiting.remove(&(block, id));
+        }
+    }
+
+    /// At the end of the run: every lost event and missing part without an order gets its
+    /// reason from the last answer it got.
+    fn close_reasons(&mut self) {
+        for event in &mut self.events {
+            let stats = &mut self.kinds[event.kind.index()];
+            if event.lost && !event.reason_counted {
+                event.reason_counted = true;
+                *stats
+                    .lost_reasons
+                    .entry(loss_reason(event.last.as_ref()))
+                    .or_default() += 1;
+            }
+            if let Some((_, parts)) = event.twap.as_mut() {
+                for part in parts.iter_mut().filter(|p| p.lost && !p.reason_counted) {
+                    part.reason_counted = true;
+                    *stats
+                        .parts_missing_reasons
+                        .entry(loss_reason(part.last.as_ref()))
+                        .or_default() += 1;
+                }
+            }
+        }
     }
 
     fn count_unmatched(&mut self, outcome: &PostOutcome) {
@@ -730,6 +1149,51 @@ impl Ledger {
             }
         }
         out.header(
+            TWAP_PARTS_TOTAL,
+            "counter",
+            "TWAP parts by outcome: expected (window opened), matched, missing, late, duplicate",
+        );
+        let parts = &self.kinds[EventKind::Twap.index()].parts;
+        for outcome in PART_OUTCOMES {
+            out.sample(
+                TWAP_PARTS_TOTAL,
+                &[("outcome", outcome)],
+                parts.total(outcome) as f64,
+            );
+        }
+        out.header(
+            TWAP_PARTS_MISSING_REASON_TOTAL,
+            "counter",
+            "Missing TWAP parts by reason, counted when final (late: on arrival; others: at the end)",
+        );
+        for (reason, count) in &self.kinds[EventKind::Twap.index()].parts_missing_reasons {
+            out.sample(
+                TWAP_PARTS_MISSING_REASON_TOTAL,
+                &[("reason", reason)],
+                *count as f64,
+            );
+        }
+        out.header(
+            EVENTS_LOST_REASON_TOTAL,
+            "counter",
+            "Lost events by kind and reason, counted when final (late: on arrival; others: at the end)",
+        );
+        for kind in EventKind::ALL {
+            for (reason, count) in &self.kinds[kind.index()].lost_reasons {
+                out.sample(
+                    EVENTS_LOST_REASON_TOTAL,
+                    &[("kind", kind.label()), ("reason", reason)],
+                    *count as f64,
+                );
+            }
+        }
+        out.header(
+            TWAP_PARTS_AWAITING,
+            "gauge",
+            "TWAP parts whose window opened, neither matched nor missing yet",
+        );
+        out.sample(TWAP_PARTS_AWAITING, &[], parts.awaiting() as f64);
+        out.header(
             "cowload_events_awaiting_order",
             "gauge",
             "Events neither matched nor lost yet",
@@ -765,7 +1229,7 @@ impl Ledger {
             ),
             (
                 "cowload_order_posts_per_event",
-                "POSTs an event took up to its first accepted order (retries + 1)",
+                "POSTs an order took up to its first acceptance (retries + 1): per event, per part for TWAPs",
                 |s| &s.posts_buckets,
             ),
         ];
@@ -884,6 +1348,7 @@ mod tests {
             mined_at,
             key: key(n),
             exact_uid: None,
+            twap: None,
             tx_hash: B256::repeat_byte(n),
         }
     }
@@ -892,6 +1357,7 @@ mod tests {
         truth.observe(Observation {
             key: key(n),
             uid: OrderUid::repeat_byte(n),
+            valid_to: 0,
             outcome,
             received_at,
             head: truth.head(),
@@ -951,38 +1417,276 @@ mod tests {
         invariant_holds(&s);
     }
 
+    /// A TWAP created in block 10 (mined at time 100): t0 = 99, 3 parts of 2 s, so part i
+    /// runs from 99 + 2i to 100 + 2i and carries validTo 100 + 2i.
+    fn twap_event(t0: Instant, n: u8) -> ExpectedOrder {
+        let mut e = event(EventKind::Twap, 10, t0, n);
+        e.twap = Some(TwapSchedule { t0: 99, n: 3, t: 2 });
+        e
+    }
+
+    fn post_part(truth: &Truth, n: u8, uid: u8, valid_to: u64, outcome: PostOutcome) {
+        truth.observe(Observation {
+            key: key(n),
+            uid: OrderUid::repeat_byte(uid),
+            valid_to,
+            outcome,
+            received_at: Instant::now(),
+            head: truth.head(),
+        });
+    }
+
+    fn parts(s: &Stats) -> (u64, u64, u64, u64, u64, u64) {
+        let t = &s.events["twap"];
+        (
+            t.parts_expected,
+            t.parts_matched,
+            t.parts_missing,
+            t.parts_late,
+            t.parts_duplicate,
+            t.parts_awaiting,
+        )
+    }
+
     #[test]
-    fn later_twap_parts_count_as_accepted_but_keep_the_first_latency() {
+    fn schedule_attributes_valid_to_to_its_part_window() {
+        let s = TwapSchedule { t0: 99, n: 3, t: 2 };
+        assert_eq!(
+            (0..3).map(|i| s.part_valid_to(i)).collect::<Vec<_>>(),
+            [100, 102, 104]
+        );
+        assert_eq!(s.part_of(98), None);
+        assert_eq!(s.part_of(99), Some(0));
+        assert_eq!(s.part_of(100), Some(0));
+        assert_eq!(s.part_of(101), Some(1));
+        assert_eq!(s.part_of(104), Some(2));
+        assert_eq!(s.part_of(105), None, "after the last part");
+    }
+
+    #[test]
+    fn every_twap_part_that_opens_needs_its_own_order() {
+        let truth = Truth::new(1, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![twap_event(t0, 1)]);
+        truth.set_head_at(10, 100);
+        assert_eq!(parts(&truth.stats()), (1, 0, 0, 0, 0, 1), "part 0 opens");
+        post_part(&truth, 1, 0xa0, 100, PostOutcome::Accepted);
+        truth.set_head_at(11, 101);
+        // Part 1 (validTo 102): a rejected POST, then the accepted one.
+        post_part(
+            &truth,
+            1,
+            0xa1,
+            102,
+            PostOutcome::Injected("Http500".into()),
+        );
+        post_part(&truth, 1, 0xa1, 102, PostOutcome::Accepted);
+        let s = truth.stats();
+        assert_eq!(parts(&s), (2, 2, 0, 0, 0, 0));
+        let twap = &s.events["twap"];
+        assert_eq!(twap.matched, 1, "the event is matched once, by part 0");
+        assert_eq!(
+            twap.latency_seconds.count, 1,
+            "later parts are not the first"
+        );
+        assert_eq!(twap.posts_per_event.count, 2, "posts are counted per part");
+        assert_eq!(twap.posts_per_event.max, 2.0);
+        // Part 2 opens at 103 and gets no order: missing once the head passes 12 + 1.
+        truth.set_head_at(12, 102);
+        truth.set_head_at(13, 103);
+        assert_eq!(parts(&truth.stats()), (3, 2, 0, 0, 0, 1));
+        truth.set_head_at(14, 104);
+        assert_eq!(
+            parts(&truth.stats()),
+            (3, 2, 0, 0, 0, 1),
+            "deadline not past"
+        );
+        truth.set_head_at(15, 105);
+        assert_eq!(parts(&truth.stats()), (3, 2, 1, 0, 0, 0));
+        // Its order after the deadline: late, still missing.
+        post_part(&truth, 1, 0xa2, 104, PostOutcome::Accepted);
+        let s = truth.stats();
+        assert_eq!(parts(&s), (3, 2, 1, 1, 0, 0));
+        assert_eq!(received(&s, "twap", "accepted"), 3);
+        assert_eq!(s.events["twap"].lost, 0);
+        let text = truth.render_metrics();
+        for line in [
+            "cowload_twap_parts_total{outcome=\"expected\"} 3",
+            "cowload_twap_parts_total{outcome=\"matched\"} 2",
+            "cowload_twap_parts_total{outcome=\"missing\"} 1",
+            "cowload_twap_parts_total{outcome=\"late\"} 1",
+            "cowload_twap_parts_total{outcome=\"duplicate\"} 0",
+            "cowload_twap_parts_awaiting_order 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_second_order_for_a_part_is_a_duplicate_part_and_the_same_uid_is_not() {
         let truth = Truth::new(5, &[]);
         let t0 = Instant::now();
-        truth.register(vec![event(EventKind::Twap, 1, t0, 1)]);
-        truth.set_head(1);
-        post(
-            &truth,
-            1,
-            PostOutcome::Accepted,
-            t0 + Duration::from_millis(100),
-        );
-        post(
-            &truth,
-            1,
-            PostOutcome::Accepted,
-            t0 + Duration::from_secs(30),
-        );
-        post(
-            &truth,
-            1,
-            PostOutcome::Duplicate,
-            t0 + Duration::from_secs(31),
-        );
+        truth.register(vec![twap_event(t0, 1)]);
+        truth.set_head_at(10, 100);
+        post_part(&truth, 1, 0xa0, 100, PostOutcome::Accepted);
+        // The same UID again is refused by the API (DuplicatedOrder): not a second order.
+        post_part(&truth, 1, 0xa0, 100, PostOutcome::Duplicate);
+        assert_eq!(parts(&truth.stats()), (1, 1, 0, 0, 0, 0));
+        // Another UID in the same window (validTo − 1): a second order for part 0.
+        post_part(&truth, 1, 0xb0, 99, PostOutcome::Accepted);
         let s = truth.stats();
+        assert_eq!(parts(&s), (1, 1, 0, 0, 1, 0));
+        assert_eq!(s.events["twap"].matched, 1);
         assert_eq!(received(&s, "twap", "accepted"), 2);
         assert_eq!(received(&s, "twap", "duplicate"), 1);
+    }
+
+    #[test]
+    fn a_twap_order_outside_every_part_window_is_mismatched() {
+        let truth = Truth::new(1, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![twap_event(t0, 1)]);
+        truth.set_head_at(10, 100);
+        post_part(&truth, 1, 0xa0, 105, PostOutcome::Accepted);
+        post_part(&truth, 1, 0xa1, 98, PostOutcome::Accepted);
+        truth.set_head_at(12, 102);
+        let s = truth.stats();
+        assert_eq!(received(&s, "twap", "mismatched"), 2);
+        assert_eq!(received(&s, "twap", "accepted"), 0);
+        assert_eq!(s.events["twap"].lost, 1);
+        // Part 0 missing; part 1 opened at head 12.
+        assert_eq!(parts(&s), (2, 0, 1, 0, 0, 1));
+    }
+
+    #[test]
+    fn an_order_for_a_part_the_mock_has_not_opened_yet_opens_it() {
+        let truth = Truth::new(1, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![twap_event(t0, 1)]);
+        truth.set_head_at(10, 100);
+        // The engine saw block 11 (time 101) before the runner told the mock.
+        post_part(&truth, 1, 0xa1, 102, PostOutcome::Accepted);
+        assert_eq!(parts(&truth.stats()), (2, 1, 0, 0, 0, 1));
+        truth.set_head_at(11, 101);
+        truth.set_head_at(13, 103);
+        // Part 1 is not opened twice; part 2 opened at 13; part 0 missed its deadline.
+        assert_eq!(parts(&truth.stats()), (3, 1, 1, 0, 0, 1));
+        truth.finish();
+        let s = truth.stats();
+        assert_eq!(
+            parts(&s),
+            (3, 1, 2, 0, 0, 0),
+            "finish closes awaiting parts"
+        );
+        assert_eq!(s.events["twap"].lost, 1, "part 0 is the event's order");
+    }
+
+    #[test]
+    fn parts_opening_after_the_run_are_not_expected() {
+        let truth = Truth::new(1, &[]);
+        let t0 = Instant::now();
+        let mut e = twap_event(t0, 1);
+        e.twap = Some(TwapSchedule {
+            t0: 99,
+            n: 10,
+            t: 60,
+        });
+        truth.register(vec![e]);
+        truth.set_head_at(10, 100);
+        post_part(&truth, 1, 0xa0, 158, PostOutcome::Accepted);
+        truth.set_head_at(11, 101);
+        truth.finish();
+        assert_eq!(parts(&truth.stats()), (1, 1, 0, 0, 0, 0));
+    }
+
+    #[test]
+    fn identical_twap_keys_share_parts_in_registration_order() {
+        let truth = Truth::new(5, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![twap_event(t0, 1), twap_event(t0, 1)]);
+        truth.set_head_at(10, 100);
+        post_part(&truth, 1, 0xa0, 100, PostOutcome::Accepted);
+        post_part(&truth, 1, 0xa1, 100, PostOutcome::Accepted);
+        let s = truth.stats();
+        assert_eq!(s.events["twap"].matched, 2);
+        assert_eq!(parts(&s), (2, 2, 0, 0, 0, 0));
+        post_part(&truth, 1, 0xa2, 100, PostOutcome::Accepted);
+        assert_eq!(parts(&truth.stats()), (2, 2, 0, 0, 1, 0));
+    }
+
+    #[test]
+    fn every_lost_event_and_missing_part_gets_its_reason_when_final() {
+        let truth = Truth::new(0, &["InsufficientFee".to_owned()]);
+        let t0 = Instant::now();
+        truth.register(vec![
+            event(EventKind::EthFlow, 1, t0, 1), // never posted
+            event(EventKind::EthFlow, 1, t0, 2), // 5xx, then gave up
+            event(EventKind::EthFlow, 1, t0, 3), // retried a 429 into a permanent rejection
+            event(EventKind::EthFlow, 1, t0, 4), // rate-limited, gave up
+            event(EventKind::EthFlow, 1, t0, 5), // order after the deadline
+            twap_event(t0, 6),                   // part 0 rejected; parts 1, 2 never posted
+        ]);
+        truth.set_head_at(1, 100);
+        post(&truth, 2, PostOutcome::Injected("Http500".into()), t0);
+        post(&truth, 3, PostOutcome::Injected("Http429".into()), t0);
+        post(
+            &truth,
+            3,
+            PostOutcome::Injected("InsufficientFee".into()),
+            t0,
+        );
+        post(&truth, 4, PostOutcome::RateLimited, t0);
+        post_part(
+            &truth,
+            6,
+            0xc0,
+            100,
+            PostOutcome::Injected("InvalidSignature".into()),
+        );
+        truth.set_head_at(3, 104);
+        let s = truth.stats();
+        assert_eq!(s.events["ethflow"].lost, 5);
+        assert_eq!(
+            s.events["ethflow"].lost_reasons.values().sum::<u64>(),
+            0,
+            "reasons are final only at arrival or at the end"
+        );
+        post(&truth, 5, PostOutcome::Accepted, t0);
+        assert_eq!(truth.stats().events["ethflow"].lost_reasons["late"], 1);
+        truth.finish();
+        let s = truth.stats();
+        let reasons = &s.events["ethflow"].lost_reasons;
+        for (reason, count) in [
+            ("never_posted", 1),
+            ("gave_up_on_retryable", 2),
+            ("rejected", 1),
+            ("mismatched", 0),
+            ("late", 1),
+        ] {
+            assert_eq!(reasons[reason], count, "{reason}: {reasons:?}");
+        }
+        assert_eq!(reasons.values().sum::<u64>(), s.events["ethflow"].lost);
         let twap = &s.events["twap"];
-        assert_eq!(twap.matched, 1);
-        assert_eq!(twap.latency_seconds.count, 1);
-        assert!(twap.latency_seconds.max < 0.2);
-        assert_eq!(s.unmatched_orders, 0);
+        assert_eq!(twap.lost_reasons["rejected"], 1, "{twap:?}");
+        assert_eq!(twap.parts_missing, 3);
+        assert_eq!(twap.parts_missing_reasons["rejected"], 1);
+        assert_eq!(twap.parts_missing_reasons["never_posted"], 2);
+        let text = truth.render_metrics();
+        for line in [
+            "cowload_events_lost_reason_total{kind=\"ethflow\",reason=\"gave_up_on_retryable\"} 2",
+            "cowload_events_lost_reason_total{kind=\"ethflow\",reason=\"late\"} 1",
+            "cowload_events_lost_reason_total{kind=\"twap\",reason=\"rejected\"} 1",
+            "cowload_twap_parts_missing_reason_total{reason=\"never_posted\"} 2",
+            "cowload_events_lost_total{kind=\"ethflow\"} 5",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
     }
 
     #[test]
@@ -1137,6 +1841,7 @@ mod tests {
         truth.observe(Observation {
             key: key(1),
             uid: OrderUid::repeat_byte(0xee),
+            valid_to: 0,
             outcome: PostOutcome::Accepted,
             received_at: t0,
             head: truth.head(),

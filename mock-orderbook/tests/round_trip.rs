@@ -51,6 +51,7 @@ async fn real_round_trip_through_a_socket() -> anyhow::Result<()> {
             app_data: cowprotocol::EMPTY_APP_DATA_HASH,
         },
         exact_uid: None,
+        twap: None,
         tx_hash: B256::repeat_byte(3),
     }]);
     truth.set_head(3);

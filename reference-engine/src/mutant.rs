@@ -28,6 +28,11 @@ pub enum Mutant {
     LieAccepted,
     /// Posts every `n`th EthFlow order with `validTo` one second short (`wrong-order-every-N`).
     WrongOrderEvery(u64),
+    /// Posts only each TWAP's first part, never the later ones (`first-part-only`).
+    FirstPartOnly,
+    /// Posts every TWAP part twice with different UIDs: as returned, and again with `validTo`
+    /// one second short, still inside the part's window (`double-part`).
+    DoublePart,
 }
 
 impl std::str::FromStr for Mutant {
@@ -44,6 +49,8 @@ impl std::str::FromStr for Mutant {
         match text {
             "double-post" => Ok(Mutant::DoublePost),
             "lie-accepted" => Ok(Mutant::LieAccepted),
+            "first-part-only" => Ok(Mutant::FirstPartOnly),
+            "double-part" => Ok(Mutant::DoublePart),
             _ => {
                 if let Some(n) = number("drop-every-") {
                     n.map(Mutant::DropEvery)
@@ -55,7 +62,7 @@ impl std::str::FromStr for Mutant {
                     n.map(Mutant::WrongOrderEvery)
                 } else {
                     Err(format!(
-                        "unknown mutant {text:?} (known: double-post, drop-every-N, stall-after-N, crash-after-N, lie-accepted, wrong-order-every-N)"
+                        "unknown mutant {text:?} (known: double-post, drop-every-N, stall-after-N, crash-after-N, lie-accepted, wrong-order-every-N, first-part-only, double-part)"
                     ))
                 }
             }
@@ -104,6 +111,16 @@ pub fn ethflow_valid_to(valid_to: u32) -> u32 {
     }
 }
 
+/// Whether TWAP part `part` (0 for the first) should be posted at all.
+pub fn posts_twap_part(part: u64) -> bool {
+    !(active() == Some(Mutant::FirstPartOnly) && part > 0)
+}
+
+/// Whether each TWAP part should also be posted a second time, `validTo` one second short.
+pub fn doubles_twap_parts() -> bool {
+    active() == Some(Mutant::DoublePart)
+}
+
 /// What to do after `handled` blocks.
 pub fn after_block(handled: u64) -> Flow {
     match active() {
@@ -136,6 +153,8 @@ mod tests {
             "wrong-order-every-5".parse(),
             Ok(Mutant::WrongOrderEvery(5))
         );
+        assert_eq!("first-part-only".parse(), Ok(Mutant::FirstPartOnly));
+        assert_eq!("double-part".parse(), Ok(Mutant::DoublePart));
         assert!("drop-every-0".parse::<Mutant>().is_err());
         assert!("double-posts".parse::<Mutant>().is_err());
         assert!("crash-after-x".parse::<Mutant>().is_err());

@@ -7,7 +7,9 @@
 
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::sol_types::SolValue;
-use cowprotocol::composable::{GetTradeableOrderWithSignatureCall, TradeableOrderWithSignature};
+use cowprotocol::composable::{
+    GetTradeableOrderWithSignatureCall, TradeableOrderWithSignature, TwapStaticInput,
+};
 use cowprotocol::{
     decode_conditional_order_revert, ConditionalOrderParams, ConditionalOrderRevert, Signature,
     COMPOSABLE_COW,
@@ -132,7 +134,7 @@ pub async fn poll(ctx: &Ctx, watch: &Watch, head: &Head) -> Option<Schedule> {
         .await
     {
         CallOutcome::Success(data) => {
-            post_tradeable(ctx, watch.owner, &data).await;
+            post_tradeable(ctx, watch, &data).await;
             Some(Schedule::NextBlock)
         }
         CallOutcome::Reverted(data) => match decide_revert(&data) {
@@ -155,7 +157,8 @@ pub async fn poll(ctx: &Ctx, watch: &Watch, head: &Head) -> Option<Schedule> {
 
 /// Decode a tradeable answer and submit its order (the UID book skips parts already posted).
 /// A part that cannot be decoded or submitted is counted and left; the watch goes on.
-async fn post_tradeable(ctx: &Ctx, owner: Address, data: &[u8]) {
+async fn post_tradeable(ctx: &Ctx, watch: &Watch, data: &[u8]) {
+    let owner = watch.owner;
     let tradeable = match TradeableOrderWithSignature::abi_decode(data) {
         Ok(t) => t,
         Err(err) => {
@@ -180,15 +183,33 @@ async fn post_tradeable(ctx: &Ctx, owner: Address, data: &[u8]) {
             return;
         }
     };
-    ctx.submit(
-        Module::Twap,
-        &Discrete {
-            order,
-            owner,
-            signature,
-        },
-    )
-    .await;
+    // Test-only mutants (crate::mutant): skip later parts, or post a part twice.
+    if !crate::mutant::posts_twap_part(twap_part(watch, order.valid_to)) {
+        return;
+    }
+    let mut discrete = Discrete {
+        order,
+        owner,
+        signature,
+    };
+    ctx.submit(Module::Twap, &discrete).await;
+    if crate::mutant::doubles_twap_parts() {
+        discrete.order.valid_to = discrete.order.valid_to.saturating_sub(1);
+        ctx.submit(Module::Twap, &discrete).await;
+    }
+}
+
+/// Which part of a TWAP (span 0) an order with `valid_to` is: `(valid_to − t0) / t`; 0 when
+/// the static input does not decode as a TWAP's.
+fn twap_part(watch: &Watch, valid_to: u32) -> u64 {
+    let Ok(input) = TwapStaticInput::abi_decode(&watch.params.staticInput) else {
+        return 0;
+    };
+    let (t0, t) = (saturate(input.t0), saturate(input.t));
+    if t == 0 {
+        return 0;
+    }
+    u64::from(valid_to).saturating_sub(t0) / t
 }
 
 #[cfg(test)]
@@ -305,6 +326,36 @@ mod tests {
         for (schedule, due) in cases {
             assert_eq!(schedule.is_due(&h), due, "{schedule:?}");
         }
+    }
+
+    #[test]
+    fn parts_are_read_from_valid_to_and_the_static_input() {
+        let input = TwapStaticInput {
+            sellToken: Address::repeat_byte(1),
+            buyToken: Address::repeat_byte(2),
+            receiver: Address::ZERO,
+            partSellAmount: U256::from(10u64),
+            minPartLimit: U256::from(1u64),
+            t0: U256::from(99u64),
+            n: U256::from(3u64),
+            t: U256::from(2u64),
+            span: U256::ZERO,
+            appData: B256::ZERO,
+        };
+        let watch = Watch::new(
+            Address::repeat_byte(9),
+            ConditionalOrderParams {
+                handler: Address::repeat_byte(1),
+                salt: B256::ZERO,
+                staticInput: input.abi_encode().into(),
+            },
+        );
+        assert_eq!(twap_part(&watch, 100), 0);
+        assert_eq!(twap_part(&watch, 102), 1);
+        assert_eq!(twap_part(&watch, 104), 2);
+        let mut broken = watch.clone();
+        broken.params.staticInput = Bytes::from(vec![1, 2, 3]);
+        assert_eq!(twap_part(&broken, 104), 0);
     }
 
     #[test]

@@ -481,11 +481,13 @@ impl OnBlock for Observer<'_> {
                     mined_at: block.block.mined_at,
                     key: e.order.clone(),
                     exact_uid: e.exact_uid,
+                    twap: e.twap,
                     tx_hash: e.tx,
                 })
                 .collect(),
         );
-        truth.set_head(block.block.number);
+        // The head's time opens TWAP parts whose window starts by then.
+        truth.set_head_at(block.block.number, block.block.timestamp);
         self.head = Some(block.block.number);
         self.requested.twap += block.requested.twap;
         self.requested.ethflow += block.requested.ethflow;

@@ -16,7 +16,7 @@ use cowprotocol::contracts::{CoWSwapEthFlow, EthFlowOrderData};
 use cowprotocol::{
     settlement_domain, BuyTokenDestination, OrderData, OrderKind, OrderUid, SellTokenSource,
 };
-use mock_orderbook::{EventKind, OrderKey};
+use mock_orderbook::{EventKind, OrderKey, TwapSchedule};
 
 use super::accounts::Account;
 use crate::chain::Contracts;
@@ -39,6 +39,8 @@ pub struct SignedLoadTx {
     pub order: OrderKey,
     /// The exact UID the event's order must have, when the event fixes it (EthFlow).
     pub exact_uid: Option<OrderUid>,
+    /// The TWAP's parts (t0, n, t as in its static input), for a TWAP.
+    pub twap: Option<TwapSchedule>,
 }
 
 /// What the builder needs to know about the scenario.
@@ -133,14 +135,20 @@ impl Builder {
             dispatch: true,
         };
         let to = self.shape.contracts.composable_cow;
-        self.unsigned(
+        let mut unsigned = self.unsigned(
             EventKind::Twap,
             owner,
             to,
             U256::ZERO,
             call.abi_encode(),
             order,
-        )
+        );
+        unsigned.twap = Some(TwapSchedule {
+            t0: block_timestamp - 1,
+            n: self.shape.twap_parts,
+            t: self.shape.twap_part_seconds,
+        });
+        unsigned
     }
 
     fn ethflow(&self, index: u64, block_timestamp: u64, sender: &mut Account) -> Unsigned {
@@ -233,6 +241,7 @@ impl Builder {
             tx,
             order,
             exact_uid: None,
+            twap: None,
         }
     }
 }
@@ -244,6 +253,7 @@ struct Unsigned {
     tx: TxEip1559,
     order: OrderKey,
     exact_uid: Option<OrderUid>,
+    twap: Option<TwapSchedule>,
 }
 
 /// Signs every transaction with its sender's key, on all cores, keeping order.
@@ -300,6 +310,7 @@ fn sign(unsigned: Unsigned, account: &Account) -> SignedLoadTx {
         nonce,
         order: unsigned.order,
         exact_uid: unsigned.exact_uid,
+        twap: unsigned.twap,
     }
 }
 

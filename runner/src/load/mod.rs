@@ -89,6 +89,8 @@ pub struct DeliveredEvent {
     pub order: OrderKey,
     /// The exact UID its order must have, when the event fixes it.
     pub exact_uid: Option<cowprotocol::OrderUid>,
+    /// A TWAP's parts (t0, n, t): each part is one order the engine must post.
+    pub twap: Option<mock_orderbook::TwapSchedule>,
 }
 
 /// Where the time of one block went (wall clock; kept out of stable outputs).

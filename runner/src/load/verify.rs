@@ -52,6 +52,7 @@ pub async fn block(
                 tx: tx.hash,
                 order: tx.order.clone(),
                 exact_uid: tx.exact_uid,
+                twap: tx.twap,
             });
             continue;
         }

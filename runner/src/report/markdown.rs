@@ -250,6 +250,8 @@ fn delivery(md: &mut String, outcome: &Outcome) {
             q(|e| e.latency_seconds.p99),
         );
     }
+    twap_parts(md, outcome);
+    lost_reasons(md, outcome);
     let ratio = t
         .delivered_ratio
         .map_or("n/a".to_owned(), |r| format!("{r:.4}"));
@@ -262,6 +264,72 @@ fn delivery(md: &mut String, outcome: &Outcome) {
             .map(|b| b.active_twaps)
             .max()
             .unwrap_or(0)
+    );
+}
+
+/// Why events (and TWAP parts) were lost, when any was.
+fn lost_reasons(md: &mut String, outcome: &Outcome) {
+    let Some(mock) = outcome.mock.as_ref() else {
+        return;
+    };
+    let mut lines = Vec::new();
+    for (kind, label) in [("twap", "TWAP"), ("ethflow", "EthFlow")] {
+        let Some(events) = mock.events.get(kind) else {
+            continue;
+        };
+        for (what, lost, reasons) in [
+            ("events", events.lost, &events.lost_reasons),
+            ("parts", events.parts_missing, &events.parts_missing_reasons),
+        ] {
+            if lost == 0 {
+                continue;
+            }
+            let named: Vec<String> = reasons
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(reason, n)| format!("{n} {reason}"))
+                .collect();
+            let unnamed = lost.saturating_sub(reasons.values().sum());
+            let mut text = named.join(", ");
+            if unnamed > 0 {
+                if !text.is_empty() {
+                    text.push_str(", ");
+                }
+                text.push_str(&format!("{unnamed} without a reason"));
+            }
+            lines.push(format!("{label} {what}: {lost} lost ({text})"));
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\nWhy lost, by the last answer before giving up: {}.",
+        lines.join("; ")
+    );
+}
+
+/// One line on TWAP parts (each part is one order), when any part's window opened.
+fn twap_parts(md: &mut String, outcome: &Outcome) {
+    let Some(twap) = outcome.mock.as_ref().and_then(|m| m.events.get("twap")) else {
+        return;
+    };
+    if twap.parts_expected == 0 {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\nTWAP parts (one order each; a TWAP's row above counts its part 0): {} opened, {} matched, \
+         {} missing, {} late, {} duplicate, {} awaiting; POSTs per part p50 {}, max {}.",
+        twap.parts_expected,
+        twap.parts_matched,
+        twap.parts_missing,
+        twap.parts_late,
+        twap.parts_duplicate,
+        twap.parts_awaiting,
+        twap.posts_per_event.p50,
+        twap.posts_per_event.max,
     );
 }
 

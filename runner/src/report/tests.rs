@@ -139,6 +139,11 @@ pub(crate) fn sample() -> Outcome {
             latency_seconds: distribution(18, 0.3, 1.8),
             blocks: distribution(18, 1.0, 2.0),
             posts_per_event: distribution(18, 1.0, 1.0),
+            lost_reasons: BTreeMap::from([
+                ("gave_up_on_retryable".to_owned(), 1),
+                ("never_posted".to_owned(), 0),
+            ]),
+            ..Default::default()
         },
     );
     events.insert(
@@ -151,7 +156,12 @@ pub(crate) fn sample() -> Outcome {
             awaiting: 0,
             latency_seconds: distribution(20, 0.4, 1.9),
             blocks: distribution(20, 1.0, 2.0),
-            posts_per_event: distribution(20, 1.0, 2.0),
+            posts_per_event: distribution(24, 1.0, 2.0),
+            parts_expected: 25,
+            parts_matched: 24,
+            parts_missing: 1,
+            parts_missing_reasons: BTreeMap::from([("rejected".to_owned(), 1)]),
+            ..Default::default()
         },
     );
     let mut orders_received = BTreeMap::new();

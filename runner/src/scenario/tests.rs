@@ -134,7 +134,7 @@ fn baseline_yaml_and_toml_are_twins() {
     assert!(s.orderbook.errors.is_empty());
     assert_eq!(s.orderbook.order_deadline_blocks, 3);
     assert_eq!(s.engine, EngineSpec::default());
-    assert_eq!(s.bars.len(), 9);
+    assert_eq!(s.bars.len(), 11);
 }
 
 #[test]

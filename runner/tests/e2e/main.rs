@@ -8,6 +8,7 @@ mod fixtures;
 mod fork;
 mod known_answer;
 mod lifecycle;
+mod lost_reasons;
 mod mutants;
 mod own_repo;
 mod owners;

@@ -6,13 +6,13 @@
 
 use crate::common::*;
 
-/// Runs the shipped baseline with `mutant`; returns (exit code, stderr, outcome).
-fn baseline_with(mutant: &str) -> (Option<i32>, String, serde_json::Value) {
+/// Runs the shipped `scenario` with `mutant`; returns (exit code, stderr, outcome).
+fn shipped_with(scenario: &str, mutant: &str) -> (Option<i32>, String, serde_json::Value) {
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let output = runner()
-        .arg("scenarios/baseline.yaml")
+        .arg(scenario)
         .arg("--out")
         .arg(&out)
         .env("COWLOAD_REFERENCE_MUTANT", mutant)
@@ -29,10 +29,15 @@ fn baseline_with(mutant: &str) -> (Option<i32>, String, serde_json::Value) {
     (output.status.code(), err, outcome)
 }
 
-/// Asserts the run failed and `bar` is the first bar to fail.
+/// Asserts the baseline run failed and `bar` is the first bar to fail.
 fn caught_first_by(mutant: &str, bar: &str) -> serde_json::Value {
+    caught_first_in("scenarios/baseline.yaml", mutant, bar)
+}
+
+/// Asserts the run of the shipped `scenario` failed and `bar` is the first bar to fail.
+fn caught_first_in(scenario: &str, mutant: &str, bar: &str) -> serde_json::Value {
     let _serial = serial();
-    let (code, err, outcome) = baseline_with(mutant);
+    let (code, err, outcome) = shipped_with(scenario, mutant);
     assert_eq!(code, Some(1), "{mutant}: {err}");
     assert_eq!(outcome["status"], "fail");
     let first = &outcome["bottleneck"]["first_failed_bar"];
@@ -46,7 +51,7 @@ fn caught_first_by(mutant: &str, bar: &str) -> serde_json::Value {
         .unwrap()
         .iter()
         .find(|b| b["bar"] == bar)
-        .unwrap_or_else(|| panic!("{bar} is not a bar of the baseline"));
+        .unwrap_or_else(|| panic!("{bar} is not a bar of {scenario}"));
     assert_eq!(failed["holds"], false, "{failed}");
     outcome
 }
@@ -119,4 +124,39 @@ fn an_engine_whose_metrics_claim_more_accepted_orders_fails_on_its_claims() {
         r#"max(increase(shepherd_cow_api_submit_total{outcome="accepted"}) - increase(cowload_orders_accepted_total)) <= 0"#,
     );
     assert_eq!(mock_events(&outcome, "lost"), 0, "{}", outcome["mock"]);
+}
+
+#[test]
+fn an_engine_that_posts_only_each_twaps_first_part_fails_on_missing_parts() {
+    // The baseline's TWAPs outlive the run (only part 0 opens there): the short-part scenario.
+    let outcome = caught_first_in(
+        "scenarios/twap-parts.yaml",
+        "first-part-only",
+        r#"increase(cowload_twap_parts_total{outcome="missing"}) == 0"#,
+    );
+    let twap = &outcome["mock"]["events"]["twap"];
+    // 50 TWAPs of 3 parts, all opened; only each part 0 got its order.
+    assert_eq!(twap["parts_expected"], 150, "{twap}");
+    assert_eq!(twap["parts_matched"], 50, "{twap}");
+    assert_eq!(twap["parts_missing"], 100, "{twap}");
+    // Every TWAP still got its first order: the event-level bars cannot see this bug.
+    assert_eq!(twap["lost"], 0, "{twap}");
+}
+
+#[test]
+fn an_engine_that_posts_a_twap_part_twice_fails_on_duplicate_parts() {
+    // On the shipped baseline itself: part 0 of every TWAP, posted twice with two UIDs.
+    let outcome = caught_first_by(
+        "double-part",
+        r#"increase(cowload_twap_parts_total{outcome="duplicate"}) == 0"#,
+    );
+    let twap = &outcome["mock"]["events"]["twap"];
+    assert_eq!(twap["parts_duplicate"], 150, "{twap}");
+    assert_eq!(twap["matched"], 150, "{twap}");
+    // Both UIDs were new to the API (accepted); neither is a resubmission.
+    assert_eq!(
+        outcome["mock"]["orders_received"]["twap"]["duplicate"], 0,
+        "{}",
+        outcome["mock"]
+    );
 }

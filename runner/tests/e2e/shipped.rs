@@ -14,6 +14,10 @@ fn baseline_turns_every_event_into_exactly_one_accepted_order() {
         assert_eq!(events["matched"], 150, "{kind}: {events}");
         assert_eq!(events["lost"], 0, "{kind}: {events}");
         // TWAP parts last 60 s, longer than the run: one order per event, no more.
+        if kind == "twap" {
+            assert_eq!(events["parts_expected"], 150, "{events}");
+            assert_eq!(events["parts_matched"], 150, "{events}");
+        }
         assert_eq!(
             outcome["mock"]["orders_received"][kind]["accepted"], 150,
             "{}",
@@ -23,6 +27,39 @@ fn baseline_turns_every_event_into_exactly_one_accepted_order() {
     assert_eq!(outcome["mock"]["unmatched_orders"], 0);
     let report = std::fs::read_to_string(dir.path().join("run/report.md")).unwrap();
     assert!(report.contains("PASS"), "{report}");
+}
+
+#[test]
+fn twap_parts_every_part_that_opens_becomes_exactly_one_order() {
+    let _serial = serial();
+    let (code, err, outcome, dir) = run_shipped("scenarios/twap-parts.yaml");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(outcome["totals"]["delivered"]["twap"], 50);
+    let twap = &outcome["mock"]["events"]["twap"];
+    // 3 parts of 2 s: every part of every TWAP opens before the end of drain.
+    assert_eq!(twap["parts_expected"], 150, "{twap}");
+    assert_eq!(twap["parts_matched"], 150, "{twap}");
+    for field in [
+        "parts_missing",
+        "parts_late",
+        "parts_duplicate",
+        "parts_awaiting",
+    ] {
+        assert_eq!(twap[field], 0, "{field}: {twap}");
+    }
+    // One event per TWAP (its part 0), one accepted order per part.
+    assert_eq!(twap["matched"], 50, "{twap}");
+    assert_eq!(
+        outcome["mock"]["orders_received"]["twap"]["accepted"], 150,
+        "{}",
+        outcome["mock"]
+    );
+    assert_eq!(twap["posts_per_event"]["count"], 150, "posts are per part");
+    let report = std::fs::read_to_string(dir.path().join("run/report.md")).unwrap();
+    assert!(
+        report.contains("150 opened, 150 matched, 0 missing"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ fn the_shipped_scenarios_validate() {
             "scenarios/baseline.toml",
             "scenarios/medium.yaml",
             "scenarios/saturation.yaml",
+            "scenarios/twap-parts.yaml",
         ])
         .output()
         .unwrap();
