@@ -52,7 +52,7 @@ pub struct Finished {
 pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Finished, RunError> {
     preflight(plan)?;
     let anvil = chain::find_anvil(options.anvil.as_deref())?;
-    let run_dir = make_run_dir(plan, options.out.as_deref())?;
+    let run_dir = make_run_dir(&plan.scenario.name, options.out.as_deref())?;
     // Absolute: the engine runs in its own directory, and every path handed
     // to it (config, state, work directory) must mean the same there.
     let run_dir = std::path::absolute(&run_dir).map_err(|source| RunError::RunDir {
@@ -580,7 +580,7 @@ fn preflight(plan: &Plan) -> Result<(), RunError> {
 /// The run directory: `--out` (which must be new or empty, so two runs never mix
 /// their files), else `runs/<name>-<timestamp>`, with `-2`, `-3`… when two runs
 /// start within the same second.
-fn make_run_dir(plan: &Plan, out: Option<&Path>) -> Result<PathBuf, RunError> {
+pub(crate) fn make_run_dir(name: &str, out: Option<&Path>) -> Result<PathBuf, RunError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| RunError::RunDir { path, source }
@@ -601,7 +601,7 @@ fn make_run_dir(plan: &Plan, out: Option<&Path>) -> Result<PathBuf, RunError> {
             "[year][month][day]-[hour][minute][second]"
         ))
         .unwrap_or_else(|_| "now".to_owned());
-    let base = PathBuf::from("runs").join(format!("{}-{stamp}", plan.scenario.name));
+    let base = PathBuf::from("runs").join(format!("{name}-{stamp}"));
     std::fs::create_dir_all("runs").map_err(io(Path::new("runs")))?;
     for attempt in 1..1000 {
         let dir = match attempt {
