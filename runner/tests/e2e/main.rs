@@ -11,6 +11,7 @@ mod lifecycle;
 mod mutants;
 mod own_repo;
 mod owners;
+mod search;
 mod shipped;
 mod validate;
 mod verdicts;
