@@ -426,4 +426,4 @@ pub fn render_markdown(search: &Search) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

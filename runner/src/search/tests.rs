@@ -133,7 +133,7 @@ fn probe(index: u32, events: u32, status: Status) -> Probe {
 }
 
 /// A finished search over a 20-events-per-block engine, probed by hand.
-fn golden() -> Search {
+pub(crate) fn golden() -> Search {
     let plan = plan("version: 1\nname: known\nseed: 1\nload: { blocks: 4, per_block: { ethflow: 20 } }\nbars: [increase(cowload_events_lost_total) == 0]\n");
     let mut search = start(
         &plan,
