@@ -98,6 +98,7 @@ fn main() -> ExitCode {
                 out,
                 junit,
                 process_start: Some(process_start),
+                end_early: false,
             },
         ),
     }

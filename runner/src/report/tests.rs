@@ -192,6 +192,7 @@ pub(crate) fn sample() -> Outcome {
         status: Status::Fail,
         exit_code: 1,
         error: None,
+        ended_early: None,
         totals: Totals {
             requested: kinds(20, 20),
             delivered: kinds(20, 19),

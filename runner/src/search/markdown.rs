@@ -31,13 +31,20 @@ fn verdict(status: Status) -> &'static str {
 
 /// What decided the probe, in a few words.
 fn decision(probe: &Probe) -> String {
-    match (probe.status, &probe.decided_by) {
+    let decided = match (probe.status, &probe.decided_by) {
         (Status::Pass, _) => "every bar held".to_owned(),
         (_, Some(bar)) => format!("first failed: {}", bar_at(bar)),
         (_, None) => probe
             .error
             .clone()
             .unwrap_or_else(|| "no bar named".to_owned()),
+    };
+    match &probe.ended_early {
+        Some(end) => format!(
+            "{decided}; ended early at block {} by `{}`",
+            end.block, end.bar
+        ),
+        None => decided,
     }
 }
 

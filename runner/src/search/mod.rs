@@ -309,6 +309,9 @@ async fn probe(
         out: Some(run_dir.clone()),
         junit: None,
         process_start: None,
+        // A probe only needs its verdict: once a bar has failed for good,
+        // the rest of its blocks would cost time and change nothing.
+        end_early: true,
     };
     let started = Instant::now();
     let result = pipeline::run(&scaled, &options, cancel).await;
@@ -322,6 +325,7 @@ async fn probe(
         status: Status::Error,
         exit_code: 3,
         decided_by: None,
+        ended_early: None,
         grew_most: None,
         lost: None,
         error: None,
@@ -353,6 +357,7 @@ fn read_outcome(probe: &mut Probe, outcome: &Outcome) {
     probe.exit_code = outcome.exit_code;
     probe.error = outcome.error.clone();
     probe.grew_most = outcome.bottleneck.grew_most.clone();
+    probe.ended_early = outcome.ended_early.clone();
     probe.lost = lost(outcome);
     probe.decided_by = outcome.bottleneck.first_failed_bar.as_ref().map(|first| {
         let result = outcome.bars.iter().find(|b| b.bar == first.bar);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::report::{Kinds, Status};
+use crate::report::{EndedEarly, Kinds, Status};
 
 /// Version of the search.json layout.
 pub const SEARCH_VERSION: u32 = 1;
@@ -115,6 +115,9 @@ pub struct Probe {
     pub exit_code: u8,
     /// For a failing run: the bar that failed first.
     pub decided_by: Option<DecidingBar>,
+    /// The bar that ended the probe before its last block, having failed
+    /// for good (an `increase()` or `max()` past its limit), and after which block.
+    pub ended_early: Option<EndedEarly>,
     /// The stage whose latency grew most over the load, if one grew.
     pub grew_most: Option<String>,
     /// Events with no order within the deadline (the mock's count).

@@ -124,6 +124,7 @@ fn probe(index: u32, events: u32, status: Status) -> Probe {
             at: "block 7".to_owned(),
             block: Some(7),
         }),
+        ended_early: None,
         grew_most: failed.then(|| "engine event latency".to_owned()),
         lost: Some(if failed { 3 } else { 0 }),
         error: None,
@@ -291,4 +292,20 @@ fn committed_schema_is_up_to_date() {
             "{key} undescribed"
         );
     }
+}
+
+#[test]
+fn a_probe_ended_early_says_by_which_bar_and_at_which_block() {
+    let mut p = probe(3, 40, Status::Fail);
+    p.ended_early = Some(crate::report::EndedEarly {
+        bar: "increase(cowload_events_lost_total) == 0".to_owned(),
+        block: 16,
+    });
+    let line = markdown::progress_line(&p, 8, Duration::from_secs(30));
+    assert!(
+        line.contains(
+            "at block 7; ended early at block 16 by `increase(cowload_events_lost_total) == 0`"
+        ),
+        "{line}"
+    );
 }

@@ -72,8 +72,33 @@ fn search_finds_the_known_capacity_of_twenty_events_per_block() {
         let run = std::path::PathBuf::from(probe["run_dir"].as_str().unwrap());
         let outcome = outcome(&run);
         assert_eq!(outcome["status"], probe["status"]);
-        assert_eq!(outcome["totals"]["requested"]["ethflow"], events * 5);
+        // A probe ended early (only on a bar that failed for good) stops at
+        // the block it names, and still fails; the others ran every block.
+        let blocks = outcome["blocks"].as_array().unwrap();
+        match probe["ended_early"].as_object() {
+            Some(end) => {
+                assert_eq!(probe["status"], "fail");
+                assert_eq!(outcome["ended_early"]["block"], end["block"]);
+                assert_eq!(blocks.last().unwrap()["number"], end["block"]);
+                assert!(blocks.len() < 10, "{} blocks", blocks.len());
+            }
+            None => {
+                assert_eq!(blocks.len(), 10, "2 warm-up + 5 load + 3 drain");
+                assert_eq!(outcome["totals"]["requested"]["ethflow"], events * 5);
+            }
+        }
     }
+    // At double the capacity, events are lost before the drain ends: the
+    // lost-events bar can only grow, so it ends that probe early.
+    let double = probes
+        .iter()
+        .find(|p| p["events_per_block"] == 40)
+        .expect("40 was probed");
+    assert_eq!(
+        double["ended_early"]["bar"], "increase(cowload_events_lost_total) == 0",
+        "{double}"
+    );
+    assert!(err.contains("ended early at block"), "{err}");
     let lines = err
         .lines()
         .filter(|l| l.starts_with("search: probe") && l.contains("events/block"))
