@@ -196,3 +196,60 @@ fn bad_search_arguments_exit_2_with_one_message_and_start_nothing() {
         assert!(!out.exists(), "{args:?} created {}", out.display());
     }
 }
+
+#[test]
+fn a_search_whose_min_already_fails_exits_1_after_one_probe() {
+    require_anvil();
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("search");
+    let output = runner()
+        .args(["search", SCENARIO, "--min", "40", "--max", "80"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    let search = search_json(&out);
+    assert_eq!(search["status"], "below_min");
+    assert_eq!(search["stopped"], "min_failed");
+    assert_eq!(search["capacity"], serde_json::Value::Null);
+    assert_eq!(search["first_failing"], 40);
+    assert_eq!(search["probes"].as_array().unwrap().len(), 1);
+    assert!(
+        err.contains("No capacity in range: even 40 events per block failed"),
+        "{err}"
+    );
+    assert_all_gone(&printed_pids(&err));
+}
+
+#[test]
+fn a_probe_that_cannot_start_its_chain_stops_the_search_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("search");
+    let output = runner()
+        .args(["search", SCENARIO, "--min", "10", "--max", "40"])
+        .args(["--anvil", "/nonexistent/anvil"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    let search = search_json(&out);
+    assert_eq!(
+        (search["status"].as_str(), search["exit_code"].as_u64()),
+        (Some("error"), Some(3))
+    );
+    let probes = search["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 1, "no probe after an infrastructure failure");
+    assert!(
+        probes[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("anvil not found"),
+        "{search}"
+    );
+    assert_eq!(err.matches("anvil not found").count(), 1, "{err}");
+}
