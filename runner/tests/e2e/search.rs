@@ -117,6 +117,29 @@ fn search_finds_the_known_capacity_of_twenty_events_per_block() {
     );
 }
 
+/// The second known answer: 4 events at a time make the capacity 80.
+#[test]
+fn search_finds_the_known_capacity_with_concurrent_dispatch() {
+    require_anvil();
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("search");
+    let output = runner()
+        .args(["search", "scenarios/known-answer/search-concurrent.yaml"])
+        .args(["--min", "40", "--max", "160"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    let search = search_json(&out);
+    let capacity = search["capacity"].as_u64().unwrap();
+    assert!((72..=88).contains(&capacity), "capacity {capacity}:\n{err}");
+    assert!(search["probes"].as_array().unwrap().len() <= 8);
+    assert_all_gone(&printed_pids(&err));
+}
+
 #[test]
 fn an_interrupted_search_writes_its_partial_answer_and_exits_130() {
     require_anvil();
