@@ -141,6 +141,7 @@ pub fn render(s: &Search) -> String {
         s.scenario.block_time_seconds,
         s.scenario.seed
     );
+    out.push_str("![events per block against the failing bar and lost events](search.svg)\n\n");
     out.push_str("| probe | events/block | twap + ethflow | verdict | decided by | lost | time | run directory |\n");
     out.push_str("|---|---|---|---|---|---|---|---|\n");
     for p in &s.probes {

@@ -14,6 +14,7 @@
 mod markdown;
 mod model;
 mod strategy;
+mod svg;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -27,8 +28,8 @@ use crate::scenario::{Plan, MAX_EVENTS_PER_BLOCK};
 use crate::shutdown::Cancel;
 
 pub use model::{
-    json_schema, Breaking, DecidingBar, Probe, Search, SearchStatus, SearchedScenario, Settings,
-    StopReason, SEARCH_VERSION,
+    json_schema, Breaking, DecidingBar, Probe, ProbeBar, Search, SearchStatus, SearchedScenario,
+    Settings, StopReason, SEARCH_VERSION,
 };
 pub use strategy::{scale, Bracket, Limits, Next, Settled, GROWTH};
 
@@ -328,6 +329,7 @@ async fn probe(
         ended_early: None,
         grew_most: None,
         lost: None,
+        bars: Vec::new(),
         error: None,
         run_dir: run_dir.clone(),
         duration_seconds: 0.0,
@@ -359,6 +361,17 @@ fn read_outcome(probe: &mut Probe, outcome: &Outcome) {
     probe.grew_most = outcome.bottleneck.grew_most.clone();
     probe.ended_early = outcome.ended_early.clone();
     probe.lost = lost(outcome);
+    probe.bars = outcome
+        .bars
+        .iter()
+        .map(|b| ProbeBar {
+            bar: b.bar.clone(),
+            observed: b.observed,
+            unit: b.unit.clone(),
+            limit: b.limit,
+            holds: b.holds,
+        })
+        .collect();
     probe.decided_by = outcome.bottleneck.first_failed_bar.as_ref().map(|first| {
         let result = outcome.bars.iter().find(|b| b.bar == first.bar);
         DecidingBar {
@@ -418,6 +431,8 @@ fn write(search: &Search) -> Result<(), SearchError> {
     std::fs::write(&json, search.to_json()).map_err(io(json))?;
     let md = search.out_dir.join("search.md");
     std::fs::write(&md, markdown::render(search)).map_err(io(md))?;
+    let plot = search.out_dir.join("search.svg");
+    std::fs::write(&plot, svg::render(search)).map_err(io(plot))?;
     Ok(())
 }
 

@@ -100,6 +100,22 @@ pub struct DecidingBar {
     pub block: Option<u64>,
 }
 
+/// One bar's final reading in one probe, so the margin below the
+/// capacity can be read (and plotted) next to the failure above it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProbeBar {
+    /// The bar as written.
+    pub bar: String,
+    /// Its value over the probe's load window; `None` without data.
+    pub observed: Option<f64>,
+    /// `"s"` for seconds, else `""`.
+    pub unit: String,
+    /// The limit in base units.
+    pub limit: f64,
+    /// Whether it held.
+    pub holds: bool,
+}
+
 /// One probe: a full, fresh run at one load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Probe {
@@ -122,6 +138,10 @@ pub struct Probe {
     pub grew_most: Option<String>,
     /// Events with no order within the deadline (the mock's count).
     pub lost: Option<u64>,
+    /// Every bar's final reading, in scenario order (empty when the run
+    /// stopped before judging).
+    #[serde(default)]
+    pub bars: Vec<ProbeBar>,
     /// The error that stopped the run, if any.
     pub error: Option<String>,
     /// The probe's own run directory.

@@ -127,6 +127,13 @@ fn probe(index: u32, events: u32, status: Status) -> Probe {
         ended_early: None,
         grew_most: failed.then(|| "engine event latency".to_owned()),
         lost: Some(if failed { 3 } else { 0 }),
+        bars: vec![ProbeBar {
+            bar: "quantile(0.99, shepherd_event_latency_seconds) < 1s".to_owned(),
+            observed: Some(f64::from(events) * 0.06),
+            unit: "s".to_owned(),
+            limit: 1.0,
+            holds: !failed,
+        }],
         error: None,
         run_dir: PathBuf::from(format!("/s/probe-{index:02}-{events}")),
         duration_seconds: 12.5,
@@ -308,4 +315,24 @@ fn a_probe_ended_early_says_by_which_bar_and_at_which_block() {
         ),
         "{line}"
     );
+}
+
+#[test]
+fn search_svg_plots_every_probe_against_the_breaking_bar_and_loss() {
+    let s = golden();
+    let svg = svg::render(&s);
+    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
+    // Six probes in each of the two panels; one limit and two capacity lines.
+    assert_eq!(svg.matches("class=\"probe\"").count(), 12, "{svg}");
+    assert_eq!(svg.matches("class=\"limit\"").count(), 1, "{svg}");
+    assert_eq!(svg.matches("class=\"capacity\"").count(), 2, "{svg}");
+    assert_eq!(svg.matches("data-events=\"22\"").count(), 2, "{svg}");
+    assert!(
+        svg.contains("&lt; 1s (failed first above the capacity)"),
+        "{svg}"
+    );
+    // Without a failing probe there is no bar to plot: the loss panel only.
+    let mut passing = s.clone();
+    passing.breaking = None;
+    assert_eq!(svg::render(&passing).matches("class=\"probe\"").count(), 6);
 }

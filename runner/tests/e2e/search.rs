@@ -104,6 +104,12 @@ fn search_finds_the_known_capacity_of_twenty_events_per_block() {
         .filter(|l| l.starts_with("search: probe") && l.contains("events/block"))
         .count();
     assert_eq!(lines, probes.len(), "{err}");
+    let svg = std::fs::read_to_string(out.join("search.svg")).unwrap();
+    assert_eq!(
+        svg.matches("class=\"probe\"").count(),
+        2 * probes.len(),
+        "{svg}"
+    );
     let md = std::fs::read_to_string(out.join("search.md")).unwrap();
     assert!(
         md.contains(&format!("**Capacity: {capacity} events per block**")),
