@@ -642,3 +642,25 @@ fn the_outcome_window_comes_from_the_series() {
     series.window_start = Some(series.points.len());
     assert_eq!(LoadWindow::of(&series, &Delivery::default()), None);
 }
+
+#[test]
+fn a_load_ended_early_is_named_in_the_report() {
+    let mut outcome = sample();
+    assert!(!markdown::render(&outcome).contains("ended early"));
+    outcome.ended_early = Some(EndedEarly {
+        bar: "increase(cowload_events_lost_total) == 0".to_owned(),
+        block: 14,
+    });
+    let md = markdown::render(&outcome);
+    assert!(
+        md.contains(
+            "The load ended early, after block 14: `increase(cowload_events_lost_total) == 0`"
+        ),
+        "{md}"
+    );
+    assert!(outcome.to_json().contains("\"ended_early\""));
+    assert!(
+        !sample().to_json().contains("ended_early"),
+        "absent when the load ran to its end"
+    );
+}
