@@ -10,6 +10,7 @@ orderbook. It does not retry: a rejected order is counted and dropped.
 """
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -170,7 +171,10 @@ def main():
                     else:
                         state.rejected[rejected] = state.rejected.get(rejected, 0) + 1
             cursor = head + 1
-            open("cursor", "w").write(str(cursor))
+            # Write then rename: a stop between the two never leaves an empty cursor.
+            with open("cursor.tmp", "w") as file:
+                file.write(str(cursor))
+            os.replace("cursor.tmp", "cursor")
         with state.lock:
             state.height = head
             if not state.synced:

@@ -32,6 +32,32 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
+    /// Find the largest events per block at which every bar holds: probe after probe, each a full fresh run (exit 0 found, 1 even --min fails, 2 bad input, 3 infrastructure, 130 interrupted).
+    Search {
+        /// The scenario file; its `load.per_block` gives the TWAP:EthFlow mix each probe keeps.
+        scenario: PathBuf,
+        /// First load probed, events per block.
+        #[arg(long, default_value_t = 1)]
+        min: u32,
+        /// Largest load probed (default: what chain.gas_limit allows, at most 2000).
+        #[arg(long)]
+        max: Option<u32>,
+        /// Stop once the bracket between the last pass and the first fail is this narrow (percent of the pass).
+        #[arg(long, default_value = "10%")]
+        precision: crate::search::Precision,
+        /// Most probes to run.
+        #[arg(long, default_value_t = 8)]
+        max_probes: u32,
+        /// Wall-clock budget of the whole search: no probe starts that would likely end past it.
+        #[arg(long, default_value = "20m")]
+        budget: crate::search::Budget,
+        /// The search's directory: search.json, search.md and probe-NN-EVENTS/ (default: runs/search-<name>-<timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
+        #[arg(long)]
+        anvil: Option<PathBuf>,
+    },
     /// Check scenario files without running them (exit 0 all valid, 2 otherwise).
     Validate {
         #[arg(required = true)]
@@ -40,8 +66,11 @@ pub enum Command {
     /// Print the scenario JSON Schema (as committed in schemas/scenario.schema.json).
     Schema {
         /// Print the outcome.json schema instead (schemas/outcome.schema.json).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "search")]
         outcome: bool,
+        /// Print the search.json schema instead (schemas/search.schema.json).
+        #[arg(long)]
+        search: bool,
     },
     /// Compare two outcome.json files (exit 0, 1 a regression with --fail-on-regression, 2 unreadable input, 3 different scenarios).
     Diff {
@@ -89,7 +118,9 @@ pub enum FixtureCommand {
     },
 }
 
-const SUBCOMMANDS: &[&str] = &["run", "validate", "schema", "diff", "fixture", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "run", "search", "validate", "schema", "diff", "fixture", "help",
+];
 
 /// Parses the arguments, reading a leading file argument as `run FILE`.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
@@ -124,7 +155,30 @@ mod tests {
         );
         assert!(matches!(
             parse_words(&["runner", "schema"]).command,
-            Command::Schema { outcome: false }
+            Command::Schema {
+                outcome: false,
+                search: false
+            }
         ));
+        match parse_words(&["runner", "search", "s.yaml", "--max", "40"]).command {
+            Command::Search {
+                min,
+                max,
+                precision,
+                max_probes,
+                budget,
+                ..
+            } => {
+                assert_eq!((min, max, max_probes), (1, Some(40), 8));
+                assert_eq!(precision, crate::search::Precision(10.0));
+                assert_eq!(budget.0, std::time::Duration::from_secs(1200));
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = parse(["runner", "search", "s.yaml", "--precision", "0%"].map(OsString::from));
+        assert_eq!(
+            bad.unwrap_err().kind(),
+            clap::error::ErrorKind::ValueValidation
+        );
     }
 }

@@ -19,4 +19,5 @@ pub mod process;
 pub mod redact;
 pub mod report;
 pub mod scenario;
+pub mod search;
 pub mod shutdown;

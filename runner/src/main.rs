@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use runner::cli::{self, Command};
 use runner::error::{Exit, RunError};
-use runner::{diff, fixture, pipeline, report, scenario, shutdown};
+use runner::{diff, fixture, pipeline, report, scenario, search, shutdown};
 
 fn main() -> ExitCode {
     let process_start = std::time::Instant::now();
@@ -31,8 +31,10 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Validate { files } => validate(&files),
-        Command::Schema { outcome } => {
-            if outcome {
+        Command::Schema { outcome, search } => {
+            if search {
+                print!("{}", search::json_schema());
+            } else if outcome {
                 print!("{}", report::json_schema());
             } else {
                 print!("{}", scenario::json_schema());
@@ -68,6 +70,27 @@ fn main() -> ExitCode {
             out,
             anvil,
         }),
+        Command::Search {
+            scenario,
+            min,
+            max,
+            precision,
+            max_probes,
+            budget,
+            out,
+            anvil,
+        } => search(
+            &scenario,
+            &search::Request {
+                min,
+                max,
+                precision,
+                max_probes,
+                budget,
+                out,
+                anvil,
+            },
+        ),
         Command::Run {
             scenario,
             out,
@@ -80,6 +103,7 @@ fn main() -> ExitCode {
                 out,
                 junit,
                 process_start: Some(process_start),
+                end_early: false,
             },
         ),
     }
@@ -162,6 +186,47 @@ fn run(path: &std::path::Path, options: pipeline::Options) -> ExitCode {
             report::print_summary(&finished.outcome);
             eprintln!("report: {}", finished.run_dir.join("report.md").display());
             ExitCode::from(finished.outcome.exit_code)
+        }
+        Err(e) => {
+            print_error(&e);
+            e.exit().into()
+        }
+    }
+}
+
+fn search(path: &std::path::Path, request: &search::Request) -> ExitCode {
+    let plan = match scenario::load(path) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit::Usage.into();
+        }
+    };
+    // Bad arguments are refused before the runtime, the signal listener or any directory.
+    if let Err(e) = search::settings(&plan, request) {
+        print_error(&e);
+        return e.exit().into();
+    }
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = runtime.block_on(async {
+        let cancel = shutdown::listen();
+        search::run(&plan, request, &cancel).await
+    });
+    match result {
+        Ok(found) => {
+            eprintln!(
+                "search: {}",
+                search::render_markdown(&found)
+                    .lines()
+                    .find(|l| l.starts_with("**"))
+                    .unwrap_or_default()
+                    .replace("**", "")
+            );
+            eprintln!("search: {}", found.out_dir.join("search.md").display());
+            ExitCode::from(found.exit_code)
         }
         Err(e) => {
             print_error(&e);

@@ -40,6 +40,10 @@ pub struct Options {
     pub junit: Option<PathBuf>,
     /// When the runner process started; the run's own start when left out.
     pub process_start: Option<Instant>,
+    /// End the load as soon as a bar has failed for good
+    /// ([`bars::Bar::failed_for_good`]): `runner search` probes, which only
+    /// need the verdict. A plain run always runs every block.
+    pub end_early: bool,
 }
 
 /// A finished run: its outcome and where it was written.
@@ -52,7 +56,7 @@ pub struct Finished {
 pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Finished, RunError> {
     preflight(plan)?;
     let anvil = chain::find_anvil(options.anvil.as_deref())?;
-    let run_dir = make_run_dir(plan, options.out.as_deref())?;
+    let run_dir = make_run_dir(&plan.scenario.name, options.out.as_deref())?;
     // Absolute: the engine runs in its own directory, and every path handed
     // to it (config, state, work directory) must mean the same there.
     let run_dir = std::path::absolute(&run_dir).map_err(|source| RunError::RunDir {
@@ -97,12 +101,12 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         mock,
         engine,
     };
-    let result = stages.load_and_judge(cancel).await;
+    let result = stages.load_and_judge(cancel, options.end_early).await;
     // An engine that exits during the run is the system under test failing:
     // a failed verdict (its bar is first), not an infrastructure error.
-    let engine_exit = match &result {
-        Ok(judged) => judged.engine_exit.clone(),
-        Err(partial) => partial.engine_exit.clone(),
+    let (engine_exit, ended_early) = match &result {
+        Ok(judged) => (judged.engine_exit.clone(), judged.ended_early.clone()),
+        Err(partial) => (partial.engine_exit.clone(), partial.ended_early.clone()),
     };
     let engine_tail = stages
         .engine
@@ -122,6 +126,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         block_latencies: report::BlockLatencies::default(),
         run_dir: run_dir.clone(),
         origin: stages.chain.origin.clone(),
+        ended_early,
     };
     stages.stop().await;
     let Judged {
@@ -166,6 +171,8 @@ struct Judged {
     engine_exit: Option<String>,
     /// Exact first-order latencies per block interval.
     latencies: report::BlockLatencies,
+    /// The bar that ended the load early.
+    ended_early: Option<report::EndedEarly>,
 }
 
 /// The running stages of one run.
@@ -180,7 +187,11 @@ struct Stages<'a> {
 impl Stages<'_> {
     /// Load with metrics after every block. Even on failure, returns what was
     /// measured so the outcome keeps it (nothing lost).
-    async fn load_and_judge(&mut self, cancel: &Cancel) -> Result<Judged, Box<Judged>> {
+    async fn load_and_judge(
+        &mut self,
+        cancel: &Cancel,
+        end_early: bool,
+    ) -> Result<Judged, Box<Judged>> {
         let load_cancel = cancel.child_token();
         let mut observer = match Observer::new(
             self.plan,
@@ -198,9 +209,11 @@ impl Stages<'_> {
                     failure: Some(e),
                     engine_exit: None,
                     latencies: report::BlockLatencies::default(),
+                    ended_early: None,
                 }))
             }
         };
+        observer.end_early = end_early;
         observer.head = self.chain.provider.get_block_number().await.ok();
         observer.scrape("start", None).await;
         let loaded = load::run(self.plan, &mut self.chain, &mut observer, &load_cancel).await;
@@ -211,9 +224,12 @@ impl Stages<'_> {
         observer.series.close_unopened_window();
         let stats = serde_json::to_value(self.mock.truth().stats()).unwrap_or_default();
         let engine_exit = observer.engine_died.take().map(|died| died.to_string());
+        let ended_early = observer.ended_early.take();
         let failure = match loaded.as_ref() {
             // The load stopped because the engine died: that is the verdict.
             Ok(_) if engine_exit.is_some() => None,
+            // A bar failed for good and ended the load; a signal still wins.
+            Ok(_) if ended_early.is_some() && !cancel.is_cancelled() => None,
             Ok(d) if d.interrupted => Some(RunError::Interrupted),
             Ok(_) | Err(_) => None,
         };
@@ -228,6 +244,7 @@ impl Stages<'_> {
                     failure,
                     engine_exit,
                     latencies,
+                    ended_early,
                 };
                 match judged.failure {
                     None => Ok(judged),
@@ -241,6 +258,7 @@ impl Stages<'_> {
                 failure: Some(RunError::Load(e)),
                 engine_exit,
                 latencies,
+                ended_early,
             })),
         }
     }
@@ -279,6 +297,10 @@ struct Observer<'a> {
     scrape_timeout: Duration,
     /// The newest block mined, for [`CHAIN_HEAD_BLOCK`]; `None` until known.
     head: Option<u64>,
+    /// Whether to end the load once a bar has failed for good.
+    end_early: bool,
+    /// The bar that ended it, and after which block.
+    ended_early: Option<report::EndedEarly>,
 }
 
 impl<'a> Observer<'a> {
@@ -323,6 +345,8 @@ impl<'a> Observer<'a> {
             load_blocks_seen: 0,
             display: report::Progress::new(),
             head: None,
+            end_early: false,
+            ended_early: None,
         })
     }
 
@@ -523,6 +547,36 @@ impl OnBlock for Observer<'_> {
         let samples = self.mock.truth().take_first_order_latencies();
         self.latencies.insert(block.block.number, samples);
         self.progress(block);
+        self.end_if_settled(block.block.number);
+    }
+}
+
+impl Observer<'_> {
+    /// Ends the load when, on the window so far, a bar has failed in a way
+    /// no later scrape can undo; the first such bar in scenario order is named.
+    fn end_if_settled(&mut self, block: u64) {
+        if !self.end_early || self.ended_early.is_some() || self.series.window_start.is_none() {
+            return;
+        }
+        let bars = &self.plan.bars;
+        let verdicts = bars::evaluate(bars, &self.series);
+        let Some((bar, _)) = bars
+            .iter()
+            .zip(&verdicts)
+            .find(|(bar, verdict)| bar.failed_for_good(verdict))
+        else {
+            return;
+        };
+        self.display.finish();
+        eprintln!(
+            "`{}` failed for good at block {block}; ending the load early, the verdict fails",
+            bar.text()
+        );
+        self.ended_early = Some(report::EndedEarly {
+            bar: bar.text().to_owned(),
+            block,
+        });
+        self.cancel_load.cancel();
     }
 }
 
@@ -601,7 +655,7 @@ fn preflight(plan: &Plan) -> Result<(), RunError> {
 /// The run directory: `--out` (which must be new or empty, so two runs never mix
 /// their files), else `runs/<name>-<timestamp>`, with `-2`, `-3`… when two runs
 /// start within the same second.
-fn make_run_dir(plan: &Plan, out: Option<&Path>) -> Result<PathBuf, RunError> {
+pub(crate) fn make_run_dir(name: &str, out: Option<&Path>) -> Result<PathBuf, RunError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| RunError::RunDir { path, source }
@@ -622,7 +676,7 @@ fn make_run_dir(plan: &Plan, out: Option<&Path>) -> Result<PathBuf, RunError> {
             "[year][month][day]-[hour][minute][second]"
         ))
         .unwrap_or_else(|_| "now".to_owned());
-    let base = PathBuf::from("runs").join(format!("{}-{stamp}", plan.scenario.name));
+    let base = PathBuf::from("runs").join(format!("{name}-{stamp}"));
     std::fs::create_dir_all("runs").map_err(io(Path::new("runs")))?;
     for attempt in 1..1000 {
         let dir = match attempt {

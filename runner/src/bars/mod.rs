@@ -90,6 +90,37 @@ impl Bar {
     pub fn metric(&self) -> &str {
         &self.selector.name
     }
+
+    /// True when `verdict`, this bar's reading on the load window so far,
+    /// already fails in a way more scrapes cannot undo: an `increase()`
+    /// (resets are added, so it never falls) or a `max()` past an upper
+    /// limit, a `min()` past a lower one. `runner search` ends a probe on
+    /// such a bar; a quantile or a `last()` can still recover, so it never
+    /// ends a probe.
+    pub fn failed_for_good(&self, verdict: &Verdict) -> bool {
+        let Some(observed) = verdict.observed else {
+            return false;
+        };
+        if verdict.holds || verdict.bucket.is_some() {
+            return false;
+        }
+        // A ratio or difference of increases is one value over the whole
+        // window and can fall back; a max over scrapes cannot.
+        let per_scrape = self.binary.as_ref().is_none_or(|b| !b.over_window);
+        let only_grows = matches!(self.func, Func::Increase if self.binary.is_none())
+            || (self.func == Func::Max && per_scrape);
+        let upper = match self.op {
+            Op::Lt => observed >= self.limit,
+            Op::Le | Op::Eq => observed > self.limit,
+            _ => false,
+        };
+        let lower = match self.op {
+            Op::Gt => observed <= self.limit,
+            Op::Ge | Op::Eq => observed < self.limit,
+            _ => false,
+        };
+        (only_grows && upper) || (self.func == Func::Min && per_scrape && lower)
+    }
 }
 
 impl fmt::Display for Bar {
@@ -353,4 +384,61 @@ pub struct Verdict {
     /// value is above it. `None` for every other kind of bar.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bucket: Option<Bucket>,
+}
+
+#[cfg(test)]
+mod settled_tests {
+    use super::*;
+
+    fn reading(text: &str, observed: f64) -> (Bar, Verdict) {
+        let bar = parse(text).unwrap();
+        let verdict = Verdict {
+            bar: text.to_owned(),
+            observed: Some(observed),
+            limit: bar.limit,
+            op: bar.op.symbol().to_owned(),
+            unit: String::new(),
+            holds: bar.op.holds(observed, bar.limit),
+            reason: None,
+            bucket: None,
+        };
+        (bar, verdict)
+    }
+
+    #[test]
+    fn only_readings_that_cannot_come_back_fail_for_good() {
+        for (text, observed, settled) in [
+            ("increase(cowload_events_lost_total) == 0", 3.0, true),
+            ("increase(cowload_events_lost_total) == 0", 0.0, false),
+            ("increase(x_total) == 5", 3.0, false),
+            ("increase(x_total) < 5", 5.0, true),
+            ("increase(x_total) <= 5", 5.0, false),
+            ("increase(x_total) >= 5", 3.0, false),
+            (
+                "max(cowload_chain_head_block - engine_height) <= 2",
+                3.0,
+                true,
+            ),
+            ("min(cowload_engine_up) == 1", 0.0, true),
+            ("min(x) >= 1", 2.0, false),
+            ("last(x) < 1", 2.0, false),
+            ("quantile(0.99, x_seconds) < 1s", 2.0, false),
+            (
+                "max(increase(a_total) / increase(b_total)) < 0.1",
+                0.5,
+                false,
+            ),
+            ("max(a - b) < 1", 1.0, true),
+        ] {
+            let (bar, verdict) = reading(text, observed);
+            assert_eq!(
+                bar.failed_for_good(&verdict),
+                settled,
+                "{text} at {observed}"
+            );
+        }
+        let (bar, mut verdict) = reading("increase(x_total) == 0", 1.0);
+        verdict.observed = None;
+        assert!(!bar.failed_for_good(&verdict), "no data is never final");
+    }
 }

@@ -13,6 +13,7 @@
 //! not comparable and are refused unless `--force`.
 
 mod render;
+mod search;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -222,8 +223,23 @@ struct Reading {
 
 /// Compares `head` against `base` with a noise band of `noise` percent.
 pub fn compare(base: &Outcome, head: &Outcome, noise: Noise) -> Comparison {
-    let before = readings(base);
-    let after = readings(head);
+    compare_readings(
+        side(base),
+        side(head),
+        &readings(base),
+        &readings(head),
+        noise,
+    )
+}
+
+/// The rows of two sets of readings; shared by outcomes and searches.
+fn compare_readings(
+    base: Side,
+    head: Side,
+    before: &BTreeMap<(u8, String), Reading>,
+    after: &BTreeMap<(u8, String), Reading>,
+    noise: Noise,
+) -> Comparison {
     let mut keys: Vec<&(u8, String)> = before.keys().chain(after.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -235,8 +251,8 @@ pub fn compare(base: &Outcome, head: &Outcome, noise: Noise) -> Comparison {
     rows.sort_by_key(|r| !matches!(r.change, Change::NowFails | Change::NowHolds));
     let regressions = rows.iter().filter(|r| r.change.is_regression()).count();
     Comparison {
-        base: side(base),
-        head: side(head),
+        base,
+        head,
         noise_percent: noise.0,
         rows,
         regressions,
@@ -551,19 +567,28 @@ pub struct Answer {
     pub exit_code: u8,
 }
 
-/// Reads both files, compares them and renders the result.
+/// Reads both files, compares them and renders the result. Two
+/// `search.json` are compared as searches (capacity, bracket, probes); two
+/// `outcome.json` as runs; one of each is refused.
 pub fn run(request: &Request) -> Result<Answer, DiffError> {
-    let base = read(&request.base)?;
-    let head = read(&request.head)?;
-    if base.scenario.hash != head.scenario.hash && !request.force {
-        return Err(DiffError::ScenarioMismatch {
-            base_name: base.scenario.name,
-            base_hash: base.scenario.hash,
-            head_name: head.scenario.name,
-            head_hash: head.scenario.hash,
-        });
-    }
-    let comparison = compare(&base, &head, request.noise);
+    let comparison = match (search::read(&request.base)?, search::read(&request.head)?) {
+        (Some(base), Some(head)) => search::compare_files(&base, &head, request)?,
+        (None, None) => compare_files(&read(&request.base)?, &read(&request.head)?, request)?,
+        (base, _) => {
+            let (search, outcome) = if base.is_some() {
+                (&request.base, &request.head)
+            } else {
+                (&request.head, &request.base)
+            };
+            return Err(DiffError::Parse {
+                path: outcome.clone(),
+                reason: format!(
+                    "an outcome.json cannot be compared with a search.json ({}); pass two outcomes or two searches",
+                    search.display()
+                ),
+            });
+        }
+    };
     let exit = if request.fail_on_regression && comparison.regressions > 0 {
         Exit::Fail
     } else {
@@ -574,6 +599,40 @@ pub fn run(request: &Request) -> Result<Answer, DiffError> {
         text: render(&comparison, request.format),
         exit_code,
     })
+}
+
+fn compare_files(
+    base: &Outcome,
+    head: &Outcome,
+    request: &Request,
+) -> Result<Comparison, DiffError> {
+    check_same_scenario(
+        &base.scenario.name,
+        &base.scenario.hash,
+        &head.scenario.name,
+        &head.scenario.hash,
+        request.force,
+    )?;
+    Ok(compare(base, head, request.noise))
+}
+
+/// Refuses two different scenarios unless `force`.
+fn check_same_scenario(
+    base_name: &str,
+    base_hash: &str,
+    head_name: &str,
+    head_hash: &str,
+    force: bool,
+) -> Result<(), DiffError> {
+    if base_hash != head_hash && !force {
+        return Err(DiffError::ScenarioMismatch {
+            base_name: base_name.to_owned(),
+            base_hash: base_hash.to_owned(),
+            head_name: head_name.to_owned(),
+            head_hash: head_hash.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<Outcome, DiffError> {

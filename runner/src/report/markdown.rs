@@ -60,6 +60,13 @@ fn headline(md: &mut String, outcome: &Outcome) {
     if let Some(error) = &outcome.error {
         let _ = writeln!(md, "```\n{error}\n```\n");
     }
+    if let Some(end) = &outcome.ended_early {
+        let _ = writeln!(
+            md,
+            "The load ended early, after block {}: `{}` had failed in a way no later block could undo.\n",
+            end.block, end.bar
+        );
+    }
     let chain = match &outcome.chain.fork_url {
         Some(url) => format!(
             "fork of {url}{}",

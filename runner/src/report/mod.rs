@@ -127,6 +127,18 @@ pub struct RunFacts {
     pub run_dir: PathBuf,
     /// Where the chain's contracts came from (replay, fork, recorded fixture).
     pub origin: crate::chain::Origin,
+    /// The bar that ended the load early, when one had failed for good.
+    pub ended_early: Option<EndedEarly>,
+}
+
+/// A load ended before its last block because a bar had already failed in
+/// a way no later scrape could undo (`runner search` probes only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EndedEarly {
+    /// The bar as written.
+    pub bar: String,
+    /// The block after whose scrape it was seen failed for good.
+    pub block: u64,
 }
 
 /// Events per kind.
@@ -408,6 +420,10 @@ pub struct Outcome {
     pub exit_code: u8,
     /// The error that stopped the run, if any.
     pub error: Option<String>,
+    /// The bar that ended the load early (`runner search` probes only);
+    /// absent when the load ran to its last block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_early: Option<EndedEarly>,
     /// Totals.
     pub totals: Totals,
     /// One result per bar, in scenario order.
@@ -454,6 +470,8 @@ impl Outcome {
             Some(e) => (Status::Error, e.exit_code()),
             // The engine under test died: a failed verdict, whatever else held.
             None if facts.engine_exit.is_some() => (Status::Fail, 1),
+            // A bar failed for good and the load was ended: failed, not interrupted.
+            None if facts.ended_early.is_some() => (Status::Fail, 1),
             None if delivery.interrupted => (Status::Interrupted, 130),
             None if !verdicts.is_empty() && verdicts.iter().all(|b| b.holds) => (Status::Pass, 0),
             None => (Status::Fail, 1),
@@ -487,6 +505,7 @@ impl Outcome {
             error: failure
                 .map(ToString::to_string)
                 .or_else(|| facts.engine_exit.clone()),
+            ended_early: facts.ended_early.clone(),
             totals: Totals {
                 requested: requested.into(),
                 delivered: delivered.into(),

@@ -205,6 +205,7 @@ pub(crate) fn sample() -> Outcome {
         status: Status::Fail,
         exit_code: 1,
         error: None,
+        ended_early: None,
         totals: Totals {
             requested: kinds(20, 20),
             delivered: kinds(20, 19),
@@ -727,4 +728,26 @@ fn per_block_latency_quantiles_are_exact_not_bucketed() {
     assert_eq!(latencies.quantile(13, 0.99), None);
     latencies.insert(13, Vec::new());
     assert_eq!(latencies.quantile(13, 0.99), None);
+}
+
+#[test]
+fn a_load_ended_early_is_named_in_the_report() {
+    let mut outcome = sample();
+    assert!(!markdown::render(&outcome).contains("ended early"));
+    outcome.ended_early = Some(EndedEarly {
+        bar: "increase(cowload_events_lost_total) == 0".to_owned(),
+        block: 14,
+    });
+    let md = markdown::render(&outcome);
+    assert!(
+        md.contains(
+            "The load ended early, after block 14: `increase(cowload_events_lost_total) == 0`"
+        ),
+        "{md}"
+    );
+    assert!(outcome.to_json().contains("\"ended_early\""));
+    assert!(
+        !sample().to_json().contains("ended_early"),
+        "absent when the load ran to its end"
+    );
 }

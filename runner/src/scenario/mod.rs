@@ -195,6 +195,16 @@ impl Plan {
         plan.scenario.chain.id = chain_id;
         plan
     }
+
+    /// This plan with `load.per_block` replaced, as one probe of `runner
+    /// search` runs it. The hash is the new load's: a probe's outcome is
+    /// comparable with another run of the same load, not with the file's.
+    pub fn with_per_block(&self, per_block: PerBlock) -> Plan {
+        let mut plan = self.clone();
+        plan.scenario.load.per_block = per_block;
+        plan.hash = resolve::hash(&plan.scenario);
+        plan
+    }
 }
 
 /// The JSON Schema of a scenario file (pretty JSON, trailing newline), as
