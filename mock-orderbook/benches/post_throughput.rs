@@ -120,7 +120,7 @@ fn expected(n: u64, mined_at: Instant) -> ExpectedOrder {
             buy_amount: U256::from(1_000_000u64),
             app_data: B256::ZERO,
         },
-        exact_uid: None,
+        exact: None,
         twap: None,
         tx_hash: B256::ZERO,
     }

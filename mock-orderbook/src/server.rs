@@ -811,7 +811,7 @@ mod tests {
             block: 7,
             mined_at: Instant::now(),
             key: vector_key(),
-            exact_uid: None,
+            exact: None,
             twap: None,
             tx_hash: B256::repeat_byte(0x77),
         }]);

@@ -44,7 +44,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{keccak256, Address, B256, U256};
-use cowprotocol::OrderUid;
+use cowprotocol::{DomainSeparator, OrderData, OrderUid};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -220,13 +220,37 @@ pub struct ExpectedOrder {
     pub mined_at: Instant,
     /// The order the event should turn into.
     pub key: OrderKey,
-    /// The exact UID the order must have, when the event fully determines it.
-    pub exact_uid: Option<OrderUid>,
+    /// The exact order the event requires, when it fully determines it
+    /// (EthFlow: the order itself; TWAP: every part's, but for `validTo`).
+    pub exact: Option<ExactOrder>,
     /// The TWAP's parts, for a TWAP event: each part opening before the end is expected to
     /// get its own order. `None` for EthFlow (one order per event).
     pub twap: Option<TwapSchedule>,
     /// The transaction that emitted the event (for reports and debugging).
     pub tx_hash: B256,
+}
+
+/// The order an event requires, as its UID is computed: for a TWAP, `order`
+/// holds every field but `validTo`, which is its part's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExactOrder {
+    /// The signed fields (a TWAP's `valid_to` is replaced per part).
+    pub order: OrderData,
+    /// The order's owner (`from`).
+    pub owner: Address,
+    /// The settlement contract's EIP-712 domain.
+    pub domain: DomainSeparator,
+}
+
+impl ExactOrder {
+    /// The UID of the order, with `valid_to` when given (a TWAP part's).
+    pub fn uid(&self, valid_to: Option<u32>) -> OrderUid {
+        let mut order = self.order.clone();
+        if let Some(valid_to) = valid_to {
+            order.valid_to = valid_to;
+        }
+        order.uid(&self.domain, self.owner)
+    }
 }
 
 /// How one POST ended, as the truth counts it (the `outcome` label).
@@ -514,7 +538,7 @@ impl Truth {
 
 struct EventRecord {
     kind: EventKind,
-    exact_uid: Option<OrderUid>,
+    exact: Option<ExactOrder>,
     block: u64,
     mined_at: Instant,
     posts: u64,
@@ -747,7 +771,7 @@ impl Ledger {
             let id = self.events.len();
             self.events.push(EventRecord {
                 kind: event.kind,
-                exact_uid: event.exact_uid,
+                exact: event.exact,
                 block: event.block,
                 mined_at: event.mined_at,
                 posts: 0,
@@ -926,12 +950,16 @@ impl Ledger {
         let part = part_of(&self.events[id]);
         let mut observation = observation;
         let is_twap = self.events[id].twap.is_some();
-        let wrong_order = if is_twap {
-            part.is_none()
-        } else {
-            self.events[id]
-                .exact_uid
-                .is_some_and(|exact| exact != observation.uid)
+        let exact = self.events[id].exact.as_ref();
+        let wrong_order = match (is_twap, part) {
+            // A TWAP POST outside every part's window is no part's order.
+            (true, None) => true,
+            (true, Some(part)) => {
+                let schedule = self.events[id].twap.as_ref().map(|(s, _)| *s);
+                let valid_to = schedule.and_then(|s| u32::try_from(s.part_valid_to(part)).ok());
+                exact.is_some_and(|x| valid_to.is_none_or(|v| x.uid(Some(v)) != observation.uid))
+            }
+            (false, _) => exact.is_some_and(|x| x.uid(None) != observation.uid),
         };
         if observation.outcome == PostOutcome::Accepted && wrong_order {
             observation.outcome = PostOutcome::Mismatched;
@@ -1347,7 +1375,7 @@ mod tests {
             block,
             mined_at,
             key: key(n),
-            exact_uid: None,
+            exact: None,
             twap: None,
             tx_hash: B256::repeat_byte(n),
         }
@@ -1419,6 +1447,59 @@ mod tests {
 
     /// A TWAP created in block 10 (mined at time 100): t0 = 99, 3 parts of 2 s, so part i
     /// runs from 99 + 2i to 100 + 2i and carries validTo 100 + 2i.
+    /// A complete order as an event could require it.
+    fn exact_order() -> ExactOrder {
+        ExactOrder {
+            order: OrderData {
+                sell_token: Address::repeat_byte(1),
+                buy_token: Address::repeat_byte(2),
+                receiver: Some(Address::repeat_byte(3)),
+                sell_amount: U256::from(10u64),
+                buy_amount: U256::from(1u64),
+                valid_to: u32::MAX,
+                app_data: B256::ZERO,
+                fee_amount: U256::ZERO,
+                kind: cowprotocol::OrderKind::Sell,
+                partially_fillable: false,
+                sell_token_balance: cowprotocol::SellTokenSource::Erc20,
+                buy_token_balance: cowprotocol::BuyTokenDestination::Erc20,
+            },
+            owner: Address::repeat_byte(4),
+            domain: cowprotocol::settlement_domain(11_155_111, cowprotocol::GPV2_SETTLEMENT),
+        }
+    }
+
+    #[test]
+    fn a_twap_part_must_be_the_exact_order_of_that_part() {
+        let truth = Truth::new(3, &[]);
+        let mut e = twap_event(Instant::now(), 1);
+        let required = exact_order();
+        let part_1 = required.uid(Some(102));
+        e.exact = Some(required);
+        truth.register(vec![e]);
+        truth.set_head_at(10, 101);
+        // Part 1's window, but not part 1's order (say a fee the handler never sets).
+        truth.observe(Observation {
+            key: key(1),
+            uid: OrderUid::repeat_byte(9),
+            valid_to: 102,
+            outcome: PostOutcome::Accepted,
+            received_at: Instant::now(),
+            head: truth.head(),
+        });
+        truth.observe(Observation {
+            key: key(1),
+            uid: part_1,
+            valid_to: 102,
+            outcome: PostOutcome::Accepted,
+            received_at: Instant::now(),
+            head: truth.head(),
+        });
+        let s = truth.stats();
+        assert_eq!(received(&s, "twap", "mismatched"), 1);
+        assert_eq!(received(&s, "twap", "accepted"), 1);
+    }
+
     fn twap_event(t0: Instant, n: u8) -> ExpectedOrder {
         let mut e = event(EventKind::Twap, 10, t0, n);
         e.twap = Some(TwapSchedule { t0: 99, n: 3, t: 2 });
@@ -1820,7 +1901,9 @@ mod tests {
         let truth = Truth::new(1, &[]);
         let t0 = Instant::now();
         let mut exact = event(EventKind::EthFlow, 3, t0, 1);
-        exact.exact_uid = Some(OrderUid::repeat_byte(0xee));
+        let required = exact_order();
+        let uid = required.uid(None);
+        exact.exact = Some(required);
         truth.register(vec![exact]);
         truth.set_head(3);
         // Same key, another UID (say validTo off by one): accepted by the API, not the order.
@@ -1840,7 +1923,7 @@ mod tests {
         // The exact order still counts, late.
         truth.observe(Observation {
             key: key(1),
-            uid: OrderUid::repeat_byte(0xee),
+            uid,
             valid_to: 0,
             outcome: PostOutcome::Accepted,
             received_at: t0,

@@ -50,7 +50,7 @@ async fn real_round_trip_through_a_socket() -> anyhow::Result<()> {
             buy_amount: U256::from(900),
             app_data: cowprotocol::EMPTY_APP_DATA_HASH,
         },
-        exact_uid: None,
+        exact: None,
         twap: None,
         tx_hash: B256::repeat_byte(3),
     }]);

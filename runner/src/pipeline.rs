@@ -504,7 +504,7 @@ impl OnBlock for Observer<'_> {
                     block: block.block.number,
                     mined_at: block.block.mined_at,
                     key: e.order.clone(),
-                    exact_uid: e.exact_uid,
+                    exact: e.exact.clone(),
                     twap: e.twap,
                     tx_hash: e.tx,
                 })

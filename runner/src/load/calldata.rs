@@ -13,10 +13,8 @@ use alloy::signers::SignerSync;
 use alloy::sol_types::{SolCall, SolValue};
 use cowprotocol::composable::{ComposableCoW, ConditionalOrderParams, TwapStaticInput};
 use cowprotocol::contracts::{CoWSwapEthFlow, EthFlowOrderData};
-use cowprotocol::{
-    settlement_domain, BuyTokenDestination, OrderData, OrderKind, OrderUid, SellTokenSource,
-};
-use mock_orderbook::{EventKind, OrderKey, TwapSchedule};
+use cowprotocol::{settlement_domain, BuyTokenDestination, OrderData, OrderKind, SellTokenSource};
+use mock_orderbook::{EventKind, ExactOrder, OrderKey, TwapSchedule};
 
 use super::accounts::Account;
 use crate::chain::Contracts;
@@ -37,8 +35,8 @@ pub struct SignedLoadTx {
     pub sender: Address,
     pub nonce: u64,
     pub order: OrderKey,
-    /// The exact UID the event's order must have, when the event fixes it (EthFlow).
-    pub exact_uid: Option<OrderUid>,
+    /// The exact order the event requires (a TWAP's: per part, but for `validTo`).
+    pub exact: Option<ExactOrder>,
     /// The TWAP's parts (t0, n, t as in its static input), for a TWAP.
     pub twap: Option<TwapSchedule>,
 }
@@ -117,6 +115,7 @@ impl Builder {
             span: U256::ZERO,
             appData: cowprotocol::EMPTY_APP_DATA_HASH,
         };
+        let exact = self.twap_exact(&data, owner.address);
         let order = OrderKey {
             owner: owner.address,
             sell_token: data.sellToken,
@@ -143,6 +142,7 @@ impl Builder {
             call.abi_encode(),
             order,
         );
+        unsigned.exact = Some(exact);
         unsigned.twap = Some(TwapSchedule {
             t0: block_timestamp - 1,
             n: self.shape.twap_parts,
@@ -174,7 +174,7 @@ impl Builder {
             app_data: order_data.appData,
         };
         let value = order_data.sellAmount + order_data.feeAmount;
-        let exact_uid = self.ethflow_uid(&order_data);
+        let exact = self.ethflow_exact(&order_data);
         let call = CoWSwapEthFlow::createOrderCall { order: order_data };
         let to = self.shape.contracts.eth_flow;
         let mut unsigned = self.unsigned(
@@ -185,32 +185,67 @@ impl Builder {
             call.abi_encode(),
             order,
         );
-        unsigned.exact_uid = Some(exact_uid);
+        unsigned.exact = Some(exact);
         unsigned
     }
 
-    /// The UID of the one order a `createOrder` event allows: the contract emits
-    /// the user's order as a sell of WETH, owned by the EthFlow contract, valid
+    /// The one order a `createOrder` event allows: the contract emits the
+    /// user's order as a sell of WETH, owned by the EthFlow contract, valid
     /// until `u32::MAX` (the user's own expiry is enforced on chain), with ERC-20
     /// balances (`EthFlowOrder.toCoWSwapOrder`).
-    fn ethflow_uid(&self, user: &EthFlowOrderData) -> OrderUid {
+    fn ethflow_exact(&self, user: &EthFlowOrderData) -> ExactOrder {
         let contracts = &self.shape.contracts;
-        let order = OrderData {
-            sell_token: contracts.weth,
-            buy_token: user.buyToken,
-            receiver: (user.receiver != Address::ZERO).then_some(user.receiver),
-            sell_amount: user.sellAmount,
-            buy_amount: user.buyAmount,
-            valid_to: u32::MAX,
-            app_data: user.appData,
-            fee_amount: user.feeAmount,
-            kind: OrderKind::Sell,
-            partially_fillable: user.partiallyFillable,
-            sell_token_balance: SellTokenSource::Erc20,
-            buy_token_balance: BuyTokenDestination::Erc20,
-        };
-        let domain = settlement_domain(self.shape.chain_id, contracts.settlement);
-        order.uid(&domain, contracts.eth_flow)
+        self.exact(
+            OrderData {
+                sell_token: contracts.weth,
+                buy_token: user.buyToken,
+                receiver: (user.receiver != Address::ZERO).then_some(user.receiver),
+                sell_amount: user.sellAmount,
+                buy_amount: user.buyAmount,
+                valid_to: u32::MAX,
+                app_data: user.appData,
+                fee_amount: user.feeAmount,
+                kind: OrderKind::Sell,
+                partially_fillable: user.partiallyFillable,
+                sell_token_balance: SellTokenSource::Erc20,
+                buy_token_balance: BuyTokenDestination::Erc20,
+            },
+            contracts.eth_flow,
+        )
+    }
+
+    /// Every part's order of a TWAP but for `validTo` (the mock fills in each
+    /// part's): the TWAP handler's `getTradeableOrder` sells `partSellAmount`
+    /// for at least `minPartLimit`, fee 0, fill-or-kill, ERC-20 balances, owned
+    /// by the TWAP's owner. The e2e tests hold it to what the contract returns:
+    /// the reference engine posts exactly what `getTradeableOrderWithSignature`
+    /// gives it, and a part that differs would be `mismatched`.
+    fn twap_exact(&self, data: &TwapStaticInput, owner: Address) -> ExactOrder {
+        self.exact(
+            OrderData {
+                sell_token: data.sellToken,
+                buy_token: data.buyToken,
+                receiver: (data.receiver != Address::ZERO).then_some(data.receiver),
+                sell_amount: data.partSellAmount,
+                buy_amount: data.minPartLimit,
+                valid_to: 0,
+                app_data: data.appData,
+                fee_amount: U256::ZERO,
+                kind: OrderKind::Sell,
+                partially_fillable: false,
+                sell_token_balance: SellTokenSource::Erc20,
+                buy_token_balance: BuyTokenDestination::Erc20,
+            },
+            owner,
+        )
+    }
+
+    fn exact(&self, order: OrderData, owner: Address) -> ExactOrder {
+        ExactOrder {
+            order,
+            owner,
+            domain: settlement_domain(self.shape.chain_id, self.shape.contracts.settlement),
+        }
     }
 
     fn unsigned(
@@ -240,7 +275,7 @@ impl Builder {
             sender: account.address,
             tx,
             order,
-            exact_uid: None,
+            exact: None,
             twap: None,
         }
     }
@@ -252,7 +287,7 @@ struct Unsigned {
     sender: Address,
     tx: TxEip1559,
     order: OrderKey,
-    exact_uid: Option<OrderUid>,
+    exact: Option<ExactOrder>,
     twap: Option<TwapSchedule>,
 }
 
@@ -309,7 +344,7 @@ fn sign(unsigned: Unsigned, account: &Account) -> SignedLoadTx {
         sender: unsigned.sender,
         nonce,
         order: unsigned.order,
-        exact_uid: unsigned.exact_uid,
+        exact: unsigned.exact,
         twap: unsigned.twap,
     }
 }

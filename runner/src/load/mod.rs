@@ -87,8 +87,8 @@ pub struct DeliveredEvent {
     pub kind: EventKind,
     pub tx: B256,
     pub order: OrderKey,
-    /// The exact UID its order must have, when the event fixes it.
-    pub exact_uid: Option<cowprotocol::OrderUid>,
+    /// The exact order the event requires (a TWAP's: per part, but for `validTo`).
+    pub exact: Option<mock_orderbook::ExactOrder>,
     /// A TWAP's parts (t0, n, t): each part is one order the engine must post.
     pub twap: Option<mock_orderbook::TwapSchedule>,
 }

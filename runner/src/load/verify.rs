@@ -51,7 +51,7 @@ pub async fn block(
                 kind: tx.kind,
                 tx: tx.hash,
                 order: tx.order.clone(),
-                exact_uid: tx.exact_uid,
+                exact: tx.exact.clone(),
                 twap: tx.twap,
             });
             continue;
