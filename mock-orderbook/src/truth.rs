@@ -245,7 +245,7 @@ pub struct ExactOrder {
 impl ExactOrder {
     /// The UID of the order, with `valid_to` when given (a TWAP part's).
     pub fn uid(&self, valid_to: Option<u32>) -> OrderUid {
-        let mut order = self.order.clone();
+        let mut order = self.order;
         if let Some(valid_to) = valid_to {
             order.valid_to = valid_to;
         }
@@ -1126,7 +1126,11 @@ impl Ledger {
         let accepted: u64 = self
             .received
             .iter()
-            .filter(|((_, outcome), _)| outcome == PostOutcome::Accepted.label())
+            // A mismatched order was answered 201 too: the API accepted it.
+            .filter(|((_, outcome), _)| {
+                outcome == PostOutcome::Accepted.label()
+                    || outcome == PostOutcome::Mismatched.label()
+            })
             .map(|(_, count)| count)
             .sum();
         out.sample("cowload_orders_accepted_total", &[], accepted as f64);

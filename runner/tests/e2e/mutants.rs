@@ -144,19 +144,32 @@ fn an_engine_that_posts_only_each_twaps_first_part_fails_on_missing_parts() {
 }
 
 #[test]
-fn an_engine_that_posts_a_twap_part_twice_fails_on_duplicate_parts() {
-    // On the shipped baseline itself: part 0 of every TWAP, posted twice with two UIDs.
+fn an_engine_that_posts_a_twap_part_twice_fails_on_the_second_copy() {
+    // On the shipped baseline itself: part 0 of every TWAP, posted again with
+    // validTo one second short. Both UIDs are new to the API (201), but only one
+    // is the part's order: the copy is mismatched, never a second match.
     let outcome = caught_first_by(
         "double-part",
-        r#"increase(cowload_twap_parts_total{outcome="duplicate"}) == 0"#,
+        r#"increase(cowload_orders_received_total{outcome="mismatched"}) == 0"#,
     );
     let twap = &outcome["mock"]["events"]["twap"];
-    assert_eq!(twap["parts_duplicate"], 150, "{twap}");
     assert_eq!(twap["matched"], 150, "{twap}");
-    // Both UIDs were new to the API (accepted); neither is a resubmission.
     assert_eq!(
-        outcome["mock"]["orders_received"]["twap"]["duplicate"], 0,
+        outcome["mock"]["orders_received"]["twap"]["mismatched"], 150,
         "{}",
         outcome["mock"]
     );
+    // The engine's own accepted count agrees with the API's 201s: not a lie.
+    let claims = outcome["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| {
+            b["bar"]
+                .as_str()
+                .unwrap()
+                .starts_with("max(increase(shepherd_cow_api_submit_total")
+        })
+        .unwrap();
+    assert_eq!(claims["holds"], true, "{claims}");
 }
