@@ -1,8 +1,9 @@
 //! Shared helpers: the runner command, scenario files in temp dirs, and PID checks.
 
+use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn runner() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_runner"));
@@ -43,6 +44,59 @@ pub fn engine_config_line() -> String {
             .join("runner/templates/engine.load.toml")
             .display()
     )
+}
+
+/// A runner started in the background, followed on its stderr: the child,
+/// the lines still to come, and what it printed so far.
+pub struct Running {
+    pub child: Child,
+    pub lines: Lines<BufReader<ChildStderr>>,
+    pub seen: String,
+}
+
+/// Starts `command` and reads its stderr until a line satisfies `reached`,
+/// failing the test after `within` (`what` names what was awaited).
+pub fn start_and_follow(
+    mut command: Command,
+    mut reached: impl FnMut(&str) -> bool,
+    within: Duration,
+    what: &str,
+) -> Running {
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let deadline = Instant::now() + within;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if reached(&line) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {what} within {within:?}:\n{seen}"
+        );
+    }
+    Running { child, lines, seen }
+}
+
+impl Running {
+    /// Sends SIGINT, reads the rest of stderr and waits: the exit code and
+    /// everything printed.
+    pub fn interrupt(mut self) -> (Option<i32>, String) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        for line in self.lines {
+            self.seen.push_str(&line.unwrap());
+            self.seen.push('\n');
+        }
+        let status = self.child.wait().unwrap();
+        (status.code(), self.seen)
+    }
 }
 
 pub fn stderr(output: &Output) -> String {

@@ -2,8 +2,6 @@
 //! verdict), engine never ready, SIGINT. After each, no child the runner
 //! started is alive.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -169,38 +167,16 @@ fn an_engine_whose_metrics_never_answer_fails_with_its_log() {
     assert_all_gone(&printed_pids(&err));
 }
 
-/// A long run started in the background and followed until its first loaded
-/// block: the child, its remaining stderr lines, and what it printed so far.
-struct Running {
-    child: std::process::Child,
-    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
-    seen: String,
-}
-
+/// A long run started in the background and followed until its first loaded block.
 fn start_until_first_load_block(file: &std::path::Path, out: &std::path::Path) -> Running {
-    let mut child = runner()
-        .arg(file)
-        .arg("--out")
-        .arg(out)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("load") && line.contains("1/200") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no load block within 60 s:\n{seen}"
-        );
-    }
-    Running { child, lines, seen }
+    let mut command = runner();
+    command.arg(file).arg("--out").arg(out);
+    start_and_follow(
+        command,
+        |line| line.contains("load") && line.contains("1/200"),
+        Duration::from_secs(60),
+        "load block",
+    )
 }
 
 #[test]
@@ -214,22 +190,8 @@ fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
         &small("long", 200, "", &["cowload_events_delivered_ratio == 1"]),
     );
     let out = dir.path().join("run");
-    let Running {
-        mut child,
-        lines,
-        mut seen,
-    } = start_until_first_load_block(&file, &out);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    for line in lines {
-        seen.push_str(&line.unwrap());
-        seen.push('\n');
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{seen}");
+    let (code, seen) = start_until_first_load_block(&file, &out).interrupt();
+    assert_eq!(code, Some(130), "{seen}");
     let outcome = outcome(&out);
     assert_eq!(outcome["status"], "interrupted");
     assert!(!outcome["blocks"].as_array().unwrap().is_empty());

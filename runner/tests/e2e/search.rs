@@ -1,8 +1,6 @@
 //! `runner search` (issue 11): the known answer found by the search, a
 //! search interrupted mid-probe, and bad arguments refused before anything starts.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -152,41 +150,23 @@ fn an_interrupted_search_writes_its_partial_answer_and_exits_130() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
-    let mut child = runner()
+    let mut command = runner();
+    command
         .args(["search", SCENARIO, "--min", "10", "--max", "40"])
         .arg("--out")
-        .arg(&out)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
+        .arg(&out);
     let mut second_probe = false;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        second_probe |= line.starts_with("search: probe 2:");
-        if second_probe && line.contains("load") && line.contains("1/5") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no second probe within 90 s:\n{seen}"
-        );
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    for line in lines {
-        seen.push_str(&line.unwrap());
-        seen.push('\n');
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{seen}");
+    let running = start_and_follow(
+        command,
+        |line| {
+            second_probe |= line.starts_with("search: probe 2:");
+            second_probe && line.contains("load") && line.contains("1/5")
+        },
+        Duration::from_secs(90),
+        "second probe",
+    );
+    let (code, seen) = running.interrupt();
+    assert_eq!(code, Some(130), "{seen}");
     let search = search_json(&out);
     assert_eq!(search["status"], "interrupted");
     assert_eq!(search["exit_code"], 130);
