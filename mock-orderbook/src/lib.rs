@@ -16,6 +16,7 @@
 mod api;
 mod config;
 mod faults;
+mod kind;
 mod latency;
 mod prom;
 mod ratelimit;
@@ -35,10 +36,11 @@ pub use config::{
     DEFAULT_ORDER_DEADLINE_BLOCKS, DEFAULT_SLOW_RESPONSE, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE,
     TRANSPORT_FAULTS,
 };
+pub use kind::{EventKind, PerKind};
 pub use latency::{Delay, Endpoint, Latency, LatencyError, LatencySampler, Spikes, MAX_DELAY};
 pub use server::{app, MockState};
 pub use truth::{
-    EventKind, EventStats, ExactOrder, ExpectedOrder, OrderKey, PostOutcome, Stats, Summary, Truth,
+    EventStats, ExactOrder, ExpectedOrder, OrderKey, PostOutcome, Stats, Summary, Truth,
     TwapSchedule, EVENTS_LOST_REASON_TOTAL, LOST_GAVE_UP_ON_RETRYABLE, LOST_LATE, LOST_MISMATCHED,
     LOST_NEVER_POSTED, LOST_REASONS, LOST_REJECTED, PART_DUPLICATE, PART_EXPECTED, PART_LATE,
     PART_MATCHED, PART_MISSING, PART_OUTCOMES, TWAP_PARTS_AWAITING,

@@ -366,7 +366,8 @@ mod tests {
     use serde_json::{json, Value};
     use tower::ServiceExt;
 
-    use crate::truth::{EventKind, ExpectedOrder, OrderKey, Stats};
+    use crate::kind::EventKind;
+    use crate::truth::{ExpectedOrder, OrderKey, Stats};
 
     /// The sample order of the cowprotocol crate's ethers-generated UID vectors.
     fn vector_order() -> Value {

@@ -48,37 +48,8 @@ use cowprotocol::{DomainSeparator, OrderData, OrderUid};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::kind::{EventKind, PerKind};
 use crate::prom::{self, Buckets, Exposition};
-
-/// The kind of on-chain event an order answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventKind {
-    /// `ComposableCoW.ConditionalOrderCreated` for a TWAP.
-    Twap,
-    /// `CoWSwapEthFlow.OrderPlacement`.
-    EthFlow,
-}
-
-impl EventKind {
-    /// Both kinds, in label order.
-    pub const ALL: [EventKind; 2] = [EventKind::Twap, EventKind::EthFlow];
-
-    /// The `kind` label value: `"twap"` or `"ethflow"`.
-    pub fn label(self) -> &'static str {
-        match self {
-            EventKind::Twap => "twap",
-            EventKind::EthFlow => "ethflow",
-        }
-    }
-
-    fn index(self) -> usize {
-        match self {
-            EventKind::Twap => 0,
-            EventKind::EthFlow => 1,
-        }
-    }
-}
 
 /// The `kind` label of orders that match no registered event.
 pub const UNMATCHED: &str = "unmatched";
@@ -725,7 +696,7 @@ struct Ledger {
     /// (kind label, outcome label) → POSTs.
     received: BTreeMap<(String, String), u64>,
     unmatched_accepted: u64,
-    kinds: [KindStats; 2],
+    kinds: PerKind<KindStats>,
     /// First-order latencies (seconds) not yet taken by the runner.
     recent_latencies: Vec<f64>,
 }
@@ -739,11 +710,7 @@ impl Ledger {
             .map(|s| s.to_string())
             .chain(outcomes.iter().cloned());
         for outcome in labels {
-            for kind in [
-                EventKind::Twap.label(),
-                EventKind::EthFlow.label(),
-                UNMATCHED,
-            ] {
+            for kind in EventKind::LABELS.into_iter().chain([UNMATCHED]) {
                 received.insert((kind.to_owned(), outcome.clone()), 0);
             }
         }
@@ -760,7 +727,7 @@ impl Ledger {
             pending: HashMap::new(),
             received,
             unmatched_accepted: 0,
-            kinds: [KindStats::new(), KindStats::new()],
+            kinds: PerKind::from_fn(|_| KindStats::new()),
             recent_latencies: Vec::new(),
         }
     }
@@ -781,7 +748,7 @@ impl Ledger {
                 reason_counted: false,
                 twap: event.twap.map(|schedule| (schedule, Vec::new())),
             });
-            self.kinds[event.kind.index()].registered += 1;
+            self.kinds[event.kind].registered += 1;
             self.awaiting.insert((event.block, id));
             if let Some(schedule) = event.twap.filter(|s| s.n > 0) {
                 // Part 0 opened at t0, before the block that created the TWAP.
@@ -817,7 +784,7 @@ impl Ledger {
             last: None,
             reason_counted: false,
         });
-        self.kinds[event.kind.index()].parts.expected += 1;
+        self.kinds[event.kind].parts.expected += 1;
         self.awaiting_parts.insert((block, id, part));
         part
     }
@@ -867,7 +834,7 @@ impl Ledger {
             if let Some((_, parts)) = event.twap.as_mut() {
                 parts[part as usize].lost = true;
             }
-            self.kinds[event.kind.index()].parts.missing += 1;
+            self.kinds[event.kind].parts.missing += 1;
         }
         let mut finalised = Vec::new();
         self.pending.retain(|_, waiting| {
@@ -886,7 +853,7 @@ impl Ledger {
             self.awaiting.pop_first();
             let event = &mut self.events[id];
             event.lost = true;
-            self.kinds[event.kind.index()].lost += 1;
+            self.kinds[event.kind].lost += 1;
         }
     }
 
@@ -974,7 +941,7 @@ impl Ledger {
             None if accepted && !is_twap && !self.events[id].accepted => {
                 self.first_acceptance(id, &observation);
                 let posts = self.events[id].posts;
-                self.kinds[kind.index()].record_posts(posts);
+                self.kinds[kind].record_posts(posts);
             }
             None => {}
         }
@@ -995,7 +962,7 @@ impl Ledger {
         if !accepted {
             return;
         }
-        let counts = &mut self.kinds[kind.index()];
+        let counts = &mut self.kinds[kind];
         if record.accepted {
             counts.parts.duplicate += 1;
             return;
@@ -1028,7 +995,7 @@ impl Ledger {
         if lost {
             event.reason_counted = true;
         }
-        let stats = &mut self.kinds[event.kind.index()];
+        let stats = &mut self.kinds[event.kind];
         stats.record_first_order(latency, blocks);
         self.recent_latencies.push(latency.as_secs_f64());
         if lost {
@@ -1044,7 +1011,7 @@ impl Ledger {
     /// reason from the last answer it got.
     fn close_reasons(&mut self) {
         for event in &mut self.events {
-            let stats = &mut self.kinds[event.kind.index()];
+            let stats = &mut self.kinds[event.kind];
             if event.lost && !event.reason_counted {
                 event.reason_counted = true;
                 *stats
@@ -1086,9 +1053,10 @@ impl Ledger {
                 .or_default()
                 .insert(outcome.clone(), *count);
         }
-        let events = EventKind::ALL
+        let events = self
+            .kinds
             .iter()
-            .map(|k| (k.label().to_owned(), self.kinds[k.index()].stats()))
+            .map(|(kind, stats)| (kind.label().to_owned(), stats.stats()))
             .collect();
         Stats {
             head: self.head,
@@ -1176,7 +1144,7 @@ impl Ledger {
         for (name, help, value) in counters {
             out.header(name, "counter", help);
             for kind in EventKind::ALL {
-                let v = value(&self.kinds[kind.index()]);
+                let v = value(&self.kinds[kind]);
                 out.sample(name, &[("kind", kind.label())], v as f64);
             }
         }
@@ -1185,7 +1153,7 @@ impl Ledger {
             "counter",
             "TWAP parts by outcome: expected (window opened), matched, missing, late, duplicate",
         );
-        let parts = &self.kinds[EventKind::Twap.index()].parts;
+        let parts = &self.kinds[EventKind::Twap].parts;
         for outcome in PART_OUTCOMES {
             out.sample(
                 TWAP_PARTS_TOTAL,
@@ -1198,7 +1166,7 @@ impl Ledger {
             "counter",
             "Missing TWAP parts by reason, counted when final (late: on arrival; others: at the end)",
         );
-        for (reason, count) in &self.kinds[EventKind::Twap.index()].parts_missing_reasons {
+        for (reason, count) in &self.kinds[EventKind::Twap].parts_missing_reasons {
             out.sample(
                 TWAP_PARTS_MISSING_REASON_TOTAL,
                 &[("reason", reason)],
@@ -1211,7 +1179,7 @@ impl Ledger {
             "Lost events by kind and reason, counted when final (late: on arrival; others: at the end)",
         );
         for kind in EventKind::ALL {
-            for (reason, count) in &self.kinds[kind.index()].lost_reasons {
+            for (reason, count) in &self.kinds[kind].lost_reasons {
                 out.sample(
                     EVENTS_LOST_REASON_TOTAL,
                     &[("kind", kind.label()), ("reason", reason)],
@@ -1231,7 +1199,7 @@ impl Ledger {
             "Events neither matched nor lost yet",
         );
         for kind in EventKind::ALL {
-            let v = self.kinds[kind.index()].awaiting();
+            let v = self.kinds[kind].awaiting();
             out.sample(
                 "cowload_events_awaiting_order",
                 &[("kind", kind.label())],
@@ -1268,11 +1236,7 @@ impl Ledger {
         for (name, help, buckets) in histograms {
             out.header(name, "histogram", help);
             for kind in EventKind::ALL {
-                out.histogram(
-                    name,
-                    &[("kind", kind.label())],
-                    buckets(&self.kinds[kind.index()]),
-                );
+                out.histogram(name, &[("kind", kind.label())], buckets(&self.kinds[kind]));
             }
         }
     }

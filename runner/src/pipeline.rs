@@ -390,10 +390,9 @@ impl<'a> Observer<'a> {
     }
 
     fn push_harness(&self, snapshot: &mut Snapshot, block: Option<&BlockDelivery>) {
-        for (kind, requested, delivered) in [
-            ("twap", self.requested.twap, self.delivered.twap),
-            ("ethflow", self.requested.ethflow, self.delivered.ethflow),
-        ] {
+        for kind in EventKind::ALL {
+            let (requested, delivered) = (self.requested[kind], self.delivered[kind]);
+            let kind = kind.label();
             snapshot.push(
                 "cowload_events_requested_total",
                 &[("kind", kind)],
@@ -461,18 +460,15 @@ impl<'a> Observer<'a> {
             phase,
             position,
             number: block.block.number,
-            requested: block.requested.into(),
-            delivered: block.delivered.into(),
+            requested: block.requested,
+            delivered: block.delivered,
             active_twaps: block.active_twaps,
             orders_accepted: sum(
                 "cowload_orders_received_total",
                 Some(("outcome", "accepted")),
             ),
             orders_received: metrics.orders_received,
-            lost: report::Kinds {
-                twap: lost("twap"),
-                ethflow: lost("ethflow"),
-            },
+            lost: report::Kinds::from_fn(|kind| lost(kind.label())),
             latency_p99: self.latencies.quantile(block.block.number, 0.99),
             late_ms: block.timing.late_ms,
             failures: block
@@ -513,13 +509,9 @@ impl OnBlock for Observer<'_> {
         // The head's time opens TWAP parts whose window starts by then.
         truth.set_head_at(block.block.number, block.block.timestamp);
         self.head = Some(block.block.number);
-        self.requested.twap += block.requested.twap;
-        self.requested.ethflow += block.requested.ethflow;
+        self.requested.add(&block.requested);
         for event in &block.events {
-            match event.kind {
-                EventKind::Twap => self.delivered.twap += 1,
-                EventKind::EthFlow => self.delivered.ethflow += 1,
-            }
+            self.delivered[event.kind] += 1;
         }
         if block.phase == Phase::Load {
             if self.load_blocks_seen == 0 {

@@ -361,10 +361,7 @@ fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
         Direction::Higher,
         false,
     );
-    for (kind, n) in [
-        ("twap", o.totals.delivered.twap),
-        ("ethflow", o.totals.delivered.ethflow),
-    ] {
+    for (kind, &n) in o.totals.delivered.iter() {
         put(
             TOTALS,
             format!("events on chain ({kind})"),

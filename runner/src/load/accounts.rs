@@ -6,6 +6,8 @@ use alloy::providers::{Provider, RootProvider};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{json, Value};
 
+use mock_orderbook::{EventKind, PerKind};
+
 use crate::chain::{rpc, ChainError, Contracts};
 use crate::scenario::model::OwnerKind;
 
@@ -24,27 +26,22 @@ pub struct Account {
     pub nonce: u64,
 }
 
-/// Which population an account belongs to; part of its key derivation.
-#[derive(Clone, Copy)]
-pub enum Role {
-    TwapOwner,
-    EthFlowSender,
-}
+/// The senders of each kind's transactions: TWAP owners, EthFlow senders.
+pub type Accounts = PerKind<Vec<Account>>;
 
-impl Role {
-    fn tag(self) -> &'static [u8] {
-        match self {
-            Role::TwapOwner => b"cowload/twap-owner",
-            Role::EthFlowSender => b"cowload/ethflow-sender",
-        }
+/// The population's part of the key derivation: each kind has its own accounts.
+fn tag(kind: EventKind) -> &'static [u8] {
+    match kind {
+        EventKind::Twap => b"cowload/twap-owner",
+        EventKind::EthFlow => b"cowload/ethflow-sender",
     }
 }
 
-/// `count` accounts derived from the seed: the same seed gives the same keys.
-pub fn derive(role: Role, seed: u64, count: u32) -> Vec<Account> {
+/// `count` accounts of `kind` derived from the seed: the same seed gives the same keys.
+pub fn derive(kind: EventKind, seed: u64, count: u32) -> Vec<Account> {
     (0..count)
         .map(|index| {
-            let mut material = role.tag().to_vec();
+            let mut material = tag(kind).to_vec();
             material.extend_from_slice(&seed.to_be_bytes());
             material.extend_from_slice(&index.to_be_bytes());
             let key = derive_key(keccak256(&material));
@@ -71,11 +68,10 @@ fn derive_key(mut key: B256) -> B256 {
 pub async fn prepare(
     provider: &RootProvider,
     contracts: &Contracts,
-    owners: &mut [Account],
+    accounts: &mut Accounts,
     owner_kind: OwnerKind,
-    senders: &mut [Account],
 ) -> Result<(), ChainError> {
-    for account in owners.iter_mut().chain(senders.iter_mut()) {
+    for account in accounts.values_mut().flatten() {
         rpc::<Value>(
             provider,
             "anvil_setBalance",
@@ -92,7 +88,7 @@ pub async fn prepare(
             })?;
     }
     if let Some(code) = owner_code(owner_kind, contracts.fallback_handler) {
-        for owner in owners.iter() {
+        for owner in &accounts[EventKind::Twap] {
             rpc::<Value>(provider, "anvil_setCode", json!([owner.address, code])).await?;
         }
     }
@@ -118,10 +114,10 @@ mod tests {
 
     #[test]
     fn derivation_is_seeded_and_distinct() {
-        let a = derive(Role::TwapOwner, 7, 3);
-        let b = derive(Role::TwapOwner, 7, 3);
-        let c = derive(Role::TwapOwner, 8, 3);
-        let d = derive(Role::EthFlowSender, 7, 3);
+        let a = derive(EventKind::Twap, 7, 3);
+        let b = derive(EventKind::Twap, 7, 3);
+        let c = derive(EventKind::Twap, 8, 3);
+        let d = derive(EventKind::EthFlow, 7, 3);
         let addrs = |v: &[Account]| v.iter().map(|a| a.address).collect::<Vec<_>>();
         assert_eq!(addrs(&a), addrs(&b));
         assert_ne!(addrs(&a), addrs(&c));

@@ -14,9 +14,9 @@ use alloy::sol_types::{SolCall, SolValue};
 use cowprotocol::composable::{ComposableCoW, ConditionalOrderParams, TwapStaticInput};
 use cowprotocol::contracts::{CoWSwapEthFlow, EthFlowOrderData};
 use cowprotocol::{settlement_domain, BuyTokenDestination, OrderData, OrderKind, SellTokenSource};
-use mock_orderbook::{EventKind, ExactOrder, OrderKey, TwapSchedule};
+use mock_orderbook::{EventKind, ExactOrder, OrderKey, PerKind, TwapSchedule};
 
-use super::accounts::Account;
+use super::accounts::{Account, Accounts};
 use crate::chain::Contracts;
 
 /// Gas limit of every load transaction (both use ~56k; the rest is headroom).
@@ -76,23 +76,34 @@ impl Builder {
     pub fn block(
         &mut self,
         block_timestamp: u64,
-        twaps: u32,
-        ethflows: u32,
-        owners: &mut [Account],
-        senders: &mut [Account],
+        per_block: &PerKind<u32>,
+        accounts: &mut Accounts,
     ) -> Vec<SignedLoadTx> {
-        let mut unsigned = Vec::with_capacity((twaps + ethflows) as usize);
-        for _ in 0..twaps {
-            let index = self.take_event();
-            let owner = &mut owners[(index % owners.len() as u64) as usize];
-            unsigned.push(self.twap(index, block_timestamp, owner));
+        let mut unsigned = Vec::with_capacity(per_block.total() as usize);
+        for (kind, &count) in per_block.iter() {
+            let senders = &mut accounts[kind];
+            for _ in 0..count {
+                let index = self.take_event();
+                let at = (index % senders.len() as u64) as usize;
+                let sender = &mut senders[at];
+                unsigned.push(self.event(kind, index, block_timestamp, sender));
+            }
         }
-        for _ in 0..ethflows {
-            let index = self.take_event();
-            let sender = &mut senders[(index % senders.len() as u64) as usize];
-            unsigned.push(self.ethflow(index, block_timestamp, sender));
+        sign_all(unsigned, accounts)
+    }
+
+    /// The transaction that emits event number `index` of `kind`.
+    fn event(
+        &self,
+        kind: EventKind,
+        index: u64,
+        block_timestamp: u64,
+        sender: &mut Account,
+    ) -> Unsigned {
+        match kind {
+            EventKind::Twap => self.twap(index, block_timestamp, sender),
+            EventKind::EthFlow => self.ethflow(index, block_timestamp, sender),
         }
-        sign_all(unsigned, owners, senders)
     }
 
     fn take_event(&mut self) -> u64 {
@@ -292,10 +303,10 @@ struct Unsigned {
 }
 
 /// Signs every transaction with its sender's key, on all cores, keeping order.
-fn sign_all(unsigned: Vec<Unsigned>, owners: &[Account], senders: &[Account]) -> Vec<SignedLoadTx> {
-    let keys: HashMap<Address, &Account> = owners
-        .iter()
-        .chain(senders)
+fn sign_all(unsigned: Vec<Unsigned>, accounts: &Accounts) -> Vec<SignedLoadTx> {
+    let keys: HashMap<Address, &Account> = accounts
+        .values()
+        .flatten()
         .map(|a| (a.address, a))
         .collect();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -364,7 +375,7 @@ fn seeded_address(seed: u64, tag: &[u8], index: u64) -> Address {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::accounts::{derive, Role};
+    use crate::load::accounts::derive;
 
     fn shape(seed: u64) -> Shape {
         Shape {
@@ -385,11 +396,11 @@ mod tests {
     }
 
     fn build(seed: u64) -> Vec<SignedLoadTx> {
-        let mut owners = derive(Role::TwapOwner, seed, 2);
-        let mut senders = derive(Role::EthFlowSender, seed, 2);
+        let mut accounts = PerKind::from_fn(|kind| derive(kind, seed, 2));
         let mut builder = Builder::new(shape(seed));
-        let mut all = builder.block(1_800_000_100, 3, 3, &mut owners, &mut senders);
-        all.extend(builder.block(1_800_000_101, 3, 3, &mut owners, &mut senders));
+        let per_block = PerKind::from([3, 3]);
+        let mut all = builder.block(1_800_000_100, &per_block, &mut accounts);
+        all.extend(builder.block(1_800_000_101, &per_block, &mut accounts));
         all
     }
 

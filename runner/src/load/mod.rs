@@ -18,13 +18,13 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, Bytes, B256};
-use mock_orderbook::{EventKind, OrderKey};
+use mock_orderbook::{EventKind, OrderKey, PerKind};
 use serde::Serialize;
 
 use crate::chain::{Chain, ChainError, MinedBlock};
 use crate::scenario::Plan;
 use crate::shutdown::Cancel;
-use accounts::{Account, Role};
+use accounts::Accounts;
 use calldata::{Builder, Shape, SignedLoadTx, TX_GAS_LIMIT};
 
 /// Raw transactions per JSON-RPC batch request.
@@ -52,24 +52,7 @@ pub enum Phase {
 }
 
 /// Events per kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub twap: u64,
-    pub ethflow: u64,
-}
-
-impl Counts {
-    pub fn total(&self) -> u64 {
-        self.twap + self.ethflow
-    }
-
-    fn add(&mut self, kind: EventKind, n: u64) {
-        match kind {
-            EventKind::Twap => self.twap += n,
-            EventKind::EthFlow => self.ethflow += n,
-        }
-    }
-}
+pub type Counts = PerKind<u64>;
 
 /// A load transaction that did not emit its event, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -140,9 +123,9 @@ impl Delivery {
         self.blocks
             .iter()
             .map(f)
-            .fold(Counts::default(), |a, b| Counts {
-                twap: a.twap + b.twap,
-                ethflow: a.ethflow + b.ethflow,
+            .fold(Counts::default(), |mut sum, b| {
+                sum.add(&b);
+                sum
             })
     }
 }
@@ -154,8 +137,11 @@ pub trait OnBlock {
 
 /// The gas limit a block of the scenario's load needs, for the pre-flight check.
 pub fn required_gas_limit(plan: &Plan) -> u64 {
-    let per_block = plan.scenario.load.per_block;
-    (u64::from(per_block.twap) + u64::from(per_block.ethflow)).saturating_mul(TX_GAS_LIMIT)
+    plan.scenario
+        .load
+        .per_block
+        .total()
+        .saturating_mul(TX_GAS_LIMIT)
 }
 
 /// Runs warm-up, load and drain blocks. Stops early (with `interrupted`) when
@@ -168,14 +154,13 @@ pub async fn run(
 ) -> Result<Delivery, LoadError> {
     let spec = &plan.scenario.load;
     let seed = plan.scenario.seed;
-    let mut owners = accounts::derive(Role::TwapOwner, seed, spec.twap.owners);
-    let mut senders = accounts::derive(Role::EthFlowSender, seed, spec.ethflow.senders);
+    let mut accounts: Accounts =
+        PerKind::from_fn(|kind| accounts::derive(kind, seed, spec.accounts(kind)));
     accounts::prepare(
         &chain.provider,
         &chain.contracts,
-        &mut owners,
+        &mut accounts,
         spec.twap.owner,
-        &mut senders,
     )
     .await?;
     let mut builder = Builder::new(Shape {
@@ -209,13 +194,9 @@ pub async fn run(
             let mut block = BlockWork {
                 chain: &mut *chain,
                 builder: &mut builder,
-                owners: &mut owners,
-                senders: &mut senders,
+                accounts: &mut accounts,
             };
-            let Some(mut result) = block
-                .run(per_block.twap, per_block.ethflow, &mut clock, cancel)
-                .await?
-            else {
+            let Some(mut result) = block.run(&per_block, &mut clock, cancel).await? else {
                 delivery.interrupted = true;
                 return Ok(delivery);
             };
@@ -271,7 +252,7 @@ struct ActiveTwaps {
 impl ActiveTwaps {
     fn update(&mut self, block: &BlockDelivery, lifetime: u64) -> u64 {
         let now = block.block.timestamp;
-        for _ in 0..block.delivered.twap {
+        for _ in 0..block.delivered[EventKind::Twap] {
             self.expiries.push_back(now.saturating_sub(1) + lifetime);
         }
         while self.expiries.front().is_some_and(|&end| end <= now) {
@@ -285,25 +266,21 @@ impl ActiveTwaps {
 struct BlockWork<'a> {
     chain: &'a mut Chain,
     builder: &'a mut Builder,
-    owners: &'a mut [Account],
-    senders: &'a mut [Account],
+    accounts: &'a mut Accounts,
 }
 
 impl BlockWork<'_> {
     async fn run(
         &mut self,
-        twaps: u32,
-        ethflows: u32,
+        per_block: &PerKind<u32>,
         clock: &mut Clock,
         cancel: &Cancel,
     ) -> Result<Option<BlockDelivery>, LoadError> {
         let mut timing = BlockTiming::default();
         let t = Instant::now();
         let timestamp = self.chain.next_timestamp();
-        let txs = tokio::task::block_in_place(|| {
-            self.builder
-                .block(timestamp, twaps, ethflows, self.owners, self.senders)
-        });
+        let txs =
+            tokio::task::block_in_place(|| self.builder.block(timestamp, per_block, self.accounts));
         timing.build_ms = ms(t.elapsed());
         let t = Instant::now();
         let rejected = send(self.chain, &txs).await?;
@@ -327,11 +304,11 @@ impl BlockWork<'_> {
         timing.verify_ms = ms(t.elapsed());
         let mut requested = Counts::default();
         for tx in &txs {
-            requested.add(tx.kind, 1);
+            requested[tx.kind] += 1;
         }
         let mut delivered = Counts::default();
         for event in &checked.events {
-            delivered.add(event.kind, 1);
+            delivered[event.kind] += 1;
         }
         Ok(Some(BlockDelivery {
             phase: Phase::Load,
@@ -354,7 +331,7 @@ impl BlockWork<'_> {
             serde_json::json!([]),
         )
         .await?;
-        for account in self.owners.iter_mut().chain(self.senders.iter_mut()) {
+        for account in self.accounts.values_mut().flatten() {
             if failures.iter().any(|f| f.sender == account.address) {
                 account.nonce = verify::nonce(self.chain, account.address).await?;
             }

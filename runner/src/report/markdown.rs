@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::{BarResult, LoadWindow, MetricKind, MetricSummary, Outcome, Source, Status};
 use crate::bars::Bucket;
+use mock_orderbook::EventKind;
 
 /// Most transaction failures listed; the rest are counted.
 const MAX_FAILURES_LISTED: usize = 20;
@@ -229,15 +230,9 @@ fn delivery(md: &mut String, outcome: &Outcome) {
         "| kind | requested | on chain | orders matched | lost | late | event→order p50 | event→order p99 |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
-    for (kind, label, requested, delivered) in [
-        ("twap", "TWAP", t.requested.twap, t.delivered.twap),
-        (
-            "ethflow",
-            "EthFlow",
-            t.requested.ethflow,
-            t.delivered.ethflow,
-        ),
-    ] {
+    for event_kind in EventKind::ALL {
+        let (kind, label) = (event_kind.label(), event_kind.title());
+        let (requested, delivered) = (t.requested[event_kind], t.delivered[event_kind]);
         let events = outcome.mock.as_ref().and_then(|m| m.events.get(kind));
         let n = |f: fn(&super::MockEvents) -> u64| {
             events.map_or("–".to_owned(), |e| f(e).to_string())

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bars::{Bucket, Verdict};
 use crate::error::RunError;
-use crate::load::{Counts, Delivery, Phase};
+use crate::load::{Delivery, Phase};
 use crate::metrics::Series;
 use crate::scenario::Plan;
 
@@ -141,23 +141,9 @@ pub struct EndedEarly {
     pub block: u64,
 }
 
-/// Events per kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Kinds {
-    /// TWAP creates (`ComposableCoW.ConditionalOrderCreated`).
-    pub twap: u64,
-    /// EthFlow orders (`CoWSwapEthFlow.OrderPlacement`).
-    pub ethflow: u64,
-}
-
-impl From<Counts> for Kinds {
-    fn from(c: Counts) -> Self {
-        Kinds {
-            twap: c.twap,
-            ethflow: c.ethflow,
-        }
-    }
-}
+/// Events per kind (`twap`: `ComposableCoW.ConditionalOrderCreated`, `ethflow`:
+/// `CoWSwapEthFlow.OrderPlacement`), serialised as a map keyed by kind label.
+pub type Kinds = mock_orderbook::PerKind<u64>;
 
 /// Which part of the run a block belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -507,8 +493,8 @@ impl Outcome {
                 .or_else(|| facts.engine_exit.clone()),
             ended_early: facts.ended_early.clone(),
             totals: Totals {
-                requested: requested.into(),
-                delivered: delivered.into(),
+                requested,
+                delivered,
                 delivered_ratio: (requested.total() > 0)
                     .then(|| probe::round6(delivered.total() as f64 / requested.total() as f64)),
             },
@@ -594,8 +580,8 @@ fn block_rows(delivery: &Delivery, series: &Series, latencies: &BlockLatencies) 
         .map(|b| BlockRow {
             number: b.block.number,
             phase: b.phase.into(),
-            requested: b.requested.into(),
-            delivered: b.delivered.into(),
+            requested: b.requested,
+            delivered: b.delivered,
             active_twaps: b.active_twaps,
             metrics: BlockMetrics {
                 event_to_order_p50_seconds: latencies.quantile(b.block.number, 0.5),

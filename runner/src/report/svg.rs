@@ -39,7 +39,7 @@ pub fn render(outcome: &Outcome) -> String {
             unit: "",
             values: blocks
                 .iter()
-                .map(|b| Some((b.delivered.twap + b.delivered.ethflow) as f64))
+                .map(|b| Some(b.delivered.total() as f64))
                 .collect(),
             bars: true,
             colour: "#4e79a7",

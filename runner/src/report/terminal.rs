@@ -101,24 +101,35 @@ fn latency(line: &BlockLine) -> String {
     line.latency_p99.map_or("–".to_owned(), |x| value(x, "s"))
 }
 
+/// `twap 0 ethflow 2`: one count per kind.
+fn each(counts: &Kinds) -> String {
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    parts.join(" ")
+}
+
+/// `twap 5/5 ethflow 4/5`: `done` of `all`, per kind.
+fn of_each(done: &Kinds, all: &Kinds) -> String {
+    let parts: Vec<String> = done
+        .iter()
+        .map(|(k, n)| format!("{k} {n}/{}", all[k]))
+        .collect();
+    parts.join(" ")
+}
+
 /// The plain line (CI logs, pipes).
 pub fn plain_text(line: &BlockLine) -> String {
     let position = line
         .position
         .map_or(String::new(), |(done, all)| format!("{done}/{all}"));
     format!(
-        "[{:>6} {position:>7}] block {:>5}: twap {}/{} ethflow {}/{} | active twaps {} | orders received {} accepted {} | lost twap {} ethflow {} | p99 {} | late {:.0} ms",
+        "[{:>6} {position:>7}] block {:>5}: {} | active twaps {} | orders received {} accepted {} | lost {} | p99 {} | late {:.0} ms",
         line.phase,
         line.number,
-        line.delivered.twap,
-        line.requested.twap,
-        line.delivered.ethflow,
-        line.requested.ethflow,
+        of_each(&line.delivered, &line.requested),
         line.active_twaps,
         line.orders_received,
         line.orders_accepted,
-        line.lost.twap,
-        line.lost.ethflow,
+        each(&line.lost),
         latency(line),
         line.late_ms,
     )
@@ -147,17 +158,16 @@ pub fn bar_text(line: &BlockLine) -> String {
         _ => (done as usize * BAR_WIDTH / all as usize).min(BAR_WIDTH),
     };
     format!(
-        "{:>6} [{}{}] {done}/{all} block {} · delivered {}/{} · received {} · accepted {} · lost twap {} ethflow {} · p99 {} · late {:.0} ms",
+        "{:>6} [{}{}] {done}/{all} block {} · delivered {}/{} · received {} · accepted {} · lost {} · p99 {} · late {:.0} ms",
         line.phase,
         "█".repeat(filled),
         "░".repeat(BAR_WIDTH - filled),
         line.number,
-        line.delivered.twap + line.delivered.ethflow,
-        line.requested.twap + line.requested.ethflow,
+        line.delivered.total(),
+        line.requested.total(),
         line.orders_received,
         line.orders_accepted,
-        line.lost.twap,
-        line.lost.ethflow,
+        each(&line.lost),
         latency(line),
         line.late_ms,
     )
@@ -184,12 +194,9 @@ pub fn summary_text(outcome: &Outcome) -> String {
     }
     let t = &outcome.totals;
     let mut text = format!(
-        "{table}\n{}\ndelivered: twap {}/{} ethflow {}/{} · status {:?} · exit {}",
+        "{table}\n{}\ndelivered: {} · status {:?} · exit {}",
         window(outcome.window.as_ref()).replace('`', ""),
-        t.delivered.twap,
-        t.requested.twap,
-        t.delivered.ethflow,
-        t.requested.ethflow,
+        of_each(&t.delivered, &t.requested),
         outcome.status,
         outcome.exit_code
     );
@@ -214,27 +221,26 @@ pub fn summary_text(outcome: &Outcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mock_orderbook::EventKind;
+
+    fn kinds(twap: u64, ethflow: u64) -> Kinds {
+        Kinds::from_fn(|kind| match kind {
+            EventKind::Twap => twap,
+            EventKind::EthFlow => ethflow,
+        })
+    }
 
     fn line(phase: &'static str, position: Option<(u32, u32)>) -> BlockLine {
         BlockLine {
             phase,
             position,
             number: 12,
-            requested: Kinds {
-                twap: 5,
-                ethflow: 5,
-            },
-            delivered: Kinds {
-                twap: 5,
-                ethflow: 4,
-            },
+            requested: kinds(5, 5),
+            delivered: kinds(5, 4),
             active_twaps: 10,
             orders_accepted: 18.0,
             orders_received: 9,
-            lost: Kinds {
-                twap: 0,
-                ethflow: 2,
-            },
+            lost: kinds(0, 2),
             latency_p99: Some(0.25),
             late_ms: 3.0,
             ..BlockLine::default()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::*;
 
 fn kinds(twap: u64, ethflow: u64) -> Kinds {
-    Kinds { twap, ethflow }
+    Kinds::from([twap, ethflow])
 }
 
 fn block(number: u64, phase: BlockPhase, n: u64, received: u64, p99: Option<f64>) -> BlockRow {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mock_orderbook::{EventKind, PerKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +156,16 @@ pub struct LoadSpec {
     pub ethflow: EthFlowSpec,
 }
 
+impl LoadSpec {
+    /// How many accounts send `kind`'s transactions (TWAP owners, EthFlow senders).
+    pub fn accounts(&self, kind: EventKind) -> u32 {
+        match kind {
+            EventKind::Twap => self.twap.owners,
+            EventKind::EthFlow => self.ethflow.senders,
+        }
+    }
+}
+
 fn default_warmup_blocks() -> u32 {
     2
 }
@@ -162,17 +173,9 @@ fn default_drain_blocks() -> u32 {
     3
 }
 
-/// How many events of each kind go into one block.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PerBlock {
-    /// `ComposableCoW.create` transactions per block (at most 100000).
-    #[serde(default)]
-    pub twap: u32,
-    /// `CoWSwapEthFlow.createOrder` transactions per block (at most 100000).
-    #[serde(default)]
-    pub ethflow: u32,
-}
+/// How many events of each kind go into one block (`twap`: `ComposableCoW.create`
+/// transactions, `ethflow`: `CoWSwapEthFlow.createOrder` transactions; each at most 100000).
+pub type PerBlock = PerKind<u32>;
 
 /// What kind of account owns the TWAP orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

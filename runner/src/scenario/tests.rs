@@ -121,7 +121,7 @@ fn baseline_yaml_and_toml_are_twins() {
     assert_eq!(yaml.scenario, toml.scenario);
     assert_eq!(yaml.hash, toml.hash);
     let s = &yaml.scenario;
-    assert_eq!((s.load.per_block.twap, s.load.per_block.ethflow), (5, 5));
+    assert_eq!(s.load.per_block, PerBlock::from([5, 5]));
     assert_eq!(
         (s.load.warmup_blocks, s.load.blocks, s.load.drain_blocks),
         (2, 30, 3)

@@ -12,7 +12,9 @@ use super::error::Problem;
 use super::model::{EngineSpec, OrderbookSpec, Scenario, SCENARIO_VERSION};
 use super::source::{Source, RUNTIME_PLACEHOLDERS};
 use crate::bars::{self, Bar, BarError};
-use mock_orderbook::{is_known_fault, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE, TRANSPORT_FAULTS};
+use mock_orderbook::{
+    is_known_fault, EventKind, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE, TRANSPORT_FAULTS,
+};
 
 /// Chain ids the contract fixture replays (`replay.<chainId>.json`).
 pub const FIXTURE_CHAIN_IDS: &[u64] = &[1, 11_155_111];
@@ -194,10 +196,13 @@ impl<'a> Checker<'a> {
         if scenario.engine.enabled {
             self.drain_covers_deadline(scenario);
         }
-        if u64::from(load.per_block.twap) + u64::from(load.per_block.ethflow) < 1 {
+        if load.per_block.total() < 1 {
             self.fail(
                 &["load", "per_block"],
-                "load.per_block: twap + ethflow must be at least 1 event per block",
+                format!(
+                    "load.per_block: {} must be at least 1 event per block",
+                    EventKind::LABELS.join(" + ")
+                ),
             );
         }
         if load.twap.owners < 1 {
@@ -230,17 +235,14 @@ impl<'a> Checker<'a> {
     /// for hours of blocks, millions of accounts or orders no handler accepts.
     fn load_bounds(&mut self, scenario: &Scenario) {
         let load = &scenario.load;
+        for (kind, &count) in load.per_block.iter() {
+            self.at_most(
+                &["load", "per_block", kind.label()],
+                count,
+                MAX_EVENTS_PER_BLOCK,
+            );
+        }
         let counts = [
-            (
-                &["load", "per_block", "twap"][..],
-                load.per_block.twap,
-                MAX_EVENTS_PER_BLOCK,
-            ),
-            (
-                &["load", "per_block", "ethflow"][..],
-                load.per_block.ethflow,
-                MAX_EVENTS_PER_BLOCK,
-            ),
             (
                 &["load", "warmup_blocks"][..],
                 load.warmup_blocks,

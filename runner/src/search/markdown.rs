@@ -5,7 +5,8 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::model::{DecidingBar, Probe, Search, SearchStatus, StopReason};
-use crate::report::{format_value, Status};
+use crate::report::{format_value, Kinds, Status};
+use mock_orderbook::EventKind;
 
 /// `search: probe 3/8  40 events/block  fail  first failed: BAR at block 7  14.2 s (total 41.0 s)`.
 pub fn progress_line(probe: &Probe, max_probes: u32, elapsed: Duration) -> String {
@@ -124,7 +125,7 @@ pub fn render(s: &Search) -> String {
     let _ = writeln!(
         out,
         "{} probes in {:.1} s; stopped because {}. Range {}–{} events per block, precision {} %, \
-         ramp ×{}, at most {} probes in {:.0} s. Mix per block: {} TWAP : {} EthFlow, {} loaded \
+         ramp ×{}, at most {} probes in {:.0} s. Mix per block: {}, {} loaded \
          blocks of {} s, seed {}.\n",
         s.probes.len(),
         s.duration_seconds,
@@ -135,14 +136,17 @@ pub fn render(s: &Search) -> String {
         s.settings.growth,
         s.settings.max_probes,
         s.settings.budget_seconds,
-        s.scenario.mix.twap,
-        s.scenario.mix.ethflow,
+        kinds_joined(&s.scenario.mix, |k, n| format!("{n} {}", k.title()), " : "),
         s.scenario.load_blocks,
         s.scenario.block_time_seconds,
         s.scenario.seed
     );
     out.push_str("![events per block against the failing bar and lost events](search.svg)\n\n");
-    out.push_str("| probe | events/block | twap + ethflow | verdict | decided by | lost | time | run directory |\n");
+    let _ = writeln!(
+        out,
+        "| probe | events/block | {} | verdict | decided by | lost | time | run directory |",
+        EventKind::LABELS.join(" + ")
+    );
     out.push_str("|---|---|---|---|---|---|---|---|\n");
     for p in &s.probes {
         let dir = p
@@ -153,11 +157,10 @@ pub fn render(s: &Search) -> String {
             .to_string();
         let _ = writeln!(
             out,
-            "| {} | {} | {} + {} | {} | {} | {} | {:.1} s | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.1} s | {} |",
             p.index,
             p.events_per_block,
-            p.per_block.twap,
-            p.per_block.ethflow,
+            kinds_joined(&p.per_block, |_, n| n.to_string(), " + "),
             verdict(p.status),
             decision(p).replace('|', "\\|"),
             p.lost.map_or_else(|| "–".to_owned(), |l| l.to_string()),
@@ -166,4 +169,10 @@ pub fn render(s: &Search) -> String {
         );
     }
     out
+}
+
+/// One text per kind, joined in [`EventKind::ALL`] order.
+fn kinds_joined(kinds: &Kinds, f: impl Fn(EventKind, u64) -> String, sep: &str) -> String {
+    let parts: Vec<String> = kinds.iter().map(|(k, n)| f(k, *n)).collect();
+    parts.join(sep)
 }

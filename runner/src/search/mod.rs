@@ -168,7 +168,7 @@ pub fn settings(plan: &Plan, request: &Request) -> Result<Settings, SearchError>
             "--max-probes must be between 1 and {MAX_PROBES_LIMIT}"
         ));
     }
-    if plan.scenario.load.per_block.twap == 0 && plan.scenario.load.per_block.ethflow == 0 {
+    if plan.scenario.load.per_block.total() == 0 {
         return usage("the scenario's load.per_block has no events to scale".to_owned());
     }
     Ok(Settings {
@@ -251,10 +251,7 @@ fn start(plan: &Plan, settings: Settings, out_dir: PathBuf) -> Search {
             file: plan.path.clone(),
             hash: plan.hash.clone(),
             seed: plan.scenario.seed,
-            mix: crate::report::Kinds {
-                twap: u64::from(load.per_block.twap),
-                ethflow: u64::from(load.per_block.ethflow),
-            },
+            mix: load.per_block.map(|_, n| u64::from(*n)),
             load_blocks: load.blocks,
             block_time_seconds: plan.scenario.chain.block_time.0.as_secs_f64(),
         },
@@ -305,9 +302,10 @@ async fn probe(
     let index = u32::try_from(search.probes.len()).unwrap_or(u32::MAX - 1) + 1;
     let run_dir = search.out_dir.join(format!("probe-{index:02}-{events}"));
     let per_block = scale(plan.scenario.load.per_block, events);
+    let mix: Vec<String> = per_block.iter().map(|(k, n)| format!("{k} {n}")).collect();
     eprintln!(
-        "search: probe {index}: {events} events per block (twap {}, ethflow {})",
-        per_block.twap, per_block.ethflow
+        "search: probe {index}: {events} events per block ({})",
+        mix.join(", ")
     );
     let scaled = plan.with_per_block(per_block);
     let options = pipeline::Options {
@@ -324,10 +322,7 @@ async fn probe(
     let mut probe = Probe {
         index,
         events_per_block: events,
-        per_block: crate::report::Kinds {
-            twap: u64::from(per_block.twap),
-            ethflow: u64::from(per_block.ethflow),
-        },
+        per_block: per_block.map(|_, n| u64::from(*n)),
         status: Status::Error,
         exit_code: Exit::Infrastructure.code(),
         decided_by: None,

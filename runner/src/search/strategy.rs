@@ -2,6 +2,8 @@
 //! load of N events per block keeps the scenario's mix. Pure: every path of
 //! the search is unit-tested without a chain.
 
+use mock_orderbook::EventKind;
+
 use crate::scenario::PerBlock;
 
 /// The ramp multiplies the last passing load by this until a probe fails.
@@ -84,24 +86,37 @@ fn narrow(pass: u32, fail: u32, precision: f64) -> bool {
 }
 
 /// `events` per block split between the kinds in the scenario's proportion.
-/// TWAPs get `round(events × twap / (twap + ethflow))` (halves round up),
-/// EthFlow the rest, so the total is exact. A kind the scenario uses keeps at
-/// least one event whenever there are at least two events to share, so a
-/// mixed scenario never degenerates into a single-kind probe.
+/// Every used kind but the last (in [`EventKind::ALL`] order) gets
+/// `round(events × its share)` (halves round up) and the last the rest, so the
+/// total is exact. A kind the scenario uses keeps at least one event whenever
+/// there are enough events to go round, so a mixed scenario never degenerates
+/// into a single-kind probe.
 pub fn scale(mix: PerBlock, events: u32) -> PerBlock {
-    let total = u64::from(mix.twap) + u64::from(mix.ethflow);
-    if total == 0 {
-        return PerBlock::default();
+    let total = mix.total();
+    let used: Vec<EventKind> = mix
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, _)| k)
+        .collect();
+    let mut out = PerBlock::default();
+    let Some((&last, rest)) = used.split_last() else {
+        return out;
+    };
+    let spread = events as usize >= used.len();
+    let mut left = events;
+    for (i, &kind) in rest.iter().enumerate() {
+        let share = (u64::from(events) * u64::from(mix[kind]) * 2 + total) / (total * 2);
+        let mut n = u32::try_from(share).unwrap_or(left).min(left);
+        if spread {
+            // Leave one for each used kind after this one.
+            let after = (rest.len() - i) as u32;
+            n = n.clamp(1, left - after);
+        }
+        out[kind] = n;
+        left -= n;
     }
-    let share = (u64::from(events) * u64::from(mix.twap) * 2 + total) / (total * 2);
-    let mut twap = u32::try_from(share).unwrap_or(events).min(events);
-    if events >= 2 && mix.twap > 0 && mix.ethflow > 0 {
-        twap = twap.clamp(1, events - 1);
-    }
-    PerBlock {
-        twap,
-        ethflow: events - twap,
-    }
+    out[last] = left;
+    out
 }
 
 #[cfg(test)]
@@ -183,7 +198,7 @@ mod tests {
 
     #[test]
     fn scaling_keeps_the_mix_and_the_total() {
-        let pb = |twap, ethflow| PerBlock { twap, ethflow };
+        let pb = |twap, ethflow| PerBlock::from([twap, ethflow]);
         assert_eq!(scale(pb(0, 40), 22), pb(0, 22));
         assert_eq!(scale(pb(40, 0), 22), pb(22, 0));
         assert_eq!(scale(pb(1, 1), 21), pb(11, 10), "halves round up");
@@ -193,7 +208,7 @@ mod tests {
         assert_eq!(scale(pb(1, 1), 1), pb(1, 0), "one event cannot be shared");
         for n in 1..300 {
             let got = scale(pb(3, 7), n);
-            assert_eq!(got.twap + got.ethflow, n);
+            assert_eq!(got.total(), u64::from(n));
         }
     }
 }

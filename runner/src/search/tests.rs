@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::report::Kinds;
+use crate::scenario::PerBlock;
 
 fn plan(body: &str) -> Plan {
     let dir = tempfile::tempdir().unwrap();
@@ -96,8 +97,7 @@ fn settings_check_the_range_against_the_scenario() {
 fn a_scaled_plan_keeps_everything_but_the_load_and_rehashes() {
     let plan = mixed_plan();
     let scaled = plan.with_per_block(scale(plan.scenario.load.per_block, 20));
-    assert_eq!(scaled.scenario.load.per_block.twap, 5);
-    assert_eq!(scaled.scenario.load.per_block.ethflow, 15);
+    assert_eq!(scaled.scenario.load.per_block, PerBlock::from([5, 15]));
     assert_eq!(scaled.scenario.seed, plan.scenario.seed);
     assert_eq!(scaled.scenario.chain, plan.scenario.chain);
     assert_eq!(scaled.bars.len(), plan.bars.len());
@@ -111,10 +111,7 @@ fn probe(index: u32, events: u32, status: Status) -> Probe {
     Probe {
         index,
         events_per_block: events,
-        per_block: Kinds {
-            twap: 0,
-            ethflow: u64::from(events),
-        },
+        per_block: Kinds::from([0, u64::from(events)]),
         status,
         exit_code: if failed { 1 } else { 0 },
         decided_by: failed.then(|| DecidingBar {
