@@ -46,7 +46,7 @@ pub const TRANSPORT_FAULTS: &[&str] = &[
 
 /// True when `name` can be a key of [`Config::errors`].
 pub fn is_known_fault(name: &str) -> bool {
-    KNOWN_ERROR_TYPES.contains(&name) || TRANSPORT_FAULTS.contains(&name)
+    crate::faults::Fault::parse(name).is_some()
 }
 
 /// Sepolia: the chain the local fixture replays and the default of the binary.

@@ -4,42 +4,102 @@
 //! the number picks an errorType from the cumulative fractions (in the BTreeMap's name order)
 //! or none. One draw per POST keeps the sequence independent of what the orders contain, so
 //! the same seed gives the same sequence of answers for the same number of POSTs.
+//!
+//! Every name a config may use is parsed into a [`Fault`] when the mix is built, so the server
+//! answers each variant by an exhaustive `match`: a fault nobody wired is a compile error, not
+//! a silent 400.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use cowprotocol::OrderbookApiErrorType;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+use crate::config::{ConfigError, KNOWN_ERROR_TYPES};
+
+/// One answer the error mix can inject into a `POST /api/v1/orders`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// 400 with this orderbook `errorType` (one of [`KNOWN_ERROR_TYPES`]).
+    Rejected(OrderbookApiErrorType),
+    /// 429 with `Retry-After: 1`.
+    Http429,
+    /// 500 `InternalServerError`.
+    Http500,
+    /// 503 `ServiceUnavailable`.
+    Http503,
+    /// The connection is dropped before any response byte.
+    ConnectionReset,
+    /// A 504 held for `Config::slow_response`, longer than a client's timeout.
+    SlowResponse,
+}
+
+impl Fault {
+    /// The fault a config key names, or `None` for a name the mock cannot inject.
+    pub fn parse(name: &str) -> Option<Fault> {
+        Some(match name {
+            "Http429" => Fault::Http429,
+            "Http500" => Fault::Http500,
+            "Http503" => Fault::Http503,
+            "ConnectionReset" => Fault::ConnectionReset,
+            "SlowResponse" => Fault::SlowResponse,
+            error_type if KNOWN_ERROR_TYPES.contains(&error_type) => {
+                Fault::Rejected(OrderbookApiErrorType::from(error_type))
+            }
+            _ => return None,
+        })
+    }
+
+    /// The config key and `outcome` label: the errorType or the transport fault's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Fault::Rejected(error_type) => error_type.as_str(),
+            Fault::Http429 => "Http429",
+            Fault::Http500 => "Http500",
+            Fault::Http503 => "Http503",
+            Fault::ConnectionReset => "ConnectionReset",
+            Fault::SlowResponse => "SlowResponse",
+        }
+    }
+
+    /// Whether an engine should try the same order again: every transport fault is; an
+    /// errorType is a verdict on the order.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Fault::Rejected(_))
+    }
+}
 
 /// A weighted error mix with its own random stream.
 #[derive(Debug)]
 pub struct ErrorMix {
-    /// (upper bound of the cumulative fraction, errorType), ascending.
-    thresholds: Vec<(f64, String)>,
+    /// (upper bound of the cumulative fraction, fault), ascending.
+    thresholds: Vec<(f64, Fault)>,
     rng: Mutex<ChaCha8Rng>,
 }
 
 impl ErrorMix {
-    /// Builds the mix from a validated fraction map (see [`crate::Config::validate`]).
-    pub fn new(errors: &BTreeMap<String, f64>, seed: u64) -> Self {
+    /// Builds the mix from a fraction map; a name that is no [`Fault`] is refused.
+    pub fn new(errors: &BTreeMap<String, f64>, seed: u64) -> Result<Self, ConfigError> {
         let mut cumulative = 0.0;
-        let thresholds = errors
-            .iter()
-            .filter(|(_, &fraction)| fraction > 0.0)
-            .map(|(name, &fraction)| {
+        let mut thresholds = Vec::new();
+        for (name, &fraction) in errors {
+            let fault = Fault::parse(name)
+                .ok_or_else(|| ConfigError::UnknownErrorType { name: name.clone() })?;
+            if fraction > 0.0 {
                 cumulative += fraction;
-                (cumulative, name.clone())
-            })
-            .collect();
-        Self {
+                thresholds.push((cumulative, fault));
+            }
+        }
+        Ok(Self {
             thresholds,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
-        }
+        })
     }
 
-    /// Draws once and returns the errorType to inject, or `None` when the order should be
+    /// Draws once and returns the fault to inject, or `None` when the order should be
     /// handled normally.
-    pub fn draw(&self) -> Option<&str> {
+    pub fn draw(&self) -> Option<&Fault> {
         if self.thresholds.is_empty() {
             return None;
         }
@@ -50,7 +110,7 @@ impl ErrorMix {
         self.thresholds
             .iter()
             .find(|(bound, _)| u < *bound)
-            .map(|(_, name)| name.as_str())
+            .map(|(_, fault)| fault)
     }
 }
 
@@ -60,11 +120,34 @@ mod tests {
 
     fn mix(pairs: &[(&str, f64)], seed: u64) -> ErrorMix {
         let errors = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        ErrorMix::new(&errors, seed)
+        ErrorMix::new(&errors, seed).unwrap()
     }
 
     fn sequence(m: &ErrorMix, n: usize) -> Vec<Option<String>> {
-        (0..n).map(|_| m.draw().map(str::to_owned)).collect()
+        (0..n)
+            .map(|_| m.draw().map(|f| f.name().to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_known_name_parses_to_a_fault_of_that_name_and_others_do_not() {
+        for name in KNOWN_ERROR_TYPES
+            .iter()
+            .chain(crate::config::TRANSPORT_FAULTS)
+        {
+            let fault = Fault::parse(name).unwrap_or_else(|| panic!("{name} does not parse"));
+            assert_eq!(fault.name(), *name);
+            assert_eq!(
+                fault.is_retryable(),
+                crate::config::TRANSPORT_FAULTS.contains(name)
+            );
+        }
+        assert_eq!(Fault::parse("NoSuchError"), None);
+        assert_eq!(Fault::parse("http429"), None);
+        assert!(matches!(
+            ErrorMix::new(&[("Nope".to_owned(), 0.1)].into_iter().collect(), 1),
+            Err(ConfigError::UnknownErrorType { .. })
+        ));
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub use config::{
     DEFAULT_ORDER_DEADLINE_BLOCKS, DEFAULT_SLOW_RESPONSE, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE,
     TRANSPORT_FAULTS,
 };
+pub use faults::Fault;
 pub use kind::{EventKind, PerKind};
 pub use latency::{Delay, Endpoint, Latency, LatencyError, LatencySampler, Spikes, MAX_DELAY};
 pub use server::{app, MockState};

@@ -25,7 +25,7 @@ use cowprotocol::{
 
 use crate::api::{self, ApiError};
 use crate::config::{Config, ConfigError};
-use crate::faults::ErrorMix;
+use crate::faults::{ErrorMix, Fault};
 use crate::latency::{Endpoint, LatencySampler};
 use crate::ratelimit::RouteLimits;
 use crate::truth::{Observation, PostOutcome, Truth};
@@ -65,7 +65,7 @@ impl MockState {
         Ok(Self {
             shared: Arc::new(Shared {
                 domain: settlement_domain(config.chain_id, GPV2_SETTLEMENT),
-                mix: ErrorMix::new(&config.errors, config.seed),
+                mix: ErrorMix::new(&config.errors, config.seed)?,
                 latency: LatencySampler::new(&config.latency, config.seed),
                 limits: config
                     .rate_limit
@@ -217,12 +217,12 @@ async fn post_order(
             too_many_requests(retry_after, "rate limit of this route exceeded"),
         ),
         (None, Some(fault)) => (
-            PostOutcome::Injected(fault.to_owned()),
+            PostOutcome::Injected(fault.clone()),
             injected_response(fault),
         ),
         (None, None) => store(shared, &order),
     };
-    let slow = matches!(&outcome, PostOutcome::Injected(fault) if fault == "SlowResponse");
+    let slow = matches!(&outcome, PostOutcome::Injected(Fault::SlowResponse));
     shared.truth.observe(Observation {
         key: order.key(),
         uid: order.uid,
@@ -238,24 +238,26 @@ async fn post_order(
 }
 
 /// The answer to a POST the error mix picked: a transport fault, or a 400 with the errorType.
-fn injected_response(fault: &str) -> Response {
+fn injected_response(fault: &Fault) -> Response {
     const WHY: &str = "injected by the mock orderbook's error mix";
     match fault {
-        "Http429" => too_many_requests(1, WHY),
-        "Http500" => ApiError::new(
+        Fault::Http429 => too_many_requests(1, WHY),
+        Fault::Http500 => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
             WHY,
         )
         .into_response(),
-        "Http503" => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", WHY)
+        Fault::Http503 => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", WHY)
             .into_response(),
-        "ConnectionReset" => connection_reset(),
+        Fault::ConnectionReset => connection_reset(),
         // Held by the caller for `Config::slow_response` before it is sent.
-        "SlowResponse" => {
+        Fault::SlowResponse => {
             ApiError::new(StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout", WHY).into_response()
         }
-        error_type => ApiError::bad_request(error_type, WHY).into_response(),
+        Fault::Rejected(error_type) => {
+            ApiError::bad_request(error_type.as_str(), WHY).into_response()
+        }
     }
 }
 

@@ -48,6 +48,7 @@ use cowprotocol::{DomainSeparator, OrderData, OrderUid};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::faults::Fault;
 use crate::kind::{EventKind, PerKind};
 use crate::prom::{self, Buckets, Exposition};
 
@@ -102,24 +103,13 @@ pub const LOST_REASONS: [&str; 5] = [
     LOST_LATE,
 ];
 
-/// Injected answers an engine should retry (transport faults; 429 also when rate-limited).
-const RETRYABLE_FAULTS: [&str; 5] = [
-    "Http429",
-    "Http500",
-    "Http503",
-    "ConnectionReset",
-    "SlowResponse",
-];
-
 /// Why a lost event (or missing part) was lost, from the last answer it got before the books
 /// closed: none, a permanent rejection, a retryable answer, or a wrong order.
 fn loss_reason(last: Option<&PostOutcome>) -> &'static str {
     match last {
         None => LOST_NEVER_POSTED,
         Some(PostOutcome::RateLimited) => LOST_GAVE_UP_ON_RETRYABLE,
-        Some(PostOutcome::Injected(fault)) if RETRYABLE_FAULTS.contains(&fault.as_str()) => {
-            LOST_GAVE_UP_ON_RETRYABLE
-        }
+        Some(PostOutcome::Injected(fault)) if fault.is_retryable() => LOST_GAVE_UP_ON_RETRYABLE,
         Some(PostOutcome::Mismatched) => LOST_MISMATCHED,
         Some(_) => LOST_REJECTED,
     }
@@ -231,8 +221,8 @@ pub enum PostOutcome {
     Accepted,
     /// 400 `DuplicatedOrder` because the UID was already stored.
     Duplicate,
-    /// 400 with an errorType injected by the error mix.
-    Injected(String),
+    /// An answer injected by the error mix (an errorType or a transport fault).
+    Injected(Fault),
     /// 400 because the body could not be parsed.
     Invalid,
     /// 429 because the route's rate-limit bucket was empty.
@@ -247,7 +237,7 @@ impl PostOutcome {
         match self {
             PostOutcome::Accepted => "accepted",
             PostOutcome::Duplicate => "duplicate",
-            PostOutcome::Injected(error_type) => error_type,
+            PostOutcome::Injected(fault) => fault.name(),
             PostOutcome::Invalid => "invalid",
             PostOutcome::RateLimited => "rate_limited",
             PostOutcome::Mismatched => "mismatched",
@@ -1384,7 +1374,7 @@ mod tests {
         post(
             &truth,
             1,
-            PostOutcome::Injected("InsufficientFee".into()),
+            PostOutcome::Injected(Fault::parse("InsufficientFee").unwrap()),
             t0,
         );
         post(
@@ -1527,7 +1517,7 @@ mod tests {
             1,
             0xa1,
             102,
-            PostOutcome::Injected("Http500".into()),
+            PostOutcome::Injected(Fault::parse("Http500").unwrap()),
         );
         post_part(&truth, 1, 0xa1, 102, PostOutcome::Accepted);
         let s = truth.stats();
@@ -1679,12 +1669,22 @@ mod tests {
             twap_event(t0, 6),                   // part 0 rejected; parts 1, 2 never posted
         ]);
         truth.set_head_at(1, 100);
-        post(&truth, 2, PostOutcome::Injected("Http500".into()), t0);
-        post(&truth, 3, PostOutcome::Injected("Http429".into()), t0);
+        post(
+            &truth,
+            2,
+            PostOutcome::Injected(Fault::parse("Http500").unwrap()),
+            t0,
+        );
         post(
             &truth,
             3,
-            PostOutcome::Injected("InsufficientFee".into()),
+            PostOutcome::Injected(Fault::parse("Http429").unwrap()),
+            t0,
+        );
+        post(
+            &truth,
+            3,
+            PostOutcome::Injected(Fault::parse("InsufficientFee").unwrap()),
             t0,
         );
         post(&truth, 4, PostOutcome::RateLimited, t0);
@@ -1693,7 +1693,7 @@ mod tests {
             6,
             0xc0,
             100,
-            PostOutcome::Injected("InvalidSignature".into()),
+            PostOutcome::Injected(Fault::parse("InvalidSignature").unwrap()),
         );
         truth.set_head_at(3, 104);
         let s = truth.stats();
@@ -1805,7 +1805,12 @@ mod tests {
         let t0 = Instant::now();
         truth.set_head(4);
         post(&truth, 9, PostOutcome::Accepted, t0);
-        post(&truth, 9, PostOutcome::Injected("WrongOwner".into()), t0);
+        post(
+            &truth,
+            9,
+            PostOutcome::Injected(Fault::parse("WrongOwner").unwrap()),
+            t0,
+        );
         truth.observe_invalid();
         let s = truth.stats();
         assert_eq!(s.unmatched_orders, 0, "still pending");
