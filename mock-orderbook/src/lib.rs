@@ -18,6 +18,7 @@ mod config;
 mod faults;
 mod kind;
 mod latency;
+pub mod names;
 mod prom;
 mod ratelimit;
 mod server;
@@ -42,10 +43,9 @@ pub use latency::{Delay, Endpoint, Latency, LatencyError, LatencySampler, Spikes
 pub use server::{app, MockState};
 pub use truth::{
     EventStats, ExactOrder, ExpectedOrder, OrderKey, PostOutcome, Stats, Summary, Truth,
-    TwapSchedule, EVENTS_LOST_REASON_TOTAL, LOST_GAVE_UP_ON_RETRYABLE, LOST_LATE, LOST_MISMATCHED,
-    LOST_NEVER_POSTED, LOST_REASONS, LOST_REJECTED, PART_DUPLICATE, PART_EXPECTED, PART_LATE,
-    PART_MATCHED, PART_MISSING, PART_OUTCOMES, TWAP_PARTS_AWAITING,
-    TWAP_PARTS_MISSING_REASON_TOTAL, TWAP_PARTS_TOTAL, UNMATCHED,
+    TwapSchedule, LOST_GAVE_UP_ON_RETRYABLE, LOST_LATE, LOST_MISMATCHED, LOST_NEVER_POSTED,
+    LOST_REASONS, LOST_REJECTED, PART_DUPLICATE, PART_EXPECTED, PART_LATE, PART_MATCHED,
+    PART_MISSING, PART_OUTCOMES, UNMATCHED,
 };
 
 /// How long [`MockServer::shutdown`] waits for open connections before aborting the server.

@@ -50,16 +50,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::Fault;
 use crate::kind::{EventKind, PerKind};
+use crate::names;
 use crate::prom::{self, Buckets, Exposition};
 
 /// The `kind` label of orders that match no registered event.
 pub const UNMATCHED: &str = "unmatched";
 
-/// Counter of TWAP parts by `outcome` ([`PART_OUTCOMES`]).
-pub const TWAP_PARTS_TOTAL: &str = "cowload_twap_parts_total";
-/// Gauge of TWAP parts whose window opened and that have neither an order nor a verdict yet.
-pub const TWAP_PARTS_AWAITING: &str = "cowload_twap_parts_awaiting_order";
-/// `outcome` of [`TWAP_PARTS_TOTAL`]: a part's window opened (it is expected).
+/// `outcome` of [`names::TWAP_PARTS_TOTAL`]: a part's window opened (it is expected).
 pub const PART_EXPECTED: &str = "expected";
 /// `outcome`: a part's first accepted order arrived by its deadline.
 pub const PART_MATCHED: &str = "matched";
@@ -69,7 +66,7 @@ pub const PART_MISSING: &str = "missing";
 pub const PART_LATE: &str = "late";
 /// `outcome`: a second accepted order (another UID) for a part that already had one.
 pub const PART_DUPLICATE: &str = "duplicate";
-/// Every `outcome` of [`TWAP_PARTS_TOTAL`], in exposition order.
+/// Every `outcome` of [`names::TWAP_PARTS_TOTAL`], in exposition order.
 pub const PART_OUTCOMES: [&str; 5] = [
     PART_EXPECTED,
     PART_MATCHED,
@@ -78,11 +75,6 @@ pub const PART_OUTCOMES: [&str; 5] = [
     PART_DUPLICATE,
 ];
 
-/// Counter of lost events by `kind` and `reason` ([`LOST_REASONS`]), counted when the reason
-/// is final: `late` when the order arrives after the deadline, any other when the books close.
-pub const EVENTS_LOST_REASON_TOTAL: &str = "cowload_events_lost_reason_total";
-/// Counter of missing TWAP parts by `reason` ([`LOST_REASONS`]), counted as for events.
-pub const TWAP_PARTS_MISSING_REASON_TOTAL: &str = "cowload_twap_parts_missing_reason_total";
 /// Lost with no POST for it at all.
 pub const LOST_NEVER_POSTED: &str = "never_posted";
 /// Lost after a permanent rejection: the last answer was a 400 errorType (InsufficientFee,
@@ -94,7 +86,7 @@ pub const LOST_GAVE_UP_ON_RETRYABLE: &str = "gave_up_on_retryable";
 pub const LOST_MISMATCHED: &str = "mismatched";
 /// Lost, then its order came after the deadline.
 pub const LOST_LATE: &str = "late";
-/// Every `reason` of [`EVENTS_LOST_REASON_TOTAL`], in exposition order.
+/// Every `reason` of [`names::EVENTS_LOST_REASON_TOTAL`], in exposition order.
 pub const LOST_REASONS: [&str; 5] = [
     LOST_NEVER_POSTED,
     LOST_REJECTED,
@@ -629,7 +621,7 @@ impl PartCounts {
         self.expected - self.matched - self.missing
     }
 
-    /// The value of [`TWAP_PARTS_TOTAL`] for `outcome`.
+    /// The value of [`names::TWAP_PARTS_TOTAL`] for `outcome`.
     fn total(&self, outcome: &str) -> u64 {
         match outcome {
             PART_EXPECTED => self.expected,
@@ -1063,13 +1055,13 @@ impl Ledger {
 
     fn render(&self, out: &mut Exposition) {
         out.header(
-            "cowload_orders_received_total",
+            names::ORDERS_RECEIVED_TOTAL,
             "counter",
             "POST /api/v1/orders by matched event kind and outcome",
         );
         for ((kind, outcome), count) in &self.received {
             out.sample(
-                "cowload_orders_received_total",
+                names::ORDERS_RECEIVED_TOTAL,
                 &[("kind", kind), ("outcome", outcome)],
                 *count as f64,
             );
@@ -1077,7 +1069,7 @@ impl Ledger {
         // One unlabelled total, so a bar can hold an engine's own "accepted"
         // counter (whatever its labels) against what the orderbook accepted.
         out.header(
-            "cowload_orders_accepted_total",
+            names::ORDERS_ACCEPTED_TOTAL,
             "counter",
             "POST /api/v1/orders answered 201, all kinds together",
         );
@@ -1091,9 +1083,9 @@ impl Ledger {
             })
             .map(|(_, count)| count)
             .sum();
-        out.sample("cowload_orders_accepted_total", &[], accepted as f64);
+        out.sample(names::ORDERS_ACCEPTED_TOTAL, &[], accepted as f64);
         out.header(
-            "cowload_orders_mismatched_total",
+            names::ORDERS_MISMATCHED_TOTAL,
             "counter",
             "Accepted POSTs that are not the exact order their event requires",
         );
@@ -1104,29 +1096,29 @@ impl Ledger {
             );
             let count = self.received.get(&key).copied().unwrap_or(0);
             out.sample(
-                "cowload_orders_mismatched_total",
+                names::ORDERS_MISMATCHED_TOTAL,
                 &[("kind", kind.label())],
                 count as f64,
             );
         }
         let counters: [KindCounter; 4] = [
             (
-                "cowload_events_registered_total",
+                names::EVENTS_REGISTERED_TOTAL,
                 "Events the runner registered",
                 |s| s.registered,
             ),
             (
-                "cowload_events_matched_total",
+                names::EVENTS_MATCHED_TOTAL,
                 "Events whose first order was accepted in time",
                 |s| s.matched,
             ),
             (
-                "cowload_events_lost_total",
+                names::EVENTS_LOST_TOTAL,
                 "Events with no accepted order by their deadline",
                 |s| s.lost,
             ),
             (
-                "cowload_events_late_total",
+                names::EVENTS_LATE_TOTAL,
                 "Lost events that got an accepted order later",
                 |s| s.late,
             ),
@@ -1139,86 +1131,86 @@ impl Ledger {
             }
         }
         out.header(
-            TWAP_PARTS_TOTAL,
+            names::TWAP_PARTS_TOTAL,
             "counter",
             "TWAP parts by outcome: expected (window opened), matched, missing, late, duplicate",
         );
         let parts = &self.kinds[EventKind::Twap].parts;
         for outcome in PART_OUTCOMES {
             out.sample(
-                TWAP_PARTS_TOTAL,
+                names::TWAP_PARTS_TOTAL,
                 &[("outcome", outcome)],
                 parts.total(outcome) as f64,
             );
         }
         out.header(
-            TWAP_PARTS_MISSING_REASON_TOTAL,
+            names::TWAP_PARTS_MISSING_REASON_TOTAL,
             "counter",
             "Missing TWAP parts by reason, counted when final (late: on arrival; others: at the end)",
         );
         for (reason, count) in &self.kinds[EventKind::Twap].parts_missing_reasons {
             out.sample(
-                TWAP_PARTS_MISSING_REASON_TOTAL,
+                names::TWAP_PARTS_MISSING_REASON_TOTAL,
                 &[("reason", reason)],
                 *count as f64,
             );
         }
         out.header(
-            EVENTS_LOST_REASON_TOTAL,
+            names::EVENTS_LOST_REASON_TOTAL,
             "counter",
             "Lost events by kind and reason, counted when final (late: on arrival; others: at the end)",
         );
         for kind in EventKind::ALL {
             for (reason, count) in &self.kinds[kind].lost_reasons {
                 out.sample(
-                    EVENTS_LOST_REASON_TOTAL,
+                    names::EVENTS_LOST_REASON_TOTAL,
                     &[("kind", kind.label()), ("reason", reason)],
                     *count as f64,
                 );
             }
         }
         out.header(
-            TWAP_PARTS_AWAITING,
+            names::TWAP_PARTS_AWAITING,
             "gauge",
             "TWAP parts whose window opened, neither matched nor missing yet",
         );
-        out.sample(TWAP_PARTS_AWAITING, &[], parts.awaiting() as f64);
+        out.sample(names::TWAP_PARTS_AWAITING, &[], parts.awaiting() as f64);
         out.header(
-            "cowload_events_awaiting_order",
+            names::EVENTS_AWAITING_ORDER,
             "gauge",
             "Events neither matched nor lost yet",
         );
         for kind in EventKind::ALL {
             let v = self.kinds[kind].awaiting();
             out.sample(
-                "cowload_events_awaiting_order",
+                names::EVENTS_AWAITING_ORDER,
                 &[("kind", kind.label())],
                 v as f64,
             );
         }
         out.header(
-            "cowload_unmatched_orders_total",
+            names::UNMATCHED_ORDERS_TOTAL,
             "counter",
             "Accepted orders that match no registered event",
         );
         out.sample(
-            "cowload_unmatched_orders_total",
+            names::UNMATCHED_ORDERS_TOTAL,
             &[],
             self.unmatched_accepted as f64,
         );
         let histograms: [KindHistogram; 3] = [
             (
-                "cowload_event_to_order_seconds",
+                names::EVENT_TO_ORDER_SECONDS,
                 "Event block mined to first accepted order received",
                 |s| &s.latency_buckets,
             ),
             (
-                "cowload_event_to_order_blocks",
+                names::EVENT_TO_ORDER_BLOCKS,
                 "Head at first accepted order minus event block",
                 |s| &s.blocks_buckets,
             ),
             (
-                "cowload_order_posts_per_event",
+                names::ORDER_POSTS_PER_EVENT,
                 "POSTs an order took up to its first acceptance (retries + 1): per event, per part for TWAPs",
                 |s| &s.posts_buckets,
             ),
@@ -1284,29 +1276,25 @@ impl Requests {
 
     fn render(&self, out: &mut Exposition) {
         out.header(
-            "cowload_mock_requests_total",
+            names::MOCK_REQUESTS_TOTAL,
             "counter",
             "HTTP requests served by the mock orderbook",
         );
         for ((route, status), count) in &self.counts {
             let status = status.to_string();
             out.sample(
-                "cowload_mock_requests_total",
+                names::MOCK_REQUESTS_TOTAL,
                 &[("route", route), ("status", &status)],
                 *count as f64,
             );
         }
         out.header(
-            "cowload_mock_request_duration_seconds",
+            names::MOCK_REQUEST_DURATION_SECONDS,
             "histogram",
             "Time to answer a request, injected latency included",
         );
         for (route, h) in &self.durations {
-            out.histogram(
-                "cowload_mock_request_duration_seconds",
-                &[("route", route)],
-                h,
-            );
+            out.histogram(names::MOCK_REQUEST_DURATION_SECONDS, &[("route", route)], h);
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::chain;
 use crate::engine::{self, Engine, EngineError};
 use crate::error::RunError;
 use crate::load::{self, BlockDelivery, Counts, Delivery, OnBlock, Phase};
-use crate::metrics::{self, MetricType, Series, Snapshot};
+use crate::metrics::{self, names, MetricType, Series, Snapshot};
 use crate::mock;
 use crate::report::{self, Outcome, RunFacts};
 use crate::scenario::Plan;
@@ -295,7 +295,7 @@ struct Observer<'a> {
     load_blocks_seen: u32,
     display: report::Progress,
     scrape_timeout: Duration,
-    /// The newest block mined, for [`CHAIN_HEAD_BLOCK`]; `None` until known.
+    /// The newest block mined, for [`names::CHAIN_HEAD_BLOCK`]; `None` until known.
     head: Option<u64>,
     /// Whether to end the load once a bar has failed for good.
     end_early: bool,
@@ -386,7 +386,10 @@ impl<'a> Observer<'a> {
             Err(e) => tracing::warn!("mock scrape at {label} failed: {e}"),
         }
         self.push_harness(&mut snapshot, block);
-        self.series.push(label, snapshot);
+        match block {
+            Some(block) => self.series.push_block(block.block.number, snapshot),
+            None => self.series.push(label, snapshot),
+        }
     }
 
     fn push_harness(&self, snapshot: &mut Snapshot, block: Option<&BlockDelivery>) {
@@ -394,36 +397,36 @@ impl<'a> Observer<'a> {
             let (requested, delivered) = (self.requested[kind], self.delivered[kind]);
             let kind = kind.label();
             snapshot.push(
-                "cowload_events_requested_total",
+                names::EVENTS_REQUESTED_TOTAL,
                 &[("kind", kind)],
                 requested as f64,
             );
             snapshot.push(
-                "cowload_events_delivered_total",
+                names::EVENTS_DELIVERED_TOTAL,
                 &[("kind", kind)],
                 delivered as f64,
             );
         }
         if self.requested.total() > 0 {
             let ratio = self.delivered.total() as f64 / self.requested.total() as f64;
-            snapshot.push("cowload_events_delivered_ratio", &[], ratio);
+            snapshot.push(names::EVENTS_DELIVERED_RATIO, &[], ratio);
         }
         if self.engine.is_some() {
             let up = if self.engine_died.is_some() { 0.0 } else { 1.0 };
-            snapshot.declare(ENGINE_UP, MetricType::Gauge);
-            snapshot.push(ENGINE_UP, &[], up);
+            snapshot.declare(names::ENGINE_UP, MetricType::Gauge);
+            snapshot.push(names::ENGINE_UP, &[], up);
         }
         push_chain_head(snapshot, self.head);
         let failed: usize = self.blocks.iter().map(|b| b.failures.len()).sum();
-        snapshot.push("cowload_load_transactions_failed_total", &[], failed as f64);
+        snapshot.push(names::LOAD_TRANSACTIONS_FAILED_TOTAL, &[], failed as f64);
         if let Some(block) = block {
-            snapshot.push("cowload_active_twaps", &[], block.active_twaps as f64);
+            snapshot.push(names::ACTIVE_TWAPS, &[], block.active_twaps as f64);
             snapshot.push(
-                "cowload_block_late_seconds",
+                names::BLOCK_LATE_SECONDS,
                 &[],
                 block.timing.late_ms / 1000.0,
             );
-            snapshot.push("cowload_block_number", &[], block.block.number as f64);
+            snapshot.push(names::BLOCK_NUMBER, &[], block.block.number as f64);
         }
     }
 
@@ -454,7 +457,7 @@ impl<'a> Observer<'a> {
             })
             .unwrap_or(0.0)
         };
-        let lost = |kind: &str| sum("cowload_events_lost_total", Some(("kind", kind))) as u64;
+        let lost = |kind: &str| sum(names::EVENTS_LOST_TOTAL, Some(("kind", kind))) as u64;
         const LISTED: usize = 3;
         let line = report::BlockLine {
             phase,
@@ -463,10 +466,7 @@ impl<'a> Observer<'a> {
             requested: block.requested,
             delivered: block.delivered,
             active_twaps: block.active_twaps,
-            orders_accepted: sum(
-                "cowload_orders_received_total",
-                Some(("outcome", "accepted")),
-            ),
+            orders_accepted: sum(names::ORDERS_RECEIVED_TOTAL, Some(("outcome", "accepted"))),
             orders_received: metrics.orders_received,
             lost: report::Kinds::from_fn(|kind| lost(kind.label())),
             latency_p99: self.latencies.quantile(block.block.number, 0.99),
@@ -572,12 +572,12 @@ impl Observer<'_> {
     }
 }
 
-/// Publishes the chain head as [`CHAIN_HEAD_BLOCK`], a declared gauge; nothing
+/// Publishes the chain head as [`names::CHAIN_HEAD_BLOCK`], a declared gauge; nothing
 /// while the head is unknown.
 fn push_chain_head(snapshot: &mut Snapshot, head: Option<u64>) {
     if let Some(head) = head {
-        snapshot.declare(CHAIN_HEAD_BLOCK, MetricType::Gauge);
-        snapshot.push(CHAIN_HEAD_BLOCK, &[], head as f64);
+        snapshot.declare(names::CHAIN_HEAD_BLOCK, MetricType::Gauge);
+        snapshot.push(names::CHAIN_HEAD_BLOCK, &[], head as f64);
     }
 }
 
@@ -585,18 +585,10 @@ fn append_raw(file: &mut File, label: &str, raw: &str) {
     let _ = writeln!(file, "# cowload scrape: {label}\n{raw}");
 }
 
-/// The chain head's block number, published by the harness at every scrape
-/// (a gauge), so a bar can hold an engine's own height against it:
-/// `max(cowload_chain_head_block - engine_block_height) <= 2`.
-pub const CHAIN_HEAD_BLOCK: &str = "cowload_chain_head_block";
-
 /// The bar every run must clear whether the scenario names it or not: all
 /// requested events reached the chain. Without it, a run whose transactions all
 /// reverted would pass every bar that only counts errors.
 pub const DELIVERY_BAR: &str = "cowload_events_delivered_ratio == 1";
-
-/// Harness gauge: 1 while the engine process is alive, 0 once it has exited.
-pub const ENGINE_UP: &str = "cowload_engine_up";
 
 /// The bar every run with an engine must clear, first in the report: the
 /// engine stayed up. An engine that crashes mid-run has failed, whatever the
@@ -608,11 +600,11 @@ pub const ENGINE_UP_BAR: &str = "min(cowload_engine_up) == 1";
 /// [`DELIVERY_BAR`] last when no bar of its own reads the delivered ratio.
 fn with_implicit_bars(mut plan: Plan) -> Plan {
     let reads = |plan: &Plan, metric: &str| plan.bars.iter().any(|b| b.metric() == metric);
-    if !reads(&plan, "cowload_events_delivered_ratio") {
+    if !reads(&plan, names::EVENTS_DELIVERED_RATIO) {
         plan.bars
             .push(bars::parse(DELIVERY_BAR).expect("the delivery bar parses"));
     }
-    if plan.scenario.engine.enabled && !reads(&plan, ENGINE_UP) {
+    if plan.scenario.engine.enabled && !reads(&plan, names::ENGINE_UP) {
         let bar = bars::parse(ENGINE_UP_BAR).expect("the engine-up bar parses");
         plan.bars.insert(0, bar);
     }
@@ -747,7 +739,10 @@ mod tests {
         let mut unknown = Snapshot::default();
         push_chain_head(&mut unknown, None);
         assert!(unknown.samples.is_empty());
-        assert_eq!(series.type_of(CHAIN_HEAD_BLOCK), Some(MetricType::Gauge));
+        assert_eq!(
+            series.type_of(names::CHAIN_HEAD_BLOCK),
+            Some(MetricType::Gauge)
+        );
         let bars: Vec<bars::Bar> = [
             "max(cowload_chain_head_block - engine_height) <= 0",
             "max(cowload_chain_head_block - engine_height) <= 1",

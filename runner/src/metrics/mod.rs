@@ -26,6 +26,8 @@
 //! increment) is known to exist, so bars can read it as 0 where a name never
 //! seen stays no data.
 
+pub mod names;
+
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -261,6 +263,8 @@ fn type_line(line: &str) -> Option<(&str, MetricType)> {
 pub struct Point {
     /// Where in the run: for example `before`, `block 12`, `end`.
     pub label: String,
+    /// The block this point was scraped after, for points taken after a block.
+    pub block: Option<u64>,
     /// What was scraped (and pushed) at that moment.
     pub snapshot: Snapshot,
 }
@@ -287,6 +291,25 @@ impl Series {
     pub fn push(&mut self, label: impl Into<String>, snapshot: Snapshot) {
         self.points.push(Point {
             label: label.into(),
+            block: None,
+            snapshot,
+        });
+    }
+
+    /// Test set-up: a point labelled as the pipeline labels them (`block N` for blocks).
+    #[cfg(test)]
+    pub(crate) fn push_labelled(&mut self, label: &str, snapshot: Snapshot) {
+        match label.strip_prefix("block ").and_then(|n| n.parse().ok()) {
+            Some(number) => self.push_block(number, snapshot),
+            None => self.push(label, snapshot),
+        }
+    }
+
+    /// Appends the point scraped after block `number` (labelled `block N`).
+    pub fn push_block(&mut self, number: u64, snapshot: Snapshot) {
+        self.points.push(Point {
+            label: format!("block {number}"),
+            block: Some(number),
             snapshot,
         });
     }

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::probe::{self, Labels};
-use crate::metrics::{MetricType, Series, Snapshot};
+use crate::metrics::{names, MetricType, Series, Snapshot};
 
 /// Quantiles kept for histograms, as `(label, q)`.
 const QUANTILES: [(&str, f64); 3] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)];
@@ -21,18 +21,18 @@ const QUANTILES: [(&str, f64); 3] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)];
 /// Harness series that hold a per-block reading (already in the timeline),
 /// or wall-clock: left out of the map so equal runs stay equal.
 const PER_BLOCK_HARNESS: [&str; 4] = [
-    crate::pipeline::CHAIN_HEAD_BLOCK,
-    "cowload_block_number",
-    "cowload_block_late_seconds",
-    "cowload_active_twaps",
+    names::CHAIN_HEAD_BLOCK,
+    names::BLOCK_NUMBER,
+    names::BLOCK_LATE_SECONDS,
+    names::ACTIVE_TWAPS,
 ];
 
 /// Series the harness itself publishes (the rest of `cowload_*` is the mock's).
 const HARNESS: [&str; 4] = [
-    "cowload_events_requested_total",
-    "cowload_events_delivered_total",
-    "cowload_events_delivered_ratio",
-    "cowload_load_transactions_failed_total",
+    names::EVENTS_REQUESTED_TOTAL,
+    names::EVENTS_DELIVERED_TOTAL,
+    names::EVENTS_DELIVERED_RATIO,
+    names::LOAD_TRANSACTIONS_FAILED_TOTAL,
 ];
 
 /// The name ending that marks an undeclared sample as a counter.

@@ -108,6 +108,7 @@ mod tests {
         }
         Point {
             label: label.to_owned(),
+            block: label.strip_prefix("block ").and_then(|n| n.parse().ok()),
             snapshot,
         }
     }

@@ -12,12 +12,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::probe;
-use crate::metrics::Series;
+use crate::metrics::{names, Series};
 
-/// The mock's request counter, labelled by route and status.
-pub const MOCK_REQUESTS: &str = "cowload_mock_requests_total";
-/// The mock's unlabelled total of accepted orders.
-pub const ORDERS_ACCEPTED: &str = "cowload_orders_accepted_total";
 /// Routes the harness itself calls; not the engine's requests.
 const HARNESS_ROUTES: [&str; 3] = ["/metrics", "/_stats", "/healthz"];
 
@@ -39,17 +35,23 @@ pub fn per_accepted_order(series: &Series) -> Vec<RouteRequests> {
     let Some(last) = series.points.last() else {
         return Vec::new();
     };
-    let accepted =
-        probe::observe(&format!("increase({ORDERS_ACCEPTED})"), series).filter(|n| *n > 0.0);
+    let accepted = probe::observe(
+        &format!("increase({})", names::ORDERS_ACCEPTED_TOTAL),
+        series,
+    )
+    .filter(|n| *n > 0.0);
     let mut rows: Vec<RouteRequests> = last
         .snapshot
         .samples
         .iter()
-        .filter(|s| s.name == MOCK_REQUESTS)
+        .filter(|s| s.name == names::MOCK_REQUESTS_TOTAL)
         .filter_map(|s| Some((s.labels.get("route")?, s.labels.get("status")?)))
         .filter(|(route, _)| !HARNESS_ROUTES.contains(&route.as_str()))
         .filter_map(|(route, status)| {
-            let selector = format!("{MOCK_REQUESTS}{{route=\"{route}\",status=\"{status}\"}}");
+            let selector = format!(
+                "{}{{route=\"{route}\",status=\"{status}\"}}",
+                names::MOCK_REQUESTS_TOTAL
+            );
             let requests = probe::observe(&format!("increase({selector})"), series)?;
             (requests > 0.0).then(|| RouteRequests {
                 route: route.clone(),
@@ -79,14 +81,15 @@ mod tests {
         scrapes: f64,
         accepted: f64,
     ) -> Snapshot {
+        let (requests, accepted_total) = (names::MOCK_REQUESTS_TOTAL, names::ORDERS_ACCEPTED_TOTAL);
         let text = format!(
-            "# TYPE {MOCK_REQUESTS} counter\n\
-             {MOCK_REQUESTS}{{route=\"/api/v1/orders\",status=\"201\"}} {posts_201}\n\
-             {MOCK_REQUESTS}{{route=\"/api/v1/orders\",status=\"429\"}} {posts_429}\n\
-             {MOCK_REQUESTS}{{route=\"/api/v1/orders/{{uid}}\",status=\"404\"}} {gets_404}\n\
-             {MOCK_REQUESTS}{{route=\"/metrics\",status=\"200\"}} {scrapes}\n\
-             # TYPE {ORDERS_ACCEPTED} counter\n\
-             {ORDERS_ACCEPTED} {accepted}\n"
+            "# TYPE {requests} counter\n\
+             {requests}{{route=\"/api/v1/orders\",status=\"201\"}} {posts_201}\n\
+             {requests}{{route=\"/api/v1/orders\",status=\"429\"}} {posts_429}\n\
+             {requests}{{route=\"/api/v1/orders/{{uid}}\",status=\"404\"}} {gets_404}\n\
+             {requests}{{route=\"/metrics\",status=\"200\"}} {scrapes}\n\
+             # TYPE {accepted_total} counter\n\
+             {accepted_total} {accepted}\n"
         );
         Snapshot::parse(&text).unwrap()
     }

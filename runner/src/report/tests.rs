@@ -657,11 +657,11 @@ fn the_outcome_window_comes_from_the_series() {
     use crate::metrics::Snapshot;
     let mut series = Series::new();
     for label in ["start", "block 1", "block 2"] {
-        series.push(label, Snapshot::default());
+        series.push_labelled(label, Snapshot::default());
     }
     series.open_window();
     for label in ["block 3", "end"] {
-        series.push(label, Snapshot::default());
+        series.push_labelled(label, Snapshot::default());
     }
     let w = LoadWindow::of(&series, &Delivery::default()).unwrap();
     assert_eq!(

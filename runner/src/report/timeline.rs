@@ -12,26 +12,19 @@ use serde::{Deserialize, Serialize};
 
 use super::probe;
 use crate::bars::{self, Bar};
+use crate::metrics::names::{
+    ENGINE_LATENCY, ENGINE_LATENCY_HISTOGRAM, EVENTS_AWAITING_ORDER, EVENTS_LOST_TOTAL,
+    EVENT_TO_ORDER_SECONDS, ORDERS_RECEIVED_TOTAL,
+};
 use crate::metrics::{Point, Series};
 
-/// The event→order latency histogram the mock publishes.
-pub const EVENT_TO_ORDER: &str = "cowload_event_to_order_seconds";
-/// POSTs the mock received, by kind and outcome.
-pub const ORDERS_RECEIVED: &str = "cowload_orders_received_total";
-/// Events with no accepted order by their deadline.
-pub const EVENTS_LOST: &str = "cowload_events_lost_total";
-/// The mock's gauge of events neither matched nor lost yet.
-pub const EVENTS_AWAITING: &str = "cowload_events_awaiting_order";
 /// Blocks in a row with events waiting and no order POST at all before the
 /// report calls the engine stalled.
 pub const STALL_BLOCKS: usize = 3;
-/// The mock's own answer time for order POSTs.
+/// The mock's own answer time for order POSTs:
+/// [`crate::metrics::names::MOCK_REQUEST_DURATION_SECONDS`]
+/// on the orders route.
 pub const MOCK_REQUEST: &str = "cowload_mock_request_duration_seconds{route=\"/api/v1/orders\"}";
-/// The engine's event latency: shepherd publishes a summary; the reference
-/// engine adds a histogram twin, preferred when present because it can be
-/// read per block.
-pub const ENGINE_LATENCY: &str = "shepherd_event_latency_seconds";
-const ENGINE_LATENCY_HISTOGRAM: &str = "shepherd_event_latency_seconds_histogram";
 
 /// At most this many prefixes are evaluated when looking for the first bar
 /// to fail, so long runs stay cheap.
@@ -72,14 +65,16 @@ pub fn block_metrics(before: &Point, after: &Point) -> BlockMetrics {
         quantile(0.99, ENGINE_LATENCY)
     };
     BlockMetrics {
-        orders_received: delta(&|p| probe::sum(p, ORDERS_RECEIVED)),
-        orders_accepted: delta(&|p| probe::sum_where(p, ORDERS_RECEIVED, "outcome", "accepted")),
-        events_lost: delta(&|p| probe::sum(p, EVENTS_LOST)),
-        event_to_order_p50_seconds: quantile(0.5, EVENT_TO_ORDER),
-        event_to_order_p99_seconds: quantile(0.99, EVENT_TO_ORDER),
+        orders_received: delta(&|p| probe::sum(p, ORDERS_RECEIVED_TOTAL)),
+        orders_accepted: delta(&|p| {
+            probe::sum_where(p, ORDERS_RECEIVED_TOTAL, "outcome", "accepted")
+        }),
+        events_lost: delta(&|p| probe::sum(p, EVENTS_LOST_TOTAL)),
+        event_to_order_p50_seconds: quantile(0.5, EVENT_TO_ORDER_SECONDS),
+        event_to_order_p99_seconds: quantile(0.99, EVENT_TO_ORDER_SECONDS),
         engine_latency_p99_seconds: engine,
         mock_request_p99_seconds: quantile(0.99, MOCK_REQUEST),
-        events_awaiting: probe::sum(after, EVENTS_AWAITING).max(0.0).round() as u64,
+        events_awaiting: probe::sum(after, EVENTS_AWAITING_ORDER).max(0.0).round() as u64,
     }
 }
 
@@ -127,8 +122,7 @@ fn has_family(point: &Point, base: &str) -> bool {
 
 /// The point scraped after block `number`, and the one before it.
 pub fn interval(series: &Series, number: u64) -> Option<(&Point, &Point)> {
-    let label = format!("block {number}");
-    let index = series.points.iter().position(|p| p.label == label)?;
+    let index = series.points.iter().position(|p| p.block == Some(number))?;
     let before = series.points.get(index.checked_sub(1)?)?;
     Some((before, &series.points[index]))
 }
@@ -202,18 +196,22 @@ pub fn first_failure(
             let Some(bar) = bars.get(i) else { continue };
             let verdict = bars::evaluate(std::slice::from_ref(bar), &prefix).pop();
             if verdict.is_some_and(|v| v.observed.is_some() && !v.holds) {
-                return Some(failure_at(&finals[i].bar, &point.label));
+                return Some(failure_at(&finals[i].bar, point));
             }
         }
     }
-    Some(failure_at(&finals[first].bar, "end"))
+    Some(FirstFailure {
+        bar: finals[first].bar.clone(),
+        at: "end".to_owned(),
+        block: None,
+    })
 }
 
-fn failure_at(bar: &str, label: &str) -> FirstFailure {
+fn failure_at(bar: &str, point: &Point) -> FirstFailure {
     FirstFailure {
         bar: bar.to_owned(),
-        at: label.to_owned(),
-        block: label.strip_prefix("block ").and_then(|n| n.parse().ok()),
+        at: point.label.clone(),
+        block: point.block,
     }
 }
 
@@ -275,29 +273,39 @@ fn median(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mock_request_selector_reads_the_mocks_series() {
+        let bar = bars::parse(&format!("max({MOCK_REQUEST}) < 1s")).unwrap();
+        assert_eq!(
+            bar.metric(),
+            crate::metrics::names::MOCK_REQUEST_DURATION_SECONDS
+        );
+    }
     use crate::metrics::Snapshot;
 
     fn point(label: &str, received: f64, accepted: f64, buckets: [f64; 3]) -> Point {
         let mut snapshot = Snapshot::default();
         snapshot.push(
-            ORDERS_RECEIVED,
+            ORDERS_RECEIVED_TOTAL,
             &[("kind", "twap"), ("outcome", "accepted")],
             accepted,
         );
         snapshot.push(
-            ORDERS_RECEIVED,
+            ORDERS_RECEIVED_TOTAL,
             &[("kind", "twap"), ("outcome", "InsufficientFee")],
             received - accepted,
         );
         for (le, count) in ["0.5", "1", "+Inf"].iter().zip(buckets) {
             snapshot.push(
-                format!("{EVENT_TO_ORDER}_bucket"),
+                format!("{EVENT_TO_ORDER_SECONDS}_bucket"),
                 &[("kind", "twap"), ("le", le)],
                 count,
             );
         }
         Point {
             label: label.to_owned(),
+            block: label.strip_prefix("block ").and_then(|n| n.parse().ok()),
             snapshot,
         }
     }
@@ -319,7 +327,7 @@ mod tests {
     fn intervals_are_found_by_block_label() {
         let mut series = Series::new();
         for label in ["start", "block 7", "block 8", "end"] {
-            series.push(label, Snapshot::default());
+            series.push_labelled(label, Snapshot::default());
         }
         let (before, after) = interval(&series, 8).unwrap();
         assert_eq!(
@@ -359,9 +367,9 @@ mod tests {
             ("end", 2.0, 1.0),
         ] {
             let mut s = Snapshot::default();
-            s.push(EVENTS_LOST, &[], lost);
+            s.push(EVENTS_LOST_TOTAL, &[], lost);
             s.push("errors_total", &[], errors);
-            series.push(label, s);
+            series.push_labelled(label, s);
         }
         let bars: Vec<Bar> = [
             "increase(cowload_events_lost_total) == 0",
@@ -390,13 +398,13 @@ mod tests {
         for (label, errors) in [("start", 0.0), ("block 1", 1.0), ("block 2", 1.0)] {
             let mut s = Snapshot::default();
             s.push("errors_total", &[], errors);
-            series.push(label, s);
+            series.push_labelled(label, s);
         }
         series.open_window();
         for (label, errors) in [("block 3", 1.0), ("block 4", 2.0), ("end", 2.0)] {
             let mut s = Snapshot::default();
             s.push("errors_total", &[], errors);
-            series.push(label, s);
+            series.push_labelled(label, s);
         }
         let bars = vec![bars::parse("increase(errors_total) == 0").unwrap()];
         let finals = bars::evaluate(&bars, &series);

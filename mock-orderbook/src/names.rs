@@ -1,0 +1,59 @@
+//! The names of every metric the mock exports, in one place.
+//!
+//! In: nothing. Out: `pub const` names. Why: the mock writes these series and the runner's
+//! report, timeline and bars read them; a name typed twice drifts, a constant used twice
+//! cannot. Label values live beside the code that counts them (`truth.rs`).
+
+/// Counter of `POST /api/v1/orders` by matched event `kind` (or `unmatched`) and `outcome`.
+pub const ORDERS_RECEIVED_TOTAL: &str = "cowload_orders_received_total";
+
+/// Counter of POSTs answered 201, every kind together (no labels): what an engine's own accepted counter is held against.
+pub const ORDERS_ACCEPTED_TOTAL: &str = "cowload_orders_accepted_total";
+
+/// Counter by `kind` of accepted POSTs that are not the exact order their event requires.
+pub const ORDERS_MISMATCHED_TOTAL: &str = "cowload_orders_mismatched_total";
+
+/// Counter by `kind` of events the runner registered.
+pub const EVENTS_REGISTERED_TOTAL: &str = "cowload_events_registered_total";
+
+/// Counter by `kind` of events whose first order was accepted in time.
+pub const EVENTS_MATCHED_TOTAL: &str = "cowload_events_matched_total";
+
+/// Counter by `kind` of events with no accepted order by their deadline.
+pub const EVENTS_LOST_TOTAL: &str = "cowload_events_lost_total";
+
+/// Counter by `kind` of lost events that got an accepted order later.
+pub const EVENTS_LATE_TOTAL: &str = "cowload_events_late_total";
+
+/// Counter of lost events by `kind` and `reason` (`LOST_REASONS`), counted when the reason is final: `late` when the order arrives after the deadline, any other when the books close.
+pub const EVENTS_LOST_REASON_TOTAL: &str = "cowload_events_lost_reason_total";
+
+/// Gauge by `kind` of events neither matched nor lost yet.
+pub const EVENTS_AWAITING_ORDER: &str = "cowload_events_awaiting_order";
+
+/// Counter of accepted orders that match no registered event.
+pub const UNMATCHED_ORDERS_TOTAL: &str = "cowload_unmatched_orders_total";
+
+/// Histogram by `kind`: seconds from the event's block being mined to its first accepted order.
+pub const EVENT_TO_ORDER_SECONDS: &str = "cowload_event_to_order_seconds";
+
+/// Histogram by `kind`: blocks from the event's block to the head when its first order was accepted.
+pub const EVENT_TO_ORDER_BLOCKS: &str = "cowload_event_to_order_blocks";
+
+/// Histogram by `kind`: POSTs one order took up to its first acceptance.
+pub const ORDER_POSTS_PER_EVENT: &str = "cowload_order_posts_per_event";
+
+/// Counter of TWAP parts by `outcome` (`PART_OUTCOMES`).
+pub const TWAP_PARTS_TOTAL: &str = "cowload_twap_parts_total";
+
+/// Gauge of TWAP parts whose window opened and that have neither an order nor a verdict yet.
+pub const TWAP_PARTS_AWAITING: &str = "cowload_twap_parts_awaiting_order";
+
+/// Counter of missing TWAP parts by `reason` (`LOST_REASONS`), counted as for events.
+pub const TWAP_PARTS_MISSING_REASON_TOTAL: &str = "cowload_twap_parts_missing_reason_total";
+
+/// Counter of every HTTP request to the mock by `route` and `status`.
+pub const MOCK_REQUESTS_TOTAL: &str = "cowload_mock_requests_total";
+
+/// Histogram by `route` of the time the mock took to answer.
+pub const MOCK_REQUEST_DURATION_SECONDS: &str = "cowload_mock_request_duration_seconds";
