@@ -1,12 +1,14 @@
-//! `RunError`: every way a run can fail; [`Exit`]: every exit code the runner
-//! uses, in one place; [`report`]: an error as printed, once.
-//! A failed bar is not an error: it is a result, and the outcome decides 0 or 1.
+//! `RunError`: every way a run can fail, and the [`Failure`] the report keeps
+//! of it; [`report`]: an error as printed, once. Exit codes live in
+//! [`crate::exit`]. A failed bar is not an error: it is a result, and the
+//! outcome decides 0 or 1.
 
 use crate::chain::ChainError;
 use crate::engine::EngineError;
+pub use crate::exit::Exit;
 use crate::load::LoadError;
 use crate::mock::MockError;
-use crate::report::ReportError;
+use crate::report::{Failure, ReportError};
 use crate::scenario::ScenarioError;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,45 +51,13 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         self.exit().code()
     }
-}
 
-/// Every exit code of every subcommand. CI jobs branch on these, so each
-/// number means one thing everywhere (documented in the README).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// Every bar held; `diff`: nothing to fail on.
-    Pass,
-    /// A bar failed, or the engine died during the run; `diff
-    /// --fail-on-regression`: a regression.
-    Fail,
-    /// Bad scenario, bad arguments or unreadable input: nothing was run.
-    Usage,
-    /// The harness could not do its job (Anvil, fixture, an engine that
-    /// never started, I/O).
-    Infrastructure,
-    /// `diff`: the two outcomes come from different scenarios (`--force` to compare anyway).
-    DifferentScenarios,
-    /// Ctrl-C or SIGTERM.
-    Interrupted,
-}
-
-impl Exit {
-    /// The process exit code.
-    pub fn code(self) -> u8 {
-        match self {
-            Exit::Pass => 0,
-            Exit::Fail => 1,
-            Exit::Usage => 2,
-            Exit::Infrastructure => 3,
-            Exit::DifferentScenarios => 4,
-            Exit::Interrupted => 130,
+    /// What the outcome keeps of this error: its exit and its message.
+    pub fn failure(&self) -> Failure {
+        Failure {
+            exit: self.exit(),
+            message: self.to_string(),
         }
-    }
-}
-
-impl From<Exit> for std::process::ExitCode {
-    fn from(exit: Exit) -> Self {
-        std::process::ExitCode::from(exit.code())
     }
 }
 

@@ -4,19 +4,20 @@
 //! The stages, in the order a run flows through them:
 //! scenario → chain → mock → engine → load → metrics → bars → report.
 
-pub mod bars;
+mod bars;
 pub mod chain;
 pub mod cli;
 pub mod diff;
-pub mod engine;
+mod engine;
 pub mod error;
+pub mod exit;
 pub mod fixture;
 pub mod load;
-pub mod metrics;
-pub mod mock;
+mod metrics;
+mod mock;
 pub mod pipeline;
 pub mod process;
-pub mod redact;
+mod redact;
 pub mod report;
 pub mod scenario;
 pub mod search;

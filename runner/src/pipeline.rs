@@ -151,7 +151,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         &series,
         verdicts,
         mock_stats,
-        failure.as_ref(),
+        failure.as_ref().map(RunError::failure).as_ref(),
         facts,
     );
     report::write(&outcome, &run_dir, options.junit.as_deref())?;
@@ -165,7 +165,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
 struct Judged {
     delivery: Delivery,
     series: Series,
-    mock_stats: serde_json::Value,
+    mock_stats: Option<report::MockSummary>,
     failure: Option<RunError>,
     /// How the engine exited when it died during the run.
     engine_exit: Option<String>,
@@ -205,7 +205,7 @@ impl Stages<'_> {
                 return Err(Box::new(Judged {
                     delivery: Delivery::default(),
                     series: Series::new(),
-                    mock_stats: serde_json::Value::Null,
+                    mock_stats: None,
                     failure: Some(e),
                     engine_exit: None,
                     latencies: report::BlockLatencies::default(),
@@ -222,7 +222,7 @@ impl Stages<'_> {
         self.mock.truth().finish();
         observer.scrape("end", None).await;
         observer.series.close_unopened_window();
-        let stats = serde_json::to_value(self.mock.truth().stats()).unwrap_or_default();
+        let stats = Some(self.mock.truth().stats());
         let engine_exit = observer.engine_died.take().map(|died| died.to_string());
         let ended_early = observer.ended_early.take();
         let failure = match loaded.as_ref() {

@@ -31,7 +31,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::bars::{Bucket, Verdict};
-use crate::error::RunError;
+use crate::exit::Exit;
 use crate::load::{Delivery, Phase};
 use crate::metrics::Series;
 use crate::scenario::Plan;
@@ -57,6 +57,16 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The error that stopped a run, as the outcome keeps it: how the runner
+/// exits because of it, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The exit it causes ([`Exit::Interrupted`] for a signal).
+    pub exit: Exit,
+    /// The error as printed.
+    pub message: String,
 }
 
 /// How the run ended.
@@ -438,29 +448,31 @@ pub struct Outcome {
 const LOG_TAIL_LINES: usize = 30;
 
 impl Outcome {
-    /// Assembles the outcome of one run. `mock` is the mock's `/_stats` JSON
-    /// (`Null` when unavailable); `failure` is the error that stopped the run.
+    /// Assembles the outcome of one run. `mock` is what the mock saw (`None`
+    /// when unavailable); `failure` is the error that stopped the run.
     pub fn new(
         plan: &Plan,
         delivery: &Delivery,
         series: &Series,
         verdicts: Vec<Verdict>,
-        mock: serde_json::Value,
-        failure: Option<&RunError>,
+        mock: Option<MockSummary>,
+        failure: Option<&Failure>,
         facts: RunFacts,
     ) -> Self {
         let requested = delivery.requested();
         let delivered = delivery.delivered();
-        let (status, exit_code) = match failure {
-            Some(RunError::Interrupted) => (Status::Interrupted, 130),
-            Some(e) => (Status::Error, e.exit_code()),
+        let (status, exit) = match failure {
+            Some(f) if f.exit == Exit::Interrupted => (Status::Interrupted, f.exit),
+            Some(f) => (Status::Error, f.exit),
             // The engine under test died: a failed verdict, whatever else held.
-            None if facts.engine_exit.is_some() => (Status::Fail, 1),
+            None if facts.engine_exit.is_some() => (Status::Fail, Exit::Fail),
             // A bar failed for good and the load was ended: failed, not interrupted.
-            None if facts.ended_early.is_some() => (Status::Fail, 1),
-            None if delivery.interrupted => (Status::Interrupted, 130),
-            None if !verdicts.is_empty() && verdicts.iter().all(|b| b.holds) => (Status::Pass, 0),
-            None => (Status::Fail, 1),
+            None if facts.ended_early.is_some() => (Status::Fail, Exit::Fail),
+            None if delivery.interrupted => (Status::Interrupted, Exit::Interrupted),
+            None if !verdicts.is_empty() && verdicts.iter().all(|b| b.holds) => {
+                (Status::Pass, Exit::Pass)
+            }
+            None => (Status::Fail, Exit::Fail),
         };
         let blocks = block_rows(delivery, series, &facts.block_latencies);
         let mut bottleneck = stage_growth(&blocks, delivery);
@@ -487,9 +499,9 @@ impl Outcome {
             },
             chain: chain_info(plan, &facts.origin),
             status,
-            exit_code,
+            exit_code: exit.code(),
             error: failure
-                .map(ToString::to_string)
+                .map(|f| f.message.clone())
                 .or_else(|| facts.engine_exit.clone()),
             ended_early: facts.ended_early.clone(),
             totals: Totals {
@@ -502,7 +514,7 @@ impl Outcome {
             window: LoadWindow::of(series, delivery),
             bottleneck,
             blocks,
-            mock: serde_json::from_value(mock).ok(),
+            mock,
             requests_per_order: requests::per_accepted_order(series),
             metrics: metrics::summarise(series),
             run,
