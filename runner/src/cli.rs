@@ -36,27 +36,8 @@ pub enum Command {
     Search {
         /// The scenario file; its `load.per_block` gives the TWAP:EthFlow mix each probe keeps.
         scenario: PathBuf,
-        /// First load probed, events per block.
-        #[arg(long, default_value_t = 1)]
-        min: u32,
-        /// Largest load probed (default: what chain.gas_limit allows, at most 2000).
-        #[arg(long)]
-        max: Option<u32>,
-        /// Stop once the bracket between the last pass and the first fail is this narrow (percent of the pass).
-        #[arg(long, default_value = "10%")]
-        precision: crate::search::Precision,
-        /// Most probes to run.
-        #[arg(long, default_value_t = 8)]
-        max_probes: u32,
-        /// Wall-clock budget of the whole search: no probe starts that would likely end past it.
-        #[arg(long, default_value = "20m")]
-        budget: crate::search::Budget,
-        /// The search's directory: search.json, search.md and probe-NN-EVENTS/ (default: runs/search-<name>-<timestamp>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
-        #[arg(long)]
-        anvil: Option<PathBuf>,
+        #[command(flatten)]
+        request: crate::search::Request,
     },
     /// Check scenario files without running them (exit 0 all valid, 2 otherwise).
     Validate {
@@ -102,20 +83,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum FixtureCommand {
     /// Fork an RPC URL, exercise the CoW contracts, and write their code and the storage a run reads (exit 0 written, 2 bad URL, 3 fork or contracts failed).
-    Record {
-        /// HTTP(S) JSON-RPC URL to fork; it may carry a key, which is never printed.
-        #[arg(long, env = "COWLOAD_RPC_URL", hide_env_values = true)]
-        rpc: String,
-        /// Block to record at (default: the latest).
-        #[arg(long)]
-        block: Option<u64>,
-        /// The fixture file to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
-        #[arg(long)]
-        anvil: Option<PathBuf>,
-    },
+    Record(crate::fixture::RecordRequest),
 }
 
 const SUBCOMMANDS: &[&str] = &[
@@ -161,17 +129,10 @@ mod tests {
             }
         ));
         match parse_words(&["runner", "search", "s.yaml", "--max", "40"]).command {
-            Command::Search {
-                min,
-                max,
-                precision,
-                max_probes,
-                budget,
-                ..
-            } => {
-                assert_eq!((min, max, max_probes), (1, Some(40), 8));
-                assert_eq!(precision, crate::search::Precision(10.0));
-                assert_eq!(budget.0, std::time::Duration::from_secs(1200));
+            Command::Search { request: r, .. } => {
+                assert_eq!((r.min, r.max, r.max_probes), (1, Some(40), 8));
+                assert_eq!(r.precision, crate::search::Precision(10.0));
+                assert_eq!(r.budget.0, std::time::Duration::from_secs(1200));
             }
             other => panic!("{other:?}"),
         }

@@ -57,40 +57,9 @@ fn main() -> ExitCode {
             force,
         }),
         Command::Fixture {
-            action:
-                cli::FixtureCommand::Record {
-                    rpc,
-                    block,
-                    out,
-                    anvil,
-                },
-        } => record_fixture(fixture::RecordRequest {
-            rpc,
-            block,
-            out,
-            anvil,
-        }),
-        Command::Search {
-            scenario,
-            min,
-            max,
-            precision,
-            max_probes,
-            budget,
-            out,
-            anvil,
-        } => search(
-            &scenario,
-            &search::Request {
-                min,
-                max,
-                precision,
-                max_probes,
-                budget,
-                out,
-                anvil,
-            },
-        ),
+            action: cli::FixtureCommand::Record(request),
+        } => record_fixture(request),
+        Command::Search { scenario, request } => search(&scenario, &request),
         Command::Run {
             scenario,
             out,

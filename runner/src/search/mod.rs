@@ -40,23 +40,30 @@ pub const DEFAULT_MAX_CEILING: u32 = 2_000;
 /// At most this many probes, whatever `--max-probes` says: a bound on the loop.
 pub const MAX_PROBES_LIMIT: u32 = 64;
 
-/// What the command line asked for.
-#[derive(Debug, Clone)]
+/// What the command line asked for (`runner search`'s flags; the doc
+/// comments are its `--help`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Request {
-    /// First load probed.
+    /// First load probed, events per block.
+    #[arg(long, default_value_t = 1)]
     pub min: u32,
-    /// Largest load probed; `None`: what the chain's gas limit allows, at
-    /// most [`DEFAULT_MAX_CEILING`].
+    /// Largest load probed (default: what chain.gas_limit allows, at most 2000).
+    #[arg(long)]
     pub max: Option<u32>,
-    /// Bracket width at which to stop.
+    /// Stop once the bracket between the last pass and the first fail is this narrow (percent of the pass).
+    #[arg(long, default_value = "10%")]
     pub precision: Precision,
-    /// Most probes.
+    /// Most probes to run.
+    #[arg(long, default_value_t = 8)]
     pub max_probes: u32,
-    /// Wall-clock budget.
+    /// Wall-clock budget of the whole search: no probe starts that would likely end past it.
+    #[arg(long, default_value = "20m")]
     pub budget: Budget,
-    /// The search's directory (new or empty).
+    /// The search's directory: search.json, search.md and probe-NN-EVENTS/ (default: runs/search-<name>-<timestamp>).
+    #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Anvil binary.
+    /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
+    #[arg(long)]
     pub anvil: Option<PathBuf>,
 }
 
