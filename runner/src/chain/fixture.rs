@@ -15,7 +15,7 @@ use alloy::providers::{Provider, RootProvider};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{rpc, ChainError};
+use super::{rpc, rpc_error, ChainError};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -261,10 +261,7 @@ async fn send_and_mine(
     let receipt = provider
         .get_transaction_receipt(hash)
         .await
-        .map_err(|e| ChainError::Rpc {
-            method: "eth_getTransactionReceipt".into(),
-            message: e.to_string(),
-        })?
+        .map_err(|e| rpc_error("eth_getTransactionReceipt", e))?
         .ok_or_else(|| {
             ChainError::Unexpected(format!("replay transaction {hash} was not mined"))
         })?;
@@ -284,10 +281,7 @@ async fn verify(
     let code = provider
         .get_code_at(step.address)
         .await
-        .map_err(|e| ChainError::Rpc {
-            method: "eth_getCode".into(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| rpc_error("eth_getCode", e))?;
     let code_hash = keccak256(&code);
     if code_hash != step.expected_runtime_code_keccak
         || code.len() != step.expected_runtime_code_bytes

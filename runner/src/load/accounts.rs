@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use mock_orderbook::{EventKind, PerKind};
 
-use crate::chain::{rpc, ChainError, Contracts};
+use crate::chain::{rpc, rpc_error, ChainError, Contracts};
 use crate::scenario::model::OwnerKind;
 
 /// EIP-7702 delegation designator prefix: code `0xef0100 ‖ address` makes an
@@ -82,10 +82,7 @@ pub async fn prepare(
         account.nonce = provider
             .get_transaction_count(account.address)
             .await
-            .map_err(|e| ChainError::Rpc {
-                method: "eth_getTransactionCount".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| rpc_error("eth_getTransactionCount", e))?;
     }
     if let Some(code) = owner_code(owner_kind, contracts.fallback_handler) {
         for owner in &accounts[EventKind::Twap] {

@@ -352,20 +352,17 @@ async fn send_batch(
     chain: &Chain,
     chunk: &[SignedLoadTx],
 ) -> Result<Vec<(B256, String)>, LoadError> {
-    let rpc_error = |e: &dyn std::fmt::Display| ChainError::Rpc {
-        method: "eth_sendRawTransaction".into(),
-        message: e.to_string(),
-    };
+    let rpc_error = |e| crate::chain::rpc_error("eth_sendRawTransaction", e);
     let mut batch =
         alloy::rpc::client::BatchRequest::new(alloy::providers::Provider::client(&chain.provider));
     let mut waiters = Vec::with_capacity(chunk.len());
     for tx in chunk {
         let waiter = batch
             .add_call::<_, B256>("eth_sendRawTransaction", &(tx.raw.clone(),))
-            .map_err(|e| rpc_error(&e))?;
+            .map_err(rpc_error)?;
         waiters.push((tx.hash, waiter));
     }
-    batch.send().await.map_err(|e| rpc_error(&e))?;
+    batch.send().await.map_err(rpc_error)?;
     let mut rejected = Vec::new();
     for (hash, waiter) in waiters {
         if let Err(e) = waiter.await {

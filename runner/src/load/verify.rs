@@ -16,7 +16,7 @@ use mock_orderbook::EventKind;
 
 use super::calldata::SignedLoadTx;
 use super::{raw_of, DeliveredEvent, LoadError, TxFailure};
-use crate::chain::{Chain, ChainError, MinedBlock};
+use crate::chain::{rpc_error, Chain, ChainError, MinedBlock};
 
 /// What one block proved.
 pub struct Checked {
@@ -98,10 +98,7 @@ async fn block_transactions(chain: &Chain, block: &MinedBlock) -> Result<HashSet
         .provider
         .get_block_by_hash(block.hash)
         .await
-        .map_err(|e| ChainError::Rpc {
-            method: "eth_getBlockByHash".into(),
-            message: e.to_string(),
-        })?
+        .map_err(|e| rpc_error("eth_getBlockByHash", e))?
         .ok_or_else(|| ChainError::Unexpected(format!("block {} vanished", block.hash)))?;
     Ok(full.transactions.hashes().collect())
 }
@@ -132,10 +129,7 @@ async fn emitted_events(
         .provider
         .get_logs(&filter)
         .await
-        .map_err(|e| ChainError::Rpc {
-            method: "eth_getLogs".into(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| rpc_error("eth_getLogs", e))?;
     let mut emitted = HashMap::with_capacity(logs.len());
     for log in logs {
         let (Some(tx), Some(topic)) = (log.transaction_hash, log.topic0()) else {
@@ -168,10 +162,7 @@ async fn why_no_event(
         .provider
         .get_transaction_receipt(tx.hash)
         .await
-        .map_err(|e| ChainError::Rpc {
-            method: "eth_getTransactionReceipt".into(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| rpc_error("eth_getTransactionReceipt", e))?;
     let Some(receipt) = receipt else {
         return Ok(not_included(block));
     };
@@ -237,10 +228,7 @@ pub async fn nonce(chain: &Chain, address: Address) -> Result<u64, LoadError> {
         .provider
         .get_transaction_count(address)
         .await
-        .map_err(|e| ChainError::Rpc {
-            method: "eth_getTransactionCount".into(),
-            message: e.to_string(),
-        })?)
+        .map_err(|e| rpc_error("eth_getTransactionCount", e))?)
 }
 
 #[cfg(test)]
