@@ -2,15 +2,15 @@
 //! the added latency, the error mix, the rate limit and the deadline after which an event
 //! counts as lost.
 //!
-//! The runner builds a [`Config`] from the scenario's `orderbook:` section and the binary builds
-//! one from its flags; both call [`Config::validate`] before serving, so a typo in an errorType
-//! or a mix that sums past 1 is refused up front instead of silently injecting nothing.
+//! The settings people write are an [`OrderbookSpec`] (the scenario's `orderbook:` section, or
+//! the binary's `--config` file or flags); [`Config`] adds the chain and the seed a run fixes.
+//! [`Config::validate`] runs before serving, so a typo in an errorType or a mix that sums past 1
+//! is refused up front instead of silently injecting nothing.
 
-use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use crate::latency::{Latency, LatencyError};
+use crate::settings::{OrderbookSpec, Problem};
 
 /// The orderbook `errorType`s the mock can inject. Each is a real value of the CoW orderbook
 /// API that engines react to differently (retry, back off, drop).
@@ -52,8 +52,9 @@ pub fn is_known_fault(name: &str) -> bool {
 /// Sepolia: the chain the local fixture replays and the default of the binary.
 pub const DEFAULT_CHAIN_ID: u64 = 11_155_111;
 
-/// Blocks an event may wait for its first accepted order before it counts as lost.
-pub const DEFAULT_ORDER_DEADLINE_BLOCKS: u64 = 10;
+/// Blocks an event may wait for its first accepted order before it counts as lost: the
+/// default of the scenario's `orderbook.order_deadline_blocks` and of the binary alike.
+pub const DEFAULT_ORDER_DEADLINE_BLOCKS: u32 = 3;
 
 /// How long a `SlowResponse` holds its answer unless told otherwise: longer than the usual
 /// HTTP client timeouts (10–30 s).
@@ -61,10 +62,6 @@ pub const DEFAULT_SLOW_RESPONSE: Duration = Duration::from_secs(60);
 
 /// The longest hold of a `SlowResponse`, so a forgotten setting cannot hang a run.
 pub const MAX_SLOW_RESPONSE: Duration = Duration::from_secs(600);
-
-/// Tolerance when checking that the error fractions sum to at most 1 (float rounding of
-/// values such as 0.1 + 0.2).
-const SUM_TOLERANCE: f64 = 1e-9;
 
 /// How the mock behaves. Every random choice derives from `seed`, so two runs with the same
 /// config and the same request sequence answer the same way.
@@ -74,31 +71,34 @@ pub struct Config {
     pub chain_id: u64,
     /// Seed of the error-mix and latency draws.
     pub seed: u64,
-    /// Delay added before every `/api/…` request is handled, per endpoint.
-    pub latency: Latency,
-    /// errorType (or transport fault, see [`TRANSPORT_FAULTS`]) → fraction of
-    /// `POST /api/v1/orders` answered with it (each in `[0, 1]`, together at most 1).
-    pub errors: BTreeMap<String, f64>,
-    /// How long a `SlowResponse` fault holds its answer (above 0, at most
-    /// [`MAX_SLOW_RESPONSE`]).
-    pub slow_response: Duration,
-    /// A token bucket per `/api/…` route; `None` never limits.
-    pub rate_limit: Option<RateLimit>,
-    /// An event with no accepted order once the head is past `block + order_deadline_blocks`
-    /// is lost.
-    pub order_deadline_blocks: u64,
+    /// Latency, error mix, slow-response hold, rate limit and order deadline.
+    pub orderbook: OrderbookSpec,
 }
 
 impl Default for Config {
+    /// Sepolia, seed 0, the default settings.
     fn default() -> Self {
+        Self::new(DEFAULT_CHAIN_ID, 0, OrderbookSpec::default())
+    }
+}
+
+impl Config {
+    /// The mock on `chain_id` with every draw seeded by `seed`, behaving as `orderbook` says.
+    pub fn new(chain_id: u64, seed: u64, orderbook: OrderbookSpec) -> Self {
         Self {
-            chain_id: DEFAULT_CHAIN_ID,
-            seed: 0,
-            latency: Latency::default(),
-            errors: BTreeMap::new(),
-            slow_response: DEFAULT_SLOW_RESPONSE,
-            rate_limit: None,
-            order_deadline_blocks: DEFAULT_ORDER_DEADLINE_BLOCKS,
+            chain_id,
+            seed,
+            orderbook,
+        }
+    }
+
+    /// Refuses a config with any [`Problem`] (see [`OrderbookSpec::problems`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.orderbook.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
         }
     }
 }
@@ -117,6 +117,9 @@ pub struct RateLimit {
 /// Why a [`Config`] was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
+    /// The settings have these problems (one per line).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
     /// The error mix names an errorType the mock does not know.
     #[error(
         "unknown errorType `{name}` in the error mix; known: {}, {}",
@@ -127,136 +130,92 @@ pub enum ConfigError {
         /// The name as given.
         name: String,
     },
-    /// A fraction is not a number in `[0, 1]`.
-    #[error("error fraction for `{name}` is {value}; give a number between 0 and 1")]
-    FractionOutOfRange {
-        /// The errorType.
-        name: String,
-        /// The value as given.
-        value: f64,
-    },
-    /// The fractions together exceed 1.
-    #[error("error fractions sum to {sum}; lower them so they sum to at most 1")]
-    FractionsExceedOne {
-        /// The sum of all fractions.
-        sum: f64,
-    },
-    /// A latency distribution or spike setting is impossible.
-    #[error(transparent)]
-    Latency(#[from] LatencyError),
-    /// The `SlowResponse` hold is 0 or longer than [`MAX_SLOW_RESPONSE`].
-    #[error("slow response hold is {value:?}; give a duration above 0 and at most {MAX_SLOW_RESPONSE:?}")]
-    SlowResponseOutOfRange {
-        /// The hold as given.
-        value: Duration,
-    },
-}
-
-impl Config {
-    /// Checks the error mix (every name is in [`KNOWN_ERROR_TYPES`] or [`TRANSPORT_FAULTS`],
-    /// every fraction lies in `[0, 1]` and all of them sum to at most 1), the latency (see
-    /// [`Latency::validate`]) and the slow-response hold.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.latency.validate()?;
-        if self.slow_response.is_zero() || self.slow_response > MAX_SLOW_RESPONSE {
-            return Err(ConfigError::SlowResponseOutOfRange {
-                value: self.slow_response,
-            });
-        }
-        let mut sum = 0.0;
-        for (name, &value) in &self.errors {
-            if !is_known_fault(name) {
-                return Err(ConfigError::UnknownErrorType { name: name.clone() });
-            }
-            if !(0.0..=1.0).contains(&value) {
-                return Err(ConfigError::FractionOutOfRange {
-                    name: name.clone(),
-                    value,
-                });
-            }
-            sum += value;
-        }
-        if sum > 1.0 + SUM_TOLERANCE {
-            return Err(ConfigError::FractionsExceedOne { sum });
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::{DelaySpec, Dur, LatencySpec};
 
     fn with_errors(pairs: &[(&str, f64)]) -> Config {
         Config {
-            errors: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            orderbook: OrderbookSpec {
+                errors: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                ..OrderbookSpec::default()
+            },
             ..Config::default()
         }
+    }
+
+    /// The paths of the problems `config` has.
+    fn paths(config: &Config) -> Vec<String> {
+        config
+            .orderbook
+            .problems()
+            .iter()
+            .map(|p| p.path.join("."))
+            .collect()
     }
 
     #[test]
     fn validate_table() {
-        type Expect = fn(&Result<(), ConfigError>) -> bool;
-        let cases: &[(&[(&str, f64)], Expect)] = &[
-            (&[], |r| r.is_ok()),
+        /// (error mix, paths of the problems it has).
+        type Case<'a> = (&'a [(&'a str, f64)], &'a [&'a str]);
+        let cases: &[Case] = &[
+            (&[], &[]),
+            (&[("InsufficientFee", 0.1), ("InvalidSignature", 0.05)], &[]),
+            (&[("InsufficientFee", 1.0)], &[]),
+            (&[("InsufficientFee", 0.0)], &[]),
+            (&[("InsufficientFee", 0.7), ("WrongOwner", 0.3)], &[]),
+            (&[("NoSuchError", 0.1)], &["errors.NoSuchError"]),
+            (&[("InsufficientFee", -0.1)], &["errors.InsufficientFee"]),
+            (&[("InsufficientFee", 1.5)], &["errors.InsufficientFee"]),
             (
-                &[("InsufficientFee", 0.1), ("InvalidSignature", 0.05)],
-                |r| r.is_ok(),
+                &[("InsufficientFee", f64::NAN)],
+                &["errors.InsufficientFee"],
             ),
-            (&[("InsufficientFee", 1.0)], |r| r.is_ok()),
-            (&[("InsufficientFee", 0.0)], |r| r.is_ok()),
-            (&[("InsufficientFee", 0.7), ("WrongOwner", 0.3)], |r| {
-                r.is_ok()
-            }),
-            (
-                &[("NoSuchError", 0.1)],
-                |r| matches!(r, Err(ConfigError::UnknownErrorType { name }) if name == "NoSuchError"),
-            ),
-            (&[("InsufficientFee", -0.1)], |r| {
-                matches!(r, Err(ConfigError::FractionOutOfRange { .. }))
-            }),
-            (&[("InsufficientFee", 1.5)], |r| {
-                matches!(r, Err(ConfigError::FractionOutOfRange { .. }))
-            }),
-            (&[("InsufficientFee", f64::NAN)], |r| {
-                matches!(r, Err(ConfigError::FractionOutOfRange { .. }))
-            }),
             (
                 &[("InsufficientFee", 0.6), ("InvalidSignature", 0.5)],
-                |r| matches!(r, Err(ConfigError::FractionsExceedOne { .. })),
+                &["errors"],
             ),
         ];
-        for (pairs, expect) in cases {
-            let result = with_errors(pairs).validate();
-            assert!(expect(&result), "{pairs:?} gave {result:?}");
+        for (pairs, want) in cases {
+            let config = with_errors(pairs);
+            assert_eq!(paths(&config), *want, "{pairs:?}");
+            assert_eq!(config.validate().is_ok(), want.is_empty(), "{pairs:?}");
         }
     }
 
     #[test]
-    fn latency_and_slow_response_are_checked() {
-        let reversed = Config {
-            latency: Latency::same(crate::latency::Delay::Uniform {
-                min: Duration::from_millis(9),
-                max: Duration::from_millis(1),
-            }),
-            ..Config::default()
-        };
-        assert!(matches!(reversed.validate(), Err(ConfigError::Latency(_))));
+    fn latency_slow_response_deadline_and_rate_limit_are_checked() {
+        let mut reversed = Config::default();
+        reversed.orderbook.latency = LatencySpec::All(DelaySpec::Uniform {
+            min: Dur(Duration::from_millis(9)),
+            max: Dur(Duration::from_millis(1)),
+        });
+        assert_eq!(paths(&reversed), ["latency"]);
         for value in [Duration::ZERO, MAX_SLOW_RESPONSE + Duration::from_secs(1)] {
-            let config = Config {
-                slow_response: value,
-                ..Config::default()
-            };
-            assert_eq!(
-                config.validate(),
-                Err(ConfigError::SlowResponseOutOfRange { value })
-            );
+            let mut config = Config::default();
+            config.orderbook.slow_response = Dur(value);
+            assert_eq!(paths(&config), ["slow_response"]);
         }
-        let bounded = Config {
-            slow_response: MAX_SLOW_RESPONSE,
-            ..Config::default()
-        };
+        let mut bounded = Config::default();
+        bounded.orderbook.slow_response = Dur(MAX_SLOW_RESPONSE);
         assert_eq!(bounded.validate(), Ok(()));
+        for (deadline, ok) in [(0, false), (1, true), (1_000, true), (1_001, false)] {
+            let mut config = Config::default();
+            config.orderbook.order_deadline_blocks = deadline;
+            assert_eq!(config.validate().is_ok(), ok, "{deadline}");
+        }
+        let mut limited = Config::default();
+        limited.orderbook.rate_limit = Some(crate::settings::RateLimitSpec {
+            per_second: 0,
+            burst: Some(0),
+        });
+        assert_eq!(
+            paths(&limited),
+            ["rate_limit.per_second", "rate_limit.burst"]
+        );
     }
 
     #[test]
@@ -273,7 +232,9 @@ mod tests {
             .expect_err("unknown name")
             .to_string();
         assert!(
-            msg.contains("Typo") && msg.contains("InsufficientFee"),
+            msg.contains("orderbook.errors")
+                && msg.contains("Typo")
+                && msg.contains("InsufficientFee"),
             "{msg}"
         );
     }

@@ -22,6 +22,7 @@ pub mod names;
 mod prom;
 mod ratelimit;
 mod server;
+mod settings;
 mod truth;
 
 use std::net::SocketAddr;
@@ -41,6 +42,10 @@ pub use faults::Fault;
 pub use kind::{EventKind, PerKind};
 pub use latency::{Delay, Endpoint, Latency, LatencyError, LatencySampler, Spikes, MAX_DELAY};
 pub use server::{app, MockState};
+pub use settings::{
+    DelaySpec, Dur, LatencySpec, OrderbookSpec, Problem, RateLimitSpec, SpikesSpec,
+    MAX_ORDER_DEADLINE_BLOCKS,
+};
 pub use truth::{
     EventStats, ExactOrder, ExpectedOrder, OrderKey, PostOutcome, Stats, Summary, Truth,
     TwapSchedule, LOST_GAVE_UP_ON_RETRYABLE, LOST_LATE, LOST_MISMATCHED, LOST_NEVER_POSTED,

@@ -1,19 +1,19 @@
 //! `mock-orderbook`: the mock CoW orderbook API, standalone.
 //!
-//! The flags mirror the scenario's `orderbook:` section so a failing scenario's mock can be
-//! reproduced by hand (same seed, same answers). Prints the bound URL on stdout, serves until
+//! `--config FILE` reads the same settings a scenario's `orderbook:` section holds (one syntax,
+//! one set of checks, one set of defaults), so a failing scenario's mock can be reproduced by
+//! hand: copy the section, pass the scenario's seed, get the same answers. A few flags
+//! (`--latency`, `--error`, `--order-deadline-blocks`) cover quick use in the same syntax. Prints the bound URL on stdout, serves until
 //! Ctrl-C or SIGTERM, and exits 2 on bad flags.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use mock_orderbook::{
-    is_known_fault, Config, Delay, Latency, RateLimit, Spikes, DEFAULT_CHAIN_ID,
-    DEFAULT_ORDER_DEADLINE_BLOCKS, KNOWN_ERROR_TYPES, TRANSPORT_FAULTS,
+    is_known_fault, Config, LatencySpec, OrderbookSpec, DEFAULT_CHAIN_ID, KNOWN_ERROR_TYPES,
+    TRANSPORT_FAULTS,
 };
 
 /// A mock CoW Protocol orderbook API with seeded faults and engine-agnostic truth.
@@ -32,32 +32,21 @@ struct Cli {
     /// Chain id of the settlement domain UIDs are computed under.
     #[arg(long, default_value_t = DEFAULT_CHAIN_ID)]
     chain_id: u64,
-    /// Latency added to every /api request: `10ms`, `uniform:min=5ms,max=50ms`,
-    /// `normal:mean=20ms,std_dev=5ms` or `lognormal:p50=20ms,p99=200ms`.
-    #[arg(long, default_value = "0s", value_parser = parse_delay)]
-    latency: Delay,
-    /// Latency of POST /api/v1/orders only (same forms as --latency); overrides --latency.
-    #[arg(long, value_parser = parse_delay)]
-    post_latency: Option<Delay>,
-    /// Latency of the GET routes only (same forms as --latency); overrides --latency.
-    #[arg(long, value_parser = parse_delay)]
-    get_latency: Option<Delay>,
-    /// Extra latency for a window every period, e.g. every=60s,duration=5s,extra=1s.
-    #[arg(long, value_parser = parse_spikes)]
-    latency_spikes: Option<Spikes>,
+    /// The orderbook settings as a YAML or JSON file, written exactly like a scenario's
+    /// `orderbook:` section (latency, errors, slow_response, rate_limit, order_deadline_blocks).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["latency", "errors", "order_deadline_blocks"])]
+    config: Option<PathBuf>,
+    /// Quick form of `latency:` as a scenario writes it: `10ms`, or a YAML map such as
+    /// `{distribution: lognormal, p50: 20ms, p99: 200ms}`.
+    #[arg(long, value_parser = parse_latency)]
+    latency: Option<LatencySpec>,
     /// Inject an errorType or transport fault (Http429, Http500, Http503, ConnectionReset,
     /// SlowResponse) into a fraction of POSTs, e.g. InsufficientFee=0.02 (repeatable).
     #[arg(long = "error", value_name = "TYPE=FRACTION", value_parser = parse_error)]
     errors: Vec<(String, f64)>,
-    /// How long a SlowResponse fault holds its answer (a 504).
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    slow_response: Duration,
-    /// A token bucket per /api route, e.g. per_second=100,burst=20; 429 when empty.
-    #[arg(long, value_parser = parse_rate_limit)]
-    rate_limit: Option<RateLimit>,
-    /// Blocks an event may wait for an accepted order before it counts as lost.
-    #[arg(long, default_value_t = DEFAULT_ORDER_DEADLINE_BLOCKS)]
-    order_deadline_blocks: u64,
+    /// Blocks an event may wait for an accepted order before it counts as lost (default 3).
+    #[arg(long)]
+    order_deadline_blocks: Option<u32>,
 }
 
 fn parse_error(s: &str) -> Result<(String, f64), String> {
@@ -77,108 +66,40 @@ fn parse_error(s: &str) -> Result<(String, f64), String> {
     Ok((name.to_owned(), fraction))
 }
 
-/// `key=value,key=value` pairs; every key in `keys` must appear exactly once, no other key.
-fn pairs<'a>(s: &'a str, keys: &[&str]) -> Result<BTreeMap<&'a str, &'a str>, String> {
-    let mut found = BTreeMap::new();
-    for pair in s.split(',') {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("expected key=value, got `{pair}`"))?;
-        let key = key.trim();
-        if !keys.contains(&key) {
-            return Err(format!("unknown key `{key}`; expected {}", keys.join(", ")));
-        }
-        if found.insert(key, value.trim()).is_some() {
-            return Err(format!("`{key}` given twice"));
-        }
-    }
-    if found.len() != keys.len() {
-        return Err(format!("give all of {}", keys.join(", ")));
-    }
-    Ok(found)
+/// `--latency`: the scenario's own syntax, read as YAML (a bare `10ms` is a YAML string).
+fn parse_latency(s: &str) -> Result<LatencySpec, String> {
+    serde_yaml_ng::from_str(s).map_err(|e| e.to_string())
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("bad duration `{text}`: {e}"))
-}
-
-fn parse_delay(s: &str) -> Result<Delay, String> {
-    let Some((kind, rest)) = s.split_once(':') else {
-        return duration(s).map(Delay::Fixed);
-    };
-    let delay = match kind {
-        "fixed" => Delay::Fixed(duration(rest)?),
-        "uniform" => {
-            let p = pairs(rest, &["min", "max"])?;
-            Delay::Uniform {
-                min: duration(p["min"])?,
-                max: duration(p["max"])?,
-            }
-        }
-        "normal" => {
-            let p = pairs(rest, &["mean", "std_dev"])?;
-            Delay::Normal {
-                mean: duration(p["mean"])?,
-                std_dev: duration(p["std_dev"])?,
-            }
-        }
-        "lognormal" => {
-            let p = pairs(rest, &["p50", "p99"])?;
-            Delay::LogNormal {
-                p50: duration(p["p50"])?,
-                p99: duration(p["p99"])?,
-            }
-        }
-        other => {
-            return Err(format!(
-                "unknown distribution `{other}`; use fixed, uniform, normal or lognormal"
-            ))
-        }
-    };
-    Ok(delay)
-}
-
-fn parse_spikes(s: &str) -> Result<Spikes, String> {
-    let p = pairs(s, &["every", "duration", "extra"])?;
-    Ok(Spikes {
-        every: duration(p["every"])?,
-        duration: duration(p["duration"])?,
-        extra: duration(p["extra"])?,
-    })
-}
-
-fn parse_rate_limit(s: &str) -> Result<RateLimit, String> {
-    let p = pairs(s, &["per_second", "burst"])?;
-    let count = |key: &str| {
-        p[key]
-            .parse::<NonZeroU32>()
-            .map_err(|_| format!("{key} must be a whole number above 0, got `{}`", p[key]))
-    };
-    Ok(RateLimit {
-        per_second: count("per_second")?,
-        burst: count("burst")?,
-    })
+/// The settings in `path`: YAML (JSON is YAML too), refusing unknown keys.
+fn read_settings(path: &Path) -> Result<OrderbookSpec, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 impl Cli {
-    fn config(&self) -> Config {
-        let mut errors = BTreeMap::new();
-        for (name, fraction) in &self.errors {
-            *errors.entry(name.clone()).or_insert(0.0) += fraction;
-        }
-        Config {
-            chain_id: self.chain_id,
-            seed: self.seed,
-            latency: Latency {
-                post_orders: self.post_latency.unwrap_or(self.latency),
-                get: self.get_latency.unwrap_or(self.latency),
-                spikes: self.latency_spikes,
-            },
-            errors,
-            slow_response: self.slow_response,
-            rate_limit: self.rate_limit,
-            order_deadline_blocks: self.order_deadline_blocks,
-        }
+    /// The config the flags (or the `--config` file) describe.
+    fn config(&self) -> Result<Config, String> {
+        let orderbook = match &self.config {
+            Some(path) => read_settings(path)?,
+            None => {
+                let mut spec = OrderbookSpec::default();
+                if let Some(latency) = self.latency {
+                    spec.latency = latency;
+                }
+                for (name, fraction) in &self.errors {
+                    *spec.errors.entry(name.clone()).or_insert(0.0) += fraction;
+                }
+                if let Some(deadline) = self.order_deadline_blocks {
+                    spec.order_deadline_blocks = deadline;
+                }
+                spec
+            }
+        };
+        let config = Config::new(self.chain_id, self.seed, orderbook);
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
     }
 }
 
@@ -191,11 +112,13 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = cli.config();
-    if let Err(e) = config.validate() {
-        eprintln!("mock-orderbook: {e}");
-        return ExitCode::from(2);
-    }
+    let config = match cli.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("mock-orderbook: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match run(config, SocketAddr::new(cli.bind, cli.port)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -228,100 +151,100 @@ async fn stop_requested() -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mock_orderbook::DEFAULT_SLOW_RESPONSE;
+    use mock_orderbook::{DelaySpec, Dur, DEFAULT_ORDER_DEADLINE_BLOCKS};
+    use std::time::Duration;
 
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
+    fn ms(n: u64) -> Dur {
+        Dur(Duration::from_millis(n))
+    }
+
+    fn config(args: &[&str]) -> Result<Config, String> {
+        let mut argv = vec!["mock-orderbook"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .config()
     }
 
     #[test]
-    fn delay_flags_table() {
-        let cases: &[(&str, Result<Delay, &str>)] = &[
-            ("10ms", Ok(Delay::Fixed(ms(10)))),
-            ("fixed:1s", Ok(Delay::Fixed(ms(1_000)))),
-            (
-                "uniform:min=5ms,max=50ms",
-                Ok(Delay::Uniform {
-                    min: ms(5),
-                    max: ms(50),
-                }),
-            ),
-            (
-                "normal:std_dev=5ms,mean=20ms",
-                Ok(Delay::Normal {
-                    mean: ms(20),
-                    std_dev: ms(5),
-                }),
-            ),
-            (
-                "lognormal:p50=20ms, p99=200ms",
-                Ok(Delay::LogNormal {
-                    p50: ms(20),
-                    p99: ms(200),
-                }),
-            ),
-            ("pareto:a=1", Err("unknown distribution")),
-            ("uniform:min=5ms", Err("give all of min, max")),
-            ("uniform:min=5ms,max=6ms,min=1ms", Err("given twice")),
-            ("normal:mean=1ms,sd=1ms", Err("unknown key `sd`")),
-            ("lognormal:p50=fast,p99=1s", Err("bad duration")),
-            ("ten", Err("bad duration")),
-        ];
-        for (text, want) in cases {
-            match (parse_delay(text), want) {
-                (Ok(got), Ok(want)) => assert_eq!(got, *want, "{text}"),
-                (Err(got), Err(want)) => assert!(got.contains(want), "{text}: {got}"),
-                (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn spikes_rate_limit_and_per_endpoint_flags_reach_the_config() {
-        let cli = Cli::try_parse_from([
-            "mock-orderbook",
+    fn quick_flags_use_the_scenario_syntax() {
+        let c = config(&[
             "--latency",
-            "5ms",
-            "--post-latency",
-            "lognormal:p50=20ms,p99=200ms",
-            "--latency-spikes",
-            "every=60s,duration=5s,extra=1s",
-            "--rate-limit",
-            "per_second=100,burst=20",
+            "{distribution: lognormal, p50: 20ms, p99: 200ms}",
             "--error",
             "SlowResponse=0.01",
-            "--slow-response",
-            "45s",
+            "--error",
+            "SlowResponse=0.01",
+            "--order-deadline-blocks",
+            "5",
         ])
         .expect("valid flags");
-        let config = cli.config();
         assert_eq!(
-            config.latency.post_orders,
-            Delay::LogNormal {
+            c.orderbook.latency,
+            LatencySpec::All(DelaySpec::LogNormal {
                 p50: ms(20),
                 p99: ms(200)
-            }
-        );
-        assert_eq!(config.latency.get, Delay::Fixed(ms(5)));
-        assert_eq!(
-            config.latency.spikes,
-            Some(Spikes {
-                every: ms(60_000),
-                duration: ms(5_000),
-                extra: ms(1_000)
             })
         );
-        let limit = config.rate_limit.expect("rate limit");
-        assert_eq!((limit.per_second.get(), limit.burst.get()), (100, 20));
-        assert_eq!(config.slow_response, ms(45_000));
-        assert_eq!(config.validate(), Ok(()));
-        assert!(parse_rate_limit("per_second=0,burst=1").is_err());
+        assert_eq!(c.orderbook.errors["SlowResponse"], 0.02);
+        assert_eq!(c.orderbook.order_deadline_blocks, 5);
+        let plain = config(&["--latency", "10ms"]).expect("a duration");
         assert_eq!(
-            Cli::try_parse_from(["m"])
-                .expect("defaults")
-                .config()
-                .slow_response,
-            DEFAULT_SLOW_RESPONSE
+            plain.orderbook.latency,
+            LatencySpec::All(DelaySpec::Fixed(ms(10)))
         );
+        let defaults = config(&[]).expect("defaults");
+        assert_eq!(defaults.orderbook, OrderbookSpec::default());
+        assert_eq!(
+            defaults.orderbook.order_deadline_blocks,
+            DEFAULT_ORDER_DEADLINE_BLOCKS
+        );
+    }
+
+    #[test]
+    fn a_config_file_is_a_scenarios_orderbook_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orderbook.yaml");
+        std::fs::write(
+            &path,
+            "latency: {post_orders: 5ms, spikes: {every: 60s, duration: 5s, extra: 1s}}\n\
+             errors: {InsufficientFee: 0.02}\n\
+             slow_response: 45s\n\
+             rate_limit: {per_second: 100, burst: 20}\n\
+             order_deadline_blocks: 10\n",
+        )
+        .unwrap();
+        let c = config(&["--config", path.to_str().unwrap(), "--seed", "7"]).expect("valid file");
+        assert_eq!(c.seed, 7);
+        assert_eq!(c.orderbook.slow_response, Dur(Duration::from_secs(45)));
+        assert_eq!(c.orderbook.order_deadline_blocks, 10);
+        let limit = c.orderbook.rate_limit.and_then(|l| l.runtime()).unwrap();
+        assert_eq!((limit.per_second.get(), limit.burst.get()), (100, 20));
+    }
+
+    #[test]
+    fn bad_settings_say_where_and_what() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, "errors: {InsufficientFee: 0.7, WrongOwner: 0.7}\n").unwrap();
+        let err = config(&["--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(
+            err.contains("orderbook.errors: the fractions add up to 1.4"),
+            "{err}"
+        );
+        std::fs::write(&path, "latency: 10ms\nretries: 3\n").unwrap();
+        let err = config(&["--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(
+            err.contains("unknown field `retries`") && err.contains("line 2"),
+            "{err}"
+        );
+        let both = config(&["--config", path.to_str().unwrap(), "--latency", "1ms"]).unwrap_err();
+        assert!(both.contains("cannot be used with"), "{both}");
+        assert!(config(&["--error", "Typo=0.1"])
+            .unwrap_err()
+            .contains("unknown errorType"));
+        assert!(config(&["--latency", "{distribution: pareto}"])
+            .unwrap_err()
+            .contains("pareto"));
     }
 }

@@ -58,20 +58,22 @@ impl MockState {
     /// Validates `config` and builds a fresh state (no orders, no events).
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        let mut outcomes: Vec<String> = config.errors.keys().cloned().collect();
-        if config.rate_limit.is_some() {
+        let mut outcomes: Vec<String> = config.orderbook.errors.keys().cloned().collect();
+        if config.orderbook.rate_limit.is_some() {
             outcomes.push(PostOutcome::RateLimited.label().to_owned());
         }
         Ok(Self {
             shared: Arc::new(Shared {
                 domain: settlement_domain(config.chain_id, GPV2_SETTLEMENT),
-                mix: ErrorMix::new(&config.errors, config.seed)?,
-                latency: LatencySampler::new(&config.latency, config.seed),
+                mix: ErrorMix::new(&config.orderbook.errors, config.seed)?,
+                latency: LatencySampler::new(&config.orderbook.latency.runtime(), config.seed),
                 limits: config
+                    .orderbook
                     .rate_limit
+                    .and_then(|limit| limit.runtime())
                     .map(|limit| RouteLimits::new(limit, API_ROUTES)),
                 orders: Mutex::new(HashMap::new()),
-                truth: Truth::new(config.order_deadline_blocks, &outcomes),
+                truth: Truth::new(u64::from(config.orderbook.order_deadline_blocks), &outcomes),
                 config,
             }),
         })
@@ -232,7 +234,7 @@ async fn post_order(
         head,
     });
     if slow {
-        tokio::time::sleep(shared.config.slow_response).await;
+        tokio::time::sleep(shared.config.orderbook.slow_response.0).await;
     }
     response
 }
@@ -393,6 +395,13 @@ mod tests {
     }
 
     const VECTOR_OWNER: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+
+    /// The default config with its orderbook settings changed by `f`.
+    fn settings(f: impl FnOnce(&mut crate::settings::OrderbookSpec)) -> Config {
+        let mut config = Config::default();
+        f(&mut config.orderbook);
+        config
+    }
 
     fn state(config: Config) -> MockState {
         MockState::new(config).expect("valid config")
@@ -608,10 +617,9 @@ mod tests {
     #[tokio::test]
     async fn injected_errors_use_the_real_shape_and_store_nothing() {
         for error_type in ["InsufficientFee", "DuplicatedOrder"] {
-            let s = state(Config {
-                errors: [(error_type.to_owned(), 1.0)].into_iter().collect(),
-                ..Config::default()
-            });
+            let s = state(settings(|o| {
+                o.errors = [(error_type.to_owned(), 1.0)].into_iter().collect();
+            }));
             let (status, body) = post_json(&s, &vector_order()).await;
             assert_eq!(status, StatusCode::BAD_REQUEST);
             assert_error(&body, error_type);
@@ -628,10 +636,9 @@ mod tests {
     }
 
     fn only(fault: &str) -> MockState {
-        state(Config {
-            errors: [(fault.to_owned(), 1.0)].into_iter().collect(),
-            ..Config::default()
-        })
+        state(settings(|o| {
+            o.errors = [(fault.to_owned(), 1.0)].into_iter().collect();
+        }))
     }
 
     #[tokio::test]
@@ -694,11 +701,10 @@ mod tests {
     #[tokio::test]
     async fn slow_response_holds_a_504_and_stores_nothing() {
         let hold = Duration::from_millis(50);
-        let s = state(Config {
-            errors: [("SlowResponse".to_owned(), 1.0)].into_iter().collect(),
-            slow_response: hold,
-            ..Config::default()
-        });
+        let s = state(settings(|o| {
+            o.errors = [("SlowResponse".to_owned(), 1.0)].into_iter().collect();
+            o.slow_response = crate::settings::Dur(hold);
+        }));
         let started = Instant::now();
         let (status, body) = post_json(&s, &vector_order()).await;
         // A lower bound only: a tokio sleep never ends early.
@@ -715,14 +721,12 @@ mod tests {
     }
 
     fn rate_limited(per_second: u32, burst: u32) -> MockState {
-        let nz = |n| std::num::NonZeroU32::new(n).expect("above 0");
-        state(Config {
-            rate_limit: Some(crate::config::RateLimit {
-                per_second: nz(per_second),
-                burst: nz(burst),
-            }),
-            ..Config::default()
-        })
+        state(settings(|o| {
+            o.rate_limit = Some(crate::settings::RateLimitSpec {
+                per_second,
+                burst: Some(burst),
+            });
+        }))
     }
 
     async fn post_raw(s: &MockState, order: &Value) -> Response {
@@ -841,10 +845,9 @@ mod tests {
 
     #[tokio::test]
     async fn harness_routes_answer() {
-        let s = state(Config {
-            errors: [("InvalidQuote".to_owned(), 0.5)].into_iter().collect(),
-            ..Config::default()
-        });
+        let s = state(settings(|o| {
+            o.errors = [("InvalidQuote".to_owned(), 0.5)].into_iter().collect();
+        }));
         let (status, body) = call(&s, "GET", "/healthz", Body::empty()).await;
         assert_eq!(
             (status, body.as_slice()),
@@ -888,16 +891,15 @@ mod tests {
 
     #[tokio::test]
     async fn same_seed_answers_the_same_sequence() {
-        let config = Config {
-            seed: 99,
-            errors: [
+        let mut config = settings(|o| {
+            o.errors = [
                 ("InsufficientFee".to_owned(), 0.3),
                 ("QuoteNotFound".to_owned(), 0.3),
             ]
             .into_iter()
-            .collect(),
-            ..Config::default()
-        };
+            .collect();
+        });
+        config.seed = 99;
         let mut runs = Vec::new();
         for _ in 0..2 {
             let s = state(config.clone());

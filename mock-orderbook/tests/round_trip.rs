@@ -137,10 +137,8 @@ async fn real_round_trip_through_a_socket() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn invalid_config_is_refused_before_binding() {
-    let config = Config {
-        errors: [("NotAnError".to_owned(), 0.1)].into_iter().collect(),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.orderbook.errors = [("NotAnError".to_owned(), 0.1)].into_iter().collect();
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("literal");
     let err = mock_orderbook::start(config, bind)
         .await
@@ -152,10 +150,8 @@ async fn invalid_config_is_refused_before_binding() {
 
 #[tokio::test]
 async fn injected_connection_reset_reaches_the_client_as_a_transport_error() -> anyhow::Result<()> {
-    let config = Config {
-        errors: [("ConnectionReset".to_owned(), 1.0)].into_iter().collect(),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.orderbook.errors = [("ConnectionReset".to_owned(), 1.0)].into_iter().collect();
     let server = mock_orderbook::start(config, "127.0.0.1:0".parse()?).await?;
     let client = reqwest::Client::builder()
         .no_proxy()

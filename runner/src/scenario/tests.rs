@@ -727,14 +727,16 @@ fn orderbook_latency_slow_response_and_rate_limit_are_checked_in_place() {
     );
     let plan = load_text("ob.yaml", &good, &no_env).unwrap_or_else(|e| panic!("{e}"));
     let config = crate::mock::config(&plan).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.slow_response, Duration::from_secs(30));
-    let limit = config.rate_limit.expect("rate limit");
+    let settings = &config.orderbook;
+    assert_eq!(settings.slow_response.0, Duration::from_secs(30));
+    let limit = settings
+        .rate_limit
+        .and_then(|l| l.runtime())
+        .expect("rate limit");
     assert_eq!((limit.per_second.get(), limit.burst.get()), (100, 100));
-    assert_eq!(
-        config.latency.get,
-        mock_orderbook::Delay::Fixed(Duration::ZERO)
-    );
-    assert!(config.latency.spikes.is_some());
+    let latency = settings.latency.runtime();
+    assert_eq!(latency.get, mock_orderbook::Delay::Fixed(Duration::ZERO));
+    assert!(latency.spikes.is_some());
 }
 
 #[test]

@@ -9,12 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::Problem;
-use super::model::{EngineSpec, OrderbookSpec, Scenario, SCENARIO_VERSION};
+use super::model::{EngineSpec, Scenario, SCENARIO_VERSION};
 use super::source::{Source, RUNTIME_PLACEHOLDERS};
 use crate::bars::{self, Bar, BarError};
-use mock_orderbook::{
-    is_known_fault, EventKind, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE, TRANSPORT_FAULTS,
-};
+use mock_orderbook::EventKind;
 
 /// Chain ids the contract fixture replays (`replay.<chainId>.json`).
 pub const FIXTURE_CHAIN_IDS: &[u64] = &[1, 11_155_111];
@@ -43,10 +41,6 @@ pub const MAX_ACCOUNTS: u32 = 10_000;
 pub const MIN_STARTUP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest time the engine may be given to start.
 pub const MAX_STARTUP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-/// Most blocks an event may wait for its order.
-pub const MAX_ORDER_DEADLINE_BLOCKS: u32 = 1_000;
-/// Slack for the error-mix sum: 0.1 + 0.2 + 0.7 is not exactly 1.0 in floats.
-const MIX_TOLERANCE: f64 = 1e-9;
 
 /// Collects the problems of a scenario and parses its bars, in file order.
 pub(crate) struct Checker<'a> {
@@ -283,78 +277,12 @@ impl<'a> Checker<'a> {
         );
     }
 
+    /// The mock's own checks, placed at their field (`orderbook.errors.X`).
     fn orderbook(&mut self, scenario: &Scenario) {
-        let orderbook = &scenario.orderbook;
-        let mut all_fractions = true;
-        for (error_type, &fraction) in &orderbook.errors {
-            if !is_known_fault(error_type) {
-                self.fail(
-                    &["orderbook", "errors", error_type],
-                    format!(
-                        "orderbook.errors: unknown errorType {error_type:?}; known ones: {}; transport faults: {}",
-                        KNOWN_ERROR_TYPES.join(", "),
-                        TRANSPORT_FAULTS.join(", ")
-                    ),
-                );
-            }
-            if !(0.0..=1.0).contains(&fraction) {
-                all_fractions = false;
-                self.fail(
-                    &["orderbook", "errors", error_type],
-                    format!("orderbook.errors.{error_type}: must be a fraction between 0 and 1, got {fraction}"),
-                );
-            }
-        }
-        let sum: f64 = orderbook.errors.values().sum();
-        if all_fractions && sum > 1.0 + MIX_TOLERANCE {
-            self.fail(
-                &["orderbook", "errors"],
-                format!("orderbook.errors: the fractions add up to {sum}; at most 1 of the posts can fail"),
-            );
-        }
-        if orderbook.order_deadline_blocks < 1 {
-            self.fail(
-                &["orderbook", "order_deadline_blocks"],
-                "orderbook.order_deadline_blocks: must be at least 1 (an order cannot land in its event's own block)",
-            );
-        }
-        self.at_most(
-            &["orderbook", "order_deadline_blocks"],
-            orderbook.order_deadline_blocks,
-            MAX_ORDER_DEADLINE_BLOCKS,
-        );
-        self.orderbook_transport(orderbook);
-    }
-
-    /// Latency distributions, the slow-response hold and the rate limit.
-    fn orderbook_transport(&mut self, orderbook: &OrderbookSpec) {
-        if let Err(e) = orderbook.latency.to_mock().validate() {
-            self.fail(&["orderbook", "latency"], format!("orderbook.latency: {e}"));
-        }
-        let hold = orderbook.slow_response.0;
-        if hold.is_zero() || hold > MAX_SLOW_RESPONSE {
-            self.fail(
-                &["orderbook", "slow_response"],
-                format!(
-                    "orderbook.slow_response: must be above 0s and at most {}, got {}",
-                    humantime::format_duration(MAX_SLOW_RESPONSE),
-                    humantime::format_duration(hold)
-                ),
-            );
-        }
-        if let Some(limit) = &orderbook.rate_limit {
-            if limit.per_second < 1 {
-                self.fail(
-                    &["orderbook", "rate_limit", "per_second"],
-                    "orderbook.rate_limit.per_second: must be at least 1; leave rate_limit out for no limit",
-                );
-            }
-            if limit.burst == Some(0) {
-                self.fail(
-                    &["orderbook", "rate_limit", "burst"],
-                    "orderbook.rate_limit.burst: must be at least 1 (or leave it out to use per_second)",
-                );
-            }
+        for problem in scenario.orderbook.problems() {
+            let mut keys = vec!["orderbook"];
+            keys.extend(problem.path.iter().map(String::as_str));
+            self.fail(&keys, problem.message);
         }
     }
 
