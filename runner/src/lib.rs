@@ -17,6 +17,7 @@ pub mod mock;
 pub mod pipeline;
 pub mod process;
 pub mod redact;
+pub mod repeat;
 pub mod report;
 pub mod scenario;
 pub mod search;
