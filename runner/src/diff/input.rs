@@ -18,7 +18,7 @@ use crate::search::Search;
 /// What a path held.
 pub(super) enum Loaded {
     /// A capacity search.
-    Search(Search),
+    Search(Box<Search>),
     /// One run or more of one scenario, in run order.
     Runs(Vec<Outcome>),
 }
@@ -53,7 +53,7 @@ pub(super) fn load(path: &Path) -> Result<Loaded, DiffError> {
 
 fn load_file(path: &Path) -> Result<Loaded, DiffError> {
     if let Some(found) = search::read(path)? {
-        return Ok(Loaded::Search(found));
+        return Ok(Loaded::Search(Box::new(found)));
     }
     let mut outcome = read_outcome(path)?;
     if outcome.repeats.is_empty() {

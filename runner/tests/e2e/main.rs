@@ -12,6 +12,8 @@ mod lost_reasons;
 mod mutants;
 mod own_repo;
 mod owners;
+mod repeat;
+mod repeat;
 mod search;
 mod shipped;
 mod validate;
