@@ -263,8 +263,15 @@ pub struct Side {
     pub hash: String,
     /// The worst verdict of its runs.
     pub status: Status,
-    /// How many runs (repeats) it holds.
+    /// How many runs (repeats) were compared.
     pub runs: usize,
+    /// Interrupted or failed-to-run repeats left out (partial measurements).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_out: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Two sides compared.
@@ -419,6 +426,7 @@ fn side(runs: &[Outcome]) -> Side {
         hash: first.scenario.hash.clone(),
         status: worst_status(runs.iter().map(|o| o.status)),
         runs: runs.len(),
+        left_out: 0,
     }
 }
 
@@ -874,7 +882,29 @@ fn compare_files(
 ) -> Result<Comparison, DiffError> {
     let (b, h) = (&base[0].scenario, &head[0].scenario);
     check_same_scenario(&b.name, &b.hash, &h.name, &h.hash, request.force)?;
-    Ok(compare(base, head, request.noise))
+    let (base, base_left_out) = complete(base);
+    let (head, head_left_out) = complete(head);
+    let mut comparison = compare(&base, &head, request.noise);
+    comparison.base.left_out = base_left_out;
+    comparison.head.left_out = head_left_out;
+    Ok(comparison)
+}
+
+/// The runs that ran to their end (passed or failed), and how many were
+/// left out: an interrupted or broken repeat measured only part of the load.
+/// A side with no complete run keeps all its runs (its status says why).
+fn complete(runs: &[Outcome]) -> (Vec<Outcome>, usize) {
+    let done: Vec<Outcome> = runs
+        .iter()
+        .filter(|o| matches!(o.status, Status::Pass | Status::Fail))
+        .cloned()
+        .collect();
+    if done.is_empty() {
+        (runs.to_vec(), 0)
+    } else {
+        let left_out = runs.len() - done.len();
+        (done, left_out)
+    }
 }
 
 /// Refuses two different scenarios unless `force`.

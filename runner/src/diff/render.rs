@@ -62,7 +62,14 @@ fn rule(c: &Comparison) -> String {
 }
 
 fn sides(c: &Comparison) -> String {
-    let side = |s: &super::Side| format!("{} ({})", status(s.status), plural(s.runs, "run"));
+    let side = |s: &super::Side| {
+        let left_out = if s.left_out > 0 {
+            format!(", {} interrupted or broken left out", s.left_out)
+        } else {
+            String::new()
+        };
+        format!("{} ({}{left_out})", status(s.status), plural(s.runs, "run"))
+    };
     format!("base {} → head {}", side(&c.base), side(&c.head))
 }
 

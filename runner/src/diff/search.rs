@@ -71,6 +71,7 @@ fn side(s: &Search) -> Side {
             SearchStatus::Error => Status::Error,
         },
         runs: 1,
+        left_out: 0,
     }
 }
 

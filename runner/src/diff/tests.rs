@@ -367,3 +367,39 @@ fn run_reads_repeat_directories_and_combined_files() {
         "{err}"
     );
 }
+
+#[test]
+fn interrupted_repeats_are_left_out_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outcomes = runs(5, 3, 0.03, 1.0);
+    // A repeat stopped part-way: its few samples would look like a speed-up.
+    outcomes[2].status = crate::report::Status::Interrupted;
+    let mock = outcomes[2].mock.as_mut().unwrap();
+    mock.events.get_mut("twap").unwrap().latency_seconds.p50 = 0.01;
+    let head = dir.path().join("head.json");
+    std::fs::write(&head, crate::repeat::combine(outcomes).to_json()).unwrap();
+    let base = dir.path().join("base.json");
+    std::fs::write(
+        &base,
+        crate::repeat::combine(runs(6, 2, 0.03, 1.0)).to_json(),
+    )
+    .unwrap();
+    let answer = run(&Request {
+        base,
+        head,
+        noise: Noise::default(),
+        fail_on_regression: true,
+        format: Format::Json,
+        force: false,
+    })
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&answer.text).unwrap();
+    assert_eq!(
+        (
+            json["head"]["runs"].as_u64(),
+            json["head"]["left_out"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(json["improvements"], 0, "{}", answer.text);
+}
