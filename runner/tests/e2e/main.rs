@@ -13,7 +13,6 @@ mod mutants;
 mod own_repo;
 mod owners;
 mod repeat;
-mod repeat;
 mod search;
 mod shipped;
 mod validate;
