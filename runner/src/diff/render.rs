@@ -163,8 +163,13 @@ fn markdown(c: &Comparison) -> String {
         if !rest.is_empty() {
             let _ = writeln!(
                 md,
-                "<details><summary>{} more changed</summary>\n",
-                plural(rest.len(), "reading")
+                "<details><summary>{} more {} changed</summary>\n",
+                rest.len(),
+                if rest.len() == 1 {
+                    "reading"
+                } else {
+                    "readings"
+                }
             );
             md_table(&mut md, rest);
             md.push_str("</details>\n\n");
@@ -293,7 +298,9 @@ fn decided_by(r: &Row, signed: &dyn Fn(f64) -> String) -> String {
         }
     };
     let welch = || {
-        let mut s = format!("Welch p={}", r.p_value.map_or("–".to_owned(), p));
+        let raw = r.p_value.map_or("–".to_owned(), p);
+        let sign = if raw.starts_with('<') { "" } else { "=" };
+        let mut s = format!("Welch p{sign}{raw}");
         if let Some(adjusted) = r.p_adjusted {
             let _ = write!(s, " (adj {})", p(adjusted));
         }
