@@ -221,8 +221,10 @@ fn text(c: &Comparison) -> String {
     if let Some(w) = warning(c) {
         let _ = writeln!(out, "{w}");
     }
-    let moved = moved(c);
-    if moved.is_empty() {
+    // Moved rows, then the undecided ones: a log has room for both.
+    let mut shown = moved(c);
+    shown.extend(c.rows.iter().filter(|r| r.change == Change::NotEnoughData));
+    if shown.is_empty() {
         let _ = writeln!(
             out,
             "no change ({} readings compared; {})",
@@ -236,7 +238,7 @@ fn text(c: &Comparison) -> String {
         .load_preset(ASCII_BORDERS_ONLY_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(["metric", "base", "head", "Δ", "Δ%", "decided by", "verdict"]);
-    for r in &moved {
+    for r in &shown {
         let [metric, base, head, delta, percent, test, verdict] = cells(r, false);
         table.add_row([
             format!("{metric}{}", arrow(r.direction)),
@@ -251,8 +253,8 @@ fn text(c: &Comparison) -> String {
     let _ = writeln!(out, "{table}");
     let _ = writeln!(
         out,
-        "{} more readings did not change ({}; ↓ lower is better, ↑ higher is better)",
-        c.rows.len() - moved.len(),
+        "{} unchanged ({}; ↓ lower is better, ↑ higher is better)",
+        plural(c.rows.len() - shown.len(), "more reading"),
         rule(c)
     );
     out
