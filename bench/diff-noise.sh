@@ -10,8 +10,11 @@
 #   (OUT/a-I, OUT/b-I: the reference engine as built; OUT/s-I: the same engine with
 #   REFERENCE_PER_EVENT_COST=SLOW_COST, default 2500us), every run with one unrelated
 #   busy process (`yes > /dev/null`) beside it, as on a shared CI runner. A set is a
-#   repeat directory (OUT/a-I/1..REPEATS), the layout `runner --repeat` writes.
-#   Rounds interleave the three sets so slow drift of the machine hits all alike.
+#   repeat directory (OUT/a-I/1..REPEATS), the layout `runner --repeat` writes; the
+#   runs of a round are interleaved (a-I/1, s-I/1, b-I/1, a-I/2, …) so that slow
+#   drift of the machine's load hits all three sets alike.
+#   With SEQUENTIAL=1, each set runs its repeats back to back instead (a-I/1..N,
+#   then s-I, then b-I), as two `runner --repeat N` jobs would.
 #   Stops starting new rounds after $DEADLINE (a `date -d` string) when set.
 # judge: for every complete round I, `runner diff OUT/a-I OUT/b-I` (self-noise:
 #   the same build on both sides) and `runner diff OUT/a-I OUT/s-I` (power), and
@@ -42,20 +45,17 @@ one_run() { # DIR [COST] -> the runner's exit code
   return "$code"
 }
 
-one_set() { # DIR REPEATS [COST]
-  local dir=$1 repeats=$2 cost=${3:-}
+one_repeat() { # DIR I [COST]: run I of set DIR
+  local dir=$1 i=$2 cost=${3:-} start=$SECONDS code=0
   mkdir -p "$dir"
-  for i in $(seq 1 "$repeats"); do
-    local start=$SECONDS code=0
-    one_run "$dir/$i" "$cost" || code=$?
-    # An infrastructure failure or interruption is not a measurement: keep it aside, run again once.
-    if [ "$code" -ge 2 ]; then
-      echo "$(date -u +%H:%M:%S) $dir/$i exit $code: kept as $dir/$i.failed, running it again"
-      mv "$dir/$i" "$dir/$i.failed"; mv "$dir/$i.log" "$dir/$i.failed.log"
-      code=0; one_run "$dir/$i" "$cost" || code=$?
-    fi
-    echo "$(date -u +%H:%M:%S) $dir/$i $((SECONDS - start))s exit $code"
-  done
+  one_run "$dir/$i" "$cost" || code=$?
+  # An infrastructure failure or interruption is not a measurement: keep it aside, run again once.
+  if [ "$code" -ge 2 ]; then
+    echo "$(date -u +%H:%M:%S) $dir/$i exit $code: kept as $dir/$i.failed, running it again"
+    mv "$dir/$i" "$dir/$i.failed"; mv "$dir/$i.log" "$dir/$i.failed.log"
+    code=0; one_run "$dir/$i" "$cost" || code=$?
+  fi
+  echo "$(date -u +%H:%M:%S) $dir/$i $((SECONDS - start))s exit $code"
 }
 
 collect() {
@@ -67,9 +67,19 @@ collect() {
     if [ -n "${DEADLINE:-}" ] && [ "$(date +%s)" -ge "$(date -d "$DEADLINE" +%s)" ]; then
       echo "deadline $DEADLINE reached: stopping after $((r - 1)) rounds"; break
     fi
-    one_set "$out/a-$r" "$repeats"
-    one_set "$out/s-$r" "$repeats" "$cost"
-    one_set "$out/b-$r" "$repeats"
+    # Interleaved (a1 s1 b1 a2 s2 b2 …), as docs/ci.md recommends for CI: a burst of
+    # load on the machine then lands on every set, not on one side only.
+    if [ "${SEQUENTIAL:-0}" = 1 ]; then
+      for i in $(seq 1 "$repeats"); do one_repeat "$out/a-$r" "$i"; done
+      for i in $(seq 1 "$repeats"); do one_repeat "$out/s-$r" "$i" "$cost"; done
+      for i in $(seq 1 "$repeats"); do one_repeat "$out/b-$r" "$i"; done
+    else
+      for i in $(seq 1 "$repeats"); do
+        one_repeat "$out/a-$r" "$i"
+        one_repeat "$out/s-$r" "$i" "$cost"
+        one_repeat "$out/b-$r" "$i"
+      done
+    fi
     touch "$out/round-$r.done"
   done
   stop_hog

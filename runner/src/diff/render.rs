@@ -56,8 +56,10 @@ fn counts(c: &Comparison) -> String {
 /// How readings are judged, in one phrase.
 fn rule(c: &Comparison) -> String {
     format!(
-        "changed = exact counts differ, or a move > max({}%, 1 ms / 1 event) with Welch p ≤ {} after Benjamini–Hochberg",
-        c.noise_percent, c.fdr
+        "changed = exact counts differ, or a move > max({}%, 1 ms / 1 event) significant by Welch over runs, Benjamini–Hochberg at {} (event→order) and {} (the rest)",
+        c.noise_percent,
+        c.fdr_primary,
+        ((c.fdr - c.fdr_primary) * 1e6).round() / 1e6
     )
 }
 
@@ -303,8 +305,9 @@ fn decided_by(r: &Row, signed: &dyn Fn(f64) -> String) -> String {
         let raw = r.p_value.map_or("–".to_owned(), p);
         let sign = if raw.starts_with('<') { "" } else { "=" };
         let mut s = format!("Welch p{sign}{raw}");
-        if let Some(adjusted) = r.p_adjusted {
-            let _ = write!(s, " (adj {})", p(adjusted));
+        if let (Some(adjusted), Some(level)) = (r.p_adjusted, r.level) {
+            let family = if r.primary { "primary" } else { "other" };
+            let _ = write!(s, " (adj {} vs {level}, {family})", p(adjusted));
         }
         if let Some([low, high]) = r.interval {
             let _ = write!(s, ", 95% CI {} … {}", signed(low), signed(high));

@@ -85,6 +85,7 @@ fn readings(s: &Search) -> Readings {
         unit: if seconds { Unit::Seconds } else { Unit::Count },
         class: Class::Banded,
         holds: None,
+        primary: false,
     };
     BTreeMap::from([
         (
