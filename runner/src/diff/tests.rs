@@ -403,3 +403,27 @@ fn interrupted_repeats_are_left_out_and_counted() {
     );
     assert_eq!(json["improvements"], 0, "{}", answer.text);
 }
+
+#[test]
+fn event_to_order_latency_is_its_own_family() {
+    let c = compare(
+        &runs(7, 3, 0.05, 1.0),
+        &runs(8, 3, 0.05, 1.0),
+        Noise::default(),
+    );
+    let primary: Vec<&Row> = c.rows.iter().filter(|r| r.primary).collect();
+    let names: Vec<&str> = primary.iter().map(|r| r.metric.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "event→order p50 (ethflow)",
+            "event→order p50 (twap)",
+            "event→order p99 (ethflow)",
+            "event→order p99 (twap)"
+        ]
+    );
+    assert!(primary.iter().all(|r| r.level == Some(FDR_PRIMARY)));
+    let other = find(&c, "cowload_event_to_order_seconds{kind=\"twap\"} p99");
+    assert_eq!((other.primary, other.level), (false, Some(FDR_SECONDARY)));
+    assert!((FDR - 0.05).abs() < 1e-12);
+}
