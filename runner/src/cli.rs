@@ -29,8 +29,12 @@ pub enum Command {
         #[arg(long)]
         anvil: Option<PathBuf>,
         /// Also write the bars as JUnit XML (one test case per bar) to this file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "repeat")]
         junit: Option<PathBuf>,
+        /// Run the scenario N times, each on a fresh chain, into DIR/1..N, plus
+        /// DIR/outcome.json holding every repeat (what `runner diff` needs to judge latencies).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+        repeat: Option<u32>,
     },
     /// Find the largest events per block at which every bar holds: probe after probe, each a full fresh run (exit 0 found, 1 even --min fails, 2 bad input, 3 infrastructure, 130 interrupted).
     Search {
@@ -53,16 +57,16 @@ pub enum Command {
         #[arg(long)]
         search: bool,
     },
-    /// Compare two outcome.json files (exit 0, 1 a regression with --fail-on-regression, 2 unreadable input, 3 different scenarios).
+    /// Compare two outcomes (files, run directories or repeat directories) or two search.json (exit 0, 1 a regression with --fail-on-regression, 2 unreadable input, 4 different scenarios).
     Diff {
-        /// The base run's outcome.json.
+        /// The base: outcome.json, run directory, repeat directory (runner --repeat) or search.json.
         base: PathBuf,
-        /// The head run's outcome.json.
+        /// The head, as the base.
         head: PathBuf,
-        /// Changes within this percentage of the base count as unchanged.
+        /// Moves within this percentage of the base (or 1 ms / 1 event) count as unchanged.
         #[arg(long, default_value = "5%")]
         noise: crate::diff::Noise,
-        /// Exit 1 when a bar flipped to failing or a reading got worse past the noise band.
+        /// Exit 1 when a bar flipped to failing or a reading got significantly worse.
         #[arg(long)]
         fail_on_regression: bool,
         /// Output format.
@@ -117,6 +121,16 @@ mod tests {
                 assert!(out.is_none());
             }
             other => panic!("{other:?}"),
+        }
+        match parse_words(&["runner", "s.yaml", "--repeat", "3"]).command {
+            Command::Run { repeat, .. } => assert_eq!(repeat, Some(3)),
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            &["runner", "s.yaml", "--repeat", "0"][..],
+            &["runner", "s.yaml", "--repeat", "2", "--junit", "j.xml"],
+        ] {
+            assert!(parse(bad.iter().map(OsString::from)).is_err(), "{bad:?}");
         }
         assert!(
             matches!(parse_words(&["runner", "validate", "a.yaml", "b.toml"]).command, Command::Validate { files } if files.len() == 2)

@@ -18,6 +18,7 @@ mod mock;
 pub mod pipeline;
 pub mod process;
 mod redact;
+pub mod repeat;
 pub mod report;
 pub mod scenario;
 pub mod search;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use runner::cli::{self, Command};
 use runner::error::{Exit, RunError};
-use runner::{diff, fixture, pipeline, report, scenario, search, shutdown};
+use runner::{diff, fixture, pipeline, repeat, report, scenario, search, shutdown};
 
 fn main() -> ExitCode {
     let process_start = std::time::Instant::now();
@@ -65,6 +65,7 @@ fn main() -> ExitCode {
             out,
             anvil,
             junit,
+            repeat,
         } => run(
             &scenario,
             pipeline::Options {
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
                 process_start: Some(process_start),
                 end_early: false,
             },
+            repeat,
         ),
     }
 }
@@ -140,11 +142,14 @@ fn validate(files: &[std::path::PathBuf]) -> ExitCode {
     if ok { Exit::Pass } else { Exit::Usage }.into()
 }
 
-fn run(path: &std::path::Path, options: pipeline::Options) -> ExitCode {
+fn run(path: &std::path::Path, options: pipeline::Options, repeat: Option<u32>) -> ExitCode {
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    if let Some(n) = repeat {
+        return run_repeated(&runtime, path, &options, n);
+    }
     let result = runtime.block_on(async {
         let plan = scenario::load(path).map_err(RunError::from)?;
         let cancel = shutdown::listen();
@@ -155,6 +160,35 @@ fn run(path: &std::path::Path, options: pipeline::Options) -> ExitCode {
             report::print_summary(&finished.outcome);
             eprintln!("report: {}", finished.run_dir.join("report.md").display());
             ExitCode::from(finished.outcome.exit_code)
+        }
+        Err(e) => {
+            print_error(&e);
+            e.exit().into()
+        }
+    }
+}
+
+/// `runner SCENARIO --repeat N`: every repeat's summary as it finishes, then the combined file.
+fn run_repeated(
+    runtime: &tokio::runtime::Runtime,
+    path: &std::path::Path,
+    options: &pipeline::Options,
+    n: u32,
+) -> ExitCode {
+    let result = runtime.block_on(async {
+        let plan = scenario::load(path).map_err(RunError::from)?;
+        let cancel = shutdown::listen();
+        repeat::run(&plan, options, n, &cancel).await
+    });
+    match result {
+        Ok(done) => {
+            eprintln!(
+                "repeats: {} of {n} ran, worst verdict {:?}; combined: {}",
+                done.outcome.repeats.len(),
+                done.outcome.status,
+                done.dir.join("outcome.json").display()
+            );
+            ExitCode::from(done.outcome.exit_code)
         }
         Err(e) => {
             print_error(&e);

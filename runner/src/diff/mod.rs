@@ -1,22 +1,38 @@
-//! `runner diff BASE.json HEAD.json`: what moved between two outcomes of the
-//! same scenario, for a pull request.
+//! `runner diff BASE HEAD`: what moved between two sets of runs of the same
+//! scenario, for a pull request, without crying wolf.
 //!
-//! In: two `outcome.json` files. Out: one row per reading (bar values, totals,
+//! In: two outcomes, each an `outcome.json`, a run directory, or a repeat
+//! directory (`runner SCENARIO --repeat N`: `DIR/outcome.json` holding every
+//! repeat, or `DIR/1..N/outcome.json`). Out: one row per reading (bars, totals,
 //! mock accounting, stage growth, every engine/mock/harness series), each with
-//! a direction (lower or higher is better, or neutral), a delta and a verdict,
-//! rendered as markdown, text or JSON, and an exit code.
+//! a direction, a delta, the test that decided it (with its p-value or
+//! interval) and a verdict, rendered as markdown, text or JSON, and an exit code.
 //!
-//! Why a noise band: latencies wobble from run to run; a change smaller than
-//! `--noise` (percent of the base) is shown as unchanged so the table only
-//! shouts about real moves. Bars that flipped are listed first because they
-//! change the verdict. Outcomes of different scenarios (hashes differ) are
-//! not comparable and are refused unless `--force`.
+//! Why these rules (docs/ci.md has the reasoning and the measurements):
+//! - **Exact readings** (events on chain, matched, lost, duplicates, unmatched
+//!   orders, the delivered ratio, bars' verdicts) are compared exactly, on the
+//!   worst repeat of each side: one lost event is news, whatever the noise.
+//! - **Measured readings** (latencies, engine series, stage growth, bars'
+//!   observed values) change only when the move is larger than a practical
+//!   threshold, max(`--noise` % of base, 1 ms or 1 event), **and** significant:
+//!   Welch's t-test on one value per run (the run is the unit of replication:
+//!   blocks of one run share its machine noise), the p-values adjusted by
+//!   Benjamini–Hochberg in two families that split the error rate: the
+//!   primary readings (event→order p50 and p99 per kind, what cowload is
+//!   for) at [`FDR_PRIMARY`], every other measured reading at
+//!   [`FDR_SECONDARY`]. With fewer than two runs on a side there is no
+//!   run-to-run variance to test against: a move past the threshold is then
+//!   "not enough data to judge", never a regression.
+//! - Outcomes of different scenarios (hashes differ) are not comparable and
+//!   are refused unless `--force`.
 
+mod input;
 mod render;
 mod search;
+pub mod stats;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::Serialize;
@@ -26,12 +42,31 @@ use crate::report::{MetricKind, Outcome, Status};
 
 pub use render::render;
 
-/// Why a diff could not be made. Exit 2 for unreadable input, 3 for a
-/// scenario mismatch (as the issue asks).
+/// False discovery rate of the primary readings (event→order p50 and p99 per
+/// kind), Benjamini–Hochberg within their family.
+pub const FDR_PRIMARY: f64 = 0.04;
+
+/// False discovery rate of every other measured reading (about 180 for the
+/// baseline scenario), Benjamini–Hochberg within their family.
+pub const FDR_SECONDARY: f64 = 0.01;
+
+/// The two rates together: with nothing changed, the chance that any measured
+/// reading is flagged is at most this (a union bound over the two families),
+/// before the practical threshold removes small moves as well. Why a split
+/// rather than one family: one family of ~180 readings asks a single moved
+/// reading for p ≤ 0.05/180, which three to five runs a side cannot reach
+/// for a 25 % slower engine on a busy 2-core machine (docs/benchmarks.md);
+/// the few readings cowload exists to measure get most of the rate.
+pub const FDR: f64 = FDR_PRIMARY + FDR_SECONDARY;
+
+/// Why a diff could not be made. Exit 2 for unreadable input, 4 for a
+/// scenario mismatch.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}; pass the outcome.json of a run directory")]
+    #[error(
+        "cannot read {path}: {source}; pass an outcome.json, a run directory or a repeat directory"
+    )]
     Read {
         /// The file.
         path: PathBuf,
@@ -91,7 +126,8 @@ pub enum Format {
     Json,
 }
 
-/// A noise band in percent of the base value, written `5%` or `5`.
+/// The relative part of the practical threshold, in percent of the base
+/// value, written `5%` or `5`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Noise(pub f64);
 
@@ -131,21 +167,24 @@ pub enum Direction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
-    /// A bar that held on base and fails on head.
+    /// A bar that held on every base run and failed on a head run.
     NowFails,
-    /// A bar that failed on base and holds on head.
+    /// A bar that failed on a base run and holds on every head run.
     NowHolds,
-    /// Moved the bad way past the noise band.
+    /// Moved the bad way: exactly (counts), or significantly and past the threshold.
     Worse,
-    /// Moved the good way past the noise band.
+    /// Moved the good way: exactly (counts), or significantly and past the threshold.
     Better,
-    /// Moved past the noise band; the reading has no direction.
+    /// Moved; the reading has no direction.
     Changed,
     /// Only on head.
     New,
     /// Only on base.
     Removed,
-    /// Within the noise band.
+    /// Moved past the threshold, but a side has fewer than two runs: no
+    /// run-to-run variance to judge the move against.
+    NotEnoughData,
+    /// Within the threshold, or not significant.
     Unchanged,
 }
 
@@ -154,6 +193,36 @@ impl Change {
     pub fn is_regression(self) -> bool {
         matches!(self, Change::NowFails | Change::Worse)
     }
+
+    /// True for the changes that improve the head.
+    pub fn is_improvement(self) -> bool {
+        matches!(self, Change::NowHolds | Change::Better)
+    }
+
+    /// True when the row says something moved (not unchanged, not undecided).
+    pub fn moved(self) -> bool {
+        !matches!(self, Change::Unchanged | Change::NotEnoughData)
+    }
+}
+
+/// What decided a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Test {
+    /// A bar's verdict (held on every run of a side or not), compared exactly.
+    BarVerdict,
+    /// A count compared exactly on each side's worst run.
+    Exact,
+    /// Welch's t-test on per-run values, Benjamini–Hochberg adjusted.
+    Welch,
+    /// The move is within the practical threshold: unchanged whatever a test says.
+    Threshold,
+    /// A single result per side (`search.json`) against the noise band.
+    NoiseBand,
+    /// The reading (or its value) exists on one side only.
+    Presence,
+    /// Nothing could decide: fewer than two runs on a side.
+    None,
 }
 
 /// One compared reading.
@@ -165,9 +234,10 @@ pub struct Row {
     pub unit: String,
     /// Which way is good.
     pub direction: Direction,
-    /// The base value (absent when the reading is new).
+    /// The base value: the mean over runs (measured readings) or the worst
+    /// run (exact readings); absent when the reading is new.
     pub base: Option<f64>,
-    /// The head value (absent when the reading was removed).
+    /// The head value, as `base`; absent when the reading was removed.
     pub head: Option<f64>,
     /// head − base.
     pub delta: Option<f64>,
@@ -175,6 +245,33 @@ pub struct Row {
     pub delta_percent: Option<f64>,
     /// The verdict.
     pub change: Change,
+    /// What decided the verdict.
+    pub test: Test,
+    /// The smallest move that can count: max(noise % of base, 1 ms or 1 event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Welch's two-sided p-value, before adjustment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    /// The Benjamini–Hochberg adjusted p-value within the row's family;
+    /// significant when ≤ `level`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_adjusted: Option<f64>,
+    /// The false discovery rate of the row's family ([`FDR_PRIMARY`] or [`FDR_SECONDARY`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<f64>,
+    /// True for the primary readings (event→order p50 and p99 per kind).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub primary: bool,
+    /// 95 % interval of head − base (Welch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<[f64; 2]>,
+    /// One value per base run, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub base_runs: Vec<f64>,
+    /// One value per head run, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub head_runs: Vec<f64>,
 }
 
 /// One side of the comparison.
@@ -184,149 +281,329 @@ pub struct Side {
     pub scenario: String,
     /// Scenario hash.
     pub hash: String,
-    /// The run's verdict.
+    /// The worst verdict of its runs.
     pub status: Status,
+    /// How many runs (repeats) were compared.
+    pub runs: usize,
+    /// Interrupted or failed-to-run repeats left out (partial measurements).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_out: usize,
 }
 
-/// Two outcomes compared.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Two sides compared.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
-    /// The base outcome.
+    /// The base side.
     pub base: Side,
-    /// The head outcome.
+    /// The head side.
     pub head: Side,
-    /// The noise band, percent.
+    /// The relative part of the practical threshold, percent.
     pub noise_percent: f64,
+    /// The false discovery rate of all Welch tests together.
+    pub fdr: f64,
+    /// Its share for the primary readings.
+    pub fdr_primary: f64,
     /// Rows: flipped bars first, then the other bars, then every other
     /// reading in a fixed order.
     pub rows: Vec<Row>,
     /// Rows that count as regressions.
     pub regressions: usize,
+    /// Rows that count as improvements.
+    pub improvements: usize,
 }
 
 impl Comparison {
-    /// True when nothing moved past the noise band and no reading came or went.
+    /// True when no reading moved, came or went (undecided rows included).
     pub fn unchanged(&self) -> bool {
-        self.rows.iter().all(|r| r.change == Change::Unchanged)
+        self.rows.iter().all(|r| !r.change.moved())
     }
 }
 
-/// One reading of one outcome.
+/// The smallest move of a reading that can count, besides the percentage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Unit {
+    /// Seconds: 1 ms.
+    Seconds,
+    /// Events, orders, requests: 1.
+    Count,
+    /// Ratios and anything else: no floor.
+    Plain,
+}
+
+impl Unit {
+    fn floor(self) -> f64 {
+        match self {
+            Unit::Seconds => TIME_FLOOR_SECONDS,
+            Unit::Count => COUNT_FLOOR,
+            Unit::Plain => 0.0,
+        }
+    }
+}
+
+/// How a reading is judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Class {
+    /// Exactly, on the worst run of each side.
+    Exact,
+    /// Threshold and Welch's test over runs.
+    Measured,
+    /// One result per side against the noise band (searches).
+    Banded,
+}
+
+/// One reading of one run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Reading {
     value: Option<f64>,
     direction: Direction,
-    seconds: bool,
+    unit: Unit,
+    class: Class,
     /// `Some(holds)` for bars.
     holds: Option<bool>,
+    /// One of the primary readings (event→order latency per kind).
+    primary: bool,
 }
 
-/// Compares `head` against `base` with a noise band of `noise` percent.
-pub fn compare(base: &Outcome, head: &Outcome, noise: Noise) -> Comparison {
-    compare_readings(
-        side(base),
-        side(head),
-        &readings(base),
-        &readings(head),
-        noise,
-    )
+/// Every reading of one run, keyed by (section, name).
+type Readings = BTreeMap<(u8, String), Reading>;
+
+/// Compares the `head` runs against the `base` runs.
+pub fn compare(base: &[Outcome], head: &[Outcome], noise: Noise) -> Comparison {
+    let before: Vec<Readings> = base.iter().map(readings).collect();
+    let after: Vec<Readings> = head.iter().map(readings).collect();
+    compare_readings(side(base), side(head), &before, &after, noise)
 }
 
-/// The rows of two sets of readings; shared by outcomes and searches.
+/// The rows of two sets of runs' readings; shared by outcomes and searches.
 fn compare_readings(
     base: Side,
     head: Side,
-    before: &BTreeMap<(u8, String), Reading>,
-    after: &BTreeMap<(u8, String), Reading>,
+    before: &[Readings],
+    after: &[Readings],
     noise: Noise,
 ) -> Comparison {
-    let mut keys: Vec<&(u8, String)> = before.keys().chain(after.keys()).collect();
+    let mut keys: Vec<&(u8, String)> = before
+        .iter()
+        .chain(after)
+        .flat_map(|runs| runs.keys())
+        .collect();
     keys.sort();
     keys.dedup();
     let mut rows: Vec<Row> = keys
         .into_iter()
-        .map(|key| row(&key.1, before.get(key), after.get(key), noise.0))
+        .map(|key| {
+            let pick = |runs: &[Readings]| -> Vec<Reading> {
+                runs.iter().filter_map(|r| r.get(key).copied()).collect()
+            };
+            row(&key.1, &pick(before), &pick(after), noise.0)
+        })
         .collect();
+    adjust(&mut rows);
     // Flipped bars first, keeping the fixed order otherwise (the sort is stable).
     rows.sort_by_key(|r| !matches!(r.change, Change::NowFails | Change::NowHolds));
     let regressions = rows.iter().filter(|r| r.change.is_regression()).count();
+    let improvements = rows.iter().filter(|r| r.change.is_improvement()).count();
     Comparison {
         base,
         head,
         noise_percent: noise.0,
+        fdr: FDR,
+        fdr_primary: FDR_PRIMARY,
         rows,
         regressions,
+        improvements,
     }
 }
 
-fn side(o: &Outcome) -> Side {
+/// Benjamini–Hochberg within each family over every Welch p-value of the
+/// comparison (also those within the threshold: a family is every reading
+/// tested, not the ones that looked big), then the verdicts of the rows
+/// Welch decides.
+fn adjust(rows: &mut [Row]) {
+    for (primary, level) in [(true, FDR_PRIMARY), (false, FDR_SECONDARY)] {
+        let tested: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].p_value.is_some() && rows[i].primary == primary)
+            .collect();
+        let p: Vec<f64> = tested
+            .iter()
+            .map(|&i| rows[i].p_value.expect("filtered"))
+            .collect();
+        for (&i, adjusted) in tested.iter().zip(stats::benjamini_hochberg(&p)) {
+            let row = &mut rows[i];
+            row.p_adjusted = Some(adjusted);
+            row.level = Some(level);
+            if row.test == Test::Welch {
+                row.change = if adjusted <= level {
+                    directional(row.direction, row.delta.unwrap_or(0.0))
+                } else {
+                    Change::Unchanged
+                };
+            }
+        }
+    }
+}
+
+/// The worst status of a side's runs.
+fn side(runs: &[Outcome]) -> Side {
+    let first = runs.first().expect("a side has at least one run");
     Side {
-        scenario: o.scenario.name.clone(),
-        hash: o.scenario.hash.clone(),
-        status: o.status,
+        scenario: first.scenario.name.clone(),
+        hash: first.scenario.hash.clone(),
+        status: worst_status(runs.iter().map(|o| o.status)),
+        runs: runs.len(),
+        left_out: 0,
     }
 }
 
-fn row(metric: &str, base: Option<&Reading>, head: Option<&Reading>, noise: f64) -> Row {
-    let any = head.or(base).expect("a key comes from one side at least");
-    let b = base.and_then(|r| r.value);
-    let h = head.and_then(|r| r.value);
+/// Error, then interrupted, then fail, then pass.
+pub fn worst_status(statuses: impl Iterator<Item = Status>) -> Status {
+    let rank = |s: &Status| match s {
+        Status::Pass => 0,
+        Status::Fail => 1,
+        Status::Interrupted => 2,
+        Status::Error => 3,
+    };
+    statuses.max_by_key(rank).unwrap_or(Status::Pass)
+}
+
+/// Better or worse by the reading's direction; `Changed` without one.
+fn directional(direction: Direction, delta: f64) -> Change {
+    match direction {
+        Direction::Neutral => Change::Changed,
+        Direction::Lower if delta < 0.0 => Change::Better,
+        Direction::Higher if delta > 0.0 => Change::Better,
+        _ => Change::Worse,
+    }
+}
+
+/// A row before the Benjamini–Hochberg step (which settles `Test::Welch` rows).
+fn row(metric: &str, base: &[Reading], head: &[Reading], noise: f64) -> Row {
+    let any = *head
+        .first()
+        .or(base.first())
+        .expect("a key comes from one side at least");
+    let values = |side: &[Reading]| -> Vec<f64> { side.iter().filter_map(|r| r.value).collect() };
+    let (bv, hv) = (values(base), values(head));
+    let summary = |v: &[f64]| match any.class {
+        Class::Exact => worst(v, any.direction),
+        Class::Measured => stats::mean(v),
+        Class::Banded => v.first().copied(),
+    };
+    let (b, h) = (summary(&bv), summary(&hv));
     let delta = b.zip(h).map(|(b, h)| h - b);
     let delta_percent = b
         .zip(delta)
         .filter(|(b, _)| *b != 0.0)
         .map(|(b, d)| d / b.abs() * 100.0);
-    let flip = match (base.and_then(|r| r.holds), head.and_then(|r| r.holds)) {
-        (Some(true), Some(false)) => Some(Change::NowFails),
-        (Some(false), Some(true)) => Some(Change::NowHolds),
-        _ => None,
-    };
-    let change = match (base, head) {
-        _ if flip.is_some() => flip.expect("checked"),
-        (None, Some(_)) => Change::New,
-        (Some(_), None) => Change::Removed,
-        _ => judge(b, h, delta_percent, any, noise),
-    };
-    Row {
+    let threshold = b.map(|b| (b.abs() * noise / 100.0).max(any.unit.floor()));
+    let several = |v: &[f64]| if v.len() > 1 { v.to_vec() } else { Vec::new() };
+    let mut row = Row {
         metric: metric.to_owned(),
-        unit: if any.seconds { "s" } else { "" }.to_owned(),
+        unit: if any.unit == Unit::Seconds { "s" } else { "" }.to_owned(),
         direction: any.direction,
         base: b,
         head: h,
         delta,
         delta_percent,
-        change,
+        change: Change::Unchanged,
+        test: Test::Presence,
+        threshold: None,
+        p_value: None,
+        p_adjusted: None,
+        level: None,
+        primary: any.primary,
+        interval: None,
+        base_runs: several(&bv),
+        head_runs: several(&hv),
+    };
+    if let Some(flip) = flip(base, head) {
+        (row.change, row.test) = (flip, Test::BarVerdict);
+        return row;
+    }
+    match (base.is_empty(), head.is_empty(), b.zip(h)) {
+        (true, _, _) => row.change = Change::New,
+        (_, true, _) => row.change = Change::Removed,
+        (_, _, None) if b.is_none() && h.is_none() => row.change = Change::Unchanged,
+        // A value appeared or vanished (for example a bar lost its data).
+        (_, _, None) => row.change = Change::Changed,
+        (_, _, Some((bs, hs))) => {
+            let d = hs - bs;
+            match any.class {
+                Class::Exact => {
+                    row.test = Test::Exact;
+                    row.change = if d == 0.0 {
+                        Change::Unchanged
+                    } else {
+                        directional(any.direction, d)
+                    };
+                }
+                Class::Banded => {
+                    row.test = Test::NoiseBand;
+                    row.threshold = threshold;
+                    row.change = if d.abs() <= threshold.unwrap_or(0.0) {
+                        Change::Unchanged
+                    } else {
+                        directional(any.direction, d)
+                    };
+                }
+                Class::Measured => measured(&mut row, &bv, &hv, threshold.unwrap_or(0.0)),
+            }
+        }
+    }
+    row
+}
+
+/// Threshold first, then Welch (settled after the adjustment).
+fn measured(row: &mut Row, base: &[f64], head: &[f64], threshold: f64) {
+    let d = row.delta.unwrap_or(0.0);
+    row.threshold = Some(threshold);
+    let welch = stats::welch(base, head);
+    if let Some(w) = welch {
+        row.p_value = Some(w.p);
+        row.interval = Some([w.interval.0, w.interval.1]);
+    }
+    (row.test, row.change) = match welch {
+        _ if d.abs() <= threshold => (Test::Threshold, Change::Unchanged),
+        None => (Test::None, Change::NotEnoughData),
+        Some(_) => (Test::Welch, Change::Unchanged),
+    };
+}
+
+/// A bar that held on every run of one side and failed on some run of the other.
+fn flip(base: &[Reading], head: &[Reading]) -> Option<Change> {
+    let holds = |side: &[Reading]| -> Option<bool> {
+        let verdicts: Vec<bool> = side.iter().filter_map(|r| r.holds).collect();
+        (!verdicts.is_empty()).then(|| verdicts.iter().all(|h| *h))
+    };
+    match (holds(base)?, holds(head)?) {
+        (true, false) => Some(Change::NowFails),
+        (false, true) => Some(Change::NowHolds),
+        _ => None,
     }
 }
 
-fn judge(
-    base: Option<f64>,
-    head: Option<f64>,
-    percent: Option<f64>,
-    reading: &Reading,
-    noise: f64,
-) -> Change {
-    let (b, h) = match (base, head) {
-        (Some(b), Some(h)) => (b, h),
-        (None, None) => return Change::Unchanged,
-        // A value appeared or vanished (for example a bar lost its data).
-        _ => return Change::Changed,
-    };
-    let below_floor = reading.seconds && (h - b).abs() < TIME_FLOOR_SECONDS;
-    if b == h || below_floor || percent.is_some_and(|p| p.abs() <= noise) {
-        return Change::Unchanged;
-    }
-    match reading.direction {
-        Direction::Neutral => Change::Changed,
-        Direction::Lower if h < b => Change::Better,
-        Direction::Higher if h > b => Change::Better,
-        _ => Change::Worse,
+/// The worst run's value: the largest where lower is better, the smallest
+/// where higher is better, the median otherwise.
+fn worst(values: &[f64], direction: Direction) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match direction {
+        Direction::Lower => sorted.last().copied(),
+        Direction::Higher => sorted.first().copied(),
+        Direction::Neutral => sorted.get(sorted.len() / 2).copied(),
     }
 }
 
 /// Time readings closer than this are unchanged whatever the percentage:
 /// a 0.3 ms → 0.4 ms move is +33% and still noise.
 pub const TIME_FLOOR_SECONDS: f64 = 0.001;
+
+/// Count readings (events, orders, requests) must move by more than one.
+pub const COUNT_FLOOR: f64 = 1.0;
 
 /// Summary quantiles left out of the diff: min and max are single
 /// observations, noise by nature (they stay in outcome.json).
@@ -340,26 +617,32 @@ const STAGES: u8 = 3;
 const METRICS: u8 = 4;
 
 /// Every comparable reading of an outcome, keyed by (section, name).
-fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
+fn readings(o: &Outcome) -> Readings {
     let mut out = BTreeMap::new();
-    let mut put =
-        |section: u8, name: String, value: Option<f64>, direction: Direction, seconds: bool| {
-            out.insert(
-                (section, name),
-                Reading {
-                    value,
-                    direction,
-                    seconds,
-                    holds: None,
-                },
-            );
-        };
+    let mut put = |section: u8,
+                   name: String,
+                   value: Option<f64>,
+                   direction: Direction,
+                   (unit, class): (Unit, Class)| {
+        out.insert(
+            (section, name),
+            Reading {
+                value,
+                direction,
+                unit,
+                class,
+                holds: None,
+                primary: false,
+            },
+        );
+    };
+    let exact = (Unit::Count, Class::Exact);
     put(
         TOTALS,
         "delivered ratio".to_owned(),
         o.totals.delivered_ratio,
         Direction::Higher,
-        false,
+        (Unit::Plain, Class::Exact),
     );
     for (kind, &n) in o.totals.delivered.iter() {
         put(
@@ -367,7 +650,7 @@ fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
             format!("events on chain ({kind})"),
             Some(n as f64),
             Direction::Higher,
-            false,
+            exact,
         );
     }
     if let Some(mock) = &o.mock {
@@ -377,30 +660,28 @@ fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
                 format!("events matched ({kind})"),
                 Some(e.matched as f64),
                 Direction::Higher,
-                false,
+                exact,
             );
             put(
                 MOCK,
                 format!("events lost ({kind})"),
                 Some(e.lost as f64),
                 Direction::Lower,
-                false,
+                exact,
             );
             if e.latency_seconds.count > 0 {
-                put(
-                    MOCK,
-                    format!("event→order p50 ({kind})"),
-                    Some(e.latency_seconds.p50),
-                    Direction::Lower,
-                    true,
-                );
-                put(
-                    MOCK,
-                    format!("event→order p99 ({kind})"),
-                    Some(e.latency_seconds.p99),
-                    Direction::Lower,
-                    true,
-                );
+                for (q, v) in [
+                    ("p50", e.latency_seconds.p50),
+                    ("p99", e.latency_seconds.p99),
+                ] {
+                    put(
+                        MOCK,
+                        format!("event→order {q} ({kind})"),
+                        Some(v),
+                        Direction::Lower,
+                        (Unit::Seconds, Class::Measured),
+                    );
+                }
             }
         }
         for (kind, outcomes) in &mock.orders_received {
@@ -410,12 +691,19 @@ fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
                 } else {
                     Direction::Lower
                 };
+                // Duplicates are a bug, counted exactly; retries and rejections
+                // depend on timing and are measured like any other count.
+                let class = if result == "duplicate" {
+                    Class::Exact
+                } else {
+                    Class::Measured
+                };
                 put(
                     MOCK,
                     format!("order POSTs ({kind}, {result})"),
                     Some(*n as f64),
                     direction,
-                    false,
+                    (Unit::Count, class),
                 );
             }
         }
@@ -424,7 +712,7 @@ fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
             "unmatched orders".to_owned(),
             Some(mock.unmatched_orders as f64),
             Direction::Lower,
-            false,
+            exact,
         );
     }
     for stage in &o.bottleneck.stages {
@@ -433,7 +721,7 @@ fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
             format!("p99 growth: {}", stage.stage),
             Some(stage.growth_seconds),
             Direction::Lower,
-            true,
+            (Unit::Seconds, Class::Measured),
         );
     }
     for (key, m) in &o.metrics {
@@ -442,14 +730,22 @@ fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
             .next()
             .is_some_and(|n| n.contains("_seconds"));
         let direction = direction_of(key);
+        let measured = |unit: Unit| (unit, Class::Measured);
+        let timed = if seconds { Unit::Seconds } else { Unit::Count };
         match m.kind {
-            MetricKind::Counter => put(METRICS, format!("{key} Δ"), m.delta, direction, false),
+            MetricKind::Counter => put(
+                METRICS,
+                format!("{key} Δ"),
+                m.delta,
+                direction,
+                measured(timed),
+            ),
             MetricKind::Gauge => put(
                 METRICS,
                 format!("{key} max"),
                 m.max.or(m.end),
                 direction,
-                seconds,
+                measured(timed),
             ),
             MetricKind::Histogram | MetricKind::Summary => {
                 for (q, v) in m
@@ -457,12 +753,13 @@ fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
                     .iter()
                     .filter(|(q, _)| !NOISY_QUANTILES.contains(&q.as_str()))
                 {
+                    let unit = if seconds { Unit::Seconds } else { Unit::Plain };
                     put(
                         METRICS,
                         format!("{key} {q}"),
                         Some(*v),
                         Direction::Lower,
-                        seconds,
+                        measured(unit),
                     );
                 }
                 if m.delta.is_some() {
@@ -471,7 +768,7 @@ fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
                         format!("{key} count Δ"),
                         m.delta,
                         Direction::Neutral,
-                        false,
+                        measured(Unit::Count),
                     );
                 }
             }
@@ -488,13 +785,26 @@ fn readings(o: &Outcome) -> BTreeMap<(u8, String), Reading> {
             Reading {
                 value: bar.observed,
                 direction,
-                seconds: bar.unit == "s",
+                unit: if bar.unit == "s" {
+                    Unit::Seconds
+                } else {
+                    Unit::Plain
+                },
+                class: Class::Measured,
                 holds: Some(bar.holds),
+                primary: false,
             },
         );
     }
+    // The mock's exact event→order latency per kind: what cowload measures first.
+    for ((section, name), reading) in &mut out {
+        reading.primary = *section == MOCK && name.starts_with(PRIMARY_PREFIX);
+    }
     out
 }
+
+/// The names of the primary readings start with this.
+const PRIMARY_PREFIX: &str = "event→order ";
 
 /// Words that say which way is good, checked against the name and labels.
 const WORSE_WHEN_UP: [&str; 14] = [
@@ -541,11 +851,11 @@ pub fn direction_of(series: &str) -> Direction {
 /// What `runner diff` was asked to do.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// The base outcome file.
+    /// The base: an outcome.json, search.json, run directory or repeat directory.
     pub base: PathBuf,
-    /// The head outcome file.
+    /// The head, as `base`.
     pub head: PathBuf,
-    /// The noise band.
+    /// The relative part of the practical threshold.
     pub noise: Noise,
     /// Exit 1 when something regressed.
     pub fail_on_regression: bool,
@@ -564,15 +874,19 @@ pub struct Answer {
     pub exit_code: u8,
 }
 
-/// Reads both files, compares them and renders the result. Two
+/// Reads both sides, compares them and renders the result. Two
 /// `search.json` are compared as searches (capacity, bracket, probes); two
-/// `outcome.json` as runs; one of each is refused.
+/// outcomes (single runs or repeats) as runs; one of each is refused.
 pub fn run(request: &Request) -> Result<Answer, DiffError> {
-    let comparison = match (search::read(&request.base)?, search::read(&request.head)?) {
-        (Some(base), Some(head)) => search::compare_files(&base, &head, request)?,
-        (None, None) => compare_files(&read(&request.base)?, &read(&request.head)?, request)?,
+    let comparison = match (input::load(&request.base)?, input::load(&request.head)?) {
+        (input::Loaded::Search(base), input::Loaded::Search(head)) => {
+            search::compare_files(&base, &head, request)?
+        }
+        (input::Loaded::Runs(base), input::Loaded::Runs(head)) => {
+            compare_files(&base, &head, request)?
+        }
         (base, _) => {
-            let (search, outcome) = if base.is_some() {
+            let (search, outcome) = if matches!(base, input::Loaded::Search(_)) {
                 (&request.base, &request.head)
             } else {
                 (&request.head, &request.base)
@@ -599,18 +913,35 @@ pub fn run(request: &Request) -> Result<Answer, DiffError> {
 }
 
 fn compare_files(
-    base: &Outcome,
-    head: &Outcome,
+    base: &[Outcome],
+    head: &[Outcome],
     request: &Request,
 ) -> Result<Comparison, DiffError> {
-    check_same_scenario(
-        &base.scenario.name,
-        &base.scenario.hash,
-        &head.scenario.name,
-        &head.scenario.hash,
-        request.force,
-    )?;
-    Ok(compare(base, head, request.noise))
+    let (b, h) = (&base[0].scenario, &head[0].scenario);
+    check_same_scenario(&b.name, &b.hash, &h.name, &h.hash, request.force)?;
+    let (base, base_left_out) = complete(base);
+    let (head, head_left_out) = complete(head);
+    let mut comparison = compare(&base, &head, request.noise);
+    comparison.base.left_out = base_left_out;
+    comparison.head.left_out = head_left_out;
+    Ok(comparison)
+}
+
+/// The runs that ran to their end (passed or failed), and how many were
+/// left out: an interrupted or broken repeat measured only part of the load.
+/// A side with no complete run keeps all its runs (its status says why).
+fn complete(runs: &[Outcome]) -> (Vec<Outcome>, usize) {
+    let done: Vec<Outcome> = runs
+        .iter()
+        .filter(|o| matches!(o.status, Status::Pass | Status::Fail))
+        .cloned()
+        .collect();
+    if done.is_empty() {
+        (runs.to_vec(), 0)
+    } else {
+        let left_out = runs.len() - done.len();
+        (done, left_out)
+    }
 }
 
 /// Refuses two different scenarios unless `force`.
@@ -630,17 +961,6 @@ fn check_same_scenario(
         });
     }
     Ok(())
-}
-
-fn read(path: &Path) -> Result<Outcome, DiffError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DiffError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    Outcome::from_json(&text).map_err(|reason| DiffError::Parse {
-        path: path.to_owned(),
-        reason,
-    })
 }
 
 #[cfg(test)]

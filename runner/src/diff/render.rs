@@ -1,14 +1,24 @@
 //! The three renderings of a [`Comparison`]: markdown for a PR comment, an
-//! aligned text table for logs, JSON for tools. Rows that moved come first
-//! in the table; rows inside the noise band are folded away (markdown) or
-//! counted (text), and all are in the JSON.
+//! aligned text table for logs, JSON for tools.
+//!
+//! In: a comparison. Out: text ending with a newline.
+//!
+//! Why this order: a reviewer reads the top of a comment and stops. Bars that
+//! flipped change the verdict, so they come first, then significant
+//! regressions, then improvements, then other moves; at most
+//! [`MAX_ROWS`] rows are shown, the rest fold into `<details>`, and so do the
+//! readings that did not move or could not be judged. When nothing moved the
+//! comment is two lines. Every row says what decided it.
 
 use std::fmt::Write;
 
 use comfy_table::{presets::ASCII_BORDERS_ONLY_CONDENSED, ContentArrangement, Table};
 
-use super::{Change, Comparison, Direction, Format, Row};
+use super::{Change, Comparison, Direction, Format, Row, Test};
 use crate::report::format_value;
+
+/// Rows shown before the rest is folded away (markdown).
+pub const MAX_ROWS: usize = 15;
 
 /// Renders `comparison` in `format` (ends with a newline).
 pub fn render(comparison: &Comparison, format: Format) -> String {
@@ -21,38 +31,60 @@ pub fn render(comparison: &Comparison, format: Format) -> String {
     }
 }
 
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn count(c: &Comparison, f: fn(Change) -> bool) -> usize {
+    c.rows.iter().filter(|r| f(r.change)).count()
+}
+
 fn counts(c: &Comparison) -> String {
-    let count = |f: fn(Change) -> bool| c.rows.iter().filter(|r| f(r.change)).count();
-    let regressions = c.regressions;
-    let improvements = count(|x| matches!(x, Change::Better | Change::NowHolds));
-    let other = count(|x| matches!(x, Change::Changed | Change::New | Change::Removed));
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let other = count(c, |x| {
+        matches!(x, Change::Changed | Change::New | Change::Removed)
+    });
+    let undecided = count(c, |x| x == Change::NotEnoughData);
     format!(
-        "{}, {}, {}",
-        plural(regressions, "regression"),
-        plural(improvements, "improvement"),
-        plural(other, "other change")
+        "{}, {}, {}, {} without enough data to judge",
+        plural(c.regressions, "regression"),
+        plural(c.improvements, "improvement"),
+        plural(other, "other change"),
+        undecided
     )
 }
 
-fn header_lines(c: &Comparison) -> Vec<String> {
-    let mut lines = vec![format!(
-        "base {} → head {} · noise band ±{}% · {}",
-        status(c.base.status),
-        status(c.head.status),
+/// How readings are judged, in one phrase.
+fn rule(c: &Comparison) -> String {
+    format!(
+        "changed = exact counts differ, or a move > max({}%, 1 ms / 1 event) significant by Welch over runs, Benjamini–Hochberg at {} (event→order) and {} (the rest)",
         c.noise_percent,
-        counts(c)
-    )];
-    if c.base.hash != c.head.hash {
-        lines.push(format!(
+        c.fdr_primary,
+        ((c.fdr - c.fdr_primary) * 1e6).round() / 1e6
+    )
+}
+
+fn sides(c: &Comparison) -> String {
+    let side = |s: &super::Side| {
+        let left_out = if s.left_out > 0 {
+            format!(", {} interrupted or broken left out", s.left_out)
+        } else {
+            String::new()
+        };
+        format!("{} ({}{left_out})", status(s.status), plural(s.runs, "run"))
+    };
+    format!("base {} → head {}", side(&c.base), side(&c.head))
+}
+
+fn warning(c: &Comparison) -> Option<String> {
+    (c.base.hash != c.head.hash).then(|| {
+        format!(
             "warning: different scenarios compared (--force): base `{}` {}, head `{}` {}",
             c.base.scenario,
             short(&c.base.hash),
             c.head.scenario,
             short(&c.head.hash)
-        ));
-    }
-    lines
+        )
+    })
 }
 
 fn status(s: crate::report::Status) -> &'static str {
@@ -64,46 +96,122 @@ fn status(s: crate::report::Status) -> &'static str {
     }
 }
 
-fn markdown(c: &Comparison) -> String {
-    let mut md = format!("## cowload diff: {}\n\n", c.head.scenario);
-    for line in header_lines(c) {
-        let _ = writeln!(md, "{line}\n");
+/// Flipped bars, regressions, improvements, other moves.
+fn rank(change: Change) -> u8 {
+    match change {
+        Change::NowFails | Change::NowHolds => 0,
+        Change::Worse => 1,
+        Change::Better => 2,
+        _ => 3,
     }
-    let (moved, still): (Vec<&Row>, Vec<&Row>) =
-        c.rows.iter().partition(|r| r.change != Change::Unchanged);
+}
+
+fn moved(c: &Comparison) -> Vec<&Row> {
+    let mut rows: Vec<&Row> = c.rows.iter().filter(|r| r.change.moved()).collect();
+    rows.sort_by_key(|r| rank(r.change));
+    rows
+}
+
+/// What to do about readings without enough data.
+fn undecided_hint(c: &Comparison) -> &'static str {
+    if c.base.runs < 2 || c.head.runs < 2 {
+        "a side has one run: run both with `--repeat 3` or more to judge them"
+    } else {
+        "too few values on a side"
+    }
+}
+
+fn markdown(c: &Comparison) -> String {
+    let moved = moved(c);
+    let undecided: Vec<&Row> = c
+        .rows
+        .iter()
+        .filter(|r| r.change == Change::NotEnoughData)
+        .collect();
+    let still: Vec<&Row> = c
+        .rows
+        .iter()
+        .filter(|r| r.change == Change::Unchanged)
+        .collect();
+    if moved.is_empty() && warning(c).is_none() {
+        // Two lines: nothing to review.
+        return format!(
+            "## cowload diff: {}: no change\n{} · {} readings compared, none changed ({}){}.\n",
+            c.head.scenario,
+            sides(c),
+            c.rows.len(),
+            rule(c),
+            if undecided.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} moved past the threshold without enough data to judge ({})",
+                    undecided.len(),
+                    undecided_hint(c)
+                )
+            }
+        );
+    }
+    let mut md = format!("## cowload diff: {}\n\n", c.head.scenario);
+    let _ = writeln!(md, "{} · {}\n", sides(c), counts(c));
+    if let Some(w) = warning(c) {
+        let _ = writeln!(md, "{w}\n");
+    }
     if moved.is_empty() {
+        let _ = writeln!(md, "**No change** ({}).\n", rule(c));
+    } else {
+        let (shown, rest) = moved.split_at(moved.len().min(MAX_ROWS));
+        md_table(&mut md, shown);
+        if !rest.is_empty() {
+            let _ = writeln!(
+                md,
+                "<details><summary>{} more {} changed</summary>\n",
+                rest.len(),
+                if rest.len() == 1 {
+                    "reading"
+                } else {
+                    "readings"
+                }
+            );
+            md_table(&mut md, rest);
+            md.push_str("</details>\n\n");
+        }
+    }
+    if !undecided.is_empty() {
         let _ = writeln!(
             md,
-            "**No change** beyond the ±{}% noise band ({} readings compared).\n",
-            c.noise_percent,
-            c.rows.len()
+            "<details><summary>{} moved past the threshold without enough data to judge ({})</summary>\n",
+            plural(undecided.len(), "reading"),
+            undecided_hint(c)
         );
-    } else {
-        md_table(&mut md, &moved);
+        md_table(&mut md, &undecided);
+        md.push_str("</details>\n\n");
     }
     if !still.is_empty() {
         let _ = writeln!(
             md,
-            "<details><summary>{} readings unchanged within ±{}%</summary>\n",
-            still.len(),
-            c.noise_percent
+            "<details><summary>{} unchanged</summary>\n",
+            plural(still.len(), "reading")
         );
         md_table(&mut md, &still);
         md.push_str("</details>\n\n");
     }
-    md.push_str("↓ lower is better · ↑ higher is better\n");
+    let _ = writeln!(md, "{} · ↓ lower is better · ↑ higher is better", rule(c));
     md
 }
 
 fn md_table(md: &mut String, rows: &[&Row]) {
-    md.push_str("| metric | base | head | Δ | Δ% | verdict |\n|---|---|---|---|---|---|\n");
+    md.push_str(
+        "| metric | base | head | Δ | Δ% | decided by | verdict |\n|---|---|---|---|---|---|---|\n",
+    );
     for r in rows {
-        let [metric, base, head, delta, percent, verdict] = cells(r, true);
+        let [metric, base, head, delta, percent, test, verdict] = cells(r, true);
         let _ = writeln!(
             md,
-            "| `{}`{} | {base} | {head} | {delta} | {percent} | {verdict} |",
+            "| `{}`{} | {base} | {head} | {delta} | {percent} | {} | {verdict} |",
             metric.replace('|', "\\|").replace('`', "'"),
-            arrow(r.direction)
+            arrow(r.direction),
+            test.replace('|', "\\|")
         );
     }
     md.push('\n');
@@ -111,20 +219,19 @@ fn md_table(md: &mut String, rows: &[&Row]) {
 
 fn text(c: &Comparison) -> String {
     let mut out = format!("cowload diff: {}\n", c.head.scenario);
-    for line in header_lines(c) {
-        let _ = writeln!(out, "{line}");
+    let _ = writeln!(out, "{} · {}", sides(c), counts(c));
+    if let Some(w) = warning(c) {
+        let _ = writeln!(out, "{w}");
     }
-    let moved: Vec<&Row> = c
-        .rows
-        .iter()
-        .filter(|r| r.change != Change::Unchanged)
-        .collect();
-    if moved.is_empty() {
+    // Moved rows, then the undecided ones: a log has room for both.
+    let mut shown = moved(c);
+    shown.extend(c.rows.iter().filter(|r| r.change == Change::NotEnoughData));
+    if shown.is_empty() {
         let _ = writeln!(
             out,
-            "no change beyond the ±{}% noise band ({} readings compared)",
-            c.noise_percent,
-            c.rows.len()
+            "no change ({} readings compared; {})",
+            c.rows.len(),
+            rule(c)
         );
         return out;
     }
@@ -132,24 +239,25 @@ fn text(c: &Comparison) -> String {
     table
         .load_preset(ASCII_BORDERS_ONLY_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(["metric", "base", "head", "Δ", "Δ%", "verdict"]);
-    for r in &moved {
-        let [metric, base, head, delta, percent, verdict] = cells(r, false);
+        .set_header(["metric", "base", "head", "Δ", "Δ%", "decided by", "verdict"]);
+    for r in &shown {
+        let [metric, base, head, delta, percent, test, verdict] = cells(r, false);
         table.add_row([
             format!("{metric}{}", arrow(r.direction)),
             base,
             head,
             delta,
             percent,
+            test,
             verdict,
         ]);
     }
     let _ = writeln!(out, "{table}");
     let _ = writeln!(
         out,
-        "{} more readings unchanged within ±{}% (↓ lower is better, ↑ higher is better)",
-        c.rows.len() - moved.len(),
-        c.noise_percent
+        "{} unchanged ({}; ↓ lower is better, ↑ higher is better)",
+        plural(c.rows.len() - shown.len(), "more reading"),
+        rule(c)
     );
     out
 }
@@ -162,13 +270,14 @@ fn arrow(direction: Direction) -> &'static str {
     }
 }
 
-/// metric, base, head, Δ, Δ%, verdict.
-fn cells(r: &Row, emoji: bool) -> [String; 6] {
+/// metric, base, head, Δ, Δ%, decided by, verdict.
+fn cells(r: &Row, emoji: bool) -> [String; 7] {
     let number = |x: Option<f64>| x.map_or("–".to_owned(), |x| format_value(x, &r.unit));
-    let delta = r.delta.map_or("–".to_owned(), |d| {
+    let signed = |d: f64| {
         let sign = if d > 0.0 { "+" } else { "" };
         format!("{sign}{}", format_value(d, &r.unit))
-    });
+    };
+    let delta = r.delta.map_or("–".to_owned(), signed);
     let percent = r
         .delta_percent
         .map_or("–".to_owned(), |p| format!("{p:+.1}%"));
@@ -178,8 +287,52 @@ fn cells(r: &Row, emoji: bool) -> [String; 6] {
         number(r.head),
         delta,
         percent,
+        decided_by(r, &signed),
         verdict(r.change, emoji).to_owned(),
     ]
+}
+
+/// The test and its numbers, in one cell.
+fn decided_by(r: &Row, signed: &dyn Fn(f64) -> String) -> String {
+    let p = |p: f64| {
+        if p < 1e-4 {
+            "<0.0001".to_owned()
+        } else {
+            format!("{p:.4}")
+        }
+    };
+    let welch = || {
+        let raw = r.p_value.map_or("–".to_owned(), p);
+        let sign = if raw.starts_with('<') { "" } else { "=" };
+        let mut s = format!("Welch p{sign}{raw}");
+        if let (Some(adjusted), Some(level)) = (r.p_adjusted, r.level) {
+            let family = if r.primary { "primary" } else { "other" };
+            let _ = write!(s, " (adj {} vs {level}, {family})", p(adjusted));
+        }
+        if let Some([low, high]) = r.interval {
+            let _ = write!(s, ", 95% CI {} … {}", signed(low), signed(high));
+        }
+        s
+    };
+    let threshold = || {
+        r.threshold
+            .map_or("–".to_owned(), |t| format_value(t, &r.unit))
+    };
+    match r.test {
+        Test::BarVerdict => "bar verdict".to_owned(),
+        Test::Exact if !r.base_runs.is_empty() || !r.head_runs.is_empty() => {
+            "exact (worst run)".to_owned()
+        }
+        Test::Exact => "exact".to_owned(),
+        Test::Welch => welch(),
+        Test::Threshold => format!("|Δ| ≤ {}", threshold()),
+        Test::NoiseBand => format!("band ±{}", threshold()),
+        Test::Presence if r.base.is_none() && r.head.is_none() => {
+            "no value on either side".to_owned()
+        }
+        Test::Presence => "one side only".to_owned(),
+        Test::None => format!("|Δ| > {}, one run on a side", threshold()),
+    }
 }
 
 fn verdict(change: Change, emoji: bool) -> &'static str {
@@ -195,6 +348,7 @@ fn verdict(change: Change, emoji: bool) -> &'static str {
         (Change::Changed, _) => "changed",
         (Change::New, _) => "new",
         (Change::Removed, _) => "removed",
+        (Change::NotEnoughData, _) => "not enough data to judge",
         (Change::Unchanged, _) => "unchanged",
     }
 }

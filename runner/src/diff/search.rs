@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{
-    check_same_scenario, compare_readings, Comparison, DiffError, Direction, Reading, Request, Side,
+    check_same_scenario, compare_readings, Class, Comparison, DiffError, Direction, Reading,
+    Readings, Request, Side, Unit,
 };
 use crate::report::Status;
 use crate::search::{Search, SearchStatus};
@@ -53,8 +54,8 @@ pub fn compare(base: &Search, head: &Search, noise: super::Noise) -> Comparison 
     compare_readings(
         side(base),
         side(head),
-        &readings(base),
-        &readings(head),
+        &[readings(base)],
+        &[readings(head)],
         noise,
     )
 }
@@ -69,16 +70,22 @@ fn side(s: &Search) -> Side {
             SearchStatus::Running | SearchStatus::Interrupted => Status::Interrupted,
             SearchStatus::Error => Status::Error,
         },
+        runs: 1,
+        left_out: 0,
     }
 }
 
-fn readings(s: &Search) -> BTreeMap<(u8, String), Reading> {
+/// One result per side: judged against the noise band (a search has no
+/// repeats to test against).
+fn readings(s: &Search) -> Readings {
     let events = |n: Option<u32>| n.map(f64::from);
     let reading = |value: Option<f64>, direction: Direction, seconds: bool| Reading {
         value,
         direction,
-        seconds,
+        unit: if seconds { Unit::Seconds } else { Unit::Count },
+        class: Class::Banded,
         holds: None,
+        primary: false,
     };
     BTreeMap::from([
         (

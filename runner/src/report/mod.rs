@@ -108,6 +108,15 @@ impl BlockLatencies {
             .clamp(1.0, samples.len() as f64);
         Some(probe::round6(samples[rank as usize - 1]))
     }
+
+    /// `block`'s samples in arrival order, rounded to the microsecond as
+    /// everything else in `outcome.json`; empty without any.
+    pub fn samples(&self, block: u64) -> Vec<f64> {
+        self.0
+            .get(&block)
+            .map(|s| s.iter().map(|x| probe::round6(*x)).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// Wall-clock facts of the run, as the pipeline hands them over.
@@ -208,6 +217,12 @@ pub struct BlockRow {
     /// What the metrics say about this block's interval.
     #[serde(flatten)]
     pub metrics: BlockMetrics,
+    /// Every exact event→order latency (seconds) of the first accepted orders
+    /// received in this block's interval, in arrival order: the raw data behind
+    /// the two quantiles above, kept so that any quantile can be recomputed
+    /// over any set of blocks or repeats.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_to_order_samples_seconds: Vec<f64>,
     /// Transactions without their event.
     pub failures: Vec<FailureRow>,
 }
@@ -442,6 +457,12 @@ pub struct Outcome {
     pub metrics: BTreeMap<String, MetricSummary>,
     /// Wall-clock facts.
     pub run: RunSection,
+    /// `runner SCENARIO --repeat N` only: every repeat's own outcome, in run
+    /// order (each with its per-block samples), so `runner diff` can treat the
+    /// run as its unit of replication. The fields above are then the first
+    /// repeat's, except `status`, `exit_code` and `error`: the worst repeat's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<Outcome>,
 }
 
 /// How many engine log lines the outcome keeps.
@@ -518,6 +539,7 @@ impl Outcome {
             requests_per_order: requests::per_accepted_order(series),
             metrics: metrics::summarise(series),
             run,
+            repeats: Vec::new(),
         }
     }
 
@@ -602,6 +624,7 @@ fn block_rows(delivery: &Delivery, series: &Series, latencies: &BlockLatencies) 
                     .map(|(before, after)| timeline::block_metrics(before, after))
                     .unwrap_or_default()
             },
+            event_to_order_samples_seconds: latencies.samples(b.block.number),
             failures: b
                 .failures
                 .iter()

@@ -27,6 +27,10 @@ fn block(number: u64, phase: BlockPhase, n: u64, received: u64, p99: Option<f64>
             mock_request_p99_seconds: p99.map(|_| 0.012),
             events_awaiting: n,
         },
+        // Two samples whose nearest-rank p50 and p99 are the quantiles above.
+        event_to_order_samples_seconds: p99
+            .map(|x| vec![probe::round6(x / 2.0), x])
+            .unwrap_or_default(),
         failures: Vec::new(),
     }
 }
@@ -349,6 +353,7 @@ pub(crate) fn sample() -> Outcome {
                 })
                 .collect(),
         },
+        repeats: Vec::new(),
     }
 }
 

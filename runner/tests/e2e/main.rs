@@ -12,6 +12,7 @@ mod lost_reasons;
 mod mutants;
 mod own_repo;
 mod owners;
+mod repeat;
 mod search;
 mod shipped;
 mod validate;

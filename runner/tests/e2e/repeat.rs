@@ -1,0 +1,71 @@
+//! `runner SCENARIO --repeat N` end to end: N fresh runs, one combined
+//! outcome with every repeat's per-block samples, and `runner diff` reading
+//! the repeat directory.
+
+use crate::common::*;
+
+#[test]
+fn repeats_write_numbered_runs_and_a_combined_outcome_that_diff_reads() {
+    require_anvil();
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "version: 1\nname: repeat\nseed: 5\nchain: {{ block_time: 500ms }}\n\
+         load:\n  warmup_blocks: 2\n  drain_blocks: 3\n  blocks: 4\n  per_block: {{ twap: 2, ethflow: 2 }}\n\
+         engine:\n{}bars:\n  - cowload_events_delivered_ratio == 1\n  - increase(cowload_events_lost_total) == 0\n",
+        engine_config_line()
+    );
+    let file = scenario(dir.path(), "repeat.yaml", &body);
+    let out = dir.path().join("runs");
+    let output = runner()
+        .arg(&file)
+        .args(["--repeat", "2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("repeat 2/2"), "{err}");
+    for i in ["1", "2"] {
+        assert_eq!(outcome(&out.join(i))["status"], "pass", "repeat {i}");
+    }
+    let combined = outcome(&out);
+    let repeats = combined["repeats"].as_array().unwrap();
+    assert_eq!(repeats.len(), 2);
+    for repeat in repeats {
+        let samples: usize = repeat["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["event_to_order_samples_seconds"].as_array())
+            .map(Vec::len)
+            .sum();
+        // 16 events, each a first accepted order with its exact latency.
+        assert!(samples >= 16, "{samples} samples in {repeat}");
+    }
+    assert_all_gone(&printed_pids(&err));
+
+    let output = runner()
+        .arg("diff")
+        .arg(&out)
+        .arg(&out)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (json["base"]["runs"].as_u64(), json["regressions"].as_u64()),
+        (Some(2), Some(0))
+    );
+
+    // A repeat directory that is not empty is refused before anything starts.
+    let output = runner()
+        .arg(&file)
+        .args(["--repeat", "2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("not empty"), "{}", stderr(&output));
+}
