@@ -81,16 +81,26 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
     // Fork and fixture chains bring their own chain id; later stages use it.
     let effective = with_implicit_bars(plan.with_chain_id(chain.chain_id));
     let plan = &effective;
+    let proxy = chain::proxy::start(&chain.http_url, &chain.ws_url).await?;
+    let rpc = engine::EngineRpc {
+        http_url: proxy.http_url.clone(),
+        ws_url: proxy.ws_url.clone(),
+    };
     let mock = mock::start(plan).await?;
     eprintln!("mock orderbook: {}", mock.url());
-    let engine =
-        until_cancelled(cancel, engine::start(plan, &chain, &mock.url(), &run_dir)).await??;
+    let engine = until_cancelled(
+        cancel,
+        engine::start(plan, &chain, &rpc, &mock.url(), &run_dir),
+    )
+    .await??;
     if let Some(engine) = &engine {
         eprintln!(
-            "engine: pid {} ({}), metrics {}",
+            "engine: pid {} ({}), metrics {}, chain through the RPC proxy {} / {}",
             engine.pid(),
             engine.command.join(" "),
-            engine.metrics_url
+            engine.metrics_url,
+            rpc.http_url,
+            rpc.ws_url
         );
     }
 
@@ -98,6 +108,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         plan,
         run_dir: &run_dir,
         chain,
+        proxy,
         mock,
         engine,
     };
@@ -180,6 +191,8 @@ struct Stages<'a> {
     plan: &'a Plan,
     run_dir: &'a Path,
     chain: chain::Chain,
+    /// The engine's way to the chain; stopped after the engine, before Anvil.
+    proxy: chain::proxy::Proxy,
     mock: MockServer,
     engine: Option<Engine>,
 }
@@ -269,8 +282,11 @@ impl Stages<'_> {
         if let Some(engine) = self.engine.take() {
             engine.stop();
         }
-        let Stages { chain, mock, .. } = self;
+        let Stages {
+            chain, proxy, mock, ..
+        } = self;
         mock.shutdown().await;
+        drop(proxy);
         chain.stop();
     }
 }

@@ -84,10 +84,15 @@ impl ChildGuard {
         log_path: &Path,
         cwd: Option<&Path>,
     ) -> Result<Self, ProcessError> {
-        let log = File::create(log_path).map_err(|source| ProcessError::Log {
-            path: log_path.to_owned(),
-            source,
-        })?;
+        // Appended, not truncated: a restarted engine continues its log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .map_err(|source| ProcessError::Log {
+                path: log_path.to_owned(),
+                source,
+            })?;
         let log_err = log.try_clone().map_err(|source| ProcessError::Log {
             path: log_path.to_owned(),
             source,
@@ -149,7 +154,17 @@ impl ChildGuard {
         self.terminate()
     }
 
+    /// Ends the child with `signal` first (SIGTERM for an orderly stop,
+    /// SIGKILL for a crash), then as [`ChildGuard::stop`].
+    pub fn stop_with(mut self, signal: Signal) -> Option<ExitStatus> {
+        self.terminate_with(signal)
+    }
+
     fn terminate(&mut self) -> Option<ExitStatus> {
+        self.terminate_with(Signal::SIGTERM)
+    }
+
+    fn terminate_with(&mut self, signal: Signal) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
         forget_group(self.pgid);
         let group = Pid::from_raw(self.pgid);
@@ -158,7 +173,7 @@ impl ChildGuard {
             let _ = killpg(group, Signal::SIGKILL);
             return Some(status);
         }
-        let _ = killpg(group, Signal::SIGTERM);
+        let _ = killpg(group, signal);
         let deadline = Instant::now() + STOP_GRACE;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
