@@ -10,6 +10,7 @@ pub mod cli;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod faults;
 pub mod fixture;
 pub mod load;
 pub mod metrics;

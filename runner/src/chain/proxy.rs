@@ -69,6 +69,8 @@ pub struct ProxyControl {
     pub ws_opened: AtomicU64,
     /// WebSocket connections refused while a fault held them off.
     pub ws_refused: AtomicU64,
+    /// WebSocket sessions open now.
+    ws_open: AtomicU64,
 }
 
 impl ProxyControl {
@@ -78,7 +80,18 @@ impl ProxyControl {
             cut: watch::Sender::new(0),
             ws_opened: AtomicU64::new(0),
             ws_refused: AtomicU64::new(0),
+            ws_open: AtomicU64::new(0),
         }
+    }
+
+    /// WebSocket sessions open now.
+    pub fn open_sessions(&self) -> u64 {
+        self.ws_open.load(Ordering::SeqCst)
+    }
+
+    /// WebSocket connections refused so far.
+    pub fn refused(&self) -> u64 {
+        self.ws_refused.load(Ordering::Relaxed)
     }
 
     /// Closes every open WebSocket and refuses new ones until [`Self::allow_ws`].
@@ -185,7 +198,13 @@ async fn accept_ws(listener: TcpListener, upstream: String, control: Arc<ProxyCo
         let _ = stream.set_nodelay(true);
         control.ws_opened.fetch_add(1, Ordering::Relaxed);
         let cut = control.cut.subscribe();
-        tokio::spawn(ws_session(stream, upstream.clone(), cut));
+        let control = Arc::clone(&control);
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            control.ws_open.fetch_add(1, Ordering::SeqCst);
+            ws_session(stream, upstream, cut).await;
+            control.ws_open.fetch_sub(1, Ordering::SeqCst);
+        });
     }
 }
 
