@@ -1,0 +1,93 @@
+//! Chain-side faults (issue 12) against the reference engine: each fault
+//! scenario passes with the engine as shipped, and fails on the bar it names
+//! when the matching defence is switched off (the engine's `[reference]` knob,
+//! overridden by its environment variable). No process outlives the run: the
+//! engine started again after `engine_restart` included.
+
+use std::path::PathBuf;
+
+use crate::common::*;
+
+/// Runs a shipped fault scenario with `env` added to the runner's (and so the
+/// engine's) environment; checks every printed PID is gone afterwards.
+fn run_fault(scenario: &str, env: &[(&str, &str)]) -> (Option<i32>, String, serde_json::Value) {
+    require_anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let out: PathBuf = dir.path().join("run");
+    let mut command = runner();
+    command.arg(scenario).arg("--out").arg(&out);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
+    let err = stderr(&output);
+    let outcome = outcome(&out);
+    assert_all_gone(&printed_pids(&err));
+    (output.status.code(), err, outcome)
+}
+
+fn bar<'a>(outcome: &'a serde_json::Value, text: &str) -> &'a serde_json::Value {
+    outcome["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["bar"].as_str().unwrap() == text)
+        .unwrap_or_else(|| panic!("no bar {text} in {}", outcome["bars"]))
+}
+
+const LOST_BAR: &str = "increase(cowload_events_lost_total) == 0";
+const DUPLICATE_BAR: &str = "increase(cowload_orders_received_total{outcome=\"duplicate\"}) == 0";
+
+#[test]
+fn ws_drop_is_survived_by_reconnect_and_backfill() {
+    let _serial = serial();
+    let (code, err, outcome) = run_fault("scenarios/faults/ws-drop.yaml", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("fault 0 (ws_disconnect) starts before load block 5: closed 1 WebSocket"),
+        "{err}"
+    );
+    assert!(err.contains("accepting WebSockets again"), "{err}");
+    assert_eq!(mock_events(&outcome, "lost"), 0);
+    assert_eq!(mock_events(&outcome, "registered"), 48);
+}
+
+#[test]
+fn ws_drop_without_backfill_loses_the_events_of_the_outage() {
+    let _serial = serial();
+    let env = [("REFERENCE_RECONNECT_BACKFILL", "false")];
+    let (code, err, outcome) = run_fault("scenarios/faults/ws-drop.yaml", &env);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        outcome["bottleneck"]["first_failed_bar"]["bar"], LOST_BAR,
+        "{}",
+        outcome["bottleneck"]
+    );
+    assert!(bar(&outcome, LOST_BAR)["observed"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn restart_resumes_from_the_persisted_cursor_without_gap_or_duplicate() {
+    let _serial = serial();
+    let (code, err, outcome) = run_fault("scenarios/faults/restart.yaml", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    // Two engine processes ran, and both are gone (run_fault checked every printed PID).
+    assert!(err.contains("SIGKILL to pid"), "{err}");
+    assert!(err.contains("engine started again as pid"), "{err}");
+    assert_eq!(mock_events(&outcome, "lost"), 0);
+    assert_eq!(bar(&outcome, DUPLICATE_BAR)["holds"], true);
+}
+
+#[test]
+fn restart_without_a_persisted_cursor_leaves_a_gap() {
+    let _serial = serial();
+    let env = [("REFERENCE_PERSIST_CURSOR", "false")];
+    let (code, err, outcome) = run_fault("scenarios/faults/restart.yaml", &env);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        outcome["bottleneck"]["first_failed_bar"]["bar"], LOST_BAR,
+        "{}",
+        outcome["bottleneck"]
+    );
+    assert!(err.contains("engine started again as pid"), "{err}");
+}
