@@ -38,10 +38,10 @@ pub use config::{
 pub use latency::{Delay, Endpoint, Latency, LatencyError, LatencySampler, Spikes, MAX_DELAY};
 pub use server::{app, MockState};
 pub use truth::{
-    EventKind, EventStats, ExactOrder, ExpectedOrder, OrderKey, PostOutcome, Stats, Summary, Truth,
-    TwapSchedule, EVENTS_LOST_REASON_TOTAL, LOST_GAVE_UP_ON_RETRYABLE, LOST_LATE, LOST_MISMATCHED,
-    LOST_NEVER_POSTED, LOST_REASONS, LOST_REJECTED, PART_DUPLICATE, PART_EXPECTED, PART_LATE,
-    PART_MATCHED, PART_MISSING, PART_OUTCOMES, TWAP_PARTS_AWAITING,
+    EventKind, EventStats, ExactOrder, ExpectedOrder, OrderKey, PostOutcome, SpanTruth, Stats,
+    Summary, Truth, TwapSchedule, EVENTS_LOST_REASON_TOTAL, LOST_GAVE_UP_ON_RETRYABLE, LOST_LATE,
+    LOST_MISMATCHED, LOST_NEVER_POSTED, LOST_REASONS, LOST_REJECTED, PART_DUPLICATE, PART_EXPECTED,
+    PART_LATE, PART_MATCHED, PART_MISSING, PART_OUTCOMES, TWAP_PARTS_AWAITING,
     TWAP_PARTS_MISSING_REASON_TOTAL, TWAP_PARTS_TOTAL, UNMATCHED,
 };
 

@@ -147,6 +147,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         mock_stats,
         failure,
         latencies,
+        faults,
         ..
     } = match result {
         Ok(judged) => judged,
@@ -157,7 +158,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         ..facts
     };
     let verdicts = bars::evaluate(&plan.bars, &series);
-    let outcome = Outcome::new(
+    let mut outcome = Outcome::new(
         plan,
         &delivery,
         &series,
@@ -166,6 +167,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         failure.as_ref(),
         facts,
     );
+    outcome.faults = faults;
     report::write(&outcome, &run_dir, options.junit.as_deref())?;
     match failure {
         Some(error) => Err(error),
@@ -260,7 +262,8 @@ impl Stages<'_> {
         };
         let series = std::mem::take(&mut observer.series);
         let latencies = std::mem::take(&mut observer.latencies);
-        let faults = observer.take_fault_records();
+        let mut faults = observer.take_fault_records();
+        faults::judge(&mut faults, &self.mock.truth());
         match loaded {
             Ok(delivery) => {
                 let judged = Judged {

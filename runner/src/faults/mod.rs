@@ -17,6 +17,8 @@ use nix::sys::signal::Signal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use mock_orderbook::{SpanTruth, Truth};
+
 use crate::chain::proxy::ProxyControl;
 use crate::engine::{Engine, EngineError};
 use crate::scenario::faults::{FaultKind, FaultSpec, Span, StopSignal};
@@ -42,10 +44,38 @@ pub struct FaultRecord {
     pub ended: bool,
     /// What the runner did, in order (`closed 1 WebSocket`, `SIGKILL pid 42: signal: 9`…).
     pub actions: Vec<String>,
+    /// What the mock's truth says about it (after the run): events emitted
+    /// in its blocks, how many were lost, duplicates received from its start
+    /// until the next fault's, and the recovery time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth: Option<SpanTruth>,
+    /// Wall-clock instant it started (not serialised).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub started_at: Option<Instant>,
     /// Wall-clock instant it ended, for the recovery time (not serialised).
     #[serde(skip)]
     #[schemars(skip)]
     pub ended_at: Option<Instant>,
+}
+
+/// Fills each started fault's [`FaultRecord::truth`] from the mock's truth,
+/// once the books are closed ([`mock_orderbook::Truth::finish`]).
+pub fn judge(records: &mut [FaultRecord], truth: &Truth) {
+    let starts: Vec<Option<Instant>> = records.iter().map(|r| r.started_at).collect();
+    for (index, record) in records.iter_mut().enumerate() {
+        let (Some(blocks), Some(since)) = (record.blocks, record.started_at) else {
+            continue;
+        };
+        // Duplicates count until the next fault starts, so each is charged to one fault.
+        let until = starts[index + 1..]
+            .iter()
+            .flatten()
+            .filter(|next| **next > since)
+            .min()
+            .copied();
+        record.truth = Some(truth.span(blocks, since, until, record.ended_at));
+    }
 }
 
 enum State {
@@ -76,6 +106,8 @@ impl Timeline {
                 seconds: None,
                 ended: false,
                 actions: Vec::new(),
+                truth: None,
+                started_at: None,
                 ended_at: None,
             })
             .collect();
@@ -99,6 +131,7 @@ impl Timeline {
                     since: Instant::now(),
                     blocks: 0,
                 };
+                self.records[index].started_at = Some(Instant::now());
                 let action = self.start(index, engine.as_deref_mut());
                 eprintln!(
                     "fault {index} ({}) starts before load block {next}: {action}",

@@ -14,6 +14,7 @@
 //! per-block timings, paths of the run directory, the engine log) lives in the
 //! one `run` section.
 
+mod faults;
 mod junit;
 mod markdown;
 mod metrics;
@@ -444,6 +445,10 @@ pub struct Outcome {
     pub requests_per_order: Vec<requests::RouteRequests>,
     /// Every engine, mock and harness series: `name{labels}` → summary.
     pub metrics: BTreeMap<String, MetricSummary>,
+    /// The scenario's chain-side faults, each with its truth (events during
+    /// it, lost, duplicates, recovery time); absent without a `faults:` timeline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<crate::faults::FaultRecord>,
     /// Wall-clock facts.
     pub run: RunSection,
 }
@@ -519,6 +524,7 @@ impl Outcome {
             mock: serde_json::from_value(mock).ok(),
             requests_per_order: requests::per_accepted_order(series),
             metrics: metrics::summarise(series),
+            faults: Vec::new(),
             run,
         }
     }
