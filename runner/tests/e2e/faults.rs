@@ -35,6 +35,11 @@ fn bar<'a>(outcome: &'a serde_json::Value, text: &str) -> &'a serde_json::Value 
         .unwrap_or_else(|| panic!("no bar {text} in {}", outcome["bars"]))
 }
 
+/// The truth the outcome reports for fault `index`.
+fn fault_truth(outcome: &serde_json::Value, index: usize) -> &serde_json::Value {
+    &outcome["faults"][index]["truth"]
+}
+
 const LOST_BAR: &str = "increase(cowload_events_lost_total) == 0";
 const DUPLICATE_BAR: &str = "increase(cowload_orders_received_total{outcome=\"duplicate\"}) == 0";
 
@@ -50,6 +55,17 @@ fn ws_drop_is_survived_by_reconnect_and_backfill() {
     assert!(err.contains("accepting WebSockets again"), "{err}");
     assert_eq!(mock_events(&outcome, "lost"), 0);
     assert_eq!(mock_events(&outcome, "registered"), 48);
+    // Three blocks of 2 TWAP + 2 EthFlow events were emitted while the WebSocket was down.
+    let truth = fault_truth(&outcome, 0);
+    assert_eq!(truth["events"], 12, "{}", outcome["faults"]);
+    assert_eq!(truth["lost"], 0);
+    assert_eq!(truth["duplicates"], 0);
+    assert!(
+        truth["recovery_seconds"].as_f64().is_some(),
+        "{}",
+        outcome["faults"]
+    );
+    assert!(err.contains("faults:"), "the fault table is printed: {err}");
 }
 
 #[test]
@@ -64,6 +80,12 @@ fn ws_drop_without_backfill_loses_the_events_of_the_outage() {
         outcome["bottleneck"]
     );
     assert!(bar(&outcome, LOST_BAR)["observed"].as_f64().unwrap() > 0.0);
+    // The outage's own events are the lost ones.
+    assert!(
+        fault_truth(&outcome, 0)["lost"].as_u64().unwrap() > 0,
+        "{}",
+        outcome["faults"]
+    );
 }
 
 #[test]
@@ -76,6 +98,17 @@ fn restart_resumes_from_the_persisted_cursor_without_gap_or_duplicate() {
     assert!(err.contains("engine started again as pid"), "{err}");
     assert_eq!(mock_events(&outcome, "lost"), 0);
     assert_eq!(bar(&outcome, DUPLICATE_BAR)["holds"], true);
+    let truth = fault_truth(&outcome, 0);
+    assert_eq!(truth["events"], 8, "two blocks down: {}", outcome["faults"]);
+    assert_eq!(
+        (truth["lost"].as_u64(), truth["duplicates"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(
+        truth["recovery_seconds"].as_f64().is_some(),
+        "{}",
+        outcome["faults"]
+    );
 }
 
 #[test]
@@ -90,4 +123,10 @@ fn restart_without_a_persisted_cursor_leaves_a_gap() {
         outcome["bottleneck"]
     );
     assert!(err.contains("engine started again as pid"), "{err}");
+    // Started from the head again, the engine never saw the blocks it was down for.
+    assert!(
+        fault_truth(&outcome, 0)["lost"].as_u64().unwrap() > 0,
+        "{}",
+        outcome["faults"]
+    );
 }
