@@ -211,7 +211,11 @@ impl Stages<'_> {
         end_early: bool,
     ) -> Result<Judged, Box<Judged>> {
         let load_cancel = cancel.child_token();
-        let timeline = faults::Timeline::new(&self.plan.scenario.faults, self.proxy.control());
+        let timeline = faults::Timeline::new(
+            &self.plan.scenario.faults,
+            self.plan.scenario.seed,
+            self.proxy.control(),
+        );
         let mut observer = match Observer::new(
             self.plan,
             self.run_dir,
@@ -395,7 +399,7 @@ impl<'a> Observer<'a> {
 
     /// The faults' records; the timeline ends what is still active.
     fn take_fault_records(&mut self) -> Vec<faults::FaultRecord> {
-        let empty = faults::Timeline::new(&[], self.timeline.proxy());
+        let empty = faults::Timeline::new(&[], 0, self.timeline.proxy());
         std::mem::replace(&mut self.timeline, empty).finish()
     }
 

@@ -19,7 +19,13 @@ use serde::{Deserialize, Serialize};
 
 use mock_orderbook::{SpanTruth, Truth};
 
-use crate::chain::proxy::ProxyControl;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::chain::proxy::{ProxyControl, RpcErrorKind, RpcFault};
 use crate::engine::{Engine, EngineError};
 use crate::scenario::faults::{FaultKind, FaultSpec, Span, StopSignal};
 
@@ -90,10 +96,13 @@ pub struct Timeline {
     states: Vec<State>,
     records: Vec<FaultRecord>,
     proxy: Arc<ProxyControl>,
+    seed: u64,
 }
 
 impl Timeline {
-    pub fn new(specs: &[FaultSpec], proxy: Arc<ProxyControl>) -> Self {
+    /// The timeline of `specs`; `seed` (the scenario's) seeds the draws of
+    /// `rpc_errors` and `rpc_latency`, one stream per fault.
+    pub fn new(specs: &[FaultSpec], seed: u64, proxy: Arc<ProxyControl>) -> Self {
         let records = specs
             .iter()
             .enumerate()
@@ -116,6 +125,7 @@ impl Timeline {
             specs: specs.to_vec(),
             records,
             proxy,
+            seed,
         }
     }
 
@@ -238,6 +248,15 @@ impl Timeline {
                     .unwrap_or_else(|| "not reaped".to_owned());
                 format!("{signal} to pid {pid}: {exit}")
             }
+            FaultKind::RpcHang => {
+                self.proxy.set_hang(true);
+                "the RPC proxy answers nothing (HTTP and WebSocket)".to_owned()
+            }
+            FaultKind::RpcErrors | FaultKind::RpcLatency | FaultKind::StaleHead => {
+                let (fault, text) = rpc_fault(spec, self.seed, index);
+                self.proxy.set_rpc(Some(fault));
+                text
+            }
         }
     }
 
@@ -257,6 +276,66 @@ impl Timeline {
                 }
                 None => Ok("no engine to start".to_owned()),
             },
+            FaultKind::RpcHang => {
+                self.proxy.set_hang(false);
+                Ok("the RPC proxy answers again".to_owned())
+            }
+            FaultKind::RpcErrors | FaultKind::RpcLatency | FaultKind::StaleHead => {
+                let errors = self.proxy.rpc_errors_sent.load(Ordering::Relaxed);
+                let delayed = self.proxy.rpc_delayed.load(Ordering::Relaxed);
+                self.proxy.set_rpc(None);
+                Ok(format!(
+                    "the RPC proxy passes everything through again ({errors} error answer(s), {delayed} delayed request(s) so far)"
+                ))
+            }
         }
     }
 }
+
+/// The proxy's fault for an `rpc_errors`, `rpc_latency` or `stale_head`
+/// entry (validated), and a line saying what it does.
+fn rpc_fault(spec: &FaultSpec, seed: u64, index: usize) -> (RpcFault, String) {
+    let methods = if spec.methods.is_empty() {
+        "every method".to_owned()
+    } else {
+        spec.methods.join(", ")
+    };
+    match spec.kind {
+        FaultKind::RpcErrors => {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(FAULT_STREAMS + index as u64);
+            let fraction = spec.fraction.unwrap_or(1.0);
+            let error = spec.error.unwrap_or(RpcErrorKind::LimitExceeded);
+            let text = format!(
+                "answering {:.0} % of {methods} with {error:?}",
+                fraction * 100.0
+            );
+            let fault = RpcFault::Errors {
+                methods: spec.methods.clone(),
+                fraction,
+                error,
+                rng: Mutex::new(rng),
+            };
+            (fault, text)
+        }
+        FaultKind::RpcLatency => {
+            let delay = spec.latency.unwrap_or_default().to_mock();
+            let latency = mock_orderbook::Latency::same(delay);
+            let sampler =
+                mock_orderbook::LatencySampler::new(&latency, seed.wrapping_add(index as u64));
+            let fault = RpcFault::Latency {
+                methods: spec.methods.clone(),
+                sampler,
+            };
+            (fault, format!("delaying {methods} by {delay:?}"))
+        }
+        _ => {
+            let behind = u64::from(spec.behind.unwrap_or(1));
+            let text = format!("serving eth_blockNumber and newHeads {behind} block(s) behind");
+            (RpcFault::StaleHead { behind }, text)
+        }
+    }
+}
+
+/// First ChaCha stream of the faults' draws, clear of the mock's.
+const FAULT_STREAMS: u64 = 100;

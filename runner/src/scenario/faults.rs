@@ -15,6 +15,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::chain::proxy::RpcErrorKind;
+
+use super::model::DelaySpec;
+
 /// One chain-side fault on the load's block timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +37,24 @@ pub struct FaultSpec {
     /// `term` (SIGTERM, an orderly stop; SIGKILL after 3 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<StopSignal>,
+    /// `rpc_errors` and `rpc_latency`: the JSON-RPC methods it hits
+    /// (`eth_getLogs`, `eth_call`…); left out, every method.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    /// `rpc_errors` only: the fraction of those requests answered with `error` (0 to 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    /// `rpc_errors` only: the answer given instead of Anvil's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RpcErrorKind>,
+    /// `rpc_latency` only: the delay before each request is forwarded, as the
+    /// orderbook's latency (`200ms`, or a distribution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<DelaySpec>,
+    /// `stale_head` only: how many blocks behind `eth_blockNumber` and
+    /// `newHeads` are served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind: Option<u32>,
 }
 
 /// The faults the runner can inject.
@@ -45,6 +67,14 @@ pub enum FaultKind {
     /// The engine is stopped (`signal`), stays down for the fault's length
     /// and is started again with the same command and state directory.
     EngineRestart,
+    /// A `fraction` of the requests for `methods` is answered with `error`.
+    RpcErrors,
+    /// Requests for `methods` wait `latency` before they are forwarded.
+    RpcLatency,
+    /// Sockets stay open and nothing is answered, over HTTP and WebSocket.
+    RpcHang,
+    /// `eth_blockNumber` and `newHeads` are served `behind` blocks behind.
+    StaleHead,
 }
 
 impl FaultKind {
@@ -52,6 +82,10 @@ impl FaultKind {
         match self {
             FaultKind::WsDisconnect => "ws_disconnect",
             FaultKind::EngineRestart => "engine_restart",
+            FaultKind::RpcErrors => "rpc_errors",
+            FaultKind::RpcLatency => "rpc_latency",
+            FaultKind::RpcHang => "rpc_hang",
+            FaultKind::StaleHead => "stale_head",
         }
     }
 }
@@ -219,16 +253,107 @@ pub fn check(faults: &[FaultSpec], frame: &Frame) -> Vec<FaultProblem> {
                 ));
             }
         }
-        if fault.signal.is_some() && fault.kind != FaultKind::EngineRestart {
-            fail(
-                index,
+        for (key, given, owners) in [
+            (
                 "signal",
-                format!("only engine_restart takes a signal, not {kind}; remove it"),
-            );
+                fault.signal.is_some(),
+                &[FaultKind::EngineRestart][..],
+            ),
+            (
+                "methods",
+                !fault.methods.is_empty(),
+                &[FaultKind::RpcErrors, FaultKind::RpcLatency][..],
+            ),
+            (
+                "fraction",
+                fault.fraction.is_some(),
+                &[FaultKind::RpcErrors][..],
+            ),
+            ("error", fault.error.is_some(), &[FaultKind::RpcErrors][..]),
+            (
+                "latency",
+                fault.latency.is_some(),
+                &[FaultKind::RpcLatency][..],
+            ),
+            (
+                "behind",
+                fault.behind.is_some(),
+                &[FaultKind::StaleHead][..],
+            ),
+        ] {
+            if given && !owners.contains(&fault.kind) {
+                let names: Vec<&str> = owners.iter().map(|k| k.name()).collect();
+                fail(
+                    index,
+                    key,
+                    format!(
+                        "only {} takes `{key}`, not {kind}; remove it",
+                        names.join(" and ")
+                    ),
+                );
+            }
         }
+        kind_fields(index, fault, &mut fail);
     }
     overlaps(faults, frame, &mut problems);
     problems
+}
+
+/// The fields a kind needs, and their ranges.
+fn kind_fields(
+    index: usize,
+    fault: &FaultSpec,
+    fail: &mut impl FnMut(usize, &'static str, String),
+) {
+    let kind = fault.kind.name();
+    match fault.kind {
+        FaultKind::RpcErrors => {
+            match fault.fraction {
+                None => fail(index, "kind", "rpc_errors needs `fraction`: the share of the requests answered with the error (0 to 1)".to_owned()),
+                Some(f) if !(0.0..=1.0).contains(&f) => {
+                    fail(index, "fraction", format!("must be between 0 and 1, got {f}"));
+                }
+                Some(_) => {}
+            }
+            if fault.error.is_none() {
+                fail(index, "kind", "rpc_errors needs `error`: limit_exceeded, header_not_found, http_429, http_503 or range_too_large".to_owned());
+            }
+        }
+        FaultKind::RpcLatency => match &fault.latency {
+            None => fail(
+                index,
+                "kind",
+                "rpc_latency needs `latency`, e.g. `latency: 500ms`".to_owned(),
+            ),
+            Some(delay) => {
+                let latency = mock_orderbook::Latency::same(delay.to_mock());
+                if let Err(e) = latency.validate() {
+                    fail(index, "latency", e.to_string());
+                }
+            }
+        },
+        FaultKind::StaleHead => match fault.behind {
+            None => fail(
+                index,
+                "kind",
+                "stale_head needs `behind`: how many blocks the served head lags".to_owned(),
+            ),
+            Some(0) => fail(index, "behind", "must be at least 1 block".to_owned()),
+            Some(_) => {}
+        },
+        FaultKind::WsDisconnect | FaultKind::EngineRestart | FaultKind::RpcHang => {}
+    }
+    for (i, method) in fault.methods.iter().enumerate() {
+        if method.trim().is_empty() {
+            fail(
+                index,
+                "methods",
+                format!(
+                    "{kind}: methods[{i}] is empty; name a JSON-RPC method such as eth_getLogs"
+                ),
+            );
+        }
+    }
 }
 
 /// Each entry that shares a block with an earlier one, with both spans;
@@ -273,7 +398,38 @@ mod tests {
             at,
             lasts,
             signal: None,
+            methods: Vec::new(),
+            fraction: None,
+            error: None,
+            latency: None,
+            behind: None,
         }
+    }
+
+    #[test]
+    fn each_rpc_kind_needs_its_own_fields_and_only_those() {
+        let mut errors = fault(FaultKind::RpcErrors, 2, Span::Blocks(2));
+        errors.fraction = Some(1.5);
+        errors.behind = Some(2);
+        let latency = fault(FaultKind::RpcLatency, 5, Span::Blocks(2));
+        let mut stale = fault(FaultKind::StaleHead, 8, Span::Blocks(2));
+        stale.behind = Some(0);
+        let mut good = fault(FaultKind::RpcErrors, 11, Span::Blocks(2));
+        good.fraction = Some(0.5);
+        good.error = Some(RpcErrorKind::Http429);
+        good.methods = vec!["eth_getLogs".to_owned()];
+        let problems = check(&[errors, latency, stale, good], &frame());
+        let got: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+        assert_eq!(
+            got,
+            [
+                "faults[0].behind: only stale_head takes `behind`, not rpc_errors; remove it",
+                "faults[0].fraction: must be between 0 and 1, got 1.5",
+                "faults[0].kind: rpc_errors needs `error`: limit_exceeded, header_not_found, http_429, http_503 or range_too_large",
+                "faults[1].kind: rpc_latency needs `latency`, e.g. `latency: 500ms`",
+                "faults[2].behind: must be at least 1 block",
+            ]
+        );
     }
 
     fn frame() -> Frame {

@@ -152,7 +152,7 @@ fn fault_timeline_problems_come_together_at_their_entries() {
     assert!(
         got[0]
             .2
-            .starts_with("faults[0].signal: only engine_restart takes a signal"),
+            .starts_with("faults[0].signal: only engine_restart takes `signal`"),
         "{error}"
     );
     assert_eq!((got[1].0, got[1].1), (Some(14), Some(5)));
@@ -191,7 +191,7 @@ fn every_bad_file_fails_with_its_place() {
             "faults_overlap.yaml",
             13,
             5,
-            "faults[0].signal: only engine_restart takes a signal",
+            "faults[0].signal: only engine_restart takes `signal`",
         ),
         (
             "fork_and_fixture.yaml",
