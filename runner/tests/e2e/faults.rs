@@ -11,9 +11,18 @@ use crate::common::*;
 /// Runs a shipped fault scenario with `env` added to the runner's (and so the
 /// engine's) environment; checks every printed PID is gone afterwards.
 fn run_fault(scenario: &str, env: &[(&str, &str)]) -> (Option<i32>, String, serde_json::Value) {
-    require_anvil();
     let dir = tempfile::tempdir().unwrap();
-    let out: PathBuf = dir.path().join("run");
+    run_fault_in(dir.path(), scenario, env)
+}
+
+/// [`run_fault`] with the run directory at `dir/run`, kept for the caller.
+fn run_fault_in(
+    dir: &std::path::Path,
+    scenario: &str,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, serde_json::Value) {
+    require_anvil();
+    let out: PathBuf = dir.join("run");
     let mut command = runner();
     command.arg(scenario).arg("--out").arg(&out);
     for (key, value) in env {
@@ -128,5 +137,58 @@ fn restart_without_a_persisted_cursor_leaves_a_gap() {
         fault_truth(&outcome, 0)["lost"].as_u64().unwrap() > 0,
         "{}",
         outcome["faults"]
+    );
+}
+
+#[test]
+fn rpc_errors_on_half_the_requests_are_retried_through() {
+    let _serial = serial();
+    let (code, err, outcome) = run_fault("scenarios/faults/rpc-errors.yaml", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    // The fault took effect: the proxy answered some requests with the error itself.
+    let answered = err
+        .split("passes everything through again (")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no error count printed: {err}"));
+    assert!(answered > 0, "{err}");
+    let truth = fault_truth(&outcome, 0);
+    assert_eq!(truth["events"], 16, "{}", outcome["faults"]);
+    assert_eq!(truth["lost"], 0);
+}
+
+#[test]
+fn a_stale_head_holds_the_engine_back_until_it_ends() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err, outcome) = run_fault_in(dir.path(), "scenarios/faults/stale-head.yaml", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let fault = &outcome["faults"][0];
+    assert_eq!(fault_truth(&outcome, 0)["lost"], 0, "{fault}");
+    let first = fault["blocks"][0].as_u64().unwrap();
+    let last = fault["blocks"][1].as_u64().unwrap();
+    // The engine's own height, scraped after each block: held below the fault's first block
+    // until its last one (the head served 3 behind), caught up after it.
+    let raw = std::fs::read_to_string(dir.path().join("run/metrics/engine.prom")).unwrap();
+    let height_after = |block: u64| -> f64 {
+        let label = format!("# cowload scrape: block {block}\n");
+        let scrape = raw
+            .split(&label)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no scrape {label}"));
+        scrape
+            .lines()
+            .find(|l| l.starts_with("reference_head_block"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no reference_head_block after block {block}"))
+    };
+    assert!(height_after(last) < first as f64, "{fault}");
+    assert_eq!(
+        bar(
+            &outcome,
+            "last(cowload_chain_head_block - reference_head_block) <= 1"
+        )["holds"],
+        true
     );
 }
