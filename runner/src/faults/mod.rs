@@ -327,7 +327,11 @@ fn rpc_fault(spec: &FaultSpec, seed: u64, index: usize) -> (RpcFault, String) {
                 methods: spec.methods.clone(),
                 sampler,
             };
-            (fault, format!("delaying {methods} by {delay:?}"))
+            let shown = serde_json::to_string(&spec.latency).unwrap_or_default();
+            (
+                fault,
+                format!("delaying {methods} by {}", shown.trim_matches('"')),
+            )
         }
         _ => {
             let behind = u64::from(spec.behind.unwrap_or(1));

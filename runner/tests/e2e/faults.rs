@@ -158,6 +158,58 @@ fn rpc_errors_on_half_the_requests_are_retried_through() {
     assert_eq!(truth["lost"], 0);
 }
 
+/// The reference engine's height after the scrape of `block`, from the run's raw scrapes.
+fn engine_height_after(run: &std::path::Path, block: u64) -> f64 {
+    let raw = std::fs::read_to_string(run.join("metrics/engine.prom")).unwrap();
+    let label = format!("# cowload scrape: block {block}\n");
+    let scrape = raw
+        .split(&label)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no scrape {label}"));
+    scrape
+        .lines()
+        .find(|l| l.starts_with("reference_head_block"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no reference_head_block after block {block}"))
+}
+
+/// `rpc_hang` holds every answer (the engine's height stops), `rpc_latency`
+/// delays the methods named; both end, and the engine loses nothing.
+#[test]
+fn a_hang_and_a_latency_fault_take_effect_and_end() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let body = "version: 1\nname: hang-latency\n\
+        load: { warmup_blocks: 2, blocks: 10, drain_blocks: 6, per_block: { twap: 1, ethflow: 1 } }\n\
+        orderbook: { order_deadline_blocks: 5 }\n\
+        faults:\n\
+        \x20 - { kind: rpc_hang, at: 3, for: 2 blocks }\n\
+        \x20 - { kind: rpc_latency, at: 6, for: 2 blocks, methods: [eth_getLogs], latency: 300ms }\n\
+        bars: [\"increase(cowload_events_lost_total) == 0\"]\n";
+    let path = scenario(dir.path(), "hang.yaml", body);
+    let (code, err, outcome) = run_fault_in(dir.path(), path.to_str().unwrap(), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let hang = &outcome["faults"][0];
+    let first = hang["blocks"][0].as_u64().unwrap();
+    let last = hang["blocks"][1].as_u64().unwrap();
+    let run = dir.path().join("run");
+    assert!(engine_height_after(&run, last) < first as f64, "{hang}");
+    assert!(
+        engine_height_after(&run, last + 2) >= last as f64,
+        "caught up: {hang}"
+    );
+    assert!(err.contains("delaying eth_getLogs by 300ms"), "{err}");
+    assert!(!err.contains(" 0 delayed request(s)"), "{err}");
+    for index in 0..2 {
+        assert_eq!(
+            fault_truth(&outcome, index)["lost"],
+            0,
+            "{}",
+            outcome["faults"]
+        );
+    }
+}
+
 #[test]
 fn a_stale_head_holds_the_engine_back_until_it_ends() {
     let _serial = serial();
@@ -170,20 +222,8 @@ fn a_stale_head_holds_the_engine_back_until_it_ends() {
     let last = fault["blocks"][1].as_u64().unwrap();
     // The engine's own height, scraped after each block: held below the fault's first block
     // until its last one (the head served 3 behind), caught up after it.
-    let raw = std::fs::read_to_string(dir.path().join("run/metrics/engine.prom")).unwrap();
-    let height_after = |block: u64| -> f64 {
-        let label = format!("# cowload scrape: block {block}\n");
-        let scrape = raw
-            .split(&label)
-            .nth(1)
-            .unwrap_or_else(|| panic!("no scrape {label}"));
-        scrape
-            .lines()
-            .find(|l| l.starts_with("reference_head_block"))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no reference_head_block after block {block}"))
-    };
-    assert!(height_after(last) < first as f64, "{fault}");
+    let run = dir.path().join("run");
+    assert!(engine_height_after(&run, last) < first as f64, "{fault}");
     assert_eq!(
         bar(
             &outcome,
