@@ -77,6 +77,24 @@ mod tests {
         }
     }
 
+    /// The plot bands a fault over the blocks it held, and only with faults.
+    #[test]
+    fn the_plot_bands_each_fault_over_its_blocks() {
+        let mut outcome = crate::report::tests::sample();
+        let plain = crate::report::svg::render(&outcome);
+        assert!(!plain.contains("fault "), "no fault, no band");
+        let numbers: Vec<u64> = outcome.blocks.iter().map(|b| b.number).collect();
+        let mut fault = record(true, None);
+        fault.blocks = Some((numbers[1], numbers[2]));
+        outcome.faults = vec![fault];
+        let banded = crate::report::svg::render(&outcome);
+        assert!(banded.contains("fault 1: engine_restart"), "{banded}");
+        assert!(
+            banded.contains("fill=\"#9467bd\" fill-opacity=\"0.15\""),
+            "{banded}"
+        );
+    }
+
     #[test]
     fn a_row_carries_the_truth_around_its_fault() {
         let truth = SpanTruth {
