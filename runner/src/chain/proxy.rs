@@ -99,12 +99,12 @@ pub enum RpcFault {
         methods: Vec<String>,
         fraction: f64,
         error: RpcErrorKind,
-        rng: Mutex<ChaCha8Rng>,
+        rng: Box<Mutex<ChaCha8Rng>>,
     },
     /// Requests for `methods` (every method when empty) wait a drawn delay first.
     Latency {
         methods: Vec<String>,
-        sampler: LatencySampler,
+        sampler: Box<LatencySampler>,
     },
     /// `eth_blockNumber` answers and `newHeads` notifications lag `behind` blocks.
     StaleHead { behind: u64 },
@@ -693,7 +693,7 @@ mod tests {
             methods: methods.iter().map(|m| m.to_string()).collect(),
             fraction,
             error,
-            rng: Mutex::new(ChaCha8Rng::seed_from_u64(1)),
+            rng: Box::new(Mutex::new(ChaCha8Rng::seed_from_u64(1))),
         }
     }
 

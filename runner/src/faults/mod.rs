@@ -314,7 +314,7 @@ fn rpc_fault(spec: &FaultSpec, seed: u64, index: usize) -> (RpcFault, String) {
                 methods: spec.methods.clone(),
                 fraction,
                 error,
-                rng: Mutex::new(rng),
+                rng: Box::new(Mutex::new(rng)),
             };
             (fault, text)
         }
@@ -325,7 +325,7 @@ fn rpc_fault(spec: &FaultSpec, seed: u64, index: usize) -> (RpcFault, String) {
                 mock_orderbook::LatencySampler::new(&latency, seed.wrapping_add(index as u64));
             let fault = RpcFault::Latency {
                 methods: spec.methods.clone(),
-                sampler,
+                sampler: Box::new(sampler),
             };
             let shown = serde_json::to_string(&spec.latency).unwrap_or_default();
             (
