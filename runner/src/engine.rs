@@ -129,7 +129,16 @@ impl Engine {
     /// a crash; SIGTERM: an orderly stop, SIGKILL after the grace period).
     /// Returns how it exited.
     pub fn kill(&mut self, signal: nix::sys::signal::Signal) -> Option<String> {
-        let status = self.guard.take()?.stop_with(signal);
+        let guard = self.guard.take()?;
+        // The stop waits (up to the grace period) on this thread; let the
+        // runtime move its other tasks (the RPC proxy, the mock) elsewhere.
+        let stop = move || guard.stop_with(signal);
+        let status = match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(stop)
+            }
+            _ => stop(),
+        };
         status.map(|s| s.to_string())
     }
 

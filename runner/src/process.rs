@@ -307,6 +307,43 @@ mod tests {
         .expect("spawn sh")
     }
 
+    /// `engine_restart`'s two stops: SIGTERM lets the child run its own exit,
+    /// SIGKILL does not; either way the guard reaps it. The log of a second
+    /// child with the same path continues the first one's.
+    #[test]
+    fn stop_with_sends_the_signal_asked_for_and_the_log_is_appended() {
+        use std::os::unix::process::ExitStatusExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("child.log");
+        // The child prints its word once its trap is set; wait for it (bounded).
+        let wait_for = |word: &str| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(word)
+            {
+                assert!(Instant::now() < deadline, "the child never printed {word}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let term = sh(
+            "trap 'exit 7' TERM; echo first; sleep 30 & wait",
+            dir.path(),
+        );
+        wait_for("first");
+        let status = term.stop_with(Signal::SIGTERM).expect("reaped");
+        assert_eq!(status.code(), Some(7), "{status}");
+        let kill = sh(
+            "trap 'exit 7' TERM; echo second; sleep 30 & wait",
+            dir.path(),
+        );
+        wait_for("second");
+        let status = kill.stop_with(Signal::SIGKILL).expect("reaped");
+        assert_eq!(status.signal(), Some(9), "{status}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text, "first\nsecond\n");
+    }
+
     #[test]
     fn drop_ends_the_child_and_its_children() {
         let dir = tempfile::tempdir().unwrap();
