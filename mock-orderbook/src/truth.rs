@@ -314,6 +314,21 @@ pub struct EventStats {
     pub parts_missing_reasons: BTreeMap<String, u64>,
 }
 
+/// The truth around one fault: see [`Truth::span`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SpanTruth {
+    /// Events emitted in the fault's blocks.
+    pub events: u64,
+    /// Of those, events that never got their order in time (lost, late included).
+    pub lost: u64,
+    /// Duplicates received from the fault's start until the next fault's (or the end):
+    /// the same UID posted again, or a second order for a TWAP part.
+    pub duplicates: u64,
+    /// Seconds from the fault's end to the first accepted order received after it;
+    /// `None` when none came.
+    pub recovery_seconds: Option<f64>,
+}
+
 /// Everything the mock measured, as served at `/_stats`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
@@ -407,6 +422,44 @@ impl Truth {
     /// The head block last set.
     pub fn head(&self) -> u64 {
         self.ledger().head
+    }
+
+    /// What became of the events of chain blocks `first..=last` (a fault's
+    /// blocks), the duplicates received from `since` until `until` (the next
+    /// fault's start, or the end), and the recovery: from `ended` to the first
+    /// accepted order received after it. Call after [`Truth::finish`], when
+    /// every event is either matched or lost.
+    pub fn span(
+        &self,
+        (first, last): (u64, u64),
+        since: Instant,
+        until: Option<Instant>,
+        ended: Option<Instant>,
+    ) -> SpanTruth {
+        let ledger = self.ledger();
+        let during = ledger
+            .events
+            .iter()
+            .filter(|e| (first..=last).contains(&e.block));
+        let (events, lost) = during.fold((0, 0), |(events, lost), e| {
+            (events + 1, lost + u64::from(e.lost || !e.accepted))
+        });
+        let in_window = |at: &&Instant| **at >= since && until.is_none_or(|u| **at < u);
+        let duplicates = ledger.duplicate_at.iter().filter(in_window).count() as u64;
+        let recovery_seconds = ended.and_then(|ended| {
+            ledger
+                .accepted_at
+                .iter()
+                .filter(|at| **at >= ended)
+                .min()
+                .map(|at| at.duration_since(ended).as_secs_f64())
+        });
+        SpanTruth {
+            events,
+            lost,
+            duplicates,
+            recovery_seconds,
+        }
     }
 
     /// The exact event→order latencies (seconds) of the first accepted orders
@@ -681,6 +734,12 @@ struct Ledger {
     kinds: PerKind<KindStats>,
     /// First-order latencies (seconds) not yet taken by the runner.
     recent_latencies: Vec<f64>,
+    /// When each accepted order (the one its event requires) was received, for the
+    /// recovery time after a fault.
+    accepted_at: Vec<Instant>,
+    /// When each duplicate was received (the same UID again, or another order for a TWAP
+    /// part that had one), for the duplicates around a fault.
+    duplicate_at: Vec<Instant>,
 }
 
 impl Ledger {
@@ -711,6 +770,8 @@ impl Ledger {
             unmatched_accepted: 0,
             kinds: PerKind::from_fn(|_| KindStats::new()),
             recent_latencies: Vec::new(),
+            accepted_at: Vec::new(),
+            duplicate_at: Vec::new(),
         }
     }
 
@@ -841,6 +902,9 @@ impl Ledger {
 
     fn observe(&mut self, observation: Observation) {
         self.posts += 1;
+        if observation.outcome == PostOutcome::Duplicate {
+            self.duplicate_at.push(observation.received_at);
+        }
         if self.by_key.contains_key(&observation.key) {
             self.classify(observation);
         } else {
@@ -918,6 +982,9 @@ impl Ledger {
             self.events[id].last = Some(observation.outcome.clone());
         }
         let accepted = observation.outcome == PostOutcome::Accepted;
+        if accepted {
+            self.accepted_at.push(observation.received_at);
+        }
         match part {
             Some(part) => self.count_part_post(id, part, &observation, accepted),
             None if accepted && !is_twap && !self.events[id].accepted => {
@@ -947,6 +1014,7 @@ impl Ledger {
         let counts = &mut self.kinds[kind];
         if record.accepted {
             counts.parts.duplicate += 1;
+            self.duplicate_at.push(observation.received_at);
             return;
         }
         record.accepted = true;
@@ -1350,6 +1418,38 @@ mod tests {
                 "{kind}: {e:?}"
             );
         }
+    }
+
+    /// A fault's span: its blocks' events (lost ones counted), the
+    /// duplicates received in its window, the first acceptance after its end.
+    #[test]
+    fn a_span_reports_its_events_losses_duplicates_and_recovery() {
+        let truth = Truth::new(2, &[]);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        for (block, n) in [(10, 1), (11, 2), (12, 3)] {
+            truth.register(vec![event(EventKind::EthFlow, block, t0, n)]);
+            truth.set_head(block);
+        }
+        post(&truth, 1, PostOutcome::Accepted, at(500));
+        post(&truth, 2, PostOutcome::Accepted, at(3000));
+        post(&truth, 2, PostOutcome::Duplicate, at(4000));
+        post(&truth, 1, PostOutcome::Duplicate, at(900));
+        truth.finish();
+        let span = truth.span((11, 12), at(1000), None, Some(at(2000)));
+        assert_eq!(
+            span,
+            SpanTruth {
+                events: 2,
+                lost: 1,
+                duplicates: 1,
+                recovery_seconds: Some(1.0),
+            }
+        );
+        // The window ends where the next fault starts; no acceptance after the end: no recovery.
+        let early = truth.span((10, 10), at(0), Some(at(1000)), Some(at(5000)));
+        assert_eq!((early.events, early.lost, early.duplicates), (1, 0, 1));
+        assert_eq!(early.recovery_seconds, None);
     }
 
     #[test]

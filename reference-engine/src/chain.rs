@@ -1,11 +1,10 @@
 //! The chain side: one WebSocket provider per chain, the new-heads stream, and the RPCs the
 //! modules make, each counted in `shepherd_chain_request_total`.
 //!
-//! In: a chain id and a `ws://` URL. Out: [`Head`]s stamped with the instant the engine
-//! received them (the start of every event's latency), pushed into a channel in block order,
-//! plus [`Rpc`] calls for logs and `eth_call`. The subscription is re-established with backoff
-//! when its stream ends (counted in `shepherd_stream_reconnects_total{kind="block"}`), and
-//! blocks missed while it was down are fetched by number so no block's events are lost.
+//! In: a chain id and a `ws://` URL. Out: [`Rpc`] calls for the new-heads subscription, blocks
+//! by number, logs and `eth_call`, and [`Head`], the block a handler works at. Which blocks are
+//! handed to the engine, and when (reconnects, backfill, confirmations, reorgs), is
+//! `follow.rs`'s business; this module only talks to the node.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -13,24 +12,23 @@ use std::time::{Duration, Instant};
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, Bytes, B256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder, WsConnect};
+use alloy::pubsub::Subscription;
 use alloy::rpc::json_rpc::ErrorPayload;
+use alloy::rpc::types::Header;
 use alloy::rpc::types::{Filter, Log, TransactionRequest};
 use alloy::transports::TransportError;
 use anyhow::Context as _;
-use tokio::sync::mpsc::UnboundedSender;
 
-use crate::telemetry::{self, STREAM_KIND_BLOCK, STREAM_RECONNECTS};
+use crate::telemetry;
 
 /// Consecutive failed (re)subscriptions after which the engine gives up (about five minutes of
 /// backoff); a load test whose RPC is gone that long has failed anyway.
-const MAX_SUBSCRIBE_FAILURES: u32 = 60;
-/// Largest gap of missed blocks that is fetched by number after a reconnect.
-const MAX_BACKFILL: u64 = 256;
+pub const MAX_SUBSCRIBE_FAILURES: u32 = 60;
 /// Channel depth of the alloy subscription; heads are drained at once, so it never fills.
 const SUBSCRIPTION_CHANNEL: usize = 1024;
 
 /// A block header as the engine saw it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Head {
     /// Block number.
     pub number: u64,
@@ -38,8 +36,36 @@ pub struct Head {
     pub hash: B256,
     /// Block timestamp (seconds), for `PollTryAtEpoch`.
     pub timestamp: u64,
-    /// When the engine received the header: the start of every latency sample of this block.
+    /// When the engine could first know of the block: its header arrived, or (a block fetched
+    /// because it was missed) the first later header arrived. The start of every latency
+    /// sample of this block; see `follow.rs` for why.
     pub received_at: Instant,
+}
+
+/// A block header as the node gave it: what the follower needs to order blocks and check that
+/// each one extends the last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockRef {
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
+    /// The hash of the block it extends.
+    pub parent_hash: B256,
+    /// Block timestamp (seconds).
+    pub timestamp: u64,
+}
+
+impl BlockRef {
+    /// The header's fields the follower uses.
+    pub fn from_header(header: &Header) -> Self {
+        Self {
+            number: header.inner.number,
+            hash: header.hash,
+            parent_hash: header.inner.parent_hash,
+            timestamp: header.inner.timestamp,
+        }
+    }
 }
 
 /// The answer to an `eth_call`.
@@ -95,7 +121,13 @@ impl Rpc {
             .clone()
     }
 
-    async fn reopen(&self) -> anyhow::Result<()> {
+    /// The chain id (metric label).
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// Replace the WebSocket after its stream ended.
+    pub async fn reopen(&self) -> anyhow::Result<()> {
         let fresh = open(&self.url).await?;
         *self.provider.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(())
@@ -137,7 +169,8 @@ impl Rpc {
         outcome
     }
 
-    async fn head_by_number(&self, number: u64) -> anyhow::Result<Head> {
+    /// The canonical block at `number` now; an error when the node does not have it (yet).
+    pub async fn block_by_number(&self, number: u64) -> anyhow::Result<BlockRef> {
         let result = self.provider().get_block_by_number(number.into()).await;
         telemetry::chain_request(
             self.chain_id,
@@ -145,12 +178,22 @@ impl Rpc {
             if result.is_ok() { "ok" } else { "err" },
         );
         let block = result?.with_context(|| format!("block {number} not found"))?;
-        Ok(Head {
-            number,
-            hash: block.header.hash,
-            timestamp: block.header.inner.timestamp,
-            received_at: Instant::now(),
-        })
+        Ok(BlockRef::from_header(&block.header))
+    }
+
+    /// Subscribe to new heads (counted as `eth_subscribe`).
+    pub async fn subscribe_heads(&self) -> Result<Subscription<Header>, TransportError> {
+        let subscribed = self
+            .provider()
+            .subscribe_blocks()
+            .channel_size(SUBSCRIPTION_CHANNEL)
+            .await;
+        telemetry::chain_request(
+            self.chain_id,
+            "eth_subscribe",
+            if subscribed.is_ok() { "ok" } else { "err" },
+        );
+        subscribed
     }
 }
 
@@ -179,120 +222,8 @@ fn classify_error_payload(payload: &ErrorPayload) -> CallOutcome {
     CallOutcome::Reverted(payload.as_revert_data().unwrap_or_default())
 }
 
-/// Follow new heads forever, sending each (and any missed ones) to `tx` in block order.
-/// Returns only when the receiver is gone (`Ok`) or subscribing kept failing (`Err`).
-pub async fn follow_heads(rpc: Rpc, tx: UnboundedSender<Head>) -> anyhow::Result<()> {
-    let chain = rpc.chain_id.to_string();
-    let mut last: Option<u64> = None;
-    let mut failures = 0u32;
-    loop {
-        match subscribe_and_forward(&rpc, &tx, &mut last, &mut failures).await {
-            Forwarded::ReceiverGone => return Ok(()),
-            Forwarded::StreamEnded(why) => {
-                failures += 1;
-                metrics::counter!(STREAM_RECONNECTS, "kind" => STREAM_KIND_BLOCK, "chain_id" => chain.clone())
-                    .increment(1);
-                if failures > MAX_SUBSCRIBE_FAILURES {
-                    anyhow::bail!("new-heads subscription on chain {chain} failed {failures} times in a row: {why}");
-                }
-                tracing::warn!(chain_id = rpc.chain_id, failures, %why, "new-heads stream ended; reconnecting");
-                tokio::time::sleep(backoff(failures)).await;
-                if let Err(err) = rpc.reopen().await {
-                    tracing::warn!(chain_id = rpc.chain_id, %err, "reopening the WebSocket failed");
-                }
-            }
-        }
-    }
-}
-
-enum Forwarded {
-    ReceiverGone,
-    StreamEnded(String),
-}
-
-async fn subscribe_and_forward(
-    rpc: &Rpc,
-    tx: &UnboundedSender<Head>,
-    last: &mut Option<u64>,
-    failures: &mut u32,
-) -> Forwarded {
-    let provider = rpc.provider();
-    let subscribed = provider
-        .subscribe_blocks()
-        .channel_size(SUBSCRIPTION_CHANNEL)
-        .await;
-    telemetry::chain_request(
-        rpc.chain_id,
-        "eth_subscribe",
-        if subscribed.is_ok() { "ok" } else { "err" },
-    );
-    let mut sub = match subscribed {
-        Ok(sub) => sub,
-        Err(err) => return Forwarded::StreamEnded(err.to_string()),
-    };
-    tracing::info!(chain_id = rpc.chain_id, "subscribed to new heads");
-    loop {
-        let header = match sub.recv().await {
-            Ok(header) => header,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    chain_id = rpc.chain_id,
-                    missed = n,
-                    "head subscription lagged; backfilling"
-                );
-                continue;
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                return Forwarded::StreamEnded("subscription closed".to_owned())
-            }
-        };
-        *failures = 0;
-        let head = Head {
-            number: header.inner.number,
-            hash: header.hash,
-            timestamp: header.inner.timestamp,
-            received_at: Instant::now(),
-        };
-        if !backfill(rpc, tx, *last, head.number).await || tx.send(head).is_err() {
-            return Forwarded::ReceiverGone;
-        }
-        *last = Some(last.map_or(head.number, |l| l.max(head.number)));
-    }
-}
-
-/// Send the heads between `last` and `next` (exclusive) that the subscription skipped.
-/// Returns false when the receiver is gone.
-async fn backfill(rpc: &Rpc, tx: &UnboundedSender<Head>, last: Option<u64>, next: u64) -> bool {
-    let Some(last) = last else { return true };
-    let missing = next.saturating_sub(last + 1);
-    if missing == 0 {
-        return true;
-    }
-    if missing > MAX_BACKFILL {
-        tracing::error!(
-            chain_id = rpc.chain_id,
-            missing,
-            "too many missed blocks to backfill; skipping them"
-        );
-        return true;
-    }
-    for number in last + 1..next {
-        match rpc.head_by_number(number).await {
-            Ok(head) => {
-                if tx.send(head).is_err() {
-                    return false;
-                }
-            }
-            Err(err) => {
-                tracing::error!(chain_id = rpc.chain_id, number, %err, "cannot backfill block")
-            }
-        }
-    }
-    true
-}
-
 /// 100 ms, doubling, capped at 5 s.
-fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     let ms = 100u64.saturating_mul(1u64 << attempt.min(6));
     Duration::from_millis(ms.min(5_000))
 }

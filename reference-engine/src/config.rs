@@ -4,8 +4,11 @@
 //! [`Settings`] the rest of the engine reads. The file is shepherd's format so the runner can
 //! render one template for every engine; keys this engine does not know are ignored (other
 //! engines may need them), except inside `[reference]`, which is ours and refuses typos.
-//! `REFERENCE_DISPATCH`, `REFERENCE_PER_EVENT_COST` and `REFERENCE_CONCURRENCY` override the
-//! table so a scenario can turn the knobs through the engine's environment alone.
+//! `REFERENCE_DISPATCH`, `REFERENCE_PER_EVENT_COST`, `REFERENCE_CONCURRENCY`, and the chain-fault
+//! defences `REFERENCE_RECONNECT_BACKFILL`, `REFERENCE_PERSIST_CURSOR`, `REFERENCE_REORG_AWARE`
+//! (`true`/`false`) and `REFERENCE_CONFIRMATIONS` override the table so a scenario can turn the
+//! knobs through the engine's environment alone. Each defence defaults to on; switching one off
+//! gives a fault scenario its known wrong answer (see `follow.rs` and `state.rs`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,6 +24,17 @@ pub const ENV_DISPATCH: &str = "REFERENCE_DISPATCH";
 pub const ENV_PER_EVENT_COST: &str = "REFERENCE_PER_EVENT_COST";
 /// Environment variable overriding `[reference] concurrency`.
 pub const ENV_CONCURRENCY: &str = "REFERENCE_CONCURRENCY";
+/// Environment variable overriding `[reference] reconnect_backfill`.
+pub const ENV_RECONNECT_BACKFILL: &str = "REFERENCE_RECONNECT_BACKFILL";
+/// Environment variable overriding `[reference] persist_cursor`.
+pub const ENV_PERSIST_CURSOR: &str = "REFERENCE_PERSIST_CURSOR";
+/// Environment variable overriding `[reference] reorg_aware`.
+pub const ENV_REORG_AWARE: &str = "REFERENCE_REORG_AWARE";
+/// Environment variable overriding `[reference] confirmations`.
+pub const ENV_CONFIRMATIONS: &str = "REFERENCE_CONFIRMATIONS";
+
+/// Upper bound on `confirmations`: deeper waits make every order minutes late at 12 s blocks.
+const MAX_CONFIRMATIONS: u64 = 64;
 
 /// Upper bound on `concurrency`: far above anything 2–16 cores can use, low enough to catch a
 /// typo such as an extra zero.
@@ -82,7 +96,8 @@ impl Dispatch {
 /// The checked configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
-    /// `[engine] state_dir`: created at start; the engine keeps no state in it.
+    /// `[engine] state_dir`: created at start; holds the cursor and posted UIDs when
+    /// `persist_cursor` is on (without it nothing persists).
     pub state_dir: Option<PathBuf>,
     /// `[engine] log_level`, a `tracing` filter such as `info` or `info,reference_engine=debug`.
     pub log_level: String,
@@ -115,6 +130,20 @@ pub struct ReferenceSettings {
     pub per_event_cost: Duration,
     /// Parallelism bound in `concurrent` mode (ignored in `sequential` mode).
     pub concurrency: usize,
+    /// After a reconnect, fetch every block missed while disconnected (off: they are lost).
+    pub reconnect_backfill: bool,
+    /// Keep the last handled block, active watches and posted UIDs in `state_dir` and resume
+    /// from them after a restart (off: start at the head, forgetting everything).
+    pub persist_cursor: bool,
+    /// Act on a block only once it is `confirmations` deep, check parent hashes, handle a
+    /// reorg's new blocks again and forget retries of removed events (off: act on every head at
+    /// once, even one a reorg removes later).
+    pub reorg_aware: bool,
+    /// How deep a block must be before a reorg-aware engine acts on it: the deepest reorg whose
+    /// removed events never become orders, at a latency cost of this many block times. 0 by
+    /// default, because the bundled scenarios' latency bars and known answers assume an engine
+    /// that acts in the event's own block; a reorg scenario sets it to its depth.
+    pub confirmations: u64,
 }
 
 impl Default for ReferenceSettings {
@@ -123,6 +152,10 @@ impl Default for ReferenceSettings {
             dispatch: Dispatch::Sequential,
             per_event_cost: Duration::ZERO,
             concurrency: 8,
+            reconnect_backfill: true,
+            persist_cursor: true,
+            reorg_aware: true,
+            confirmations: 0,
         }
     }
 }
@@ -162,6 +195,10 @@ struct RawReference {
     dispatch: Option<String>,
     per_event_cost: Option<String>,
     concurrency: Option<i64>,
+    reconnect_backfill: Option<bool>,
+    persist_cursor: Option<bool>,
+    reorg_aware: Option<bool>,
+    confirmations: Option<i64>,
 }
 
 fn default_true() -> bool {
@@ -301,7 +338,56 @@ fn resolve_reference(
         })?;
         out.concurrency = check_concurrency(ENV_CONCURRENCY, n)?;
     }
+    out.reconnect_backfill = resolve_flag(raw.reconnect_backfill, env, ENV_RECONNECT_BACKFILL)?
+        .unwrap_or(out.reconnect_backfill);
+    out.persist_cursor =
+        resolve_flag(raw.persist_cursor, env, ENV_PERSIST_CURSOR)?.unwrap_or(out.persist_cursor);
+    out.reorg_aware =
+        resolve_flag(raw.reorg_aware, env, ENV_REORG_AWARE)?.unwrap_or(out.reorg_aware);
+    if let Some(v) = raw.confirmations {
+        out.confirmations = check_confirmations("reference.confirmations", v)?;
+    }
+    if let Some(v) = env(ENV_CONFIRMATIONS) {
+        let n = v.trim().parse::<i64>().map_err(|_| {
+            invalid(
+                ENV_CONFIRMATIONS,
+                &v,
+                "expected a whole number from 0 to 64",
+            )
+        })?;
+        out.confirmations = check_confirmations(ENV_CONFIRMATIONS, n)?;
+    }
     Ok(out)
+}
+
+/// A boolean knob: the environment (`true`/`false`) wins over the table; `None` when neither
+/// sets it.
+fn resolve_flag(
+    table: Option<bool>,
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
+) -> Result<Option<bool>, ConfigError> {
+    match env(var) {
+        Some(v) => match v.trim() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            other => Err(invalid(var, other, "expected true or false")),
+        },
+        None => Ok(table),
+    }
+}
+
+fn check_confirmations(key: &str, value: i64) -> Result<u64, ConfigError> {
+    u64::try_from(value)
+        .ok()
+        .filter(|n| *n <= MAX_CONFIRMATIONS)
+        .ok_or_else(|| {
+            invalid(
+                key,
+                &value.to_string(),
+                "expected a whole number from 0 to 64",
+            )
+        })
 }
 
 fn parse_cost(key: &str, value: &str) -> Result<Duration, ConfigError> {
@@ -411,6 +497,11 @@ mod tests {
         let s = parse(&rendered, no_env).expect("rendered template is valid");
         assert_eq!(s.reference.dispatch, Dispatch::Sequential);
         assert_eq!(s.reference.concurrency, 8);
+        assert_eq!(
+            s.reference,
+            ReferenceSettings::default(),
+            "template = defaults"
+        );
         assert_eq!(s.chains[0].chain_id, 11_155_111);
     }
 
@@ -462,6 +553,37 @@ mod tests {
             assert_eq!(s.reference.per_event_cost, *cost, "env {env:?}");
             assert_eq!(s.reference.concurrency, *concurrency, "env {env:?}");
         }
+    }
+
+    #[test]
+    fn fault_defences_default_on_and_switch_off_by_table_or_environment() {
+        let on = parse(BASE, no_env).expect("valid").reference;
+        assert!(on.reconnect_backfill && on.persist_cursor && on.reorg_aware);
+        assert_eq!(on.confirmations, 0);
+
+        let table = format!(
+            "{BASE}\n[reference]\nreconnect_backfill = false\npersist_cursor = false\nreorg_aware = false\nconfirmations = 3\n"
+        );
+        let off = parse(&table, no_env).expect("valid").reference;
+        assert!(!off.reconnect_backfill && !off.persist_cursor && !off.reorg_aware);
+        assert_eq!(off.confirmations, 3);
+
+        // (environment variable, value) → the knob it turns, read back from the settings.
+        type Read = fn(&ReferenceSettings) -> bool;
+        let cases: [(&str, Read); 3] = [
+            (ENV_RECONNECT_BACKFILL, |r| r.reconnect_backfill),
+            (ENV_PERSIST_CURSOR, |r| r.persist_cursor),
+            (ENV_REORG_AWARE, |r| r.reorg_aware),
+        ];
+        for (var, read) in cases {
+            let env_off = parse(BASE, |n| (n == var).then(|| " false ".to_owned())).expect("valid");
+            assert!(!read(&env_off.reference), "{var}=false");
+            let env_on = parse(&table, |n| (n == var).then(|| "true".to_owned())).expect("valid");
+            assert!(read(&env_on.reference), "{var}=true beats the table");
+        }
+        let deep =
+            parse(BASE, |n| (n == ENV_CONFIRMATIONS).then(|| "2".to_owned())).expect("valid");
+        assert_eq!(deep.reference.confirmations, 2);
     }
 
     #[test]
@@ -517,6 +639,26 @@ mod tests {
                 "reference.concurrency",
             ),
             (BASE.to_owned(), Some((ENV_DISPATCH, "fast")), ENV_DISPATCH),
+            (
+                BASE.to_owned(),
+                Some((ENV_REORG_AWARE, "yes")),
+                ENV_REORG_AWARE,
+            ),
+            (
+                BASE.to_owned(),
+                Some((ENV_CONFIRMATIONS, "65")),
+                ENV_CONFIRMATIONS,
+            ),
+            (
+                format!("{BASE}\n[reference]\nconfirmations = -1\n"),
+                None,
+                "reference.confirmations",
+            ),
+            (
+                format!("{BASE}\n[reference]\npersist_cursor = \"no\"\n"),
+                None,
+                "persist_cursor",
+            ),
             (
                 BASE.to_owned(),
                 Some((ENV_CONCURRENCY, "many")),

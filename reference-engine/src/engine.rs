@@ -14,10 +14,16 @@
 //!
 //! `sequential` runs each step's jobs one at a time; `concurrent` runs up to `concurrency` of
 //! them at once (steps still follow each other). Each job's latency is measured from the
-//! instant the block's header was received to the instant the job finished.
+//! instant the engine could first know of the block (its header arrived, or for a block fetched
+//! after a disconnect or restart, the first later header; see `follow.rs`) to the instant the
+//! job finished, so waiting for confirmations is part of it.
+//!
+//! Which blocks arrive, and when, is the follower's (`follow.rs`). With `persist_cursor` the
+//! loop saves a [`Snapshot`] after every block and starts from the last one (`state.rs`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,12 +35,14 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::sync::Semaphore;
 use tokio::task::JoinError;
 
-use crate::chain::{follow_heads, Head, Rpc};
+use crate::chain::{Head, Rpc};
 use crate::config::{ChainSettings, Dispatch, ReferenceSettings};
 use crate::ethflow::{self, Placement};
+use crate::follow::{self, follow_heads, Resume};
 use crate::mutant;
 use crate::orderbook::Orderbook;
-use crate::submit::Ctx;
+use crate::state::{Restored, SavedWatch, Snapshot, Store};
+use crate::submit::{Ctx, Uids};
 use crate::telemetry::{self, ErrorKind, EventKind, Module};
 use crate::twap::{self, Schedule, Watch, WatchKey};
 
@@ -43,18 +51,76 @@ const GET_LOGS_ATTEMPTS: u32 = 5;
 /// Panics of one module after which it is quarantined (shepherd's poison threshold).
 const POISON_AFTER_TRAPS: u32 = 5;
 
-/// Watch `chain` until its head stream fails for good.
-pub async fn run_chain(chain: ChainSettings, knobs: ReferenceSettings) -> anyhow::Result<()> {
+/// Watch `chain` until its head stream fails for good. `state_dir` holds the cursor when
+/// `persist_cursor` is on.
+pub async fn run_chain(
+    chain: ChainSettings,
+    knobs: ReferenceSettings,
+    state_dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let (store, restored) = open_state(chain.chain_id, &knobs, state_dir)?;
     let rpc = Rpc::connect(chain.chain_id, &chain.rpc_url).await?;
     let orderbook = Orderbook::new(&chain.orderbook_url)?;
-    let ctx = Arc::new(Ctx::new(chain.chain_id, rpc.clone(), orderbook));
+    let uids = match &store {
+        Some(store) => Uids::journaled(Arc::clone(store), restored.uids),
+        None => Uids::default(),
+    };
+    let ctx = Arc::new(Ctx::new(chain.chain_id, rpc.clone(), orderbook, uids));
+    let resume = restored.snapshot.as_ref().map(|s| {
+        let (block, hash) = s.resume_after();
+        Resume { block, hash }
+    });
     let (tx, rx) = unbounded_channel();
-    let heads = tokio::spawn(follow_heads(rpc, tx));
+    let follow_knobs = follow::Knobs {
+        backfill: knobs.reconnect_backfill,
+        reorg_aware: knobs.reorg_aware,
+        confirmations: knobs.confirmations,
+    };
+    let heads = tokio::spawn(follow_heads(rpc, tx, follow_knobs, resume));
     tracing::info!(chain_id = chain.chain_id, dispatch = ?knobs.dispatch, per_event_cost = ?knobs.per_event_cost,
-        concurrency = knobs.concurrency, "engine ready");
-    Processor::new(ctx, knobs).run(rx).await;
+        concurrency = knobs.concurrency, reconnect_backfill = knobs.reconnect_backfill,
+        persist_cursor = knobs.persist_cursor, reorg_aware = knobs.reorg_aware,
+        confirmations = knobs.confirmations, resume_after = ?resume.map(|r| r.block), "engine ready");
+    let mut processor = Processor::new(ctx, knobs, store);
+    if let Some(snapshot) = restored.snapshot {
+        processor.restore(snapshot);
+    }
+    processor.run(rx).await;
     heads.await??;
     Ok(())
+}
+
+/// The chain's store and what it held, when `persist_cursor` is on and there is a `state_dir`.
+fn open_state(
+    chain_id: u64,
+    knobs: &ReferenceSettings,
+    state_dir: Option<&Path>,
+) -> anyhow::Result<(Option<Arc<Store>>, Restored)> {
+    let Some(dir) = state_dir.filter(|_| knobs.persist_cursor) else {
+        if knobs.persist_cursor {
+            tracing::warn!(
+                chain_id,
+                "persist_cursor is on but there is no state_dir; nothing survives a restart"
+            );
+        }
+        return Ok((None, Restored::default()));
+    };
+    let (store, restored) = Store::open(dir, chain_id)?;
+    let chain = chain_id.to_string();
+    metrics::gauge!(telemetry::RESTORED_UIDS, "chain_id" => chain.clone())
+        .set(restored.uids.len() as f64);
+    if let Some(snapshot) = &restored.snapshot {
+        let (after, _) = snapshot.resume_after();
+        metrics::gauge!(telemetry::RESUMED_FROM, "chain_id" => chain).set((after + 1) as f64);
+        tracing::info!(
+            chain_id,
+            resume_at = after + 1,
+            watches = snapshot.watches.len(),
+            known_uids = restored.uids.len(),
+            "resuming from the cursor in state_dir"
+        );
+    }
+    Ok((Some(Arc::new(store)), restored))
 }
 
 /// One decoded event of a block.
@@ -104,27 +170,78 @@ struct Processor {
     watches: BTreeMap<WatchKey, Watch>,
     retries: Vec<Placement>,
     poison: Poison,
+    store: Option<Arc<Store>>,
 }
 
 impl Processor {
-    fn new(ctx: Arc<Ctx>, knobs: ReferenceSettings) -> Self {
+    fn new(ctx: Arc<Ctx>, knobs: ReferenceSettings, store: Option<Arc<Store>>) -> Self {
         Self {
             ctx,
             knobs,
             watches: BTreeMap::new(),
             retries: Vec::new(),
             poison: Poison::default(),
+            store,
+        }
+    }
+
+    /// Take back the watches a previous run saved.
+    fn restore(&mut self, snapshot: Snapshot) {
+        for saved in snapshot.watches {
+            let watch = Watch::from(saved);
+            self.watches.insert(watch.key(), watch);
+        }
+    }
+
+    /// A block at or below one already handled arrived: a reorg replaced blocks from `number`
+    /// on. Retries and watches that came from the removed blocks stop here (the new blocks'
+    /// events, re-included or not, are handled as they arrive); orders already posted for them
+    /// cannot be taken back.
+    fn forget_from(&mut self, number: u64) {
+        let (retries, watches) = (self.retries.len(), self.watches.len());
+        self.retries.retain(|p| p.origin_block < number);
+        self.watches.retain(|_, w| w.created_block < number);
+        tracing::warn!(
+            from = number,
+            retries = retries - self.retries.len(),
+            watches = watches - self.watches.len(),
+            "blocks replaced by a reorg; forgetting what their events started"
+        );
+    }
+
+    /// Save the cursor after `head` was fully handled (a failure is logged: the engine keeps
+    /// working, only a restart would lose ground).
+    fn save(&self, head: &Head) {
+        let Some(store) = &self.store else { return };
+        let snapshot = Snapshot {
+            block: head.number,
+            hash: head.hash,
+            retry_from: self.retries.iter().map(|p| p.origin_block).min(),
+            watches: self.watches.values().map(SavedWatch::from).collect(),
+        };
+        if let Err(err) = store.save(&snapshot) {
+            tracing::error!(
+                number = head.number,
+                err = format!("{err:#}"),
+                "cannot save the cursor"
+            );
         }
     }
 
     async fn run(mut self, mut rx: UnboundedReceiver<Head>) {
         let chain = self.ctx.chain_id.to_string();
         let mut handled = 0u64;
+        let mut last: Option<u64> = None;
         while let Some(head) = rx.recv().await {
+            if self.knobs.reorg_aware && last.is_some_and(|l| head.number <= l) {
+                self.forget_from(head.number);
+            }
+            last = Some(head.number);
             metrics::gauge!(telemetry::BLOCK_BACKLOG, "chain_id" => chain.clone())
                 .set(rx.len() as f64);
             let number = head.number;
             self.block(head).await;
+            self.save(&head);
             metrics::counter!(telemetry::BLOCKS_PROCESSED, "chain_id" => chain.clone())
                 .increment(1);
             metrics::gauge!(telemetry::HEAD_BLOCK, "chain_id" => chain.clone()).set(number as f64);
@@ -163,7 +280,14 @@ impl Processor {
         let mut events = Vec::with_capacity(logs.len());
         for log in &logs {
             match decode(log) {
-                Ok(event) => events.push(event),
+                Ok(Event::Placed(mut placement)) => {
+                    placement.origin_block = head.number;
+                    events.push(Event::Placed(placement));
+                }
+                Ok(Event::Created(mut watch)) => {
+                    watch.created_block = head.number;
+                    events.push(Event::Created(watch));
+                }
                 Err(module) => {
                     tracing::warn!(module = module.as_str(), tx = ?log.transaction_hash, "undecodable log");
                     telemetry::module_error(module, ErrorKind::DecodeError.as_str());

@@ -28,6 +28,9 @@ pub struct Placement {
     pub user_valid_to: Option<u32>,
     /// Posts attempted so far.
     pub attempts: u32,
+    /// The block whose event announced it (set by the block loop): a restart while it waits
+    /// for a retry resumes at this block.
+    pub origin_block: u64,
 }
 
 /// Why an `OrderPlacement` event cannot become an order.
@@ -62,6 +65,7 @@ pub fn placement_from_event(
         },
         user_valid_to: user_valid_to(&event.data),
         attempts: 0,
+        origin_block: 0,
     })
 }
 
@@ -294,6 +298,7 @@ mod tests {
                 .discrete,
             user_valid_to,
             attempts,
+            origin_block: 1,
         };
         let head = Head {
             number: 1,

@@ -10,8 +10,10 @@ mod chain;
 mod config;
 mod engine;
 mod ethflow;
+mod follow;
 mod mutant;
 mod orderbook;
+mod state;
 mod submit;
 mod telemetry;
 mod twap;
@@ -89,7 +91,9 @@ async fn serve_until_signal(settings: config::Settings) -> anyhow::Result<()> {
     }
     let mut chains = tokio::task::JoinSet::new();
     for chain in settings.chains {
-        chains.spawn(engine::run_chain(chain, settings.reference.clone()));
+        let state_dir = settings.state_dir.clone();
+        let knobs = settings.reference.clone();
+        chains.spawn(async move { engine::run_chain(chain, knobs, state_dir.as_deref()).await });
     }
     tokio::select! {
         signal = shutdown_signal() => {

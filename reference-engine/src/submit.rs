@@ -7,7 +7,7 @@
 //! releases the claim.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{Address, B256};
 use cowprotocol::{
@@ -19,6 +19,7 @@ use thiserror::Error;
 
 use crate::chain::Rpc;
 use crate::orderbook::{Answer, AppDataError, Orderbook};
+use crate::state::Store;
 use crate::telemetry::{self, ErrorKind, Module};
 
 /// Everything a handler needs for one chain. Shared (behind an `Arc`) by concurrent handlers.
@@ -35,9 +36,13 @@ pub struct Ctx {
     app_data: Mutex<HashMap<B256, String>>,
 }
 
-/// Which UIDs are being posted, were posted, or were dropped.
+/// Which UIDs are being posted, were posted, or were dropped; with a store, every UID settled
+/// for good is journaled so a restarted engine does not post it again.
 #[derive(Debug, Default)]
-pub struct Uids(Mutex<HashMap<OrderUid, UidState>>);
+pub struct Uids {
+    states: Mutex<HashMap<OrderUid, UidState>>,
+    store: Option<Arc<Store>>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum UidState {
@@ -85,13 +90,13 @@ pub struct UnknownMarker {
 
 impl Ctx {
     /// Context for `chain_id`, computing UIDs in the canonical settlement's domain.
-    pub fn new(chain_id: u64, rpc: Rpc, orderbook: Orderbook) -> Self {
+    pub fn new(chain_id: u64, rpc: Rpc, orderbook: Orderbook, uids: Uids) -> Self {
         Self {
             chain_id,
             domain: settlement_domain(chain_id, GPV2_SETTLEMENT),
             rpc,
             orderbook,
-            uids: Uids::default(),
+            uids,
             app_data: Mutex::new(HashMap::new()),
         }
     }
@@ -152,9 +157,22 @@ impl Ctx {
 }
 
 impl Uids {
+    /// UIDs journaled to `store`, starting with those a previous run was done with (never
+    /// posted again).
+    pub fn journaled(store: Arc<Store>, done: Vec<OrderUid>) -> Self {
+        let states = done
+            .into_iter()
+            .map(|uid| (uid, UidState::Submitted))
+            .collect();
+        Self {
+            states: Mutex::new(states),
+            store: Some(store),
+        }
+    }
+
     /// True when this caller now owns posting `uid` (it was unknown and is now in flight).
     pub fn claim(&self, uid: OrderUid) -> bool {
-        let mut uids = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut uids = self.states.lock().unwrap_or_else(|e| e.into_inner());
         if uids.contains_key(&uid) {
             return false;
         }
@@ -163,14 +181,20 @@ impl Uids {
     }
 
     fn release(&self, uid: OrderUid) {
-        self.0
+        self.states
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&uid);
     }
 
+    /// Settle `uid` for good, journaling it first when there is a store.
     fn settle(&self, uid: OrderUid, state: UidState) {
-        self.0
+        if let Some(store) = &self.store {
+            if let Err(err) = store.record(&uid) {
+                tracing::error!(%uid, %err, "cannot journal a posted order; a restart may post it again");
+            }
+        }
+        self.states
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(uid, state);

@@ -10,6 +10,11 @@
 //! The exporter's summaries are rolling windows (20 s × 3 by default, i.e. a minute): a long run
 //! would lose its early samples, so the window here is one bucket of [`SUMMARY_WINDOW`], which
 //! covers any run the harness makes.
+//!
+//! A latency sample starts when the engine could first know of the event's block (its header
+//! arrived, or for a block the stream skipped, the first later header: see `follow.rs`) and
+//! ends when the event's handling ends, so waiting for confirmations counts and an outage does
+//! not. The `reference_*` follower metrics say what the chain-fault defences did.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -40,6 +45,19 @@ pub const BLOCKS_PROCESSED: &str = "reference_blocks_processed_total";
 pub const HEAD_BLOCK: &str = "reference_head_block";
 /// Reference-only: conditional orders the TWAP module is polling.
 pub const TWAP_ACTIVE: &str = "reference_twap_active_orders";
+/// Reference-only: blocks the head stream skipped (a disconnect, a restart) that were fetched by
+/// number and handled.
+pub const BACKFILLED_BLOCKS: &str = "reference_backfilled_blocks_total";
+/// Reference-only: blocks the head stream skipped that were never handled (backfill off, or a
+/// gap beyond the bound): their events are lost.
+pub const SKIPPED_BLOCKS: &str = "reference_skipped_blocks_total";
+/// Reference-only: reorgs found below the handled cursor (deeper than `confirmations`).
+pub const REORGS: &str = "reference_reorgs_total";
+/// Reference-only: the block a restarted engine resumed at (cursor + 1); 0 after a fresh start.
+pub const RESUMED_FROM: &str = "reference_resumed_from_block";
+/// Reference-only: orders the engine did not post again after a restart because its journal
+/// says they were posted (or dropped) before.
+pub const RESTORED_UIDS: &str = "reference_restored_uids";
 
 /// How long a summary keeps samples: longer than any run, so quantiles cover the whole run.
 pub const SUMMARY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
@@ -204,7 +222,12 @@ pub fn register(chain_ids: &[u64]) {
         metrics::gauge!(BLOCK_BACKLOG, "chain_id" => chain.clone()).set(0.0);
         metrics::counter!(BLOCKS_PROCESSED, "chain_id" => chain.clone()).absolute(0);
         metrics::gauge!(HEAD_BLOCK, "chain_id" => chain.clone()).set(0.0);
-        metrics::gauge!(TWAP_ACTIVE, "chain_id" => chain).set(0.0);
+        metrics::gauge!(TWAP_ACTIVE, "chain_id" => chain.clone()).set(0.0);
+        for name in [BACKFILLED_BLOCKS, SKIPPED_BLOCKS, REORGS] {
+            metrics::counter!(name, "chain_id" => chain.clone()).absolute(0);
+        }
+        metrics::gauge!(RESUMED_FROM, "chain_id" => chain.clone()).set(0.0);
+        metrics::gauge!(RESTORED_UIDS, "chain_id" => chain).set(0.0);
     }
 }
 
@@ -241,6 +264,31 @@ fn describe() {
         TWAP_ACTIVE,
         "reference engine: conditional orders being polled"
     );
+    describe_counter!(
+        BACKFILLED_BLOCKS,
+        "reference engine: missed blocks fetched by number and handled"
+    );
+    describe_counter!(
+        SKIPPED_BLOCKS,
+        "reference engine: missed blocks never handled (their events are lost)"
+    );
+    describe_counter!(
+        REORGS,
+        "reference engine: reorgs found below the handled cursor"
+    );
+    describe_gauge!(
+        RESUMED_FROM,
+        "reference engine: block a restart resumed at (0: fresh start)"
+    );
+    describe_gauge!(
+        RESTORED_UIDS,
+        "reference engine: posted or dropped order UIDs restored from the journal at start"
+    );
+}
+
+/// Count blocks of a follower counter ([`BACKFILLED_BLOCKS`] or [`SKIPPED_BLOCKS`]).
+pub fn follower_blocks(chain_id: u64, name: &'static str, blocks: u64) {
+    metrics::counter!(name, "chain_id" => chain_id.to_string()).increment(blocks);
 }
 
 /// Record one event's latency in the summary and its histogram twin.
@@ -379,6 +427,10 @@ mod tests {
             "shepherd_module_poisoned{module=\"ethflow\"} 0",
             "shepherd_stream_reconnects_total{kind=\"block\",chain_id=\"11155111\"} 0",
             "reference_block_backlog{chain_id=\"11155111\"} 0",
+            "reference_backfilled_blocks_total{chain_id=\"11155111\"} 0",
+            "reference_skipped_blocks_total{chain_id=\"11155111\"} 0",
+            "reference_reorgs_total{chain_id=\"11155111\"} 0",
+            "reference_resumed_from_block{chain_id=\"11155111\"} 0",
         ];
         for line in expected {
             assert!(text.contains(line), "missing {line} in\n{text}");

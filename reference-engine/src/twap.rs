@@ -23,8 +23,9 @@ use crate::telemetry::{self, ErrorKind, Module};
 /// "before twap start", and "not within span" (a part with `span > 0` between its windows).
 const NOT_YET_REASONS: [&str; 2] = ["before twap start", "not within span"];
 
-/// When an order should next be polled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// When an order should next be polled (stored in the cursor file as is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Schedule {
     /// The next block.
     NextBlock,
@@ -54,6 +55,9 @@ pub struct Watch {
     pub params: ConditionalOrderParams,
     /// When to poll it next.
     pub next: Schedule,
+    /// The block whose event created it (set by the block loop), so a reorg that removes that
+    /// block stops the watch.
+    pub created_block: u64,
 }
 
 /// Key of a watched order: the owner and `keccak256(abi.encode(params))`, as ComposableCoW
@@ -67,6 +71,7 @@ impl Watch {
             owner,
             params,
             next: Schedule::NextBlock,
+            created_block: 0,
         }
     }
 

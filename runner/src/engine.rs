@@ -76,35 +76,98 @@ pub enum EngineError {
 
 /// A running engine.
 pub struct Engine {
-    guard: ChildGuard,
+    /// `None` only while an `engine_restart` fault holds it down.
+    guard: Option<ChildGuard>,
+    /// How it was started, to start it again the same way.
+    launch: Launch,
+    /// PIDs of every process started for this run, the first one first.
+    pub pids: Vec<u32>,
     pub metrics_url: String,
     /// Program and arguments as started (placeholders filled).
     pub command: Vec<String>,
 }
 
+/// Environment, log and directories of an engine start; a restart reuses them
+/// all, so the engine finds its state directory as it left it.
+struct Launch {
+    env: Vec<(String, String)>,
+    log_path: PathBuf,
+    work_dir: PathBuf,
+}
+
 impl Engine {
+    /// The PID of the running process (the last one started).
     pub fn pid(&self) -> u32 {
-        self.guard.pid()
+        self.pids.last().copied().unwrap_or_default()
     }
 
-    /// `Err(Died)` once the engine has exited on its own.
+    /// `Err(Died)` once the engine has exited on its own; a fault's planned
+    /// stop is not a death.
     pub fn check_alive(&mut self) -> Result<(), EngineError> {
-        match self.guard.try_exit_status() {
+        let Some(guard) = self.guard.as_mut() else {
+            return Ok(());
+        };
+        match guard.try_exit_status() {
             Some(status) => Err(EngineError::Died {
                 status: status.to_string(),
-                tail: self.guard.log_tail(20),
+                tail: guard.log_tail(20),
             }),
             None => Ok(()),
         }
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
-        self.guard.log_tail(lines)
+        crate::process::log_tail(&self.launch.log_path, lines)
+    }
+
+    /// Whether an `engine_restart` fault holds the engine down.
+    pub fn is_down(&self) -> bool {
+        self.guard.is_none()
+    }
+
+    /// Stops the engine for a fault: `signal` to its process group (SIGKILL:
+    /// a crash; SIGTERM: an orderly stop, SIGKILL after the grace period).
+    /// Returns how it exited.
+    pub fn kill(&mut self, signal: nix::sys::signal::Signal) -> Option<String> {
+        let guard = self.guard.take()?;
+        // The stop waits (up to the grace period) on this thread; let the
+        // runtime move its other tasks (the RPC proxy, the mock) elsewhere.
+        let stop = move || guard.stop_with(signal);
+        let status = match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(stop)
+            }
+            _ => stop(),
+        };
+        status.map(|s| s.to_string())
+    }
+
+    /// Starts the engine again after [`Engine::kill`]: same command,
+    /// environment, working and state directory, appending to the same log.
+    /// Readiness is not awaited: recovering is the engine's own work, which
+    /// the fault's recovery time measures.
+    pub fn respawn(&mut self) -> Result<u32, EngineError> {
+        if self.guard.is_some() {
+            return Ok(self.pid());
+        }
+        let guard = ChildGuard::spawn_in(
+            "engine",
+            Path::new(&self.command[0]),
+            &self.command[1..],
+            &self.launch.env,
+            &self.launch.log_path,
+            &self.launch.work_dir,
+        )?;
+        self.pids.push(guard.pid());
+        self.guard = Some(guard);
+        Ok(self.pid())
     }
 
     /// Ends the engine (the same happens on drop).
     pub fn stop(self) {
-        self.guard.stop();
+        if let Some(guard) = self.guard {
+            guard.stop();
+        }
     }
 }
 
@@ -135,10 +198,19 @@ impl Values {
     }
 }
 
+/// Where the engine reaches the chain: the runner's RPC proxy in front of
+/// Anvil ([`crate::chain::proxy`]), so chain-side faults reach the engine only.
+#[derive(Debug, Clone)]
+pub struct EngineRpc {
+    pub http_url: String,
+    pub ws_url: String,
+}
+
 /// Starts the engine the plan names, or returns `None` when it is disabled.
 pub async fn start(
     plan: &Plan,
     chain: &Chain,
+    rpc: &EngineRpc,
     orderbook_url: &str,
     run_dir: &Path,
 ) -> Result<Option<Engine>, EngineError> {
@@ -146,7 +218,7 @@ pub async fn start(
     if !spec.enabled {
         return Ok(None);
     }
-    let values = placeholder_values(plan, chain, orderbook_url, run_dir)?;
+    let values = placeholder_values(plan, chain, rpc, orderbook_url, run_dir)?;
     if let Some(template) = &plan.engine_config {
         render_config(template, &values)?;
     }
@@ -179,7 +251,13 @@ pub async fn start(
         &work_dir,
     )?;
     let mut engine = Engine {
-        guard,
+        pids: vec![guard.pid()],
+        guard: Some(guard),
+        launch: Launch {
+            env,
+            log_path: log_path.clone(),
+            work_dir,
+        },
         metrics_url,
         command,
     };
@@ -191,6 +269,7 @@ pub async fn start(
 fn placeholder_values(
     plan: &Plan,
     chain: &Chain,
+    rpc: &EngineRpc,
     orderbook_url: &str,
     run_dir: &Path,
 ) -> Result<Values, EngineError> {
@@ -211,8 +290,8 @@ fn placeholder_values(
         })
         .ok_or_else(|| "the engine is disabled".to_owned());
     Ok(Facts {
-        rpc_http_url: chain.http_url.clone(),
-        rpc_ws_url: chain.ws_url.clone(),
+        rpc_http_url: rpc.http_url.clone(),
+        rpc_ws_url: rpc.ws_url.clone(),
         orderbook_url: orderbook_url.to_owned(),
         metrics_port: port,
         state_dir,
@@ -504,11 +583,8 @@ async fn wait_ready(
         .expect("a plain HTTP client builds");
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(status) = engine.guard.try_exit_status() {
-            return Err(EngineError::ExitedEarly {
-                status: status.to_string(),
-                tail: engine.guard.log_tail(20),
-            });
+        if let Err(EngineError::Died { status, tail }) = engine.check_alive() {
+            return Err(EngineError::ExitedEarly { status, tail });
         }
         if readiness.poll(&client).await {
             return Ok(());
@@ -517,7 +593,7 @@ async fn wait_ready(
             return Err(EngineError::NotReady {
                 after: timeout,
                 pending: readiness.pending().join("; "),
-                tail: engine.guard.log_tail(20),
+                tail: engine.log_tail(20),
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

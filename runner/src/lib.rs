@@ -11,6 +11,7 @@ pub mod diff;
 mod engine;
 pub mod error;
 pub mod exit;
+pub mod faults;
 pub mod fixture;
 pub mod load;
 mod metrics;

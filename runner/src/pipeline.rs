@@ -14,6 +14,7 @@ use crate::bars;
 use crate::chain;
 use crate::engine::{self, Engine, EngineError};
 use crate::error::RunError;
+use crate::faults;
 use crate::load::{self, BlockDelivery, Counts, Delivery, OnBlock, Phase};
 use crate::metrics::{self, names, MetricType, Series, Snapshot};
 use crate::mock;
@@ -81,16 +82,26 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
     // Fork and fixture chains bring their own chain id; later stages use it.
     let effective = with_implicit_bars(plan.with_chain_id(chain.chain_id));
     let plan = &effective;
+    let proxy = chain::proxy::start(&chain.http_url, &chain.ws_url).await?;
+    let rpc = engine::EngineRpc {
+        http_url: proxy.http_url.clone(),
+        ws_url: proxy.ws_url.clone(),
+    };
     let mock = mock::start(plan).await?;
     eprintln!("mock orderbook: {}", mock.url());
-    let engine =
-        until_cancelled(cancel, engine::start(plan, &chain, &mock.url(), &run_dir)).await??;
+    let engine = until_cancelled(
+        cancel,
+        engine::start(plan, &chain, &rpc, &mock.url(), &run_dir),
+    )
+    .await??;
     if let Some(engine) = &engine {
         eprintln!(
-            "engine: pid {} ({}), metrics {}",
+            "engine: pid {} ({}), metrics {}, chain through the RPC proxy {} / {}",
             engine.pid(),
             engine.command.join(" "),
-            engine.metrics_url
+            engine.metrics_url,
+            rpc.http_url,
+            rpc.ws_url
         );
     }
 
@@ -98,6 +109,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         plan,
         run_dir: &run_dir,
         chain,
+        proxy,
         mock,
         engine,
     };
@@ -135,6 +147,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         mock_stats,
         failure,
         latencies,
+        faults,
         ..
     } = match result {
         Ok(judged) => judged,
@@ -145,7 +158,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         ..facts
     };
     let verdicts = bars::evaluate(&plan.bars, &series);
-    let outcome = Outcome::new(
+    let mut outcome = Outcome::new(
         plan,
         &delivery,
         &series,
@@ -154,6 +167,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         failure.as_ref().map(RunError::failure).as_ref(),
         facts,
     );
+    outcome.faults = faults;
     report::write(&outcome, &run_dir, options.junit.as_deref())?;
     match failure {
         Some(error) => Err(error),
@@ -173,6 +187,8 @@ struct Judged {
     latencies: report::BlockLatencies,
     /// The bar that ended the load early.
     ended_early: Option<report::EndedEarly>,
+    /// What each fault of the timeline did.
+    faults: Vec<faults::FaultRecord>,
 }
 
 /// The running stages of one run.
@@ -180,6 +196,8 @@ struct Stages<'a> {
     plan: &'a Plan,
     run_dir: &'a Path,
     chain: chain::Chain,
+    /// The engine's way to the chain; stopped after the engine, before Anvil.
+    proxy: chain::proxy::Proxy,
     mock: MockServer,
     engine: Option<Engine>,
 }
@@ -193,12 +211,18 @@ impl Stages<'_> {
         end_early: bool,
     ) -> Result<Judged, Box<Judged>> {
         let load_cancel = cancel.child_token();
+        let timeline = faults::Timeline::new(
+            &self.plan.scenario.faults,
+            self.plan.scenario.seed,
+            self.proxy.control(),
+        );
         let mut observer = match Observer::new(
             self.plan,
             self.run_dir,
             &self.mock,
             self.engine.as_mut(),
             load_cancel.clone(),
+            timeline,
         ) {
             Ok(o) => o,
             Err(e) => {
@@ -210,10 +234,17 @@ impl Stages<'_> {
                     engine_exit: None,
                     latencies: report::BlockLatencies::default(),
                     ended_early: None,
+                    faults: Vec::new(),
                 }))
             }
         };
         observer.end_early = end_early;
+        if self.plan.scenario.load.warmup_blocks == 0 {
+            // No warm-up block precedes the load: a fault at its first block starts now.
+            observer
+                .timeline
+                .before_block(1, observer.engine.as_deref_mut());
+        }
         observer.head = self.chain.provider.get_block_number().await.ok();
         observer.scrape("start", None).await;
         let loaded = load::run(self.plan, &mut self.chain, &mut observer, &load_cancel).await;
@@ -235,6 +266,8 @@ impl Stages<'_> {
         };
         let series = std::mem::take(&mut observer.series);
         let latencies = std::mem::take(&mut observer.latencies);
+        let mut faults = observer.take_fault_records();
+        faults::judge(&mut faults, &self.mock.truth());
         match loaded {
             Ok(delivery) => {
                 let judged = Judged {
@@ -245,6 +278,7 @@ impl Stages<'_> {
                     engine_exit,
                     latencies,
                     ended_early,
+                    faults,
                 };
                 match judged.failure {
                     None => Ok(judged),
@@ -259,6 +293,7 @@ impl Stages<'_> {
                 engine_exit,
                 latencies,
                 ended_early,
+                faults,
             })),
         }
     }
@@ -269,8 +304,11 @@ impl Stages<'_> {
         if let Some(engine) = self.engine.take() {
             engine.stop();
         }
-        let Stages { chain, mock, .. } = self;
+        let Stages {
+            chain, proxy, mock, ..
+        } = self;
         mock.shutdown().await;
+        drop(proxy);
         chain.stop();
     }
 }
@@ -301,6 +339,11 @@ struct Observer<'a> {
     end_early: bool,
     /// The bar that ended it, and after which block.
     ended_early: Option<report::EndedEarly>,
+    /// The scenario's faults, started and ended between blocks.
+    timeline: faults::Timeline,
+    /// Warm-up blocks seen, and load + drain blocks seen (the faults' numbering).
+    warmup_blocks_seen: u32,
+    timeline_blocks_seen: u32,
 }
 
 impl<'a> Observer<'a> {
@@ -310,6 +353,7 @@ impl<'a> Observer<'a> {
         mock: &'a MockServer,
         engine: Option<&'a mut Engine>,
         cancel_load: Cancel,
+        timeline: faults::Timeline,
     ) -> Result<Self, RunError> {
         let dir = run_dir.join("metrics");
         std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir {
@@ -347,7 +391,48 @@ impl<'a> Observer<'a> {
             head: None,
             end_early: false,
             ended_early: None,
+            timeline,
+            warmup_blocks_seen: 0,
+            timeline_blocks_seen: 0,
         })
+    }
+
+    /// The faults' records; the timeline ends what is still active.
+    fn take_fault_records(&mut self) -> Vec<faults::FaultRecord> {
+        let empty = faults::Timeline::new(&[], 0, self.timeline.proxy());
+        std::mem::replace(&mut self.timeline, empty).finish()
+    }
+
+    /// Ends faults that have lasted long enough after this block, then
+    /// starts those whose first block comes next. An engine that cannot be
+    /// started again after `engine_restart` has died.
+    fn drive_faults(&mut self, block: &BlockDelivery) {
+        if self.timeline.is_empty() {
+            return;
+        }
+        let next = match block.phase {
+            Phase::Warmup => {
+                self.warmup_blocks_seen += 1;
+                (self.warmup_blocks_seen == self.plan.scenario.load.warmup_blocks).then_some(1)
+            }
+            Phase::Load | Phase::Drain => {
+                self.timeline_blocks_seen += 1;
+                if let Err(died) = self
+                    .timeline
+                    .after_block(block.block.number, self.engine.as_deref_mut())
+                {
+                    eprintln!(
+                        "the engine could not be started again after its restart fault: {died}"
+                    );
+                    self.engine_died = Some(died);
+                    self.cancel_load.cancel();
+                }
+                Some(self.timeline_blocks_seen + 1)
+            }
+        };
+        if let Some(next) = next {
+            self.timeline.before_block(next, self.engine.as_deref_mut());
+        }
     }
 
     fn delivered_so_far(&self) -> Delivery {
@@ -367,7 +452,12 @@ impl<'a> Observer<'a> {
             OUTSIDE_LOAD_SCRAPE_TIMEOUT
         };
         let mut snapshot = Snapshot::default();
-        let engine_url = self.engine.as_ref().map(|e| e.metrics_url.clone());
+        // An engine held down by a fault has no metrics to scrape.
+        let engine_url = self
+            .engine
+            .as_ref()
+            .filter(|e| !e.is_down())
+            .map(|e| e.metrics_url.clone());
         if let (Some(url), Some(raw_file)) = (engine_url, self.engine_raw.as_mut()) {
             match metrics::scrape(&self.client, &url, timeout).await {
                 Ok((raw, parsed)) => {
@@ -521,6 +611,7 @@ impl OnBlock for Observer<'_> {
             self.load_blocks_seen += 1;
         }
         self.blocks.push(block.clone());
+        self.drive_faults(block);
         if let Some(engine) = self.engine.as_mut() {
             if self.engine_died.is_none() {
                 if let Err(died) = engine.check_alive() {

@@ -84,10 +84,15 @@ impl ChildGuard {
         log_path: &Path,
         cwd: Option<&Path>,
     ) -> Result<Self, ProcessError> {
-        let log = File::create(log_path).map_err(|source| ProcessError::Log {
-            path: log_path.to_owned(),
-            source,
-        })?;
+        // Appended, not truncated: a restarted engine continues its log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .map_err(|source| ProcessError::Log {
+                path: log_path.to_owned(),
+                source,
+            })?;
         let log_err = log.try_clone().map_err(|source| ProcessError::Log {
             path: log_path.to_owned(),
             source,
@@ -149,7 +154,17 @@ impl ChildGuard {
         self.terminate()
     }
 
+    /// Ends the child with `signal` first (SIGTERM for an orderly stop,
+    /// SIGKILL for a crash), then as [`ChildGuard::stop`].
+    pub fn stop_with(mut self, signal: Signal) -> Option<ExitStatus> {
+        self.terminate_with(signal)
+    }
+
     fn terminate(&mut self) -> Option<ExitStatus> {
+        self.terminate_with(Signal::SIGTERM)
+    }
+
+    fn terminate_with(&mut self, signal: Signal) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
         forget_group(self.pgid);
         let group = Pid::from_raw(self.pgid);
@@ -158,7 +173,7 @@ impl ChildGuard {
             let _ = killpg(group, Signal::SIGKILL);
             return Some(status);
         }
-        let _ = killpg(group, Signal::SIGTERM);
+        let _ = killpg(group, signal);
         let deadline = Instant::now() + STOP_GRACE;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -290,6 +305,43 @@ mod tests {
             &dir.join("child.log"),
         )
         .expect("spawn sh")
+    }
+
+    /// `engine_restart`'s two stops: SIGTERM lets the child run its own exit,
+    /// SIGKILL does not; either way the guard reaps it. The log of a second
+    /// child with the same path continues the first one's.
+    #[test]
+    fn stop_with_sends_the_signal_asked_for_and_the_log_is_appended() {
+        use std::os::unix::process::ExitStatusExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("child.log");
+        // The child prints its word once its trap is set; wait for it (bounded).
+        let wait_for = |word: &str| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(word)
+            {
+                assert!(Instant::now() < deadline, "the child never printed {word}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let term = sh(
+            "trap 'exit 7' TERM; echo first; sleep 30 & wait",
+            dir.path(),
+        );
+        wait_for("first");
+        let status = term.stop_with(Signal::SIGTERM).expect("reaped");
+        assert_eq!(status.code(), Some(7), "{status}");
+        let kill = sh(
+            "trap 'exit 7' TERM; echo second; sleep 30 & wait",
+            dir.path(),
+        );
+        wait_for("second");
+        let status = kill.stop_with(Signal::SIGKILL).expect("reaped");
+        assert_eq!(status.signal(), Some(9), "{status}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text, "first\nsecond\n");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 mod anvil;
 mod fixture;
 mod fork;
+pub mod proxy;
 pub mod recorded;
 mod relay;
 pub mod upstream;

@@ -20,6 +20,7 @@ pub fn render(outcome: &Outcome) -> String {
     headline(&mut md, outcome);
     hint(&mut md, outcome);
     bars(&mut md, outcome);
+    faults(&mut md, outcome);
     delivery(&mut md, outcome);
     orders(&mut md, outcome);
     requests(&mut md, outcome);
@@ -310,6 +311,26 @@ fn lost_reasons(md: &mut String, outcome: &Outcome) {
         "\nWhy lost, by the last answer before giving up: {}.",
         lines.join("; ")
     );
+}
+
+/// The fault table, when the scenario has a `faults:` timeline.
+fn faults(md: &mut String, outcome: &Outcome) {
+    if outcome.faults.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Faults\n\nEvents during a fault are those of the chain blocks mined while it held; \
+         lost ones never got their order in time; duplicates are counted from its start to the next \
+         fault's; recovery is from its end to the first accepted order.\n"
+    );
+    let _ = writeln!(md, "| {} |", super::faults::HEADERS.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(super::faults::HEADERS.len()));
+    for row in super::faults::rows(&outcome.faults) {
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    md.push('\n');
 }
 
 /// One line on TWAP parts (each part is one order), when any part's window opened.

@@ -14,6 +14,7 @@
 //! per-block timings, paths of the run directory, the engine log) lives in the
 //! one `run` section.
 
+mod faults;
 mod junit;
 mod markdown;
 mod metrics;
@@ -455,6 +456,10 @@ pub struct Outcome {
     pub requests_per_order: Vec<requests::RouteRequests>,
     /// Every engine, mock and harness series: `name{labels}` → summary.
     pub metrics: BTreeMap<String, MetricSummary>,
+    /// The scenario's chain-side faults, each with its truth (events during
+    /// it, lost, duplicates, recovery time); absent without a `faults:` timeline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<crate::faults::FaultRecord>,
     /// Wall-clock facts.
     pub run: RunSection,
     /// `runner SCENARIO --repeat N` only: every repeat's own outcome, in run
@@ -538,6 +543,7 @@ impl Outcome {
             mock,
             requests_per_order: requests::per_accepted_order(series),
             metrics: metrics::summarise(series),
+            faults: Vec::new(),
             run,
             repeats: Vec::new(),
         }

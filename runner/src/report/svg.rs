@@ -2,7 +2,8 @@
 //! chain, orders the mock received, events lost, and event→order latency p99
 //! with every seconds-valued bar's limit drawn as a dashed line. A red marker
 //! crosses every panel at the block where the first bar failed, so the plot
-//! tells the verdict, not only the load.
+//! tells the verdict, not only the load. Each fault of the scenario's timeline
+//! is a purple band over the blocks it held.
 //!
 //! Hand-written SVG text: three bar/line charts do not justify a plotting
 //! dependency, and plain text keeps the file deterministic (golden-testable)
@@ -11,6 +12,7 @@
 use std::fmt::Write;
 
 use super::{BlockPhase, BlockRow, Outcome};
+use crate::faults::FaultRecord;
 
 const WIDTH: f64 = 800.0;
 const PANEL: f64 = 140.0;
@@ -100,6 +102,9 @@ pub fn render(outcome: &Outcome) -> String {
         let top = TOP + i as f64 * (PANEL + GAP) + 15.0;
         draw_panel(&mut svg, panel, blocks, top);
     }
+    for fault in &outcome.faults {
+        draw_fault_span(&mut svg, blocks, fault, height);
+    }
     if let Some((block, bar)) = first_failure {
         draw_failure_marker(&mut svg, blocks, block, bar, height);
     }
@@ -115,6 +120,33 @@ fn seconds_limits(outcome: &Outcome) -> Vec<(f64, String)> {
         .filter(|bar| bar.unit == "s" && bar.limit.is_finite() && bar.limit > 0.0)
         .map(|bar| (bar.limit, bar.bar.clone()))
         .collect()
+}
+
+/// A translucent band through every panel over the blocks a fault held,
+/// labelled with the fault, so a loss or a latency bump lines up with its cause.
+fn draw_fault_span(svg: &mut String, blocks: &[BlockRow], fault: &FaultRecord, height: f64) {
+    let Some((first, last)) = fault.blocks else {
+        return;
+    };
+    let (Some(from), Some(to)) = (
+        blocks.iter().position(|b| b.number == first),
+        blocks.iter().position(|b| b.number == last),
+    ) else {
+        return;
+    };
+    let step = (WIDTH - LEFT - RIGHT) / blocks.len().max(1) as f64;
+    let x = LEFT + from as f64 * step;
+    let _ = writeln!(
+        svg,
+        "<rect x=\"{x:.1}\" y=\"{TOP:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#9467bd\" fill-opacity=\"0.15\"/>\n\
+         <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#9467bd\">fault {}: {}</text>",
+        (to + 1 - from) as f64 * step,
+        height - 10.0 - TOP,
+        x + 2.0,
+        TOP + 16.0,
+        fault.index,
+        escape(&fault.kind)
+    );
 }
 
 /// A red vertical line through every panel at `block`, labelled with the bar.

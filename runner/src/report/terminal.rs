@@ -215,6 +215,16 @@ pub fn summary_text(outcome: &Outcome) -> String {
             stall.from_block, stall.blocks, stall.events_waiting
         ));
     }
+    if !outcome.faults.is_empty() {
+        let mut faults = Table::new();
+        faults
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_header(super::faults::HEADERS);
+        for row in super::faults::rows(&outcome.faults) {
+            faults.add_row(row);
+        }
+        text.push_str(&format!("\nfaults:\n{faults}"));
+    }
     text
 }
 

@@ -332,6 +332,7 @@ pub(crate) fn sample() -> Outcome {
             },
         ],
         metrics,
+        faults: Vec::new(),
         run: RunSection {
             started_at: "2025-01-01T00:00:00Z".to_owned(),
             duration_seconds: 12.5,

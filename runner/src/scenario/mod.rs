@@ -18,6 +18,7 @@
 //! and column.
 
 mod error;
+pub mod faults;
 pub mod model;
 mod parse;
 mod resolve;

@@ -46,6 +46,10 @@ pub struct Scenario {
     /// Acceptance bars, e.g. `quantile(0.99, shepherd_event_latency_seconds) < 2s`.
     #[serde(default)]
     pub bars: Vec<String>,
+    /// Chain-side faults injected during the load, one at a time
+    /// (docs/scenarios.md, "Faults").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<super::faults::FaultSpec>,
 }
 
 fn default_seed() -> u64 {

@@ -137,6 +137,31 @@ fn baseline_yaml_and_toml_are_twins() {
     assert_eq!(s.bars.len(), 11);
 }
 
+/// Every problem of a `faults:` timeline comes at once, each at its entry's key.
+#[test]
+fn fault_timeline_problems_come_together_at_their_entries() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad/faults_overlap.yaml");
+    let error = super::load(&path).unwrap_err();
+    let got: Vec<(Option<usize>, Option<usize>, &str)> = error
+        .problems
+        .iter()
+        .map(|p| (p.line, p.column, p.message.as_str()))
+        .collect();
+    assert_eq!(got.len(), 2, "{error}");
+    assert_eq!((got[0].0, got[0].1), (Some(13), Some(5)));
+    assert!(
+        got[0]
+            .2
+            .starts_with("faults[0].signal: only engine_restart takes `signal`"),
+        "{error}"
+    );
+    assert_eq!((got[1].0, got[1].1), (Some(14), Some(5)));
+    assert!(
+        got[1].2.contains("engine_restart at block 6 for 2s (blocks 6–7) overlaps faults[0], ws_disconnect at block 4 for 3 blocks (blocks 4–6)"),
+        "{error}"
+    );
+}
+
 #[test]
 fn every_bad_file_fails_with_its_place() {
     // (file, line, column or 0 for "any", fragment of the message)
@@ -162,6 +187,12 @@ fn every_bad_file_fails_with_its_place() {
             "engine.ready.log: not a regular expression",
         ),
         ("error_mix_over_one.yaml", 9, 3, "add up to 1.2"),
+        (
+            "faults_overlap.yaml",
+            13,
+            5,
+            "faults[0].signal: only engine_restart takes `signal`",
+        ),
         (
             "fork_and_fixture.yaml",
             6,

@@ -65,8 +65,31 @@ impl<'a> Checker<'a> {
         self.load(scenario);
         self.orderbook(scenario);
         self.engine(scenario);
+        self.faults(scenario);
         let bars = self.bars(&scenario.bars);
         (self.problems, bars)
+    }
+
+    /// The `faults` timeline; each problem placed at its entry's key.
+    fn faults(&mut self, scenario: &Scenario) {
+        let frame = super::faults::Frame {
+            load_blocks: scenario.load.blocks,
+            drain_blocks: scenario.load.drain_blocks,
+            block_time: scenario.chain.block_time.0,
+            engine_enabled: scenario.engine.enabled,
+        };
+        for problem in super::faults::check(&scenario.faults, &frame) {
+            let at = locate_entry_key(
+                &self.source.expanded,
+                "faults",
+                "kind",
+                problem.index,
+                problem.key,
+            );
+            let place = at.map(|at| self.source.place_of_expanded(at));
+            self.problems
+                .push(Problem::at(self.path, place, problem.message));
+        }
     }
 
     /// Adds a problem placed at the deepest key of `keys` found in the file.
@@ -586,6 +609,55 @@ fn find_key(text: &str, from: usize, key: &str) -> Option<usize> {
     None
 }
 
+/// Byte offset of `key` in entry `index` of the list under `list`, each of
+/// whose entries writes `marker` (YAML `- kind: …` or TOML `[[faults]]`
+/// tables); the entry's marker when the key is not written, the list's key
+/// when even the entry is not found. Like [`locate_key`], a locator for
+/// messages, not a parser.
+pub(crate) fn locate_entry_key(
+    text: &str,
+    list: &str,
+    marker: &str,
+    index: usize,
+    key: &str,
+) -> Option<usize> {
+    let list_at = find_key(text, 0, list)?;
+    let mut markers = Vec::new();
+    let mut from = list_at + list.len();
+    while let Some(at) = find_key(text, from, marker) {
+        markers.push(at);
+        from = at + marker.len();
+    }
+    let Some(&entry) = markers.get(index) else {
+        return Some(list_at);
+    };
+    // An entry starts at its own `- ` (YAML) or `[[` (TOML) line at or
+    // above its marker, after the previous marker; it ends where the next starts.
+    let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |nl| nl + 1);
+    let entry_start = |i: usize| {
+        let floor = match i {
+            0 => list_at + list.len(),
+            _ => markers[i - 1] + marker.len(),
+        };
+        let mut line = line_start(markers[i]);
+        while line > floor {
+            let trimmed = text[line..].trim_start_matches([' ', '\t']);
+            if trimmed.starts_with('-') || trimmed.starts_with("[[") {
+                return line;
+            }
+            line = line_start(line - 1);
+        }
+        line_start(markers[i])
+    };
+    let region_start = entry_start(index);
+    let next = if index + 1 < markers.len() {
+        entry_start(index + 1)
+    } else {
+        text.len()
+    };
+    find_key(&text[..next], region_start, key).or(Some(entry))
+}
+
 /// Byte offset of `needle` in `text` at or after `from`.
 fn find_from(text: &str, from: usize, needle: &str) -> Option<usize> {
     if needle.is_empty() {
@@ -641,6 +713,29 @@ mod tests {
             let want = want.map(|needle| text.find(needle).expect("needle in text"));
             assert_eq!(got, want, "{keys:?} in {text:?}");
         }
+    }
+
+    #[test]
+    fn locate_entry_key_finds_a_key_in_the_nth_list_entry() {
+        let yaml = "faults:\n  - kind: a\n    at: 3\n  - at: 6\n    kind: b\n  - kind: c\n";
+        let toml = "[[faults]]\nkind = \"a\"\nat = 3\n\n[[faults]]\nat = 6\nkind = \"b\"\n";
+        let cases: [(&str, usize, &str, &str); 6] = [
+            (yaml, 0, "at", "at: 3"),
+            (yaml, 1, "at", "at: 6"),
+            (yaml, 1, "kind", "kind: b"),
+            (yaml, 2, "at", "kind: c"),
+            (toml, 0, "at", "at = 3"),
+            (toml, 1, "at", "at = 6"),
+        ];
+        for (text, index, key, want) in cases {
+            let got = locate_entry_key(text, "faults", "kind", index, key);
+            assert_eq!(got, text.find(want), "{index}.{key} in {text:?}");
+        }
+        assert_eq!(locate_entry_key(yaml, "faults", "kind", 5, "at"), Some(0));
+        assert_eq!(
+            locate_entry_key("load: 1\n", "faults", "kind", 0, "at"),
+            None
+        );
     }
 
     #[test]

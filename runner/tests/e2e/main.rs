@@ -4,6 +4,7 @@
 mod common;
 mod diff;
 mod exact_load;
+mod faults;
 mod fixtures;
 mod fork;
 mod known_answer;

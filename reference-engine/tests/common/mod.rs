@@ -1,0 +1,520 @@
+//! What the end-to-end tests share: a real Anvil holding the replayed CoW contracts, an
+//! orderbook double, the engine as a child process, and its `/metrics` read back.
+//!
+//! Needs the Anvil binary (`npm install` at the workspace root, or `$ANVIL`) and the contract
+//! fixture (`$COW_FIXTURES`, default the runner's copy in `runner/fixtures/cow-contracts`); it
+//! fails loudly, naming the fix, when either is missing.
+
+// Each test crate uses a different part of this module.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{address, Address, Bytes, U256};
+use alloy::sol_types::SolCall;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Json;
+use cowprotocol::{
+    CoWSwapEthFlow, EthFlowOrderData, COMPOSABLE_COW, EMPTY_APP_DATA_HASH, ETH_FLOW_PRODUCTION,
+};
+use serde_json::{json, Value};
+
+pub const CHAIN_ID: u64 = 11_155_111;
+pub const WETH: Address = address!("fFf9976782d46CC05630D1f6eBAb18b2324d6B14");
+pub const BUY_TOKEN: Address = address!("0625aFB445C3B6B7B929342a04A22599fd5dBB59");
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Kills and reaps a child on drop.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn anvil_path() -> PathBuf {
+    let path = std::env::var_os("ANVIL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+        });
+    assert!(
+        path.exists(),
+        "anvil not found at {}: run `npm install` in the workspace root or set ANVIL",
+        path.display()
+    );
+    path
+}
+
+pub fn fixtures() -> PathBuf {
+    let dir = std::env::var_os("COW_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("runner/fixtures/cow-contracts"));
+    assert!(
+        dir.join("replay.11155111.json").exists(),
+        "contract fixture not found in {}: set COW_FIXTURES",
+        dir.display()
+    );
+    dir
+}
+
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+pub struct Chain {
+    pub http: reqwest::Client,
+    pub url: String,
+}
+
+impl Chain {
+    pub async fn rpc(&self, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let answer: Value = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e}"));
+        assert!(answer.get("error").is_none(), "{method} failed: {answer}");
+        answer["result"].clone()
+    }
+
+    /// Send and wait (bounded) for the automined receipt; the transaction must succeed.
+    pub async fn send(&self, tx: Value) {
+        let hash = self.rpc("eth_sendTransaction", json!([tx])).await;
+        let started = Instant::now();
+        loop {
+            let receipt = self.rpc("eth_getTransactionReceipt", json!([hash])).await;
+            if !receipt.is_null() {
+                assert_eq!(receipt["status"], "0x1", "transaction reverted: {receipt}");
+                return;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "transaction {hash} never mined"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn mine(&self) {
+        self.rpc("evm_mine", json!([])).await;
+    }
+
+    pub async fn timestamp(&self) -> u64 {
+        let block = self
+            .rpc("eth_getBlockByNumber", json!(["latest", false]))
+            .await;
+        let hex = block["timestamp"].as_str().expect("timestamp");
+        u64::from_str_radix(hex.trim_start_matches("0x"), 16).expect("hex timestamp")
+    }
+}
+
+pub async fn start_anvil() -> (Killed, Chain) {
+    let port = free_port();
+    let child = Command::new(anvil_path())
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--chain-id",
+            &CHAIN_ID.to_string(),
+            "--silent",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn anvil");
+    let guard = Killed(child);
+    let chain = Chain {
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client"),
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let started = Instant::now();
+    loop {
+        let probe = chain
+            .http
+            .post(&chain.url)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
+            .send()
+            .await;
+        if probe.is_ok() {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "anvil did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (guard, chain)
+}
+
+/// Apply `replay.11155111.json` (see the fixture README).
+pub async fn replay(chain: &Chain) {
+    let dir = fixtures();
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(dir.join(name)).expect("fixture file");
+        serde_json::from_str(&text).expect("fixture json")
+    };
+    let steps = read("replay.11155111.json");
+    let weth = read("weth9.json");
+    let accounts = chain.rpc("eth_accounts", json!([])).await;
+    for step in steps["steps"].as_array().expect("steps") {
+        let method = step["method"].as_str().expect("method");
+        if method.starts_with("anvil_setCode") {
+            chain
+                .rpc(
+                    "anvil_setCode",
+                    json!([step["address"], weth["runtimeCode"]]),
+                )
+                .await;
+            for (slot, value) in weth["storage"].as_object().expect("storage") {
+                chain
+                    .rpc("anvil_setStorageAt", json!([step["address"], slot, value]))
+                    .await;
+            }
+        } else if method == "eth_sendTransaction" {
+            let mut tx = step["tx"].clone();
+            tx["from"] = accounts[0].clone();
+            chain.send(tx).await;
+        } else if method.starts_with("anvil_impersonateAccount") {
+            let mut tx = step["tx"].clone();
+            let from = tx["from"].clone();
+            chain.rpc("anvil_impersonateAccount", json!([from])).await;
+            chain
+                .rpc("anvil_setBalance", json!([from, "0x56bc75e2d63100000"]))
+                .await;
+            chain
+                .rpc("anvil_setNonce", json!([from, tx["nonce"]]))
+                .await;
+            tx.as_object_mut().expect("tx object").remove("nonce");
+            chain.send(tx).await;
+        }
+    }
+    for contract in [COMPOSABLE_COW, ETH_FLOW_PRODUCTION] {
+        let code = chain.rpc("eth_getCode", json!([contract, "latest"])).await;
+        assert!(
+            code.as_str().is_some_and(|c| c.len() > 2),
+            "{contract} not deployed by the replay"
+        );
+    }
+}
+
+/// How the orderbook double answers a POST.
+#[derive(Clone, Copy, Debug)]
+pub enum Answers {
+    /// The first post of each owner's order answers `InsufficientFee` (retry), later ones 201.
+    RetryFirst,
+    /// 201 for a new body; `DuplicatedOrder` for a body posted before (the real orderbook's
+    /// answer to the same UID).
+    AcceptOnce,
+}
+
+/// Orderbook double; every body is kept. appData lookups answer 404 (the tests only use the
+/// empty document).
+#[derive(Clone)]
+pub struct Orderbook {
+    pub posts: Arc<Mutex<Vec<Value>>>,
+    pub answers: Answers,
+}
+
+impl Orderbook {
+    pub fn new(answers: Answers) -> Self {
+        Self {
+            posts: Arc::default(),
+            answers,
+        }
+    }
+
+    /// The bodies posted with `from` = `who`.
+    pub fn from(&self, who: Address) -> Vec<Value> {
+        let posts = self.posts.lock().expect("lock");
+        posts
+            .iter()
+            .filter(|p| p["from"] == json!(format!("{who:#x}")))
+            .cloned()
+            .collect()
+    }
+}
+
+pub async fn start_orderbook(book: Orderbook) -> String {
+    let posts = Arc::clone(&book.posts);
+    let answers = book.answers;
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/orders",
+            post(move |Json(body): Json<Value>| {
+                let posts = Arc::clone(&posts);
+                async move {
+                    let mut posts = posts.lock().expect("lock");
+                    let accept = match answers {
+                        Answers::RetryFirst => posts.iter().any(|p| p["from"] == body["from"]),
+                        Answers::AcceptOnce => !posts.contains(&body),
+                    };
+                    posts.push(body);
+                    let refusal = match answers {
+                        Answers::RetryFirst => "InsufficientFee",
+                        Answers::AcceptOnce => "DuplicatedOrder",
+                    };
+                    if accept {
+                        (
+                            StatusCode::CREATED,
+                            Json(json!(format!("0x{}", "11".repeat(56)))),
+                        )
+                    } else {
+                        let error =
+                            json!({"errorType": refusal, "description": "as the test says"});
+                        (StatusCode::BAD_REQUEST, Json(error))
+                    }
+                }
+            }),
+        )
+        .route(
+            "/api/v1/app_data/{hash}",
+            get(|| async { StatusCode::NOT_FOUND }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Start the engine with its config in `dir` and its state in `dir/state`, appending to
+/// `dir/engine.log` (a restarted engine keeps the log), with `env` on top of a 1 ms event cost.
+pub fn start_engine(
+    dir: &Path,
+    ws_url: &str,
+    orderbook: &str,
+    metrics: &str,
+    env: &[(&str, &str)],
+) -> Killed {
+    let config = format!(
+        "[engine]\nstate_dir = \"{state}\"\nlog_level = \"info,reference_engine=debug\"\n\n\
+         [engine.metrics]\nenabled = true\nbind_addr = \"{metrics}\"\n\n\
+         [chains.{CHAIN_ID}]\nrpc_url = \"{ws_url}\"\norderbook_url = \"{orderbook}\"\n\n\
+         [reference]\ndispatch = \"sequential\"\nper_event_cost = \"0ms\"\nconcurrency = 8\n",
+        state = dir.join("state").display(),
+    );
+    let path = dir.join("engine.toml");
+    std::fs::write(&path, config).expect("write config");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("engine.log"))
+        .expect("log file");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reference-engine"));
+    command
+        .arg("--config")
+        .arg(&path)
+        .env("REFERENCE_PER_EVENT_COST", "1ms")
+        .stdout(Stdio::null())
+        .stderr(log);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Killed(command.spawn().expect("spawn engine"))
+}
+
+/// Parse the Prometheus text into `series → value` (enough for exact-label look-ups).
+pub async fn scrape(http: &reqwest::Client, metrics: &str) -> Option<BTreeMap<String, f64>> {
+    let text = http
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+pub fn value(metrics: &BTreeMap<String, f64>, series: &str) -> f64 {
+    *metrics
+        .get(series)
+        .unwrap_or_else(|| panic!("no series {series}"))
+}
+
+/// Reads the engine's `/metrics`.
+pub struct Probe {
+    pub http: reqwest::Client,
+    pub metrics: String,
+}
+
+impl Probe {
+    pub async fn scrape(&self) -> Option<BTreeMap<String, f64>> {
+        scrape(&self.http, &self.metrics).await
+    }
+
+    /// The series' value, 0 when it (or the endpoint) is not there yet.
+    pub async fn get(&self, series: &str) -> f64 {
+        self.scrape()
+            .await
+            .and_then(|m| m.get(series).copied())
+            .unwrap_or(0.0)
+    }
+
+    /// Wait (bounded) until `series` reaches `target`.
+    pub async fn wait_for(&self, series: &str, target: f64, log: &impl Fn() -> String) {
+        let started = Instant::now();
+        while self.get(series).await < target {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "{series} never reached {target}:\n{}",
+                log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Probe {
+    pub fn new(metrics: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
+            metrics: metrics.to_owned(),
+        }
+    }
+
+    /// Wait (bounded) until the engine has subscribed `n` times in all.
+    pub async fn wait_subscribed(&self, n: f64, log: &impl Fn() -> String) {
+        let series = format!(
+            "shepherd_chain_request_total{{chain_id=\"{CHAIN_ID}\",method=\"eth_subscribe\",outcome=\"ok\"}}"
+        );
+        self.wait_for(&series, n, log).await;
+    }
+
+    /// The engine's `reference_blocks_processed_total`.
+    pub async fn processed(&self) -> f64 {
+        self.get(&chain_series("reference_blocks_processed_total", ""))
+            .await
+    }
+}
+
+/// `name{chain_id="…"<rest>}`.
+pub fn chain_series(name: &str, rest: &str) -> String {
+    format!("{name}{{chain_id=\"{CHAIN_ID}\"{rest}}}")
+}
+
+/// A `CoWSwapEthFlow.createOrder` transaction from `from` selling `sell` wei; `quote_id` makes
+/// each order distinct.
+pub fn ethflow_order_tx(from: &Value, now: u64, receiver: Address, quote_id: i64) -> Value {
+    let sell = U256::from(10u64).pow(U256::from(17u64)) + U256::from(quote_id as u64);
+    let fee = U256::from(1_000u64);
+    let user_order = EthFlowOrderData {
+        buyToken: BUY_TOKEN,
+        receiver,
+        sellAmount: sell,
+        buyAmount: U256::from(1u64),
+        appData: EMPTY_APP_DATA_HASH,
+        feeAmount: fee,
+        validTo: u32::try_from(now + 3_600).expect("fits"),
+        partiallyFillable: false,
+        quoteId: quote_id,
+    };
+    let data = CoWSwapEthFlow::createOrderCall { order: user_order }.abi_encode();
+    json!({"from": from, "to": ETH_FLOW_PRODUCTION, "value": format!("{:#x}", sell + fee),
+           "data": Bytes::from(data)})
+}
+
+/// The test's engine and everything around it.
+pub struct Rig {
+    pub anvil: Killed,
+    pub chain: Chain,
+    pub book: Orderbook,
+    pub orderbook_url: String,
+    pub dir: tempfile::TempDir,
+    pub metrics: String,
+    pub probe: Probe,
+}
+
+impl Rig {
+    /// Anvil with the contracts, automine off, an orderbook double answering `answers`.
+    pub async fn start(answers: Answers) -> Self {
+        let (anvil, chain) = start_anvil().await;
+        replay(&chain).await;
+        chain.rpc("evm_setAutomine", json!([false])).await;
+        let book = Orderbook::new(answers);
+        let orderbook_url = start_orderbook(book.clone()).await;
+        let metrics = format!("127.0.0.1:{}", free_port());
+        Self {
+            anvil,
+            chain,
+            book,
+            orderbook_url,
+            dir: tempfile::tempdir().expect("tempdir"),
+            probe: Probe::new(&metrics),
+            metrics,
+        }
+    }
+
+    /// Anvil's WebSocket URL.
+    pub fn ws_url(&self) -> String {
+        self.chain.url.replace("http://", "ws://")
+    }
+
+    /// Start the engine on `ws_url` with `env`.
+    pub fn engine(&self, ws_url: &str, env: &[(&str, &str)]) -> Killed {
+        start_engine(
+            self.dir.path(),
+            ws_url,
+            &self.orderbook_url,
+            &self.metrics,
+            env,
+        )
+    }
+
+    /// The engine's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default()
+    }
+
+    /// Send a distinct EthFlow order (not mined yet).
+    pub async fn send_ethflow(&self, quote_id: i64) {
+        let accounts = self.chain.rpc("eth_accounts", json!([])).await;
+        let receiver: Address = accounts[2]
+            .as_str()
+            .expect("account")
+            .parse()
+            .expect("address");
+        let now = self.chain.timestamp().await;
+        let tx = ethflow_order_tx(&accounts[1], now, receiver, quote_id);
+        self.chain.rpc("eth_sendTransaction", json!([tx])).await;
+    }
+
+    /// The EthFlow orders posted so far.
+    pub fn ethflow_posts(&self) -> Vec<Value> {
+        self.book.from(ETH_FLOW_PRODUCTION)
+    }
+}

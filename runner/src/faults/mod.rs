@@ -1,0 +1,345 @@
+//! Acts out the scenario's `faults:` timeline during the load: starts each
+//! fault before its first block is mined and ends it after its last one.
+//!
+//! In: the plan's faults, the RPC proxy's control, the engine (for
+//! `engine_restart`), and one call before and after each block of the load and
+//! drain. Out: a [`FaultRecord`] per fault: the chain blocks it covered and
+//! what was done, for the truth under faults and the report.
+//!
+//! Why block-driven: the truth judges events by the block that emitted them,
+//! so a fault is a span of blocks. A fault written as a duration ends at the
+//! first block mined once the duration has passed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use nix::sys::signal::Signal;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use mock_orderbook::{SpanTruth, Truth};
+
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::chain::proxy::{ProxyControl, RpcErrorKind, RpcFault};
+use crate::engine::{Engine, EngineError};
+use crate::scenario::faults::{FaultKind, FaultSpec, Span, StopSignal};
+
+/// What happened to one fault of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaultRecord {
+    /// Its position in the scenario's `faults` list.
+    pub index: usize,
+    /// `ws_disconnect`, `engine_restart`.
+    pub kind: String,
+    /// The loaded block it started at (1 = the first block of the load).
+    pub at: u32,
+    /// Its length as written.
+    #[serde(rename = "for")]
+    pub lasts: String,
+    /// The chain block numbers mined while it held, first and last; `None`
+    /// when the run ended before it started.
+    pub blocks: Option<(u64, u64)>,
+    /// Wall-clock seconds from its start to its end.
+    pub seconds: Option<f64>,
+    /// It ended before the run did (else the run stopped during it).
+    pub ended: bool,
+    /// What the runner did, in order (`closed 1 WebSocket`, `SIGKILL pid 42: signal: 9`…).
+    pub actions: Vec<String>,
+    /// What the mock's truth says about it (after the run): events emitted
+    /// in its blocks, how many were lost, duplicates received from its start
+    /// until the next fault's, and the recovery time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth: Option<SpanTruth>,
+    /// Wall-clock instant it started (not serialised).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub started_at: Option<Instant>,
+    /// Wall-clock instant it ended, for the recovery time (not serialised).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub ended_at: Option<Instant>,
+}
+
+/// Fills each started fault's [`FaultRecord::truth`] from the mock's truth,
+/// once the books are closed ([`mock_orderbook::Truth::finish`]).
+pub fn judge(records: &mut [FaultRecord], truth: &Truth) {
+    let starts: Vec<Option<Instant>> = records.iter().map(|r| r.started_at).collect();
+    for (index, record) in records.iter_mut().enumerate() {
+        let (Some(blocks), Some(since)) = (record.blocks, record.started_at) else {
+            continue;
+        };
+        // Duplicates count until the next fault starts, so each is charged to one fault.
+        let until = starts[index + 1..]
+            .iter()
+            .flatten()
+            .filter(|next| **next > since)
+            .min()
+            .copied();
+        record.truth = Some(truth.span(blocks, since, until, record.ended_at));
+    }
+}
+
+enum State {
+    Pending,
+    Active { since: Instant, blocks: u64 },
+    Done,
+}
+
+/// The faults of one run and where each stands.
+pub struct Timeline {
+    specs: Vec<FaultSpec>,
+    states: Vec<State>,
+    records: Vec<FaultRecord>,
+    proxy: Arc<ProxyControl>,
+    seed: u64,
+}
+
+impl Timeline {
+    /// The timeline of `specs`; `seed` (the scenario's) seeds the draws of
+    /// `rpc_errors` and `rpc_latency`, one stream per fault.
+    pub fn new(specs: &[FaultSpec], seed: u64, proxy: Arc<ProxyControl>) -> Self {
+        let records = specs
+            .iter()
+            .enumerate()
+            .map(|(index, spec)| FaultRecord {
+                index,
+                kind: spec.kind.name().to_owned(),
+                at: spec.at,
+                lasts: spec.lasts.to_string(),
+                blocks: None,
+                seconds: None,
+                ended: false,
+                actions: Vec::new(),
+                truth: None,
+                started_at: None,
+                ended_at: None,
+            })
+            .collect();
+        Self {
+            states: specs.iter().map(|_| State::Pending).collect(),
+            specs: specs.to_vec(),
+            records,
+            proxy,
+            seed,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    /// Starts every fault whose first block is `next` (load numbering), before it is mined.
+    pub fn before_block(&mut self, next: u32, mut engine: Option<&mut Engine>) {
+        for index in 0..self.specs.len() {
+            if matches!(self.states[index], State::Pending) && self.specs[index].at == next {
+                self.states[index] = State::Active {
+                    since: Instant::now(),
+                    blocks: 0,
+                };
+                self.records[index].started_at = Some(Instant::now());
+                let action = self.start(index, engine.as_deref_mut());
+                eprintln!(
+                    "fault {index} ({}) starts before load block {next}: {action}",
+                    self.specs[index].kind.name()
+                );
+                self.records[index].actions.push(action);
+            }
+        }
+    }
+
+    /// Counts the block just mined (chain number `chain_block`) for every
+    /// active fault and ends those that have lasted long enough. An engine
+    /// that cannot be started again is the error.
+    pub fn after_block(
+        &mut self,
+        chain_block: u64,
+        mut engine: Option<&mut Engine>,
+    ) -> Result<(), EngineError> {
+        let mut failed = Ok(());
+        for index in 0..self.specs.len() {
+            let State::Active { since, blocks } = &mut self.states[index] else {
+                continue;
+            };
+            *blocks += 1;
+            let (since, blocks) = (*since, *blocks);
+            let record = &mut self.records[index];
+            let first = record.blocks.map_or(chain_block, |(first, _)| first);
+            record.blocks = Some((first, chain_block));
+            let over = match self.specs[index].lasts {
+                Span::Blocks(n) => blocks >= u64::from(n),
+                Span::Time(t) => since.elapsed() >= t,
+            };
+            if over {
+                let result = self.end(index, engine.as_deref_mut());
+                let record = &mut self.records[index];
+                record.seconds = Some(since.elapsed().as_secs_f64());
+                record.ended = true;
+                record.ended_at = Some(Instant::now());
+                self.states[index] = State::Done;
+                match result {
+                    Ok(action) => {
+                        eprintln!(
+                            "fault {index} ({}) ends after chain block {chain_block}: {action}",
+                            self.specs[index].kind.name()
+                        );
+                        record.actions.push(action);
+                    }
+                    Err(e) => {
+                        record.actions.push(format!("could not end it: {e}"));
+                        failed = Err(e);
+                    }
+                }
+            }
+        }
+        failed
+    }
+
+    /// Ends what is still active when the load stops (the WebSocket is let
+    /// through again; an engine held down stays down, the run is over).
+    pub fn finish(mut self) -> Vec<FaultRecord> {
+        for index in 0..self.specs.len() {
+            if let State::Active { since, .. } = self.states[index] {
+                self.records[index].seconds = Some(since.elapsed().as_secs_f64());
+                if self.specs[index].kind == FaultKind::WsDisconnect {
+                    self.proxy.allow_ws();
+                }
+                self.records[index]
+                    .actions
+                    .push("the run ended during the fault".to_owned());
+            }
+        }
+        self.records
+    }
+
+    /// The faults' records so far.
+    pub fn records(&self) -> &[FaultRecord] {
+        &self.records
+    }
+
+    /// The proxy control the timeline acts on.
+    pub fn proxy(&self) -> Arc<ProxyControl> {
+        Arc::clone(&self.proxy)
+    }
+
+    fn start(&mut self, index: usize, engine: Option<&mut Engine>) -> String {
+        let spec = &self.specs[index];
+        match spec.kind {
+            FaultKind::WsDisconnect => {
+                let before = self.proxy.open_sessions();
+                self.proxy.drop_ws();
+                format!("closed {before} WebSocket session(s); refusing new ones")
+            }
+            FaultKind::EngineRestart => {
+                let Some(engine) = engine else {
+                    return "no engine to stop".to_owned();
+                };
+                let signal = match spec.signal.unwrap_or_default() {
+                    StopSignal::Kill => Signal::SIGKILL,
+                    StopSignal::Term => Signal::SIGTERM,
+                };
+                let pid = engine.pid();
+                let exit = engine
+                    .kill(signal)
+                    .unwrap_or_else(|| "not reaped".to_owned());
+                format!("{signal} to pid {pid}: {exit}")
+            }
+            FaultKind::RpcHang => {
+                self.proxy.set_hang(true);
+                "the RPC proxy answers nothing (HTTP and WebSocket)".to_owned()
+            }
+            FaultKind::RpcErrors | FaultKind::RpcLatency | FaultKind::StaleHead => {
+                let (fault, text) = rpc_fault(spec, self.seed, index);
+                self.proxy.set_rpc(Some(fault));
+                text
+            }
+        }
+    }
+
+    fn end(&mut self, index: usize, engine: Option<&mut Engine>) -> Result<String, EngineError> {
+        match self.specs[index].kind {
+            FaultKind::WsDisconnect => {
+                self.proxy.allow_ws();
+                let refused = self.proxy.refused();
+                Ok(format!(
+                    "accepting WebSockets again ({refused} connection(s) refused so far)"
+                ))
+            }
+            FaultKind::EngineRestart => match engine {
+                Some(engine) => {
+                    let pid = engine.respawn()?;
+                    Ok(format!("engine started again as pid {pid}"))
+                }
+                None => Ok("no engine to start".to_owned()),
+            },
+            FaultKind::RpcHang => {
+                self.proxy.set_hang(false);
+                Ok("the RPC proxy answers again".to_owned())
+            }
+            FaultKind::RpcErrors | FaultKind::RpcLatency | FaultKind::StaleHead => {
+                let errors = self.proxy.rpc_errors_sent.load(Ordering::Relaxed);
+                let delayed = self.proxy.rpc_delayed.load(Ordering::Relaxed);
+                self.proxy.set_rpc(None);
+                Ok(format!(
+                    "the RPC proxy passes everything through again ({errors} error answer(s), {delayed} delayed request(s) so far)"
+                ))
+            }
+        }
+    }
+}
+
+/// The proxy's fault for an `rpc_errors`, `rpc_latency` or `stale_head`
+/// entry (validated), and a line saying what it does.
+fn rpc_fault(spec: &FaultSpec, seed: u64, index: usize) -> (RpcFault, String) {
+    let methods = if spec.methods.is_empty() {
+        "every method".to_owned()
+    } else {
+        spec.methods.join(", ")
+    };
+    match spec.kind {
+        FaultKind::RpcErrors => {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(FAULT_STREAMS + index as u64);
+            let fraction = spec.fraction.unwrap_or(1.0);
+            let error = spec.error.unwrap_or(RpcErrorKind::LimitExceeded);
+            let text = format!(
+                "answering {:.0} % of {methods} with {error:?}",
+                fraction * 100.0
+            );
+            let fault = RpcFault::Errors {
+                methods: spec.methods.clone(),
+                fraction,
+                error,
+                rng: Box::new(Mutex::new(rng)),
+            };
+            (fault, text)
+        }
+        FaultKind::RpcLatency => {
+            let delay = spec.latency.unwrap_or_default().runtime();
+            let latency = mock_orderbook::Latency::same(delay);
+            let sampler =
+                mock_orderbook::LatencySampler::new(&latency, seed.wrapping_add(index as u64));
+            let fault = RpcFault::Latency {
+                methods: spec.methods.clone(),
+                sampler: Box::new(sampler),
+            };
+            let shown = serde_json::to_string(&spec.latency).unwrap_or_default();
+            (
+                fault,
+                format!("delaying {methods} by {}", shown.trim_matches('"')),
+            )
+        }
+        _ => {
+            let behind = u64::from(spec.behind.unwrap_or(1));
+            let text = format!("serving eth_blockNumber and newHeads {behind} block(s) behind");
+            (RpcFault::StaleHead { behind }, text)
+        }
+    }
+}
+
+/// First ChaCha stream of the faults' draws, clear of the mock's.
+const FAULT_STREAMS: u64 = 100;

@@ -1,0 +1,528 @@
+//! The scenario's `faults:` timeline: chain-side faults the runner injects
+//! while the load runs, each starting at a loaded block and lasting a number
+//! of blocks or a duration.
+//!
+//! In: the `faults` list as written. Out: [`FaultSpec`]s, and the problems of
+//! the list (each placed at its entry's key, all of them at once, overlapping
+//! entries explained). The runner acts them out in `crate::faults`.
+//!
+//! Why one fault at a time: every fault gets its own verdict (events during
+//! it, lost, duplicates, recovery time). Two faults on the same blocks would
+//! share their events, and neither verdict would say which fault lost them.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use crate::chain::proxy::RpcErrorKind;
+
+use super::model::DelaySpec;
+
+/// One chain-side fault on the load's block timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// What goes wrong.
+    pub kind: FaultKind,
+    /// The loaded block (1 = the first block of the load, at most
+    /// `load.blocks`) after which the fault starts.
+    pub at: u32,
+    /// How long it lasts: `3 blocks` (block slots of the run), or a duration
+    /// such as `5s`, which ends the fault at the first block mined after it.
+    /// For `engine_restart`: how long the engine stays down.
+    #[serde(rename = "for")]
+    pub lasts: Span,
+    /// `engine_restart` only: `kill` (SIGKILL, a crash; the default) or
+    /// `term` (SIGTERM, an orderly stop; SIGKILL after 3 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<StopSignal>,
+    /// `rpc_errors` and `rpc_latency`: the JSON-RPC methods it hits
+    /// (`eth_getLogs`, `eth_call`…); left out, every method.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    /// `rpc_errors` only: the fraction of those requests answered with `error` (0 to 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    /// `rpc_errors` only: the answer given instead of Anvil's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RpcErrorKind>,
+    /// `rpc_latency` only: the delay before each request is forwarded, as the
+    /// orderbook's latency (`200ms`, or a distribution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<DelaySpec>,
+    /// `stale_head` only: how many blocks behind `eth_blockNumber` and
+    /// `newHeads` are served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind: Option<u32>,
+}
+
+/// The faults the runner can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The RPC proxy closes every WebSocket of the engine and refuses new
+    /// ones for the fault's length; HTTP JSON-RPC keeps answering.
+    WsDisconnect,
+    /// The engine is stopped (`signal`), stays down for the fault's length
+    /// and is started again with the same command and state directory.
+    EngineRestart,
+    /// A `fraction` of the requests for `methods` is answered with `error`.
+    RpcErrors,
+    /// Requests for `methods` wait `latency` before they are forwarded.
+    RpcLatency,
+    /// Sockets stay open and nothing is answered, over HTTP and WebSocket.
+    RpcHang,
+    /// `eth_blockNumber` and `newHeads` are served `behind` blocks behind.
+    StaleHead,
+}
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::WsDisconnect => "ws_disconnect",
+            FaultKind::EngineRestart => "engine_restart",
+            FaultKind::RpcErrors => "rpc_errors",
+            FaultKind::RpcLatency => "rpc_latency",
+            FaultKind::RpcHang => "rpc_hang",
+            FaultKind::StaleHead => "stale_head",
+        }
+    }
+}
+
+/// How `engine_restart` stops the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StopSignal {
+    /// SIGKILL: the engine gets no chance to save anything.
+    #[default]
+    Kill,
+    /// SIGTERM: an orderly stop (SIGKILL after the grace period).
+    Term,
+}
+
+/// A fault's length: whole blocks, or a duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    Blocks(u32),
+    Time(Duration),
+}
+
+impl Span {
+    /// The block slots it covers at `block_time`: a duration rounds up,
+    /// since the fault ends at the first block mined after it.
+    pub fn blocks(self, block_time: Duration) -> u64 {
+        match self {
+            Span::Blocks(n) => u64::from(n),
+            Span::Time(t) => {
+                let slot = block_time.as_nanos().max(1);
+                t.as_nanos().div_ceil(slot).max(1) as u64
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Span::Blocks(1) => write!(f, "1 block"),
+            Span::Blocks(n) => write!(f, "{n} blocks"),
+            Span::Time(t) => write!(f, "{}", humantime::format_duration(*t)),
+        }
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_span(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `N block(s)` or a duration with a unit.
+fn parse_span(text: &str) -> Result<Span, String> {
+    let trimmed = text.trim();
+    let blocks = trimmed
+        .strip_suffix("blocks")
+        .or_else(|| trimmed.strip_suffix("block"));
+    if let Some(count) = blocks {
+        return count
+            .trim()
+            .parse::<u32>()
+            .map(Span::Blocks)
+            .map_err(|_| format!("bad fault length {text:?}: write e.g. `3 blocks` or `5s`"));
+    }
+    humantime::parse_duration(trimmed)
+        .map(Span::Time)
+        .map_err(|e| format!("bad fault length {text:?}: {e} (write e.g. `3 blocks` or `5s`)"))
+}
+
+impl JsonSchema for Span {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FaultLength".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "Whole blocks (`3 blocks`, `1 block`) or a duration with a unit (`5s`, `500ms`)",
+            "pattern": "^\\s*([0-9]+\\s*blocks?|[0-9]+(\\.[0-9]+)?\\s*(ns|us|µs|ms|s|sec|m|min|h)(\\s*[0-9]+\\s*(ns|us|µs|ms|s|m|h))*)\\s*$"
+        })
+    }
+}
+
+/// Longest a fault may last, in blocks: a typo's guard, as for the load.
+pub const MAX_FAULT_BLOCKS: u64 = 10_000;
+
+/// One problem of the `faults` list: the entry, the key within it, the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultProblem {
+    pub index: usize,
+    pub key: &'static str,
+    pub message: String,
+}
+
+/// What the timeline needs from the rest of the scenario.
+pub struct Frame {
+    pub load_blocks: u32,
+    pub drain_blocks: u32,
+    pub block_time: Duration,
+    pub engine_enabled: bool,
+}
+
+/// The loaded blocks (1-based, load numbering) a fault covers: its start and last block.
+pub fn covered(fault: &FaultSpec, block_time: Duration) -> (u64, u64) {
+    let start = u64::from(fault.at);
+    (start, start + fault.lasts.blocks(block_time).max(1) - 1)
+}
+
+/// Every problem of the list, in entry order, then the overlaps.
+pub fn check(faults: &[FaultSpec], frame: &Frame) -> Vec<FaultProblem> {
+    let mut problems = Vec::new();
+    let mut fail = |index, key, message: String| {
+        problems.push(FaultProblem {
+            index,
+            key,
+            message: format!("faults[{index}].{key}: {message}"),
+        })
+    };
+    let last_block = u64::from(frame.load_blocks) + u64::from(frame.drain_blocks);
+    for (index, fault) in faults.iter().enumerate() {
+        let kind = fault.kind.name();
+        if !frame.engine_enabled {
+            fail(index, "kind", format!("{kind} acts on the engine, and engine.enabled is false; enable the engine or remove the fault"));
+        }
+        if fault.at < 1 || fault.at > frame.load_blocks {
+            fail(
+                index,
+                "at",
+                format!(
+                    "must be a loaded block between 1 and load.blocks ({}), got {}",
+                    frame.load_blocks, fault.at
+                ),
+            );
+        }
+        let length = fault.lasts.blocks(frame.block_time);
+        if matches!(fault.lasts, Span::Blocks(0))
+            || matches!(fault.lasts, Span::Time(t) if t.is_zero())
+        {
+            fail(
+                index,
+                "for",
+                "must be at least 1 block (or a duration above 0s)".to_owned(),
+            );
+        } else if length > MAX_FAULT_BLOCKS {
+            fail(
+                index,
+                "for",
+                format!("must be at most {MAX_FAULT_BLOCKS} blocks, got {length}"),
+            );
+        } else if fault.at >= 1 {
+            let (start, end) = covered(fault, frame.block_time);
+            // The fault must end while blocks are still mined, or nothing
+            // would ever measure the engine's recovery.
+            if end >= last_block {
+                fail(index, "for", format!(
+                    "{kind} at block {start} for {} ends after block {end}, but the run mines {last_block} blocks after the warm-up (load.blocks + load.drain_blocks); shorten it or add drain blocks so at least one block follows it",
+                    fault.lasts
+                ));
+            }
+        }
+        for (key, given, owners) in [
+            (
+                "signal",
+                fault.signal.is_some(),
+                &[FaultKind::EngineRestart][..],
+            ),
+            (
+                "methods",
+                !fault.methods.is_empty(),
+                &[FaultKind::RpcErrors, FaultKind::RpcLatency][..],
+            ),
+            (
+                "fraction",
+                fault.fraction.is_some(),
+                &[FaultKind::RpcErrors][..],
+            ),
+            ("error", fault.error.is_some(), &[FaultKind::RpcErrors][..]),
+            (
+                "latency",
+                fault.latency.is_some(),
+                &[FaultKind::RpcLatency][..],
+            ),
+            (
+                "behind",
+                fault.behind.is_some(),
+                &[FaultKind::StaleHead][..],
+            ),
+        ] {
+            if given && !owners.contains(&fault.kind) {
+                let names: Vec<&str> = owners.iter().map(|k| k.name()).collect();
+                fail(
+                    index,
+                    key,
+                    format!(
+                        "only {} takes `{key}`, not {kind}; remove it",
+                        names.join(" and ")
+                    ),
+                );
+            }
+        }
+        kind_fields(index, fault, &mut fail);
+    }
+    overlaps(faults, frame, &mut problems);
+    problems
+}
+
+/// The fields a kind needs, and their ranges.
+fn kind_fields(
+    index: usize,
+    fault: &FaultSpec,
+    fail: &mut impl FnMut(usize, &'static str, String),
+) {
+    let kind = fault.kind.name();
+    match fault.kind {
+        FaultKind::RpcErrors => {
+            match fault.fraction {
+                None => fail(index, "kind", "rpc_errors needs `fraction`: the share of the requests answered with the error (0 to 1)".to_owned()),
+                Some(f) if !(0.0..=1.0).contains(&f) => {
+                    fail(index, "fraction", format!("must be between 0 and 1, got {f}"));
+                }
+                Some(_) => {}
+            }
+            if fault.error.is_none() {
+                fail(index, "kind", "rpc_errors needs `error`: limit_exceeded, header_not_found, http_429, http_503 or range_too_large".to_owned());
+            }
+        }
+        FaultKind::RpcLatency => match &fault.latency {
+            None => fail(
+                index,
+                "kind",
+                "rpc_latency needs `latency`, e.g. `latency: 500ms`".to_owned(),
+            ),
+            Some(delay) => {
+                let latency = mock_orderbook::Latency::same(delay.runtime());
+                if let Err(e) = latency.validate() {
+                    fail(index, "latency", e.to_string());
+                }
+            }
+        },
+        FaultKind::StaleHead => match fault.behind {
+            None => fail(
+                index,
+                "kind",
+                "stale_head needs `behind`: how many blocks the served head lags".to_owned(),
+            ),
+            Some(0) => fail(index, "behind", "must be at least 1 block".to_owned()),
+            Some(_) => {}
+        },
+        FaultKind::WsDisconnect | FaultKind::EngineRestart | FaultKind::RpcHang => {}
+    }
+    for (i, method) in fault.methods.iter().enumerate() {
+        if method.trim().is_empty() {
+            fail(
+                index,
+                "methods",
+                format!(
+                    "{kind}: methods[{i}] is empty; name a JSON-RPC method such as eth_getLogs"
+                ),
+            );
+        }
+    }
+}
+
+/// Each entry that shares a block with an earlier one, with both spans;
+/// entries whose own start is wrong are left to their own problem.
+fn overlaps(faults: &[FaultSpec], frame: &Frame, problems: &mut Vec<FaultProblem>) {
+    let placed = |f: &FaultSpec| (1..=frame.load_blocks).contains(&f.at);
+    let spans: Vec<_> = faults
+        .iter()
+        .map(|f| covered(f, frame.block_time))
+        .collect();
+    for (index, fault) in faults.iter().enumerate().filter(|(_, f)| placed(f)) {
+        let (start, end) = spans[index];
+        let earlier = faults[..index]
+            .iter()
+            .zip(&spans)
+            .enumerate()
+            .find(|(_, (f, (s, e)))| placed(f) && *s <= end && start <= *e);
+        if let Some((other, (other_fault, (s, e)))) = earlier {
+            problems.push(FaultProblem {
+                index,
+                key: "at",
+                message: format!(
+                    "faults[{index}].at: {} at block {start} for {} (blocks {start}–{end}) overlaps faults[{other}], {} at block {s} for {} (blocks {s}–{e}); faults run one at a time so each has its own verdict: start it at block {} or later",
+                    fault.kind.name(),
+                    fault.lasts,
+                    other_fault.kind.name(),
+                    other_fault.lasts,
+                    e + 1
+                ),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(kind: FaultKind, at: u32, lasts: Span) -> FaultSpec {
+        FaultSpec {
+            kind,
+            at,
+            lasts,
+            signal: None,
+            methods: Vec::new(),
+            fraction: None,
+            error: None,
+            latency: None,
+            behind: None,
+        }
+    }
+
+    #[test]
+    fn each_rpc_kind_needs_its_own_fields_and_only_those() {
+        let mut errors = fault(FaultKind::RpcErrors, 2, Span::Blocks(2));
+        errors.fraction = Some(1.5);
+        errors.behind = Some(2);
+        let latency = fault(FaultKind::RpcLatency, 5, Span::Blocks(2));
+        let mut stale = fault(FaultKind::StaleHead, 8, Span::Blocks(2));
+        stale.behind = Some(0);
+        let mut good = fault(FaultKind::RpcErrors, 11, Span::Blocks(2));
+        good.fraction = Some(0.5);
+        good.error = Some(RpcErrorKind::Http429);
+        good.methods = vec!["eth_getLogs".to_owned()];
+        let problems = check(&[errors, latency, stale, good], &frame());
+        let got: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+        assert_eq!(
+            got,
+            [
+                "faults[0].behind: only stale_head takes `behind`, not rpc_errors; remove it",
+                "faults[0].fraction: must be between 0 and 1, got 1.5",
+                "faults[0].kind: rpc_errors needs `error`: limit_exceeded, header_not_found, http_429, http_503 or range_too_large",
+                "faults[1].kind: rpc_latency needs `latency`, e.g. `latency: 500ms`",
+                "faults[2].behind: must be at least 1 block",
+            ]
+        );
+    }
+
+    fn frame() -> Frame {
+        Frame {
+            load_blocks: 20,
+            drain_blocks: 5,
+            block_time: Duration::from_secs(1),
+            engine_enabled: true,
+        }
+    }
+
+    #[test]
+    fn lengths_parse_as_blocks_or_durations() {
+        assert_eq!(parse_span("3 blocks"), Ok(Span::Blocks(3)));
+        assert_eq!(parse_span(" 1 block"), Ok(Span::Blocks(1)));
+        assert_eq!(parse_span("2blocks"), Ok(Span::Blocks(2)));
+        assert_eq!(
+            parse_span("1500ms"),
+            Ok(Span::Time(Duration::from_millis(1500)))
+        );
+        assert!(parse_span("x blocks").unwrap_err().contains("3 blocks"));
+        assert!(parse_span("soon").unwrap_err().contains("5s"));
+        // A duration covers the block slots up to the first block mined after it.
+        assert_eq!(
+            Span::Time(Duration::from_millis(1500)).blocks(Duration::from_secs(1)),
+            2
+        );
+        assert_eq!(
+            Span::Time(Duration::from_secs(2)).blocks(Duration::from_secs(1)),
+            2
+        );
+        assert_eq!(Span::Blocks(4).blocks(Duration::from_secs(1)), 4);
+    }
+
+    #[test]
+    fn a_good_timeline_has_no_problem() {
+        let faults = [
+            fault(FaultKind::WsDisconnect, 3, Span::Blocks(3)),
+            fault(
+                FaultKind::EngineRestart,
+                6,
+                Span::Time(Duration::from_secs(2)),
+            ),
+        ];
+        assert_eq!(check(&faults, &frame()), []);
+        assert_eq!(covered(&faults[1], Duration::from_secs(1)), (6, 7));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut restart = fault(FaultKind::WsDisconnect, 0, Span::Blocks(0));
+        restart.signal = Some(StopSignal::Term);
+        let faults = [
+            restart,
+            fault(FaultKind::EngineRestart, 21, Span::Blocks(1)),
+            fault(FaultKind::WsDisconnect, 15, Span::Blocks(11)),
+        ];
+        let problems = check(&faults, &frame());
+        let got: Vec<(usize, &str)> = problems.iter().map(|p| (p.index, p.key)).collect();
+        assert_eq!(
+            got,
+            [(0, "at"), (0, "for"), (0, "signal"), (1, "at"), (2, "for")]
+        );
+        assert!(
+            problems[4].message.contains("mines 25 blocks"),
+            "{}",
+            problems[4].message
+        );
+    }
+
+    #[test]
+    fn overlapping_faults_are_explained() {
+        let faults = [
+            fault(FaultKind::WsDisconnect, 4, Span::Blocks(3)),
+            fault(FaultKind::EngineRestart, 6, Span::Blocks(1)),
+        ];
+        let problems = check(&faults, &frame());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].message,
+            "faults[1].at: engine_restart at block 6 for 1 block (blocks 6–6) overlaps faults[0], ws_disconnect at block 4 for 3 blocks (blocks 4–6); faults run one at a time so each has its own verdict: start it at block 7 or later"
+        );
+    }
+
+    #[test]
+    fn faults_need_an_engine() {
+        let faults = [fault(FaultKind::EngineRestart, 2, Span::Blocks(1))];
+        let frame = Frame {
+            engine_enabled: false,
+            ..frame()
+        };
+        let problems = check(&faults, &frame);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("engine.enabled is false"));
+    }
+}
