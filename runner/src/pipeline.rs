@@ -2,35 +2,27 @@
 //! chain → mock → engine → load (with metrics after every block) → bars → report.
 //! Guards drop in reverse order: the engine stops first, the mock, then Anvil.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use alloy::providers::Provider;
-use mock_orderbook::{EventKind, ExpectedOrder, MockServer};
+use mock_orderbook::MockServer;
 
 use crate::bars;
 use crate::chain;
-use crate::engine::{self, Engine, EngineError};
+use crate::engine::{self, Engine};
 use crate::error::RunError;
 use crate::faults;
-use crate::load::{self, BlockDelivery, Counts, Delivery, OnBlock, Phase};
-use crate::metrics::{self, names, MetricType, Series, Snapshot};
+use crate::load::{self, Delivery};
+use crate::metrics::{names, Series};
 use crate::mock;
 use crate::report::{self, Outcome, RunFacts};
 use crate::scenario::Plan;
 use crate::shutdown::Cancel;
 
-/// Longest the scrapes before and after the load may take.
-const OUTSIDE_LOAD_SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
+mod observer;
 
-/// Longest a scrape between two blocks may take. A scrape sits between two blocks, so a slow
-/// `/metrics` (a saturated engine) must not push the next block out of its
-/// slot: it gets at most a quarter of the block time.
-fn scrape_timeout(block_time: Duration) -> Duration {
-    (block_time / 4).clamp(Duration::from_millis(100), Duration::from_secs(2))
-}
+use observer::Observer;
 
 /// Choices that come from the command line, not the scenario.
 #[derive(Debug, Clone, Default)]
@@ -242,10 +234,11 @@ impl Stages<'_> {
         if self.plan.scenario.load.warmup_blocks == 0 {
             // No warm-up block precedes the load: a fault at its first block starts now.
             observer
+                .faults
                 .timeline
-                .before_block(1, observer.engine.as_deref_mut());
+                .before_block(1, observer.engine.engine.as_deref_mut());
         }
-        observer.head = self.chain.provider.get_block_number().await.ok();
+        observer.harness.head = self.chain.provider.get_block_number().await.ok();
         observer.scrape("start", None).await;
         let loaded = load::run(self.plan, &mut self.chain, &mut observer, &load_cancel).await;
         observer.display.finish();
@@ -254,7 +247,7 @@ impl Stages<'_> {
         observer.scrape("end", None).await;
         observer.series.close_unopened_window();
         let stats = Some(self.mock.truth().stats());
-        let engine_exit = observer.engine_died.take().map(|died| died.to_string());
+        let engine_exit = observer.engine.died.take().map(|died| died.to_string());
         let ended_early = observer.ended_early.take();
         let failure = match loaded.as_ref() {
             // The load stopped because the engine died: that is the verdict.
@@ -311,369 +304,6 @@ impl Stages<'_> {
         drop(proxy);
         chain.stop();
     }
-}
-
-/// Registers events with the mock, scrapes metrics and prints progress after every block.
-struct Observer<'a> {
-    plan: &'a Plan,
-    mock: &'a MockServer,
-    engine: Option<&'a mut Engine>,
-    client: reqwest::Client,
-    series: Series,
-    engine_raw: Option<File>,
-    mock_raw: File,
-    blocks: Vec<BlockDelivery>,
-    requested: Counts,
-    delivered: Counts,
-    engine_died: Option<EngineError>,
-    /// Exact event→order latencies of the first orders, by the block whose
-    /// scrape interval received them.
-    latencies: report::BlockLatencies,
-    cancel_load: Cancel,
-    load_blocks_seen: u32,
-    display: report::Progress,
-    scrape_timeout: Duration,
-    /// The newest block mined, for [`names::CHAIN_HEAD_BLOCK`]; `None` until known.
-    head: Option<u64>,
-    /// Whether to end the load once a bar has failed for good.
-    end_early: bool,
-    /// The bar that ended it, and after which block.
-    ended_early: Option<report::EndedEarly>,
-    /// The scenario's faults, started and ended between blocks.
-    timeline: faults::Timeline,
-    /// Warm-up blocks seen, and load + drain blocks seen (the faults' numbering).
-    warmup_blocks_seen: u32,
-    timeline_blocks_seen: u32,
-}
-
-impl<'a> Observer<'a> {
-    fn new(
-        plan: &'a Plan,
-        run_dir: &Path,
-        mock: &'a MockServer,
-        engine: Option<&'a mut Engine>,
-        cancel_load: Cancel,
-        timeline: faults::Timeline,
-    ) -> Result<Self, RunError> {
-        let dir = run_dir.join("metrics");
-        std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir {
-            path: dir.clone(),
-            source,
-        })?;
-        let open = |name: &str| {
-            let path = dir.join(name);
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|source| RunError::RunDir { path, source })
-        };
-        Ok(Self {
-            scrape_timeout: scrape_timeout(plan.scenario.chain.block_time.0),
-            plan,
-            mock,
-            engine_raw: engine.as_ref().map(|_| open("engine.prom")).transpose()?,
-            engine,
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .expect("a plain HTTP client builds"),
-            series: Series::new(),
-            mock_raw: open("mock.prom")?,
-            blocks: Vec::new(),
-            requested: Counts::default(),
-            delivered: Counts::default(),
-            engine_died: None,
-            latencies: report::BlockLatencies::default(),
-            cancel_load,
-            load_blocks_seen: 0,
-            display: report::Progress::new(),
-            head: None,
-            end_early: false,
-            ended_early: None,
-            timeline,
-            warmup_blocks_seen: 0,
-            timeline_blocks_seen: 0,
-        })
-    }
-
-    /// The faults' records; the timeline ends what is still active.
-    fn take_fault_records(&mut self) -> Vec<faults::FaultRecord> {
-        let empty = faults::Timeline::new(&[], 0, self.timeline.proxy());
-        std::mem::replace(&mut self.timeline, empty).finish()
-    }
-
-    /// Ends faults that have lasted long enough after this block, then
-    /// starts those whose first block comes next. An engine that cannot be
-    /// started again after `engine_restart` has died.
-    fn drive_faults(&mut self, block: &BlockDelivery) {
-        if self.timeline.is_empty() {
-            return;
-        }
-        let next = match block.phase {
-            Phase::Warmup => {
-                self.warmup_blocks_seen += 1;
-                (self.warmup_blocks_seen == self.plan.scenario.load.warmup_blocks).then_some(1)
-            }
-            Phase::Load | Phase::Drain => {
-                self.timeline_blocks_seen += 1;
-                if let Err(died) = self
-                    .timeline
-                    .after_block(block.block.number, self.engine.as_deref_mut())
-                {
-                    eprintln!(
-                        "the engine could not be started again after its restart fault: {died}"
-                    );
-                    self.engine_died = Some(died);
-                    self.cancel_load.cancel();
-                }
-                Some(self.timeline_blocks_seen + 1)
-            }
-        };
-        if let Some(next) = next {
-            self.timeline.before_block(next, self.engine.as_deref_mut());
-        }
-    }
-
-    fn delivered_so_far(&self) -> Delivery {
-        Delivery {
-            blocks: self.blocks.clone(),
-            interrupted: true,
-            first_load_block_at: None,
-        }
-    }
-
-    /// One point of the series: engine + mock + the harness's own figures.
-    async fn scrape(&mut self, label: &str, block: Option<&BlockDelivery>) {
-        // Between blocks a scrape must fit the slot; before and after the load it may take longer.
-        let timeout = if block.is_some() {
-            self.scrape_timeout
-        } else {
-            OUTSIDE_LOAD_SCRAPE_TIMEOUT
-        };
-        let mut snapshot = Snapshot::default();
-        // An engine held down by a fault has no metrics to scrape.
-        let engine_url = self
-            .engine
-            .as_ref()
-            .filter(|e| !e.is_down())
-            .map(|e| e.metrics_url.clone());
-        if let (Some(url), Some(raw_file)) = (engine_url, self.engine_raw.as_mut()) {
-            match metrics::scrape(&self.client, &url, timeout).await {
-                Ok((raw, parsed)) => {
-                    append_raw(raw_file, label, &raw);
-                    snapshot.extend(parsed);
-                }
-                Err(e) => tracing::warn!("engine scrape at {label} failed: {e}"),
-            }
-        }
-        let mock_url = format!("{}/metrics", self.mock.url());
-        match metrics::scrape(&self.client, &mock_url, timeout).await {
-            Ok((raw, parsed)) => {
-                append_raw(&mut self.mock_raw, label, &raw);
-                snapshot.extend(parsed);
-            }
-            Err(e) => tracing::warn!("mock scrape at {label} failed: {e}"),
-        }
-        self.push_harness(&mut snapshot, block);
-        match block {
-            Some(block) => self.series.push_block(block.block.number, snapshot),
-            None => self.series.push(label, snapshot),
-        }
-    }
-
-    fn push_harness(&self, snapshot: &mut Snapshot, block: Option<&BlockDelivery>) {
-        for kind in EventKind::ALL {
-            let (requested, delivered) = (self.requested[kind], self.delivered[kind]);
-            let kind = kind.label();
-            snapshot.push(
-                names::EVENTS_REQUESTED_TOTAL,
-                &[("kind", kind)],
-                requested as f64,
-            );
-            snapshot.push(
-                names::EVENTS_DELIVERED_TOTAL,
-                &[("kind", kind)],
-                delivered as f64,
-            );
-        }
-        if self.requested.total() > 0 {
-            let ratio = self.delivered.total() as f64 / self.requested.total() as f64;
-            snapshot.push(names::EVENTS_DELIVERED_RATIO, &[], ratio);
-        }
-        if self.engine.is_some() {
-            let up = if self.engine_died.is_some() { 0.0 } else { 1.0 };
-            snapshot.declare(names::ENGINE_UP, MetricType::Gauge);
-            snapshot.push(names::ENGINE_UP, &[], up);
-        }
-        push_chain_head(snapshot, self.head);
-        let failed: usize = self.blocks.iter().map(|b| b.failures.len()).sum();
-        snapshot.push(names::LOAD_TRANSACTIONS_FAILED_TOTAL, &[], failed as f64);
-        if let Some(block) = block {
-            snapshot.push(names::ACTIVE_TWAPS, &[], block.active_twaps as f64);
-            snapshot.push(
-                names::BLOCK_LATE_SECONDS,
-                &[],
-                block.timing.late_ms / 1000.0,
-            );
-            snapshot.push(names::BLOCK_NUMBER, &[], block.block.number as f64);
-        }
-    }
-
-    fn progress(&mut self, block: &BlockDelivery) {
-        let last = self.series.points.last();
-        let metrics = report::block_metrics(&self.series, block.block.number).unwrap_or_default();
-        let load = &self.plan.scenario.load;
-        let (phase, position) = match block.phase {
-            Phase::Warmup => ("warmup", None),
-            Phase::Load => ("load", Some((self.load_blocks_seen, load.blocks))),
-            Phase::Drain => ("drain", None),
-        };
-        // Sums the last scrape's `name` samples, those with `label = value` when given.
-        let sum = |name: &str, label: Option<(&str, &str)>| -> f64 {
-            last.map(|p| {
-                p.snapshot
-                    .samples
-                    .iter()
-                    .filter(|x| {
-                        x.name == name
-                            && label.is_none_or(|(key, want)| {
-                                x.labels.get(key).map(String::as_str) == Some(want)
-                            })
-                    })
-                    .map(|x| x.value)
-                    .sum::<f64>()
-                    + 0.0 // an empty sum is -0.0; print it as 0
-            })
-            .unwrap_or(0.0)
-        };
-        let lost = |kind: &str| sum(names::EVENTS_LOST_TOTAL, Some(("kind", kind))) as u64;
-        const LISTED: usize = 3;
-        let line = report::BlockLine {
-            phase,
-            position,
-            number: block.block.number,
-            requested: block.requested,
-            delivered: block.delivered,
-            active_twaps: block.active_twaps,
-            orders_accepted: sum(names::ORDERS_RECEIVED_TOTAL, Some(("outcome", "accepted"))),
-            orders_received: metrics.orders_received,
-            lost: report::Kinds::from_fn(|kind| lost(kind.label())),
-            latency_p99: self.latencies.quantile(block.block.number, 0.99),
-            late_ms: block.timing.late_ms,
-            failures: block
-                .failures
-                .iter()
-                .take(LISTED)
-                .map(|f| {
-                    format!(
-                        "{} tx {} (sender {} nonce {}): {}",
-                        f.kind, f.tx, f.sender, f.nonce, f.reason
-                    )
-                })
-                .collect(),
-            more_failures: block.failures.len().saturating_sub(LISTED),
-        };
-        self.display.block(&line);
-    }
-}
-
-impl OnBlock for Observer<'_> {
-    async fn on_block(&mut self, block: &BlockDelivery) {
-        let truth = self.mock.truth();
-        truth.register(
-            block
-                .events
-                .iter()
-                .map(|e| ExpectedOrder {
-                    kind: e.kind,
-                    block: block.block.number,
-                    mined_at: block.block.mined_at,
-                    key: e.order.clone(),
-                    exact: e.exact.clone(),
-                    twap: e.twap,
-                    tx_hash: e.tx,
-                })
-                .collect(),
-        );
-        // The head's time opens TWAP parts whose window starts by then.
-        truth.set_head_at(block.block.number, block.block.timestamp);
-        self.head = Some(block.block.number);
-        self.requested.add(&block.requested);
-        for event in &block.events {
-            self.delivered[event.kind] += 1;
-        }
-        if block.phase == Phase::Load {
-            if self.load_blocks_seen == 0 {
-                // The window's baseline: the last scrape before this block was mined.
-                self.series.open_window();
-            }
-            self.load_blocks_seen += 1;
-        }
-        self.blocks.push(block.clone());
-        self.drive_faults(block);
-        if let Some(engine) = self.engine.as_mut() {
-            if self.engine_died.is_none() {
-                if let Err(died) = engine.check_alive() {
-                    self.display.finish();
-                    eprintln!(
-                        "engine exited during the run (block {}); stopping the load, the verdict fails",
-                        block.block.number
-                    );
-                    self.engine_died = Some(died);
-                    self.cancel_load.cancel();
-                }
-            }
-        }
-        self.scrape(&format!("block {}", block.block.number), Some(block))
-            .await;
-        let samples = self.mock.truth().take_first_order_latencies();
-        self.latencies.insert(block.block.number, samples);
-        self.progress(block);
-        self.end_if_settled(block.block.number);
-    }
-}
-
-impl Observer<'_> {
-    /// Ends the load when, on the window so far, a bar has failed in a way
-    /// no later scrape can undo; the first such bar in scenario order is named.
-    fn end_if_settled(&mut self, block: u64) {
-        if !self.end_early || self.ended_early.is_some() || self.series.window_start.is_none() {
-            return;
-        }
-        let bars = &self.plan.bars;
-        let verdicts = bars::evaluate(bars, &self.series);
-        let Some((bar, _)) = bars
-            .iter()
-            .zip(&verdicts)
-            .find(|(bar, verdict)| bar.failed_for_good(verdict))
-        else {
-            return;
-        };
-        self.display.finish();
-        eprintln!(
-            "`{}` failed for good at block {block}; ending the load early, the verdict fails",
-            bar.text()
-        );
-        self.ended_early = Some(report::EndedEarly {
-            bar: bar.text().to_owned(),
-            block,
-        });
-        self.cancel_load.cancel();
-    }
-}
-
-/// Publishes the chain head as [`names::CHAIN_HEAD_BLOCK`], a declared gauge; nothing
-/// while the head is unknown.
-fn push_chain_head(snapshot: &mut Snapshot, head: Option<u64>) {
-    if let Some(head) = head {
-        snapshot.declare(names::CHAIN_HEAD_BLOCK, MetricType::Gauge);
-        snapshot.push(names::CHAIN_HEAD_BLOCK, &[], head as f64);
-    }
-}
-
-fn append_raw(file: &mut File, label: &str, raw: &str) {
-    let _ = writeln!(file, "# cowload scrape: {label}\n{raw}");
 }
 
 /// The bar every run must clear whether the scenario names it or not: all
@@ -772,6 +402,8 @@ pub(crate) fn make_run_dir(name: &str, out: Option<&Path>) -> Result<PathBuf, Ru
 
 #[cfg(test)]
 mod tests {
+    use super::observer::push_chain_head;
+    use crate::metrics::{MetricType, Snapshot};
     use super::*;
 
     fn plan_with_bars(bars: &str) -> Plan {

@@ -7,7 +7,12 @@ use std::io::{IsTerminal, Write};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use super::markdown::{observed, value, window};
-use super::{Kinds, Outcome};
+use super::{probe, BlockLatencies, Kinds, Outcome};
+use crate::load::{BlockDelivery, Phase};
+use crate::metrics::{names, Series};
+
+/// Transactions without their event named on a progress line; the rest are counted.
+const LISTED_FAILURES: usize = 3;
 
 /// Width of the drawn bar, in characters.
 const BAR_WIDTH: usize = 24;
@@ -42,6 +47,56 @@ pub struct BlockLine {
     pub failures: Vec<String>,
     /// Failures not listed.
     pub more_failures: usize,
+}
+
+impl BlockLine {
+    /// The line for `block`, read from the series scraped after it (the
+    /// report's own sums, so the line and the report agree) and the exact
+    /// latencies of its interval. `position`: loaded blocks so far and in all.
+    pub fn new(
+        block: &BlockDelivery,
+        series: &Series,
+        latencies: &BlockLatencies,
+        position: Option<(u32, u32)>,
+    ) -> BlockLine {
+        let number = block.block.number;
+        let last = series.points.last();
+        let sum_where = |name: &str, label: &str, value: &str| {
+            last.map_or(0.0, |p| probe::sum_where(p, name, label, value))
+        };
+        let metrics = super::block_metrics(series, number).unwrap_or_default();
+        BlockLine {
+            phase: match block.phase {
+                Phase::Warmup => "warmup",
+                Phase::Load => "load",
+                Phase::Drain => "drain",
+            },
+            position: position.filter(|_| block.phase == Phase::Load),
+            number,
+            requested: block.requested,
+            delivered: block.delivered,
+            active_twaps: block.active_twaps,
+            orders_accepted: sum_where(names::ORDERS_RECEIVED_TOTAL, "outcome", "accepted"),
+            orders_received: metrics.orders_received,
+            lost: Kinds::from_fn(|kind| {
+                sum_where(names::EVENTS_LOST_TOTAL, "kind", kind.label()) as u64
+            }),
+            latency_p99: latencies.quantile(number, 0.99),
+            late_ms: block.timing.late_ms,
+            failures: block
+                .failures
+                .iter()
+                .take(LISTED_FAILURES)
+                .map(|f| {
+                    format!(
+                        "{} tx {} (sender {} nonce {}): {}",
+                        f.kind, f.tx, f.sender, f.nonce, f.reason
+                    )
+                })
+                .collect(),
+            more_failures: block.failures.len().saturating_sub(LISTED_FAILURES),
+        }
+    }
 }
 
 /// Prints one line per block: redrawn in place on a TTY, appended otherwise.
