@@ -17,8 +17,8 @@ use cowprotocol::{
 use serde_json::json;
 
 use common::{
-    free_port, replay, start_anvil, start_engine, start_orderbook, value, Answers, Orderbook,
-    Probe, BUY_TOKEN, CHAIN_ID, DEADLINE, WETH,
+    free_port, start_chain, start_engine, start_orderbook, value, Answers, Orderbook, Probe,
+    BUY_TOKEN, CHAIN_ID, DEADLINE, WETH,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,8 +32,7 @@ async fn concurrent_engine_posts_each_order_once_and_stops_on_sigterm() {
 }
 
 async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
-    let (_anvil, chain) = start_anvil().await;
-    replay(&chain).await;
+    let (_anvil, chain, _chain_dir) = start_chain().await;
     let book = Orderbook::new(Answers::RetryFirst);
     let orderbook = start_orderbook(book.clone()).await;
     let dir = tempfile::tempdir().expect("tempdir");

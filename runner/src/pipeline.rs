@@ -403,8 +403,8 @@ pub(crate) fn make_run_dir(name: &str, out: Option<&Path>) -> Result<PathBuf, Ru
 #[cfg(test)]
 mod tests {
     use super::observer::push_chain_head;
-    use crate::metrics::{MetricType, Snapshot};
     use super::*;
+    use crate::metrics::{MetricType, Snapshot};
 
     fn plan_with_bars(bars: &str) -> Plan {
         plan_with("enabled: false", bars)

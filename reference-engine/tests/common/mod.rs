@@ -58,18 +58,6 @@ pub fn anvil_path() -> PathBuf {
     path
 }
 
-pub fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("COW_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("runner/fixtures/cow-contracts"));
-    assert!(
-        dir.join("replay.11155111.json").exists(),
-        "contract fixture not found in {}: set COW_FIXTURES",
-        dir.display()
-    );
-    dir
-}
-
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local addr").port()
@@ -128,95 +116,39 @@ impl Chain {
     }
 }
 
-pub async fn start_anvil() -> (Killed, Chain) {
-    let port = free_port();
-    let child = Command::new(anvil_path())
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--chain-id",
-            &CHAIN_ID.to_string(),
-            "--silent",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn anvil");
-    let guard = Killed(child);
+/// Anvil with the CoW contracts, started by the runner's own library (the
+/// embedded fixture replayed, automine off, chain time from the wall clock), so
+/// these tests exercise the engine against exactly the chain a run gives it.
+/// The returned guard stops Anvil when dropped; the directory holds its log.
+pub async fn start_chain() -> (runner::chain::Chain, Chain, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("chain.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "version: 1\nname: reference-engine-test\nchain: {{ id: {CHAIN_ID} }}\n\
+             load: {{ blocks: 1, per_block: {{ ethflow: 1 }} }}\nengine: {{ enabled: false }}\n"
+        ),
+    )
+    .expect("write the scenario");
+    let plan = runner::scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let guard = runner::chain::start(&plan, &anvil_path(), dir.path())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for contract in [COMPOSABLE_COW, ETH_FLOW_PRODUCTION] {
+        assert!(
+            guard.deployed.iter().any(|d| d.address == contract),
+            "{contract} not deployed by the runner's chain"
+        );
+    }
     let chain = Chain {
         http: reqwest::Client::builder()
             .no_proxy()
             .build()
             .expect("client"),
-        url: format!("http://127.0.0.1:{port}"),
+        url: guard.http_url.clone(),
     };
-    let started = Instant::now();
-    loop {
-        let probe = chain
-            .http
-            .post(&chain.url)
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
-            .send()
-            .await;
-        if probe.is_ok() {
-            break;
-        }
-        assert!(started.elapsed() < DEADLINE, "anvil did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (guard, chain)
-}
-
-/// Apply `replay.11155111.json` (see the fixture README).
-pub async fn replay(chain: &Chain) {
-    let dir = fixtures();
-    let read = |name: &str| -> Value {
-        let text = std::fs::read_to_string(dir.join(name)).expect("fixture file");
-        serde_json::from_str(&text).expect("fixture json")
-    };
-    let steps = read("replay.11155111.json");
-    let weth = read("weth9.json");
-    let accounts = chain.rpc("eth_accounts", json!([])).await;
-    for step in steps["steps"].as_array().expect("steps") {
-        let method = step["method"].as_str().expect("method");
-        if method.starts_with("anvil_setCode") {
-            chain
-                .rpc(
-                    "anvil_setCode",
-                    json!([step["address"], weth["runtimeCode"]]),
-                )
-                .await;
-            for (slot, value) in weth["storage"].as_object().expect("storage") {
-                chain
-                    .rpc("anvil_setStorageAt", json!([step["address"], slot, value]))
-                    .await;
-            }
-        } else if method == "eth_sendTransaction" {
-            let mut tx = step["tx"].clone();
-            tx["from"] = accounts[0].clone();
-            chain.send(tx).await;
-        } else if method.starts_with("anvil_impersonateAccount") {
-            let mut tx = step["tx"].clone();
-            let from = tx["from"].clone();
-            chain.rpc("anvil_impersonateAccount", json!([from])).await;
-            chain
-                .rpc("anvil_setBalance", json!([from, "0x56bc75e2d63100000"]))
-                .await;
-            chain
-                .rpc("anvil_setNonce", json!([from, tx["nonce"]]))
-                .await;
-            tx.as_object_mut().expect("tx object").remove("nonce");
-            chain.send(tx).await;
-        }
-    }
-    for contract in [COMPOSABLE_COW, ETH_FLOW_PRODUCTION] {
-        let code = chain.rpc("eth_getCode", json!([contract, "latest"])).await;
-        assert!(
-            code.as_str().is_some_and(|c| c.len() > 2),
-            "{contract} not deployed by the replay"
-        );
-    }
+    (guard, chain, dir)
 }
 
 /// How the orderbook double answers a POST.
@@ -450,7 +382,8 @@ pub fn ethflow_order_tx(from: &Value, now: u64, receiver: Address, quote_id: i64
 
 /// The test's engine and everything around it.
 pub struct Rig {
-    pub anvil: Killed,
+    pub anvil: runner::chain::Chain,
+    pub chain_dir: tempfile::TempDir,
     pub chain: Chain,
     pub book: Orderbook,
     pub orderbook_url: String,
@@ -462,14 +395,13 @@ pub struct Rig {
 impl Rig {
     /// Anvil with the contracts, automine off, an orderbook double answering `answers`.
     pub async fn start(answers: Answers) -> Self {
-        let (anvil, chain) = start_anvil().await;
-        replay(&chain).await;
-        chain.rpc("evm_setAutomine", json!([false])).await;
+        let (anvil, chain, chain_dir) = start_chain().await;
         let book = Orderbook::new(answers);
         let orderbook_url = start_orderbook(book.clone()).await;
         let metrics = format!("127.0.0.1:{}", free_port());
         Self {
             anvil,
+            chain_dir,
             chain,
             book,
             orderbook_url,
