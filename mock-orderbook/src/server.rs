@@ -6,10 +6,15 @@
 //! from the route's rate-limit bucket, adds the drawn latency to `/api/…` routes (not to the
 //! harness's own routes, so scraping does not disturb the measurement) and counts requests by
 //! route and status.
+//!
+//! The POST path is kept lean because the mock must never be a load test's bottleneck: the UID
+//! hasher is built once ([`crate::api::UidHasher`]), an accepted order is stored as parsed and
+//! turned into the API's `Order` only when `GET /api/v1/orders/{uid}` asks for it, and the
+//! middleware borrows the route instead of copying it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -19,11 +24,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use cowprotocol::{
-    parse_order_uid, settlement_domain, DomainSeparator, Order, OrderUid, GPV2_SETTLEMENT,
-};
+use cowprotocol::{parse_order_uid, settlement_domain, DomainSeparator, OrderUid, GPV2_SETTLEMENT};
 
-use crate::api::{self, ApiError};
+use crate::api::{self, ApiError, ParsedOrder, UidHasher};
 use crate::config::{Config, ConfigError};
 use crate::faults::ErrorMix;
 use crate::latency::{Endpoint, LatencySampler};
@@ -37,6 +40,8 @@ const ORDERS_ROUTE: &str = "/api/v1/orders";
 const ORDER_ROUTE: &str = "/api/v1/orders/{uid}";
 const APP_DATA_ROUTE: &str = "/api/v1/app_data/{hash}";
 const API_ROUTES: &[&str] = &[ORDERS_ROUTE, ORDER_ROUTE, APP_DATA_ROUTE];
+/// Orders the store has room for before its first resize (a load test's first blocks).
+const INITIAL_ORDERS: usize = 16 * 1024;
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -50,8 +55,19 @@ struct Shared {
     mix: ErrorMix,
     latency: LatencySampler,
     limits: Option<RouteLimits>,
-    orders: Mutex<HashMap<OrderUid, Order>>,
+    uids: UidHasher,
+    /// Boxed: a resize of the table then moves 64 bytes per order, not the whole order (a
+    /// profile showed the copies of a growing table of unboxed orders at a tenth of the CPU).
+    orders: Mutex<HashMap<OrderUid, Box<Stored>, foldhash::fast::RandomState>>,
     truth: Truth,
+}
+
+/// An accepted order as the POST left it; `GET /api/v1/orders/{uid}` builds the API's `Order`
+/// from it.
+struct Stored {
+    order: ParsedOrder,
+    created: SystemTime,
+    full_app_data: Option<String>,
 }
 
 impl MockState {
@@ -62,15 +78,20 @@ impl MockState {
         if config.rate_limit.is_some() {
             outcomes.push(PostOutcome::RateLimited.label().to_owned());
         }
+        let domain = settlement_domain(config.chain_id, GPV2_SETTLEMENT);
         Ok(Self {
             shared: Arc::new(Shared {
-                domain: settlement_domain(config.chain_id, GPV2_SETTLEMENT),
+                uids: UidHasher::new(&domain),
+                domain,
                 mix: ErrorMix::new(&config.errors, config.seed),
                 latency: LatencySampler::new(&config.latency, config.seed),
                 limits: config
                     .rate_limit
                     .map(|limit| RouteLimits::new(limit, API_ROUTES)),
-                orders: Mutex::new(HashMap::new()),
+                orders: Mutex::new(HashMap::with_capacity_and_hasher(
+                    INITIAL_ORDERS,
+                    foldhash::fast::RandomState::default(),
+                )),
                 truth: Truth::new(config.order_deadline_blocks, &outcomes),
                 config,
             }),
@@ -121,14 +142,14 @@ pub fn app(state: MockState) -> Router {
 
 async fn observe(State(state): State<MockState>, mut req: Request, next: Next) -> Response {
     let arrival = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_owned();
+    // A cheap clone (the path is shared), so the route outlives the request it came with.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched
+        .as_ref()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
     req.extensions_mut()
         .insert(Arrival(arrival, state.shared.truth.head()));
-    let response = match delay_or_limit(&state.shared, &route, &mut req, arrival) {
+    let response = match delay_or_limit(&state.shared, route, &mut req, arrival) {
         Gate::Refuse(response) => response,
         Gate::Pass(delay) => {
             if !delay.is_zero() {
@@ -140,7 +161,7 @@ async fn observe(State(state): State<MockState>, mut req: Request, next: Next) -
     state
         .shared
         .truth
-        .observe_request(&route, response.status().as_u16(), arrival.elapsed());
+        .observe_request(route, response.status().as_u16(), arrival.elapsed());
     response
 }
 
@@ -204,13 +225,14 @@ async fn post_order(
                 .into_response();
         }
     };
-    let order = match api::parse_order(&body, &shared.domain) {
+    let order = match api::parse_order_hashed(&body, &shared.domain, &shared.uids) {
         Ok(order) => order,
         Err(e) => {
             shared.truth.observe_invalid();
             return e.into_response();
         }
     };
+    let (key, uid, valid_to) = (order.key(), order.uid, u64::from(order.data.valid_to));
     let (outcome, response) = match (limited, injected) {
         (Some(Extension(RateLimited(retry_after))), _) => (
             PostOutcome::RateLimited,
@@ -220,13 +242,13 @@ async fn post_order(
             PostOutcome::Injected(fault.to_owned()),
             injected_response(fault),
         ),
-        (None, None) => store(shared, &order),
+        (None, None) => store(shared, order),
     };
     let slow = matches!(&outcome, PostOutcome::Injected(fault) if fault == "SlowResponse");
     shared.truth.observe(Observation {
-        key: order.key(),
-        uid: order.uid,
-        valid_to: u64::from(order.data.valid_to),
+        key,
+        uid,
+        valid_to,
         outcome,
         received_at,
         head,
@@ -272,22 +294,26 @@ fn connection_reset() -> Response {
 }
 
 /// Stores a new order (201 with its UID) or refuses a known UID (400 `DuplicatedOrder`).
-fn store(shared: &Shared, order: &api::ParsedOrder) -> (PostOutcome, Response) {
+fn store(shared: &Shared, order: ParsedOrder) -> (PostOutcome, Response) {
     if let Some(doc) = &order.full_app_data {
         shared.truth.register_app_data(doc.clone());
     }
+    let uid = order.uid;
+    let full_app_data = shared.truth.app_data(&order.data.app_data);
+    let stored = Box::new(Stored {
+        order,
+        created: SystemTime::now(),
+        full_app_data,
+    });
     let mut orders = shared.orders.lock().unwrap_or_else(|p| p.into_inner());
-    if orders.contains_key(&order.uid) {
-        let e = ApiError::bad_request(
-            "DuplicatedOrder",
-            format!("order {} already exists", order.uid),
-        );
+    if orders.contains_key(&uid) {
+        drop(orders);
+        let e = ApiError::bad_request("DuplicatedOrder", format!("order {uid} already exists"));
         return (PostOutcome::Duplicate, e.into_response());
     }
-    let full_app_data = shared.truth.app_data(&order.data.app_data);
-    orders.insert(order.uid, order.to_order(full_app_data));
+    orders.insert(uid, stored);
     drop(orders);
-    let body = Json(order.uid.to_string());
+    let body = Json(uid.to_string());
     (
         PostOutcome::Accepted,
         (StatusCode::CREATED, body).into_response(),
@@ -312,7 +338,13 @@ async fn get_order(State(state): State<MockState>, Path(uid): Path<String>) -> R
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     match orders.get(&uid) {
-        Some(order) => Json(order).into_response(),
+        Some(stored) => {
+            let order = stored
+                .order
+                .to_order_created_at(stored.full_app_data.clone(), stored.created);
+            drop(orders);
+            Json(order).into_response()
+        }
         None => not_found(),
     }
 }
@@ -556,7 +588,8 @@ mod tests {
         assert_eq!(order["status"], "open");
         assert_eq!(order["sellAmount"], "42000000000000000000");
         assert_eq!(order["signingScheme"], "eip1271");
-        let typed: Order = serde_json::from_value(order).expect("cowprotocol::Order parses");
+        let typed: cowprotocol::Order =
+            serde_json::from_value(order).expect("cowprotocol::Order parses");
         assert_eq!(typed.owner, VECTOR_OWNER);
 
         let unknown = format!("0x{}", "ab".repeat(56));
