@@ -7,6 +7,7 @@
 # mock/bare, and each server's CPU time per request (from /proc, user + system).
 #
 # Usage, from the repository root:  bench/mock-vs-bare-wrk.sh [ROUNDS] [SECONDS]   (default 5 4)
+#                                   MOCK_BIN=path/to/mock-orderbook bench/mock-vs-bare-wrk.sh
 # Needs wrk (apt-get install -y wrk). Builds both servers with `cargo build --release`.
 set -euo pipefail
 rounds=${1:-5}
@@ -15,7 +16,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 2; }
 (cd "$root" && cargo build --quiet --release -p mock-orderbook --bin mock-orderbook --example bare)
-mock_bin=$root/target/release/mock-orderbook
+# MOCK_BIN measures another build of the mock (e.g. an older commit's) against the same bare server.
+mock_bin=${MOCK_BIN:-$root/target/release/mock-orderbook}
 bare_bin=$root/target/release/examples/bare
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mock_port=$(port)

@@ -899,9 +899,11 @@ impl Ledger {
         if self.by_key.contains_key(&observation.key) {
             self.classify(observation);
         } else {
+            // Room for one: most keys wait for one POST, and a default Vec would reserve four
+            // (over a kilobyte per unmatched POST).
             self.pending
                 .entry(observation.key.clone())
-                .or_default()
+                .or_insert_with(|| Vec::with_capacity(1))
                 .push(observation);
         }
     }
