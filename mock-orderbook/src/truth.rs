@@ -40,6 +40,10 @@
 //! awaiting` always holds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Hasher of the per-POST maps: foldhash (seeded per process) instead of SipHash, which a
+/// profile of the POST path showed hashing each ~200-byte key several times per request.
+type FastHash = foldhash::fast::RandomState;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -719,7 +723,7 @@ struct Ledger {
     head_time: Option<u64>,
     posts: u64,
     events: Vec<EventRecord>,
-    by_key: HashMap<OrderKey, Vec<usize>>,
+    by_key: HashMap<OrderKey, Vec<usize>, FastHash>,
     /// (block, event id) of events neither accepted nor lost.
     awaiting: BTreeSet<(u64, usize)>,
     /// (start time, TWAP event id) of each TWAP's next part whose window has not opened.
@@ -727,7 +731,7 @@ struct Ledger {
     /// (opening block, TWAP event id, part) of parts neither accepted nor missing.
     awaiting_parts: BTreeSet<(u64, usize, u64)>,
     /// POSTs whose key matched no event yet, in receipt order per key.
-    pending: HashMap<OrderKey, Vec<Observation>>,
+    pending: HashMap<OrderKey, Vec<Observation>, FastHash>,
     /// (kind label, outcome label) → POSTs.
     received: BTreeMap<(String, String), u64>,
     unmatched_accepted: u64,
@@ -761,11 +765,11 @@ impl Ledger {
             head_time: None,
             posts: 0,
             events: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: HashMap::default(),
             awaiting: BTreeSet::new(),
             unopened: BTreeSet::new(),
             awaiting_parts: BTreeSet::new(),
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             received,
             unmatched_accepted: 0,
             kinds: PerKind::from_fn(|_| KindStats::new()),
@@ -908,9 +912,11 @@ impl Ledger {
         if self.by_key.contains_key(&observation.key) {
             self.classify(observation);
         } else {
+            // Room for one: most keys wait for one POST, and a default Vec would reserve four
+            // (over a kilobyte per unmatched POST).
             self.pending
                 .entry(observation.key.clone())
-                .or_default()
+                .or_insert_with(|| Vec::with_capacity(1))
                 .push(observation);
         }
     }
@@ -1294,8 +1300,8 @@ impl Ledger {
 
 /// HTTP request counters of the mock itself.
 struct Requests {
-    /// (route, status) → requests.
-    counts: BTreeMap<(String, u16), u64>,
+    /// route → status → requests (nested so a request looks its route up by `&str`).
+    counts: BTreeMap<String, BTreeMap<u16, u64>>,
     /// route → duration histogram (seconds, injected latency included).
     durations: BTreeMap<String, Buckets>,
 }
@@ -1306,7 +1312,10 @@ impl Requests {
         let mut durations = BTreeMap::new();
         for (route, status) in KNOWN_ROUTES {
             let status: u16 = status.parse().expect("static status codes parse");
-            counts.insert(((*route).to_owned(), status), 0);
+            counts
+                .entry((*route).to_owned())
+                .or_insert_with(BTreeMap::new)
+                .insert(status, 0);
             durations.insert(
                 (*route).to_owned(),
                 Buckets::new(prom::REQUEST_SECONDS_BUCKETS),
@@ -1315,11 +1324,13 @@ impl Requests {
         Self { counts, durations }
     }
 
+    /// Looks the route up by `&str`: no allocation for a route seen before (every request).
     fn observe(&mut self, route: &str, status: u16, elapsed: Duration) {
-        match self.counts.get_mut(&(route.to_owned(), status)) {
-            Some(count) => *count += 1,
+        match self.counts.get_mut(route) {
+            Some(by_status) => *by_status.entry(status).or_default() += 1,
             None => {
-                self.counts.insert((route.to_owned(), status), 1);
+                self.counts
+                    .insert(route.to_owned(), BTreeMap::from([(status, 1)]));
             }
         }
         match self.durations.get_mut(route) {
@@ -1334,10 +1345,11 @@ impl Requests {
 
     fn stats(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
         let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        for ((route, status), count) in &self.counts {
-            out.entry(route.clone())
-                .or_default()
-                .insert(status.to_string(), *count);
+        for (route, by_status) in &self.counts {
+            let entry = out.entry(route.clone()).or_default();
+            for (status, count) in by_status {
+                entry.insert(status.to_string(), *count);
+            }
         }
         out
     }
@@ -1348,13 +1360,15 @@ impl Requests {
             "counter",
             "HTTP requests served by the mock orderbook",
         );
-        for ((route, status), count) in &self.counts {
-            let status = status.to_string();
-            out.sample(
-                names::MOCK_REQUESTS_TOTAL,
-                &[("route", route), ("status", &status)],
-                *count as f64,
-            );
+        for (route, by_status) in &self.counts {
+            for (status, count) in by_status {
+                let status = status.to_string();
+                out.sample(
+                    names::MOCK_REQUESTS_TOTAL,
+                    &[("route", route), ("status", &status)],
+                    *count as f64,
+                );
+            }
         }
         out.header(
             names::MOCK_REQUEST_DURATION_SECONDS,
