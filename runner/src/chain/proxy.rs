@@ -224,6 +224,9 @@ impl ProxyControl {
 
     /// Returns once no hang is in force.
     async fn unhung(&self) {
+        if !*self.hang.borrow() {
+            return;
+        }
         let mut hang = self.hang.subscribe();
         let _ = hang.wait_for(|hung| !hung).await;
     }
@@ -575,6 +578,10 @@ struct Heads {
 impl Heads {
     /// Notes what the client asks for and decides its fate under `fault`.
     fn request(&mut self, fault: Option<&RpcFault>, message: &Message) -> ToClient {
+        // The pass-through path parses only subscriptions (to know `newHeads` later).
+        if fault.is_none() && !message_text(message).is_some_and(|t| t.contains("eth_subscribe")) {
+            return ToClient::Forward(Duration::ZERO);
+        }
         let Some(request) = message_json(message) else {
             return ToClient::Forward(Duration::ZERO);
         };
@@ -610,6 +617,11 @@ impl Heads {
 
     /// The frames to send the client for Anvil's `message`, `behind` blocks stale.
     fn answer(&mut self, message: Message, behind: u64) -> Vec<Message> {
+        let waiting = !(self.subscribe_ids.is_empty() && self.block_number_ids.is_empty());
+        if behind == 0 && self.held.is_empty() && !waiting {
+            // The pass-through path: nothing to note, nothing to hold.
+            return vec![message];
+        }
         let mut out: Vec<Message> = if behind == 0 {
             self.held.drain(..).collect()
         } else {
@@ -658,6 +670,14 @@ fn is_new_heads(request: &Value, id: &Value) -> bool {
     call.and_then(|c| c.pointer("/params/0"))
         .and_then(Value::as_str)
         == Some("newHeads")
+}
+
+fn message_text(message: &Message) -> Option<&str> {
+    match message {
+        Message::Text(text) => Some(text.as_str()),
+        Message::Binary(bytes) => std::str::from_utf8(bytes).ok(),
+        _ => None,
+    }
 }
 
 fn message_json(message: &Message) -> Option<Value> {
@@ -754,8 +774,9 @@ mod tests {
                 .len(),
             1
         );
+        let stale = RpcFault::StaleHead { behind: 2 };
         heads.request(
-            None,
+            Some(&stale),
             &text(json!({"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber"})),
         );
         let number = heads.answer(

@@ -10,20 +10,16 @@
 //! so a fault is a span of blocks. A fault written as a duration ends at the
 //! first block mined once the duration has passed.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use nix::sys::signal::Signal;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use mock_orderbook::{SpanTruth, Truth};
-
-use std::sync::atomic::Ordering;
-use std::sync::Mutex;
-
+use nix::sys::signal::Signal;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::chain::proxy::{ProxyControl, RpcErrorKind, RpcFault};
 use crate::engine::{Engine, EngineError};

@@ -26,7 +26,8 @@ pub struct FaultSpec {
     /// What goes wrong.
     pub kind: FaultKind,
     /// The loaded block (1 = the first block of the load, at most
-    /// `load.blocks`) after which the fault starts.
+    /// `load.blocks`) the fault starts at: before it is mined, so its events
+    /// are emitted during the fault.
     pub at: u32,
     /// How long it lasts: `3 blocks` (block slots of the run), or a duration
     /// such as `5s`, which ends the fault at the first block mined after it.
