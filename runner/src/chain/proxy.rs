@@ -448,11 +448,21 @@ async fn send_http(upstream: &HttpUpstream, body: Bytes) -> Result<(StatusCode, 
     }
 }
 
+/// Pause after a failed `accept` before the next one.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
 /// Accepts WebSocket clients until the proxy is dropped; each gets its own upstream session.
 async fn accept_ws(listener: TcpListener, upstream: String, control: Arc<ProxyControl>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of
+                // spinning on the same error.
+                tracing::warn!("RPC proxy: accepting a WebSocket client failed: {e}");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
         };
         if control.refuse_ws.load(Ordering::SeqCst) {
             // Closing before the handshake: the client's connect fails, as
