@@ -59,22 +59,8 @@ pub enum Command {
     },
     /// Compare two outcomes (files, run directories or repeat directories) or two search.json (exit 0, 1 a regression with --fail-on-regression, 2 unreadable input, 4 different scenarios).
     Diff {
-        /// The base: outcome.json, run directory, repeat directory (runner --repeat) or search.json.
-        base: PathBuf,
-        /// The head, as the base.
-        head: PathBuf,
-        /// Moves within this percentage of the base (or 1 ms / 1 event) count as unchanged.
-        #[arg(long, default_value = "5%")]
-        noise: crate::diff::Noise,
-        /// Exit 1 when a bar flipped to failing or a reading got significantly worse.
-        #[arg(long)]
-        fail_on_regression: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = crate::diff::Format::Md)]
-        format: crate::diff::Format,
-        /// Compare outcomes of different scenarios anyway.
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        request: crate::diff::Request,
     },
     /// Chain fixtures recorded from a fork, for offline runs (`chain.fixture: FILE`).
     Fixture {

@@ -41,21 +41,7 @@ fn main() -> ExitCode {
             }
             Exit::Pass.into()
         }
-        Command::Diff {
-            base,
-            head,
-            noise,
-            fail_on_regression,
-            format,
-            force,
-        } => diff(&diff::Request {
-            base,
-            head,
-            noise,
-            fail_on_regression,
-            format,
-            force,
-        }),
+        Command::Diff { request } => diff(&request),
         Command::Fixture {
             action: cli::FixtureCommand::Record(request),
         } => record_fixture(request),

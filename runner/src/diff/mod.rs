@@ -848,20 +848,25 @@ pub fn direction_of(series: &str) -> Direction {
     }
 }
 
-/// What `runner diff` was asked to do.
-#[derive(Debug, Clone)]
+/// What `runner diff` was asked to do (its flags; the doc comments are its
+/// `--help`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Request {
-    /// The base: an outcome.json, search.json, run directory or repeat directory.
+    /// The base: outcome.json, run directory, repeat directory (runner --repeat) or search.json.
     pub base: PathBuf,
-    /// The head, as `base`.
+    /// The head, as the base.
     pub head: PathBuf,
-    /// The relative part of the practical threshold.
+    /// Moves within this percentage of the base (or 1 ms / 1 event) count as unchanged.
+    #[arg(long, default_value = "5%")]
     pub noise: Noise,
-    /// Exit 1 when something regressed.
+    /// Exit 1 when a bar flipped to failing or a reading got significantly worse.
+    #[arg(long)]
     pub fail_on_regression: bool,
-    /// The output format.
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Md)]
     pub format: Format,
     /// Compare outcomes of different scenarios anyway.
+    #[arg(long)]
     pub force: bool,
 }
 
