@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::sol_types::SolCall;
 use cowprotocol::{
-    CoWSwapEthFlow, ComposableCoW, EthFlowOrderData, TwapData, TwapDuration, TwapStart,
-    COMPOSABLE_COW, EMPTY_APP_DATA_HASH, ETH_FLOW_PRODUCTION,
+    ComposableCoW, TwapData, TwapDuration, TwapStart, COMPOSABLE_COW, EMPTY_APP_DATA_HASH,
+    ETH_FLOW_PRODUCTION,
 };
 use serde_json::json;
 
 use common::{
-    free_port, start_chain, start_engine, start_orderbook, value, Answers, Orderbook, Probe,
-    BUY_TOKEN, CHAIN_ID, DEADLINE, WETH,
+    ethflow_order_tx, ethflow_sell, free_port, start_chain, start_engine, start_orderbook, value,
+    Answers, Orderbook, Probe, BUY_TOKEN, CHAIN_ID, DEADLINE, WETH,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,20 +77,8 @@ async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
     // One block holding: an EthFlow order, a TWAP whose owner has (revert-only) code, so it is
     // tradeable at once with a forwarder signature, and the same TWAP owned by a plain EOA, whose
     // every poll reverts without data.
-    let sell = U256::from(10u64).pow(U256::from(17u64));
-    let fee = U256::from(1_000u64);
-    let user_order = EthFlowOrderData {
-        buyToken: BUY_TOKEN,
-        receiver: account(1),
-        sellAmount: sell,
-        buyAmount: U256::from(1u64),
-        appData: EMPTY_APP_DATA_HASH,
-        feeAmount: fee,
-        validTo: u32::try_from(now + 3_600).expect("fits"),
-        partiallyFillable: false,
-        quoteId: 7,
-    };
-    let create_order = CoWSwapEthFlow::createOrderCall { order: user_order }.abi_encode();
+    const QUOTE_ID: i64 = 7;
+    let create_order = ethflow_order_tx(&accounts[1], now, account(1), QUOTE_ID);
     let owner = account(2);
     let twap = TwapData {
         sell_token: WETH,
@@ -117,8 +105,7 @@ async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
         .await;
     chain.rpc("anvil_impersonateAccount", json!([owner])).await;
     let txs = [
-        json!({"from": accounts[1], "to": ETH_FLOW_PRODUCTION, "value": format!("{:#x}", sell + fee),
-               "data": Bytes::from(create_order)}),
+        create_order,
         json!({"from": owner, "to": COMPOSABLE_COW, "data": create}),
         json!({"from": accounts[3], "to": COMPOSABLE_COW, "data": create}),
     ];
@@ -174,7 +161,7 @@ async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
     assert_eq!(e["signature"], json!(format!("{ETH_FLOW_PRODUCTION:#x}")));
     assert_eq!(e["sellToken"], json!(format!("{WETH:#x}")));
     assert_eq!(e["validTo"], json!(u32::MAX));
-    assert_eq!(e["sellAmount"], json!(sell.to_string()));
+    assert_eq!(e["sellAmount"], json!(ethflow_sell(QUOTE_ID).to_string()));
     assert_eq!(e["appData"], "{}");
 
     let t = &from(owner)[1];

@@ -359,10 +359,15 @@ pub fn chain_series(name: &str, rest: &str) -> String {
     format!("{name}{{chain_id=\"{CHAIN_ID}\"{rest}}}")
 }
 
-/// A `CoWSwapEthFlow.createOrder` transaction from `from` selling `sell` wei; `quote_id` makes
-/// each order distinct.
+/// The wei [`ethflow_order_tx`] sells for `quote_id` (0.1 ETH plus the id, so orders differ).
+pub fn ethflow_sell(quote_id: i64) -> U256 {
+    U256::from(10u64).pow(U256::from(17u64)) + U256::from(quote_id as u64)
+}
+
+/// A `CoWSwapEthFlow.createOrder` transaction from `from` selling [`ethflow_sell`] wei;
+/// `quote_id` makes each order distinct.
 pub fn ethflow_order_tx(from: &Value, now: u64, receiver: Address, quote_id: i64) -> Value {
-    let sell = U256::from(10u64).pow(U256::from(17u64)) + U256::from(quote_id as u64);
+    let sell = ethflow_sell(quote_id);
     let fee = U256::from(1_000u64);
     let user_order = EthFlowOrderData {
         buyToken: BUY_TOKEN,
