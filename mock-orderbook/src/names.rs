@@ -25,6 +25,12 @@ pub const EVENTS_LOST_TOTAL: &str = "cowload_events_lost_total";
 /// Counter by `kind` of lost events that got an accepted order later.
 pub const EVENTS_LATE_TOTAL: &str = "cowload_events_late_total";
 
+/// Counter by `kind` of events a reorg took off the chain: no order is expected for them.
+pub const EVENTS_REORGED_TOTAL: &str = "cowload_events_reorged_total";
+
+/// Counter by `kind` of accepted orders for events a reorg took off the chain (TWAP: per part), whether they came before or after the reorg.
+pub const ORDERS_FOR_REORGED_EVENTS_TOTAL: &str = "cowload_orders_for_reorged_events_total";
+
 /// Counter of lost events by `kind` and `reason` (`LOST_REASONS`), counted when the reason is final: `late` when the order arrives after the deadline, any other when the books close.
 pub const EVENTS_LOST_REASON_TOTAL: &str = "cowload_events_lost_reason_total";
 

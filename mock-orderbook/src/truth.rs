@@ -38,6 +38,11 @@
 //! is past `block + order_deadline_blocks` is lost; if it gets an order later it stays lost,
 //! counts as late and its latency is still recorded. So `registered = matched + lost +
 //! awaiting` always holds.
+//!
+//! A reorg that drops its blocks' transactions takes their events back ([`Truth::reorg_out`]):
+//! no order is expected for them any more, and every accepted order for one, before or after
+//! the reorg, counts as an order for a reorged event. Such an event leaves `matched`, `lost`
+//! and `awaiting` for `reorged`, so `registered = matched + lost + reorged + awaiting`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -316,6 +321,12 @@ pub struct EventStats {
     pub lost_reasons: BTreeMap<String, u64>,
     /// Missing TWAP parts by reason, as `lost_reasons`.
     pub parts_missing_reasons: BTreeMap<String, u64>,
+    /// Events a reorg took off the chain: no order is expected for them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reorged: u64,
+    /// Accepted orders for reorged events (TWAP: per part), before or after the reorg.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub orders_for_reorged: u64,
 }
 
 /// The truth around one fault: see [`Truth::span`].
@@ -331,6 +342,16 @@ pub struct SpanTruth {
     /// Seconds from the fault's end to the first accepted order received after it;
     /// `None` when none came.
     pub recovery_seconds: Option<f64>,
+    /// Of the events, those a reorg took off the chain (no order expected).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reorged: u64,
+    /// Accepted orders for those reorged events, received before or after the reorg.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub orders_for_reorged: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Everything the mock measured, as served at `/_stats`.
@@ -423,6 +444,12 @@ impl Truth {
         ledger.close_reasons();
     }
 
+    /// A reorg dropped the transactions of chain blocks `first..=last`: their events are
+    /// taken back (see the module doc). Returns how many events it took back.
+    pub fn reorg_out(&self, first: u64, last: u64) -> u64 {
+        self.ledger().reorg_out(first, last)
+    }
+
     /// The head block last set.
     pub fn head(&self) -> u64 {
         self.ledger().head
@@ -445,9 +472,16 @@ impl Truth {
             .events
             .iter()
             .filter(|e| (first..=last).contains(&e.block));
-        let (events, lost) = during.fold((0, 0), |(events, lost), e| {
-            (events + 1, lost + u64::from(e.lost || !e.accepted))
-        });
+        let (mut events, mut lost, mut reorged, mut orders_for_reorged) = (0, 0, 0, 0);
+        for e in during {
+            events += 1;
+            if e.reorged {
+                reorged += 1;
+                orders_for_reorged += e.orders_for_reorged;
+            } else {
+                lost += u64::from(e.lost || !e.accepted);
+            }
+        }
         let in_window = |at: &&Instant| **at >= since && until.is_none_or(|u| **at < u);
         let duplicates = ledger.duplicate_at.iter().filter(in_window).count() as u64;
         let recovery_seconds = ended.and_then(|ended| {
@@ -463,6 +497,8 @@ impl Truth {
             lost,
             duplicates,
             recovery_seconds,
+            reorged,
+            orders_for_reorged,
         }
     }
 
@@ -560,6 +596,10 @@ struct EventRecord {
     reason_counted: bool,
     /// The TWAP's schedule and its parts opened so far, in order (part `i` at index `i`).
     twap: Option<(TwapSchedule, Vec<PartRecord>)>,
+    /// A reorg took it off the chain.
+    reorged: bool,
+    /// Accepted orders for it counted as orders for a reorged event.
+    orders_for_reorged: u64,
 }
 
 /// One TWAP part whose window has opened.
@@ -583,6 +623,9 @@ struct KindStats {
     matched: u64,
     lost: u64,
     late: u64,
+    /// Events a reorg took back, and the accepted orders they got.
+    reorged: u64,
+    orders_for_reorged: u64,
     parts: PartCounts,
     /// reason → lost events whose reason is final.
     lost_reasons: BTreeMap<&'static str, u64>,
@@ -606,6 +649,8 @@ impl KindStats {
             matched: 0,
             lost: 0,
             late: 0,
+            reorged: 0,
+            orders_for_reorged: 0,
             parts: PartCounts::default(),
             lost_reasons: LOST_REASONS.iter().map(|r| (*r, 0)).collect(),
             parts_missing_reasons: LOST_REASONS.iter().map(|r| (*r, 0)).collect(),
@@ -651,11 +696,13 @@ impl KindStats {
             parts_awaiting: self.parts.awaiting(),
             lost_reasons: owned(&self.lost_reasons),
             parts_missing_reasons: owned(&self.parts_missing_reasons),
+            reorged: self.reorged,
+            orders_for_reorged: self.orders_for_reorged,
         }
     }
 
     fn awaiting(&self) -> u64 {
-        self.registered - self.matched - self.lost
+        self.registered - self.matched - self.lost - self.reorged
     }
 }
 
@@ -794,6 +841,8 @@ impl Ledger {
                 last: None,
                 reason_counted: false,
                 twap: event.twap.map(|schedule| (schedule, Vec::new())),
+                reorged: false,
+                orders_for_reorged: 0,
             });
             self.kinds[event.kind].registered += 1;
             self.awaiting.insert((event.block, id));
@@ -965,6 +1014,10 @@ impl Ledger {
             self.count_unmatched(&observation.outcome);
             return;
         };
+        if self.events[id].reorged {
+            self.count_for_reorged(id, &observation);
+            return;
+        }
         let kind = self.events[id].kind;
         let part = part_of(&self.events[id]);
         let mut observation = observation;
@@ -1061,6 +1114,68 @@ impl Ledger {
             stats.matched += 1;
             self.awaiting.remove(&(block, id));
         }
+    }
+
+    /// Takes back the events of chain blocks `first..=last` (a reorg dropped them): each leaves
+    /// matched, lost or awaiting for `reorged`, its open TWAP parts stop being expected, and
+    /// the orders it already got count as orders for a reorged event.
+    fn reorg_out(&mut self, first: u64, last: u64) -> u64 {
+        let ids: Vec<usize> = (0..self.events.len())
+            .filter(|&id| {
+                let e = &self.events[id];
+                !e.reorged && (first..=last).contains(&e.block)
+            })
+            .collect();
+        for &id in &ids {
+            let event = &mut self.events[id];
+            event.reorged = true;
+            let stats = &mut self.kinds[event.kind];
+            stats.reorged += 1;
+            match (event.accepted, event.lost) {
+                (true, false) => stats.matched -= 1,
+                (_, true) => stats.lost -= 1,
+                (false, false) => {
+                    self.awaiting.remove(&(event.block, id));
+                }
+            }
+            let orders = match event.twap.as_mut() {
+                None => u64::from(event.accepted),
+                Some((_, parts)) => {
+                    let mut orders = 0;
+                    for (part, record) in parts.iter().enumerate() {
+                        stats.parts.expected -= 1;
+                        match (record.accepted, record.lost) {
+                            (true, false) => stats.parts.matched -= 1,
+                            (_, true) => stats.parts.missing -= 1,
+                            (false, false) => {
+                                self.awaiting_parts
+                                    .remove(&(record.open_block, id, part as u64));
+                            }
+                        }
+                        orders += u64::from(record.accepted);
+                    }
+                    parts.clear();
+                    orders
+                }
+            };
+            event.orders_for_reorged += orders;
+            stats.orders_for_reorged += orders;
+        }
+        let reorged: BTreeSet<usize> = ids.iter().copied().collect();
+        self.unopened.retain(|(_, id)| !reorged.contains(id));
+        ids.len() as u64
+    }
+
+    /// A POST for an event a reorg took back: an accepted one is an order for a reorged event.
+    fn count_for_reorged(&mut self, id: usize, observation: &Observation) {
+        let event = &mut self.events[id];
+        event.posts += 1;
+        if observation.outcome == PostOutcome::Accepted {
+            event.orders_for_reorged += 1;
+            self.kinds[event.kind].orders_for_reorged += 1;
+        }
+        let kind = event.kind;
+        self.count_received(kind.label(), &observation.outcome);
     }
 
     /// At the end of the run: every lost event and missing part without an order gets its
@@ -1175,7 +1290,7 @@ impl Ledger {
                 count as f64,
             );
         }
-        let counters: [KindCounter; 4] = [
+        let counters: [KindCounter; 6] = [
             (
                 names::EVENTS_REGISTERED_TOTAL,
                 "Events the runner registered",
@@ -1195,6 +1310,16 @@ impl Ledger {
                 names::EVENTS_LATE_TOTAL,
                 "Lost events that got an accepted order later",
                 |s| s.late,
+            ),
+            (
+                names::EVENTS_REORGED_TOTAL,
+                "Events a reorg took off the chain (no order expected)",
+                |s| s.reorged,
+            ),
+            (
+                names::ORDERS_FOR_REORGED_EVENTS_TOTAL,
+                "Accepted orders for events a reorg took off the chain (TWAP: per part)",
+                |s| s.orders_for_reorged,
             ),
         ];
         for (name, help, value) in counters {
@@ -1428,10 +1553,107 @@ mod tests {
         for (kind, e) in &stats.events {
             assert_eq!(
                 e.registered,
-                e.matched + e.lost + e.awaiting,
+                e.matched + e.lost + e.reorged + e.awaiting,
                 "{kind}: {e:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_reorg_takes_its_events_back_and_counts_every_order_for_them() {
+        let truth = Truth::new(3, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![
+            event(EventKind::EthFlow, 10, t0, 1),
+            event(EventKind::EthFlow, 11, t0, 2),
+            event(EventKind::EthFlow, 12, t0, 3),
+        ]);
+        truth.set_head(11);
+        // The engine acted at once: event 1 (block 10) has its order before the reorg.
+        post(&truth, 1, PostOutcome::Accepted, t0);
+        assert_eq!(
+            truth.reorg_out(10, 11),
+            2,
+            "blocks 10 and 11 held two events"
+        );
+        let s = truth.stats();
+        let e = &s.events["ethflow"];
+        assert_eq!((e.matched, e.reorged, e.orders_for_reorged), (0, 2, 1));
+        invariant_holds(&s);
+        // An order for a reorged event after the reorg counts too; a rejected POST does not.
+        post(&truth, 2, PostOutcome::Injected(Fault::Http503), t0);
+        post(&truth, 2, PostOutcome::Accepted, t0);
+        truth.set_head(30);
+        truth.finish();
+        let s = truth.stats();
+        let e = &s.events["ethflow"];
+        assert_eq!(
+            (
+                e.registered,
+                e.matched,
+                e.lost,
+                e.reorged,
+                e.orders_for_reorged
+            ),
+            (3, 0, 1, 2, 2),
+            "only the event outside the reorg (block 12) is lost: {e:?}"
+        );
+        invariant_holds(&s);
+        assert_eq!(received(&s, "ethflow", "accepted"), 2);
+        let text = truth.render_metrics();
+        assert!(text.contains(&format!(
+            "{}{{kind=\"ethflow\"}} 2",
+            names::ORDERS_FOR_REORGED_EVENTS_TOTAL
+        )));
+        assert!(text.contains(&format!(
+            "{}{{kind=\"ethflow\"}} 2",
+            names::EVENTS_REORGED_TOTAL
+        )));
+        // Taking the same blocks back twice changes nothing.
+        assert_eq!(truth.reorg_out(10, 11), 0);
+    }
+
+    #[test]
+    fn a_reorged_twap_expects_no_more_parts_and_counts_orders_per_part() {
+        let truth = Truth::new(3, &[]);
+        truth.register(vec![twap_event(Instant::now(), 7)]);
+        truth.set_head_at(10, 99);
+        post_part(&truth, 7, 1, 100, PostOutcome::Accepted);
+        assert_eq!(truth.reorg_out(10, 10), 1);
+        assert_eq!(parts(&truth.stats()), (0, 0, 0, 0, 0, 0));
+        // Later windows open nothing; a part posted anyway is an order for a reorged event.
+        truth.set_head_at(11, 101);
+        post_part(&truth, 7, 2, 102, PostOutcome::Accepted);
+        truth.set_head_at(20, 120);
+        truth.finish();
+        let s = truth.stats();
+        assert_eq!(parts(&s), (0, 0, 0, 0, 0, 0));
+        let t = &s.events["twap"];
+        assert_eq!((t.reorged, t.orders_for_reorged, t.lost), (1, 2, 0));
+        invariant_holds(&s);
+    }
+
+    #[test]
+    fn a_span_counts_reorged_events_apart_from_lost_ones() {
+        let truth = Truth::new(3, &[]);
+        let t0 = Instant::now();
+        truth.register(vec![
+            event(EventKind::EthFlow, 10, t0, 1),
+            event(EventKind::EthFlow, 10, t0, 2),
+        ]);
+        post(&truth, 1, PostOutcome::Accepted, t0);
+        truth.reorg_out(10, 10);
+        truth.finish();
+        let span = truth.span((10, 10), t0, None, None);
+        assert_eq!(
+            (
+                span.events,
+                span.lost,
+                span.reorged,
+                span.orders_for_reorged
+            ),
+            (2, 0, 2, 1)
+        );
     }
 
     /// A fault's span: its blocks' events (lost ones counted), the
@@ -1458,6 +1680,7 @@ mod tests {
                 lost: 1,
                 duplicates: 1,
                 recovery_seconds: Some(1.0),
+                ..SpanTruth::default()
             }
         );
         // The window ends where the next fault starts; no acceptance after the end: no recovery.

@@ -367,10 +367,24 @@ impl Chain {
     /// Mines exactly one block holding whatever is in the pool, at the next
     /// deterministic timestamp.
     pub async fn mine(&mut self) -> Result<MinedBlock, ChainError> {
-        let timestamp = self.next_timestamp;
+        let block = self.mine_at(self.next_timestamp).await?;
+        self.next_timestamp += self.block_interval_secs;
+        Ok(block)
+    }
+
+    /// Takes the newest `depth` blocks off the chain (`anvil_rollback`): their
+    /// transactions are gone (not back in the pool) and the senders' nonces
+    /// with them. Anvil tells no subscriber; the proxy does (see `proxy`).
+    pub async fn rollback(&mut self, depth: u64) -> Result<(), ChainError> {
+        rpc::<serde_json::Value>(&self.provider, "anvil_rollback", json!([depth])).await?;
+        Ok(())
+    }
+
+    /// Mines one block holding the pool at `timestamp`, off the run's clock: a
+    /// block that replaces another in a reorg keeps the replaced one's time.
+    pub async fn mine_at(&mut self, timestamp: u64) -> Result<MinedBlock, ChainError> {
         rpc::<serde_json::Value>(&self.provider, "evm_mine", json!([timestamp])).await?;
         let mined_at = Instant::now();
-        self.next_timestamp += self.block_interval_secs;
         let block = self
             .provider
             .get_block_by_number(BlockNumberOrTag::Latest)
@@ -383,6 +397,26 @@ impl Chain {
             timestamp: block.header.timestamp,
             mined_at,
         })
+    }
+
+    /// The logs of blocks `first..=last`, as Anvil serves them (JSON): what
+    /// the engine's log subscriptions saw of blocks a reorg is about to remove.
+    pub async fn logs(&self, first: u64, last: u64) -> Result<Vec<serde_json::Value>, ChainError> {
+        let filter = json!([{"fromBlock": format!("{first:#x}"), "toBlock": format!("{last:#x}")}]);
+        rpc(&self.provider, "eth_getLogs", filter).await
+    }
+
+    /// The address the next blocks credit (`eth_coinbase`).
+    pub async fn coinbase(&self) -> Result<Address, ChainError> {
+        rpc(&self.provider, "eth_coinbase", json!([])).await
+    }
+
+    /// Makes the next blocks credit `coinbase`: a block that replaces another
+    /// with the same transactions and time needs another miner, or it would be
+    /// the same block (the same hash) and no reorg at all.
+    pub async fn set_coinbase(&self, coinbase: Address) -> Result<(), ChainError> {
+        rpc::<serde_json::Value>(&self.provider, "anvil_setCoinbase", json!([coinbase])).await?;
+        Ok(())
     }
 
     /// Ends Anvil now (the same happens when the chain is dropped).

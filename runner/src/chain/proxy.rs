@@ -13,7 +13,7 @@
 //! and every frame through untouched (its added latency is in
 //! docs/benchmarks.md).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -88,6 +88,19 @@ pub struct ProxyControl {
     /// Requests answered by a fault instead of Anvil, and requests delayed.
     pub rpc_errors_sent: AtomicU64,
     pub rpc_delayed: AtomicU64,
+    /// A reorg in progress, and the logs the last one removed.
+    reorg: watch::Sender<ReorgNotice>,
+    /// `removed: true` log notifications sent to subscribers.
+    pub removed_logs_sent: AtomicU64,
+}
+
+/// What WebSocket sessions learn of a reorg: while `holding`, what Anvil sends
+/// waits; each finished reorg bumps `generation` with the logs it removed.
+#[derive(Debug, Clone, Default)]
+struct ReorgNotice {
+    holding: bool,
+    generation: u64,
+    removed: Arc<Vec<Value>>,
 }
 
 /// A JSON-RPC fault the proxy applies to the engine's requests.
@@ -204,7 +217,26 @@ impl ProxyControl {
             rpc_changed: watch::Sender::new(0),
             rpc_errors_sent: AtomicU64::new(0),
             rpc_delayed: AtomicU64::new(0),
+            reorg: watch::Sender::new(ReorgNotice::default()),
+            removed_logs_sent: AtomicU64::new(0),
         }
+    }
+
+    /// A reorg starts: what Anvil sends subscribers from now on waits until
+    /// [`Self::reorged`], so the removed logs reach them first.
+    pub fn hold_for_reorg(&self) {
+        self.reorg.send_modify(|notice| notice.holding = true);
+    }
+
+    /// The reorg is done: every `logs` subscriber gets each of `removed` that
+    /// its filter matches with `removed: true` (Anvil sends none), then what
+    /// was held.
+    pub fn reorged(&self, removed: Vec<Value>) {
+        self.reorg.send_modify(|notice| {
+            notice.holding = false;
+            notice.generation += 1;
+            notice.removed = Arc::new(removed);
+        });
     }
 
     /// Puts `fault` in force (`None`: passes everything through again).
@@ -505,6 +537,9 @@ async fn ws_session(stream: TcpStream, upstream: String, control: Arc<ProxyContr
     };
     let (mut anvil_tx, mut anvil_rx) = anvil.split();
     let mut heads = Heads::default();
+    let mut reorg = control.reorg.subscribe();
+    let mut reorg_seen = reorg.borrow_and_update().generation;
+    let mut reorg_held: Vec<Message> = Vec::new();
     cut.mark_unchanged();
     rpc_changed.mark_unchanged();
     loop {
@@ -533,9 +568,16 @@ async fn ws_session(stream: TcpStream, upstream: String, control: Arc<ProxyContr
             from_anvil = anvil_rx.next() => match from_anvil {
                 Some(Ok(message)) if is_data(&message) => {
                     control.unhung().await;
+                    if reorg.borrow().holding {
+                        reorg_held.push(message);
+                        continue;
+                    }
                     let behind = control.rpc().map_or(0, |f| f.behind());
+                    let mut out = heads.after_reorg(&reorg.borrow_and_update(), &mut reorg_seen);
+                    control.removed_logs_sent.fetch_add(out.len() as u64, Ordering::Relaxed);
+                    out.extend(heads.answer(message, behind));
                     let mut failed = false;
-                    for out in heads.answer(message, behind) {
+                    for out in out {
                         failed |= client_tx.send(out).await.is_err();
                     }
                     if failed { break; }
@@ -555,6 +597,24 @@ async fn ws_session(stream: TcpStream, upstream: String, control: Arc<ProxyContr
                     }
                     if failed { break; }
                 }
+            }
+            _ = reorg.changed() => {
+                let notice = reorg.borrow_and_update().clone();
+                if notice.holding {
+                    continue;
+                }
+                // The removed logs first, then what Anvil sent meanwhile.
+                let mut out = heads.after_reorg(&notice, &mut reorg_seen);
+                control.removed_logs_sent.fetch_add(out.len() as u64, Ordering::Relaxed);
+                let behind = control.rpc().map_or(0, |f| f.behind());
+                for message in reorg_held.drain(..) {
+                    out.extend(heads.answer(message, behind));
+                }
+                let mut failed = false;
+                for out in out {
+                    failed |= client_tx.send(out).await.is_err();
+                }
+                if failed { break; }
             }
             _ = cut.changed() => {
                 let _ = client_tx.send(close(CloseCode::Away, "cowload fault: ws_disconnect")).await;
@@ -583,6 +643,10 @@ struct Heads {
     subscribe_ids: HashSet<String>,
     new_heads: HashSet<String>,
     held: VecDeque<Message>,
+    /// Request id → filter of `logs` subscriptions not yet answered.
+    log_subscribe_ids: HashMap<String, Value>,
+    /// `logs` subscriptions (id as Anvil gave it) and their filters.
+    logs: Vec<(Value, Value)>,
 }
 
 impl Heads {
@@ -604,6 +668,11 @@ impl Heads {
                 "eth_subscribe" if is_new_heads(&request, id) => {
                     self.subscribe_ids.insert(id.to_string());
                 }
+                "eth_subscribe" => {
+                    if let Some(filter) = logs_filter(&request, id) {
+                        self.log_subscribe_ids.insert(id.to_string(), filter);
+                    }
+                }
                 _ => {}
             }
         }
@@ -614,6 +683,7 @@ impl Heads {
             if let Some(error) = fault.error_for(method) {
                 self.block_number_ids.remove(&id.to_string());
                 self.subscribe_ids.remove(&id.to_string());
+                self.log_subscribe_ids.remove(&id.to_string());
                 return ToClient::Answer(rpc_error(id, error).to_string());
             }
         }
@@ -627,7 +697,9 @@ impl Heads {
 
     /// The frames to send the client for Anvil's `message`, `behind` blocks stale.
     fn answer(&mut self, message: Message, behind: u64) -> Vec<Message> {
-        let waiting = !(self.subscribe_ids.is_empty() && self.block_number_ids.is_empty());
+        let waiting = !(self.subscribe_ids.is_empty()
+            && self.block_number_ids.is_empty()
+            && self.log_subscribe_ids.is_empty());
         if behind == 0 && self.held.is_empty() && !waiting {
             // The pass-through path: nothing to note, nothing to hold.
             return vec![message];
@@ -646,6 +718,11 @@ impl Heads {
             if self.subscribe_ids.remove(&id) {
                 if let Some(sub) = answer.get("result") {
                     self.new_heads.insert(sub.to_string());
+                }
+            }
+            if let Some(filter) = self.log_subscribe_ids.remove(&id) {
+                if let Some(sub) = answer.get("result") {
+                    self.logs.push((sub.clone(), filter));
                 }
             }
             if self.block_number_ids.remove(&id) && behind > 0 {
@@ -669,6 +746,75 @@ impl Heads {
         out.push(message);
         out
     }
+}
+
+impl Heads {
+    /// Once per finished reorg (`notice.generation` past `seen`): the removed
+    /// logs each `logs` subscription's filter matches, as notifications with
+    /// `removed: true`.
+    fn after_reorg(&self, notice: &ReorgNotice, seen: &mut u64) -> Vec<Message> {
+        if notice.generation == *seen {
+            return Vec::new();
+        }
+        *seen = notice.generation;
+        let mut out = Vec::new();
+        for (sub, filter) in &self.logs {
+            for log in notice.removed.iter().filter(|log| log_matches(filter, log)) {
+                let mut log = log.clone();
+                log["removed"] = Value::Bool(true);
+                let notification = json!({
+                    "jsonrpc": "2.0",
+                    "method": "eth_subscription",
+                    "params": {"subscription": sub, "result": log},
+                });
+                out.push(Message::text(notification.to_string()));
+            }
+        }
+        out
+    }
+}
+
+/// The filter of the `eth_subscribe` call with `id` in `request` when it asks
+/// for `logs` (`{}` when it gives none).
+fn logs_filter(request: &Value, id: &Value) -> Option<Value> {
+    let call = match request {
+        Value::Array(calls) => calls.iter().find(|c| c.get("id") == Some(id)),
+        call => Some(call),
+    }?;
+    (call.pointer("/params/0").and_then(Value::as_str) == Some("logs")).then(|| {
+        call.pointer("/params/1")
+            .cloned()
+            .unwrap_or_else(|| json!({}))
+    })
+}
+
+/// Whether `log` passes a `logs` subscription's `filter`: its address among
+/// the filter's, and each topic position null, equal, or one of a list.
+fn log_matches(filter: &Value, log: &Value) -> bool {
+    let same = |a: &Value, b: Option<&Value>| {
+        a.as_str()
+            .zip(b.and_then(Value::as_str))
+            .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+    };
+    let one_of = |wanted: &Value, got: Option<&Value>| match wanted {
+        Value::Null => true,
+        Value::Array(options) => options.is_empty() || options.iter().any(|o| same(o, got)),
+        one => same(one, got),
+    };
+    let address_ok = filter
+        .get("address")
+        .is_none_or(|wanted| one_of(wanted, log.get("address")));
+    let topics = log.get("topics").and_then(Value::as_array);
+    let topics_ok = filter
+        .get("topics")
+        .and_then(Value::as_array)
+        .is_none_or(|wanted| {
+            wanted
+                .iter()
+                .enumerate()
+                .all(|(i, w)| w.is_null() || one_of(w, topics.and_then(|t| t.get(i))))
+        });
+    address_ok && topics_ok
 }
 
 /// Whether the `eth_subscribe` call with `id` in `request` asks for `newHeads`.
@@ -769,6 +915,67 @@ mod tests {
 
     /// A stale head: the block number lags, and `newHeads` notifications are
     /// held back `behind` blocks, then released when the fault ends.
+    #[test]
+    fn log_subscribers_get_the_removed_logs_their_filters_match_once_per_reorg() {
+        let mut heads = Heads::default();
+        let ethflow = "0x40a50cf069e992aa4536211b23f286ef88752187";
+        let subscribe = |id: u64, filter: Value| {
+            text(
+                json!({"jsonrpc": "2.0", "id": id, "method": "eth_subscribe", "params": ["logs", filter]}),
+            )
+        };
+        // One filter on the EthFlow contract and a topic, one on another address, one on nothing.
+        let topic = "0xcf5f9de2984132265203b5c335b25727702ca77262ff622e136baa7362bf1da9";
+        heads.request(
+            None,
+            &subscribe(1, json!({"address": [ethflow], "topics": [[topic]]})),
+        );
+        heads.request(
+            None,
+            &subscribe(
+                2,
+                json!({"address": "0x0000000000000000000000000000000000000001"}),
+            ),
+        );
+        heads.request(
+            None,
+            &text(
+                json!({"jsonrpc": "2.0", "id": 3, "method": "eth_subscribe", "params": ["logs"]}),
+            ),
+        );
+        for (id, sub) in [(1, "0xa1"), (2, "0xa2"), (3, "0xa3")] {
+            let answer = heads.answer(text(json!({"jsonrpc": "2.0", "id": id, "result": sub})), 0);
+            assert_eq!(answer.len(), 1, "the answer itself goes through");
+        }
+        let log = |address: &str, topic: &str| json!({"address": address, "topics": [topic], "blockNumber": "0xf", "removed": false});
+        let removed = vec![
+            log(&ethflow.to_uppercase().replace("0X", "0x"), topic),
+            log("0x2222222222222222222222222222222222222222", topic),
+        ];
+        let notice = ReorgNotice {
+            holding: false,
+            generation: 1,
+            removed: Arc::new(removed),
+        };
+        let mut seen = 0;
+        let sent: Vec<(Value, Value)> = heads
+            .after_reorg(&notice, &mut seen)
+            .iter()
+            .map(|m| {
+                let v = message_json(m).unwrap();
+                (
+                    v["params"]["subscription"].clone(),
+                    v["params"]["result"].clone(),
+                )
+            })
+            .collect();
+        let subs: Vec<&Value> = sent.iter().map(|(sub, _)| sub).collect();
+        assert_eq!(subs, [&json!("0xa1"), &json!("0xa3"), &json!("0xa3")]);
+        assert!(sent.iter().all(|(_, log)| log["removed"] == json!(true)));
+        // The same reorg is announced once.
+        assert!(heads.after_reorg(&notice, &mut seen).is_empty());
+    }
+
     #[test]
     fn a_stale_head_lags_the_block_number_and_holds_new_heads_back() {
         let mut heads = Heads::default();

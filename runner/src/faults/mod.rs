@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::proxy::{ProxyControl, RpcErrorKind, RpcFault};
 use crate::engine::{Engine, EngineError};
-use crate::scenario::faults::{FaultKind, FaultSpec, Span, StopSignal};
+use crate::scenario::faults::{FaultKind, FaultSpec, ReorgEvents, Span, StopSignal};
 
 /// What happened to one fault of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -212,6 +212,17 @@ impl Timeline {
         self.records
     }
 
+    /// Records what the reorg of entry `fault` did (the load did it, in the
+    /// slot after the fault's blocks); its recovery time counts from now.
+    pub fn reorged(&mut self, fault: usize, action: String) {
+        let Some(record) = self.records.get_mut(fault) else {
+            return;
+        };
+        eprintln!("fault {fault} (reorg): {action}");
+        record.actions.push(action);
+        record.ended_at = Some(Instant::now());
+    }
+
     /// The faults' records so far.
     pub fn records(&self) -> &[FaultRecord] {
         &self.records
@@ -253,6 +264,14 @@ impl Timeline {
                 self.proxy.set_rpc(Some(fault));
                 text
             }
+            FaultKind::Reorg => format!(
+                "mining {} that a reorg replaces in the next slot ({})",
+                spec.lasts,
+                match spec.events.unwrap_or_default() {
+                    ReorgEvents::Reinclude => "their transactions mined again",
+                    ReorgEvents::Drop => "their transactions dropped",
+                }
+            ),
         }
     }
 
@@ -276,6 +295,7 @@ impl Timeline {
                 self.proxy.set_hang(false);
                 Ok("the RPC proxy answers again".to_owned())
             }
+            FaultKind::Reorg => Ok("the reorg follows in the next block slot".to_owned()),
             FaultKind::RpcErrors | FaultKind::RpcLatency | FaultKind::StaleHead => {
                 let errors = self.proxy.rpc_errors_sent.load(Ordering::Relaxed);
                 let delayed = self.proxy.rpc_delayed.load(Ordering::Relaxed);

@@ -11,7 +11,10 @@
 
 pub mod accounts;
 pub mod calldata;
+mod reorg;
 mod verify;
+
+pub use reorg::Reorg;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -133,6 +136,15 @@ impl Delivery {
 /// Called after every mined block, in order; later stages hang off this.
 pub trait OnBlock {
     fn on_block(&mut self, block: &BlockDelivery) -> impl Future<Output = ()>;
+
+    /// A `reorg` fault is about to replace blocks (the proxy holds what Anvil
+    /// sends subscribers until [`OnBlock::on_reorg`]).
+    fn before_reorg(&mut self) {}
+
+    /// A `reorg` fault replaced blocks: what it did.
+    fn on_reorg(&mut self, _reorg: &Reorg) -> impl Future<Output = ()> {
+        async {}
+    }
 }
 
 /// The gas limit a block of the scenario's load needs, for the pre-flight check.
@@ -175,6 +187,10 @@ pub async fn run(
     let mut active = ActiveTwaps::default();
     let mut clock = Clock::new(plan.scenario.chain.block_time.0);
     let mut delivery = Delivery::default();
+    let reorgs = reorg::planned(&plan.scenario.faults);
+    let mut recent = reorg::RecentBlocks::new(reorg::deepest(&reorgs));
+    // Loaded blocks so far (load and drain), the numbering faults use.
+    let mut loaded = 0u32;
     let phases = [
         (Phase::Warmup, spec.warmup_blocks),
         (Phase::Load, spec.blocks),
@@ -196,7 +212,7 @@ pub async fn run(
                 builder: &mut builder,
                 accounts: &mut accounts,
             };
-            let Some(mut result) = block.run(&per_block, &mut clock, cancel).await? else {
+            let Some((mut result, txs)) = block.run(&per_block, &mut clock, cancel).await? else {
                 delivery.interrupted = true;
                 return Ok(delivery);
             };
@@ -206,7 +222,23 @@ pub async fn run(
                 delivery.first_load_block_at = Some(result.block.mined_at);
             }
             on_block.on_block(&result).await;
+            recent.push(&result.block, txs, &result.events);
             delivery.blocks.push(result);
+            if phase == Phase::Warmup {
+                continue;
+            }
+            loaded += 1;
+            if let Some(due) = reorg::due(&reorgs, loaded) {
+                // The reorg takes the next block slot, so the engine sees the
+                // last replaced block for a whole block time first.
+                if clock.wait(cancel).await.is_none() || cancel.is_cancelled() {
+                    delivery.interrupted = true;
+                    return Ok(delivery);
+                }
+                on_block.before_reorg();
+                let done = reorg::run(due, chain, &mut recent, &mut accounts).await?;
+                on_block.on_reorg(&done).await;
+            }
         }
     }
     Ok(delivery)
@@ -275,7 +307,7 @@ impl BlockWork<'_> {
         per_block: &PerKind<u32>,
         clock: &mut Clock,
         cancel: &Cancel,
-    ) -> Result<Option<BlockDelivery>, LoadError> {
+    ) -> Result<Option<(BlockDelivery, Vec<SignedLoadTx>)>, LoadError> {
         let mut timing = BlockTiming::default();
         let t = Instant::now();
         let timestamp = self.chain.next_timestamp();
@@ -310,7 +342,7 @@ impl BlockWork<'_> {
         for event in &checked.events {
             delivered[event.kind] += 1;
         }
-        Ok(Some(BlockDelivery {
+        let delivery = BlockDelivery {
             phase: Phase::Load,
             block,
             requested,
@@ -319,7 +351,8 @@ impl BlockWork<'_> {
             active_twaps: 0,
             events: checked.events,
             timing,
-        }))
+        };
+        Ok(Some((delivery, txs)))
     }
 
     /// After transactions were left out of a block: empty the pool and take the

@@ -23,9 +23,10 @@ use crate::bars;
 use crate::engine::{Engine, EngineError};
 use crate::error::RunError;
 use crate::faults;
-use crate::load::{BlockDelivery, Counts, Delivery, OnBlock, Phase};
+use crate::load::{BlockDelivery, Counts, Delivery, OnBlock, Phase, Reorg};
 use crate::metrics::{self, names, MetricType, Series, Snapshot};
 use crate::report;
+use crate::scenario::faults::ReorgEvents;
 use crate::scenario::Plan;
 use crate::shutdown::Cancel;
 
@@ -438,5 +439,21 @@ impl OnBlock for Observer<'_> {
         let line = report::BlockLine::new(block, &self.series, &self.latencies, position);
         self.display.block(&line);
         self.end_if_settled(number);
+    }
+
+    fn before_reorg(&mut self) {
+        self.faults.timeline.proxy().hold_for_reorg();
+    }
+
+    async fn on_reorg(&mut self, reorg: &Reorg) {
+        self.display.finish();
+        self.faults
+            .timeline
+            .proxy()
+            .reorged(reorg.removed_logs.clone());
+        if let (ReorgEvents::Drop, Some((first, last))) = (reorg.events, reorg.span()) {
+            self.mock.truth().reorg_out(first, last);
+        }
+        self.faults.timeline.reorged(reorg.fault, reorg.describe());
     }
 }

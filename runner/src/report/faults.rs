@@ -45,12 +45,25 @@ fn row(fault: &FaultRecord) -> [String; 7] {
             fault.index, fault.kind, fault.at, fault.lasts
         ),
         blocks,
-        count(|t| t.events),
+        events(truth),
         count(|t| t.lost),
         count(|t| t.duplicates),
         recovery,
         fault.actions.join("; "),
     ]
+}
+
+/// Events emitted in the fault's blocks; those a reorg took away are named,
+/// with the orders they got anyway (each one an engine's mistake).
+fn events(truth: Option<&mock_orderbook::SpanTruth>) -> String {
+    match truth {
+        None => "–".to_owned(),
+        Some(t) if t.reorged == 0 => t.events.to_string(),
+        Some(t) => format!(
+            "{} ({} reorged away, {} order(s) for them)",
+            t.events, t.reorged, t.orders_for_reorged
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +115,7 @@ mod tests {
             lost: 2,
             duplicates: 1,
             recovery_seconds: Some(1.25),
+            ..SpanTruth::default()
         };
         assert_eq!(
             row(&record(true, Some(truth))),
@@ -114,6 +128,16 @@ mod tests {
                 "1.250 s",
                 "SIGKILL to pid 7; engine started again as pid 9",
             ]
+        );
+        let reorged = SpanTruth {
+            events: 6,
+            reorged: 6,
+            orders_for_reorged: 2,
+            ..SpanTruth::default()
+        };
+        assert_eq!(
+            events(Some(&reorged)),
+            "6 (6 reorged away, 2 order(s) for them)"
         );
         let unended = row(&record(false, None));
         assert_eq!(unended[2], "–");

@@ -31,7 +31,8 @@ pub struct FaultSpec {
     pub at: u32,
     /// How long it lasts: `3 blocks` (block slots of the run), or a duration
     /// such as `5s`, which ends the fault at the first block mined after it.
-    /// For `engine_restart`: how long the engine stays down.
+    /// For `engine_restart`: how long the engine stays down. For `reorg`: its
+    /// depth, in blocks only: the blocks it covers are the blocks replaced.
     #[serde(rename = "for")]
     pub lasts: Span,
     /// `engine_restart` only: `kill` (SIGKILL, a crash; the default) or
@@ -56,6 +57,10 @@ pub struct FaultSpec {
     /// `newHeads` are served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behind: Option<u32>,
+    /// `reorg` only: what becomes of the replaced blocks' transactions
+    /// (`reinclude`, the default, or `drop`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<ReorgEvents>,
 }
 
 /// The faults the runner can inject.
@@ -76,6 +81,25 @@ pub enum FaultKind {
     RpcHang,
     /// `eth_blockNumber` and `newHeads` are served `behind` blocks behind.
     StaleHead,
+    /// The fault's blocks are mined as usual; in the slot after its last
+    /// one, Anvil replaces them (`anvil_reorg`) by as many new blocks holding
+    /// the same transactions, or none (`events`). Subscribers to `logs`
+    /// through the proxy get the replaced blocks' logs again with
+    /// `removed: true`, before the new blocks' logs.
+    Reorg,
+}
+
+/// What a `reorg` does with the transactions of the blocks it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReorgEvents {
+    /// Each transaction is mined again, at the same height: every event
+    /// still needs exactly one order.
+    #[default]
+    Reinclude,
+    /// The transactions are gone: their events need no order, and an order
+    /// for one counts in `cowload_orders_for_reorged_events_total`.
+    Drop,
 }
 
 impl FaultKind {
@@ -87,6 +111,7 @@ impl FaultKind {
             FaultKind::RpcLatency => "rpc_latency",
             FaultKind::RpcHang => "rpc_hang",
             FaultKind::StaleHead => "stale_head",
+            FaultKind::Reorg => "reorg",
         }
     }
 }
@@ -180,6 +205,10 @@ impl JsonSchema for Span {
 /// Longest a fault may last, in blocks: a typo's guard, as for the load.
 pub const MAX_FAULT_BLOCKS: u64 = 10_000;
 
+/// Deepest reorg: the deepest an engine must be ready to undo in practice is a
+/// few blocks (Ethereum finalises after two epochs); 64 leaves room.
+pub const MAX_REORG_DEPTH: u32 = 64;
+
 /// One problem of the `faults` list: the entry, the key within it, the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultProblem {
@@ -194,6 +223,9 @@ pub struct Frame {
     pub drain_blocks: u32,
     pub block_time: Duration,
     pub engine_enabled: bool,
+    /// `orderbook.order_deadline_blocks`: a reorg may not be deeper (an event
+    /// it removes must still be awaiting its order, not already lost).
+    pub order_deadline_blocks: u64,
 }
 
 /// The loaded blocks (1-based, load numbering) a fault covers: its start and last block.
@@ -271,6 +303,7 @@ pub fn check(faults: &[FaultSpec], frame: &Frame) -> Vec<FaultProblem> {
                 &[FaultKind::RpcErrors][..],
             ),
             ("error", fault.error.is_some(), &[FaultKind::RpcErrors][..]),
+            ("events", fault.events.is_some(), &[FaultKind::Reorg][..]),
             (
                 "latency",
                 fault.latency.is_some(),
@@ -294,7 +327,7 @@ pub fn check(faults: &[FaultSpec], frame: &Frame) -> Vec<FaultProblem> {
                 );
             }
         }
-        kind_fields(index, fault, &mut fail);
+        kind_fields(index, fault, frame, &mut fail);
     }
     overlaps(faults, frame, &mut problems);
     problems
@@ -304,6 +337,7 @@ pub fn check(faults: &[FaultSpec], frame: &Frame) -> Vec<FaultProblem> {
 fn kind_fields(
     index: usize,
     fault: &FaultSpec,
+    frame: &Frame,
     fail: &mut impl FnMut(usize, &'static str, String),
 ) {
     let kind = fault.kind.name();
@@ -341,6 +375,28 @@ fn kind_fields(
             ),
             Some(0) => fail(index, "behind", "must be at least 1 block".to_owned()),
             Some(_) => {}
+        },
+        FaultKind::Reorg => match fault.lasts {
+            Span::Time(_) => fail(
+                index,
+                "for",
+                "a reorg's `for` is its depth in blocks, e.g. `for: 2 blocks`, not a duration"
+                    .to_owned(),
+            ),
+            Span::Blocks(depth) if depth > MAX_REORG_DEPTH => fail(
+                index,
+                "for",
+                format!("a reorg may be at most {MAX_REORG_DEPTH} blocks deep, got {depth}"),
+            ),
+            Span::Blocks(depth) if u64::from(depth) > frame.order_deadline_blocks => fail(
+                index,
+                "for",
+                format!(
+                    "a reorg {depth} blocks deep is deeper than orderbook.order_deadline_blocks ({}): its first block's events would count as lost before the reorg removes them; raise the deadline to {depth} or more",
+                    frame.order_deadline_blocks
+                ),
+            ),
+            Span::Blocks(_) => {}
         },
         FaultKind::WsDisconnect | FaultKind::EngineRestart | FaultKind::RpcHang => {}
     }
@@ -404,6 +460,7 @@ mod tests {
             error: None,
             latency: None,
             behind: None,
+            events: None,
         }
     }
 
@@ -439,6 +496,7 @@ mod tests {
             drain_blocks: 5,
             block_time: Duration::from_secs(1),
             engine_enabled: true,
+            order_deadline_blocks: 3,
         }
     }
 
@@ -512,6 +570,33 @@ mod tests {
         assert_eq!(
             problems[0].message,
             "faults[1].at: engine_restart at block 6 for 1 block (blocks 6–6) overlaps faults[0], ws_disconnect at block 4 for 3 blocks (blocks 4–6); faults run one at a time so each has its own verdict: start it at block 7 or later"
+        );
+    }
+
+    #[test]
+    fn a_reorg_is_blocks_deep_no_deeper_than_the_deadline() {
+        let mut drop = fault(FaultKind::Reorg, 2, Span::Blocks(2));
+        drop.events = Some(ReorgEvents::Drop);
+        let mut stale = fault(FaultKind::StaleHead, 5, Span::Blocks(1));
+        stale.behind = Some(1);
+        stale.events = Some(ReorgEvents::Reinclude);
+        let faults = [
+            drop,
+            stale,
+            fault(FaultKind::Reorg, 8, Span::Time(Duration::from_secs(2))),
+            fault(FaultKind::Reorg, 12, Span::Blocks(4)),
+        ];
+        let messages: Vec<String> = check(&faults, &frame())
+            .into_iter()
+            .map(|p| p.message)
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "faults[1].events: only reorg takes `events`, not stale_head; remove it",
+                "faults[2].for: a reorg's `for` is its depth in blocks, e.g. `for: 2 blocks`, not a duration",
+                "faults[3].for: a reorg 4 blocks deep is deeper than orderbook.order_deadline_blocks (3): its first block's events would count as lost before the reorg removes them; raise the deadline to 4 or more",
+            ]
         );
     }
 

@@ -77,6 +77,7 @@ impl<'a> Checker<'a> {
             drain_blocks: scenario.load.drain_blocks,
             block_time: scenario.chain.block_time.0,
             engine_enabled: scenario.engine.enabled,
+            order_deadline_blocks: scenario.orderbook.order_deadline_blocks.into(),
         };
         for problem in super::faults::check(&scenario.faults, &frame) {
             let at = locate_entry_key(

@@ -232,3 +232,131 @@ fn a_stale_head_holds_the_engine_back_until_it_ends() {
         true
     );
 }
+
+const REORGED_BAR: &str = "increase(cowload_orders_for_reorged_events_total) == 0";
+
+#[test]
+fn reorgs_are_survived_by_waiting_for_confirmations() {
+    let _serial = serial();
+    let (code, err, outcome) = run_fault("scenarios/faults/reorg.yaml", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("8 load transaction(s) dropped"),
+        "the first reorg drops blocks 4–5's transactions: {err}"
+    );
+    assert!(err.contains("8 load transaction(s) mined again"), "{err}");
+    // The dropped events need no order and got none; the re-included ones got exactly one.
+    let dropped = fault_truth(&outcome, 0);
+    assert_eq!(
+        (dropped["events"].as_u64(), dropped["reorged"].as_u64()),
+        (Some(8), Some(8)),
+        "{}",
+        outcome["faults"]
+    );
+    assert_eq!(dropped["orders_for_reorged"], serde_json::Value::Null);
+    let reincluded = fault_truth(&outcome, 1);
+    assert_eq!(reincluded["events"], 8, "{}", outcome["faults"]);
+    assert_eq!(reincluded["reorged"], serde_json::Value::Null);
+    assert_eq!(
+        (
+            reincluded["lost"].as_u64(),
+            reincluded["duplicates"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(mock_events(&outcome, "lost"), 0);
+    assert_eq!(mock_events(&outcome, "reorged"), 8);
+    // The load went on after each reorg with the senders' nonces as the chain has them.
+    assert_eq!(
+        outcome["totals"]["delivered"]["ethflow"], 28,
+        "{}",
+        outcome["totals"]
+    );
+}
+
+#[test]
+fn an_engine_acting_on_every_head_posts_orders_for_reorged_events() {
+    let _serial = serial();
+    let env = [("REFERENCE_REORG_AWARE", "false")];
+    let (code, err, outcome) = run_fault("scenarios/faults/reorg.yaml", &env);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        outcome["bottleneck"]["first_failed_bar"]["bar"], REORGED_BAR,
+        "{}",
+        outcome["bottleneck"]
+    );
+    assert!(bar(&outcome, REORGED_BAR)["observed"].as_f64().unwrap() > 0.0);
+    let dropped = fault_truth(&outcome, 0);
+    assert!(
+        dropped["orders_for_reorged"].as_u64().unwrap() > 0,
+        "{}",
+        outcome["faults"]
+    );
+    // Reorged events are not lost: nothing was owed for them.
+    assert_eq!(mock_events(&outcome, "lost"), 0);
+}
+
+/// Anvil 1.7.1 tells no log subscriber that a reorg removed its logs; the
+/// proxy does, with `removed: true`, before anything of the new blocks.
+#[test]
+fn log_subscribers_see_the_removed_logs_before_the_new_blocks() {
+    require_anvil();
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let script = project_root().join("runner/tests/e2e/log_subscriber.mjs");
+    let body = format!(
+        "version: 1\nname: log-subscriber\nseed: 3\nchain: {{ block_time: 500ms }}\n\
+         load:\n  warmup_blocks: 2\n  blocks: 5\n  drain_blocks: 3\n  per_block: {{ twap: 1, ethflow: 1 }}\n\
+         engine:\n  command: [node, --experimental-websocket, \"{}\", \"${{METRICS_ADDR}}\", \"${{RPC_WS_URL}}\"]\n\
+         faults:\n  - {{ kind: reorg, at: 2, for: 2 blocks, events: drop }}\n\
+         bars:\n  - cowload_events_delivered_ratio == 1\n",
+        script.display()
+    );
+    let file = scenario(dir.path(), "reorg.yaml", &body);
+    let out = dir.path().join("run");
+    let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert_all_gone(&printed_pids(&err));
+    let outcome = outcome(&out);
+    let blocks = &outcome["faults"][0]["blocks"];
+    let (first, last) = (blocks[0].as_u64().unwrap(), blocks[1].as_u64().unwrap());
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(out.join("engine-work/notifications.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let removed: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i]["removed"] == true)
+        .collect();
+    // Two events per replaced block, each one log, each announced removed once.
+    assert_eq!(removed.len(), 4, "{lines:#?}");
+    for &i in &removed {
+        let block = lines[i]["block"].as_u64().unwrap();
+        assert!((first..=last).contains(&block), "{}", lines[i]);
+        let tx = &lines[i]["tx"];
+        let original = lines[..i]
+            .iter()
+            .position(|l| l["tx"] == *tx && l["removed"] == false);
+        assert!(original.is_some(), "removed log of {tx} before its log");
+    }
+    // The first head after the removals is the first new block, at the replaced height.
+    let after = &lines[removed[removed.len() - 1] + 1..];
+    let next_head = after.iter().find(|l| l["kind"] == "head").unwrap();
+    assert_eq!(next_head["block"].as_u64(), Some(first), "{lines:#?}");
+    let old_head = lines
+        .iter()
+        .find(|l| l["kind"] == "head" && l["block"].as_u64() == Some(first))
+        .unwrap();
+    assert_ne!(
+        old_head["hash"], next_head["hash"],
+        "a new block, not the old one again"
+    );
+    // No log of a dropped transaction came back.
+    let dropped: Vec<&serde_json::Value> = removed.iter().map(|&i| &lines[i]["tx"]).collect();
+    assert!(
+        after.iter().all(|l| !dropped.contains(&&l["tx"])),
+        "{lines:#?}"
+    );
+}
