@@ -22,15 +22,8 @@ pub enum Command {
     Run {
         /// The scenario file (YAML or TOML).
         scenario: PathBuf,
-        /// Run directory (default: runs/<name>-<timestamp>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
-        #[arg(long)]
-        anvil: Option<PathBuf>,
-        /// Also write the bars as JUnit XML (one test case per bar) to this file.
-        #[arg(long, value_name = "FILE", conflicts_with = "repeat")]
-        junit: Option<PathBuf>,
+        #[command(flatten)]
+        options: crate::pipeline::Options,
         /// Run the scenario N times, each on a fresh chain, into DIR/1..N, plus
         /// DIR/outcome.json holding every repeat (what `runner diff` needs to judge latencies).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -102,9 +95,11 @@ mod tests {
     #[test]
     fn a_bare_file_means_run() {
         match parse_words(&["runner", "scenarios/baseline.yaml"]).command {
-            Command::Run { scenario, out, .. } => {
+            Command::Run {
+                scenario, options, ..
+            } => {
                 assert_eq!(scenario, PathBuf::from("scenarios/baseline.yaml"));
-                assert!(out.is_none());
+                assert!(options.out.is_none());
             }
             other => panic!("{other:?}"),
         }

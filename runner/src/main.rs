@@ -48,21 +48,15 @@ fn main() -> ExitCode {
         Command::Search { scenario, request } => search(&scenario, &request),
         Command::Run {
             scenario,
-            out,
-            anvil,
-            junit,
+            options,
             repeat,
-        } => run(
-            &scenario,
-            pipeline::Options {
-                anvil,
-                out,
-                junit,
+        } => {
+            let options = pipeline::Options {
                 process_start: Some(process_start),
-                end_early: false,
-            },
-            repeat,
-        ),
+                ..options
+            };
+            run(&scenario, options, repeat)
+        }
     }
 }
 

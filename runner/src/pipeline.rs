@@ -24,18 +24,26 @@ mod observer;
 
 use observer::Observer;
 
-/// Choices that come from the command line, not the scenario.
-#[derive(Debug, Clone, Default)]
+/// Choices that come from the command line, not the scenario: `runner run`
+/// flattens the flags (`process_start` and `end_early` are set by the caller).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Options {
-    pub anvil: Option<PathBuf>,
+    /// Run directory (default: runs/<name>-<timestamp>).
+    #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Also write the bars as JUnit XML here.
+    /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
+    #[arg(long)]
+    pub anvil: Option<PathBuf>,
+    /// Also write the bars as JUnit XML (one test case per bar) to this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "repeat")]
     pub junit: Option<PathBuf>,
     /// When the runner process started; the run's own start when left out.
+    #[arg(skip)]
     pub process_start: Option<Instant>,
     /// End the load as soon as a bar has failed for good
     /// ([`bars::Bar::failed_for_good`]): `runner search` probes, which only
     /// need the verdict. A plain run always runs every block.
+    #[arg(skip)]
     pub end_early: bool,
 }
 
