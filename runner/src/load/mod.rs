@@ -331,7 +331,9 @@ impl BlockWork<'_> {
         let t = Instant::now();
         let checked = verify::block(self.chain, &block, &txs, rejected).await?;
         if checked.left_in_pool {
-            self.resync_nonces(&checked.failures).await?;
+            let failures = &checked.failures;
+            let failed = |sender: Address| failures.iter().any(|f| f.sender == sender);
+            resync_nonces(self.chain, self.accounts, failed).await?;
         }
         timing.verify_ms = ms(t.elapsed());
         let mut requested = Counts::default();
@@ -354,23 +356,28 @@ impl BlockWork<'_> {
         };
         Ok(Some((delivery, txs)))
     }
+}
 
-    /// After transactions were left out of a block: empty the pool and take the
-    /// nonces back from the chain, so the next block is not poisoned by gaps.
-    async fn resync_nonces(&mut self, failures: &[TxFailure]) -> Result<(), LoadError> {
-        crate::chain::rpc::<serde_json::Value>(
-            &self.chain.provider,
-            "anvil_dropAllTransactions",
-            serde_json::json!([]),
-        )
-        .await?;
-        for account in self.accounts.values_mut().flatten() {
-            if failures.iter().any(|f| f.sender == account.address) {
-                account.nonce = verify::nonce(self.chain, account.address).await?;
-            }
+/// After transactions were left out of a block (or taken off the chain by a
+/// reorg): empties the pool and takes the nonces of the senders `affected`
+/// names back from the chain, so the next block is not poisoned by gaps.
+async fn resync_nonces(
+    chain: &Chain,
+    accounts: &mut Accounts,
+    affected: impl Fn(Address) -> bool,
+) -> Result<(), LoadError> {
+    crate::chain::rpc::<serde_json::Value>(
+        &chain.provider,
+        "anvil_dropAllTransactions",
+        serde_json::json!([]),
+    )
+    .await?;
+    for account in accounts.values_mut().flatten() {
+        if affected(account.address) {
+            account.nonce = verify::nonce(chain, account.address).await?;
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Sends raw transactions in batches, a few batches in flight at once; returns

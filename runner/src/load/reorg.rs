@@ -18,11 +18,10 @@
 use std::collections::VecDeque;
 
 use alloy::primitives::{address, Address};
-use mock_orderbook::EventKind;
 use serde_json::Value;
 
 use super::calldata::SignedLoadTx;
-use super::{send, verify, Accounts, DeliveredEvent, LoadError, TxFailure};
+use super::{resync_nonces, send, verify, Accounts, DeliveredEvent, LoadError, TxFailure};
 use crate::chain::{Chain, MinedBlock};
 use crate::scenario::faults::{FaultKind, FaultSpec, ReorgEvents, Span};
 
@@ -193,7 +192,13 @@ pub(super) async fn run(
     chain.set_coinbase(miner).await?;
     refilled?;
     if planned.events == ReorgEvents::Drop || !reorg.failures.is_empty() {
-        resync(chain, accounts, &replaced).await?;
+        let sent = |sender| {
+            replaced
+                .iter()
+                .flat_map(|r| &r.included)
+                .any(|tx| tx.sender == sender)
+        };
+        resync_nonces(chain, accounts, sent).await?;
     }
     for (old, new) in replaced.into_iter().zip(&reorg.replacements) {
         if planned.events == ReorgEvents::Reinclude {
@@ -226,33 +231,6 @@ async fn refill(
         }
         reorg.failures.extend(checked.failures);
         reorg.replacements.push(block);
-    }
-    Ok(())
-}
-
-/// Empties the pool and takes the nonces of every sender of the replaced
-/// blocks back from the chain (dropped, or not mined again).
-async fn resync(
-    chain: &Chain,
-    accounts: &mut Accounts,
-    replaced: &[Recent],
-) -> Result<(), LoadError> {
-    crate::chain::rpc::<Value>(
-        &chain.provider,
-        "anvil_dropAllTransactions",
-        serde_json::json!([]),
-    )
-    .await?;
-    for kind in EventKind::ALL {
-        for account in accounts[kind].iter_mut() {
-            let sent = replaced
-                .iter()
-                .flat_map(|r| &r.included)
-                .any(|tx| tx.sender == account.address);
-            if sent {
-                account.nonce = verify::nonce(chain, account.address).await?;
-            }
-        }
     }
     Ok(())
 }
