@@ -200,8 +200,9 @@ pub(super) async fn run(
         };
         resync_nonces(chain, accounts, sent).await?;
     }
-    for (old, new) in replaced.into_iter().zip(&reorg.replacements) {
-        if planned.events == ReorgEvents::Reinclude {
+    if planned.events == ReorgEvents::Reinclude {
+        // The new blocks hold the same transactions: a later reorg may replace them in turn.
+        for (old, new) in replaced.into_iter().zip(&reorg.replacements) {
             recent.blocks.push_back(Recent {
                 block: *new,
                 included: old.included,
