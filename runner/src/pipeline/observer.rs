@@ -10,7 +10,9 @@
 //! ([`EngineWatch`]), the engine and the mock are scraped ([`Scraper`]) with
 //! the harness's own figures added ([`Harness`]), the progress line is drawn
 //! from that scrape ([`report::BlockLine::new`]), and an early end is
-//! considered. [`Observer`] only calls them in that order.
+//! considered. [`Observer`] only calls them in that order. After a `reorg`
+//! fault (done by the load), the proxy announces the removed logs, the mock
+//! takes dropped events back and the fault timeline records what happened.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
