@@ -20,6 +20,9 @@
 #   the same build on both sides) and `runner diff OUT/a-I OUT/s-I` (power), and
 #   prints one line per pair with the flagged readings' count. With K, only the
 #   first K repeats of every set are compared (one collection, several repeat counts).
+#   DIFF_ARGS (default `--paired`: the runs of a round are interleaved, so run i
+#   of one set was made beside run i of the other) are passed to `runner diff`;
+#   DIFF_ARGS= compares the sets as independent (Welch), as for SEQUENTIAL=1.
 # spread: the run-to-run spread of the event→order latencies in the same-build
 #   sets (pooled within-set coefficient of variation) and, from it, the smallest
 #   change Welch's test on N runs a side detects with 80 % power at the primary
@@ -87,7 +90,8 @@ collect() {
 }
 
 flagged() { # BASE HEAD -> "regressions improvements" from the JSON diff
-  "$RUNNER" diff "$1" "$2" --format json | python3 -c '
+  # shellcheck disable=SC2086 # DIFF_ARGS is a list of flags
+  "$RUNNER" diff "$1" "$2" --format json ${DIFF_ARGS-"--paired"} | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 rows = d["rows"]
@@ -118,7 +122,7 @@ judge() { # OUT [K]: K repeats a side (default: all)
     [ "$pb" -gt 0 ] && caught=$((caught + 1))
     pairs=$((pairs + 1)); r=$((r + 1))
   done
-  echo "repeats a side: ${k:-all}; pairs: $pairs; self-noise pairs with a flagged reading: $noisy; power pairs with a regression: $caught"
+  echo "runner diff ${DIFF_ARGS-"--paired"}; repeats a side: ${k:-all}; pairs: $pairs; self-noise pairs with a flagged reading: $noisy; power pairs with a regression: $caught"
 }
 
 spread() {

@@ -16,7 +16,9 @@
 //!   observed values) change only when the move is larger than a practical
 //!   threshold, max(`--noise` % of base, 1 ms or 1 event), **and** significant:
 //!   Welch's t-test on one value per run (the run is the unit of replication:
-//!   blocks of one run share its machine noise), the p-values adjusted by
+//!   blocks of one run share its machine noise), or with `--paired` (runs
+//!   made side by side, interleaved) the paired t-test on the per-pair
+//!   differences, where the machine's drift between pairs cancels; the p-values adjusted by
 //!   Benjamini–Hochberg in two families that split the error rate: the
 //!   primary readings (event→order p50 and p99 per kind, what cowload is
 //!   for) at [`FDR_PRIMARY`], every other measured reading at
@@ -82,6 +84,16 @@ pub enum DiffError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `--paired` was asked of runs that cannot be paired.
+    #[error("--paired compares run i of {base} with run i of {head}, but {reason}; leave out --paired to compare them as independent sets")]
+    Unpaired {
+        /// The base.
+        base: PathBuf,
+        /// The head.
+        head: PathBuf,
+        /// Why not.
+        reason: String,
+    },
     /// The outcomes come from different scenarios.
     #[error(
         "the outcomes come from different scenarios (base `{base_name}` hash {base_hash}, head `{head_name}` hash {head_hash}); \
@@ -103,7 +115,9 @@ impl DiffError {
     /// Unreadable input, or outcomes of different scenarios.
     pub fn exit(&self) -> Exit {
         match self {
-            DiffError::Read { .. } | DiffError::Parse { .. } => Exit::Usage,
+            DiffError::Read { .. } | DiffError::Parse { .. } | DiffError::Unpaired { .. } => {
+                Exit::Usage
+            }
             DiffError::ScenarioMismatch { .. } => Exit::DifferentScenarios,
         }
     }
@@ -215,6 +229,8 @@ pub enum Test {
     Exact,
     /// Welch's t-test on per-run values, Benjamini–Hochberg adjusted.
     Welch,
+    /// The paired t-test on run `i` of each side (`--paired`), Benjamini–Hochberg adjusted.
+    Paired,
     /// The move is within the practical threshold: unchanged whatever a test says.
     Threshold,
     /// A single result per side (`search.json`) against the noise band.
@@ -307,6 +323,9 @@ pub struct Comparison {
     pub fdr: f64,
     /// Its share for the primary readings.
     pub fdr_primary: f64,
+    /// Run `i` of each side was compared with run `i` of the other (`--paired`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub paired: bool,
     /// Rows: flipped bars first, then the other bars, then every other
     /// reading in a fixed order.
     pub rows: Vec<Row>,
@@ -371,11 +390,22 @@ struct Reading {
 /// Every reading of one run, keyed by (section, name).
 type Readings = BTreeMap<(u8, String), Reading>;
 
+/// How the runs of the two sides relate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Design {
+    /// Two independent sets of runs: Welch's test.
+    #[default]
+    Independent,
+    /// Run `i` of base was made beside run `i` of head (interleaved): the
+    /// paired test, for each reading every pair has.
+    Paired,
+}
+
 /// Compares the `head` runs against the `base` runs.
-pub fn compare(base: &[Outcome], head: &[Outcome], noise: Noise) -> Comparison {
+pub fn compare(base: &[Outcome], head: &[Outcome], noise: Noise, design: Design) -> Comparison {
     let before: Vec<Readings> = base.iter().map(readings).collect();
     let after: Vec<Readings> = head.iter().map(readings).collect();
-    compare_readings(side(base), side(head), &before, &after, noise)
+    compare_readings(side(base), side(head), &before, &after, noise, design)
 }
 
 /// The rows of two sets of runs' readings; shared by outcomes and searches.
@@ -385,6 +415,7 @@ fn compare_readings(
     before: &[Readings],
     after: &[Readings],
     noise: Noise,
+    design: Design,
 ) -> Comparison {
     let mut keys: Vec<&(u8, String)> = before
         .iter()
@@ -399,7 +430,11 @@ fn compare_readings(
             let pick = |runs: &[Readings]| -> Vec<Reading> {
                 runs.iter().filter_map(|r| r.get(key).copied()).collect()
             };
-            row(&key.1, &pick(before), &pick(after), noise.0)
+            let pairs = match design {
+                Design::Paired => pairs(before, after, key),
+                Design::Independent => None,
+            };
+            row(&key.1, &pick(before), &pick(after), noise.0, pairs)
         })
         .collect();
     adjust(&mut rows);
@@ -413,11 +448,30 @@ fn compare_readings(
         noise_percent: noise.0,
         fdr: FDR,
         fdr_primary: FDR_PRIMARY,
+        paired: design == Design::Paired,
         rows,
         regressions,
         improvements,
     }
 }
+
+/// The values of `key` in run `i` of each side, when every run of both sides
+/// has one (and the sides have as many runs): else the reading is not paired.
+fn pairs(before: &[Readings], after: &[Readings], key: &(u8, String)) -> Option<Pairs> {
+    if before.len() != after.len() {
+        return None;
+    }
+    let value = |runs: &Readings| runs.get(key).and_then(|r| r.value);
+    before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| Some((value(b)?, value(a)?)))
+        .collect::<Option<Vec<_>>>()
+        .map(|pairs| pairs.into_iter().unzip())
+}
+
+/// Base and head values of one reading, run by run.
+type Pairs = (Vec<f64>, Vec<f64>);
 
 /// Benjamini–Hochberg within each family over every Welch p-value of the
 /// comparison (also those within the threshold: a family is every reading
@@ -436,7 +490,7 @@ fn adjust(rows: &mut [Row]) {
             let row = &mut rows[i];
             row.p_adjusted = Some(adjusted);
             row.level = Some(level);
-            if row.test == Test::Welch {
+            if matches!(row.test, Test::Welch | Test::Paired) {
                 row.change = if adjusted <= level {
                     directional(row.direction, row.delta.unwrap_or(0.0))
                 } else {
@@ -481,7 +535,7 @@ fn directional(direction: Direction, delta: f64) -> Change {
 }
 
 /// A row before the Benjamini–Hochberg step (which settles `Test::Welch` rows).
-fn row(metric: &str, base: &[Reading], head: &[Reading], noise: f64) -> Row {
+fn row(metric: &str, base: &[Reading], head: &[Reading], noise: f64, pairs: Option<Pairs>) -> Row {
     let any = *head
         .first()
         .or(base.first())
@@ -550,26 +604,32 @@ fn row(metric: &str, base: &[Reading], head: &[Reading], noise: f64) -> Row {
                         directional(any.direction, d)
                     };
                 }
-                Class::Measured => measured(&mut row, &bv, &hv, threshold.unwrap_or(0.0)),
+                Class::Measured => {
+                    measured(&mut row, &bv, &hv, pairs, threshold.unwrap_or(0.0));
+                }
             }
         }
     }
     row
 }
 
-/// Threshold first, then Welch (settled after the adjustment).
-fn measured(row: &mut Row, base: &[f64], head: &[f64], threshold: f64) {
+/// Threshold first, then the t-test: paired when `pairs` are given, else
+/// Welch's (settled after the adjustment).
+fn measured(row: &mut Row, base: &[f64], head: &[f64], pairs: Option<Pairs>, threshold: f64) {
     let d = row.delta.unwrap_or(0.0);
     row.threshold = Some(threshold);
-    let welch = stats::welch(base, head);
-    if let Some(w) = welch {
-        row.p_value = Some(w.p);
-        row.interval = Some([w.interval.0, w.interval.1]);
+    let (tested, test) = match pairs {
+        Some((b, h)) => (stats::paired(&b, &h), Test::Paired),
+        None => (stats::welch(base, head), Test::Welch),
+    };
+    if let Some(t) = tested {
+        row.p_value = Some(t.p);
+        row.interval = Some([t.interval.0, t.interval.1]);
     }
-    (row.test, row.change) = match welch {
+    (row.test, row.change) = match tested {
         _ if d.abs() <= threshold => (Test::Threshold, Change::Unchanged),
         None => (Test::None, Change::NotEnoughData),
-        Some(_) => (Test::Welch, Change::Unchanged),
+        Some(_) => (test, Change::Unchanged),
     };
 }
 
@@ -868,6 +928,11 @@ pub struct Request {
     /// Compare outcomes of different scenarios anyway.
     #[arg(long)]
     pub force: bool,
+    /// Run i of BASE and run i of HEAD were made side by side (interleaved:
+    /// base/1, head/1, base/2, …): judge each reading by the paired t-test on
+    /// the runs' differences, which the machine's drift between pairs does not blur.
+    #[arg(long)]
+    pub paired: bool,
 }
 
 /// What `runner diff` prints and how it exits.
@@ -926,7 +991,18 @@ fn compare_files(
     check_same_scenario(&b.name, &b.hash, &h.name, &h.hash, request.force)?;
     let (base, base_left_out) = complete(base);
     let (head, head_left_out) = complete(head);
-    let mut comparison = compare(&base, &head, request.noise);
+    let design = if request.paired {
+        check_pairable(
+            base.len(),
+            head.len(),
+            base_left_out + head_left_out,
+            request,
+        )?;
+        Design::Paired
+    } else {
+        Design::Independent
+    };
+    let mut comparison = compare(&base, &head, request.noise, design);
     comparison.base.left_out = base_left_out;
     comparison.head.left_out = head_left_out;
     Ok(comparison)
@@ -947,6 +1023,26 @@ fn complete(runs: &[Outcome]) -> (Vec<Outcome>, usize) {
         let left_out = runs.len() - done.len();
         (done, left_out)
     }
+}
+
+/// `--paired` needs run `i` on both sides: as many complete runs, none left out.
+fn check_pairable(
+    base: usize,
+    head: usize,
+    left_out: usize,
+    request: &Request,
+) -> Result<(), DiffError> {
+    if base == head && left_out == 0 && base >= 2 {
+        return Ok(());
+    }
+    Err(DiffError::Unpaired {
+        base: request.base.clone(),
+        head: request.head.clone(),
+        reason: format!(
+            "base has {base} complete run(s), head {head}, {left_out} interrupted or broken left out; \
+             pairing needs the same runs, at least two, on both sides"
+        ),
+    })
 }
 
 /// Refuses two different scenarios unless `force`.

@@ -56,8 +56,13 @@ fn counts(c: &Comparison) -> String {
 /// How readings are judged, in one phrase.
 fn rule(c: &Comparison) -> String {
     format!(
-        "changed = exact counts differ, or a move > max({}%, 1 ms / 1 event) significant by Welch over runs, Benjamini–Hochberg at {} (event→order) and {} (the rest)",
+        "changed = exact counts differ, or a move > max({}%, 1 ms / 1 event) significant by {}, Benjamini–Hochberg at {} (event→order) and {} (the rest)",
         c.noise_percent,
+        if c.paired {
+            "the paired t-test over run pairs"
+        } else {
+            "Welch over runs"
+        },
         c.fdr_primary,
         ((c.fdr - c.fdr_primary) * 1e6).round() / 1e6
     )
@@ -301,10 +306,10 @@ fn decided_by(r: &Row, signed: &dyn Fn(f64) -> String) -> String {
             format!("{p:.4}")
         }
     };
-    let welch = || {
+    let t_test = |name: &str| {
         let raw = r.p_value.map_or("–".to_owned(), p);
         let sign = if raw.starts_with('<') { "" } else { "=" };
-        let mut s = format!("Welch p{sign}{raw}");
+        let mut s = format!("{name} p{sign}{raw}");
         if let (Some(adjusted), Some(level)) = (r.p_adjusted, r.level) {
             let family = if r.primary { "primary" } else { "other" };
             let _ = write!(s, " (adj {} vs {level}, {family})", p(adjusted));
@@ -324,7 +329,8 @@ fn decided_by(r: &Row, signed: &dyn Fn(f64) -> String) -> String {
             "exact (worst run)".to_owned()
         }
         Test::Exact => "exact".to_owned(),
-        Test::Welch => welch(),
+        Test::Welch => t_test("Welch"),
+        Test::Paired => t_test("paired t"),
         Test::Threshold => format!("|Δ| ≤ {}", threshold()),
         Test::NoiseBand => format!("band ±{}", threshold()),
         Test::Presence if r.base.is_none() && r.head.is_none() => {

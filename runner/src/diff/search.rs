@@ -57,6 +57,7 @@ pub fn compare(base: &Search, head: &Search, noise: super::Noise) -> Comparison 
         &[readings(base)],
         &[readings(head)],
         noise,
+        super::Design::Independent,
     )
 }
 
@@ -129,6 +130,7 @@ mod tests {
             fail_on_regression: true,
             format: Format::Md,
             force: false,
+            paired: false,
         }
     }
 

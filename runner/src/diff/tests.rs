@@ -49,7 +49,12 @@ fn find<'a>(c: &'a Comparison, metric: &str) -> &'a Row {
 
 #[test]
 fn an_outcome_against_itself_shows_no_change_in_two_lines() {
-    let c = compare(&[sample()], &[sample()], Noise::default());
+    let c = compare(
+        &[sample()],
+        &[sample()],
+        Noise::default(),
+        Design::Independent,
+    );
     assert!(c.unchanged(), "{:#?}", c.rows);
     assert_eq!((c.regressions, c.improvements), (0, 0));
     let md = render(&c, Format::Md);
@@ -64,7 +69,12 @@ fn an_outcome_against_itself_shows_no_change_in_two_lines() {
 
 #[test]
 fn single_runs_judge_counts_and_bars_exactly_and_latencies_not_at_all() {
-    let c = compare(&[sample()], &[doctored()], Noise::default());
+    let c = compare(
+        &[sample()],
+        &[doctored()],
+        Noise::default(),
+        Design::Independent,
+    );
     let first = &c.rows[0];
     assert_eq!(
         first.metric,
@@ -148,6 +158,7 @@ fn run_to_run_noise_is_not_flagged() {
                 &runs(2 * seed, 3, 0.2, 1.0),
                 &runs(2 * seed + 1, 3, 0.2, 1.0),
                 Noise::default(),
+                Design::Independent,
             );
             !flagged(&c).is_empty()
         })
@@ -164,6 +175,7 @@ fn a_real_shift_is_flagged_and_named() {
             &runs(2 * seed, 3, 0.03, 1.0),
             &runs(2 * seed + 1, 3, 0.03, 1.25),
             Noise::default(),
+            Design::Independent,
         );
         let names = flagged(&c);
         if names.contains(&"event→order p50 (twap)") && c.regressions > 0 {
@@ -179,8 +191,14 @@ fn a_real_shift_is_flagged_and_named() {
 #[test]
 fn the_same_inputs_give_the_same_diff() {
     let (base, head) = (runs(1, 3, 0.1, 1.0), runs(2, 3, 0.1, 1.2));
-    let once = render(&compare(&base, &head, Noise::default()), Format::Json);
-    let again = render(&compare(&base, &head, Noise::default()), Format::Json);
+    let once = render(
+        &compare(&base, &head, Noise::default(), Design::Independent),
+        Format::Json,
+    );
+    let again = render(
+        &compare(&base, &head, Noise::default(), Design::Independent),
+        Format::Json,
+    );
     assert_eq!(once, again);
 }
 
@@ -193,7 +211,7 @@ fn the_threshold_decides_what_can_count_as_moved() {
     mock.events.get_mut("twap").unwrap().latency_seconds.p99 = 1.9 * 1.08;
     let head = vec![head.clone(), head];
     let row = |noise: f64| {
-        let c = compare(&base, &head, Noise(noise));
+        let c = compare(&base, &head, Noise(noise), Design::Independent);
         let r = find(&c, "event→order p99 (twap)").clone();
         (r.change, r.test)
     };
@@ -203,7 +221,12 @@ fn the_threshold_decides_what_can_count_as_moved() {
     // Below a millisecond, a time reading never moves, whatever the percentage.
     let mut head = sample();
     head.bottleneck.stages[3].growth_seconds = 0.0009;
-    let c = compare(&base, &[head.clone(), head], Noise(5.0));
+    let c = compare(
+        &base,
+        &[head.clone(), head],
+        Noise(5.0),
+        Design::Independent,
+    );
     assert_eq!(
         find(&c, "p99 growth: mock request latency").change,
         Change::Unchanged
@@ -216,7 +239,12 @@ fn exact_counts_compare_the_worst_repeat() {
     let mut lossy = sample();
     let mock = lossy.mock.as_mut().unwrap();
     mock.events.get_mut("twap").unwrap().lost = 2;
-    let c = compare(&base, &[sample(), lossy, sample()], Noise::default());
+    let c = compare(
+        &base,
+        &[sample(), lossy, sample()],
+        Noise::default(),
+        Design::Independent,
+    );
     let row = find(&c, "events lost (twap)");
     assert_eq!((row.base, row.head), (Some(0.0), Some(2.0)));
     assert_eq!((row.change, row.test), (Change::Worse, Test::Exact));
@@ -283,6 +311,7 @@ fn run_refuses_other_scenarios_unless_forced_and_fails_only_when_asked() {
         fail_on_regression: false,
         format: Format::Text,
         force: false,
+        paired: false,
     };
     assert_eq!(run(&request).unwrap().exit_code, 0);
     request.fail_on_regression = true;
@@ -315,7 +344,12 @@ fn run_refuses_other_scenarios_unless_forced_and_fails_only_when_asked() {
 #[test]
 fn golden_diff_outputs() {
     golden::check("outcome.head.json", &doctored().to_json());
-    let c = compare(&[sample()], &[doctored()], Noise::default());
+    let c = compare(
+        &[sample()],
+        &[doctored()],
+        Noise::default(),
+        Design::Independent,
+    );
     golden::check("diff.md", &render(&c, Format::Md));
     golden::check("diff.txt", &render(&c, Format::Text));
     golden::check("diff.json", &render(&c, Format::Json));
@@ -324,6 +358,7 @@ fn golden_diff_outputs() {
         &runs(1, 3, 0.03, 1.0),
         &runs(2, 3, 0.03, 1.25),
         Noise::default(),
+        Design::Independent,
     );
     golden::check("diff.repeats.md", &render(&c, Format::Md));
 }
@@ -349,6 +384,7 @@ fn run_reads_repeat_directories_and_combined_files() {
         fail_on_regression: true,
         format: Format::Json,
         force: false,
+        paired: false,
     };
     let from_dirs = run(&request).unwrap();
     assert_eq!(from_dirs.exit_code, 1, "{}", from_dirs.text);
@@ -391,6 +427,7 @@ fn interrupted_repeats_are_left_out_and_counted() {
         fail_on_regression: true,
         format: Format::Json,
         force: false,
+        paired: false,
     })
     .unwrap();
     let json: serde_json::Value = serde_json::from_str(&answer.text).unwrap();
@@ -410,6 +447,7 @@ fn event_to_order_latency_is_its_own_family() {
         &runs(7, 3, 0.05, 1.0),
         &runs(8, 3, 0.05, 1.0),
         Noise::default(),
+        Design::Independent,
     );
     let primary: Vec<&Row> = c.rows.iter().filter(|r| r.primary).collect();
     let names: Vec<&str> = primary.iter().map(|r| r.metric.as_str()).collect();
@@ -426,4 +464,50 @@ fn event_to_order_latency_is_its_own_family() {
     let other = find(&c, "cowload_event_to_order_seconds{kind=\"twap\"} p99");
     assert_eq!((other.primary, other.level), (false, Some(FDR_SECONDARY)));
     assert!((FDR - 0.05).abs() < 1e-12);
+}
+
+#[test]
+fn paired_runs_show_a_shift_that_drift_between_pairs_hides() {
+    // Five pairs made side by side while the machine drifted by ±20 % (the
+    // same factor for both runs of a pair); head 10 % slower in every pair.
+    let base = runs(11, 5, 0.2, 1.0);
+    let head = runs(11, 5, 0.2, 1.1);
+    let primary = |c: &Comparison| {
+        c.rows
+            .iter()
+            .find(|r| r.metric == "event→order p50 (ethflow)")
+            .map(|r| (r.test, r.change))
+            .unwrap()
+    };
+    let independent = compare(&base, &head, Noise::default(), Design::Independent);
+    assert_eq!(primary(&independent), (Test::Welch, Change::Unchanged));
+    let paired = compare(&base, &head, Noise::default(), Design::Paired);
+    assert_eq!(primary(&paired), (Test::Paired, Change::Worse));
+    assert!(paired.paired);
+    let md = render(&paired, Format::Md);
+    assert!(md.contains("the paired t-test over run pairs"), "{md}");
+    assert!(md.contains("paired t p"), "{md}");
+}
+
+#[test]
+fn runs_that_cannot_be_paired_are_refused_with_exit_two() {
+    let request = Request {
+        base: "base".into(),
+        head: "head".into(),
+        noise: Noise::default(),
+        fail_on_regression: false,
+        format: Format::Text,
+        force: false,
+        paired: true,
+    };
+    let error = compare_files(&runs(1, 3, 0.1, 1.0), &runs(2, 2, 0.1, 1.0), &request)
+        .expect_err("3 runs against 2 cannot be paired");
+    assert_eq!(error.exit_code(), 2);
+    assert!(
+        error
+            .to_string()
+            .contains("base has 3 complete run(s), head 2"),
+        "{error}"
+    );
+    assert!(compare_files(&runs(1, 3, 0.1, 1.0), &runs(2, 3, 0.1, 1.0), &request).is_ok());
 }
