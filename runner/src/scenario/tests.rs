@@ -224,6 +224,12 @@ fn every_bad_file_fails_with_its_place() {
             "load.per_block: twap + ethflow must be at least 1",
         ),
         (
+            "reorg_too_deep.yaml",
+            12,
+            5,
+            "faults[0].for: a reorg 4 blocks deep is deeper than orderbook.order_deadline_blocks (3)",
+        ),
+        (
             "too_many_blocks.toml",
             6,
             1,
