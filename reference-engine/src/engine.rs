@@ -46,8 +46,12 @@ use crate::submit::{Ctx, Uids};
 use crate::telemetry::{self, ErrorKind, EventKind, Module};
 use crate::twap::{self, Schedule, Watch, WatchKey};
 
-/// Attempts at a block's `eth_getLogs` before its events are given up on.
-const GET_LOGS_ATTEMPTS: u32 = 5;
+/// Attempts at a block's `eth_getLogs` before its events are given up on. A block given up
+/// is every event in it lost, so the attempts outlast a dropped WebSocket and the reconnect's
+/// backoff (about 30 s in all with [`GET_LOGS_MAX_PAUSE`]), not just a flaky answer.
+const GET_LOGS_ATTEMPTS: u32 = 20;
+/// Longest pause between two `eth_getLogs` attempts (they start at 200 ms and grow by 200 ms).
+const GET_LOGS_MAX_PAUSE: Duration = Duration::from_secs(2);
 /// Panics of one module after which it is quarantined (shepherd's poison threshold).
 const POISON_AFTER_TRAPS: u32 = 5;
 
@@ -313,7 +317,8 @@ impl Processor {
                 Ok(logs) => return logs,
                 Err(err) => {
                     tracing::warn!(%block, attempt, %err, "eth_getLogs failed");
-                    tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+                    let pause = (Duration::from_millis(200) * attempt).min(GET_LOGS_MAX_PAUSE);
+                    tokio::time::sleep(pause).await;
                 }
             }
         }
