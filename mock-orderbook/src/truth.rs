@@ -40,6 +40,7 @@
 //! awaiting` always holds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasher;
 
 /// Hasher of the per-POST maps: foldhash (seeded per process) instead of SipHash, which a
 /// profile of the POST path showed hashing each ~200-byte key several times per request.
@@ -260,8 +261,74 @@ pub struct Observation {
     pub head: u64,
 }
 
-/// A pending POST ([`Ledger`]'s `pending`): an [`Observation`] without its key, which the map
-/// holds once.
+/// The POSTs whose key matched no event yet, by key, each key stored once with its first POST
+/// beside it.
+///
+/// In a load test every POST may wait here until the next head (in a benchmark without events,
+/// all of them, for the whole run), so the table grows by doubling while the ledger's lock is
+/// held. Its slots hold only the key's hash and a pointer to the boxed entry: a doubling then
+/// moves 16 bytes per key and hashes nothing again, where a map holding keys and POSTs inline
+/// (about 300 bytes a slot) stalled both workers for the copy, a visible dip in the rounds of
+/// `bench/mock-vs-bare-wrk.sh` whose orders crossed a power of two.
+#[derive(Default)]
+struct Pending {
+    table: hashbrown::HashTable<(u64, Box<PendingKey>)>,
+    hasher: FastHash,
+}
+
+/// One key's waiting POSTs, in receipt order (most keys wait for one POST: kept inline).
+struct PendingKey {
+    key: OrderKey,
+    posts: SmallVec<[Waiting; 1]>,
+}
+
+impl Pending {
+    /// Queues `post` behind the earlier POSTs of `key`.
+    fn push(&mut self, key: OrderKey, post: Waiting) {
+        let hash = self.hasher.hash_one(&key);
+        let entry = self.table.entry(
+            hash,
+            |(h, waiting)| *h == hash && waiting.key == key,
+            |(h, _)| *h,
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().1.posts.push(post),
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                let mut posts = SmallVec::new();
+                posts.push(post);
+                slot.insert((hash, Box::new(PendingKey { key, posts })));
+            }
+        }
+    }
+
+    /// Takes every POST waiting for `key`, in receipt order.
+    fn remove(&mut self, key: &OrderKey) -> Option<SmallVec<[Waiting; 1]>> {
+        let hash = self.hasher.hash_one(key);
+        let found = self
+            .table
+            .find_entry(hash, |(h, waiting)| *h == hash && waiting.key == *key);
+        found.ok().map(|slot| slot.remove().0 .1.posts)
+    }
+
+    /// Keeps the POSTs for which `keep` is true; keys left without POSTs go.
+    fn retain(&mut self, mut keep: impl FnMut(&Waiting) -> bool) {
+        self.table.retain(|(_, waiting)| {
+            waiting.posts.retain(|post| keep(post));
+            !waiting.posts.is_empty()
+        });
+    }
+
+    /// The number of waiting POSTs.
+    fn posts(&self) -> u64 {
+        self.table
+            .iter()
+            .map(|(_, waiting)| waiting.posts.len() as u64)
+            .sum()
+    }
+}
+
+/// A pending POST ([`Pending`]): an [`Observation`] without its key, which the table holds
+/// once.
 #[derive(Clone, Debug)]
 struct Waiting {
     uid: OrderUid,
@@ -794,11 +861,8 @@ struct Ledger {
     unopened: BTreeSet<(u64, usize)>,
     /// (opening block, TWAP event id, part) of parts neither accepted nor missing.
     awaiting_parts: BTreeSet<(u64, usize, u64)>,
-    /// POSTs whose key matched no event yet, in receipt order per key. The key is stored once,
-    /// as the map's, and the first POST of a key in the map's own slot: in a load test every
-    /// order waits here until the next head, and a profile under wrk showed the per-POST
-    /// allocation, the key's second copy and the page faults of that memory.
-    pending: HashMap<OrderKey, SmallVec<[Waiting; 1]>, FastHash>,
+    /// POSTs whose key matched no event yet, in receipt order per key.
+    pending: Pending,
     /// kind label → outcome label → POSTs; nested so that counting a POST looks both labels
     /// up by `&str` (no allocation once the pair exists).
     received: BTreeMap<String, BTreeMap<String, u64>>,
@@ -840,7 +904,7 @@ impl Ledger {
             awaiting: BTreeSet::new(),
             unopened: BTreeSet::new(),
             awaiting_parts: BTreeSet::new(),
-            pending: HashMap::default(),
+            pending: Pending::default(),
             received,
             unmatched_accepted: 0,
             kinds: PerKind::from_fn(|_| KindStats::new()),
@@ -955,15 +1019,12 @@ impl Ledger {
             self.kinds[event.kind].parts.missing += 1;
         }
         let mut finalised = Vec::new();
-        self.pending.retain(|_, waiting| {
-            waiting.retain(|post| {
-                let old = post.head < head;
-                if old {
-                    finalised.push(post.outcome.clone());
-                }
-                !old
-            });
-            !waiting.is_empty()
+        self.pending.retain(|post| {
+            let old = post.head < head;
+            if old {
+                finalised.push(post.outcome.clone());
+            }
+            !old
         });
         for outcome in finalised {
             self.count_unmatched(&outcome);
@@ -988,7 +1049,7 @@ impl Ledger {
             self.classify(observation);
         } else {
             let (key, post) = Waiting::split(observation);
-            self.pending.entry(key).or_default().push(post);
+            self.pending.push(key, post);
         }
     }
 
@@ -1198,7 +1259,7 @@ impl Ledger {
             posts: self.posts,
             orders_received,
             unmatched_orders: self.unmatched_accepted,
-            pending_posts: self.pending.values().map(|v| v.len() as u64).sum(),
+            pending_posts: self.pending.posts(),
             events,
             requests: BTreeMap::new(),
             app_data_documents: 0,
