@@ -8,7 +8,9 @@
 //! fast, and which were lost, without knowing anything about the engine.
 //!
 //! The runner starts it in-process with [`start`] and keeps the [`MockServer`] guard; the
-//! `mock-orderbook` binary serves the same [`app`] standalone.
+//! `mock-orderbook` binary serves the same way standalone. Both answer as [`app`]'s router
+//! does (`serve.rs` hands `POST /api/v1/orders` to its handler directly, the rest to the
+//! router).
 //!
 //! Signatures are decoded but never verified (engines sign with EIP-1271 contracts the mock
 //! cannot call); see the crate README for what else is simplified.

@@ -13,7 +13,8 @@
 //! future per request); the UID hasher is built once ([`crate::api::UidHasher`]); an accepted
 //! order is stored as parsed and turned into the API's `Order` only when
 //! `GET /api/v1/orders/{uid}` asks for it; the middleware borrows the route instead of copying
-//! it.
+//! it. On a socket, [`Dispatch`] also skips the router for that one route, and the stored
+//! orders sit in a table whose doubling moves 16 bytes per order ([`Orders`]).
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
