@@ -15,7 +15,10 @@ seconds=${2:-4}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 2; }
-(cd "$root" && cargo build --quiet --release -p mock-orderbook --bin mock-orderbook --example bare)
+# Both servers with fat LTO and one codegen unit (as the shared script builds its bare server);
+# the workspace's release profile has neither, to keep `cargo install` fast.
+(cd "$root" && CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+  cargo build --quiet --release -p mock-orderbook --bin mock-orderbook --example bare)
 # MOCK_BIN measures another build of the mock (e.g. an older commit's) against the same bare server.
 mock_bin=${MOCK_BIN:-$root/target/release/mock-orderbook}
 bare_bin=$root/target/release/examples/bare

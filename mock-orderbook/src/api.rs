@@ -17,6 +17,7 @@
 //! taken from the `cowprotocol` crate's constants and the domain separator hashed once; a test
 //! holds it equal to `OrderData::uid` for every kind and balance.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::SystemTime;
 
@@ -72,10 +73,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The `POST /api/v1/orders` body as it appears on the wire.
+/// The `POST /api/v1/orders` body as it appears on the wire. Strings are read where they lie
+/// in the body when they can be (no copy per field and request).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct OrderCreationWire {
+struct OrderCreationWire<'a> {
     sell_token: Address,
     buy_token: Address,
     #[serde(default)]
@@ -85,7 +87,8 @@ struct OrderCreationWire {
     #[serde(deserialize_with = "u256_string")]
     buy_amount: U256,
     valid_to: u32,
-    app_data: String,
+    #[serde(borrow)]
+    app_data: Cow<'a, str>,
     #[serde(default)]
     app_data_hash: Option<B256>,
     #[serde(deserialize_with = "u256_string")]
@@ -104,10 +107,20 @@ struct OrderCreationWire {
     quote_id: Option<i64>,
 }
 
-/// Amounts are strings: decimal, or `0x`-prefixed hex.
+/// Amounts are strings: decimal, or `0x`-prefixed hex. Parsed from the string as the
+/// deserializer lends it (no owned copy).
 fn u256_string<'de, D: Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
-    let s = String::deserialize(d)?;
-    U256::from_str(&s).map_err(|e| serde::de::Error::custom(format!("invalid amount {s:?}: {e}")))
+    struct Amount;
+    impl serde::de::Visitor<'_> for Amount {
+        type Value = U256;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<U256, E> {
+            U256::from_str(s).map_err(|e| E::custom(format!("invalid amount {s:?}: {e}")))
+        }
+    }
+    d.deserialize_str(Amount)
 }
 
 /// A parsed order ready to be stored.

@@ -8,7 +8,9 @@
 //! fast, and which were lost, without knowing anything about the engine.
 //!
 //! The runner starts it in-process with [`start`] and keeps the [`MockServer`] guard; the
-//! `mock-orderbook` binary serves the same [`app`] standalone.
+//! `mock-orderbook` binary serves the same way standalone. Both answer as [`app`]'s router
+//! does (`serve.rs` hands `POST /api/v1/orders` to its handler directly, the rest to the
+//! router).
 //!
 //! Signatures are decoded but never verified (engines sign with EIP-1271 contracts the mock
 //! cannot call); see the crate README for what else is simplified.
@@ -21,6 +23,7 @@ mod latency;
 pub mod names;
 mod prom;
 mod ratelimit;
+mod serve;
 mod server;
 mod settings;
 mod truth;
@@ -28,7 +31,6 @@ mod truth;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -67,23 +69,10 @@ pub async fn start(config: Config, bind: SocketAddr) -> std::io::Result<MockServ
     let truth = state.truth();
     let listener = tokio::net::TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("could not set TCP_NODELAY: {e}");
-        }
-    });
     let (stop, stopped) = oneshot::channel::<()>();
-    let router = app(state);
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::warn!("mock orderbook server stopped with an error: {e}");
-        }
-    });
+    let task = tokio::spawn(serve::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
     Ok(MockServer {
         addr,
         truth,

@@ -49,6 +49,12 @@ struct Cli {
     order_deadline_blocks: Option<u32>,
 }
 
+/// mimalloc instead of the system allocator: the POST path allocates and frees a few small
+/// buffers per request and keeps one order per request, and under wrk glibc's malloc (with
+/// its heap growth and page faults) was a tenth of the mock's CPU (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn parse_error(s: &str) -> Result<(String, f64), String> {
     let (name, fraction) = s
         .split_once('=')

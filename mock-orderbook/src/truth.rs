@@ -45,10 +45,12 @@
 //! and `awaiting` for `reorged`, so `registered = matched + lost + reorged + awaiting`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasher;
 
 /// Hasher of the per-POST maps: foldhash (seeded per process) instead of SipHash, which a
 /// profile of the POST path showed hashing each ~200-byte key several times per request.
 type FastHash = foldhash::fast::RandomState;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,7 @@ use alloy::primitives::{keccak256, Address, B256, U256};
 use cowprotocol::{DomainSeparator, OrderData, OrderUid};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::faults::Fault;
 use crate::kind::{EventKind, PerKind};
@@ -263,6 +266,117 @@ pub struct Observation {
     pub head: u64,
 }
 
+/// The POSTs whose key matched no event yet, by key, each key stored once with its first POST
+/// beside it.
+///
+/// In a load test every POST may wait here until the next head (in a benchmark without events,
+/// all of them, for the whole run), so the table grows by doubling while the ledger's lock is
+/// held. Its slots hold only the key's hash and a pointer to the boxed entry: a doubling then
+/// moves 16 bytes per key and hashes nothing again, where a map holding keys and POSTs inline
+/// (about 300 bytes a slot) stalled both workers for the copy, a visible dip in the rounds of
+/// `bench/mock-vs-bare-wrk.sh` whose orders crossed a power of two.
+#[derive(Default)]
+struct Pending {
+    table: hashbrown::HashTable<(u64, Box<PendingKey>)>,
+    hasher: FastHash,
+}
+
+/// One key's waiting POSTs, in receipt order (most keys wait for one POST: kept inline).
+struct PendingKey {
+    key: OrderKey,
+    posts: SmallVec<[Waiting; 1]>,
+}
+
+impl Pending {
+    /// Queues `post` behind the earlier POSTs of `key`.
+    fn push(&mut self, key: OrderKey, post: Waiting) {
+        let hash = self.hasher.hash_one(&key);
+        let entry = self.table.entry(
+            hash,
+            |(h, waiting)| *h == hash && waiting.key == key,
+            |(h, _)| *h,
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().1.posts.push(post),
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                let mut posts = SmallVec::new();
+                posts.push(post);
+                slot.insert((hash, Box::new(PendingKey { key, posts })));
+            }
+        }
+    }
+
+    /// Takes every POST waiting for `key`, in receipt order.
+    fn remove(&mut self, key: &OrderKey) -> Option<SmallVec<[Waiting; 1]>> {
+        let hash = self.hasher.hash_one(key);
+        let found = self
+            .table
+            .find_entry(hash, |(h, waiting)| *h == hash && waiting.key == *key);
+        found.ok().map(|slot| slot.remove().0 .1.posts)
+    }
+
+    /// Keeps the POSTs for which `keep` is true; keys left without POSTs go.
+    fn retain(&mut self, mut keep: impl FnMut(&Waiting) -> bool) {
+        self.table.retain(|(_, waiting)| {
+            waiting.posts.retain(|post| keep(post));
+            !waiting.posts.is_empty()
+        });
+    }
+
+    /// The number of waiting POSTs.
+    fn posts(&self) -> u64 {
+        self.table
+            .iter()
+            .map(|(_, waiting)| waiting.posts.len() as u64)
+            .sum()
+    }
+}
+
+/// A pending POST ([`Pending`]): an [`Observation`] without its key, which the table holds
+/// once.
+#[derive(Clone, Debug)]
+struct Waiting {
+    uid: OrderUid,
+    valid_to: u64,
+    outcome: PostOutcome,
+    received_at: Instant,
+    head: u64,
+}
+
+impl Waiting {
+    /// The key and the rest of `observation`.
+    fn split(observation: Observation) -> (OrderKey, Waiting) {
+        let Observation {
+            key,
+            uid,
+            valid_to,
+            outcome,
+            received_at,
+            head,
+        } = observation;
+        let post = Waiting {
+            uid,
+            valid_to,
+            outcome,
+            received_at,
+            head,
+        };
+        (key, post)
+    }
+
+    /// The observation again, with its key.
+    fn with_key(self, key: OrderKey) -> Observation {
+        Observation {
+            key,
+            uid: self.uid,
+            valid_to: self.valid_to,
+            outcome: self.outcome,
+            received_at: self.received_at,
+            head: self.head,
+        }
+    }
+}
+
 /// Summary of one latency-like distribution.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
@@ -386,7 +500,10 @@ pub struct Truth {
 
 struct Shared {
     ledger: Mutex<Ledger>,
-    app_data: RwLock<HashMap<B256, String>>,
+    /// The ledger's head, readable without its lock: every POST reads it first.
+    head: AtomicU64,
+    /// Shared strings: every stored order holds the document of its hash.
+    app_data: RwLock<HashMap<B256, Arc<str>>>,
     requests: Mutex<Requests>,
 }
 
@@ -404,11 +521,12 @@ impl Truth {
         let mut app_data = HashMap::new();
         app_data.insert(
             cowprotocol::EMPTY_APP_DATA_HASH,
-            cowprotocol::EMPTY_APP_DATA_JSON.to_owned(),
+            Arc::from(cowprotocol::EMPTY_APP_DATA_JSON),
         );
         Self {
             shared: Arc::new(Shared {
                 ledger: Mutex::new(Ledger::new(order_deadline_blocks, outcomes)),
+                head: AtomicU64::new(0),
                 app_data: RwLock::new(app_data),
                 requests: Mutex::new(Requests::new()),
             }),
@@ -426,14 +544,21 @@ impl Truth {
     /// `block + order_deadline_blocks` is now behind the head become lost, and POSTs received
     /// before this head that still match nothing are counted as unmatched.
     pub fn set_head(&self, block: u64) {
-        self.ledger().set_head(block, None);
+        self.move_head(block, None);
     }
 
     /// [`Truth::set_head`] with the head's timestamp (chain seconds): TWAP parts whose window
     /// starts at or before it open now, at `block`, and are expected to get an order by
     /// `block + order_deadline_blocks`. Without a timestamp only each TWAP's part 0 opens.
     pub fn set_head_at(&self, block: u64, timestamp: u64) {
-        self.ledger().set_head(block, Some(timestamp));
+        self.move_head(block, Some(timestamp));
+    }
+
+    /// Moves the ledger's head and its lock-free copy together (under the ledger's lock).
+    fn move_head(&self, block: u64, timestamp: Option<u64>) {
+        let mut ledger = self.ledger();
+        ledger.set_head(block, timestamp);
+        self.shared.head.store(ledger.head, Ordering::Release);
     }
 
     /// Closes the books at the end of a run: every event still awaiting becomes lost and every
@@ -441,6 +566,7 @@ impl Truth {
     pub fn finish(&self) {
         let mut ledger = self.ledger();
         ledger.set_head(u64::MAX, None);
+        self.shared.head.store(ledger.head, Ordering::Release);
         ledger.close_reasons();
     }
 
@@ -452,7 +578,7 @@ impl Truth {
 
     /// The head block last set.
     pub fn head(&self) -> u64 {
-        self.ledger().head
+        self.shared.head.load(Ordering::Acquire)
     }
 
     /// What became of the events of chain blocks `first..=last` (a fault's
@@ -518,12 +644,17 @@ impl Truth {
             .app_data
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        docs.insert(hash, doc);
+        docs.insert(hash, Arc::from(doc));
         hash
     }
 
     /// The app-data document with this hash, if known.
     pub fn app_data(&self, hash: &B256) -> Option<String> {
+        self.app_data_shared(hash).map(|doc| doc.to_string())
+    }
+
+    /// [`Truth::app_data`] without a copy of the document (a POST keeps it with its order).
+    pub(crate) fn app_data_shared(&self, hash: &B256) -> Option<Arc<str>> {
         let docs = self
             .shared
             .app_data
@@ -778,9 +909,10 @@ struct Ledger {
     /// (opening block, TWAP event id, part) of parts neither accepted nor missing.
     awaiting_parts: BTreeSet<(u64, usize, u64)>,
     /// POSTs whose key matched no event yet, in receipt order per key.
-    pending: HashMap<OrderKey, Vec<Observation>, FastHash>,
-    /// (kind label, outcome label) → POSTs.
-    received: BTreeMap<(String, String), u64>,
+    pending: Pending,
+    /// kind label → outcome label → POSTs; nested so that counting a POST looks both labels
+    /// up by `&str` (no allocation once the pair exists).
+    received: BTreeMap<String, BTreeMap<String, u64>>,
     unmatched_accepted: u64,
     kinds: PerKind<KindStats>,
     /// First-order latencies (seconds) not yet taken by the runner.
@@ -795,7 +927,7 @@ struct Ledger {
 
 impl Ledger {
     fn new(deadline: u64, outcomes: &[String]) -> Self {
-        let mut received = BTreeMap::new();
+        let mut received: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let base = ["accepted", "duplicate", "invalid", "mismatched"];
         let labels = base
             .iter()
@@ -803,7 +935,10 @@ impl Ledger {
             .chain(outcomes.iter().cloned());
         for outcome in labels {
             for kind in EventKind::LABELS.into_iter().chain([UNMATCHED]) {
-                received.insert((kind.to_owned(), outcome.clone()), 0);
+                received
+                    .entry(kind.to_owned())
+                    .or_default()
+                    .insert(outcome.clone(), 0);
             }
         }
         Self {
@@ -816,7 +951,7 @@ impl Ledger {
             awaiting: BTreeSet::new(),
             unopened: BTreeSet::new(),
             awaiting_parts: BTreeSet::new(),
-            pending: HashMap::default(),
+            pending: Pending::default(),
             received,
             unmatched_accepted: 0,
             kinds: PerKind::from_fn(|_| KindStats::new()),
@@ -858,8 +993,8 @@ impl Ledger {
         }
         for key in keys {
             if let Some(waiting) = self.pending.remove(&key) {
-                for observation in waiting {
-                    self.classify(observation);
+                for post in waiting {
+                    self.classify(post.with_key(key.clone()));
                 }
             }
         }
@@ -933,14 +1068,15 @@ impl Ledger {
             self.kinds[event.kind].parts.missing += 1;
         }
         let mut finalised = Vec::new();
-        self.pending.retain(|_, waiting| {
-            let (old, young): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|o| o.head < head);
-            finalised.extend(old);
-            *waiting = young;
-            !waiting.is_empty()
+        self.pending.retain(|post| {
+            let old = post.head < head;
+            if old {
+                finalised.push(post.outcome.clone());
+            }
+            !old
         });
-        for observation in finalised {
-            self.count_unmatched(&observation.outcome);
+        for outcome in finalised {
+            self.count_unmatched(&outcome);
         }
         while let Some(&(block, id)) = self.awaiting.first() {
             if block.saturating_add(self.deadline) >= head {
@@ -961,12 +1097,8 @@ impl Ledger {
         if self.by_key.contains_key(&observation.key) {
             self.classify(observation);
         } else {
-            // Room for one: most keys wait for one POST, and a default Vec would reserve four
-            // (over a kilobyte per unmatched POST).
-            self.pending
-                .entry(observation.key.clone())
-                .or_insert_with(|| Vec::with_capacity(1))
-                .push(observation);
+            let (key, post) = Waiting::split(observation);
+            self.pending.push(key, post);
         }
     }
 
@@ -1210,20 +1342,27 @@ impl Ledger {
     }
 
     fn count_received(&mut self, kind: &str, outcome: &PostOutcome) {
-        *self
-            .received
-            .entry((kind.to_owned(), outcome.label().to_owned()))
-            .or_default() += 1;
+        let label = outcome.label();
+        let known = self.received.get_mut(kind).and_then(|m| m.get_mut(label));
+        if let Some(count) = known {
+            *count += 1;
+            return;
+        }
+        let by_outcome = self.received.entry(kind.to_owned()).or_default();
+        *by_outcome.entry(label.to_owned()).or_default() += 1;
+    }
+
+    /// Every (kind, outcome, POSTs), in label order.
+    fn received(&self) -> impl Iterator<Item = (&str, &str, u64)> {
+        self.received.iter().flat_map(|(kind, by_outcome)| {
+            by_outcome
+                .iter()
+                .map(move |(outcome, count)| (kind.as_str(), outcome.as_str(), *count))
+        })
     }
 
     fn stats(&self) -> Stats {
-        let mut orders_received: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        for ((kind, outcome), count) in &self.received {
-            orders_received
-                .entry(kind.clone())
-                .or_default()
-                .insert(outcome.clone(), *count);
-        }
+        let orders_received = self.received.clone();
         let events = self
             .kinds
             .iter()
@@ -1235,7 +1374,7 @@ impl Ledger {
             posts: self.posts,
             orders_received,
             unmatched_orders: self.unmatched_accepted,
-            pending_posts: self.pending.values().map(|v| v.len() as u64).sum(),
+            pending_posts: self.pending.posts(),
             events,
             requests: BTreeMap::new(),
             app_data_documents: 0,
@@ -1248,11 +1387,11 @@ impl Ledger {
             "counter",
             "POST /api/v1/orders by matched event kind and outcome",
         );
-        for ((kind, outcome), count) in &self.received {
+        for (kind, outcome, count) in self.received() {
             out.sample(
                 names::ORDERS_RECEIVED_TOTAL,
                 &[("kind", kind), ("outcome", outcome)],
-                *count as f64,
+                count as f64,
             );
         }
         // One unlabelled total, so a bar can hold an engine's own "accepted"
@@ -1263,14 +1402,13 @@ impl Ledger {
             "POST /api/v1/orders answered 201, all kinds together",
         );
         let accepted: u64 = self
-            .received
-            .iter()
+            .received()
             // A mismatched order was answered 201 too: the API accepted it.
-            .filter(|((_, outcome), _)| {
-                outcome == PostOutcome::Accepted.label()
-                    || outcome == PostOutcome::Mismatched.label()
+            .filter(|(_, outcome, _)| {
+                *outcome == PostOutcome::Accepted.label()
+                    || *outcome == PostOutcome::Mismatched.label()
             })
-            .map(|(_, count)| count)
+            .map(|(_, _, count)| count)
             .sum();
         out.sample(names::ORDERS_ACCEPTED_TOTAL, &[], accepted as f64);
         out.header(
@@ -1279,11 +1417,12 @@ impl Ledger {
             "Accepted POSTs that are not the exact order their event requires",
         );
         for kind in EventKind::ALL {
-            let key = (
-                kind.label().to_owned(),
-                PostOutcome::Mismatched.label().to_owned(),
-            );
-            let count = self.received.get(&key).copied().unwrap_or(0);
+            let count = self
+                .received
+                .get(kind.label())
+                .and_then(|by_outcome| by_outcome.get(PostOutcome::Mismatched.label()))
+                .copied()
+                .unwrap_or(0);
             out.sample(
                 names::ORDERS_MISMATCHED_TOTAL,
                 &[("kind", kind.label())],
