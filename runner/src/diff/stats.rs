@@ -55,51 +55,19 @@ pub fn welch(base: &[f64], head: &[f64]) -> Option<Welch> {
     let difference = mh - mb;
     let (sb, sh) = (vb / base.len() as f64, vh / head.len() as f64);
     let se2 = sb + sh;
-    if se2 <= 0.0 || !se2.is_finite() {
-        // Both sides constant: either the same value or a certain difference.
-        let p = if difference == 0.0 { 1.0 } else { 0.0 };
-        return Some(Welch {
-            difference,
-            t: if difference == 0.0 {
-                0.0
-            } else {
-                f64::INFINITY.copysign(difference)
-            },
-            df: (base.len() + head.len() - 2) as f64,
-            p,
-            interval: (difference, difference),
-        });
-    }
-    let se = se2.sqrt();
-    let df = se2 * se2 / (sb * sb / (base.len() - 1) as f64 + sh * sh / (head.len() - 1) as f64);
-    let t = difference / se;
-    let dist = StudentsT::new(0.0, 1.0, df).ok()?;
-    let p = (2.0 * dist.cdf(-t.abs())).clamp(0.0, 1.0);
-    let half = dist.inverse_cdf(0.5 + INTERVAL_LEVEL / 2.0) * se;
-    Some(Welch {
-        difference,
-        t,
-        df,
-        p,
-        interval: (difference - half, difference + half),
-    })
+    let df = if se2 > 0.0 && se2.is_finite() {
+        se2 * se2 / (sb * sb / (base.len() - 1) as f64 + sh * sh / (head.len() - 1) as f64)
+    } else {
+        (base.len() + head.len() - 2) as f64
+    };
+    t_test(difference, se2.sqrt(), df)
 }
 
-/// The paired t-test of `head − base`, run `i` of head against run `i` of
-/// base: the runs of a pair were made side by side (interleaved), so the
-/// machine's slow drift, which moves both, drops out of their difference.
-/// `None` unless there are two pairs or more of equal-length sides.
-pub fn paired(base: &[f64], head: &[f64]) -> Option<Welch> {
-    if base.len() != head.len() {
-        return None;
-    }
-    let differences: Vec<f64> = base.iter().zip(head).map(|(b, h)| h - b).collect();
-    let difference = mean(&differences)?;
-    let n = differences.len() as f64;
-    let se = (variance(&differences)? / n).sqrt();
-    let df = n - 1.0;
+/// The two-sided t-test of `difference` with standard error `se` and `df`
+/// degrees of freedom, and its [`INTERVAL_LEVEL`] interval. A zero (or not
+/// finite) `se` means no spread at all: the difference is either none or certain.
+fn t_test(difference: f64, se: f64, df: f64) -> Option<Welch> {
     if se <= 0.0 || !se.is_finite() {
-        // Every pair moved by the same amount: either none or a certain one.
         return Some(Welch {
             difference,
             t: if difference == 0.0 {
@@ -123,6 +91,20 @@ pub fn paired(base: &[f64], head: &[f64]) -> Option<Welch> {
         p,
         interval: (difference - half, difference + half),
     })
+}
+
+/// The paired t-test of `head − base`, run `i` of head against run `i` of
+/// base: the runs of a pair were made side by side (interleaved), so the
+/// machine's slow drift, which moves both, drops out of their difference.
+/// `None` unless there are two pairs or more of equal-length sides.
+pub fn paired(base: &[f64], head: &[f64]) -> Option<Welch> {
+    if base.len() != head.len() {
+        return None;
+    }
+    let differences: Vec<f64> = base.iter().zip(head).map(|(b, h)| h - b).collect();
+    let n = differences.len() as f64;
+    let se = (variance(&differences)? / n).sqrt();
+    t_test(mean(&differences)?, se, n - 1.0)
 }
 
 /// Benjamini–Hochberg adjusted p-values, in the order given: a reading is
