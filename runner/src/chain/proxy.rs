@@ -777,10 +777,7 @@ impl Heads {
 /// The filter of the `eth_subscribe` call with `id` in `request` when it asks
 /// for `logs` (`{}` when it gives none).
 fn logs_filter(request: &Value, id: &Value) -> Option<Value> {
-    let call = match request {
-        Value::Array(calls) => calls.iter().find(|c| c.get("id") == Some(id)),
-        call => Some(call),
-    }?;
+    let call = call_with_id(request, id)?;
     (call.pointer("/params/0").and_then(Value::as_str) == Some("logs")).then(|| {
         call.pointer("/params/1")
             .cloned()
@@ -819,13 +816,18 @@ fn log_matches(filter: &Value, log: &Value) -> bool {
 
 /// Whether the `eth_subscribe` call with `id` in `request` asks for `newHeads`.
 fn is_new_heads(request: &Value, id: &Value) -> bool {
-    let call = match request {
-        Value::Array(calls) => calls.iter().find(|c| c.get("id") == Some(id)),
-        call => Some(call),
-    };
-    call.and_then(|c| c.pointer("/params/0"))
+    call_with_id(request, id)
+        .and_then(|c| c.pointer("/params/0"))
         .and_then(Value::as_str)
         == Some("newHeads")
+}
+
+/// The call with `id` in `request` (a single call, or one of a batch).
+fn call_with_id<'a>(request: &'a Value, id: &Value) -> Option<&'a Value> {
+    match request {
+        Value::Array(calls) => calls.iter().find(|c| c.get("id") == Some(id)),
+        call => Some(call),
+    }
 }
 
 fn message_text(message: &Message) -> Option<&str> {
