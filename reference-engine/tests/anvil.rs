@@ -17,8 +17,8 @@ use cowprotocol::{
 use serde_json::json;
 
 use common::{
-    ethflow_order_tx, ethflow_sell, free_port, start_chain, start_engine, start_orderbook, value,
-    Answers, Orderbook, Probe, BUY_TOKEN, CHAIN_ID, DEADLINE, WETH,
+    ethflow_order_tx, ethflow_sell, free_port, processed, start_chain, start_engine,
+    start_orderbook, subscribed, Answers, Orderbook, Probe, Series, BUY_TOKEN, DEADLINE, WETH,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,11 +50,8 @@ async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
     let probe = Probe::new(&metrics);
 
     // Ready once the head subscription is up.
-    let subscribed = format!(
-        "shepherd_chain_request_total{{chain_id=\"{CHAIN_ID}\",method=\"eth_subscribe\",outcome=\"ok\"}}"
-    );
     let started = Instant::now();
-    while probe.get(&subscribed).await < 1.0 {
+    while probe.get(&subscribed()).await < 1.0 {
         assert!(
             started.elapsed() < DEADLINE,
             "engine never subscribed:\n{}",
@@ -114,7 +111,7 @@ async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
         hashes.push(chain.rpc("eth_sendTransaction", json!([tx])).await);
     }
 
-    let processed = format!("reference_blocks_processed_total{{chain_id=\"{CHAIN_ID}\"}}");
+    let processed = processed();
     let before = probe.get(&processed).await;
     chain.mine().await;
     for hash in hashes {
@@ -174,51 +171,53 @@ async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
     );
 
     let m = probe.scrape().await.expect("metrics answer");
-    let series = |name: &str| value(&m, name);
-    let chain_series =
-        |name: &str, rest: &str| series(&format!("{name}{{chain_id=\"{CHAIN_ID}\"{rest}}}"));
+    let series = |name, labels: &[(&'static str, &str)]| Series::new(name, labels).read(&m);
+    let on_chain = |name, labels: &[(&'static str, &str)]| Series::on_chain(name, labels).read(&m);
     assert_eq!(
-        series("shepherd_module_errors_total{module=\"twap\",error_kind=\"poll_reverted\"}"),
+        series(
+            "shepherd_module_errors_total",
+            &[("module", "twap"), ("error_kind", "poll_reverted")]
+        ),
         1.0
     );
     assert_eq!(
-        chain_series("shepherd_cow_api_submit_total", ",outcome=\"accepted\""),
+        on_chain("shepherd_cow_api_submit_total", &[("outcome", "accepted")]),
         2.0
     );
     assert_eq!(
-        chain_series("shepherd_cow_api_submit_total", ",outcome=\"retry\""),
+        on_chain("shepherd_cow_api_submit_total", &[("outcome", "retry")]),
         2.0
     );
     assert_eq!(
-        chain_series(
+        on_chain(
             "shepherd_chain_request_total",
-            ",method=\"eth_call\",outcome=\"err\""
+            &[("method", "eth_call"), ("outcome", "err")]
         ),
         0.0
     );
     assert_eq!(
-        chain_series("reference_twap_active_orders", ""),
+        on_chain("reference_twap_active_orders", &[]),
         1.0,
         "the EOA one was dropped"
     );
-    let count = |kind: &str| {
-        series(&format!(
-            "shepherd_event_latency_seconds_count{{module=\"{kind}"
-        ))
-    };
-    assert_eq!(count("ethflow\",event_kind=\"order_placement\"}"), 1.0);
+    let count =
+        |name, module, event_kind| series(name, &[("module", module), ("event_kind", event_kind)]);
+    let summary_count = "shepherd_event_latency_seconds_count";
+    assert_eq!(count(summary_count, "ethflow", "order_placement"), 1.0);
     assert_eq!(
-        count("twap\",event_kind=\"conditional_order_created\"}"),
+        count(summary_count, "twap", "conditional_order_created"),
         2.0
     );
     assert_eq!(
-        count("twap\",event_kind=\"poll\"}"),
+        count(summary_count, "twap", "poll"),
         4.0,
         "one poll in each of the four later blocks"
     );
     assert_eq!(
-        series(
-            "shepherd_event_latency_seconds_histogram_count{module=\"twap\",event_kind=\"poll\"}"
+        count(
+            "shepherd_event_latency_seconds_histogram_count",
+            "twap",
+            "poll"
         ),
         4.0
     );

@@ -23,7 +23,7 @@ use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use common::{chain_series, Answers, Rig, DEADLINE};
+use common::{processed, Answers, Rig, Series, DEADLINE};
 
 /// Wait (bounded) until `check` holds, re-evaluating it every 50 ms.
 async fn until<F, Fut>(what: &str, rig: &Rig, mut check: F)
@@ -117,29 +117,20 @@ async fn websocket_drop(backfill: bool) {
     let log = || rig.log();
     rig.probe.wait_subscribed(1.0, &log).await;
     rig.chain.mine().await;
-    rig.probe
-        .wait_for(
-            &chain_series("reference_blocks_processed_total", ""),
-            1.0,
-            &log,
-        )
-        .await;
+    rig.probe.wait_for(&processed(), 1.0, &log).await;
 
     relay.cut();
     rig.send_ethflow(1).await;
     rig.chain.mine().await;
     rig.chain.mine().await;
-    let reconnects = format!(
-        "shepherd_stream_reconnects_total{{kind=\"block\",chain_id=\"{}\"}}",
-        common::CHAIN_ID
-    );
+    let reconnects = Series::on_chain("shepherd_stream_reconnects_total", &[("kind", "block")]);
     rig.probe.wait_for(&reconnects, 1.0, &log).await;
     relay.restore();
     rig.probe.wait_subscribed(2.0, &log).await;
     let processed = rig.probe.processed().await;
     rig.chain.mine().await;
 
-    let m = |name: &str| chain_series(name, "");
+    let m = |name: &'static str| Series::on_chain(name, &[]);
     if backfill {
         until("the missed order", &rig, || async {
             rig.ethflow_posts().len() == 1
@@ -208,13 +199,7 @@ async fn restart(persist: bool) {
     rig.send_ethflow(1).await;
     rig.chain.mine().await;
     // Handled (and, with the knob, saved) before the kill.
-    rig.probe
-        .wait_for(
-            &chain_series("reference_blocks_processed_total", ""),
-            1.0,
-            &log,
-        )
-        .await;
+    rig.probe.wait_for(&processed(), 1.0, &log).await;
     assert_eq!(rig.ethflow_posts().len(), 1);
 
     drop(engine); // SIGKILL
@@ -225,13 +210,13 @@ async fn restart(persist: bool) {
     let _engine = rig.engine(&rig.ws_url(), &env);
     rig.probe.wait_subscribed(1.0, &log).await;
     rig.chain.mine().await;
-    let processed = chain_series("reference_blocks_processed_total", "");
+    let blocks = processed();
     let resumed = rig
         .probe
-        .get(&chain_series("reference_resumed_from_block", ""))
+        .get(&Series::on_chain("reference_resumed_from_block", &[]))
         .await;
     if persist {
-        rig.probe.wait_for(&processed, 3.0, &log).await;
+        rig.probe.wait_for(&blocks, 3.0, &log).await;
         assert!(resumed > 0.0, "resumed from the cursor");
         let posts = rig.ethflow_posts();
         assert_eq!(
@@ -241,7 +226,7 @@ async fn restart(persist: bool) {
         );
         assert_ne!(posts[0], posts[1]);
     } else {
-        rig.probe.wait_for(&processed, 1.0, &log).await;
+        rig.probe.wait_for(&blocks, 1.0, &log).await;
         assert_eq!(resumed, 0.0);
         assert_eq!(rig.probe.processed().await, 1.0, "started at the head");
         assert_eq!(
@@ -276,13 +261,7 @@ async fn reorg(aware: bool) {
     rig.probe.wait_subscribed(1.0, &log).await;
     rig.chain.mine().await;
     rig.chain.mine().await;
-    rig.probe
-        .wait_for(
-            &chain_series("reference_blocks_processed_total", ""),
-            1.0,
-            &log,
-        )
-        .await;
+    rig.probe.wait_for(&processed(), 1.0, &log).await;
 
     rig.send_ethflow(1).await;
     rig.chain.mine().await;
@@ -312,7 +291,7 @@ async fn reorg(aware: bool) {
     );
     rig.chain.mine().await;
     rig.chain.mine().await;
-    let handled = chain_series("reference_head_block", "");
+    let handled = Series::on_chain("reference_head_block", &[]);
     rig.probe
         .wait_for(&handled, (event_block + 1) as f64, &log)
         .await;

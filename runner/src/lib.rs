@@ -24,3 +24,7 @@ pub mod report;
 pub mod scenario;
 pub mod search;
 pub mod shutdown;
+
+/// The `/metrics` reader and its flat samples, for tests that watch an engine outside a run
+/// (the reference engine's end-to-end tests read its metrics with the runner's own parser).
+pub use metrics::{scrape, MetricsError, Snapshot};

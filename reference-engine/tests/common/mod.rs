@@ -1,5 +1,6 @@
 //! What the end-to-end tests share: a real Anvil holding the replayed CoW contracts, an
-//! orderbook double, the engine as a child process, and its `/metrics` read back.
+//! orderbook double, the engine as a child process, and its `/metrics` read back with the
+//! runner's parser.
 //!
 //! Needs the Anvil binary (`npm install` at the workspace root, or `$ANVIL`) and the contract
 //! fixture (`$COW_FIXTURES`, default the runner's copy in `runner/fixtures/cow-contracts`); it
@@ -8,7 +9,6 @@
 // Each test crate uses a different part of this module.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +23,7 @@ use axum::Json;
 use cowprotocol::{
     CoWSwapEthFlow, EthFlowOrderData, COMPOSABLE_COW, EMPTY_APP_DATA_HASH, ETH_FLOW_PRODUCTION,
 };
+use runner::Snapshot;
 use serde_json::{json, Value};
 
 pub const CHAIN_ID: u64 = 11_155_111;
@@ -163,6 +164,11 @@ pub enum Answers {
 
 /// Orderbook double; every body is kept. appData lookups answer 404 (the tests only use the
 /// empty document).
+///
+/// Why not the mock orderbook: these tests script the answer to each POST (the first one of
+/// each owner refused, whatever the order of the engine's posts) and check the bodies exactly
+/// as the engine sent them. The mock answers from a seeded error mix and keeps orders as it
+/// parsed them; its own answers are tested in its crate.
 #[derive(Clone)]
 pub struct Orderbook {
     pub posts: Arc<Mutex<Vec<Value>>>,
@@ -268,64 +274,46 @@ pub fn start_engine(
     Killed(command.spawn().expect("spawn engine"))
 }
 
-/// Parse the Prometheus text into `series → value` (enough for exact-label look-ups).
-pub async fn scrape(http: &reqwest::Client, metrics: &str) -> Option<BTreeMap<String, f64>> {
-    let text = http
-        .get(format!("http://{metrics}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    Some(
-        text.lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .filter_map(|l| {
-                let (series, value) = l.rsplit_once(' ')?;
-                Some((series.to_owned(), value.parse().ok()?))
-            })
-            .collect(),
-    )
+/// One series of the engine's `/metrics`: a name and its exact label set.
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub name: &'static str,
+    pub labels: Vec<(&'static str, String)>,
 }
 
-pub fn value(metrics: &BTreeMap<String, f64>, series: &str) -> f64 {
-    *metrics
-        .get(series)
-        .unwrap_or_else(|| panic!("no series {series}"))
-}
-
-/// Reads the engine's `/metrics`.
-pub struct Probe {
-    pub http: reqwest::Client,
-    pub metrics: String,
-}
-
-impl Probe {
-    pub async fn scrape(&self) -> Option<BTreeMap<String, f64>> {
-        scrape(&self.http, &self.metrics).await
-    }
-
-    /// The series' value, 0 when it (or the endpoint) is not there yet.
-    pub async fn get(&self, series: &str) -> f64 {
-        self.scrape()
-            .await
-            .and_then(|m| m.get(series).copied())
-            .unwrap_or(0.0)
-    }
-
-    /// Wait (bounded) until `series` reaches `target`.
-    pub async fn wait_for(&self, series: &str, target: f64, log: &impl Fn() -> String) {
-        let started = Instant::now();
-        while self.get(series).await < target {
-            assert!(
-                started.elapsed() < DEADLINE,
-                "{series} never reached {target}:\n{}",
-                log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+impl Series {
+    /// `name` with exactly `labels`.
+    pub fn new(name: &'static str, labels: &[(&'static str, &str)]) -> Self {
+        Self {
+            name,
+            labels: labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
         }
     }
+
+    /// `name` of the test chain: `chain_id` plus `labels`.
+    pub fn on_chain(name: &'static str, labels: &[(&'static str, &str)]) -> Self {
+        let mut series = Self::new(name, labels);
+        series.labels.push(("chain_id", CHAIN_ID.to_string()));
+        series
+    }
+
+    /// Its value in `snapshot`, if it is there.
+    pub fn find(&self, snapshot: &Snapshot) -> Option<f64> {
+        let labels: Vec<(&str, &str)> = self.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        snapshot.value(self.name, &labels)
+    }
+
+    /// Its value in `snapshot`; a missing series fails the test.
+    pub fn read(&self, snapshot: &Snapshot) -> f64 {
+        self.find(snapshot)
+            .unwrap_or_else(|| panic!("no series {self:?} in the scrape"))
+    }
+}
+
+/// Reads the engine's `/metrics` with the runner's parser.
+pub struct Probe {
+    pub http: reqwest::Client,
+    pub url: String,
 }
 
 impl Probe {
@@ -335,28 +323,64 @@ impl Probe {
                 .no_proxy()
                 .build()
                 .expect("client"),
-            metrics: metrics.to_owned(),
+            url: format!("http://{metrics}/metrics"),
+        }
+    }
+
+    /// One scrape, `None` while the endpoint is not up (or not answering).
+    pub async fn scrape(&self) -> Option<Snapshot> {
+        runner::scrape(&self.http, &self.url, SCRAPE_TIMEOUT)
+            .await
+            .ok()
+            .map(|(_, snapshot)| snapshot)
+    }
+
+    /// The series' value, 0 when it (or the endpoint) is not there yet.
+    pub async fn get(&self, series: &Series) -> f64 {
+        self.scrape()
+            .await
+            .and_then(|m| series.find(&m))
+            .unwrap_or(0.0)
+    }
+
+    /// Wait (bounded) until `series` reaches `target`.
+    pub async fn wait_for(&self, series: &Series, target: f64, log: &impl Fn() -> String) {
+        let started = Instant::now();
+        while self.get(series).await < target {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "{series:?} never reached {target}:\n{}",
+                log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Wait (bounded) until the engine has subscribed `n` times in all.
     pub async fn wait_subscribed(&self, n: f64, log: &impl Fn() -> String) {
-        let series = format!(
-            "shepherd_chain_request_total{{chain_id=\"{CHAIN_ID}\",method=\"eth_subscribe\",outcome=\"ok\"}}"
-        );
-        self.wait_for(&series, n, log).await;
+        self.wait_for(&subscribed(), n, log).await;
     }
 
     /// The engine's `reference_blocks_processed_total`.
     pub async fn processed(&self) -> f64 {
-        self.get(&chain_series("reference_blocks_processed_total", ""))
-            .await
+        self.get(&processed()).await
     }
 }
 
-/// `name{chain_id="…"<rest>}`.
-pub fn chain_series(name: &str, rest: &str) -> String {
-    format!("{name}{{chain_id=\"{CHAIN_ID}\"{rest}}}")
+/// How long one scrape of the engine may take.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Successful `eth_subscribe` calls: the engine is following the chain.
+pub fn subscribed() -> Series {
+    Series::on_chain(
+        "shepherd_chain_request_total",
+        &[("method", "eth_subscribe"), ("outcome", "ok")],
+    )
+}
+
+/// Blocks the engine has handled.
+pub fn processed() -> Series {
+    Series::on_chain("reference_blocks_processed_total", &[])
 }
 
 /// The wei [`ethflow_order_tx`] sells for `quote_id` (0.1 ETH plus the id, so orders differ).
