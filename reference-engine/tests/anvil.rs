@@ -18,7 +18,7 @@ use serde_json::json;
 
 use common::{
     ethflow_order_tx, ethflow_sell, free_port, processed, start_chain, start_engine,
-    start_orderbook, subscribed, Answers, Orderbook, Probe, Series, BUY_TOKEN, DEADLINE, WETH,
+    start_orderbook, Answers, Orderbook, Probe, Series, BUY_TOKEN, WETH,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,15 +50,7 @@ async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
     let probe = Probe::new(&metrics);
 
     // Ready once the head subscription is up.
-    let started = Instant::now();
-    while probe.get(&subscribed()).await < 1.0 {
-        assert!(
-            started.elapsed() < DEADLINE,
-            "engine never subscribed:\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    probe.wait_subscribed(1.0, &log).await;
 
     chain.rpc("evm_setAutomine", json!([false])).await;
     let accounts = chain.rpc("eth_accounts", json!([])).await;

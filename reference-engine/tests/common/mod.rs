@@ -371,7 +371,7 @@ impl Probe {
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Successful `eth_subscribe` calls: the engine is following the chain.
-pub fn subscribed() -> Series {
+fn subscribed() -> Series {
     Series::on_chain(
         "shepherd_chain_request_total",
         &[("method", "eth_subscribe"), ("outcome", "ok")],
