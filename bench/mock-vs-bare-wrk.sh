@@ -31,6 +31,9 @@ WORKERS=2 "$bare_bin" "127.0.0.1:$bare_port" >/dev/null 2>&1 &
 bare_pid=$!
 trap 'kill "$mock_pid" "$bare_pid" 2>/dev/null || true' EXIT
 sleep 1
+# A server that could not bind its port has exited by now; say so instead of measuring nothing.
+kill -0 "$mock_pid" 2>/dev/null || { echo "the mock did not start on port $mock_port" >&2; exit 1; }
+kill -0 "$bare_pid" 2>/dev/null || { echo "the bare server did not start on port $bare_port" >&2; exit 1; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks_per_s=$(getconf CLK_TCK)
 phase=0

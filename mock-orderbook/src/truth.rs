@@ -287,21 +287,50 @@ struct PendingKey {
     posts: SmallVec<[Waiting; 1]>,
 }
 
+impl PendingKey {
+    /// `observation` as it would wait, boxed. [`Truth::observe`] builds it before it takes the
+    /// ledger lock: the box's first write may fault in a fresh page (under wrk the mock's
+    /// allocator takes 2 MiB huge pages, about 5 ms to zero on this VM's cold memory), and a
+    /// fault under the lock stalls every other POST for that long.
+    fn boxed(observation: Observation) -> Box<Self> {
+        let (key, post) = Waiting::split(observation);
+        let mut posts = SmallVec::new();
+        posts.push(post);
+        Box::new(PendingKey { key, posts })
+    }
+
+    /// The first POST waiting for this key (every entry holds at least one).
+    fn first(&self) -> &Waiting {
+        &self.posts[0]
+    }
+
+    /// The observation again (the one POST of a box from [`PendingKey::boxed`]).
+    fn into_observation(self: Box<Self>) -> Observation {
+        let PendingKey { key, posts } = *self;
+        let post = posts
+            .into_iter()
+            .next()
+            .expect("a boxed observation holds its POST");
+        post.with_key(key)
+    }
+}
+
 impl Pending {
-    /// Queues `post` behind the earlier POSTs of `key`.
-    fn push(&mut self, key: OrderKey, post: Waiting) {
-        let hash = self.hasher.hash_one(&key);
+    /// Queues `post` behind the earlier POSTs of its key (its box goes when the key already
+    /// waits).
+    fn push(&mut self, post: Box<PendingKey>) {
+        let hash = self.hasher.hash_one(&post.key);
         let entry = self.table.entry(
             hash,
-            |(h, waiting)| *h == hash && waiting.key == key,
+            |(h, waiting)| *h == hash && waiting.key == post.key,
             |(h, _)| *h,
         );
         match entry {
-            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().1.posts.push(post),
+            hashbrown::hash_table::Entry::Occupied(mut slot) => {
+                slot.get_mut().1.posts.extend(post.posts)
+            }
             hashbrown::hash_table::Entry::Vacant(slot) => {
-                let mut posts = SmallVec::new();
-                posts.push(post);
-                slot.insert((hash, Box::new(PendingKey { key, posts })));
+                slot.insert((hash, post));
             }
         }
     }
@@ -686,7 +715,8 @@ impl Truth {
 
     /// Counts one parsed POST (called by the server).
     pub(crate) fn observe(&self, observation: Observation) {
-        self.ledger().observe(observation);
+        let post = PendingKey::boxed(observation);
+        self.ledger().observe(post);
     }
 
     /// Counts one POST that could not be parsed (called by the server).
@@ -1089,16 +1119,16 @@ impl Ledger {
         }
     }
 
-    fn observe(&mut self, observation: Observation) {
+    /// Counts one parsed POST: classified when an event has its key, else it waits.
+    fn observe(&mut self, post: Box<PendingKey>) {
         self.posts += 1;
-        if observation.outcome == PostOutcome::Duplicate {
-            self.duplicate_at.push(observation.received_at);
+        if post.first().outcome == PostOutcome::Duplicate {
+            self.duplicate_at.push(post.first().received_at);
         }
-        if self.by_key.contains_key(&observation.key) {
-            self.classify(observation);
+        if self.by_key.contains_key(&post.key) {
+            self.classify(post.into_observation());
         } else {
-            let (key, post) = Waiting::split(observation);
-            self.pending.push(key, post);
+            self.pending.push(post);
         }
     }
 
