@@ -2294,6 +2294,32 @@ mod tests {
     }
 
     #[test]
+    fn posts_waiting_on_one_key_are_classified_in_receipt_order() {
+        let truth = Truth::new(3, &[]);
+        let t0 = Instant::now();
+        truth.set_head(9);
+        let at = |ms| t0 + Duration::from_millis(ms);
+        post(&truth, 1, PostOutcome::Injected(Fault::Http500), at(5));
+        post(&truth, 1, PostOutcome::Injected(Fault::Http503), at(6));
+        post(&truth, 1, PostOutcome::Accepted, at(7));
+        assert_eq!(truth.stats().pending_posts, 3);
+        truth.register(vec![event(EventKind::EthFlow, 10, t0, 1)]);
+        truth.set_head(10);
+        let s = truth.stats();
+        assert_eq!(s.pending_posts, 0);
+        assert_eq!(s.events["ethflow"].matched, 1);
+        // Taken in receipt order, the accepted POST is the third the event took, 7 ms after
+        // the block was mined.
+        assert_eq!(s.events["ethflow"].posts_per_event.max, 3.0);
+        let latency = s.events["ethflow"].latency_seconds.max;
+        assert!((latency - 0.007).abs() < 1e-4, "{latency}");
+        for outcome in ["Http500", "Http503", "accepted"] {
+            assert_eq!(received(&s, "ethflow", outcome), 1, "{outcome}");
+        }
+        invariant_holds(&s);
+    }
+
+    #[test]
     fn posts_matching_nothing_become_unmatched_at_the_next_head() {
         let truth = Truth::new(3, &[]);
         let t0 = Instant::now();
