@@ -49,10 +49,8 @@ pub use settings::{
     MAX_ORDER_DEADLINE_BLOCKS,
 };
 pub use truth::{
-    EventStats, ExactOrder, ExpectedOrder, OrderKey, PostOutcome, SpanTruth, Stats, Summary, Truth,
-    TwapSchedule, LOST_GAVE_UP_ON_RETRYABLE, LOST_LATE, LOST_MISMATCHED, LOST_NEVER_POSTED,
-    LOST_REASONS, LOST_REJECTED, PART_DUPLICATE, PART_EXPECTED, PART_LATE, PART_MATCHED,
-    PART_MISSING, PART_OUTCOMES, UNMATCHED,
+    EventStats, ExactOrder, ExpectedOrder, LossReason, OrderKey, PartOutcome, PostOutcome,
+    SpanTruth, Stats, Summary, Truth, TwapSchedule, UNMATCHED,
 };
 
 /// How long [`MockServer::shutdown`] waits for open connections before aborting the server.
