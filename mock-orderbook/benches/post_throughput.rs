@@ -123,6 +123,7 @@ fn expected(n: u64, mined_at: Instant) -> ExpectedOrder {
         exact: None,
         twap: None,
         tx_hash: B256::ZERO,
+        log_index: 0,
     }
 }
 

@@ -63,6 +63,19 @@ impl Fault {
         }
     }
 
+    /// The HTTP status the mock answers it with; `None` for a reset connection, which never
+    /// sends one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Fault::Rejected(_) => Some(400),
+            Fault::Http429 => Some(429),
+            Fault::Http500 => Some(500),
+            Fault::Http503 => Some(503),
+            Fault::ConnectionReset => None,
+            Fault::SlowResponse => Some(504),
+        }
+    }
+
     /// Whether an engine should try the same order again: every transport fault is; an
     /// errorType is a verdict on the order.
     pub fn is_retryable(&self) -> bool {

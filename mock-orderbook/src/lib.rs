@@ -49,8 +49,10 @@ pub use settings::{
     MAX_ORDER_DEADLINE_BLOCKS,
 };
 pub use truth::{
-    EventStats, ExactOrder, ExpectedOrder, LossReason, OrderKey, PartOutcome, PostOutcome,
-    SpanTruth, Stats, Summary, Truth, TwapSchedule, UNMATCHED,
+    order_line_schema, EventStats, ExactHistogram, ExactOrder, ExactSamples, ExpectedOrder,
+    FirstAccepted, LossReason, OrderKey, OrderLine, OrderOutcome, PartOutcome, PartWindow,
+    PostOutcome, RequestCount, RequestLine, Route, SpanTruth, Stats, Summary, Truth, TwapSchedule,
+    UNMATCHED,
 };
 
 /// How long [`MockServer::shutdown`] waits for open connections before aborting the server.

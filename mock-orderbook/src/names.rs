@@ -25,6 +25,9 @@ pub const EVENTS_LOST_TOTAL: &str = "cowload_events_lost_total";
 /// Counter by `kind` of lost events that got an accepted order later.
 pub const EVENTS_LATE_TOTAL: &str = "cowload_events_late_total";
 
+/// Counter by `kind` of events whose deadline lay after the run's last block and that had no order by then: not due yet, never lost (counted when the books close).
+pub const EVENTS_UNJUDGED_TOTAL: &str = "cowload_events_unjudged_total";
+
 /// Counter by `kind` of events a reorg took off the chain: no order is expected for them.
 pub const EVENTS_REORGED_TOTAL: &str = "cowload_events_reorged_total";
 

@@ -243,6 +243,7 @@ where
     Fut: std::future::Future<Output = Response>,
 {
     let arrival = Instant::now();
+    req.extensions_mut().insert(Arrival(arrival));
     let response = match delay_or_limit(&state.shared, route, &mut req, arrival) {
         Gate::Refuse(response) => response,
         Gate::Pass(delay) => {
@@ -457,7 +458,17 @@ const APPLICATION_JSON: &str = "application/json";
 /// `"0x` + 112 hex digits + `"`.
 const UID_JSON_LEN: usize = 3 + 2 * 56 + 1;
 
-async fn get_order(State(state): State<MockState>, Path(uid): Path<String>) -> Response {
+/// When a request arrived, before any injected latency (set by [`observed`]).
+#[derive(Clone, Copy, Debug)]
+struct Arrival(Instant);
+
+/// `GET /api/v1/orders/{uid}`: the stored order, or `OrderNotFound`. A UID some event is
+/// owed joins that order's trace, found or not.
+async fn get_order(
+    State(state): State<MockState>,
+    Path(uid): Path<String>,
+    arrival: Option<axum::Extension<Arrival>>,
+) -> Response {
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -474,15 +485,17 @@ async fn get_order(State(state): State<MockState>, Path(uid): Path<String>) -> R
         .orders
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    match orders.get(&uid) {
-        Some(stored) => {
-            let order = stored.order.to_order_created_at(
-                stored.full_app_data.as_deref().map(str::to_owned),
-                stored.created,
-            );
-            drop(orders);
-            Json(order).into_response()
-        }
+    let order = orders.get(&uid).map(|stored| {
+        stored.order.to_order_created_at(
+            stored.full_app_data.as_deref().map(str::to_owned),
+            stored.created,
+        )
+    });
+    drop(orders);
+    let at = arrival.map_or_else(Instant::now, |a| a.0 .0);
+    state.shared.truth.observe_get(&uid, order.is_some(), at);
+    match order {
+        Some(order) => Json(order).into_response(),
         None => not_found(),
     }
 }
@@ -896,6 +909,8 @@ mod tests {
                 .expect("request");
             let resp = app(s.clone()).oneshot(req).await.expect("infallible");
             assert_eq!(resp.status(), status, "{fault}");
+            let said = Fault::parse(fault).and_then(|f| f.status());
+            assert_eq!(said, Some(status.as_u16()), "Fault::status of {fault}");
             let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
             assert_eq!(retry_after.is_some(), fault == "Http429", "{fault}");
             let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
@@ -1052,6 +1067,7 @@ mod tests {
             exact: None,
             twap: None,
             tx_hash: B256::repeat_byte(0x77),
+            log_index: 0,
         }]);
         truth.set_head(7);
         assert_eq!(post_json(&s, &vector_order()).await.0, StatusCode::CREATED);
@@ -1072,6 +1088,45 @@ mod tests {
         assert_eq!(stats.orders_received["ethflow"]["duplicate"], 1);
         assert_eq!(stats.orders_received["unmatched"]["accepted"], 1);
         assert_eq!(stats.unmatched_orders, 1);
+    }
+
+    /// Issue 23: a GET of an owed UID joins that order's trace, found or not, in order with
+    /// its POSTs.
+    #[tokio::test]
+    async fn gets_of_an_owed_uid_join_its_trace() {
+        let s = state(Config::default());
+        let truth = s.truth();
+        let body = vector_order().to_string();
+        let parsed = api::parse_order(body.as_bytes(), s.domain()).expect("the vector parses");
+        truth.register(vec![ExpectedOrder {
+            kind: EventKind::EthFlow,
+            block: 7,
+            mined_at: Instant::now(),
+            key: parsed.key(),
+            exact: Some(crate::ExactOrder {
+                order: parsed.data,
+                owner: parsed.owner,
+                domain: s.domain().clone(),
+            }),
+            twap: None,
+            tx_hash: B256::repeat_byte(0x77),
+            log_index: 0,
+        }]);
+        truth.set_head(7);
+        let get = format!("/api/v1/orders/{}", parsed.uid);
+        assert_eq!(get_json(&s, &get).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(post_json(&s, &vector_order()).await.0, StatusCode::CREATED);
+        assert_eq!(get_json(&s, &get).await.0, StatusCode::OK);
+        truth.finish();
+        let mut lines = Vec::new();
+        truth.each_order_line(|line| lines.push(line));
+        let answers: Vec<&str> = lines[0]
+            .requests
+            .iter()
+            .map(|r| r.answer.as_str())
+            .collect();
+        assert_eq!(answers, ["not_found", "accepted", "found"]);
+        assert_eq!(lines[0].outcome, crate::OrderOutcome::Matched);
     }
 
     #[tokio::test]

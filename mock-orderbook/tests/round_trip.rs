@@ -53,6 +53,7 @@ async fn real_round_trip_through_a_socket() -> anyhow::Result<()> {
         exact: None,
         twap: None,
         tx_hash: B256::repeat_byte(3),
+        log_index: 0,
     }]);
     truth.set_head(3);
 

@@ -44,11 +44,14 @@ pub enum Command {
     /// Print the scenario JSON Schema (as committed in schemas/scenario.schema.json).
     Schema {
         /// Print the outcome.json schema instead (schemas/outcome.schema.json).
-        #[arg(long, conflicts_with = "search")]
+        #[arg(long, group = "which")]
         outcome: bool,
         /// Print the search.json schema instead (schemas/search.schema.json).
-        #[arg(long)]
+        #[arg(long, group = "which")]
         search: bool,
+        /// Print the schema of one orders.jsonl line instead (schemas/orders.schema.json).
+        #[arg(long, group = "which")]
+        orders: bool,
     },
     /// Compare two outcomes (files, run directories or repeat directories) or two search.json (exit 0, 1 a regression with --fail-on-regression, 2 unreadable input, 4 different scenarios).
     Diff {
@@ -120,8 +123,13 @@ mod tests {
             parse_words(&["runner", "schema"]).command,
             Command::Schema {
                 outcome: false,
-                search: false
+                search: false,
+                orders: false
             }
+        ));
+        assert!(matches!(
+            parse_words(&["runner", "schema", "--orders"]).command,
+            Command::Schema { orders: true, .. }
         ));
         match parse_words(&["runner", "search", "s.yaml", "--max", "40"]).command {
             Command::Search { request: r, .. } => {

@@ -31,9 +31,15 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Validate { files } => validate(&files),
-        Command::Schema { outcome, search } => {
+        Command::Schema {
+            outcome,
+            search,
+            orders,
+        } => {
             if search {
                 print!("{}", search::json_schema());
+            } else if orders {
+                print!("{}", mock_orderbook::order_line_schema());
             } else if outcome {
                 print!("{}", report::json_schema());
             } else {

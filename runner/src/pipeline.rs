@@ -135,27 +135,24 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         engine_log_tail: engine_tail,
         engine_exit,
         chain_genesis_timestamp: stages.chain.genesis_timestamp,
-        block_latencies: report::BlockLatencies::default(),
         run_dir: run_dir.clone(),
         origin: stages.chain.origin.clone(),
         ended_early,
     };
+    let truth = stages.mock.truth();
     stages.stop().await;
+    // Written once the engine has stopped: no order arrives while the file is streamed.
+    let orders = report::orders::write(&truth, &run_dir.join(report::orders::FILE))?;
     let Judged {
         delivery,
         series,
         mock_stats,
         failure,
-        latencies,
         faults,
         ..
     } = match result {
         Ok(judged) => judged,
         Err(partial) => *partial,
-    };
-    let facts = RunFacts {
-        block_latencies: latencies,
-        ..facts
     };
     let verdicts = bars::evaluate(&plan.bars, &series);
     let mut outcome = Outcome::new(
@@ -168,6 +165,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         facts,
     );
     outcome.faults = faults;
+    outcome.orders = Some(orders);
     report::write(&outcome, &run_dir, options.junit.as_deref())?;
     match failure {
         Some(error) => Err(error),
@@ -183,8 +181,6 @@ struct Judged {
     failure: Option<RunError>,
     /// How the engine exited when it died during the run.
     engine_exit: Option<String>,
-    /// Exact first-order latencies per block interval.
-    latencies: report::BlockLatencies,
     /// The bar that ended the load early.
     ended_early: Option<report::EndedEarly>,
     /// What each fault of the timeline did.
@@ -232,7 +228,6 @@ impl Stages<'_> {
                     mock_stats: None,
                     failure: Some(e),
                     engine_exit: None,
-                    latencies: report::BlockLatencies::default(),
                     ended_early: None,
                     faults: Vec::new(),
                 }))
@@ -266,7 +261,6 @@ impl Stages<'_> {
             Ok(_) | Err(_) => None,
         };
         let series = std::mem::take(&mut observer.series);
-        let latencies = std::mem::take(&mut observer.latencies);
         let mut faults = observer.take_fault_records();
         faults::judge(&mut faults, &self.mock.truth());
         match loaded {
@@ -277,7 +271,6 @@ impl Stages<'_> {
                     mock_stats: stats,
                     failure,
                     engine_exit,
-                    latencies,
                     ended_early,
                     faults,
                 };
@@ -292,7 +285,6 @@ impl Stages<'_> {
                 mock_stats: stats,
                 failure: Some(RunError::Load(e)),
                 engine_exit,
-                latencies,
                 ended_early,
                 faults,
             })),

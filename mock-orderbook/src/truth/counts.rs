@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::{EventStats, LossReason, PartOutcome, Summary};
+use super::{EventStats, ExactHistogram, ExactSamples, LossReason, PartOutcome, Summary};
 use crate::prom::{self, Buckets};
 
 /// Distributions of one kind: hdrhistograms for quantiles in `/_stats`, fixed buckets for
@@ -15,6 +15,8 @@ pub(super) struct KindStats {
     pub(super) matched: u64,
     pub(super) lost: u64,
     pub(super) late: u64,
+    /// Events still awaiting their order when the run ended before their deadline.
+    pub(super) unjudged: u64,
     /// Events a reorg took back, and the accepted orders they got.
     pub(super) reorged: u64,
     pub(super) orders_for_reorged: u64,
@@ -29,6 +31,8 @@ pub(super) struct KindStats {
     pub(super) latency_buckets: Buckets,
     pub(super) blocks_buckets: Buckets,
     pub(super) posts_buckets: Buckets,
+    /// Exact observations of the three histograms not yet taken by the runner.
+    pub(super) recent: ExactSamples,
 }
 
 /// One hour in microseconds: latencies above it are clamped.
@@ -41,6 +45,7 @@ impl KindStats {
             matched: 0,
             lost: 0,
             late: 0,
+            unjudged: 0,
             reorged: 0,
             orders_for_reorged: 0,
             parts: PartCounts::default(),
@@ -52,6 +57,7 @@ impl KindStats {
             latency_buckets: Buckets::new(prom::EVENT_TO_ORDER_SECONDS_BUCKETS),
             blocks_buckets: Buckets::new(prom::EVENT_TO_ORDER_BLOCKS_BUCKETS),
             posts_buckets: Buckets::new(prom::POSTS_PER_EVENT_BUCKETS),
+            recent: ExactSamples::default(),
         }
     }
 
@@ -62,12 +68,18 @@ impl KindStats {
         self.blocks.saturating_record(blocks);
         self.latency_buckets.observe(latency.as_secs_f64());
         self.blocks_buckets.observe(blocks as f64);
+        self.recent
+            .push(ExactHistogram::EventToOrderSeconds, latency.as_secs_f64());
+        self.recent
+            .push(ExactHistogram::EventToOrderBlocks, blocks as f64);
     }
 
     /// POSTs one order took (an event's, or a TWAP part's) up to its first acceptance.
     pub(super) fn record_posts(&mut self, posts: u64) {
         self.posts.saturating_record(posts);
         self.posts_buckets.observe(posts as f64);
+        self.recent
+            .push(ExactHistogram::OrderPostsPerEvent, posts as f64);
     }
 
     pub(super) fn stats(&self) -> EventStats {
@@ -76,6 +88,7 @@ impl KindStats {
             matched: self.matched,
             lost: self.lost,
             late: self.late,
+            unjudged: self.unjudged,
             awaiting: self.awaiting(),
             latency_seconds: summary(&self.latency_us, 1e-6),
             blocks: summary(&self.blocks, 1.0),
@@ -85,6 +98,7 @@ impl KindStats {
             parts_missing: self.parts.missing,
             parts_late: self.parts.late,
             parts_duplicate: self.parts.duplicate,
+            parts_unjudged: self.parts.unjudged,
             parts_awaiting: self.parts.awaiting(),
             lost_reasons: owned(&self.lost_reasons),
             parts_missing_reasons: owned(&self.parts_missing_reasons),
@@ -94,7 +108,7 @@ impl KindStats {
     }
 
     pub(super) fn awaiting(&self) -> u64 {
-        self.registered - self.matched - self.lost - self.reorged
+        self.registered - self.matched - self.lost - self.reorged - self.unjudged
     }
 }
 
@@ -112,14 +126,16 @@ pub(super) struct PartCounts {
     pub(super) missing: u64,
     pub(super) late: u64,
     pub(super) duplicate: u64,
+    /// Parts still awaiting their order when the run ended before their deadline.
+    pub(super) unjudged: u64,
 }
 
 impl PartCounts {
     pub(super) fn awaiting(&self) -> u64 {
-        self.expected - self.matched - self.missing
+        self.expected - self.matched - self.missing - self.unjudged
     }
 
-    /// The value of [`names::TWAP_PARTS_TOTAL`] for `outcome`.
+    /// The value of [`crate::names::TWAP_PARTS_TOTAL`] for `outcome`.
     pub(super) fn total(&self, outcome: PartOutcome) -> u64 {
         match outcome {
             PartOutcome::Expected => self.expected,
@@ -127,6 +143,7 @@ impl PartCounts {
             PartOutcome::Missing => self.missing,
             PartOutcome::Late => self.late,
             PartOutcome::Duplicate => self.duplicate,
+            PartOutcome::Unjudged => self.unjudged,
         }
     }
 }

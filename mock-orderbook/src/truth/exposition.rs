@@ -63,7 +63,7 @@ impl Ledger {
                 count as f64,
             );
         }
-        let counters: [KindCounter; 6] = [
+        let counters: [KindCounter; 7] = [
             (
                 names::EVENTS_REGISTERED_TOTAL,
                 "Events the runner registered",
@@ -83,6 +83,11 @@ impl Ledger {
                 names::EVENTS_LATE_TOTAL,
                 "Lost events that got an accepted order later",
                 |s| s.late,
+            ),
+            (
+                names::EVENTS_UNJUDGED_TOTAL,
+                "Events still within their deadline when the run ended (not due: never lost)",
+                |s| s.unjudged,
             ),
             (
                 names::EVENTS_REORGED_TOTAL,
@@ -105,7 +110,7 @@ impl Ledger {
         out.header(
             names::TWAP_PARTS_TOTAL,
             "counter",
-            "TWAP parts by outcome: expected (window opened), matched, missing, late, duplicate",
+            "TWAP parts by outcome: expected (window opened), matched, missing, late, duplicate, unjudged (deadline after the run)",
         );
         let parts = &self.kinds[EventKind::Twap].parts;
         for outcome in PartOutcome::ALL {

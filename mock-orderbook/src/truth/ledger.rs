@@ -4,26 +4,34 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
+use alloy::primitives::{Address, B256};
+use cowprotocol::OrderUid;
+
 use super::counts::KindStats;
 use super::pending::{Pending, PendingKey};
+use super::record::{Accepted, Answer, Owed, Request};
 use super::{
     ExactOrder, ExpectedOrder, FastHash, LossReason, Observation, OrderKey, PostOutcome, SpanTruth,
     Stats, TwapSchedule, UNMATCHED,
 };
 use crate::kind::{EventKind, PerKind};
 
+/// One registered event.
 pub(super) struct EventRecord {
     pub(super) kind: EventKind,
     pub(super) exact: Option<ExactOrder>,
     pub(super) block: u64,
     pub(super) mined_at: Instant,
-    pub(super) posts: u64,
-    pub(super) accepted: bool,
-    pub(super) lost: bool,
-    /// The last answer to a POST for it (TWAP: for its part 0), for the loss reason.
-    pub(super) last: Option<PostOutcome>,
-    /// Its loss reason has been counted.
-    pub(super) reason_counted: bool,
+    /// The transaction that emitted it, and the log's index in its block.
+    pub(super) tx: B256,
+    pub(super) log_index: u64,
+    /// The order's owner.
+    pub(super) owner: Address,
+    /// The UID it requires, when the event fixes it and has no parts (EthFlow).
+    pub(super) uid: Option<OrderUid>,
+    /// Its own order (TWAP: judged by part 0, the one the event counters count); its trace
+    /// holds the POSTs no part's window holds (TWAP) or every request for it (EthFlow).
+    pub(super) owed: Owed,
     /// The TWAP's schedule and its parts opened so far, in order (part `i` at index `i`).
     pub(super) twap: Option<(TwapSchedule, Vec<PartRecord>)>,
     /// A reorg took it off the chain.
@@ -36,14 +44,9 @@ pub(super) struct EventRecord {
 pub(super) struct PartRecord {
     /// The head when the mock learnt the window was open (the part's deadline counts from it).
     pub(super) open_block: u64,
-    /// POSTs attributed to this part.
-    pub(super) posts: u64,
-    pub(super) accepted: bool,
-    pub(super) lost: bool,
-    /// The last answer to a POST for it, for the loss reason.
-    pub(super) last: Option<PostOutcome>,
-    /// Its loss reason has been counted.
-    pub(super) reason_counted: bool,
+    /// The UID the part requires, when the event fixes it.
+    pub(super) uid: Option<OrderUid>,
+    pub(super) owed: Owed,
 }
 
 pub(super) struct Ledger {
@@ -67,8 +70,11 @@ pub(super) struct Ledger {
     pub(super) received: BTreeMap<String, BTreeMap<String, u64>>,
     pub(super) unmatched_accepted: u64,
     pub(super) kinds: PerKind<KindStats>,
-    /// First-order latencies (seconds) not yet taken by the runner.
-    pub(super) recent_latencies: Vec<f64>,
+    /// The UID each owed order requires → (event id, part), so that a `GET` of it joins its
+    /// trace.
+    pub(super) owed_uids: HashMap<OrderUid, (usize, Option<u64>), FastHash>,
+    /// The books are closed ([`Ledger::close`]): later POSTs are traced, never judged.
+    pub(super) closed: bool,
     /// When each accepted order (the one its event requires) was received, for the
     /// recovery time after a fault.
     pub(super) accepted_at: Vec<Instant>,
@@ -107,7 +113,8 @@ impl Ledger {
             received,
             unmatched_accepted: 0,
             kinds: PerKind::from_fn(|_| KindStats::new()),
-            recent_latencies: Vec::new(),
+            owed_uids: HashMap::default(),
+            closed: false,
             accepted_at: Vec::new(),
             duplicate_at: Vec::new(),
         }
@@ -117,16 +124,24 @@ impl Ledger {
         let mut keys = Vec::with_capacity(events.len());
         for event in events {
             let id = self.events.len();
+            // An order without parts is owed by UID as soon as it is known (a GET can find it).
+            let uid = match (&event.exact, event.twap) {
+                (Some(exact), None) => Some(exact.uid(None)),
+                _ => None,
+            };
+            if let Some(uid) = uid {
+                self.owed_uids.insert(uid, (id, None));
+            }
             self.events.push(EventRecord {
                 kind: event.kind,
                 exact: event.exact,
                 block: event.block,
                 mined_at: event.mined_at,
-                posts: 0,
-                accepted: false,
-                lost: false,
-                last: None,
-                reason_counted: false,
+                tx: event.tx_hash,
+                log_index: event.log_index,
+                owner: event.key.owner,
+                uid,
+                owed: Owed::default(),
                 twap: event.twap.map(|schedule| (schedule, Vec::new())),
                 reorged: false,
                 orders_for_reorged: 0,
@@ -155,18 +170,19 @@ impl Ledger {
     /// Opens the next part of TWAP event `id` at `block`; returns its index.
     fn open_part(&mut self, id: usize, block: u64) -> u64 {
         let event = &mut self.events[id];
-        let Some((_, parts)) = event.twap.as_mut() else {
+        let Some((schedule, parts)) = event.twap.as_mut() else {
             return 0;
         };
         let part = parts.len() as u64;
+        let uid = part_uid(event.exact.as_ref(), schedule, part);
         parts.push(PartRecord {
             open_block: block,
-            posts: 0,
-            accepted: false,
-            lost: false,
-            last: None,
-            reason_counted: false,
+            uid,
+            owed: Owed::default(),
         });
+        if let Some(uid) = uid {
+            self.owed_uids.insert(uid, (id, Some(part)));
+        }
         self.kinds[event.kind].parts.expected += 1;
         self.awaiting_parts.insert((block, id, part));
         part
@@ -215,7 +231,7 @@ impl Ledger {
             self.awaiting_parts.pop_first();
             let event = &mut self.events[id];
             if let Some((_, parts)) = event.twap.as_mut() {
-                parts[part as usize].lost = true;
+                parts[part as usize].owed.lost = true;
             }
             self.kinds[event.kind].parts.missing += 1;
         }
@@ -236,9 +252,35 @@ impl Ledger {
             }
             self.awaiting.pop_first();
             let event = &mut self.events[id];
-            event.lost = true;
+            event.owed.lost = true;
             self.kinds[event.kind].lost += 1;
         }
+    }
+
+    /// Closes the books at the end of a run whose last block is the head. What was due by
+    /// then is judged as if the next head had come: an order still missing whose deadline
+    /// was the last block is lost, every POST still pending is unmatched. What was not due
+    /// yet (a deadline after the last block) is unjudged: neither matched nor lost. Then
+    /// every lost order gets its reason. Later POSTs are still traced, never judged.
+    pub(super) fn close(&mut self) {
+        let last = self.head;
+        self.set_head(last.saturating_add(1), None);
+        self.head = last;
+        for (_, id) in std::mem::take(&mut self.awaiting) {
+            let event = &mut self.events[id];
+            event.owed.unjudged = true;
+            self.kinds[event.kind].unjudged += 1;
+        }
+        for (_, id, part) in std::mem::take(&mut self.awaiting_parts) {
+            let event = &mut self.events[id];
+            if let Some((_, parts)) = event.twap.as_mut() {
+                parts[part as usize].owed.unjudged = true;
+            }
+            self.kinds[event.kind].parts.unjudged += 1;
+        }
+        self.unopened.clear();
+        self.closed = true;
+        self.close_reasons();
     }
 
     /// Counts one parsed POST: classified when an event has its key, else it waits.
@@ -249,52 +291,77 @@ impl Ledger {
         }
         if self.by_key.contains_key(&post.key) {
             self.classify(post.into_observation());
+        } else if self.closed {
+            let observation = post.into_observation();
+            self.count_unmatched(&observation.outcome);
         } else {
             self.pending.push(post);
         }
     }
 
-    /// Attributes a POST to an event with its key. EthFlow: the first event with no accepted
-    /// order yet (or the last one when all have one: a resubmission). TWAP: the part whose
-    /// window holds the order's `validTo`, of the first event whose part has no accepted order
-    /// yet (or of the first event with such a part); a `validTo` in no part's window is not an
-    /// order the TWAP can yield (mismatched).
-    fn classify(&mut self, observation: Observation) {
-        let Some(ids) = self.by_key.get(&observation.key) else {
-            self.count_unmatched(&observation.outcome);
+    /// A `GET /api/v1/orders/{uid}`: joins the trace of the order that UID is owed for.
+    pub(super) fn observe_get(&mut self, uid: &OrderUid, found: bool, at: Instant) {
+        let Some(&(id, part)) = self.owed_uids.get(uid) else {
             return;
         };
-        let valid_to = observation.valid_to;
-        let part_of = |event: &EventRecord| {
-            event
-                .twap
-                .as_ref()
-                .and_then(|(schedule, _)| schedule.part_of(valid_to))
+        let request = Request {
+            at,
+            head: self.head,
+            answer: Answer::Get { found },
         };
+        if let Some(owed) = self.owed_mut(id, part) {
+            owed.trace.push(request);
+        }
+    }
+
+    /// The record of event `id`'s own order (`part` none) or of its opened `part`.
+    fn owed_mut(&mut self, id: usize, part: Option<u64>) -> Option<&mut Owed> {
+        let event = &mut self.events[id];
+        match part {
+            None => Some(&mut event.owed),
+            Some(part) => {
+                let (_, parts) = event.twap.as_mut()?;
+                parts.get_mut(part as usize).map(|p| &mut p.owed)
+            }
+        }
+    }
+
+    /// The event a POST with this key is for. EthFlow: the first event with no accepted order
+    /// yet (or the last one when all have one: a resubmission). TWAP: the part whose window
+    /// holds the order's `validTo`, of the first event whose part has no accepted order yet
+    /// (or of the first event with such a part).
+    fn target(&self, observation: &Observation) -> Option<usize> {
+        let ids = self.by_key.get(&observation.key)?;
+        let valid_to = observation.valid_to;
+        let events = &self.events;
         let part_free = |event: &EventRecord, part: u64| {
             event
                 .twap
                 .as_ref()
-                .is_some_and(|(_, parts)| parts.get(part as usize).is_none_or(|p| !p.accepted))
+                .is_some_and(|(_, parts)| parts.get(part as usize).is_none_or(|p| !p.owed.accepted))
         };
-        let events = &self.events;
-        let target = ids
-            .iter()
+        ids.iter()
             .copied()
             .find(|&id| {
                 let e = &events[id];
                 match e.twap {
-                    None => !e.accepted,
-                    Some(_) => part_of(e).is_some_and(|part| part_free(e, part)),
+                    None => !e.owed.accepted,
+                    Some(_) => part_of(e, valid_to).is_some_and(|part| part_free(e, part)),
                 }
             })
             .or_else(|| {
                 ids.iter()
                     .copied()
-                    .find(|&id| part_of(&events[id]).is_some())
+                    .find(|&id| part_of(&events[id], valid_to).is_some())
             })
-            .or_else(|| ids.last().copied());
-        let Some(id) = target else {
+            .or_else(|| ids.last().copied())
+    }
+
+    /// Attributes a POST to its event ([`Ledger::target`]) and, for a TWAP, to the part whose
+    /// window holds its `validTo`; a `validTo` in no part's window is not an order the TWAP
+    /// can yield (mismatched), nor is an accepted order whose UID is not the one owed.
+    fn classify(&mut self, observation: Observation) {
+        let Some(id) = self.target(&observation) else {
             self.count_unmatched(&observation.outcome);
             return;
         };
@@ -303,78 +370,114 @@ impl Ledger {
             return;
         }
         let kind = self.events[id].kind;
-        let part = part_of(&self.events[id]);
-        let mut observation = observation;
         let is_twap = self.events[id].twap.is_some();
-        let exact = self.events[id].exact.as_ref();
-        let wrong_order = match (is_twap, part) {
-            // A TWAP POST outside every part's window is no part's order.
-            (true, None) => true,
-            (true, Some(part)) => {
-                let schedule = self.events[id].twap.as_ref().map(|(s, _)| *s);
-                let valid_to = schedule.and_then(|s| u32::try_from(s.part_valid_to(part)).ok());
-                exact.is_some_and(|x| valid_to.is_none_or(|v| x.uid(Some(v)) != observation.uid))
-            }
-            (false, _) => exact.is_some_and(|x| x.uid(None) != observation.uid),
-        };
+        let part = part_of(&self.events[id], observation.valid_to);
+        let required = self.required_uid(id, part);
+        let mut observation = observation;
+        // A TWAP POST outside every part's window is no part's order.
+        let wrong_order =
+            (is_twap && part.is_none()) || required.is_some_and(|uid| uid != observation.uid);
         if observation.outcome == PostOutcome::Accepted && wrong_order {
             observation.outcome = PostOutcome::Mismatched;
         }
-        self.events[id].posts += 1;
+        let request = Request {
+            at: observation.received_at,
+            head: observation.head,
+            answer: Answer::Post {
+                outcome: observation.outcome.clone(),
+                other_uid: wrong_order.then(|| Box::new(observation.uid)),
+            },
+        };
+        let event = &mut self.events[id];
+        event.owed.posts += 1;
         if part.is_none_or(|p| p == 0) {
-            self.events[id].last = Some(observation.outcome.clone());
+            event.owed.last = Some(observation.outcome.clone());
         }
         let accepted = observation.outcome == PostOutcome::Accepted;
-        if accepted {
-            self.accepted_at.push(observation.received_at);
-        }
-        match part {
-            Some(part) => self.count_part_post(id, part, &observation, accepted),
-            None if accepted && !is_twap && !self.events[id].accepted => {
-                self.first_acceptance(id, &observation);
-                let posts = self.events[id].posts;
-                self.kinds[kind].record_posts(posts);
+        if self.closed {
+            if let Some(owed) = self.owed_mut(id, part) {
+                owed.trace.push(request);
             }
-            None => {}
+        } else {
+            if accepted {
+                self.accepted_at.push(observation.received_at);
+            }
+            match part {
+                Some(part) => self.count_part_post(id, part, &observation, request),
+                None => {
+                    let event = &mut self.events[id];
+                    event.owed.trace.push(request);
+                    if accepted && !is_twap && !event.owed.accepted {
+                        self.first_acceptance(id, &observation);
+                        let posts = self.events[id].owed.posts;
+                        self.kinds[kind].record_posts(posts);
+                    }
+                }
+            }
         }
         self.count_received(kind.label(), &observation.outcome);
     }
 
+    /// The UID event `id` requires for `part` (or for itself), when the event fixes it.
+    fn required_uid(&self, id: usize, part: Option<u64>) -> Option<OrderUid> {
+        let event = &self.events[id];
+        match (&event.twap, part) {
+            (None, _) => event.uid,
+            (Some((schedule, parts)), Some(part)) => match parts.get(part as usize) {
+                Some(opened) => opened.uid,
+                None => part_uid(event.exact.as_ref(), schedule, part),
+            },
+            (Some(_), None) => None,
+        }
+    }
+
     /// Counts a POST attributed to TWAP event `id`'s `part`. The event itself is matched by
     /// its part 0 (its latency is part 0's); later parts never count as the event's order.
-    fn count_part_post(&mut self, id: usize, part: u64, observation: &Observation, accepted: bool) {
+    fn count_part_post(
+        &mut self,
+        id: usize,
+        part: u64,
+        observation: &Observation,
+        request: Request,
+    ) {
         self.open_parts_through(id, part, observation.head);
+        let accepted = observation.outcome == PostOutcome::Accepted;
         let kind = self.events[id].kind;
         let Some((_, parts)) = self.events[id].twap.as_mut() else {
             return;
         };
         let record = &mut parts[part as usize];
-        record.posts += 1;
-        record.last = Some(observation.outcome.clone());
+        let owed = &mut record.owed;
+        owed.posts += 1;
+        owed.last = Some(observation.outcome.clone());
+        owed.trace.push(request);
         if !accepted {
             return;
         }
         let counts = &mut self.kinds[kind];
-        if record.accepted {
+        if owed.accepted {
             counts.parts.duplicate += 1;
             self.duplicate_at.push(observation.received_at);
             return;
         }
-        record.accepted = true;
-        let (posts, lost, open_block) = (record.posts, record.lost, record.open_block);
-        counts.record_posts(posts);
-        if lost {
+        owed.accepted = true;
+        owed.first = Some(Accepted {
+            at: observation.received_at,
+            head: observation.head,
+        });
+        counts.record_posts(owed.posts);
+        if owed.lost {
             counts.parts.late += 1;
-            record.reason_counted = true;
+            owed.reason_counted = true;
             *counts
                 .parts_missing_reasons
                 .entry(LossReason::Late)
                 .or_default() += 1;
         } else {
             counts.parts.matched += 1;
-            self.awaiting_parts.remove(&(open_block, id, part));
+            self.awaiting_parts.remove(&(record.open_block, id, part));
         }
-        if part == 0 && !self.events[id].accepted {
+        if part == 0 && !self.events[id].owed.accepted {
             self.first_acceptance(id, observation);
         }
     }
@@ -382,18 +485,21 @@ impl Ledger {
     /// The event's first accepted order: latency, blocks, matched or late.
     fn first_acceptance(&mut self, id: usize, observation: &Observation) {
         let event = &mut self.events[id];
-        event.accepted = true;
+        event.owed.accepted = true;
+        event.owed.first = Some(Accepted {
+            at: observation.received_at,
+            head: observation.head,
+        });
         let latency = observation
             .received_at
             .saturating_duration_since(event.mined_at);
         let blocks = observation.head.saturating_sub(event.block);
-        let (lost, block) = (event.lost, event.block);
+        let (lost, block) = (event.owed.lost, event.block);
         if lost {
-            event.reason_counted = true;
+            event.owed.reason_counted = true;
         }
         let stats = &mut self.kinds[event.kind];
         stats.record_first_order(latency, blocks);
-        self.recent_latencies.push(latency.as_secs_f64());
         if lost {
             stats.late += 1;
             *stats.lost_reasons.entry(LossReason::Late).or_default() += 1;
@@ -418,7 +524,7 @@ impl Ledger {
             event.reorged = true;
             let stats = &mut self.kinds[event.kind];
             stats.reorged += 1;
-            match (event.accepted, event.lost) {
+            match (event.owed.accepted, event.owed.lost) {
                 (true, false) => stats.matched -= 1,
                 (_, true) => stats.lost -= 1,
                 (false, false) => {
@@ -426,12 +532,12 @@ impl Ledger {
                 }
             }
             let orders = match event.twap.as_mut() {
-                None => u64::from(event.accepted),
+                None => u64::from(event.owed.accepted),
                 Some((_, parts)) => {
                     let mut orders = 0;
                     for (part, record) in parts.iter().enumerate() {
                         stats.parts.expected -= 1;
-                        match (record.accepted, record.lost) {
+                        match (record.owed.accepted, record.owed.lost) {
                             (true, false) => stats.parts.matched -= 1,
                             (_, true) => stats.parts.missing -= 1,
                             (false, false) => {
@@ -439,7 +545,7 @@ impl Ledger {
                                     .remove(&(record.open_block, id, part as u64));
                             }
                         }
-                        orders += u64::from(record.accepted);
+                        orders += u64::from(record.owed.accepted);
                     }
                     parts.clear();
                     orders
@@ -456,7 +562,15 @@ impl Ledger {
     /// A POST for an event a reorg took back: an accepted one is an order for a reorged event.
     fn count_for_reorged(&mut self, id: usize, observation: &Observation) {
         let event = &mut self.events[id];
-        event.posts += 1;
+        event.owed.posts += 1;
+        event.owed.trace.push(Request {
+            at: observation.received_at,
+            head: observation.head,
+            answer: Answer::Post {
+                outcome: observation.outcome.clone(),
+                other_uid: None,
+            },
+        });
         if observation.outcome == PostOutcome::Accepted {
             event.orders_for_reorged += 1;
             self.kinds[event.kind].orders_for_reorged += 1;
@@ -465,25 +579,23 @@ impl Ledger {
         self.count_received(kind.label(), &observation.outcome);
     }
 
-    /// At the end of the run: every lost event and missing part without an order gets its
-    /// reason from the last answer it got.
-    pub(super) fn close_reasons(&mut self) {
+    /// Every lost event and missing part without an order gets its reason from the last
+    /// answer it got.
+    fn close_reasons(&mut self) {
         for event in &mut self.events {
             let stats = &mut self.kinds[event.kind];
-            if event.lost && !event.reason_counted {
-                event.reason_counted = true;
-                *stats
-                    .lost_reasons
-                    .entry(LossReason::from_last(event.last.as_ref()))
-                    .or_default() += 1;
-            }
-            if let Some((_, parts)) = event.twap.as_mut() {
-                for part in parts.iter_mut().filter(|p| p.lost && !p.reason_counted) {
-                    part.reason_counted = true;
-                    *stats
-                        .parts_missing_reasons
-                        .entry(LossReason::from_last(part.last.as_ref()))
+            let count = |owed: &mut Owed, reasons: &mut BTreeMap<LossReason, u64>| {
+                if owed.lost && !owed.reason_counted {
+                    owed.reason_counted = true;
+                    *reasons
+                        .entry(LossReason::from_last(owed.last.as_ref()))
                         .or_default() += 1;
+                }
+            };
+            count(&mut event.owed, &mut stats.lost_reasons);
+            if let Some((_, parts)) = event.twap.as_mut() {
+                for part in parts.iter_mut() {
+                    count(&mut part.owed, &mut stats.parts_missing_reasons);
                 }
             }
         }
@@ -549,32 +661,40 @@ impl Ledger {
             .events
             .iter()
             .filter(|e| (first..=last).contains(&e.block));
-        let (mut events, mut lost, mut reorged, mut orders_for_reorged) = (0, 0, 0, 0);
+        let mut span = SpanTruth::default();
         for e in during {
-            events += 1;
+            span.events += 1;
             if e.reorged {
-                reorged += 1;
-                orders_for_reorged += e.orders_for_reorged;
+                span.reorged += 1;
+                span.orders_for_reorged += e.orders_for_reorged;
             } else {
-                lost += u64::from(e.lost || !e.accepted);
+                span.lost += u64::from(e.owed.lost);
+                span.unjudged += u64::from(e.owed.unjudged);
             }
         }
         let in_window = |at: &&Instant| **at >= since && until.is_none_or(|u| **at < u);
-        let duplicates = self.duplicate_at.iter().filter(in_window).count() as u64;
-        let recovery_seconds = ended.and_then(|ended| {
+        span.duplicates = self.duplicate_at.iter().filter(in_window).count() as u64;
+        span.recovery_seconds = ended.and_then(|ended| {
             self.accepted_at
                 .iter()
                 .filter(|at| **at >= ended)
                 .min()
                 .map(|at| at.duration_since(ended).as_secs_f64())
         });
-        SpanTruth {
-            events,
-            lost,
-            duplicates,
-            recovery_seconds,
-            reorged,
-            orders_for_reorged,
-        }
+        span
     }
+}
+
+/// The part of TWAP event `event` whose window holds `valid_to`, if any.
+fn part_of(event: &EventRecord, valid_to: u64) -> Option<u64> {
+    event
+        .twap
+        .as_ref()
+        .and_then(|(schedule, _)| schedule.part_of(valid_to))
+}
+
+/// The UID part `part` of a TWAP requires, when the event fixes the order.
+fn part_uid(exact: Option<&ExactOrder>, schedule: &TwapSchedule, part: u64) -> Option<OrderUid> {
+    let valid_to = u32::try_from(schedule.part_valid_to(part)).ok()?;
+    exact.map(|x| x.uid(Some(valid_to)))
 }

@@ -53,9 +53,11 @@
 mod counts;
 mod exposition;
 mod ledger;
+mod lines;
 mod order;
 mod outcome;
 mod pending;
+mod record;
 mod requests;
 mod stats;
 
@@ -66,15 +68,19 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{keccak256, B256};
 
+use crate::kind::PerKind;
 use crate::prom::Exposition;
 
 use ledger::Ledger;
 use pending::PendingKey;
 use requests::Requests;
 
+pub use lines::{
+    order_line_schema, FirstAccepted, OrderLine, PartWindow, RequestCount, RequestLine, Route,
+};
 pub use order::{ExactOrder, ExpectedOrder, Observation, OrderKey, PostOutcome, TwapSchedule};
-pub use outcome::{LossReason, PartOutcome, UNMATCHED};
-pub use stats::{EventStats, SpanTruth, Stats, Summary};
+pub use outcome::{LossReason, OrderOutcome, PartOutcome, UNMATCHED};
+pub use stats::{EventStats, ExactHistogram, ExactSamples, SpanTruth, Stats, Summary};
 
 /// Hasher of the per-POST maps: foldhash (seeded per process) instead of SipHash, which a
 /// profile of the POST path showed hashing each ~200-byte key several times per request.
@@ -142,13 +148,12 @@ impl Truth {
         self.shared.head.store(ledger.head, Ordering::Release);
     }
 
-    /// Closes the books at the end of a run: every event still awaiting becomes lost and every
-    /// pending POST unmatched. Equivalent to `set_head(u64::MAX)`.
+    /// Closes the books at the end of a run, whose last block is the head: an order that was
+    /// due by then and has none is lost, one whose deadline lies after the last block is
+    /// unjudged (neither matched nor lost), every pending POST is unmatched, and every lost
+    /// order gets its reason. POSTs that come later are traced, never judged.
     pub fn finish(&self) {
-        let mut ledger = self.ledger();
-        ledger.set_head(u64::MAX, None);
-        self.shared.head.store(ledger.head, Ordering::Release);
-        ledger.close_reasons();
+        self.ledger().close();
     }
 
     /// A reorg dropped the transactions of chain blocks `first..=last`: their events are
@@ -177,11 +182,18 @@ impl Truth {
         self.ledger().span((first, last), since, until, ended)
     }
 
-    /// The exact event→order latencies (seconds) of the first accepted orders
-    /// since the last call, so the runner can report per-block quantiles from
-    /// the samples themselves rather than from histogram buckets.
-    pub fn take_first_order_latencies(&self) -> Vec<f64> {
-        std::mem::take(&mut self.ledger().recent_latencies)
+    /// The exact observations of the [`ExactHistogram`]s, per kind, since the last call: the
+    /// runner keeps them with each scrape, so bars and reports read quantiles from the
+    /// samples themselves rather than from histogram buckets.
+    pub fn take_exact_samples(&self) -> PerKind<ExactSamples> {
+        let mut ledger = self.ledger();
+        PerKind::from_fn(|kind| std::mem::take(&mut ledger.kinds[kind].recent))
+    }
+
+    /// Hands one [`OrderLine`] per owed order to `each` (every event, then its TWAP parts),
+    /// with what became of it and the requests made for it. Call after [`Truth::finish`].
+    pub fn each_order_line(&self, each: impl FnMut(OrderLine)) {
+        self.ledger().each_line(each);
     }
 
     /// Makes an app-data document servable at `GET /api/v1/app_data/{keccak256(doc)}` and
@@ -237,6 +249,12 @@ impl Truth {
     pub(crate) fn observe(&self, observation: Observation) {
         let post = PendingKey::boxed(observation);
         self.ledger().observe(post);
+    }
+
+    /// Traces one `GET /api/v1/orders/{uid}` to the order that UID is owed for, if any
+    /// (called by the server).
+    pub(crate) fn observe_get(&self, uid: &cowprotocol::OrderUid, found: bool, at: Instant) {
+        self.ledger().observe_get(uid, found, at);
     }
 
     /// Counts one POST that could not be parsed (called by the server).

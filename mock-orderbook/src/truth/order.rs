@@ -83,6 +83,8 @@ pub struct ExpectedOrder {
     pub twap: Option<TwapSchedule>,
     /// The transaction that emitted the event (for reports and debugging).
     pub tx_hash: B256,
+    /// The event's log index in its block.
+    pub log_index: u64,
 }
 
 /// The order an event requires, as its UID is computed: for a TWAP, `order`
@@ -135,6 +137,16 @@ impl PostOutcome {
             PostOutcome::Invalid => "invalid",
             PostOutcome::RateLimited => "rate_limited",
             PostOutcome::Mismatched => "mismatched",
+        }
+    }
+
+    /// The HTTP status the POST was answered with; `None` for a reset connection.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            PostOutcome::Accepted | PostOutcome::Mismatched => Some(201),
+            PostOutcome::Duplicate | PostOutcome::Invalid => Some(400),
+            PostOutcome::RateLimited => Some(429),
+            PostOutcome::Injected(fault) => fault.status(),
         }
     }
 }

@@ -1,6 +1,9 @@
 //! What became of an order the truth expected, and why it was lost: the label values of the
 //! `cowload_*` counters, each spelled once, beside the enum that the ledger counts by.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::PostOutcome;
 
 /// The `kind` label of orders that match no registered event.
@@ -19,16 +22,20 @@ pub enum PartOutcome {
     Late,
     /// A second accepted order (another UID) for a part that already had one.
     Duplicate,
+    /// Its deadline lay after the run's last block: neither matched nor missing, and no
+    /// failure (see [`OrderOutcome::Unjudged`]).
+    Unjudged,
 }
 
 impl PartOutcome {
     /// Every outcome, in exposition order.
-    pub const ALL: [PartOutcome; 5] = [
+    pub const ALL: [PartOutcome; 6] = [
         PartOutcome::Expected,
         PartOutcome::Matched,
         PartOutcome::Missing,
         PartOutcome::Late,
         PartOutcome::Duplicate,
+        PartOutcome::Unjudged,
     ];
 
     /// The label value.
@@ -39,14 +46,19 @@ impl PartOutcome {
             PartOutcome::Missing => "missing",
             PartOutcome::Late => "late",
             PartOutcome::Duplicate => "duplicate",
+            PartOutcome::Unjudged => "unjudged",
         }
     }
 }
 
 /// Why an event was lost (or a TWAP part missed): the `reason` label of
 /// [`crate::names::EVENTS_LOST_REASON_TOTAL`] and
-/// [`crate::names::TWAP_PARTS_MISSING_REASON_TOTAL`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// [`crate::names::TWAP_PARTS_MISSING_REASON_TOTAL`], and the `reason` of an
+/// `orders.jsonl` line.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum LossReason {
     /// No POST for it at all.
     NeverPosted,
@@ -93,6 +105,76 @@ impl LossReason {
             }
             Some(PostOutcome::Mismatched) => LossReason::Mismatched,
             Some(_) => LossReason::Rejected,
+        }
+    }
+}
+
+/// What became of one owed order (an event's, or a TWAP part's), as its `orders.jsonl` line
+/// says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderOutcome {
+    /// Its first accepted order arrived by its deadline.
+    Matched,
+    /// No accepted order by its deadline; the `reason` says what the last answer was.
+    Lost,
+    /// Lost, then its order came after the deadline.
+    Late,
+    /// Lost, and the orders the orderbook accepted for it were not the one it requires.
+    Mismatched,
+    /// A reorg took its event off the chain: no order was owed any more.
+    Reorged,
+    /// Its deadline (block + `order_deadline_blocks`) lay after the run's last block: the run
+    /// ended before it was due, so it is neither matched nor lost, and never a failure. An
+    /// order for it that did arrive is matched as usual.
+    Unjudged,
+}
+
+impl OrderOutcome {
+    /// Every outcome.
+    pub const ALL: [OrderOutcome; 6] = [
+        OrderOutcome::Matched,
+        OrderOutcome::Lost,
+        OrderOutcome::Late,
+        OrderOutcome::Mismatched,
+        OrderOutcome::Reorged,
+        OrderOutcome::Unjudged,
+    ];
+
+    /// As `orders.jsonl` writes it.
+    pub fn label(self) -> &'static str {
+        match self {
+            OrderOutcome::Matched => "matched",
+            OrderOutcome::Lost => "lost",
+            OrderOutcome::Late => "late",
+            OrderOutcome::Mismatched => "mismatched",
+            OrderOutcome::Reorged => "reorged",
+            OrderOutcome::Unjudged => "unjudged",
+        }
+    }
+
+    /// True for an order that was due and did not get its order in time.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            OrderOutcome::Lost | OrderOutcome::Late | OrderOutcome::Mismatched
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_what_json_writes() {
+        for outcome in OrderOutcome::ALL {
+            let json = serde_json::to_value(outcome).unwrap();
+            assert_eq!(json.as_str(), Some(outcome.label()));
+        }
+        for reason in LossReason::ALL {
+            let json = serde_json::to_value(reason).unwrap();
+            assert_eq!(json.as_str(), Some(reason.label()));
         }
     }
 }

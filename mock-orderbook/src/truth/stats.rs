@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::names;
+
 /// Summary of one latency-like distribution.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
@@ -36,6 +38,9 @@ pub struct EventStats {
     pub lost: u64,
     /// Lost events that got an accepted order after their deadline.
     pub late: u64,
+    /// Events whose deadline lay after the run's last block and that had no order by the
+    /// end: not due yet, so neither matched nor lost (and no failure).
+    pub unjudged: u64,
     /// Events neither matched nor lost yet.
     pub awaiting: u64,
     /// Event block mined → first accepted POST received.
@@ -55,6 +60,8 @@ pub struct EventStats {
     pub parts_late: u64,
     /// Accepted orders (another UID) for a part that already had one.
     pub parts_duplicate: u64,
+    /// Parts whose deadline lay after the run's last block and that had no order by the end.
+    pub parts_unjudged: u64,
     /// Parts neither matched nor missing yet.
     pub parts_awaiting: u64,
     /// Lost events by reason (`never_posted`, `rejected`, `gave_up_on_retryable`,
@@ -77,6 +84,9 @@ pub struct SpanTruth {
     pub events: u64,
     /// Of those, events that never got their order in time (lost, late included).
     pub lost: u64,
+    /// Of those, events whose deadline lay after the run's end and that had no order yet.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unjudged: u64,
     /// Duplicates received from the fault's start until the next fault's (or the end):
     /// the same UID posted again, or a second order for a TWAP part.
     pub duplicates: u64,
@@ -117,4 +127,69 @@ pub struct Stats {
     pub requests: BTreeMap<String, BTreeMap<String, u64>>,
     /// App-data documents the mock can serve.
     pub app_data_documents: u64,
+}
+
+/// One of the `cowload_*` histograms whose every observation the truth also keeps exactly,
+/// so that bars and reports read the samples themselves, never a bucket interpolation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExactHistogram {
+    /// [`names::EVENT_TO_ORDER_SECONDS`].
+    EventToOrderSeconds,
+    /// [`names::EVENT_TO_ORDER_BLOCKS`].
+    EventToOrderBlocks,
+    /// [`names::ORDER_POSTS_PER_EVENT`].
+    OrderPostsPerEvent,
+}
+
+impl ExactHistogram {
+    /// Every one, in name order.
+    pub const ALL: [ExactHistogram; 3] = [
+        ExactHistogram::EventToOrderBlocks,
+        ExactHistogram::EventToOrderSeconds,
+        ExactHistogram::OrderPostsPerEvent,
+    ];
+
+    /// The histogram's metric name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExactHistogram::EventToOrderSeconds => names::EVENT_TO_ORDER_SECONDS,
+            ExactHistogram::EventToOrderBlocks => names::EVENT_TO_ORDER_BLOCKS,
+            ExactHistogram::OrderPostsPerEvent => names::ORDER_POSTS_PER_EVENT,
+        }
+    }
+
+    /// The histogram named `name`, if it is one of these.
+    pub fn from_name(name: &str) -> Option<ExactHistogram> {
+        Self::ALL.into_iter().find(|h| h.name() == name)
+    }
+
+    fn index(self) -> usize {
+        match self {
+            ExactHistogram::EventToOrderSeconds => 0,
+            ExactHistogram::EventToOrderBlocks => 1,
+            ExactHistogram::OrderPostsPerEvent => 2,
+        }
+    }
+}
+
+/// Exact observations of each [`ExactHistogram`] (of one kind, over one interval), in arrival
+/// order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExactSamples([Vec<f64>; 3]);
+
+impl ExactSamples {
+    /// The observations of `histogram`.
+    pub fn get(&self, histogram: ExactHistogram) -> &[f64] {
+        &self.0[histogram.index()]
+    }
+
+    /// Adds one observation.
+    pub fn push(&mut self, histogram: ExactHistogram, value: f64) {
+        self.0[histogram.index()].push(value);
+    }
+
+    /// True when it holds no observation at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Vec::is_empty)
+    }
 }

@@ -1,6 +1,6 @@
 //! The truth's accounting, rule by rule.
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
 use cowprotocol::{OrderData, OrderUid};
 
 use super::*;
@@ -29,6 +29,7 @@ fn event(kind: EventKind, block: u64, mined_at: Instant, n: u8) -> ExpectedOrder
         exact: None,
         twap: None,
         tx_hash: B256::repeat_byte(n),
+        log_index: 0,
     }
 }
 
@@ -51,7 +52,7 @@ fn invariant_holds(stats: &Stats) {
     for (kind, e) in &stats.events {
         assert_eq!(
             e.registered,
-            e.matched + e.lost + e.reorged + e.awaiting,
+            e.matched + e.lost + e.reorged + e.unjudged + e.awaiting,
             "{kind}: {e:?}"
         );
     }
@@ -169,6 +170,8 @@ fn a_span_reports_its_events_losses_duplicates_and_recovery() {
     post(&truth, 2, PostOutcome::Accepted, at(3000));
     post(&truth, 2, PostOutcome::Duplicate, at(4000));
     post(&truth, 1, PostOutcome::Duplicate, at(900));
+    // Block 12's deadline (14) is the run's last block: due, and lost at the end.
+    truth.set_head(14);
     truth.finish();
     let span = truth.span((11, 12), at(1000), None, Some(at(2000)));
     assert_eq!(
@@ -438,10 +441,12 @@ fn an_order_for_a_part_the_mock_has_not_opened_yet_opens_it() {
     assert_eq!(parts(&truth.stats()), (3, 1, 1, 0, 0, 1));
     truth.finish();
     let s = truth.stats();
+    // Part 2's deadline (14) lies after the last block (13): not due, unjudged.
+    assert_eq!(s.events["twap"].parts_unjudged, 1);
     assert_eq!(
         parts(&s),
-        (3, 1, 2, 0, 0, 0),
-        "finish closes awaiting parts"
+        (3, 1, 1, 0, 0, 0),
+        "finish judges what was due and leaves the rest unjudged"
     );
     assert_eq!(s.events["twap"].lost, 1, "part 0 is the event's order");
 }
@@ -528,6 +533,8 @@ fn every_lost_event_and_missing_part_gets_its_reason_when_final() {
     );
     post(&truth, 5, PostOutcome::Accepted, t0);
     assert_eq!(truth.stats().events["ethflow"].lost_reasons["late"], 1);
+    // The run ends at block 10, the deadline of the TWAP (block 10) and of its part 0.
+    truth.set_head_at(10, 110);
     truth.finish();
     let s = truth.stats();
     let reasons = &s.events["ethflow"].lost_reasons;
@@ -690,18 +697,77 @@ fn identical_keys_match_events_in_registration_order() {
     assert_eq!(s.events["twap"].awaiting, 0);
 }
 
+/// Issue 23: nothing is judged before its deadline. The run's last block is 3; an event
+/// due by then is lost at the end, one whose deadline lies after it is unjudged, and POSTs
+/// after the end are traced but change no verdict.
 #[test]
-fn finish_closes_the_books() {
-    let truth = Truth::new(100, &[]);
+fn finish_judges_what_was_due_and_leaves_the_rest_unjudged() {
+    let truth = Truth::new(2, &[]);
     let t0 = Instant::now();
-    truth.register(vec![event(EventKind::Twap, 1, t0, 1)]);
+    truth.register(vec![event(EventKind::EthFlow, 1, t0, 1)]);
     truth.set_head(1);
-    post(&truth, 2, PostOutcome::Accepted, t0);
+    truth.register(vec![event(EventKind::EthFlow, 3, t0, 3)]);
+    truth.set_head(3);
+    post(&truth, 9, PostOutcome::Accepted, t0);
     truth.finish();
     let s = truth.stats();
-    assert_eq!(s.events["twap"].lost, 1);
-    assert_eq!(s.unmatched_orders, 1);
-    invariant_holds(&s);
+    let ethflow = &s.events["ethflow"];
+    assert_eq!(
+        (ethflow.lost, ethflow.unjudged, ethflow.awaiting),
+        (1, 1, 0)
+    );
+    assert_eq!(ethflow.lost_reasons["never_posted"], 1, "only the due one");
+    assert_eq!(
+        s.unmatched_orders, 1,
+        "a pending POST is unmatched at the end"
+    );
+    assert_eq!(s.head, 3, "the head stays the last block");
+    post(&truth, 3, PostOutcome::Accepted, t0);
+    post(&truth, 1, PostOutcome::Accepted, t0);
+    let after = truth.stats();
+    assert_eq!(
+        after.events["ethflow"], *ethflow,
+        "nothing judged after the end"
+    );
+    let text = truth.render_metrics();
+    assert!(
+        text.contains("cowload_events_unjudged_total{kind=\"ethflow\"} 1"),
+        "{text}"
+    );
+    invariant_holds(&after);
+}
+
+/// The unjudged parts of a TWAP are counted as such, never as missing.
+#[test]
+fn twap_parts_not_yet_due_at_the_end_are_unjudged_not_missing() {
+    let truth = Truth::new(2, &[]);
+    let t0 = Instant::now();
+    truth.register(vec![twap_event(t0, 1)]);
+    // Part 0 opened at 10 (deadline 12) and is posted; part 1 opens at 11 (deadline 13),
+    // part 2 at 13 (deadline 15). The run ends at 13.
+    truth.set_head_at(10, 100);
+    post_part(&truth, 1, 0xa0, 100, PostOutcome::Accepted);
+    truth.set_head_at(11, 101);
+    truth.set_head_at(13, 103);
+    truth.finish();
+    let s = truth.stats();
+    let twap = &s.events["twap"];
+    assert_eq!(
+        (twap.parts_matched, twap.parts_missing, twap.parts_unjudged),
+        (1, 1, 1),
+        "part 1 was due by the last block; part 2 was not: {twap:?}"
+    );
+    let text = truth.render_metrics();
+    for line in [
+        "cowload_twap_parts_total{outcome=\"unjudged\"} 1",
+        "cowload_twap_parts_total{outcome=\"missing\"} 1",
+        "cowload_twap_parts_awaiting_order 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in\n{text}"
+        );
+    }
 }
 
 #[test]
@@ -796,7 +862,7 @@ fn two_events_in_block_3(deadline: u64) -> (Truth, Instant) {
 }
 
 #[test]
-fn first_order_latencies_are_handed_over_exactly_once() {
+fn exact_samples_are_handed_over_per_kind_exactly_once() {
     let (truth, t0) = two_events_in_block_3(3);
     post(
         &truth,
@@ -816,8 +882,21 @@ fn first_order_latencies_are_handed_over_exactly_once() {
         PostOutcome::Accepted,
         t0 + Duration::from_millis(40),
     );
-    assert_eq!(truth.take_first_order_latencies(), vec![0.123, 0.04]);
-    assert!(truth.take_first_order_latencies().is_empty());
+    let taken = truth.take_exact_samples();
+    let seconds = |kind| {
+        taken[kind]
+            .get(ExactHistogram::EventToOrderSeconds)
+            .to_vec()
+    };
+    assert_eq!(seconds(EventKind::Twap), vec![0.123]);
+    assert_eq!(seconds(EventKind::EthFlow), vec![0.04]);
+    for kind in EventKind::ALL {
+        // One POST each up to the first acceptance, in the event's own block.
+        assert_eq!(taken[kind].get(ExactHistogram::OrderPostsPerEvent), [1.0]);
+        assert_eq!(taken[kind].get(ExactHistogram::EventToOrderBlocks), [0.0]);
+    }
+    let again = truth.take_exact_samples();
+    assert!(again.values().all(ExactSamples::is_empty));
 }
 
 #[test]
@@ -849,4 +928,190 @@ fn metrics_follow_the_accounting() {
             "missing `{line}` in\n{text}"
         );
     }
+}
+
+fn lines(truth: &Truth) -> Vec<OrderLine> {
+    let mut all = Vec::new();
+    truth.each_order_line(|line| all.push(line));
+    all
+}
+
+fn exact_event(block: u64, mined_at: Instant, n: u8) -> (ExpectedOrder, OrderUid) {
+    let mut e = event(EventKind::EthFlow, block, mined_at, n);
+    let required = exact_order();
+    let uid = required.uid(None);
+    e.exact = Some(required);
+    e.log_index = 7;
+    (e, uid)
+}
+
+/// Issue 23: a lost order's line names its transaction, says why it was lost and lists what
+/// the engine asked for it, in order: here two 503s, a lookup of its UID, then nothing.
+#[test]
+fn a_lost_orders_line_lists_the_answers_it_got_in_order() {
+    let truth = Truth::new(1, &["InsufficientFee".to_owned()]);
+    let t0 = Instant::now();
+    let (e, uid) = exact_event(3, t0, 1);
+    truth.register(vec![e]);
+    truth.set_head(3);
+    let at = |ms| t0 + Duration::from_millis(ms);
+    let post_exact = |outcome, received_at| {
+        truth.observe(Observation {
+            key: key(1),
+            uid,
+            valid_to: 0,
+            outcome,
+            received_at,
+            head: truth.head(),
+        })
+    };
+    post_exact(PostOutcome::Injected(Fault::Http503), at(100));
+    post_exact(PostOutcome::Injected(Fault::Http503), at(300));
+    truth.observe_get(&uid, false, at(200));
+    truth.observe_get(&OrderUid::repeat_byte(0xee), false, at(250));
+    truth.set_head(5);
+    truth.finish();
+    let all = lines(&truth);
+    assert_eq!(all.len(), 1);
+    let line = &all[0];
+    assert_eq!(line.tx, B256::repeat_byte(1));
+    assert_eq!((line.block, line.log_index), (3, 7));
+    assert_eq!(line.owner, key(1).owner);
+    assert_eq!(line.uid, Some(uid));
+    assert_eq!(line.deadline_block, 4);
+    assert_eq!(line.outcome, OrderOutcome::Lost);
+    assert_eq!(line.reason, Some(LossReason::GaveUpOnRetryable));
+    assert_eq!(line.first_accepted, None);
+    let answers: Vec<(Route, &str, Option<u16>, f64)> = line
+        .requests
+        .iter()
+        .map(|r| (r.route, r.answer.as_str(), r.status, r.seconds_after_event))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (Route::PostOrder, "Http503", Some(503), 0.1),
+            (Route::GetOrder, "not_found", Some(404), 0.2),
+            (Route::PostOrder, "Http503", Some(503), 0.3),
+        ],
+        "a GET of another UID is no request for this order"
+    );
+    assert_eq!(line.requests_total, 3);
+    assert!(line.is_order());
+}
+
+/// A line per event and per opened part; the TWAP event's line is its part 0's order, and an
+/// accepted order with another UID makes a mismatched line naming the UID posted.
+#[test]
+fn every_event_and_every_opened_part_gets_a_line() {
+    let truth = Truth::new(2, &[]);
+    let t0 = Instant::now();
+    let mut twap = twap_event(t0, 1);
+    twap.exact = Some(exact_order());
+    let (ethflow, _) = exact_event(10, t0, 2);
+    truth.register(vec![twap, ethflow]);
+    truth.set_head_at(10, 100);
+    let part0 = exact_order().uid(Some(100));
+    truth.observe(Observation {
+        key: key(1),
+        uid: part0,
+        valid_to: 100,
+        outcome: PostOutcome::Accepted,
+        received_at: t0 + Duration::from_millis(400),
+        head: 10,
+    });
+    // EthFlow: accepted, but not the order owed.
+    post(
+        &truth,
+        2,
+        PostOutcome::Accepted,
+        t0 + Duration::from_millis(50),
+    );
+    truth.set_head_at(11, 101);
+    truth.set_head_at(14, 103);
+    truth.finish();
+    let all = lines(&truth);
+    let shape: Vec<(EventKind, Option<u64>, OrderOutcome)> =
+        all.iter().map(|l| (l.kind, l.part, l.outcome)).collect();
+    assert_eq!(
+        shape,
+        [
+            (EventKind::Twap, None, OrderOutcome::Matched),
+            (EventKind::Twap, Some(0), OrderOutcome::Matched),
+            (EventKind::Twap, Some(1), OrderOutcome::Lost),
+            (EventKind::Twap, Some(2), OrderOutcome::Unjudged),
+            (EventKind::EthFlow, None, OrderOutcome::Mismatched),
+        ]
+    );
+    let (event, p0, p1, p2, eth) = (&all[0], &all[1], &all[2], &all[3], &all[4]);
+    assert_eq!(
+        event.uid,
+        Some(part0),
+        "the event is owed its part 0's order"
+    );
+    assert_eq!(event.requests, p0.requests);
+    assert_eq!(
+        event.first_accepted,
+        Some(FirstAccepted {
+            head_block: 10,
+            seconds_after_event: 0.4
+        })
+    );
+    assert!(!event.is_order() && p0.is_order());
+    assert_eq!(
+        p1.window,
+        Some(PartWindow {
+            start: 101,
+            valid_to: 102
+        })
+    );
+    assert_eq!((p1.opened_block, p1.deadline_block), (Some(11), 13));
+    assert_eq!(p1.reason, Some(LossReason::NeverPosted));
+    assert_eq!((p2.deadline_block, p2.reason), (16, None));
+    assert_eq!(eth.reason, Some(LossReason::Mismatched));
+    assert_eq!(eth.requests[0].answer, "mismatched");
+    assert_eq!(eth.requests[0].uid, Some(OrderUid::repeat_byte(2)));
+}
+
+/// An engine that hammers one order costs a counter: the trace keeps the first requests.
+#[test]
+fn a_trace_keeps_its_first_requests_and_counts_the_rest() {
+    let truth = Truth::new(1, &[]);
+    let t0 = Instant::now();
+    let (e, uid) = exact_event(3, t0, 1);
+    truth.register(vec![e]);
+    truth.set_head(3);
+    for _ in 0..100 {
+        truth.observe_get(&uid, false, t0);
+    }
+    truth.finish();
+    let line = &lines(&truth)[0];
+    assert_eq!(line.requests.len(), 32);
+    assert_eq!(line.requests_total, 100);
+    assert_eq!(
+        line.request_counts,
+        [RequestCount {
+            route: Route::GetOrder,
+            status: Some(404),
+            requests: 100
+        }]
+    );
+}
+
+/// The schema of a line is the one `runner schema --orders` prints.
+#[test]
+fn an_order_line_round_trips_through_json() {
+    let truth = Truth::new(1, &[]);
+    let t0 = Instant::now();
+    let (e, _) = exact_event(3, t0, 1);
+    truth.register(vec![e]);
+    truth.set_head(3);
+    truth.finish();
+    let line = lines(&truth).remove(0);
+    let text = serde_json::to_string(&line).unwrap();
+    assert!(!text.contains('\n'));
+    let back: OrderLine = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, line);
+    assert!(text.contains("\"outcome\":\"unjudged\""), "{text}");
+    assert!(order_line_schema().contains("\"requests_total\""));
 }

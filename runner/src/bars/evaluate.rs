@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Arith, Bar, Bucket, Func, Matcher, Selector, Unit, Verdict};
-use crate::metrics::{self, parse_value, MetricType, Point, Sample, Series, Snapshot};
+use mock_orderbook::{EventKind, ExactHistogram};
+
+use crate::metrics::{self, exact, parse_value, MetricType, Point, Sample, Series, Snapshot};
 
 type Labels = BTreeMap<String, String>;
 
@@ -274,6 +276,9 @@ fn increases(sel: &Selector, series: &[Point]) -> Result<BTreeMap<Labels, f64>, 
 }
 
 fn quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<Reading, NoData> {
+    if let Some(reading) = exact_quantile(q, sel, series) {
+        return reading;
+    }
     let buckets = sel.renamed(format!("{}_bucket", sel.name));
     let named = |name: &str| -> bool {
         series
@@ -304,6 +309,25 @@ fn quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<Reading, NoData>
              and a summary `{name}{{quantile=…}}`)"
         ))
     }
+}
+
+/// A quantile of one of the harness's own histograms, read from its exact samples over the
+/// window (nearest rank, [`exact::quantile`]): the figure the report prints, never a bucket
+/// interpolation. `None` when the histogram is not one of those or the points carry no exact
+/// samples (a series read from text), so the bucket path decides.
+fn exact_quantile(q: f64, sel: &Selector, series: &[Point]) -> Option<Result<Reading, NoData>> {
+    let histogram = ExactHistogram::from_name(&sel.name)?;
+    let kind_matches = |kind: EventKind| {
+        let labels = Labels::from([("kind".to_owned(), kind.label().to_owned())]);
+        sel.matchers.iter().all(|m| m.matches(&labels))
+    };
+    let samples = exact::samples(series, histogram, kind_matches)?;
+    Some(match exact::quantile(&samples, q) {
+        Some(value) => Ok(Reading::from(value)),
+        None => Err(format!(
+            "{sel}: no observations during the load window (the harness's exact samples are empty)"
+        )),
+    })
 }
 
 /// PromQL's `histogram_quantile(q, sum by (le) (increase(<m>_bucket[run])))`.

@@ -356,6 +356,12 @@ impl Bucket {
     pub fn is_above_top(&self) -> bool {
         self.upper.is_none()
     }
+
+    /// How wide it is: how far the interpolated value may be from the true one; `None` for
+    /// the `+Inf` bucket.
+    pub fn width(&self) -> Option<f64> {
+        self.upper.map(|upper| upper - self.lower)
+    }
 }
 
 /// The outcome of one bar over one run.

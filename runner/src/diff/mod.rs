@@ -39,6 +39,8 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use mock_orderbook::EventKind;
+
 use crate::error::Exit;
 use crate::report::{MetricKind, Outcome, Status};
 
@@ -198,6 +200,9 @@ pub enum Change {
     /// Moved past the threshold, but a side has fewer than two runs: no
     /// run-to-run variance to judge the move against.
     NotEnoughData,
+    /// Moved past the threshold, but not significantly at the runs there are: neither
+    /// unchanged nor changed; more repeats can decide.
+    NotSignificant,
     /// Within the threshold, or not significant.
     Unchanged,
 }
@@ -215,7 +220,15 @@ impl Change {
 
     /// True when the row says something moved (not unchanged, not undecided).
     pub fn moved(self) -> bool {
-        !matches!(self, Change::Unchanged | Change::NotEnoughData)
+        !matches!(
+            self,
+            Change::Unchanged | Change::NotEnoughData | Change::NotSignificant
+        )
+    }
+
+    /// True for a move past the threshold that the runs could not decide.
+    pub fn undecided(self) -> bool {
+        matches!(self, Change::NotEnoughData | Change::NotSignificant)
     }
 }
 
@@ -263,9 +276,15 @@ pub struct Row {
     pub change: Change,
     /// What decided the verdict.
     pub test: Test,
-    /// The smallest move that can count: max(noise % of base, 1 ms or 1 event).
+    /// The smallest move that can count: max(noise % of base, 1 ms or 1 event), and for a
+    /// reading interpolated inside a histogram bucket at least the bucket's width.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// For a reading interpolated inside histogram buckets, the widest bucket of its runs:
+    /// the reading is only known to lie somewhere in it, so a smaller move is no move and
+    /// no side is taken as surer than one bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket_width: Option<f64>,
     /// Welch's two-sided p-value, before adjustment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
@@ -385,6 +404,9 @@ struct Reading {
     holds: Option<bool>,
     /// One of the primary readings (event→order latency per kind).
     primary: bool,
+    /// The width of the histogram bucket the value was interpolated in (see
+    /// [`Row::bucket_width`]).
+    bucket: Option<f64>,
 }
 
 /// Every reading of one run, keyed by (section, name).
@@ -491,10 +513,12 @@ fn adjust(rows: &mut [Row]) {
             row.p_adjusted = Some(adjusted);
             row.level = Some(level);
             if matches!(row.test, Test::Welch | Test::Paired) {
+                // Past the threshold (else the row would be decided by it): a move that the
+                // runs cannot tell from noise is said to be so, never called unchanged.
                 row.change = if adjusted <= level {
                     directional(row.direction, row.delta.unwrap_or(0.0))
                 } else {
-                    Change::Unchanged
+                    Change::NotSignificant
                 };
             }
         }
@@ -553,7 +577,23 @@ fn row(metric: &str, base: &[Reading], head: &[Reading], noise: f64, pairs: Opti
         .zip(delta)
         .filter(|(b, _)| *b != 0.0)
         .map(|(b, d)| d / b.abs() * 100.0);
-    let threshold = b.map(|b| (b.abs() * noise / 100.0).max(any.unit.floor()));
+    // A value interpolated inside a bucket is only known to lie in it: a move smaller than
+    // the widest bucket of either side is no move.
+    let widest = |side: &[Reading]| {
+        side.iter()
+            .filter_map(|r| r.bucket)
+            .fold(None, |w: Option<f64>, x| Some(w.map_or(x, |w| w.max(x))))
+    };
+    let widths = (widest(base), widest(head));
+    let bucket_width = match widths {
+        (None, None) => None,
+        (b, h) => Some(b.unwrap_or(0.0).max(h.unwrap_or(0.0))),
+    };
+    let threshold = b.map(|b| {
+        (b.abs() * noise / 100.0)
+            .max(any.unit.floor())
+            .max(bucket_width.unwrap_or(0.0))
+    });
     let several = |v: &[f64]| if v.len() > 1 { v.to_vec() } else { Vec::new() };
     let mut row = Row {
         metric: metric.to_owned(),
@@ -566,6 +606,7 @@ fn row(metric: &str, base: &[Reading], head: &[Reading], noise: f64, pairs: Opti
         change: Change::Unchanged,
         test: Test::Presence,
         threshold: None,
+        bucket_width,
         p_value: None,
         p_adjusted: None,
         level: None,
@@ -605,7 +646,14 @@ fn row(metric: &str, base: &[Reading], head: &[Reading], noise: f64, pairs: Opti
                     };
                 }
                 Class::Measured => {
-                    measured(&mut row, &bv, &hv, pairs, threshold.unwrap_or(0.0));
+                    let widths = (widths.0.unwrap_or(0.0), widths.1.unwrap_or(0.0));
+                    let tested = match pairs {
+                        Some((b, h)) => {
+                            stats::paired_quantized(&b, &h, widths).map(|t| (t, Test::Paired))
+                        }
+                        None => stats::welch_quantized(&bv, &hv, widths).map(|t| (t, Test::Welch)),
+                    };
+                    measured(&mut row, tested, threshold.unwrap_or(0.0));
                 }
             }
         }
@@ -613,23 +661,19 @@ fn row(metric: &str, base: &[Reading], head: &[Reading], noise: f64, pairs: Opti
     row
 }
 
-/// Threshold first, then the t-test: paired when `pairs` are given, else
-/// Welch's (settled after the adjustment).
-fn measured(row: &mut Row, base: &[f64], head: &[f64], pairs: Option<Pairs>, threshold: f64) {
+/// Threshold first, then the t-test `tested` (paired or Welch's; settled after the
+/// adjustment).
+fn measured(row: &mut Row, tested: Option<(stats::Welch, Test)>, threshold: f64) {
     let d = row.delta.unwrap_or(0.0);
     row.threshold = Some(threshold);
-    let (tested, test) = match pairs {
-        Some((b, h)) => (stats::paired(&b, &h), Test::Paired),
-        None => (stats::welch(base, head), Test::Welch),
-    };
-    if let Some(t) = tested {
+    if let Some((t, _)) = tested {
         row.p_value = Some(t.p);
         row.interval = Some([t.interval.0, t.interval.1]);
     }
     (row.test, row.change) = match tested {
         _ if d.abs() <= threshold => (Test::Threshold, Change::Unchanged),
         None => (Test::None, Change::NotEnoughData),
-        Some(_) => (test, Change::Unchanged),
+        Some((_, test)) => (test, Change::NotSignificant),
     };
 }
 
@@ -679,25 +723,9 @@ const METRICS: u8 = 4;
 /// Every comparable reading of an outcome, keyed by (section, name).
 fn readings(o: &Outcome) -> Readings {
     let mut out = BTreeMap::new();
-    let mut put = |section: u8,
-                   name: String,
-                   value: Option<f64>,
-                   direction: Direction,
-                   (unit, class): (Unit, Class)| {
-        out.insert(
-            (section, name),
-            Reading {
-                value,
-                direction,
-                unit,
-                class,
-                holds: None,
-                primary: false,
-            },
-        );
-    };
     let exact = (Unit::Count, Class::Exact);
     put(
+        &mut out,
         TOTALS,
         "delivered ratio".to_owned(),
         o.totals.delivered_ratio,
@@ -706,6 +734,7 @@ fn readings(o: &Outcome) -> Readings {
     );
     for (kind, &n) in o.totals.delivered.iter() {
         put(
+            &mut out,
             TOTALS,
             format!("events on chain ({kind})"),
             Some(n as f64),
@@ -716,6 +745,7 @@ fn readings(o: &Outcome) -> Readings {
     if let Some(mock) = &o.mock {
         for (kind, e) in &mock.events {
             put(
+                &mut out,
                 MOCK,
                 format!("events matched ({kind})"),
                 Some(e.matched as f64),
@@ -723,25 +753,35 @@ fn readings(o: &Outcome) -> Readings {
                 exact,
             );
             put(
+                &mut out,
                 MOCK,
                 format!("events lost ({kind})"),
                 Some(e.lost as f64),
                 Direction::Lower,
                 exact,
             );
-            if e.latency_seconds.count > 0 {
-                for (q, v) in [
-                    ("p50", e.latency_seconds.p50),
-                    ("p99", e.latency_seconds.p99),
-                ] {
-                    put(
-                        MOCK,
-                        format!("event→order {q} ({kind})"),
-                        Some(v),
-                        Direction::Lower,
-                        (Unit::Seconds, Class::Measured),
-                    );
-                }
+        }
+        // What cowload measures first: the exact event→order latency per kind over the load
+        // window (outcomes written before it was kept fall back to the mock's summary).
+        for kind in EventKind::ALL {
+            let window = &o.event_to_order_seconds[kind];
+            let latency = match mock.events.get(kind.label()) {
+                Some(e) if window.count == 0 => &e.latency_seconds,
+                _ => window,
+            };
+            if latency.count == 0 {
+                continue;
+            }
+            for (q, v) in [("p50", latency.p50), ("p99", latency.p99)] {
+                let reading = put(
+                    &mut out,
+                    MOCK,
+                    format!("event→order {q} ({kind})"),
+                    Some(v),
+                    Direction::Lower,
+                    (Unit::Seconds, Class::Measured),
+                );
+                reading.primary = true;
             }
         }
         for (kind, outcomes) in &mock.orders_received {
@@ -759,6 +799,7 @@ fn readings(o: &Outcome) -> Readings {
                     Class::Measured
                 };
                 put(
+                    &mut out,
                     MOCK,
                     format!("order POSTs ({kind}, {result})"),
                     Some(*n as f64),
@@ -768,6 +809,7 @@ fn readings(o: &Outcome) -> Readings {
             }
         }
         put(
+            &mut out,
             MOCK,
             "unmatched orders".to_owned(),
             Some(mock.unmatched_orders as f64),
@@ -777,6 +819,7 @@ fn readings(o: &Outcome) -> Readings {
     }
     for stage in &o.bottleneck.stages {
         put(
+            &mut out,
             STAGES,
             format!("p99 growth: {}", stage.stage),
             Some(stage.growth_seconds),
@@ -793,20 +836,26 @@ fn readings(o: &Outcome) -> Readings {
         let measured = |unit: Unit| (unit, Class::Measured);
         let timed = if seconds { Unit::Seconds } else { Unit::Count };
         match m.kind {
-            MetricKind::Counter => put(
-                METRICS,
-                format!("{key} Δ"),
-                m.delta,
-                direction,
-                measured(timed),
-            ),
-            MetricKind::Gauge => put(
-                METRICS,
-                format!("{key} max"),
-                m.max.or(m.end),
-                direction,
-                measured(timed),
-            ),
+            MetricKind::Counter => {
+                put(
+                    &mut out,
+                    METRICS,
+                    format!("{key} Δ"),
+                    m.delta,
+                    direction,
+                    measured(timed),
+                );
+            }
+            MetricKind::Gauge => {
+                put(
+                    &mut out,
+                    METRICS,
+                    format!("{key} max"),
+                    m.max.or(m.end),
+                    direction,
+                    measured(timed),
+                );
+            }
             MetricKind::Histogram | MetricKind::Summary => {
                 for (q, v) in m
                     .quantiles
@@ -814,16 +863,20 @@ fn readings(o: &Outcome) -> Readings {
                     .filter(|(q, _)| !NOISY_QUANTILES.contains(&q.as_str()))
                 {
                     let unit = if seconds { Unit::Seconds } else { Unit::Plain };
+                    let bucket = m.quantile_buckets.get(q).and_then(|b| b.width());
                     put(
+                        &mut out,
                         METRICS,
                         format!("{key} {q}"),
                         Some(*v),
                         Direction::Lower,
                         measured(unit),
-                    );
+                    )
+                    .bucket = bucket;
                 }
                 if m.delta.is_some() {
                     put(
+                        &mut out,
                         METRICS,
                         format!("{key} count Δ"),
                         m.delta,
@@ -840,31 +893,49 @@ fn readings(o: &Outcome) -> Readings {
             ">" | ">=" => Direction::Higher,
             _ => Direction::Neutral,
         };
-        out.insert(
-            (BARS, format!("bar: {}", bar.bar)),
-            Reading {
-                value: bar.observed,
-                direction,
-                unit: if bar.unit == "s" {
-                    Unit::Seconds
-                } else {
-                    Unit::Plain
-                },
-                class: Class::Measured,
-                holds: Some(bar.holds),
-                primary: false,
-            },
+        let unit = if bar.unit == "s" {
+            Unit::Seconds
+        } else {
+            Unit::Plain
+        };
+        // A value above the top bucket is only a bound: no value to compare.
+        let known = bar.bucket.is_none_or(|b| !b.is_above_top());
+        let reading = put(
+            &mut out,
+            BARS,
+            format!("bar: {}", bar.bar),
+            bar.observed.filter(|_| known),
+            direction,
+            (unit, Class::Measured),
         );
-    }
-    // The mock's exact event→order latency per kind: what cowload measures first.
-    for ((section, name), reading) in &mut out {
-        reading.primary = *section == MOCK && name.starts_with(PRIMARY_PREFIX);
+        reading.holds = Some(bar.holds);
+        reading.bucket = bar.bucket.and_then(|b| b.width());
     }
     out
 }
 
-/// The names of the primary readings start with this.
-const PRIMARY_PREFIX: &str = "event→order ";
+/// Records one reading of a run and hands it back for what only some readings carry.
+fn put(
+    out: &mut Readings,
+    section: u8,
+    name: String,
+    value: Option<f64>,
+    direction: Direction,
+    (unit, class): (Unit, Class),
+) -> &mut Reading {
+    let reading = Reading {
+        value,
+        direction,
+        unit,
+        class,
+        holds: None,
+        primary: false,
+        bucket: None,
+    };
+    let slot = out.entry((section, name)).or_insert(reading);
+    *slot = reading;
+    slot
+}
 
 /// Words that say which way is good, checked against the name and labels.
 const WORSE_WHEN_UP: [&str; 14] = [

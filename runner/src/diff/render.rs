@@ -44,8 +44,15 @@ fn counts(c: &Comparison) -> String {
         matches!(x, Change::Changed | Change::New | Change::Removed)
     });
     let undecided = count(c, |x| x == Change::NotEnoughData);
+    let insignificant = match count(c, |x| x == Change::NotSignificant) {
+        0 => String::new(),
+        n => format!(
+            ", {n} not significant at {} vs {} runs",
+            c.base.runs, c.head.runs
+        ),
+    };
     format!(
-        "{}, {}, {}, {} without enough data to judge",
+        "{}, {}, {}{insignificant}, {} without enough data to judge",
         plural(c.regressions, "regression"),
         plural(c.improvements, "improvement"),
         plural(other, "other change"),
@@ -117,22 +124,23 @@ fn moved(c: &Comparison) -> Vec<&Row> {
     rows
 }
 
-/// What to do about readings without enough data.
-fn undecided_hint(c: &Comparison) -> &'static str {
+/// What to do about readings that moved past the threshold without a verdict.
+fn undecided_hint(c: &Comparison) -> String {
     if c.base.runs < 2 || c.head.runs < 2 {
-        "a side has one run: run both with `--repeat 3` or more to judge them"
+        "a side has one run: run both with `--repeat 3` or more to judge them".to_owned()
+    } else if c.rows.iter().any(|r| r.change == Change::NotSignificant) {
+        format!(
+            "not significant at {} vs {} runs: more repeats can decide them",
+            c.base.runs, c.head.runs
+        )
     } else {
-        "too few values on a side"
+        "too few values on a side".to_owned()
     }
 }
 
 fn markdown(c: &Comparison) -> String {
     let moved = moved(c);
-    let undecided: Vec<&Row> = c
-        .rows
-        .iter()
-        .filter(|r| r.change == Change::NotEnoughData)
-        .collect();
+    let undecided: Vec<&Row> = c.rows.iter().filter(|r| r.change.undecided()).collect();
     let still: Vec<&Row> = c
         .rows
         .iter()
@@ -150,7 +158,7 @@ fn markdown(c: &Comparison) -> String {
                 String::new()
             } else {
                 format!(
-                    "; {} moved past the threshold without enough data to judge ({})",
+                    "; {} moved past the threshold without a verdict ({})",
                     undecided.len(),
                     undecided_hint(c)
                 )
@@ -185,7 +193,7 @@ fn markdown(c: &Comparison) -> String {
     if !undecided.is_empty() {
         let _ = writeln!(
             md,
-            "<details><summary>{} moved past the threshold without enough data to judge ({})</summary>\n",
+            "<details><summary>{} moved past the threshold without a verdict ({})</summary>\n",
             plural(undecided.len(), "reading"),
             undecided_hint(c)
         );
@@ -230,7 +238,7 @@ fn text(c: &Comparison) -> String {
     }
     // Moved rows, then the undecided ones: a log has room for both.
     let mut shown = moved(c);
-    shown.extend(c.rows.iter().filter(|r| r.change == Change::NotEnoughData));
+    shown.extend(c.rows.iter().filter(|r| r.change.undecided()));
     if shown.is_empty() {
         let _ = writeln!(
             out,
@@ -293,7 +301,14 @@ fn cells(r: &Row, emoji: bool) -> [String; 7] {
         delta,
         percent,
         decided_by(r, &signed),
-        verdict(r.change, emoji).to_owned(),
+        match r.change {
+            Change::NotSignificant => format!(
+                "not significant at {} vs {} runs",
+                r.base_runs.len(),
+                r.head_runs.len()
+            ),
+            change => verdict(change, emoji).to_owned(),
+        },
     ]
 }
 
@@ -320,8 +335,13 @@ fn decided_by(r: &Row, signed: &dyn Fn(f64) -> String) -> String {
         s
     };
     let threshold = || {
-        r.threshold
-            .map_or("–".to_owned(), |t| format_value(t, &r.unit))
+        let t = r
+            .threshold
+            .map_or("–".to_owned(), |t| format_value(t, &r.unit));
+        match r.bucket_width {
+            Some(w) => format!("{t} (a bucket {} wide)", format_value(w, &r.unit)),
+            None => t,
+        }
     };
     match r.test {
         Test::BarVerdict => "bar verdict".to_owned(),
@@ -355,6 +375,7 @@ fn verdict(change: Change, emoji: bool) -> &'static str {
         (Change::New, _) => "new",
         (Change::Removed, _) => "removed",
         (Change::NotEnoughData, _) => "not enough data to judge",
+        (Change::NotSignificant, _) => "not significant",
         (Change::Unchanged, _) => "unchanged",
     }
 }

@@ -87,6 +87,7 @@ fn readings(s: &Search) -> Readings {
         class: Class::Banded,
         holds: None,
         primary: false,
+        bucket: None,
     };
     BTreeMap::from([
         (

@@ -50,10 +50,26 @@ fn variance(values: &[f64]) -> Option<f64> {
 /// Welch's test; `None` unless both sides have at least two values (one run
 /// says nothing about how much runs vary).
 pub fn welch(base: &[f64], head: &[f64]) -> Option<Welch> {
+    welch_quantized(base, head, (0.0, 0.0))
+}
+
+/// The variance of a side's mean that values read inside histogram buckets `width` wide can
+/// claim at best: one bucket's worth (uniform error, `width² / 12`), however many runs agree,
+/// because every run of a side lands in the same bucket by the same interpolation.
+fn quantization_floor(width: f64) -> f64 {
+    width * width / 12.0
+}
+
+/// Welch's test on values interpolated inside histogram buckets of `widths` (base, head;
+/// 0 for exact values): each side's squared standard error is at least
+/// [`quantization_floor`] of its width, so sides that are constant only because they were
+/// quantized give neither a zero-width interval nor an extreme p-value.
+pub fn welch_quantized(base: &[f64], head: &[f64], widths: (f64, f64)) -> Option<Welch> {
     let (vb, vh) = (variance(base)?, variance(head)?);
     let (mb, mh) = (mean(base)?, mean(head)?);
     let difference = mh - mb;
-    let (sb, sh) = (vb / base.len() as f64, vh / head.len() as f64);
+    let sb = (vb / base.len() as f64).max(quantization_floor(widths.0));
+    let sh = (vh / head.len() as f64).max(quantization_floor(widths.1));
     let se2 = sb + sh;
     let df = if se2 > 0.0 && se2.is_finite() {
         se2 * se2 / (sb * sb / (base.len() - 1) as f64 + sh * sh / (head.len() - 1) as f64)
@@ -98,12 +114,19 @@ fn t_test(difference: f64, se: f64, df: f64) -> Option<Welch> {
 /// machine's slow drift, which moves both, drops out of their difference.
 /// `None` unless there are two pairs or more of equal-length sides.
 pub fn paired(base: &[f64], head: &[f64]) -> Option<Welch> {
+    paired_quantized(base, head, (0.0, 0.0))
+}
+
+/// [`paired`] on values read inside histogram buckets of `widths` (base, head): the mean
+/// difference's squared standard error is at least both sides' [`quantization_floor`].
+pub fn paired_quantized(base: &[f64], head: &[f64], widths: (f64, f64)) -> Option<Welch> {
     if base.len() != head.len() {
         return None;
     }
     let differences: Vec<f64> = base.iter().zip(head).map(|(b, h)| h - b).collect();
     let n = differences.len() as f64;
-    let se = (variance(&differences)? / n).sqrt();
+    let floor = quantization_floor(widths.0) + quantization_floor(widths.1);
+    let se = (variance(&differences)? / n).max(floor).sqrt();
     t_test(mean(&differences)?, se, n - 1.0)
 }
 
@@ -174,6 +197,23 @@ mod tests {
         assert_eq!((same.p, same.difference), (1.0, 0.0));
         let moved = welch(&[3.0, 3.0], &[4.0, 4.0, 4.0]).unwrap();
         assert_eq!((moved.p, moved.difference), (0.0, 1.0));
+    }
+
+    /// Issue 23: two sides constant only because they were read inside histogram buckets
+    /// get no zero-width interval and no extreme p-value.
+    #[test]
+    fn quantized_sides_are_never_surer_than_their_buckets() {
+        let (base, head) = ([0.0818, 0.0818], [0.4062, 0.4062]);
+        let blind = welch(&base, &head).unwrap();
+        assert_eq!((blind.p, blind.interval.0), (0.0, blind.interval.1));
+        let honest = welch_quantized(&base, &head, (0.05, 0.25)).unwrap();
+        assert!(honest.p > 0.01, "{honest:?}");
+        assert!(honest.interval.1 - honest.interval.0 > 0.1, "{honest:?}");
+        let paired = paired_quantized(&base, &head, (0.05, 0.25)).unwrap();
+        assert!(paired.p > 0.01, "{paired:?}");
+        // Real spread wider than the bucket is kept as it is.
+        let spread = welch_quantized(&[1.0, 3.0], &[1.0, 3.0], (0.1, 0.1)).unwrap();
+        assert_eq!(spread, welch(&[1.0, 3.0], &[1.0, 3.0]).unwrap());
     }
 
     /// Worked by hand: sorted p 0.005, 0.01, 0.03, 0.04 (m = 4) give

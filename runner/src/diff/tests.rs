@@ -1,7 +1,10 @@
 //! Comparisons of hand-built outcomes: the golden outcome against itself and
 //! against a doctored head with a regression (`runner/tests/golden/`).
 
+use mock_orderbook::EventKind;
+
 use super::*;
+use crate::bars::Bucket;
 use crate::report::golden;
 use crate::report::tests::sample;
 use crate::report::{MetricSummary, Source};
@@ -13,10 +16,10 @@ pub(crate) fn doctored() -> Outcome {
     head.bars[1].observed = Some(2.4);
     head.bars[1].holds = false;
     head.bars[0].observed = Some(0.9);
+    let twap = &mut head.event_to_order_seconds[EventKind::Twap];
+    twap.p99 = 2.4;
+    twap.p50 = 0.41; // +2.5%: inside the band
     let mock = head.mock.as_mut().expect("the sample has mock stats");
-    let twap = mock.events.get_mut("twap").expect("twap stats");
-    twap.latency_seconds.p99 = 2.4;
-    twap.latency_seconds.p50 = 0.41; // +2.5%: inside the band
     let ethflow = mock.events.get_mut("ethflow").expect("ethflow stats");
     ethflow.lost = 0;
     ethflow.matched = 19;
@@ -117,10 +120,9 @@ fn runs(seed: u64, n: usize, spread: f64, shift: f64) -> Vec<Outcome> {
         .map(|_| {
             let factor = 1.0 + rng.random_range(-spread..=spread);
             let mut o = sample();
-            let mock = o.mock.as_mut().expect("the sample has mock stats");
-            for e in mock.events.values_mut() {
-                e.latency_seconds.p50 *= factor * shift;
-                e.latency_seconds.p99 *= factor * shift;
+            for e in o.event_to_order_seconds.values_mut() {
+                e.p50 *= factor * shift;
+                e.p99 *= factor * shift;
             }
             for m in o.metrics.values_mut() {
                 for v in m.quantiles.values_mut() {
@@ -207,8 +209,7 @@ fn the_threshold_decides_what_can_count_as_moved() {
     // Constant runs: any difference is certain, so only the threshold decides.
     let base = vec![sample(), sample()];
     let mut head = sample();
-    let mock = head.mock.as_mut().unwrap();
-    mock.events.get_mut("twap").unwrap().latency_seconds.p99 = 1.9 * 1.08;
+    head.event_to_order_seconds[EventKind::Twap].p99 = 1.9 * 1.08;
     let head = vec![head.clone(), head];
     let row = |noise: f64| {
         let c = compare(&base, &head, Noise(noise), Design::Independent);
@@ -480,7 +481,7 @@ fn paired_runs_show_a_shift_that_drift_between_pairs_hides() {
             .unwrap()
     };
     let independent = compare(&base, &head, Noise::default(), Design::Independent);
-    assert_eq!(primary(&independent), (Test::Welch, Change::Unchanged));
+    assert_eq!(primary(&independent), (Test::Welch, Change::NotSignificant));
     let paired = compare(&base, &head, Noise::default(), Design::Paired);
     assert_eq!(primary(&paired), (Test::Paired, Change::Worse));
     assert!(paired.paired);
@@ -510,4 +511,93 @@ fn runs_that_cannot_be_paired_are_refused_with_exit_two() {
         "{error}"
     );
     assert!(compare_files(&runs(1, 3, 0.1, 1.0), &runs(2, 3, 0.1, 1.0), &request).is_ok());
+}
+
+/// `runs` with the engine histogram's p50 read inside a bucket: every run of a side lands on
+/// the same interpolated value, so each side is constant only because it was quantized.
+fn bucketed(n: usize, p50: f64, bucket: Bucket) -> Vec<Outcome> {
+    const KEY: &str = "shepherd_event_latency_seconds_histogram{module=\"ethflow\"}";
+    (0..n)
+        .map(|_| {
+            let mut o = sample();
+            o.metrics.insert(
+                KEY.to_owned(),
+                MetricSummary {
+                    source: Source::Engine,
+                    kind: MetricKind::Histogram,
+                    start: Some(0.0),
+                    end: Some(20.0),
+                    delta: Some(20.0),
+                    max: None,
+                    quantiles: BTreeMap::from([("p50".to_owned(), p50)]),
+                    quantiles_above: BTreeMap::new(),
+                    quantile_buckets: BTreeMap::from([("p50".to_owned(), bucket)]),
+                },
+            );
+            o
+        })
+        .collect()
+}
+
+/// Issue 23: interpolated readings constant within each side that differ by less than a
+/// bucket are not a change, however many runs agree.
+#[test]
+fn bucketed_readings_closer_than_a_bucket_are_not_flagged() {
+    let bucket = Bucket {
+        lower: 0.25,
+        upper: Some(0.5),
+    };
+    let c = compare(
+        &bucketed(10, 0.30, bucket),
+        &bucketed(10, 0.40, bucket),
+        Noise::default(),
+        Design::Independent,
+    );
+    let row = find(
+        &c,
+        "shepherd_event_latency_seconds_histogram{module=\"ethflow\"} p50",
+    );
+    assert_eq!((row.change, row.test), (Change::Unchanged, Test::Threshold));
+    assert_eq!(row.bucket_width, Some(0.25));
+    assert!(row.threshold.unwrap() >= 0.25, "{row:?}");
+    let json = render(&c, Format::Json);
+    assert!(json.contains("\"bucket_width\": 0.25"), "{json}");
+}
+
+/// Issue 23: sides that are constant because they were quantized give no zero-width
+/// interval and no extreme p-value; a large move two runs a side cannot settle is said to be
+/// not significant, never unchanged.
+#[test]
+fn a_large_move_between_quantized_sides_is_not_significant_not_unchanged() {
+    let (low, high) = (
+        Bucket {
+            lower: 0.05,
+            upper: Some(0.1),
+        },
+        Bucket {
+            lower: 0.25,
+            upper: Some(0.5),
+        },
+    );
+    let c = compare(
+        &bucketed(2, 0.0818, low),
+        &bucketed(2, 0.4062, high),
+        Noise::default(),
+        Design::Independent,
+    );
+    let row = find(
+        &c,
+        "shepherd_event_latency_seconds_histogram{module=\"ethflow\"} p50",
+    );
+    let [lo, hi] = row.interval.expect("tested");
+    assert!(hi - lo > 0.1, "a bucket-wide interval, not zero: {row:?}");
+    assert!(row.p_value.unwrap() > 1e-4, "{row:?}");
+    assert_eq!(
+        (row.change, row.test),
+        (Change::NotSignificant, Test::Welch)
+    );
+    assert!(!row.change.moved() && row.change.undecided());
+    let md = render(&c, Format::Md);
+    assert!(md.contains("not significant at 2 vs 2 runs"), "{md}");
+    assert!(!md.contains("| unchanged |"), "{md}");
 }

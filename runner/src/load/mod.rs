@@ -72,6 +72,8 @@ pub struct TxFailure {
 pub struct DeliveredEvent {
     pub kind: EventKind,
     pub tx: B256,
+    /// The event's log index in its block.
+    pub log_index: u64,
     pub order: OrderKey,
     /// The exact order the event requires (a TWAP's: per part, but for `validTo`).
     pub exact: Option<mock_orderbook::ExactOrder>,

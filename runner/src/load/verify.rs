@@ -46,10 +46,11 @@ pub async fn block(
     let mut diagnosed = 0;
     let mut included: Option<HashSet<B256>> = None;
     for tx in txs {
-        if emitted.get(&tx.hash) == Some(&tx.kind) {
+        if let Some(&(_, log_index)) = emitted.get(&tx.hash).filter(|(kind, _)| *kind == tx.kind) {
             checked.events.push(DeliveredEvent {
                 kind: tx.kind,
                 tx: tx.hash,
+                log_index,
                 order: tx.order.clone(),
                 exact: tx.exact.clone(),
                 twap: tx.twap,
@@ -110,11 +111,11 @@ fn not_included(block: &MinedBlock) -> String {
     )
 }
 
-/// Transaction hash → kind of the load event it emitted in this block.
+/// Transaction hash → kind and log index of the load event it emitted in this block.
 async fn emitted_events(
     chain: &Chain,
     block: &MinedBlock,
-) -> Result<HashMap<B256, EventKind>, LoadError> {
+) -> Result<HashMap<B256, (EventKind, u64)>, LoadError> {
     let filter = Filter::new()
         .at_block_hash(block.hash)
         .address(vec![
@@ -146,7 +147,7 @@ async fn emitted_events(
         } else {
             continue;
         };
-        emitted.insert(tx, kind);
+        emitted.insert(tx, (kind, log.log_index.unwrap_or_default()));
     }
     Ok(emitted)
 }

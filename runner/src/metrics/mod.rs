@@ -26,6 +26,7 @@
 //! increment) is known to exist, so bars can read it as 0 where a name never
 //! seen stays no data.
 
+pub mod exact;
 pub mod names;
 
 use std::cmp::Ordering;
@@ -267,6 +268,9 @@ pub struct Point {
     pub block: Option<u64>,
     /// What was scraped (and pushed) at that moment.
     pub snapshot: Snapshot,
+    /// The mock's exact samples of its `cowload_*` histograms since the point before (see
+    /// [`exact`]); `None` where the harness had none to give (a series built from text).
+    pub exact: Option<exact::ExactByKind>,
 }
 
 /// Scrapes in time order: the first point is taken before the load starts and
@@ -293,6 +297,7 @@ impl Series {
             label: label.into(),
             block: None,
             snapshot,
+            exact: None,
         });
     }
 
@@ -311,7 +316,20 @@ impl Series {
             label: format!("block {number}"),
             block: Some(number),
             snapshot,
+            exact: None,
         });
+    }
+
+    /// Gives the newest point the exact samples taken with its scrape.
+    pub fn attach_exact(&mut self, exact: exact::ExactByKind) {
+        if let Some(point) = self.points.last_mut() {
+            point.exact = Some(exact);
+        }
+    }
+
+    /// The point scraped after block `number`.
+    pub fn at_block(&self, number: u64) -> Option<&Point> {
+        self.points.iter().find(|p| p.block == Some(number))
     }
 
     /// The type any scrape declared for the family of `name` (see

@@ -1,8 +1,8 @@
 //! The load's [`OnBlock`]: what happens after every mined block, in order.
 //!
-//! In: each [`BlockDelivery`] the load mines. Out: the [`Series`] of scrapes,
-//! the exact first-order latencies per block, the faults' records and what
-//! stopped the load early (the engine died, a bar failed for good).
+//! In: each [`BlockDelivery`] the load mines. Out: the [`Series`] of scrapes
+//! (each with the mock's exact samples of its interval), the faults' records and
+//! what stopped the load early (the engine died, a bar failed for good).
 //!
 //! Why split: after a block, six different things happen, and each is its own
 //! part with its own state: the mock learns the block's events
@@ -57,6 +57,7 @@ fn register(truth: &Truth, block: &BlockDelivery) {
                 exact: e.exact.clone(),
                 twap: e.twap,
                 tx_hash: e.tx,
+                log_index: e.log_index,
             })
             .collect(),
     );
@@ -313,9 +314,6 @@ pub(super) struct Observer<'a> {
     pub(super) harness: Harness,
     pub(super) faults: FaultDriver,
     pub(super) series: Series,
-    /// Exact event→order latencies of the first orders, by the block whose
-    /// scrape interval received them.
-    pub(super) latencies: report::BlockLatencies,
     pub(super) display: report::Progress,
     cancel_load: Cancel,
     load_blocks_seen: u32,
@@ -342,7 +340,6 @@ impl<'a> Observer<'a> {
             harness: Harness::default(),
             faults: FaultDriver::new(timeline, plan.scenario.load.warmup_blocks),
             series: Series::new(),
-            latencies: report::BlockLatencies::default(),
             display: report::Progress::new(),
             cancel_load,
             load_blocks_seen: 0,
@@ -363,6 +360,10 @@ impl<'a> Observer<'a> {
             Some(block) => self.series.push_block(block.block.number, snapshot),
             None => self.series.push(label, snapshot),
         }
+        // Taken after the mock's scrape: what its histograms counted by now is in the
+        // samples of this point or an earlier one.
+        self.series
+            .attach_exact(self.mock.truth().take_exact_samples());
     }
 
     /// The blocks mined so far, as an interrupted delivery.
@@ -435,10 +436,8 @@ impl OnBlock for Observer<'_> {
             ));
         }
         self.scrape(&format!("block {number}"), Some(block)).await;
-        let samples = self.mock.truth().take_first_order_latencies();
-        self.latencies.insert(number, samples);
         let position = Some((self.load_blocks_seen, self.plan.scenario.load.blocks));
-        let line = report::BlockLine::new(block, &self.series, &self.latencies, position);
+        let line = report::BlockLine::new(block, &self.series, position);
         self.display.block(&line);
         self.end_if_settled(number);
     }

@@ -23,6 +23,7 @@ pub fn render(outcome: &Outcome) -> String {
     faults(&mut md, outcome);
     delivery(&mut md, outcome);
     orders(&mut md, outcome);
+    lost_and_missing(&mut md, outcome);
     requests(&mut md, outcome);
     time(&mut md, outcome);
     metrics(&mut md, outcome, Source::Engine, "Engine metrics");
@@ -228,8 +229,8 @@ fn delivery(md: &mut String, outcome: &Outcome) {
     let t = &outcome.totals;
     md.push_str("## Delivery and orders per kind\n\n");
     md.push_str(
-        "| kind | requested | on chain | orders matched | lost | late | event→order p50 | event→order p99 |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| kind | requested | on chain | orders matched | lost | late | unjudged | event→order p50 | event→order p99 |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     for event_kind in EventKind::ALL {
         let (kind, label) = (event_kind.label(), event_kind.title());
@@ -238,21 +239,27 @@ fn delivery(md: &mut String, outcome: &Outcome) {
         let n = |f: fn(&super::MockEvents) -> u64| {
             events.map_or("–".to_owned(), |e| f(e).to_string())
         };
-        let q = |f: fn(&super::MockEvents) -> f64| {
-            events
-                .filter(|e| e.latency_seconds.count > 0)
-                .map_or("–".to_owned(), |e| value(f(e), "s"))
+        // The exact samples of the load window: what a bar on the latency reads.
+        let latency = &outcome.event_to_order_seconds[event_kind];
+        let q = |x: f64| {
+            if latency.count > 0 {
+                value(x, "s")
+            } else {
+                "–".to_owned()
+            }
         };
         let _ = writeln!(
             md,
-            "| {label} | {requested} | {delivered} | {} | {} | {} | {} | {} |",
+            "| {label} | {requested} | {delivered} | {} | {} | {} | {} | {} | {} |",
             n(|e| e.matched),
             n(|e| e.lost),
             n(|e| e.late),
-            q(|e| e.latency_seconds.p50),
-            q(|e| e.latency_seconds.p99),
+            n(|e| e.unjudged),
+            q(latency.p50),
+            q(latency.p99),
         );
     }
+    unjudged_note(md, outcome);
     twap_parts(md, outcome);
     lost_reasons(md, outcome);
     let ratio = t
@@ -276,8 +283,9 @@ fn lost_reasons(md: &mut String, outcome: &Outcome) {
         return;
     };
     let mut lines = Vec::new();
-    for (kind, label) in [("twap", "TWAP"), ("ethflow", "EthFlow")] {
-        let Some(events) = mock.events.get(kind) else {
+    for kind in EventKind::ALL {
+        let label = kind.title();
+        let Some(events) = mock.events.get(kind.label()) else {
             continue;
         };
         for (what, lost, reasons) in [
@@ -333,6 +341,25 @@ fn faults(md: &mut String, outcome: &Outcome) {
     md.push('\n');
 }
 
+/// Why some orders are neither matched nor lost, when any is.
+fn unjudged_note(md: &mut String, outcome: &Outcome) {
+    let Some(mock) = outcome.mock.as_ref() else {
+        return;
+    };
+    let events: u64 = mock.events.values().map(|e| e.unjudged).sum();
+    let parts: u64 = mock.events.values().map(|e| e.parts_unjudged).sum();
+    if events + parts == 0 {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\nUnjudged: {events} event(s) and {parts} TWAP part(s) whose deadline ({} blocks after \
+         their block, or after a part's window opened) lay after the run's last block had no \
+         order yet when the run ended. They were not due: neither matched nor lost, and no failure.",
+        mock.order_deadline_blocks
+    );
+}
+
 /// One line on TWAP parts (each part is one order), when any part's window opened.
 fn twap_parts(md: &mut String, outcome: &Outcome) {
     let Some(twap) = outcome.mock.as_ref().and_then(|m| m.events.get("twap")) else {
@@ -344,12 +371,13 @@ fn twap_parts(md: &mut String, outcome: &Outcome) {
     let _ = writeln!(
         md,
         "\nTWAP parts (one order each; a TWAP's row above counts its part 0): {} opened, {} matched, \
-         {} missing, {} late, {} duplicate, {} awaiting; POSTs per part p50 {}, max {}.",
+         {} missing, {} late, {} duplicate, {} unjudged, {} awaiting; POSTs per part p50 {}, max {}.",
         twap.parts_expected,
         twap.parts_matched,
         twap.parts_missing,
         twap.parts_late,
         twap.parts_duplicate,
+        twap.parts_unjudged,
         twap.parts_awaiting,
         twap.posts_per_event.p50,
         twap.posts_per_event.max,
@@ -376,15 +404,106 @@ fn orders(md: &mut String, outcome: &Outcome) {
     );
 }
 
-/// What the engine asked the orderbook, per accepted order.
+/// The first orders that were due and did not get their order, each with its transaction,
+/// owner, part, reason and the answers the engine got; `orders.jsonl` has every order.
+fn lost_and_missing(md: &mut String, outcome: &Outcome) {
+    let Some(orders) = outcome.orders.as_ref().filter(|o| o.failed_total > 0) else {
+        return;
+    };
+    let shown = orders.failed.len() as u64;
+    let _ = writeln!(
+        md,
+        "### Lost and missing\n\n{} order(s) were due and did not get their order in time; {}. \
+         Every order, with every request made for it, is in [orders.jsonl](orders.jsonl).\n\n\
+         | kind | block | tx | owner | part | outcome | reason | requests made |\n\
+         |---|---|---|---|---|---|---|---|",
+        orders.failed_total,
+        if shown < orders.failed_total {
+            format!("the first {shown} are listed")
+        } else {
+            "all are listed".to_owned()
+        }
+    );
+    for line in &orders.failed {
+        let _ = writeln!(
+            md,
+            "| {} | {} | `{}` | `{}` | {} | {} | {} | {} |",
+            line.kind.title(),
+            line.block,
+            line.tx,
+            line.owner,
+            line.part.map_or("–".to_owned(), |p| p.to_string()),
+            line.outcome.label(),
+            line.reason.map_or("–", |r| r.label()),
+            cell(&requests_made(line)),
+        );
+    }
+    md.push('\n');
+}
+
+/// `2× POST /api/v1/orders 503, then 1× GET /api/v1/orders/{uid} 404`, or `none`.
+fn requests_made(line: &mock_orderbook::OrderLine) -> String {
+    if line.requests.is_empty() {
+        return "none".to_owned();
+    }
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for request in &line.requests {
+        let status = request.status.map_or("reset".to_owned(), |s| s.to_string());
+        let text = format!("{} {status} {}", request.route.as_str(), request.answer);
+        match runs.last_mut() {
+            Some((last, n)) if *last == text => *n += 1,
+            _ => runs.push((text, 1)),
+        }
+    }
+    let mut said: Vec<String> = runs
+        .iter()
+        .map(|(text, n)| format!("{n}× {text}"))
+        .collect();
+    let listed = line.requests.len() as u64;
+    if line.requests_total > listed {
+        said.push(format!("{} more", line.requests_total - listed));
+    }
+    said.join(", then ")
+}
+
+/// What the engine asked the orderbook: per owed order from the exact per-order counts, and
+/// per accepted order as a ratio of totals over every route it used.
 fn requests(md: &mut String, outcome: &Outcome) {
+    if let Some(orders) = outcome
+        .orders
+        .as_ref()
+        .filter(|o| !o.requests_per_order.is_empty())
+    {
+        md.push_str(
+            "### Requests per order\n\n\
+             Requests the engine made for each order that was due (matched, lost, late or \
+             mismatched), by route and answer: exact quantiles over those orders, an order \
+             without such a request counting 0.\n\n\
+             | route | status | orders with | requests | per order p50 | p99 | max |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for row in &orders.requests_per_order {
+            let status = row.status.map_or("reset".to_owned(), |s| s.to_string());
+            let _ = writeln!(
+                md,
+                "| {} | {status} | {} | {} | {} | {} | {} |",
+                cell(row.route.as_str()),
+                row.orders_with,
+                row.requests,
+                short_number(row.p50),
+                short_number(row.p99),
+                short_number(row.max),
+            );
+        }
+        md.push('\n');
+    }
     if outcome.requests_per_order.is_empty() {
         return;
     }
     md.push_str(
         "### Requests per accepted order\n\n\
          Requests the engine made in the load window, by route and answer, divided by the orders \
-         the orderbook accepted (a ratio of totals, not a per-order trace).\n\n\
+         the orderbook accepted (a ratio of totals over every route, app data included).\n\n\
          | route | status | requests | per accepted order |\n|---|---|---|---|\n",
     );
     for row in &outcome.requests_per_order {

@@ -18,6 +18,7 @@ mod faults;
 mod junit;
 mod markdown;
 mod metrics;
+pub mod orders;
 mod probe;
 mod requests;
 mod svg;
@@ -34,8 +35,9 @@ use serde::{Deserialize, Serialize};
 use crate::bars::{Bucket, Verdict};
 use crate::exit::Exit;
 use crate::load::{Delivery, Phase};
-use crate::metrics::Series;
+use crate::metrics::{exact, Point, Series};
 use crate::scenario::Plan;
+use mock_orderbook::{ExactHistogram, PerKind};
 
 pub use markdown::{observed as format_observed, value as format_value};
 pub use metrics::{MetricKind, MetricSummary, Source};
@@ -84,40 +86,18 @@ pub enum Status {
     Error,
 }
 
-/// Exact event→order latencies (seconds) of first accepted orders, by the
-/// block whose scrape interval received them: the per-block quantiles in the
-/// report and on the progress line come from these samples, never from
-/// histogram buckets (bucket interpolation can be off by a whole bucket).
-#[derive(Debug, Clone, Default)]
-pub struct BlockLatencies(BTreeMap<u64, Vec<f64>>);
+/// The exact event→order latencies (seconds) of the first accepted orders received in
+/// `point`'s interval, every kind together, in arrival order; empty without any.
+fn interval_latencies(point: Option<&Point>) -> Vec<f64> {
+    point
+        .and_then(|p| exact::of_point(p, ExactHistogram::EventToOrderSeconds, |_| true))
+        .unwrap_or_default()
+}
 
-impl BlockLatencies {
-    /// Records the samples received in `block`'s interval.
-    pub fn insert(&mut self, block: u64, samples: Vec<f64>) {
-        self.0.entry(block).or_default().extend(samples);
-    }
-
-    /// The `q` quantile (nearest rank) of `block`'s samples; `None` without any.
-    pub fn quantile(&self, block: u64, q: f64) -> Option<f64> {
-        let mut samples = self.0.get(&block)?.clone();
-        if samples.is_empty() {
-            return None;
-        }
-        samples.sort_by(f64::total_cmp);
-        let rank = (q * samples.len() as f64)
-            .ceil()
-            .clamp(1.0, samples.len() as f64);
-        Some(probe::round6(samples[rank as usize - 1]))
-    }
-
-    /// `block`'s samples in arrival order, rounded to the microsecond as
-    /// everything else in `outcome.json`; empty without any.
-    pub fn samples(&self, block: u64) -> Vec<f64> {
-        self.0
-            .get(&block)
-            .map(|s| s.iter().map(|x| probe::round6(*x)).collect())
-            .unwrap_or_default()
-    }
+/// The `q` quantile of block `number`'s exact latencies, rounded as every figure of the
+/// outcome; `None` without any.
+pub fn block_latency(series: &Series, number: u64, q: f64) -> Option<f64> {
+    exact::quantile(&interval_latencies(series.at_block(number)), q).map(probe::round6)
 }
 
 /// Wall-clock facts of the run, as the pipeline hands them over.
@@ -141,8 +121,6 @@ pub struct RunFacts {
     pub engine_exit: Option<String>,
     /// Unix time of the local chain's genesis block (`None` on a fork).
     pub chain_genesis_timestamp: Option<u64>,
-    /// Exact event→order latencies of first orders, per block interval.
-    pub block_latencies: BlockLatencies,
     /// The run directory.
     pub run_dir: PathBuf,
     /// Where the chain's contracts came from (replay, fork, recorded fixture).
@@ -444,6 +422,10 @@ pub struct Outcome {
     /// block (then every bar has no data).
     #[serde(default)]
     pub window: Option<LoadWindow>,
+    /// Event→order latency per kind over the load window, from the harness's exact samples
+    /// (nearest rank): the figures a bar on `cowload_event_to_order_seconds{kind=…}` reads.
+    #[serde(default)]
+    pub event_to_order_seconds: PerKind<Distribution>,
     /// What failed first and which stage slowed down most.
     pub bottleneck: Bottleneck,
     /// The per-block timeline.
@@ -456,6 +438,10 @@ pub struct Outcome {
     pub requests_per_order: Vec<requests::RouteRequests>,
     /// Every engine, mock and harness series: `name{labels}` → summary.
     pub metrics: BTreeMap<String, MetricSummary>,
+    /// `orders.jsonl` in short: orders by outcome, the first that failed, requests per
+    /// order; absent when the mock's books were not closed (the run stopped during start-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orders: Option<orders::OrdersSummary>,
     /// The scenario's chain-side faults, each with its truth (events during
     /// it, lost, duplicates, recovery time); absent without a `faults:` timeline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -500,7 +486,7 @@ impl Outcome {
             }
             None => (Status::Fail, Exit::Fail),
         };
-        let blocks = block_rows(delivery, series, &facts.block_latencies);
+        let blocks = block_rows(delivery, series);
         let mut bottleneck = stage_growth(&blocks, delivery);
         bottleneck.first_failed_bar = timeline::first_failure(&plan.bars, series, &verdicts);
         let per_block: Vec<(u64, &BlockMetrics)> =
@@ -538,11 +524,13 @@ impl Outcome {
             },
             bars: verdicts.into_iter().map(BarResult::from).collect(),
             window: LoadWindow::of(series, delivery),
+            event_to_order_seconds: window_latencies(series),
             bottleneck,
             blocks,
             mock,
             requests_per_order: requests::per_accepted_order(series),
             metrics: metrics::summarise(series),
+            orders: None,
             faults: Vec::new(),
             run,
             repeats: Vec::new(),
@@ -570,6 +558,26 @@ impl Outcome {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("an outcome always serialises") + "\n"
     }
+}
+
+/// Each kind's exact event→order latencies over the load window, rounded as every figure
+/// of the outcome.
+fn window_latencies(series: &Series) -> PerKind<Distribution> {
+    PerKind::from_fn(|kind| {
+        let samples = exact::samples(series.window(), ExactHistogram::EventToOrderSeconds, |k| {
+            k == kind
+        });
+        let d = exact::summary(&samples.unwrap_or_default());
+        Distribution {
+            count: d.count,
+            min: probe::round6(d.min),
+            p50: probe::round6(d.p50),
+            p90: probe::round6(d.p90),
+            p99: probe::round6(d.p99),
+            max: probe::round6(d.max),
+            mean: probe::round6(d.mean),
+        }
+    })
 }
 
 fn chain_info(plan: &Plan, origin: &crate::chain::Origin) -> ChainInfo {
@@ -613,24 +621,25 @@ fn normalise_command(command: &[String], run_dir: &Path, scenario_dir: &Path) ->
         .collect()
 }
 
-fn block_rows(delivery: &Delivery, series: &Series, latencies: &BlockLatencies) -> Vec<BlockRow> {
+fn block_rows(delivery: &Delivery, series: &Series) -> Vec<BlockRow> {
     delivery
         .blocks
         .iter()
-        .map(|b| BlockRow {
+        .map(|b| (b, interval_latencies(series.at_block(b.block.number))))
+        .map(|(b, latencies)| BlockRow {
             number: b.block.number,
             phase: b.phase.into(),
             requested: b.requested,
             delivered: b.delivered,
             active_twaps: b.active_twaps,
             metrics: BlockMetrics {
-                event_to_order_p50_seconds: latencies.quantile(b.block.number, 0.5),
-                event_to_order_p99_seconds: latencies.quantile(b.block.number, 0.99),
+                event_to_order_p50_seconds: exact::quantile(&latencies, 0.5).map(probe::round6),
+                event_to_order_p99_seconds: exact::quantile(&latencies, 0.99).map(probe::round6),
                 ..timeline::interval(series, b.block.number)
                     .map(|(before, after)| timeline::block_metrics(before, after))
                     .unwrap_or_default()
             },
-            event_to_order_samples_seconds: latencies.samples(b.block.number),
+            event_to_order_samples_seconds: latencies.iter().map(|x| probe::round6(*x)).collect(),
             failures: b
                 .failures
                 .iter()

@@ -110,6 +110,7 @@ mod tests {
             label: label.to_owned(),
             block: label.strip_prefix("block ").and_then(|n| n.parse().ok()),
             snapshot,
+            exact: None,
         }
     }
 

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use super::markdown::{observed, value, window};
-use super::{probe, BlockLatencies, Kinds, Outcome};
+use super::{probe, Kinds, Outcome};
 use crate::load::{BlockDelivery, Phase};
 use crate::metrics::{names, Series};
 
@@ -51,14 +51,9 @@ pub struct BlockLine {
 
 impl BlockLine {
     /// The line for `block`, read from the series scraped after it (the
-    /// report's own sums, so the line and the report agree) and the exact
-    /// latencies of its interval. `position`: loaded blocks so far and in all.
-    pub fn new(
-        block: &BlockDelivery,
-        series: &Series,
-        latencies: &BlockLatencies,
-        position: Option<(u32, u32)>,
-    ) -> BlockLine {
+    /// report's own sums and exact latencies, so the line and the report agree).
+    /// `position`: loaded blocks so far and in all.
+    pub fn new(block: &BlockDelivery, series: &Series, position: Option<(u32, u32)>) -> BlockLine {
         let number = block.block.number;
         let last = series.points.last();
         let sum_where = |name: &str, label: &str, value: &str| {
@@ -81,7 +76,7 @@ impl BlockLine {
             lost: Kinds::from_fn(|kind| {
                 sum_where(names::EVENTS_LOST_TOTAL, "kind", kind.label()) as u64
             }),
-            latency_p99: latencies.quantile(number, 0.99),
+            latency_p99: super::block_latency(series, number, 0.99),
             late_ms: block.timing.late_ms,
             failures: block
                 .failures

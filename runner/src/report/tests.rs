@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use mock_orderbook::EventKind;
+
 use super::*;
 
 fn kinds(twap: u64, ethflow: u64) -> Kinds {
@@ -55,6 +57,98 @@ fn metric(
             .collect(),
         quantiles_above: BTreeMap::new(),
         quantile_buckets: BTreeMap::new(),
+    }
+}
+
+/// What `orders.jsonl` said in short for the sample: one EthFlow event lost after two
+/// 503s, one TWAP part rejected.
+fn orders_summary() -> orders::OrdersSummary {
+    use mock_orderbook::{
+        LossReason, OrderLine, OrderOutcome, PartWindow, RequestCount, RequestLine, Route,
+    };
+    let post = |answer: &str, status, seconds_after_event| RequestLine {
+        route: Route::PostOrder,
+        answer: answer.to_owned(),
+        status: Some(status),
+        seconds_after_event,
+        head_block: 14,
+        uid: None,
+    };
+    let lost = OrderLine {
+        kind: EventKind::EthFlow,
+        part: None,
+        tx: alloy::primitives::B256::repeat_byte(0xe1),
+        block: 14,
+        log_index: 3,
+        owner: alloy::primitives::Address::repeat_byte(0x0e),
+        window: None,
+        opened_block: None,
+        deadline_block: 17,
+        uid: None,
+        outcome: OrderOutcome::Lost,
+        reason: Some(LossReason::GaveUpOnRetryable),
+        first_accepted: None,
+        requests: vec![post("Http503", 503, 0.2), post("Http503", 503, 1.2)],
+        requests_total: 2,
+        request_counts: vec![RequestCount {
+            route: Route::PostOrder,
+            status: Some(503),
+            requests: 2,
+        }],
+    };
+    let missing = OrderLine {
+        kind: EventKind::Twap,
+        part: Some(1),
+        tx: alloy::primitives::B256::repeat_byte(0x7a),
+        block: 12,
+        log_index: 0,
+        owner: alloy::primitives::Address::repeat_byte(0x0a),
+        window: Some(PartWindow {
+            start: 1_735_689_613,
+            valid_to: 1_735_689_614,
+        }),
+        opened_block: Some(13),
+        deadline_block: 16,
+        outcome: OrderOutcome::Lost,
+        reason: Some(LossReason::Rejected),
+        requests: vec![post("InsufficientFee", 400, 1.7)],
+        request_counts: vec![RequestCount {
+            route: Route::PostOrder,
+            status: Some(400),
+            requests: 1,
+        }],
+        requests_total: 1,
+        ..lost.clone()
+    };
+    orders::OrdersSummary {
+        lines: 66,
+        by_outcome: BTreeMap::from([
+            ("lost".to_owned(), 2),
+            ("matched".to_owned(), 42),
+            ("unjudged".to_owned(), 2),
+        ]),
+        failed: vec![missing, lost],
+        failed_total: 2,
+        requests_per_order: vec![
+            orders::PerOrderRequests {
+                route: Route::PostOrder,
+                status: Some(201),
+                orders_with: 42,
+                requests: 42,
+                p50: 1.0,
+                p99: 1.0,
+                max: 1.0,
+            },
+            orders::PerOrderRequests {
+                route: Route::GetOrder,
+                status: Some(404),
+                orders_with: 38,
+                requests: 76,
+                p50: 2.0,
+                p99: 2.0,
+                max: 2.0,
+            },
+        ],
     }
 }
 
@@ -161,9 +255,10 @@ pub(crate) fn sample() -> Outcome {
             latency_seconds: distribution(20, 0.4, 1.9),
             blocks: distribution(20, 1.0, 2.0),
             posts_per_event: distribution(24, 1.0, 2.0),
-            parts_expected: 25,
+            parts_expected: 27,
             parts_matched: 24,
             parts_missing: 1,
+            parts_unjudged: 2,
             parts_missing_reasons: BTreeMap::from([("rejected".to_owned(), 1)]),
             ..Default::default()
         },
@@ -234,10 +329,8 @@ pub(crate) fn sample() -> Outcome {
                 limit: 2.0,
                 holds: true,
                 reason: None,
-                bucket: Some(Bucket {
-                    lower: 1.0,
-                    upper: Some(2.5),
-                }),
+                // The harness's own latency: read from its exact samples, no bucket.
+                bucket: None,
             },
             BarResult {
                 bar: "increase(shepherd_module_errors_total) == 0".to_owned(),
@@ -267,6 +360,10 @@ pub(crate) fn sample() -> Outcome {
             first_block: Some(11),
             last_block: Some(15),
         }),
+        event_to_order_seconds: PerKind::from([
+            distribution(20, 0.4, 1.9),
+            distribution(18, 0.3, 1.8),
+        ]),
         bottleneck: Bottleneck {
             first_failed_bar: Some(FirstFailure {
                 bar: "cowload_events_delivered_ratio == 1".to_owned(),
@@ -332,6 +429,7 @@ pub(crate) fn sample() -> Outcome {
             },
         ],
         metrics,
+        orders: Some(orders_summary()),
         faults: Vec::new(),
         run: RunSection {
             started_at: "2025-01-01T00:00:00Z".to_owned(),
@@ -367,6 +465,14 @@ fn committed_schema_is_up_to_date() {
     assert!(
         committed == json_schema(),
         "schemas/outcome.schema.json is stale: run `runner schema --outcome > schemas/outcome.schema.json`"
+    );
+    let orders = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/orders.schema.json"
+    ));
+    assert!(
+        orders == mock_orderbook::order_line_schema(),
+        "schemas/orders.schema.json is stale: run `runner schema --orders > schemas/orders.schema.json`"
     );
 }
 
@@ -724,16 +830,24 @@ fn an_engine_that_posts_nothing_while_events_wait_is_named_stalled() {
 
 #[test]
 fn per_block_latency_quantiles_are_exact_not_bucketed() {
-    let mut latencies = BlockLatencies::default();
+    use mock_orderbook::{ExactHistogram, ExactSamples};
+    let mut series = Series::new();
     // Ten samples between 10 and 123.5 ms: a 100–250 ms bucket would interpolate
-    // p99 towards 250 ms; the samples say 123.5 ms.
-    let samples = vec![0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1235];
-    latencies.insert(12, samples);
-    assert_eq!(latencies.quantile(12, 0.99), Some(0.1235));
-    assert_eq!(latencies.quantile(12, 0.5), Some(0.05));
-    assert_eq!(latencies.quantile(13, 0.99), None);
-    latencies.insert(13, Vec::new());
-    assert_eq!(latencies.quantile(13, 0.99), None);
+    // p99 towards 250 ms; the samples say 123.5 ms. Both kinds count.
+    let samples = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1235];
+    let mut exact = PerKind::<ExactSamples>::default();
+    for (i, x) in samples.iter().enumerate() {
+        let kind = EventKind::ALL[i % 2];
+        exact[kind].push(ExactHistogram::EventToOrderSeconds, *x);
+    }
+    series.push_block(12, crate::metrics::Snapshot::default());
+    series.attach_exact(exact);
+    series.push_block(13, crate::metrics::Snapshot::default());
+    series.attach_exact(PerKind::default());
+    assert_eq!(block_latency(&series, 12, 0.99), Some(0.1235));
+    assert_eq!(block_latency(&series, 12, 0.5), Some(0.05));
+    assert_eq!(block_latency(&series, 13, 0.99), None);
+    assert_eq!(block_latency(&series, 14, 0.99), None);
 }
 
 #[test]
