@@ -283,6 +283,10 @@ impl Processor {
         let logs = self.logs(head.hash).await;
         let mut events = Vec::with_capacity(logs.len());
         for log in &logs {
+            if mutant::drops_next_event() {
+                tracing::warn!(tx = ?log.transaction_hash, "MUTANT drop-every: ignoring this event");
+                continue;
+            }
             match decode(log) {
                 Ok(Event::Placed(mut placement)) => {
                     placement.origin_block = head.number;
@@ -307,7 +311,7 @@ impl Processor {
             ComposableCoW::ConditionalOrderCreated::SIGNATURE_HASH,
             CoWSwapOnchainOrders::OrderPlacement::SIGNATURE_HASH,
         ];
-        for attempt in 1..=GET_LOGS_ATTEMPTS {
+        for attempt in 1..=mutant::get_logs_attempts(GET_LOGS_ATTEMPTS) {
             match self
                 .ctx
                 .rpc
@@ -336,9 +340,6 @@ impl Processor {
         let cost = self.knobs.per_event_cost;
         let mut jobs = Vec::with_capacity(events.len());
         for event in events {
-            if mutant::drops_next_event() {
-                continue;
-            }
             let module = match event {
                 Event::Created(_) => Module::Twap,
                 Event::Placed(_) => Module::EthFlow,

@@ -33,6 +33,9 @@ pub enum Mutant {
     /// Posts every TWAP part twice with different UIDs: as returned, and again with `validTo`
     /// one second short, still inside the part's window (`double-part`).
     DoublePart,
+    /// Gives a block's events up after its first failed `eth_getLogs` instead of retrying: the
+    /// block is skipped for good, as engines in the field have done (`skip-failed-logs`).
+    SkipFailedLogs,
 }
 
 impl std::str::FromStr for Mutant {
@@ -51,6 +54,7 @@ impl std::str::FromStr for Mutant {
             "lie-accepted" => Ok(Mutant::LieAccepted),
             "first-part-only" => Ok(Mutant::FirstPartOnly),
             "double-part" => Ok(Mutant::DoublePart),
+            "skip-failed-logs" => Ok(Mutant::SkipFailedLogs),
             _ => {
                 if let Some(n) = number("drop-every-") {
                     n.map(Mutant::DropEvery)
@@ -62,7 +66,7 @@ impl std::str::FromStr for Mutant {
                     n.map(Mutant::WrongOrderEvery)
                 } else {
                     Err(format!(
-                        "unknown mutant {text:?} (known: double-post, drop-every-N, stall-after-N, crash-after-N, lie-accepted, wrong-order-every-N, first-part-only, double-part)"
+                        "unknown mutant {text:?} (known: double-post, drop-every-N, stall-after-N, crash-after-N, lie-accepted, wrong-order-every-N, first-part-only, double-part, skip-failed-logs)"
                     ))
                 }
             }
@@ -96,6 +100,14 @@ pub fn drops_next_event() -> bool {
             (EVENTS_SEEN.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(n)
         }
         _ => false,
+    }
+}
+
+/// How many times a block's `eth_getLogs` is tried before its events are given up on.
+pub fn get_logs_attempts(normal: u32) -> u32 {
+    match active() {
+        Some(Mutant::SkipFailedLogs) => 1,
+        _ => normal,
     }
 }
 
@@ -146,6 +158,7 @@ mod tests {
     fn names_parse_and_typos_are_refused() {
         assert_eq!("double-post".parse(), Ok(Mutant::DoublePost));
         assert_eq!("drop-every-5".parse(), Ok(Mutant::DropEvery(5)));
+        assert_eq!("skip-failed-logs".parse(), Ok(Mutant::SkipFailedLogs));
         assert_eq!("stall-after-8".parse(), Ok(Mutant::StallAfter(8)));
         assert_eq!("crash-after-3".parse(), Ok(Mutant::CrashAfter(3)));
         assert_eq!("lie-accepted".parse(), Ok(Mutant::LieAccepted));

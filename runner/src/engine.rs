@@ -24,6 +24,18 @@ use crate::chain::Chain;
 use crate::process::{ChildGuard, ProcessError};
 use crate::scenario::{EngineTemplate, Plan, ReadySpec, RUNTIME_PLACEHOLDERS};
 
+/// The engine's own "last block processed" (`engine.progress`) as read at `point`'s
+/// scrape; `None` without the setting, or when that scrape has no such value.
+pub fn progress_at(plan: &Plan, point: &crate::metrics::Point) -> Option<u64> {
+    let selector = plan.scenario.engine.progress.as_deref()?;
+    let bar = crate::bars::parse(&crate::scenario::progress_expression(selector))
+        .expect("engine.progress was validated with the scenario");
+    let verdict =
+        crate::bars::evaluate_over(std::slice::from_ref(&bar), std::slice::from_ref(point));
+    let value = verdict.first()?.observed?;
+    (value.is_finite() && value >= 0.0).then_some(value as u64)
+}
+
 /// The bundled engine's binary name.
 pub const REFERENCE_ENGINE: &str = "reference-engine";
 

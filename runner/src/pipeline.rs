@@ -234,14 +234,15 @@ impl Stages<'_> {
             }
         };
         observer.end_early = end_early;
+        observer.harness.head = self.chain.provider.get_block_number().await.ok();
         if self.plan.scenario.load.warmup_blocks == 0 {
             // No warm-up block precedes the load: a fault at its first block starts now.
-            observer
-                .faults
-                .timeline
-                .before_block(1, observer.engine.engine.as_deref_mut());
+            observer.faults.timeline.before_block(
+                1,
+                observer.harness.head,
+                observer.engine.engine.as_deref_mut(),
+            );
         }
-        observer.harness.head = self.chain.provider.get_block_number().await.ok();
         observer.scrape("start", None).await;
         let loaded = load::run(self.plan, &mut self.chain, &mut observer, &load_cancel).await;
         observer.display.finish();
@@ -262,6 +263,12 @@ impl Stages<'_> {
         };
         let series = std::mem::take(&mut observer.series);
         let mut faults = observer.take_fault_records();
+        let first_loaded = observer.first_loaded_block();
+        faults::charge(&mut faults, first_loaded, |block| {
+            series
+                .at_block(block)
+                .and_then(|point| engine::progress_at(self.plan, point))
+        });
         faults::judge(&mut faults, &self.mock.truth());
         match loaded {
             Ok(delivery) => {

@@ -80,8 +80,11 @@ pub struct EventStats {
 /// The truth around one fault: see [`Truth::span`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpanTruth {
-    /// Events emitted in the fault's blocks.
+    /// Events emitted in the blocks the fault is charged with.
     pub events: u64,
+    /// Of those, events of blocks mined before it began that the engine had not read yet.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub events_before_start: u64,
     /// Of those, events that never got their order in time (lost, late included).
     pub lost: u64,
     /// Of those, events whose deadline lay after the run's end and that had no order yet.

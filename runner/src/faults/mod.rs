@@ -40,6 +40,15 @@ pub struct FaultRecord {
     /// The chain block numbers mined while it held, first and last; `None`
     /// when the run ended before it started.
     pub blocks: Option<(u64, u64)>,
+    /// The first block the fault is charged with, when before `blocks`: blocks mined
+    /// before it began that the engine had not read yet (its `engine.progress` then), or
+    /// at least the one mined just before it began. Its truth counts their events too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged_from: Option<u64>,
+    /// The last block mined before it began (not serialised).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub started_after_block: Option<u64>,
     /// Wall-clock seconds from its start to its end.
     pub seconds: Option<f64>,
     /// It ended before the run did (else the run stopped during it).
@@ -61,8 +70,37 @@ pub struct FaultRecord {
     pub ended_at: Option<Instant>,
 }
 
+/// Sets each started fault's [`FaultRecord::charged_from`]: the blocks before it that the
+/// engine had not read when it began. `progress_after(b)` is the engine's last processed
+/// block as read at the scrape after block `b` (`None` without `engine.progress`). A fault
+/// begins right after a block is mined, before any scrape of it, so the last reading before
+/// it is the scrape after the block before that one: every block after what the engine had
+/// read then is charged (a block it read in between, or despite the fault, only adds its
+/// events to the count, never a loss the fault did not cause). Without a reading, the block
+/// mined just before the fault is charged: no engine can have read it yet.
+///
+/// Nothing before `first_loaded` (the first block carrying the scenario's events) is charged:
+/// an engine that had read nothing yet owed nothing for the blocks before the load.
+pub fn charge(
+    records: &mut [FaultRecord],
+    first_loaded: Option<u64>,
+    progress_after: impl Fn(u64) -> Option<u64>,
+) {
+    for record in records.iter_mut() {
+        let (Some((first, _)), Some(before)) = (record.blocks, record.started_after_block) else {
+            continue;
+        };
+        let read = before.checked_sub(1).and_then(&progress_after);
+        let unread = read
+            .map_or(before, |read| read.saturating_add(1).min(before))
+            .max(first_loaded.unwrap_or(0));
+        record.charged_from = (unread < first).then_some(unread);
+    }
+}
+
 /// Fills each started fault's [`FaultRecord::truth`] from the mock's truth,
-/// once the books are closed ([`mock_orderbook::Truth::finish`]).
+/// once the books are closed ([`mock_orderbook::Truth::finish`]): the events of
+/// every block it is charged with ([`charge`]), from its start to its end.
 pub fn judge(records: &mut [FaultRecord], truth: &Truth) {
     let starts: Vec<Option<Instant>> = records.iter().map(|r| r.started_at).collect();
     for (index, record) in records.iter_mut().enumerate() {
@@ -76,7 +114,12 @@ pub fn judge(records: &mut [FaultRecord], truth: &Truth) {
             .filter(|next| **next > since)
             .min()
             .copied();
-        record.truth = Some(truth.span(blocks, since, until, record.ended_at));
+        let from = record.charged_from.unwrap_or(blocks.0);
+        let mut span = truth.span((from, blocks.1), since, until, record.ended_at);
+        if from < blocks.0 {
+            span.events_before_start = truth.span((from, blocks.0 - 1), since, until, None).events;
+        }
+        record.truth = Some(span);
     }
 }
 
@@ -108,6 +151,8 @@ impl Timeline {
                 at: spec.at,
                 lasts: spec.lasts.to_string(),
                 blocks: None,
+                charged_from: None,
+                started_after_block: None,
                 seconds: None,
                 ended: false,
                 actions: Vec::new(),
@@ -129,8 +174,14 @@ impl Timeline {
         self.specs.is_empty()
     }
 
-    /// Starts every fault whose first block is `next` (load numbering), before it is mined.
-    pub fn before_block(&mut self, next: u32, mut engine: Option<&mut Engine>) {
+    /// Starts every fault whose first block is `next` (load numbering), before it is mined;
+    /// `last_mined` is the chain block mined just before.
+    pub fn before_block(
+        &mut self,
+        next: u32,
+        last_mined: Option<u64>,
+        mut engine: Option<&mut Engine>,
+    ) {
         for index in 0..self.specs.len() {
             if matches!(self.states[index], State::Pending) && self.specs[index].at == next {
                 self.states[index] = State::Active {
@@ -138,6 +189,7 @@ impl Timeline {
                     blocks: 0,
                 };
                 self.records[index].started_at = Some(Instant::now());
+                self.records[index].started_after_block = last_mined;
                 let action = self.start(index, engine.as_deref_mut());
                 eprintln!(
                     "fault {index} ({}) starts before load block {next}: {action}",

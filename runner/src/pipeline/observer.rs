@@ -293,7 +293,8 @@ impl FaultDriver {
             }
         };
         if let Some(next) = next {
-            self.timeline.before_block(next, engine);
+            self.timeline
+                .before_block(next, Some(block.block.number), engine);
         }
         died
     }
@@ -371,6 +372,15 @@ impl<'a> Observer<'a> {
         self.harness.delivered_so_far()
     }
 
+    /// The first block that carried the scenario's events, once mined.
+    pub(super) fn first_loaded_block(&self) -> Option<u64> {
+        self.harness
+            .blocks
+            .iter()
+            .find(|b| b.phase == Phase::Load)
+            .map(|b| b.block.number)
+    }
+
     /// The faults' records; the timeline ends what is still active.
     pub(super) fn take_fault_records(&mut self) -> Vec<faults::FaultRecord> {
         self.faults.take_records()
@@ -437,7 +447,13 @@ impl OnBlock for Observer<'_> {
         }
         self.scrape(&format!("block {number}"), Some(block)).await;
         let position = Some((self.load_blocks_seen, self.plan.scenario.load.blocks));
-        let line = report::BlockLine::new(block, &self.series, position);
+        let mut line = report::BlockLine::new(block, &self.series, position);
+        line.engine_lag = self
+            .series
+            .points
+            .last()
+            .and_then(|point| crate::engine::progress_at(self.plan, point))
+            .map(|read| number.saturating_sub(read));
         self.display.block(&line);
         self.end_if_settled(number);
     }

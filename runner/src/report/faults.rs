@@ -12,7 +12,7 @@ use crate::faults::FaultRecord;
 pub const HEADERS: [&str; 7] = [
     "fault",
     "chain blocks",
-    "events during",
+    "events charged",
     "lost",
     "duplicates",
     "recovery",
@@ -29,10 +29,21 @@ fn row(fault: &FaultRecord) -> [String; 7] {
     let count = |pick: fn(&mock_orderbook::SpanTruth) -> u64| {
         truth.map_or_else(|| "–".to_owned(), |t| pick(t).to_string())
     };
-    let blocks = match fault.blocks {
-        Some((first, last)) if first == last => first.to_string(),
-        Some((first, last)) => format!("{first}–{last}"),
-        None => "not started".to_owned(),
+    let span = |first: u64, last: u64| {
+        if first == last {
+            first.to_string()
+        } else {
+            format!("{first}–{last}")
+        }
+    };
+    let blocks = match (fault.blocks, fault.charged_from) {
+        (Some((first, last)), Some(from)) => format!(
+            "{} (charged from {from}: {} not yet read when it began)",
+            span(first, last),
+            span(from, first - 1)
+        ),
+        (Some((first, last)), None) => span(first, last),
+        (None, _) => "not started".to_owned(),
     };
     let recovery = match (fault.ended, truth.and_then(|t| t.recovery_seconds)) {
         (false, _) => "run ended during it".to_owned(),
@@ -53,16 +64,29 @@ fn row(fault: &FaultRecord) -> [String; 7] {
     ]
 }
 
-/// Events emitted in the fault's blocks; those a reorg took away are named,
-/// with the orders they got anyway (each one an engine's mistake).
+/// Events charged to the fault; those of blocks before it began, those a reorg took away
+/// (with the orders they got anyway, each one an engine's mistake) and those not yet due
+/// at the end are named.
 fn events(truth: Option<&mock_orderbook::SpanTruth>) -> String {
-    match truth {
-        None => "–".to_owned(),
-        Some(t) if t.reorged == 0 => t.events.to_string(),
-        Some(t) => format!(
-            "{} ({} reorged away, {} order(s) for them)",
-            t.events, t.reorged, t.orders_for_reorged
-        ),
+    let Some(t) = truth else {
+        return "–".to_owned();
+    };
+    let mut notes = Vec::new();
+    if t.events_before_start > 0 {
+        notes.push(format!("{} from before it began", t.events_before_start));
+    }
+    if t.reorged > 0 {
+        notes.push(format!(
+            "{} reorged away, {} order(s) for them",
+            t.reorged, t.orders_for_reorged
+        ));
+    }
+    if t.unjudged > 0 {
+        notes.push(format!("{} unjudged", t.unjudged));
+    }
+    match notes.is_empty() {
+        true => t.events.to_string(),
+        false => format!("{} ({})", t.events, notes.join("; ")),
     }
 }
 
@@ -78,6 +102,8 @@ mod tests {
             at: 5,
             lasts: "2 blocks".to_owned(),
             blocks: Some((16, 17)),
+            charged_from: None,
+            started_after_block: Some(15),
             seconds: Some(2.1),
             ended,
             actions: vec![
@@ -142,5 +168,36 @@ mod tests {
         let unended = row(&record(false, None));
         assert_eq!(unended[2], "–");
         assert_eq!(unended[5], "run ended during it");
+    }
+
+    /// Issue 23: a fault is charged with the blocks the engine had not read when it began,
+    /// and the table says which.
+    #[test]
+    fn a_fault_is_charged_with_the_blocks_the_engine_had_not_read() {
+        let mut records = vec![record(true, None)];
+        // Without engine.progress: the block mined just before the fault (15).
+        crate::faults::charge(&mut records, None, |_| None);
+        assert_eq!(records[0].charged_from, Some(15));
+        assert_eq!(
+            row(&records[0])[1],
+            "16–17 (charged from 15: 15 not yet read when it began)"
+        );
+        // An engine three blocks behind at the last scrape before the fault (after block 14):
+        // 12, 13, 14 and 15.
+        crate::faults::charge(&mut records, None, |after| (after == 14).then_some(11));
+        assert_eq!(records[0].charged_from, Some(12));
+        assert_eq!(
+            row(&records[0])[1],
+            "16–17 (charged from 12: 12–15 not yet read when it began)"
+        );
+        // An engine that had read block 14 by then: still the block mined just before.
+        crate::faults::charge(&mut records, None, |_| Some(14));
+        assert_eq!(records[0].charged_from, Some(15));
+        // A reading past it (a metric that runs ahead) never charges less than that block.
+        crate::faults::charge(&mut records, None, |_| Some(99));
+        assert_eq!(records[0].charged_from, Some(15));
+        // An engine that had read nothing yet owes nothing before the first loaded block.
+        crate::faults::charge(&mut records, Some(14), |_| Some(0));
+        assert_eq!(records[0].charged_from, Some(14));
     }
 }

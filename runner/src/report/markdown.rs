@@ -196,8 +196,8 @@ fn hint(md: &mut String, outcome: &Outcome) {
     if let Some(stall) = &b.stalled {
         let _ = writeln!(
             md,
-            "- **Engine stalled:** no order POST from block {} on for {} blocks while events waited ({} at the last silent block).",
-            stall.from_block, stall.blocks, stall.events_waiting
+            "- **Engine stalled:** no order POST from block {} on for {} blocks while events waited ({} at the last silent block, {} lost to their deadline).",
+            stall.from_block, stall.blocks, stall.events_waiting, stall.events_lost
         );
     }
     if b.first_failed_bar.is_some() || !b.stages.is_empty() || b.stalled.is_some() {
@@ -328,9 +328,11 @@ fn faults(md: &mut String, outcome: &Outcome) {
     }
     let _ = writeln!(
         md,
-        "## Faults\n\nEvents during a fault are those of the chain blocks mined while it held; \
-         lost ones never got their order in time; duplicates are counted from its start to the next \
-         fault's; recovery is from its end to the first accepted order.\n"
+        "## Faults\n\nA fault is charged with the events of the chain blocks mined while it held and of \
+         the blocks before it that the engine had not read when it began (its `engine.progress`; \
+         without it, the block mined just before); lost ones never got their order in time; \
+         duplicates are counted from its start to the next fault's; recovery is from its end to \
+         the first accepted order.\n"
     );
     let _ = writeln!(md, "| {} |", super::faults::HEADERS.join(" | "));
     let _ = writeln!(md, "|{}", "---|".repeat(super::faults::HEADERS.len()));

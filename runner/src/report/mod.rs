@@ -202,6 +202,10 @@ pub struct BlockRow {
     /// over any set of blocks or repeats.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub event_to_order_samples_seconds: Vec<f64>,
+    /// The chain head minus the engine's last processed block (`engine.progress`) at this
+    /// block's scrape; absent without that setting or reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_lag_blocks: Option<u64>,
     /// Transactions without their event.
     pub failures: Vec<FailureRow>,
 }
@@ -486,12 +490,16 @@ impl Outcome {
             }
             None => (Status::Fail, Exit::Fail),
         };
-        let blocks = block_rows(delivery, series);
+        let blocks = block_rows(plan, delivery, series);
         let mut bottleneck = stage_growth(&blocks, delivery);
         bottleneck.first_failed_bar = timeline::first_failure(&plan.bars, series, &verdicts);
         let per_block: Vec<(u64, &BlockMetrics)> =
             blocks.iter().map(|b| (b.number, &b.metrics)).collect();
-        bottleneck.stalled = timeline::stall(&per_block);
+        // Only an engine can stall; a harness-only run has nobody to post.
+        bottleneck.stalled = facts
+            .engine_command
+            .as_ref()
+            .and_then(|_| timeline::stall(&per_block));
         let run = run_section(delivery, &facts);
         Outcome {
             version: OUTCOME_VERSION,
@@ -621,7 +629,7 @@ fn normalise_command(command: &[String], run_dir: &Path, scenario_dir: &Path) ->
         .collect()
 }
 
-fn block_rows(delivery: &Delivery, series: &Series) -> Vec<BlockRow> {
+fn block_rows(plan: &Plan, delivery: &Delivery, series: &Series) -> Vec<BlockRow> {
     delivery
         .blocks
         .iter()
@@ -640,6 +648,10 @@ fn block_rows(delivery: &Delivery, series: &Series) -> Vec<BlockRow> {
                     .unwrap_or_default()
             },
             event_to_order_samples_seconds: latencies.iter().map(|x| probe::round6(*x)).collect(),
+            engine_lag_blocks: series
+                .at_block(b.block.number)
+                .and_then(|point| crate::engine::progress_at(plan, point))
+                .map(|read| b.block.number.saturating_sub(read)),
             failures: b
                 .failures
                 .iter()

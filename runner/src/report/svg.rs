@@ -1,6 +1,7 @@
 //! `plot.svg`: stacked panels over the blocks of the run: events delivered on
-//! chain, orders the mock received, events lost, and event→order latency p99
-//! with every seconds-valued bar's limit drawn as a dashed line. A red marker
+//! chain, orders the mock received, events lost, event→order latency p99
+//! with every seconds-valued bar's limit drawn as a dashed line, and, with
+//! `engine.progress`, the engine's lag behind the chain head. A red marker
 //! crosses every panel at the block where the first bar failed, so the plot
 //! tells the verdict, not only the load. Each fault of the scenario's timeline
 //! is a purple band over the blocks it held.
@@ -35,7 +36,7 @@ struct Panel<'a> {
 /// The plot for an outcome.
 pub fn render(outcome: &Outcome) -> String {
     let blocks = &outcome.blocks;
-    let panels = [
+    let mut panels = vec![
         Panel {
             title: "events delivered on chain",
             unit: "",
@@ -70,7 +71,7 @@ pub fn render(outcome: &Outcome) -> String {
             limits: Vec::new(),
         },
         Panel {
-            title: "event→order latency p99 (bucket interpolation); dashed: bar limits in seconds",
+            title: "event→order latency p99 (exact samples); dashed: bar limits in seconds",
             unit: "s",
             values: blocks
                 .iter()
@@ -81,6 +82,19 @@ pub fn render(outcome: &Outcome) -> String {
             limits: seconds_limits(outcome),
         },
     ];
+    if blocks.iter().any(|b| b.engine_lag_blocks.is_some()) {
+        panels.push(Panel {
+            title: "engine lag behind the chain head, blocks (engine.progress)",
+            unit: "",
+            values: blocks
+                .iter()
+                .map(|b| b.engine_lag_blocks.map(|lag| lag as f64))
+                .collect(),
+            bars: false,
+            colour: "#76b7b2",
+            limits: Vec::new(),
+        });
+    }
     let first_failure = outcome
         .bottleneck
         .first_failed_bar

@@ -43,6 +43,8 @@ pub struct BlockLine {
     pub latency_p99: Option<f64>,
     /// How late the block was mined.
     pub late_ms: f64,
+    /// The chain head minus the engine's last processed block (`engine.progress`).
+    pub engine_lag: Option<u64>,
     /// Transactions without their event, already formatted (a few at most).
     pub failures: Vec<String>,
     /// Failures not listed.
@@ -90,6 +92,7 @@ impl BlockLine {
                 })
                 .collect(),
             more_failures: block.failures.len().saturating_sub(LISTED_FAILURES),
+            engine_lag: None,
         }
     }
 }
@@ -172,7 +175,7 @@ pub fn plain_text(line: &BlockLine) -> String {
         .position
         .map_or(String::new(), |(done, all)| format!("{done}/{all}"));
     format!(
-        "[{:>6} {position:>7}] block {:>5}: {} | active twaps {} | orders received {} accepted {} | lost {} | p99 {} | late {:.0} ms",
+        "[{:>6} {position:>7}] block {:>5}: {} | active twaps {} | orders received {} accepted {} | lost {} | p99 {} | late {:.0} ms{}",
         line.phase,
         line.number,
         of_each(&line.delivered, &line.requested),
@@ -182,7 +185,14 @@ pub fn plain_text(line: &BlockLine) -> String {
         each(&line.lost),
         latency(line),
         line.late_ms,
+        lag(line, " | "),
     )
+}
+
+/// `<sep>engine lag N` when the engine's progress is known, else nothing.
+fn lag(line: &BlockLine, separator: &str) -> String {
+    line.engine_lag
+        .map_or(String::new(), |n| format!("{separator}engine lag {n}"))
 }
 
 /// The block's transactions without their event, a few by name and the rest counted.
@@ -208,7 +218,7 @@ pub fn bar_text(line: &BlockLine) -> String {
         _ => (done as usize * BAR_WIDTH / all as usize).min(BAR_WIDTH),
     };
     format!(
-        "{:>6} [{}{}] {done}/{all} block {} · delivered {}/{} · received {} · accepted {} · lost {} · p99 {} · late {:.0} ms",
+        "{:>6} [{}{}] {done}/{all} block {} · delivered {}/{} · received {} · accepted {} · lost {} · p99 {} · late {:.0} ms{}",
         line.phase,
         "█".repeat(filled),
         "░".repeat(BAR_WIDTH - filled),
@@ -220,6 +230,7 @@ pub fn bar_text(line: &BlockLine) -> String {
         each(&line.lost),
         latency(line),
         line.late_ms,
+        lag(line, " · "),
     )
 }
 
@@ -259,10 +270,13 @@ pub fn summary_text(outcome: &Outcome) -> String {
     if let Some(stage) = &outcome.bottleneck.grew_most {
         text.push_str(&format!("\ngrew most: {stage}"));
     }
+    if let Some(unjudged) = unjudged(outcome) {
+        text.push_str(&format!("\n{unjudged}"));
+    }
     if let Some(stall) = &outcome.bottleneck.stalled {
         text.push_str(&format!(
-            "\nengine stalled: no order POST from block {} on for {} blocks ({} events waiting)",
-            stall.from_block, stall.blocks, stall.events_waiting
+            "\nengine stalled: no order POST from block {} on for {} blocks ({} events waiting, {} lost to their deadline)",
+            stall.from_block, stall.blocks, stall.events_waiting, stall.events_lost
         ));
     }
     if !outcome.faults.is_empty() {
@@ -276,6 +290,30 @@ pub fn summary_text(outcome: &Outcome) -> String {
         text.push_str(&format!("\nfaults:\n{faults}"));
     }
     text
+}
+
+/// `unjudged (deadline after the last block): twap 2 + 3 parts, ethflow 0`, when any order
+/// was left unjudged.
+fn unjudged(outcome: &Outcome) -> Option<String> {
+    let mock = outcome.mock.as_ref()?;
+    let parts: Vec<String> = mock
+        .events
+        .iter()
+        .map(|(kind, e)| match e.parts_unjudged {
+            0 => format!("{kind} {}", e.unjudged),
+            parts => format!("{kind} {} + {parts} parts", e.unjudged),
+        })
+        .collect();
+    let any = mock
+        .events
+        .values()
+        .any(|e| e.unjudged + e.parts_unjudged > 0);
+    any.then(|| {
+        format!(
+            "unjudged (their deadline lay after the last block; not due, not lost): {}",
+            parts.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -309,11 +347,15 @@ mod tests {
 
     #[test]
     fn plain_lines_carry_every_figure() {
-        let text = plain_text(&line("load", Some((3, 30))));
+        let mut line = line("load", Some((3, 30)));
+        let text = plain_text(&line);
         assert_eq!(
             text,
             "[  load    3/30] block    12: twap 5/5 ethflow 4/5 | active twaps 10 | orders received 9 accepted 18 | lost twap 0 ethflow 2 | p99 250.0 ms | late 3 ms"
         );
+        line.engine_lag = Some(3);
+        assert!(plain_text(&line).ends_with("| late 3 ms | engine lag 3"));
+        assert!(bar_text(&line).ends_with("· late 3 ms · engine lag 3"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ fn block(number: u64, phase: BlockPhase, n: u64, received: u64, p99: Option<f64>
         event_to_order_samples_seconds: p99
             .map(|x| vec![probe::round6(x / 2.0), x])
             .unwrap_or_default(),
+        engine_lag_blocks: None,
         failures: Vec::new(),
     }
 }
@@ -797,18 +798,19 @@ fn the_report_says_what_block_time_does_to_the_engine_budget() {
 
 #[test]
 fn an_engine_that_posts_nothing_while_events_wait_is_named_stalled() {
-    let metrics = |received: u64, awaiting: u64| BlockMetrics {
+    let metrics = |received: u64, awaiting: u64, lost: u64| BlockMetrics {
         orders_received: received,
         events_awaiting: awaiting,
+        events_lost: lost,
         ..BlockMetrics::default()
     };
     let rows = [
-        (10, metrics(5, 5)),
-        (11, metrics(0, 10)),
-        (12, metrics(0, 15)),
-        (13, metrics(0, 20)),
-        (14, metrics(0, 25)),
-        (15, metrics(3, 22)),
+        (10, metrics(5, 5, 0)),
+        (11, metrics(0, 10, 0)),
+        (12, metrics(0, 15, 0)),
+        (13, metrics(0, 20, 0)),
+        (14, metrics(0, 20, 5)),
+        (15, metrics(3, 22, 0)),
     ];
     let view: Vec<(u64, &BlockMetrics)> = rows.iter().map(|(n, m)| (*n, m)).collect();
     assert_eq!(
@@ -816,13 +818,30 @@ fn an_engine_that_posts_nothing_while_events_wait_is_named_stalled() {
         Some(super::timeline::Stall {
             from_block: 11,
             blocks: 4,
-            events_waiting: 25
+            events_waiting: 20,
+            events_lost: 5
         })
     );
     // Two silent blocks are a hiccup; silence with nothing waiting is idleness.
-    let short = [(1, metrics(0, 5)), (2, metrics(0, 5)), (3, metrics(1, 0))];
-    let idle = [(1, metrics(0, 0)), (2, metrics(0, 0)), (3, metrics(0, 0))];
-    for rows in [&short[..], &idle[..]] {
+    let short = [
+        (1, metrics(0, 5, 1)),
+        (2, metrics(0, 5, 1)),
+        (3, metrics(1, 0, 0)),
+    ];
+    let idle = [
+        (1, metrics(0, 0, 0)),
+        (2, metrics(0, 0, 0)),
+        (3, metrics(0, 0, 0)),
+    ];
+    // Issue 23: events awaited and none overdue (an engine that waits for confirmations,
+    // a capacity run's backlog without an engine) is no stall.
+    let awaited = [
+        (1, metrics(0, 5, 0)),
+        (2, metrics(0, 10, 0)),
+        (3, metrics(0, 15, 0)),
+        (4, metrics(15, 0, 0)),
+    ];
+    for rows in [&short[..], &idle[..], &awaited[..]] {
         let view: Vec<(u64, &BlockMetrics)> = rows.iter().map(|(n, m)| (*n, m)).collect();
         assert_eq!(super::timeline::stall(&view), None);
     }

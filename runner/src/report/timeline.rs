@@ -79,9 +79,11 @@ pub fn block_metrics(before: &Point, after: &Point) -> BlockMetrics {
 }
 
 /// The engine stopped posting: the first run of [`STALL_BLOCKS`] or more
-/// blocks in which events waited for their order and the orderbook received
-/// no POST at all. Read from the harness's own data, so it names a stall in
-/// any engine, whatever its metrics.
+/// blocks in which events waited for their order, the orderbook received no
+/// POST at all, and orders came due unanswered (events were lost to their
+/// deadline). Read from the harness's own data, so it names a stall in any
+/// engine, whatever its metrics; events merely awaited (an engine that waits
+/// for confirmations, a quiet stretch) are no stall.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Stall {
     /// The first silent block.
@@ -90,10 +92,14 @@ pub struct Stall {
     pub blocks: u64,
     /// Events waiting at the last silent block.
     pub events_waiting: u64,
+    /// Events lost to their deadline during the silent blocks.
+    #[serde(default)]
+    pub events_lost: u64,
 }
 
 /// The first stall in `blocks` (rows in block order), if any.
 pub fn stall(blocks: &[(u64, &BlockMetrics)]) -> Option<Stall> {
+    let stalled = |stall: &Stall| stall.blocks as usize >= STALL_BLOCKS && stall.events_lost > 0;
     let mut run: Option<Stall> = None;
     for &(number, metrics) in blocks {
         let silent = metrics.orders_received == 0 && metrics.events_awaiting > 0;
@@ -101,18 +107,20 @@ pub fn stall(blocks: &[(u64, &BlockMetrics)]) -> Option<Stall> {
             (Some(mut stall), true) => {
                 stall.blocks += 1;
                 stall.events_waiting = metrics.events_awaiting;
+                stall.events_lost += metrics.events_lost;
                 Some(stall)
             }
             (None, true) => Some(Stall {
                 from_block: number,
                 blocks: 1,
                 events_waiting: metrics.events_awaiting,
+                events_lost: metrics.events_lost,
             }),
-            (Some(stall), false) if stall.blocks as usize >= STALL_BLOCKS => return Some(stall),
+            (Some(stall), false) if stalled(&stall) => return Some(stall),
             (_, false) => None,
         };
     }
-    run.filter(|stall| stall.blocks as usize >= STALL_BLOCKS)
+    run.filter(stalled)
 }
 
 fn has_family(point: &Point, base: &str) -> bool {

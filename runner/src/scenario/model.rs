@@ -297,6 +297,12 @@ pub struct EngineSpec {
     /// When the engine is ready for the load, beyond its metrics answering.
     #[serde(default, skip_serializing_if = "ReadySpec::is_default")]
     pub ready: ReadySpec,
+    /// The engine's own "last block processed" series, e.g. `watch_tower_block_height` or
+    /// `reference_head_block{chain_id="11155111"}`: the progress line and the plot show the
+    /// engine's lag behind the chain head, and a fault is charged with every block the
+    /// engine had not read when it began (without it, the block mined just before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }
 
 /// Readiness beyond "the metrics endpoint answers" (always required, since the
@@ -341,6 +347,7 @@ impl Default for EngineSpec {
             metrics: default_metrics_url(),
             startup_timeout: default_startup_timeout(),
             ready: ReadySpec::default(),
+            progress: None,
         }
     }
 }

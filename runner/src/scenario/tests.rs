@@ -181,6 +181,12 @@ fn every_bad_file_fails_with_its_place() {
         ),
         ("empty_name.yaml", 3, 1, "name: must not be empty"),
         (
+            "engine_progress_bad_selector.yaml",
+            9,
+            3,
+            "engine.progress: not a series selector",
+        ),
+        (
             "engine_ready_bad_regex.yaml",
             11,
             5,

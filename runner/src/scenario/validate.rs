@@ -337,6 +337,18 @@ impl<'a> Checker<'a> {
         }
         self.engine_placeholders(engine);
         self.engine_ready(engine);
+        if let Some(progress) = &engine.progress {
+            if let Err(error) = bars::parse(&progress_expression(progress)) {
+                let why = error.to_string();
+                let why = why.split_once(": ").map_or(why.as_str(), |(_, why)| why);
+                self.fail(
+                    &["engine", "progress"],
+                    format!(
+                        "engine.progress: not a series selector such as watch_tower_block_height or reference_head_block{{chain_id=\"1\"}}: {why}"
+                    ),
+                );
+            }
+        }
         if !engine.metrics.starts_with("http://") {
             self.fail(
                 &["engine", "metrics"],
@@ -462,6 +474,11 @@ impl<'a> Checker<'a> {
         }
         parsed
     }
+}
+
+/// The expression that reads the engine's progress series at one scrape, as a bar would.
+pub fn progress_expression(selector: &str) -> String {
+    format!("last({selector}) >= 0")
 }
 
 /// The bar parser's message, without the text it quotes when that text may

@@ -175,6 +175,14 @@ pub fn run_shipped(
     (output.status.code(), err, outcome, dir)
 }
 
+/// Every line of the run directory's `orders.jsonl`.
+pub fn order_lines(run: &Path) -> Vec<mock_orderbook::OrderLine> {
+    let text = std::fs::read_to_string(run.join("orders.jsonl")).expect("orders.jsonl written");
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
 /// Sum of a mock statistic over both event kinds.
 pub fn mock_events(outcome: &serde_json::Value, field: &str) -> u64 {
     ["twap", "ethflow"]

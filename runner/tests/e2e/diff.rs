@@ -72,7 +72,7 @@ fn repeat_dir(dir: &std::path::Path, factors: &[f64]) {
         let mut o: serde_json::Value = serde_json::from_str(&text).unwrap();
         for kind in ["twap", "ethflow"] {
             for q in ["p50", "p99"] {
-                let v = &mut o["mock"]["events"][kind]["latency_seconds"][q];
+                let v = &mut o["event_to_order_seconds"][kind][q];
                 *v = (v.as_f64().unwrap() * factor).into();
             }
         }

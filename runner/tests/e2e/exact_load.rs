@@ -54,6 +54,13 @@ fn run_exact(blocks: u32, twap: u32, ethflow: u32, block_time: &str, gas_limit: 
         assert_eq!(block["delivered"]["ethflow"], u64::from(ethflow), "{block}");
         assert!(block["failures"].as_array().unwrap().is_empty(), "{block}");
     }
+    // Issue 23: no engine, so nobody to stall, however long the orders wait.
+    assert!(
+        outcome["bottleneck"]["stalled"].is_null(),
+        "{}",
+        outcome["bottleneck"]
+    );
+    assert!(!err.contains("engine stalled"), "{err}");
     assert_all_gone(&printed_pids(&err));
 }
 

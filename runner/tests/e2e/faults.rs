@@ -64,9 +64,11 @@ fn ws_drop_is_survived_by_reconnect_and_backfill() {
     assert!(err.contains("accepting WebSockets again"), "{err}");
     assert_eq!(mock_events(&outcome, "lost"), 0);
     assert_eq!(mock_events(&outcome, "registered"), 48);
-    // Three blocks of 2 TWAP + 2 EthFlow events were emitted while the WebSocket was down.
+    // Three blocks of 2 TWAP + 2 EthFlow events were emitted while the WebSocket was down,
+    // and the fault is charged with the block mined just before it too.
     let truth = fault_truth(&outcome, 0);
-    assert_eq!(truth["events"], 12, "{}", outcome["faults"]);
+    assert_eq!(truth["events"], 16, "{}", outcome["faults"]);
+    assert_eq!(truth["events_before_start"], 4, "{}", outcome["faults"]);
     assert_eq!(truth["lost"], 0);
     assert_eq!(truth["duplicates"], 0);
     assert!(
@@ -108,7 +110,12 @@ fn restart_resumes_from_the_persisted_cursor_without_gap_or_duplicate() {
     assert_eq!(mock_events(&outcome, "lost"), 0);
     assert_eq!(bar(&outcome, DUPLICATE_BAR)["holds"], true);
     let truth = fault_truth(&outcome, 0);
-    assert_eq!(truth["events"], 8, "two blocks down: {}", outcome["faults"]);
+    assert_eq!(
+        (&truth["events"], &truth["events_before_start"]),
+        (&12.into(), &4.into()),
+        "two blocks down, and the block before: {}",
+        outcome["faults"]
+    );
     assert_eq!(
         (truth["lost"].as_u64(), truth["duplicates"].as_u64()),
         (Some(0), Some(0))
@@ -154,7 +161,12 @@ fn rpc_errors_on_half_the_requests_are_retried_through() {
         .unwrap_or_else(|| panic!("no error count printed: {err}"));
     assert!(answered > 0, "{err}");
     let truth = fault_truth(&outcome, 0);
-    assert_eq!(truth["events"], 16, "{}", outcome["faults"]);
+    assert_eq!(
+        (&truth["events"], &truth["events_before_start"]),
+        (&20.into(), &4.into()),
+        "four blocks, and the block before: {}",
+        outcome["faults"]
+    );
     assert_eq!(truth["lost"], 0);
 }
 

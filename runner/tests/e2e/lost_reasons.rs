@@ -52,4 +52,24 @@ fn events_lost_to_a_permanent_rejection_are_labelled_rejected() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("Why lost"), "{report}");
     assert!(report.contains("rejected"), "{report}");
+    // Issue 23: every lost line shows the answers the engine got, in order, the last one
+    // the rejection it gave up on.
+    let lost: Vec<mock_orderbook::OrderLine> = order_lines(&out)
+        .into_iter()
+        .filter(|l| l.outcome == mock_orderbook::OrderOutcome::Lost)
+        .collect();
+    assert!(!lost.is_empty());
+    for line in &lost {
+        let last = line.requests.last().unwrap_or_else(|| panic!("{line:?}"));
+        assert_eq!(
+            (last.answer.as_str(), last.status),
+            ("InvalidSignature", Some(400))
+        );
+        let times: Vec<f64> = line
+            .requests
+            .iter()
+            .map(|r| r.seconds_after_event)
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "in order: {line:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real runner binary against a real Anvil holding the
 //! replayed CoW contracts, the in-process mock and the reference engine.
 
+mod accounting;
 mod common;
 mod diff;
 mod exact_load;

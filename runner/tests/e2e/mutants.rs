@@ -8,6 +8,15 @@ use crate::common::*;
 
 /// Runs the shipped `scenario` with `mutant`; returns (exit code, stderr, outcome).
 fn shipped_with(scenario: &str, mutant: &str) -> (Option<i32>, String, serde_json::Value) {
+    let (code, err, outcome, _dir) = shipped_in(scenario, mutant);
+    (code, err, outcome)
+}
+
+/// [`shipped_with`], keeping the run directory (`<dir>/run`) for the caller.
+fn shipped_in(
+    scenario: &str,
+    mutant: &str,
+) -> (Option<i32>, String, serde_json::Value, tempfile::TempDir) {
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -26,7 +35,7 @@ fn shipped_with(scenario: &str, mutant: &str) -> (Option<i32>, String, serde_jso
         engine_log.contains("MUTANT"),
         "{mutant} was not active:\n{engine_log}"
     );
-    (output.status.code(), err, outcome)
+    (output.status.code(), err, outcome, dir)
 }
 
 /// Asserts the baseline run failed and `bar` is the first bar to fail.
@@ -84,8 +93,40 @@ fn an_engine_that_posts_the_wrong_order_fails_on_mismatched_orders() {
 
 #[test]
 fn an_engine_that_drops_every_fifth_event_fails_on_lost_events() {
-    let outcome = caught_first_by("drop-every-5", "increase(cowload_events_lost_total) == 0");
+    let _serial = serial();
+    let (code, err, outcome, dir) = shipped_in("scenarios/baseline.yaml", "drop-every-5");
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        outcome["bottleneck"]["first_failed_bar"]["bar"],
+        "increase(cowload_events_lost_total) == 0"
+    );
     assert_eq!(mock_events(&outcome, "lost"), 60, "{}", outcome["mock"]);
+    // Issue 23: each lost line names the transaction the engine saw on chain and dropped
+    // (the mutant logs it), says `never_posted`, and lists no request.
+    let run = dir.path().join("run");
+    let engine_log = std::fs::read_to_string(run.join("engine.log")).unwrap();
+    let dropped: std::collections::BTreeSet<&str> = engine_log
+        .lines()
+        .filter(|l| l.contains("MUTANT drop-every"))
+        .filter_map(|l| l.split("tx=Some(").nth(1)?.split(')').next())
+        .collect();
+    assert_eq!(dropped.len(), 60, "{engine_log}");
+    let lost: Vec<mock_orderbook::OrderLine> = order_lines(&run)
+        .into_iter()
+        .filter(|l| l.part.is_none() && l.outcome == mock_orderbook::OrderOutcome::Lost)
+        .collect();
+    assert_eq!(lost.len(), 60);
+    for line in &lost {
+        assert!(dropped.contains(line.tx.to_string().as_str()), "{line:?}");
+        assert_eq!(line.reason, Some(mock_orderbook::LossReason::NeverPosted));
+        assert!(
+            line.requests.is_empty() && line.requests_total == 0,
+            "{line:?}"
+        );
+    }
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("### Lost and missing"), "{report}");
+    assert!(report.contains(&lost[0].tx.to_string()), "{report}");
 }
 
 #[test]
