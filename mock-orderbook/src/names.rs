@@ -2,7 +2,7 @@
 //!
 //! In: nothing. Out: `pub const` names. Why: the mock writes these series and the runner's
 //! report, timeline and bars read them; a name typed twice drifts, a constant used twice
-//! cannot. Label values live beside the code that counts them (`truth.rs`).
+//! cannot. Label values are enums beside the code that counts them (`truth/outcome.rs`).
 
 /// Counter of `POST /api/v1/orders` by matched event `kind` (or `unmatched`) and `outcome`.
 pub const ORDERS_RECEIVED_TOTAL: &str = "cowload_orders_received_total";
