@@ -4,7 +4,8 @@
 //! `engine.progress`, the engine's lag behind the chain head. A red marker
 //! crosses every panel at the block where the first bar failed, so the plot
 //! tells the verdict, not only the load. Each fault of the scenario's timeline
-//! is a purple band over the blocks it held.
+//! is a purple band over the blocks it held, fainter over the blocks before it
+//! that it is charged with.
 //!
 //! Hand-written SVG text: three bar/line charts do not justify a plotting
 //! dependency, and plain text keeps the file deterministic (golden-testable)
@@ -150,6 +151,20 @@ fn draw_fault_span(svg: &mut String, blocks: &[BlockRow], fault: &FaultRecord, h
     };
     let step = (WIDTH - LEFT - RIGHT) / blocks.len().max(1) as f64;
     let x = LEFT + from as f64 * step;
+    // The blocks before it that it is charged with (not yet read when it began): fainter.
+    let charged = fault
+        .charged_from
+        .and_then(|block| blocks.iter().position(|b| b.number == block))
+        .filter(|&charged| charged < from);
+    if let Some(charged) = charged {
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{:.1}\" y=\"{TOP:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#9467bd\" fill-opacity=\"0.06\"/>",
+            LEFT + charged as f64 * step,
+            (from - charged) as f64 * step,
+            height - 10.0 - TOP,
+        );
+    }
     let _ = writeln!(
         svg,
         "<rect x=\"{x:.1}\" y=\"{TOP:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#9467bd\" fill-opacity=\"0.15\"/>\n\
