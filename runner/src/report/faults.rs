@@ -132,6 +132,13 @@ mod tests {
             banded.contains("fill=\"#9467bd\" fill-opacity=\"0.15\""),
             "{banded}"
         );
+        assert!(!banded.contains("fill-opacity=\"0.06\""), "no charged blocks before it");
+        outcome.faults[0].charged_from = Some(numbers[0]);
+        outcome.blocks[3].engine_lag_blocks = Some(2);
+        let charged = crate::report::svg::render(&outcome);
+        assert!(charged.contains("fill-opacity=\"0.06\""), "{charged}");
+        assert!(charged.contains("engine lag behind the chain head"), "{charged}");
+        assert!(!banded.contains("engine lag"), "no lag panel without engine.progress");
     }
 
     #[test]
