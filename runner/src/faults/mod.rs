@@ -30,8 +30,8 @@ use crate::scenario::faults::{FaultKind, FaultSpec, ReorgEvents, Span, StopSigna
 pub struct FaultRecord {
     /// Its position in the scenario's `faults` list.
     pub index: usize,
-    /// `ws_disconnect`, `engine_restart`.
-    pub kind: String,
+    /// What went wrong (`ws_disconnect`, `engine_restart`…).
+    pub kind: FaultKind,
     /// The loaded block it started at (1 = the first block of the load).
     pub at: u32,
     /// Its length as written.
@@ -87,9 +87,13 @@ pub fn charge(
     progress_after: impl Fn(u64) -> Option<u64>,
 ) {
     for record in records.iter_mut() {
+        record.charged_from = None;
         let (Some((first, _)), Some(before)) = (record.blocks, record.started_after_block) else {
             continue;
         };
+        if !record.kind.hinders_reading() {
+            continue;
+        }
         let read = before.checked_sub(1).and_then(&progress_after);
         let unread = read
             .map_or(before, |read| read.saturating_add(1).min(before))
@@ -147,7 +151,7 @@ impl Timeline {
             .enumerate()
             .map(|(index, spec)| FaultRecord {
                 index,
-                kind: spec.kind.name().to_owned(),
+                kind: spec.kind,
                 at: spec.at,
                 lasts: spec.lasts.to_string(),
                 blocks: None,

@@ -53,7 +53,10 @@ fn row(fault: &FaultRecord) -> [String; 7] {
     [
         format!(
             "{} {} at load block {} for {}",
-            fault.index, fault.kind, fault.at, fault.lasts
+            fault.index,
+            fault.kind.name(),
+            fault.at,
+            fault.lasts
         ),
         blocks,
         events(truth),
@@ -98,7 +101,7 @@ mod tests {
     fn record(ended: bool, truth: Option<SpanTruth>) -> FaultRecord {
         FaultRecord {
             index: 1,
-            kind: "engine_restart".to_owned(),
+            kind: crate::scenario::faults::FaultKind::EngineRestart,
             at: 5,
             lasts: "2 blocks".to_owned(),
             blocks: Some((16, 17)),
@@ -132,13 +135,22 @@ mod tests {
             banded.contains("fill=\"#9467bd\" fill-opacity=\"0.15\""),
             "{banded}"
         );
-        assert!(!banded.contains("fill-opacity=\"0.06\""), "no charged blocks before it");
+        assert!(
+            !banded.contains("fill-opacity=\"0.06\""),
+            "no charged blocks before it"
+        );
         outcome.faults[0].charged_from = Some(numbers[0]);
         outcome.blocks[3].engine_lag_blocks = Some(2);
         let charged = crate::report::svg::render(&outcome);
         assert!(charged.contains("fill-opacity=\"0.06\""), "{charged}");
-        assert!(charged.contains("engine lag behind the chain head"), "{charged}");
-        assert!(!banded.contains("engine lag"), "no lag panel without engine.progress");
+        assert!(
+            charged.contains("engine lag behind the chain head"),
+            "{charged}"
+        );
+        assert!(
+            !banded.contains("engine lag"),
+            "no lag panel without engine.progress"
+        );
     }
 
     #[test]
@@ -206,5 +218,9 @@ mod tests {
         // An engine that had read nothing yet owes nothing before the first loaded block.
         crate::faults::charge(&mut records, Some(14), |_| Some(0));
         assert_eq!(records[0].charged_from, Some(14));
+        // A reorg replaces its own blocks; the blocks before it are none of its doing.
+        records[0].kind = crate::scenario::faults::FaultKind::Reorg;
+        crate::faults::charge(&mut records, None, |_| None);
+        assert_eq!(records[0].charged_from, None);
     }
 }

@@ -174,7 +174,7 @@ fn draw_fault_span(svg: &mut String, blocks: &[BlockRow], fault: &FaultRecord, h
         x + 2.0,
         TOP + 16.0,
         fault.index,
-        escape(&fault.kind)
+        fault.kind.name()
     );
 }
 

@@ -103,6 +103,22 @@ pub enum ReorgEvents {
 }
 
 impl FaultKind {
+    /// Whether it can keep the engine from reading a block mined just before it began (an
+    /// RPC fault, a dropped socket, a stopped engine): such a fault is charged with the
+    /// blocks the engine had not read yet. A reorg replaces its own blocks and nothing else.
+    pub fn hinders_reading(self) -> bool {
+        match self {
+            FaultKind::WsDisconnect
+            | FaultKind::EngineRestart
+            | FaultKind::RpcErrors
+            | FaultKind::RpcLatency
+            | FaultKind::RpcHang
+            | FaultKind::StaleHead => true,
+            FaultKind::Reorg => false,
+        }
+    }
+
+    /// The name a scenario writes.
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::WsDisconnect => "ws_disconnect",
