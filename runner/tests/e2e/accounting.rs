@@ -114,7 +114,7 @@ fn bucket_quantile(run: &Path, kind: &str, q: f64) -> f64 {
 /// missing), and the latency bar reads the exact samples, the figure the report prints.
 #[test]
 fn parts_not_yet_due_at_the_end_are_unjudged_and_a_correct_engine_passes() {
-    let _serial = serial();
+    let _machine = shared();
     let run = run("parts-to-the-end", PARTS_TO_THE_END, &[]);
     let outcome = &run.outcome;
     assert_eq!(run.code, Some(0), "{}\n{:#?}", run.err, outcome.bars);
@@ -170,7 +170,7 @@ fn parts_not_yet_due_at_the_end_are_unjudged_and_a_correct_engine_passes() {
 /// the parts whose deadline fell inside the run; those after it stay unjudged.
 #[test]
 fn an_engine_that_skips_parts_due_inside_the_run_still_fails() {
-    let _serial = serial();
+    let _machine = shared();
     let run = run(
         "parts-to-the-end",
         PARTS_TO_THE_END,
@@ -199,9 +199,9 @@ fn an_engine_that_skips_parts_due_inside_the_run_still_fails() {
     assert!(lost > 0);
 }
 
-/// One block of `eth_getLogs` errors at load block 6, against an engine that gives a block up
-/// after one failed `eth_getLogs` (`skip-failed-logs`). `{engine}` is the engine section.
-fn one_block_of_getlogs_errors(engine: &str) -> String {
+/// `blocks` blocks of `eth_getLogs` errors at load block 6, for an engine that gives a block
+/// up after one failed `eth_getLogs` (`skip-failed-logs`). `{engine}` is the engine section.
+fn getlogs_errors(blocks: u32, engine: &str) -> String {
     format!(
         r#"version: 1
 name: getlogs-fault
@@ -220,7 +220,7 @@ engine:
 faults:
   - kind: rpc_errors
     at: 6
-    for: 1 block
+    for: {blocks} blocks
     methods: [eth_getLogs]
     fraction: 1
     error: header_not_found
@@ -249,8 +249,8 @@ fn lost_and_charged(run: &Run) -> (u64, runner::faults::FaultRecord) {
 /// the block mined just before it, after it for the fault's own block.
 #[test]
 fn a_block_given_up_under_a_getlogs_fault_is_charged_to_the_fault() {
-    let _serial = serial();
-    let body = one_block_of_getlogs_errors("  env: {REFERENCE_PER_EVENT_COST: 150ms}");
+    let _machine = shared();
+    let body = getlogs_errors(1, "  env: {REFERENCE_PER_EVENT_COST: 150ms}");
     let run = run(
         "getlogs-fault",
         &body,
@@ -267,14 +267,16 @@ fn a_block_given_up_under_a_getlogs_fault_is_charged_to_the_fault() {
     );
 }
 
-/// Issue 23: an engine three blocks behind (confirmations) reads, during the fault, a block
+/// Issue 23: an engine three blocks behind (confirmations) reads, during the fault, blocks
 /// mined well before it; with `engine.progress` the fault is charged back to the engine's
-/// last processed block, and the lost events are the fault's.
+/// last processed block, and the lost events are the fault's. Two blocks of errors: the
+/// engine asks for a block's logs at most ~600 ms into a slot (150 ms per event), so its
+/// request of the second slot always falls inside the fault.
 #[test]
 fn with_engine_progress_a_fault_is_charged_with_every_block_not_yet_read() {
-    let _serial = serial();
-    let engine = "  env: {REFERENCE_CONFIRMATIONS: \"3\"}\n  progress: reference_head_block";
-    let body = one_block_of_getlogs_errors(engine);
+    let _machine = shared();
+    let engine = "  env: {REFERENCE_CONFIRMATIONS: \"3\", REFERENCE_PER_EVENT_COST: 150ms}\n  progress: reference_head_block";
+    let body = getlogs_errors(2, engine);
     let run = run(
         "getlogs-fault",
         &body,

@@ -149,11 +149,24 @@ pub fn outcome(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Runs that measure latency must not share the two cores with each other:
-/// every test that starts Anvil holds this lock for its whole run.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Every test that starts Anvil holds this lock for its whole run: shared by runs that
+/// only check behaviour (they spend most of their time waiting for the next block, and
+/// their bars leave a wide margin), exclusive for runs that measure capacity or latency
+/// against a known answer, or count every Anvil on the machine.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// A run that may share the machine with other such runs.
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A run that must have the machine to itself.
+pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs a shipped scenario into a temp run dir; returns (exit code, stderr, outcome, run dir).
@@ -196,7 +209,7 @@ pub fn mock_events(outcome: &serde_json::Value, field: &str) -> u64 {
 }
 
 /// PIDs of every live Anvil on the machine, for tests of runs that fail before
-/// the runner prints its children's PIDs (hold [`serial`] so no other test's
+/// the runner prints its children's PIDs (hold [`exclusive`] so no other test's
 /// Anvil is counted).
 pub fn live_anvils() -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {

@@ -14,7 +14,7 @@ fn harness_only(blocks: u32, twap: u32, ethflow: u32, block_time: &str, gas_limi
 
 fn run_exact(blocks: u32, twap: u32, ethflow: u32, block_time: &str, gas_limit: u64) {
     require_anvil();
-    let _serial = serial();
+    let _machine = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(
         dir.path(),

@@ -54,7 +54,7 @@ const DUPLICATE_BAR: &str = "increase(cowload_orders_received_total{outcome=\"du
 
 #[test]
 fn ws_drop_is_survived_by_reconnect_and_backfill() {
-    let _serial = serial();
+    let _machine = shared();
     let (code, err, outcome) = run_fault("scenarios/faults/ws-drop.yaml", &[]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
@@ -81,7 +81,7 @@ fn ws_drop_is_survived_by_reconnect_and_backfill() {
 
 #[test]
 fn ws_drop_without_backfill_loses_the_events_of_the_outage() {
-    let _serial = serial();
+    let _machine = shared();
     let env = [("REFERENCE_RECONNECT_BACKFILL", "false")];
     let (code, err, outcome) = run_fault("scenarios/faults/ws-drop.yaml", &env);
     assert_eq!(code, Some(1), "{err}");
@@ -101,7 +101,7 @@ fn ws_drop_without_backfill_loses_the_events_of_the_outage() {
 
 #[test]
 fn restart_resumes_from_the_persisted_cursor_without_gap_or_duplicate() {
-    let _serial = serial();
+    let _machine = shared();
     let (code, err, outcome) = run_fault("scenarios/faults/restart.yaml", &[]);
     assert_eq!(code, Some(0), "{err}");
     // Two engine processes ran, and both are gone (run_fault checked every printed PID).
@@ -129,7 +129,7 @@ fn restart_resumes_from_the_persisted_cursor_without_gap_or_duplicate() {
 
 #[test]
 fn restart_without_a_persisted_cursor_leaves_a_gap() {
-    let _serial = serial();
+    let _machine = shared();
     let env = [("REFERENCE_PERSIST_CURSOR", "false")];
     let (code, err, outcome) = run_fault("scenarios/faults/restart.yaml", &env);
     assert_eq!(code, Some(1), "{err}");
@@ -149,7 +149,7 @@ fn restart_without_a_persisted_cursor_leaves_a_gap() {
 
 #[test]
 fn rpc_errors_on_half_the_requests_are_retried_through() {
-    let _serial = serial();
+    let _machine = shared();
     let (code, err, outcome) = run_fault("scenarios/faults/rpc-errors.yaml", &[]);
     assert_eq!(code, Some(0), "{err}");
     // The fault took effect: the proxy answered some requests with the error itself.
@@ -189,7 +189,7 @@ fn engine_height_after(run: &std::path::Path, block: u64) -> f64 {
 /// delays the methods named; both end, and the engine loses nothing.
 #[test]
 fn a_hang_and_a_latency_fault_take_effect_and_end() {
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let body = "version: 1\nname: hang-latency\n\
         load: { warmup_blocks: 2, blocks: 10, drain_blocks: 6, per_block: { twap: 1, ethflow: 1 } }\n\
@@ -224,7 +224,7 @@ fn a_hang_and_a_latency_fault_take_effect_and_end() {
 
 #[test]
 fn a_stale_head_holds_the_engine_back_until_it_ends() {
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let (code, err, outcome) = run_fault_in(dir.path(), "scenarios/faults/stale-head.yaml", &[]);
     assert_eq!(code, Some(0), "{err}");
@@ -249,7 +249,7 @@ const REORGED_BAR: &str = "increase(cowload_orders_for_reorged_events_total) == 
 
 #[test]
 fn reorgs_are_survived_by_waiting_for_confirmations() {
-    let _serial = serial();
+    let _machine = shared();
     let (code, err, outcome) = run_fault("scenarios/faults/reorg.yaml", &[]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
@@ -288,7 +288,7 @@ fn reorgs_are_survived_by_waiting_for_confirmations() {
 
 #[test]
 fn an_engine_acting_on_every_head_posts_orders_for_reorged_events() {
-    let _serial = serial();
+    let _machine = shared();
     let env = [("REFERENCE_REORG_AWARE", "false")];
     let (code, err, outcome) = run_fault("scenarios/faults/reorg.yaml", &env);
     assert_eq!(code, Some(1), "{err}");
@@ -313,7 +313,7 @@ fn an_engine_acting_on_every_head_posts_orders_for_reorged_events() {
 #[test]
 fn log_subscribers_see_the_removed_logs_before_the_new_blocks() {
     require_anvil();
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let script = project_root().join("runner/tests/e2e/log_subscriber.mjs");
     let body = format!(

@@ -34,7 +34,7 @@ fn run_expecting_infrastructure_failure(file: &std::path::Path, dir: &std::path:
 #[test]
 fn a_missing_fixture_is_exit_3_naming_the_file() {
     require_anvil();
-    let _serial = serial();
+    let _machine = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
@@ -49,7 +49,7 @@ fn a_missing_fixture_is_exit_3_naming_the_file() {
 #[test]
 fn a_code_hash_mismatch_is_exit_3_naming_the_contract() {
     require_anvil();
-    let _serial = serial();
+    let _machine = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let doctored = dir.path().join("doctored");
     std::fs::create_dir(&doctored).unwrap();

@@ -155,7 +155,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_fork_run_delivers_every_event_and_never_shows_the_key() {
-    let _serial = serial();
+    let _machine = shared();
     require_anvil();
     let upstream = Upstream::with_contracts();
     let dir = tempfile::tempdir().unwrap();
@@ -190,7 +190,7 @@ fn a_fork_run_delivers_every_event_and_never_shows_the_key() {
 
 #[test]
 fn a_fork_without_the_contracts_names_each_missing_one() {
-    let _serial = serial();
+    let _machine = shared();
     require_anvil();
     let upstream = Upstream::bare();
     let dir = tempfile::tempdir().unwrap();
@@ -211,7 +211,7 @@ fn a_fork_without_the_contracts_names_each_missing_one() {
 
 #[test]
 fn wrong_unreachable_or_mismatched_forks_fail_fast() {
-    let _serial = serial();
+    let _machine = shared();
     require_anvil();
     let upstream = Upstream::bare();
     let closed = runner::chain::free_port().unwrap();
@@ -254,7 +254,7 @@ fn wrong_unreachable_or_mismatched_forks_fail_fast() {
 
 #[test]
 fn a_recorded_fixture_runs_offline_and_its_code_hashes_are_checked() {
-    let _serial = serial();
+    let _machine = shared();
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
     let fixture = dir.path().join("sepolia.fixture.json");

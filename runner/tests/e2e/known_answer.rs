@@ -7,7 +7,7 @@ use crate::common::*;
 
 #[test]
 fn half_the_predicted_capacity_keeps_up() {
-    let _serial = serial();
+    let _machine = exclusive();
     let (code, err, outcome, _dir) = run_shipped("scenarios/known-answer/half.yaml");
     assert_eq!(code, Some(0), "{err}");
     assert!(
@@ -25,7 +25,7 @@ fn half_the_predicted_capacity_keeps_up() {
 
 #[test]
 fn double_the_predicted_capacity_falls_behind() {
-    let _serial = serial();
+    let _machine = exclusive();
     let (code, err, outcome, _dir) = run_shipped("scenarios/known-answer/double.yaml");
     assert_eq!(code, Some(1), "{err}");
     let bar = |text: &str| {

@@ -26,7 +26,7 @@ fn reference_engine() -> String {
 #[test]
 fn a_passing_run_exits_zero_and_counts_agree() {
     require_anvil();
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let body = small(
         "pass",
@@ -61,7 +61,7 @@ fn a_passing_run_exits_zero_and_counts_agree() {
 #[test]
 fn a_failed_bar_exits_one() {
     require_anvil();
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(
         dir.path(),
@@ -85,7 +85,7 @@ fn a_failed_bar_exits_one() {
 #[test]
 fn an_engine_that_dies_during_the_run_fails_the_verdict_with_its_bar_first() {
     require_anvil();
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let engine = format!(
         "  command: [\"/bin/sh\", \"-c\", \"timeout -s KILL 3 {} --config ${{CONFIG_PATH}}\"]\n",
@@ -139,7 +139,7 @@ fn an_engine_that_dies_during_the_run_fails_the_verdict_with_its_bar_first() {
 #[test]
 fn an_engine_whose_metrics_never_answer_fails_with_its_log() {
     require_anvil();
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let engine = "  command: [\"/bin/sh\", \"-c\", \"echo engine-starting; sleep 30\"]\n  startup_timeout: 1s\n";
     let file = scenario(
@@ -182,7 +182,7 @@ fn start_until_first_load_block(file: &std::path::Path, out: &std::path::Path) -
 #[test]
 fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
     require_anvil();
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(
         dir.path(),
@@ -201,7 +201,7 @@ fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
 #[test]
 fn a_sigkilled_runner_leaves_no_child_behind() {
     require_anvil();
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(
         dir.path(),

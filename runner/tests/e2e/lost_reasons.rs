@@ -25,7 +25,7 @@ bars:
 
 #[test]
 fn events_lost_to_a_permanent_rejection_are_labelled_rejected() {
-    let _serial = serial();
+    let _machine = shared();
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(dir.path(), "lost-reasons.yaml", REJECTING);

@@ -45,7 +45,7 @@ fn caught_first_by(mutant: &str, bar: &str) -> serde_json::Value {
 
 /// Asserts the run of the shipped `scenario` failed and `bar` is the first bar to fail.
 fn caught_first_in(scenario: &str, mutant: &str, bar: &str) -> serde_json::Value {
-    let _serial = serial();
+    let _machine = shared();
     let (code, err, outcome) = shipped_with(scenario, mutant);
     assert_eq!(code, Some(1), "{mutant}: {err}");
     assert_eq!(outcome["status"], "fail");
@@ -93,7 +93,7 @@ fn an_engine_that_posts_the_wrong_order_fails_on_mismatched_orders() {
 
 #[test]
 fn an_engine_that_drops_every_fifth_event_fails_on_lost_events() {
-    let _serial = serial();
+    let _machine = shared();
     let (code, err, outcome, dir) = shipped_in("scenarios/baseline.yaml", "drop-every-5");
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(

@@ -91,7 +91,7 @@ fn installed_setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
 
 #[test]
 fn a_scenario_and_an_engine_outside_the_workspace_pass_on_the_embedded_fixture() {
-    let _serial = serial();
+    let _machine = shared();
     let (_root, runner, repo) = installed_setup();
 
     let output = run_in(&repo, &runner, "scenario.yaml");
@@ -148,7 +148,7 @@ fn a_scenario_and_an_engine_outside_the_workspace_pass_on_the_embedded_fixture()
 
 #[test]
 fn a_readiness_check_that_never_holds_is_exit_3_naming_it() {
-    let _serial = serial();
+    let _machine = shared();
     let (_root, runner, repo) = installed_setup();
     let scenario = std::fs::read_to_string(repo.join("scenario.yaml"))
         .unwrap()

@@ -70,7 +70,7 @@ async fn poll_created_twaps(owner: &str) -> Vec<Result<Bytes, String>> {
 
 /// Polls with the shared lock held (no other Anvil run at the same time).
 fn poll(owner: &str) -> Vec<Result<Bytes, String>> {
-    let _serial = serial();
+    let _machine = shared();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

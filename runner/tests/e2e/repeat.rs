@@ -7,7 +7,7 @@ use crate::common::*;
 #[test]
 fn repeats_write_numbered_runs_and_a_combined_outcome_that_diff_reads() {
     require_anvil();
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let body = format!(
         "version: 1\nname: repeat\nseed: 5\nchain: {{ block_time: 500ms }}\n\

@@ -17,7 +17,7 @@ fn search_json(dir: &std::path::Path) -> serde_json::Value {
 #[test]
 fn search_finds_the_known_capacity_of_twenty_events_per_block() {
     require_anvil();
-    let _serial = serial();
+    let _machine = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
     let started = Instant::now();
@@ -133,7 +133,7 @@ fn search_finds_the_known_capacity_of_twenty_events_per_block() {
 #[test]
 fn search_finds_the_known_capacity_with_concurrent_dispatch() {
     require_anvil();
-    let _serial = serial();
+    let _machine = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
     let output = runner()
@@ -155,7 +155,7 @@ fn search_finds_the_known_capacity_with_concurrent_dispatch() {
 #[test]
 fn an_interrupted_search_writes_its_partial_answer_and_exits_130() {
     require_anvil();
-    let _serial = serial();
+    let _machine = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
     let mut command = runner();
@@ -217,7 +217,7 @@ fn bad_search_arguments_exit_2_with_one_message_and_start_nothing() {
 #[test]
 fn a_search_whose_min_already_fails_exits_1_after_one_probe() {
     require_anvil();
-    let _serial = serial();
+    let _machine = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
     let output = runner()

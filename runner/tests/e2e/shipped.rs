@@ -4,7 +4,7 @@ use crate::common::*;
 
 #[test]
 fn baseline_turns_every_event_into_exactly_one_accepted_order() {
-    let _serial = serial();
+    let _machine = shared();
     let (code, err, outcome, dir) = run_shipped("scenarios/baseline.yaml");
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(outcome["totals"]["delivered"]["twap"], 150);
@@ -53,7 +53,7 @@ fn baseline_turns_every_event_into_exactly_one_accepted_order() {
 
 #[test]
 fn twap_parts_every_part_that_opens_becomes_exactly_one_order() {
-    let _serial = serial();
+    let _machine = shared();
     let (code, err, outcome, dir) = run_shipped("scenarios/twap-parts.yaml");
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(outcome["totals"]["delivered"]["twap"], 50);
@@ -86,7 +86,7 @@ fn twap_parts_every_part_that_opens_becomes_exactly_one_order() {
 
 #[test]
 fn medium_turns_every_event_into_an_order_without_module_errors() {
-    let _serial = serial();
+    let _machine = exclusive();
     let (code, err, outcome, _dir) = run_shipped("scenarios/medium.yaml");
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(outcome["totals"]["delivered"]["twap"], 600);
@@ -97,7 +97,7 @@ fn medium_turns_every_event_into_an_order_without_module_errors() {
 
 #[test]
 fn saturation_breaks_the_reference_engine_and_the_report_names_what_broke() {
-    let _serial = serial();
+    let _machine = exclusive();
     let (code, err, outcome, dir) = run_shipped("scenarios/saturation.yaml");
     // 50+50 per block: 1,500 TWAPs active by the end, each polled every block by a
     // sequential engine; it cannot keep up, and the harness itself delivered everything.

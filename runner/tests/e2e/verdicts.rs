@@ -51,7 +51,7 @@ fn crafted_scenario() -> String {
 #[test]
 fn a_crafted_engine_gets_the_verdicts_its_metrics_deserve() {
     require_anvil();
-    let _serial = serial();
+    let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(dir.path(), "crafted.yaml", &crafted_scenario());
     let out = dir.path().join("run");
