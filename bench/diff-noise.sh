@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Self-noise and power of `runner diff` on a busy machine (issue #14; figures in
-# docs/benchmarks.md, "runner diff: self-noise and power").
+# docs/performance.md; method in bench/README.md, every round in bench/results/).
 #
 #   bench/diff-noise.sh collect OUT ROUNDS REPEATS [SLOW_COST]
 #   bench/diff-noise.sh judge OUT [K]

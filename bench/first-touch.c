@@ -1,9 +1,10 @@
 /*
  * What a first write to fresh anonymous memory costs on this machine, with small pages and
- * with transparent huge pages (docs/benchmarks.md, "What keeping every order costs on this
- * VM"). A process whose memory only grows, like the mock under bench/mock-vs-bare-wrk.sh, pays
- * this for every byte it keeps. On a virtual machine the figure depends on whether the guest
- * used that memory recently: run it twice in a row, or with a larger size, to see both.
+ * with transparent huge pages (bench/results/2026-11-30-mock-vs-bare-hyper.md, "What keeping
+ * every order costs on this VM"). A process whose memory only grows, like the mock under
+ * bench/mock-vs-bare-wrk.sh, pays this for every byte it keeps. On a virtual machine the figure
+ * depends on whether the guest used that memory recently: run it twice in a row, or with a larger
+ * size, to see both.
  *
  * Usage:  gcc -O2 -o /tmp/first-touch bench/first-touch.c
  *         /tmp/first-touch 1024          # 1 GiB, small pages
