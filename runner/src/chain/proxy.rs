@@ -11,7 +11,7 @@
 //! shaped (a dropped subscription, an error answer, a lagging head), which a
 //! TCP-level tool cannot produce. With no fault active it passes every request
 //! and every frame through untouched (its added latency is in
-//! docs/benchmarks.md).
+//! docs/performance.md).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

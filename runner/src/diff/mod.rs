@@ -59,7 +59,7 @@ pub const FDR_SECONDARY: f64 = 0.01;
 /// before the practical threshold removes small moves as well. Why a split
 /// rather than one family: one family of ~180 readings asks a single moved
 /// reading for p ≤ 0.05/180, which three to five runs a side cannot reach
-/// for a 25 % slower engine on a busy 2-core machine (docs/benchmarks.md);
+/// for a 25 % slower engine on a busy 2-core machine (docs/performance.md);
 /// the few readings cowload exists to measure get most of the rate.
 pub const FDR: f64 = FDR_PRIMARY + FDR_SECONDARY;
 

@@ -34,7 +34,7 @@ pub use model::{
 pub use strategy::{scale, Bracket, Limits, Next, Settled, GROWTH};
 
 /// The default `--max` never goes above this: the harness itself keeps the
-/// 1-second pace up to about 2,000 events per block (docs/benchmarks.md).
+/// 1-second pace up to about 2,000 events per block (docs/performance.md).
 pub const DEFAULT_MAX_CEILING: u32 = 2_000;
 
 /// At most this many probes, whatever `--max-probes` says: a bound on the loop.
