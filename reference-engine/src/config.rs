@@ -487,7 +487,7 @@ mod tests {
 
     #[test]
     fn the_shipped_template_parses_once_rendered() {
-        let template = include_str!("../../runner/templates/engine.load.toml");
+        let template = include_str!("../../engine.load.toml");
         let rendered = template
             .replace("${STATE_DIR}", "/tmp/s")
             .replace("${METRICS_ADDR}", "127.0.0.1:1")

@@ -41,7 +41,7 @@ pub const REFERENCE_ENGINE: &str = "reference-engine";
 
 /// The reference engine's config template (shepherd's format), compiled in so
 /// an installed runner needs no file beside it.
-pub const REFERENCE_TEMPLATE: &str = include_str!("../templates/engine.load.toml");
+pub const REFERENCE_TEMPLATE: &str = include_str!("../../engine.load.toml");
 
 /// The engine's working directory inside the run directory (`${WORK_DIR}`).
 const WORK_DIR_NAME: &str = "engine-work";

@@ -24,7 +24,7 @@ pub const FIXTURES_ENV: &str = "COW_FIXTURES";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineTemplate {
     /// The reference engine's template compiled into the runner
-    /// (`runner/templates/engine.load.toml`).
+    /// (`engine.load.toml` at the repository root).
     Reference,
     /// A template file named by `engine.config`, absolute.
     File(PathBuf),

@@ -41,7 +41,7 @@ pub fn engine_config_line() -> String {
     format!(
         "  config: {}\n",
         project_root()
-            .join("runner/templates/engine.load.toml")
+            .join("engine.load.toml")
             .display()
     )
 }
