@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Arith, Bar, Bucket, Func, Matcher, Selector, Unit, Verdict};
+use super::{Arith, Bar, Bucket, Func, Matcher, Measure, Selector, Unit, Verdict};
 use mock_orderbook::{EventKind, ExactHistogram};
 
 use crate::metrics::{self, exact, parse_value, MetricType, Point, Sample, Series, Snapshot};
@@ -67,8 +67,12 @@ fn verdict(bar: &Bar, series: &[Point]) -> Verdict {
         bar: bar.text.clone(),
         observed: None,
         limit: bar.limit,
-        op: bar.op.symbol().to_owned(),
-        unit: if seconds { "s" } else { "" }.to_owned(),
+        op: bar.op,
+        unit: if seconds {
+            Measure::Seconds
+        } else {
+            Measure::Plain
+        },
         holds: false,
         reason: None,
         bucket: None,

@@ -192,18 +192,49 @@ struct Matcher {
     value: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Op {
+/// A bar's comparison, written (and serialised) as its symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Op {
+    /// `<`
+    #[serde(rename = "<")]
     Lt,
+    /// `<=`
+    #[serde(rename = "<=")]
     Le,
+    /// `>`
+    #[serde(rename = ">")]
     Gt,
+    /// `>=`
+    #[serde(rename = ">=")]
     Ge,
+    /// `==`
+    #[serde(rename = "==")]
     Eq,
+    /// `!=`
+    #[serde(rename = "!=")]
     Ne,
 }
 
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.symbol())
+    }
+}
+
 impl Op {
-    fn symbol(self) -> &'static str {
+    /// Which way a bar with this comparison wants its value to move: `Some(true)` when a
+    /// smaller value is better (`<`, `<=`), `Some(false)` when a larger one is (`>`, `>=`),
+    /// `None` for `==` and `!=`.
+    pub fn lower_is_better(self) -> Option<bool> {
+        match self {
+            Op::Lt | Op::Le => Some(true),
+            Op::Gt | Op::Ge => Some(false),
+            Op::Eq | Op::Ne => None,
+        }
+    }
+
+    /// The symbol as written.
+    pub fn symbol(self) -> &'static str {
         match self {
             Op::Lt => "<",
             Op::Le => "<=",
@@ -235,6 +266,29 @@ impl Op {
             Op::Ge => observed >= limit,
             Op::Eq => observed == limit,
             Op::Ne => observed != limit,
+        }
+    }
+}
+
+/// What a bar's value is measured in, for display: seconds (serialised `"s"`) or a plain
+/// number (`""`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Measure {
+    /// A plain number: a count, a ratio.
+    #[default]
+    #[serde(rename = "")]
+    Plain,
+    /// Seconds.
+    #[serde(rename = "s")]
+    Seconds,
+}
+
+impl Measure {
+    /// The suffix `format_value` takes: `"s"` or `""`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Measure::Plain => "",
+            Measure::Seconds => "s",
         }
     }
 }
@@ -374,11 +428,11 @@ pub struct Verdict {
     pub observed: Option<f64>,
     /// The limit in base units (`2s` → 2, `500ms` → 0.5, `100%` → 1).
     pub limit: f64,
-    /// The comparison: `<`, `<=`, `>`, `>=`, `==` or `!=`.
-    pub op: String,
-    /// `"s"` when the bar's limit had a time unit or the metric name ends in
-    /// `_seconds`, else `""`; for display only.
-    pub unit: String,
+    /// The comparison.
+    pub op: Op,
+    /// Seconds when the bar's limit had a time unit or the metric name ends in
+    /// `_seconds`; for display only.
+    pub unit: Measure,
     /// True exactly when there was data and `observed op limit` is known
     /// to be true (see [`Bucket::upper`] for a value only known as a bound).
     pub holds: bool,
@@ -402,8 +456,8 @@ mod settled_tests {
             bar: text.to_owned(),
             observed: Some(observed),
             limit: bar.limit,
-            op: bar.op.symbol().to_owned(),
-            unit: String::new(),
+            op: bar.op,
+            unit: Measure::Plain,
             holds: bar.op.holds(observed, bar.limit),
             reason: None,
             bucket: None,

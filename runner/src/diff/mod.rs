@@ -41,6 +41,7 @@ use serde::Serialize;
 
 use mock_orderbook::EventKind;
 
+use crate::bars::Measure;
 use crate::error::Exit;
 use crate::report::{MetricKind, Outcome, Status};
 
@@ -888,15 +889,14 @@ fn readings(o: &Outcome) -> Readings {
         }
     }
     for bar in &o.bars {
-        let direction = match bar.op.as_str() {
-            "<" | "<=" => Direction::Lower,
-            ">" | ">=" => Direction::Higher,
-            _ => Direction::Neutral,
+        let direction = match bar.op.lower_is_better() {
+            Some(true) => Direction::Lower,
+            Some(false) => Direction::Higher,
+            None => Direction::Neutral,
         };
-        let unit = if bar.unit == "s" {
-            Unit::Seconds
-        } else {
-            Unit::Plain
+        let unit = match bar.unit {
+            Measure::Seconds => Unit::Seconds,
+            Measure::Plain => Unit::Plain,
         };
         // A value above the top bucket is only a bound: no value to compare.
         let known = bar.bucket.is_none_or(|b| !b.is_above_top());

@@ -133,7 +133,7 @@ fn runs(seed: u64, n: usize, spread: f64, shift: f64) -> Vec<Outcome> {
                 stage.growth_seconds *= factor;
             }
             for bar in &mut o.bars {
-                if bar.unit == "s" {
+                if bar.unit == crate::bars::Measure::Seconds {
                     bar.observed = bar.observed.map(|x| x * factor * shift);
                 }
             }

@@ -219,7 +219,7 @@ fn bars(md: &mut String, outcome: &Outcome) {
             cell(&bar.bar),
             cell(&observed(bar)),
             bar.op,
-            value(bar.limit, &bar.unit)
+            value(bar.limit, bar.unit.suffix())
         );
     }
     md.push('\n');
@@ -762,16 +762,16 @@ pub fn observed(bar: &BarResult) -> String {
         };
     };
     let text = match bar.bucket {
-        Some(Bucket { lower, upper: None }) => format!("> {}", bound(lower, &bar.unit)),
+        Some(Bucket { lower, upper: None }) => format!("> {}", bound(lower, bar.unit.suffix())),
         Some(Bucket {
             lower,
             upper: Some(upper),
         }) => format!(
             "{} ({} bucket)",
-            value(x, &bar.unit),
-            bucket_range(lower, upper, &bar.unit)
+            value(x, bar.unit.suffix()),
+            bucket_range(lower, upper, bar.unit.suffix())
         ),
-        None => value(x, &bar.unit),
+        None => value(x, bar.unit.suffix()),
     };
     match &bar.reason {
         Some(reason) => format!("{text}; {reason}"),

@@ -32,7 +32,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::bars::{Bucket, Verdict};
+use crate::bars::{Bucket, Measure, Op, Verdict};
 use crate::exit::Exit;
 use crate::load::{Delivery, Phase};
 use crate::metrics::{exact, Point, Series};
@@ -299,10 +299,10 @@ pub struct BarResult {
     pub bar: String,
     /// The observed value in base units (seconds, ratio); `None` without data.
     pub observed: Option<f64>,
-    /// `"s"` for seconds, else `""`.
-    pub unit: String,
+    /// What the value is measured in (`"s"` for seconds, else `""`).
+    pub unit: Measure,
     /// The comparison.
-    pub op: String,
+    pub op: Op,
     /// The limit in base units.
     pub limit: f64,
     /// True exactly when there was data and `observed op limit` was known to hold.

@@ -14,6 +14,7 @@
 use std::fmt::Write;
 
 use super::{BlockPhase, BlockRow, Outcome};
+use crate::bars::Measure;
 use crate::faults::FaultRecord;
 
 const WIDTH: f64 = 800.0;
@@ -132,7 +133,7 @@ fn seconds_limits(outcome: &Outcome) -> Vec<(f64, String)> {
     outcome
         .bars
         .iter()
-        .filter(|bar| bar.unit == "s" && bar.limit.is_finite() && bar.limit > 0.0)
+        .filter(|bar| bar.unit == Measure::Seconds && bar.limit.is_finite() && bar.limit > 0.0)
         .map(|bar| (bar.limit, bar.bar.clone()))
         .collect()
 }

@@ -250,7 +250,7 @@ pub fn summary_text(outcome: &Outcome) -> String {
             if bar.holds { "✓" } else { "✗" }.to_owned(),
             bar.bar.clone(),
             observed(bar),
-            format!("{} {}", bar.op, value(bar.limit, &bar.unit)),
+            format!("{} {}", bar.op, value(bar.limit, bar.unit.suffix())),
         ]);
     }
     let t = &outcome.totals;

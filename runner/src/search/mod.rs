@@ -374,7 +374,7 @@ fn read_outcome(probe: &mut Probe, outcome: &Outcome) {
         .map(|b| ProbeBar {
             bar: b.bar.clone(),
             observed: b.observed,
-            unit: b.unit.clone(),
+            unit: b.unit,
             limit: b.limit,
             holds: b.holds,
         })
@@ -384,7 +384,7 @@ fn read_outcome(probe: &mut Probe, outcome: &Outcome) {
         DecidingBar {
             bar: first.bar.clone(),
             observed: result.and_then(|b| b.observed),
-            unit: result.map(|b| b.unit.clone()).unwrap_or_default(),
+            unit: result.map(|b| b.unit).unwrap_or_default(),
             at: first.at.clone(),
             block: first.block,
         }

@@ -92,8 +92,8 @@ pub struct DecidingBar {
     pub bar: String,
     /// Its final value over the probe's load window, in base units; `None` without data.
     pub observed: Option<f64>,
-    /// `"s"` for seconds, else `""`.
-    pub unit: String,
+    /// What the value is measured in (`"s"` for seconds, else `""`).
+    pub unit: crate::bars::Measure,
     /// The scrape at which it first failed (`block 7`, `end`).
     pub at: String,
     /// The block of that scrape, when it was a block's.
@@ -108,8 +108,8 @@ pub struct ProbeBar {
     pub bar: String,
     /// Its value over the probe's load window; `None` without data.
     pub observed: Option<f64>,
-    /// `"s"` for seconds, else `""`.
-    pub unit: String,
+    /// What the value is measured in (`"s"` for seconds, else `""`).
+    pub unit: crate::bars::Measure,
     /// The limit in base units.
     pub limit: f64,
     /// Whether it held.

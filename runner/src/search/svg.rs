@@ -9,6 +9,7 @@
 use std::fmt::Write;
 
 use super::model::{Probe, Search};
+use crate::bars::Measure;
 use crate::report::{format_value, Status};
 
 const WIDTH: f64 = 640.0;
@@ -21,7 +22,7 @@ const TOP: f64 = 30.0;
 /// One panel: a title, a unit, a value per probe and an optional limit.
 struct Panel {
     title: String,
-    unit: String,
+    unit: Measure,
     points: Vec<(u32, Option<f64>, bool)>,
     limit: Option<f64>,
 }
@@ -35,7 +36,7 @@ pub fn render(s: &Search) -> String {
         }
         Panel {
             title: format!("{} (failed first above the capacity)", bar.bar),
-            unit: bar.unit.clone(),
+            unit: bar.unit,
             points: s
                 .probes
                 .iter()
@@ -56,7 +57,7 @@ pub fn render(s: &Search) -> String {
     });
     let lost_panel = Panel {
         title: "events lost (no order within the deadline)".to_owned(),
-        unit: String::new(),
+        unit: Measure::Plain,
         points: s
             .probes
             .iter()
@@ -122,7 +123,7 @@ fn draw(out: &mut String, panel: &Panel, top: f64, x_max: f64, capacity: Option<
         "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
         LEFT - 4.0,
         top + 10.0,
-        format_value(y_max / 1.1, &panel.unit)
+        format_value(y_max / 1.1, panel.unit.suffix())
     );
     let _ = writeln!(
         out,

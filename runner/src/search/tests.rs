@@ -117,7 +117,7 @@ fn probe(index: u32, events: u32, status: Status) -> Probe {
         decided_by: failed.then(|| DecidingBar {
             bar: "quantile(0.99, shepherd_event_latency_seconds) < 1s".to_owned(),
             observed: Some(f64::from(events) * 0.06),
-            unit: "s".to_owned(),
+            unit: crate::bars::Measure::Seconds,
             at: "block 7".to_owned(),
             block: Some(7),
         }),
@@ -127,7 +127,7 @@ fn probe(index: u32, events: u32, status: Status) -> Probe {
         bars: vec![ProbeBar {
             bar: "quantile(0.99, shepherd_event_latency_seconds) < 1s".to_owned(),
             observed: Some(f64::from(events) * 0.06),
-            unit: "s".to_owned(),
+            unit: crate::bars::Measure::Seconds,
             limit: 1.0,
             holds: !failed,
         }],

@@ -40,9 +40,7 @@ pub fn scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
 pub fn engine_config_line() -> String {
     format!(
         "  config: {}\n",
-        project_root()
-            .join("engine.load.toml")
-            .display()
+        project_root().join("engine.load.toml").display()
     )
 }
 
