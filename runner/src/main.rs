@@ -206,14 +206,7 @@ fn search(path: &std::path::Path, request: &search::Request) -> ExitCode {
     });
     match result {
         Ok(found) => {
-            eprintln!(
-                "search: {}",
-                search::render_markdown(&found)
-                    .lines()
-                    .find(|l| l.starts_with("**"))
-                    .unwrap_or_default()
-                    .replace("**", "")
-            );
+            eprintln!("search: {}", search::summary_line(&found));
             eprintln!("search: {}", found.out_dir.join("search.md").display());
             ExitCode::from(found.exit_code)
         }

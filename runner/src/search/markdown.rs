@@ -75,8 +75,8 @@ fn stop_reason(reason: Option<StopReason>) -> &'static str {
     }
 }
 
-/// The headline: the capacity and its bracket, or why there is none.
-fn answer(s: &Search) -> String {
+/// The headline: the capacity (or why there is none) and the bracket behind it.
+fn headline(s: &Search) -> (String, String) {
     let bracket = match (s.capacity, s.first_failing) {
         (Some(pass), Some(fail)) => format!(
             "every bar held at {pass} events per block and one failed at {fail} (bracket {pass}–{fail}, {:.0} %)",
@@ -89,16 +89,28 @@ fn answer(s: &Search) -> String {
         (None, None) => "no probe finished".to_owned(),
     };
     let head = match (s.status, s.capacity) {
-        (SearchStatus::Found, Some(c)) => format!("**Capacity: {c} events per block**"),
+        (SearchStatus::Found, Some(c)) => format!("Capacity: {c} events per block"),
         (SearchStatus::BelowMin, _) => format!(
-            "**No capacity in range: even {} events per block failed**",
+            "No capacity in range: even {} events per block failed",
             s.settings.min
         ),
-        (SearchStatus::Running, _) => "**Search running**".to_owned(),
-        (SearchStatus::Interrupted, _) => "**Search interrupted**".to_owned(),
-        (SearchStatus::Error, _) => "**Search stopped by an infrastructure failure**".to_owned(),
-        (SearchStatus::Found, None) => "**No capacity**".to_owned(),
+        (SearchStatus::Running, _) => "Search running".to_owned(),
+        (SearchStatus::Interrupted, _) => "Search interrupted".to_owned(),
+        (SearchStatus::Error, _) => "Search stopped by an infrastructure failure".to_owned(),
+        (SearchStatus::Found, None) => "No capacity".to_owned(),
     };
+    (head, bracket)
+}
+
+/// The headline as `search.md` opens with it, the head in bold.
+fn answer(s: &Search) -> String {
+    let (head, bracket) = headline(s);
+    format!("**{head}**: {bracket}.")
+}
+
+/// The headline as one plain line, for the terminal.
+pub fn summary_line(s: &Search) -> String {
+    let (head, bracket) = headline(s);
     format!("{head}: {bracket}.")
 }
 

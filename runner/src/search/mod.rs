@@ -452,5 +452,10 @@ pub fn render_markdown(search: &Search) -> String {
     markdown::render(search)
 }
 
+/// The search's answer in one plain line, as the terminal prints it.
+pub fn summary_line(search: &Search) -> String {
+    markdown::summary_line(search)
+}
+
 #[cfg(test)]
 pub(crate) mod tests;

@@ -252,6 +252,13 @@ fn the_probe_budget_and_the_time_budget_stop_the_search() {
 fn search_md_has_the_answer_and_one_row_per_probe() {
     let md = render_markdown(&golden());
     assert!(md.contains("**Capacity: 20 events per block**"), "{md}");
+    // The terminal's line is the same answer, plain.
+    let line = summary_line(&golden());
+    assert!(
+        line.starts_with("Capacity: 20 events per block: every bar held at 20"),
+        "{line}"
+    );
+    assert!(!line.contains("**"), "{line}");
     assert!(md.contains("bracket 20–22, 10 %"), "{md}");
     assert!(
         md.contains("at 22 events per block, the first bar to fail was `quantile(0.99, shepherd_event_latency_seconds) < 1s` (observed 1.320 s) at block 7; the stage that grew most was engine event latency"),
