@@ -18,9 +18,7 @@
 mod api;
 mod config;
 mod faults;
-mod kind;
 mod latency;
-pub mod names;
 mod prom;
 mod ratelimit;
 mod serve;
@@ -40,8 +38,9 @@ pub use config::{
     DEFAULT_ORDER_DEADLINE_BLOCKS, DEFAULT_SLOW_RESPONSE, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE,
     TRANSPORT_FAULTS,
 };
+pub use cowload_spec::names;
+pub use cowload_spec::{EventKind, PerKind};
 pub use faults::Fault;
-pub use kind::{EventKind, PerKind};
 pub use latency::{Delay, Endpoint, Latency, LatencyError, LatencySampler, Spikes, MAX_DELAY};
 pub use server::{app, MockState};
 pub use settings::{

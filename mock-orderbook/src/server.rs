@@ -548,8 +548,8 @@ mod tests {
     use axum::body::Body;
     use serde_json::{json, Value};
 
-    use crate::kind::EventKind;
     use crate::truth::{ExpectedOrder, OrderKey, Stats};
+    use cowload_spec::EventKind;
 
     /// The sample order of the cowprotocol crate's ethers-generated UID vectors.
     fn vector_order() -> Value {

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             if search {
                 print!("{}", search::json_schema());
             } else if orders {
-                print!("{}", mock_orderbook::order_line_schema());
+                print!("{}", cowload_spec::order_line_schema());
             } else if outcome {
                 print!("{}", report::json_schema());
             } else {

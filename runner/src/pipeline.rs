@@ -14,7 +14,9 @@ use crate::engine::{self, Engine};
 use crate::error::RunError;
 use crate::faults;
 use crate::load::{self, Delivery};
-use crate::metrics::{names, Series};
+use cowload_spec::names;
+
+use crate::metrics::Series;
 use crate::mock;
 use crate::report::{self, Outcome, RunFacts};
 use crate::scenario::Plan;

@@ -5,9 +5,9 @@ use super::counts::KindStats;
 use super::ledger::Ledger;
 use super::requests::Requests;
 use super::{PartOutcome, PostOutcome};
-use crate::kind::EventKind;
-use crate::names;
 use crate::prom::{Buckets, Exposition};
+use cowload_spec::names;
+use cowload_spec::EventKind;
 
 /// (metric name, help, value of one kind) of a per-kind counter.
 type KindCounter = (&'static str, &'static str, fn(&KindStats) -> u64);

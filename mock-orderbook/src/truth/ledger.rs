@@ -8,13 +8,14 @@ use alloy::primitives::{Address, B256};
 use cowprotocol::OrderUid;
 
 use super::counts::KindStats;
+use super::order::loss_reason;
 use super::pending::{Pending, PendingKey};
 use super::record::{Accepted, Answer, Owed, Request};
 use super::{
     ExactOrder, ExpectedOrder, FastHash, LossReason, Observation, OrderKey, PostOutcome, SpanTruth,
     Stats, TwapSchedule, UNMATCHED,
 };
-use crate::kind::{EventKind, PerKind};
+use cowload_spec::{EventKind, PerKind};
 
 /// One registered event.
 pub(super) struct EventRecord {
@@ -587,9 +588,7 @@ impl Ledger {
             let count = |owed: &mut Owed, reasons: &mut BTreeMap<LossReason, u64>| {
                 if owed.lost && !owed.reason_counted {
                     owed.reason_counted = true;
-                    *reasons
-                        .entry(LossReason::from_last(owed.last.as_ref()))
-                        .or_default() += 1;
+                    *reasons.entry(loss_reason(owed.last.as_ref())).or_default() += 1;
                 }
             };
             count(&mut event.owed, &mut stats.lost_reasons);

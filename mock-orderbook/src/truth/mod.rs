@@ -46,20 +46,19 @@
 //!
 //! The module tree follows the data: [`order`] is what the truth is told (events, parsed
 //! POSTs), [`pending`] holds POSTs that came before their event, `ledger` judges every order,
-//! [`outcome`] names what became of each, [`stats`] is what it says back, `counts` keeps the
+//! `record` keeps each order's state and requests, `lines` writes them out, `counts` keeps the
 //! per-kind tallies, `requests` the mock's own HTTP counters, and `exposition` renders all of
-//! it as Prometheus text.
+//! it as Prometheus text. What it says back ([`Stats`], [`OrderLine`], the label values) is
+//! the shared vocabulary of the `cowload_spec` crate.
 
 mod counts;
 mod exposition;
 mod ledger;
 mod lines;
 mod order;
-mod outcome;
 mod pending;
 mod record;
 mod requests;
-mod stats;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,19 +67,19 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{keccak256, B256};
 
-use crate::kind::PerKind;
 use crate::prom::Exposition;
+use cowload_spec::PerKind;
 
 use ledger::Ledger;
 use pending::PendingKey;
 use requests::Requests;
 
-pub use lines::{
-    order_line_schema, FirstAccepted, OrderLine, PartWindow, RequestCount, RequestLine, Route,
+pub use cowload_spec::{
+    order_line_schema, EventStats, ExactHistogram, ExactSamples, FirstAccepted, LossReason,
+    OrderLine, OrderOutcome, PartOutcome, PartWindow, RequestCount, RequestLine, Route, SpanTruth,
+    Stats, Summary, UNMATCHED,
 };
 pub use order::{ExactOrder, ExpectedOrder, Observation, OrderKey, PostOutcome, TwapSchedule};
-pub use outcome::{LossReason, OrderOutcome, PartOutcome, UNMATCHED};
-pub use stats::{EventStats, ExactHistogram, ExactSamples, SpanTruth, Stats, Summary};
 
 /// Hasher of the per-POST maps: foldhash (seeded per process) instead of SipHash, which a
 /// profile of the POST path showed hashing each ~200-byte key several times per request.

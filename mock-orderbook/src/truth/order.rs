@@ -7,7 +7,7 @@ use alloy::primitives::{Address, B256, U256};
 use cowprotocol::{DomainSeparator, OrderData, OrderUid};
 
 use crate::faults::Fault;
-use crate::kind::EventKind;
+use cowload_spec::{EventKind, LossReason};
 
 /// A TWAP's schedule as its static input fixes it (`t0`, `n`, `t`; chain seconds, `span` 0).
 /// Part `i` is tradeable from `t0 + i·t` to `t0 + (i+1)·t − 1`, and that last second is the
@@ -166,4 +166,16 @@ pub struct Observation {
     pub received_at: Instant,
     /// The head block at that moment.
     pub head: u64,
+}
+
+/// Why an order with no accepted POST was lost, from the last answer it got before the books
+/// closed: none, a permanent rejection, a retryable answer, or a wrong order.
+pub(super) fn loss_reason(last: Option<&PostOutcome>) -> LossReason {
+    match last {
+        None => LossReason::NeverPosted,
+        Some(PostOutcome::RateLimited) => LossReason::GaveUpOnRetryable,
+        Some(PostOutcome::Injected(fault)) if fault.is_retryable() => LossReason::GaveUpOnRetryable,
+        Some(PostOutcome::Mismatched) => LossReason::Mismatched,
+        Some(_) => LossReason::Rejected,
+    }
 }

@@ -5,8 +5,8 @@ use cowprotocol::{OrderData, OrderUid};
 
 use super::*;
 use crate::faults::Fault;
-use crate::kind::EventKind;
-use crate::names;
+use cowload_spec::names;
+use cowload_spec::EventKind;
 
 fn key(n: u8) -> OrderKey {
     OrderKey {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Arith, Bar, Bucket, Func, Matcher, Measure, Selector, Unit, Verdict};
-use mock_orderbook::{EventKind, ExactHistogram};
+use cowload_spec::{EventKind, ExactHistogram};
 
 use crate::metrics::{self, exact, parse_value, MetricType, Point, Sample, Series, Snapshot};
 

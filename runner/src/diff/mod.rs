@@ -39,7 +39,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use mock_orderbook::EventKind;
+use cowload_spec::EventKind;
 
 use crate::bars::Measure;
 use crate::error::Exit;

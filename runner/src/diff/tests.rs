@@ -1,7 +1,7 @@
 //! Comparisons of hand-built outcomes: the golden outcome against itself and
 //! against a doctored head with a regression (`runner/tests/golden/`).
 
-use mock_orderbook::EventKind;
+use cowload_spec::EventKind;
 
 use super::*;
 use crate::bars::Bucket;

@@ -14,7 +14,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use mock_orderbook::{SpanTruth, Truth};
+use cowload_spec::SpanTruth;
+
+use mock_orderbook::Truth;
 use nix::sys::signal::Signal;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

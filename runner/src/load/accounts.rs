@@ -6,7 +6,7 @@ use alloy::providers::{Provider, RootProvider};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{json, Value};
 
-use mock_orderbook::{EventKind, PerKind};
+use cowload_spec::{EventKind, PerKind};
 
 use crate::chain::{rpc, rpc_error, ChainError, Contracts};
 use crate::scenario::model::OwnerKind;

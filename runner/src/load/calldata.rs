@@ -11,10 +11,11 @@ use alloy::eips::eip2718::Encodable2718;
 use alloy::primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 use alloy::signers::SignerSync;
 use alloy::sol_types::{SolCall, SolValue};
+use cowload_spec::{EventKind, PerKind};
 use cowprotocol::composable::{ComposableCoW, ConditionalOrderParams, TwapStaticInput};
 use cowprotocol::contracts::{CoWSwapEthFlow, EthFlowOrderData};
 use cowprotocol::{settlement_domain, BuyTokenDestination, OrderData, OrderKind, SellTokenSource};
-use mock_orderbook::{EventKind, ExactOrder, OrderKey, PerKind, TwapSchedule};
+use mock_orderbook::{ExactOrder, OrderKey, TwapSchedule};
 
 use super::accounts::{Account, Accounts};
 use crate::chain::Contracts;

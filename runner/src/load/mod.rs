@@ -21,7 +21,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, Bytes, B256};
-use mock_orderbook::{EventKind, OrderKey, PerKind};
+use cowload_spec::{EventKind, PerKind};
+use mock_orderbook::OrderKey;
 use serde::Serialize;
 
 use crate::chain::{Chain, ChainError, MinedBlock};

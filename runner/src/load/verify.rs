@@ -10,9 +10,9 @@ use alloy::primitives::{Address, Bytes, B256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, TransactionRequest};
 use alloy::sol_types::{SolError, SolEvent, SolInterface};
+use cowload_spec::EventKind;
 use cowprotocol::composable::ComposableCoW;
 use cowprotocol::contracts::{CoWSwapEthFlow, CoWSwapOnchainOrders};
-use mock_orderbook::EventKind;
 
 use super::calldata::SignedLoadTx;
 use super::{raw_of, DeliveredEvent, LoadError, TxFailure};

@@ -9,7 +9,7 @@
 //! report's tables and the progress line all read the samples through [`quantile`], so the
 //! verdict and the report print the same figure.
 
-use mock_orderbook::{EventKind, ExactHistogram, ExactSamples, PerKind, Summary};
+use cowload_spec::{EventKind, ExactHistogram, ExactSamples, PerKind, Summary};
 
 use super::Point;
 

@@ -27,7 +27,6 @@
 //! seen stays no data.
 
 pub mod exact;
-pub mod names;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;

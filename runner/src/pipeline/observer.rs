@@ -19,14 +19,18 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use mock_orderbook::{EventKind, ExpectedOrder, MockServer, Truth};
+use cowload_spec::EventKind;
+
+use mock_orderbook::{ExpectedOrder, MockServer, Truth};
 
 use crate::bars;
 use crate::engine::{Engine, EngineError};
 use crate::error::RunError;
 use crate::faults;
 use crate::load::{BlockDelivery, Counts, Delivery, OnBlock, Phase, Reorg};
-use crate::metrics::{self, names, MetricType, Series, Snapshot};
+use cowload_spec::names;
+
+use crate::metrics::{self, MetricType, Series, Snapshot};
 use crate::report;
 use crate::scenario::faults::ReorgEvents;
 use crate::scenario::Plan;

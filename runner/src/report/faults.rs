@@ -26,7 +26,7 @@ pub fn rows(faults: &[FaultRecord]) -> Vec<[String; 7]> {
 
 fn row(fault: &FaultRecord) -> [String; 7] {
     let truth = fault.truth.as_ref();
-    let count = |pick: fn(&mock_orderbook::SpanTruth) -> u64| {
+    let count = |pick: fn(&cowload_spec::SpanTruth) -> u64| {
         truth.map_or_else(|| "–".to_owned(), |t| pick(t).to_string())
     };
     let span = |first: u64, last: u64| {
@@ -70,7 +70,7 @@ fn row(fault: &FaultRecord) -> [String; 7] {
 /// Events charged to the fault; those of blocks before it began, those a reorg took away
 /// (with the orders they got anyway, each one an engine's mistake) and those not yet due
 /// at the end are named.
-fn events(truth: Option<&mock_orderbook::SpanTruth>) -> String {
+fn events(truth: Option<&cowload_spec::SpanTruth>) -> String {
     let Some(t) = truth else {
         return "–".to_owned();
     };
@@ -96,7 +96,7 @@ fn events(truth: Option<&mock_orderbook::SpanTruth>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mock_orderbook::SpanTruth;
+    use cowload_spec::SpanTruth;
 
     fn record(ended: bool, truth: Option<SpanTruth>) -> FaultRecord {
         FaultRecord {

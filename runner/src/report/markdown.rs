@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::{BarResult, LoadWindow, MetricKind, MetricSummary, Outcome, Source, Status};
 use crate::bars::Bucket;
-use mock_orderbook::EventKind;
+use cowload_spec::EventKind;
 
 /// Most transaction failures listed; the rest are counted.
 const MAX_FAILURES_LISTED: usize = 20;
@@ -444,7 +444,7 @@ fn lost_and_missing(md: &mut String, outcome: &Outcome) {
 }
 
 /// `2× POST /api/v1/orders 503, then 1× GET /api/v1/orders/{uid} 404`, or `none`.
-fn requests_made(line: &mock_orderbook::OrderLine) -> String {
+fn requests_made(line: &cowload_spec::OrderLine) -> String {
     if line.requests.is_empty() {
         return "none".to_owned();
     }

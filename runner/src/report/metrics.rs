@@ -13,7 +13,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::probe::{self, Labels};
-use crate::metrics::{names, MetricType, Series, Snapshot};
+use cowload_spec::names;
+
+use crate::metrics::{MetricType, Series, Snapshot};
 
 /// Quantiles kept for histograms, as `(label, q)`.
 const QUANTILES: [(&str, f64); 3] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)];

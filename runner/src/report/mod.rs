@@ -37,7 +37,7 @@ use crate::exit::Exit;
 use crate::load::{Delivery, Phase};
 use crate::metrics::{exact, Point, Series};
 use crate::scenario::Plan;
-use mock_orderbook::{ExactHistogram, PerKind};
+use cowload_spec::{ExactHistogram, PerKind};
 
 pub use markdown::{observed as format_observed, value as format_value};
 pub use metrics::{MetricKind, MetricSummary, Source};
@@ -141,7 +141,7 @@ pub struct EndedEarly {
 
 /// Events per kind (`twap`: `ComposableCoW.ConditionalOrderCreated`, `ethflow`:
 /// `CoWSwapEthFlow.OrderPlacement`), serialised as a map keyed by kind label.
-pub type Kinds = mock_orderbook::PerKind<u64>;
+pub type Kinds = cowload_spec::PerKind<u64>;
 
 /// Which part of the run a block belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -370,7 +370,7 @@ impl LoadWindow {
 
 /// What the mock orderbook saw, as it publishes at `/_stats`: the outcome keeps
 /// the mock's own types, so the two never drift apart.
-pub use mock_orderbook::{EventStats as MockEvents, Stats as MockSummary, Summary as Distribution};
+pub use cowload_spec::{EventStats as MockEvents, Stats as MockSummary, Summary as Distribution};
 
 /// The wall-clock section: the only part that differs between two runs of
 /// the same scenario with the same behaviour.

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use mock_orderbook::{OrderLine, OrderOutcome, Route, Truth};
+use cowload_spec::{OrderLine, OrderOutcome, Route};
+
+use mock_orderbook::Truth;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

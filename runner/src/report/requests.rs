@@ -12,7 +12,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::probe;
-use crate::metrics::{names, Series};
+use cowload_spec::names;
+
+use crate::metrics::Series;
 
 /// Routes the harness itself calls; not the engine's requests.
 const HARNESS_ROUTES: [&str; 3] = ["/metrics", "/_stats", "/healthz"];

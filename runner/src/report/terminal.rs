@@ -9,7 +9,9 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use super::markdown::{observed, value, window};
 use super::{probe, Kinds, Outcome};
 use crate::load::{BlockDelivery, Phase};
-use crate::metrics::{names, Series};
+use cowload_spec::names;
+
+use crate::metrics::Series;
 
 /// Transactions without their event named on a progress line; the rest are counted.
 const LISTED_FAILURES: usize = 3;
@@ -319,7 +321,7 @@ fn unjudged(outcome: &Outcome) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mock_orderbook::EventKind;
+    use cowload_spec::EventKind;
 
     fn kinds(twap: u64, ethflow: u64) -> Kinds {
         Kinds::from_fn(|kind| match kind {

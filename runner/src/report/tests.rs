@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use mock_orderbook::EventKind;
+use cowload_spec::EventKind;
 
 use super::*;
 
@@ -64,7 +64,7 @@ fn metric(
 /// What `orders.jsonl` said in short for the sample: one EthFlow event lost after two
 /// 503s, one TWAP part rejected.
 fn orders_summary() -> orders::OrdersSummary {
-    use mock_orderbook::{
+    use cowload_spec::{
         LossReason, OrderLine, OrderOutcome, PartWindow, RequestCount, RequestLine, Route,
     };
     let post = |answer: &str, status, seconds_after_event| RequestLine {
@@ -472,7 +472,7 @@ fn committed_schema_is_up_to_date() {
         "/../schemas/orders.schema.json"
     ));
     assert!(
-        orders == mock_orderbook::order_line_schema(),
+        orders == cowload_spec::order_line_schema(),
         "schemas/orders.schema.json is stale: run `runner schema --orders > schemas/orders.schema.json`"
     );
 }
@@ -849,7 +849,7 @@ fn an_engine_that_posts_nothing_while_events_wait_is_named_stalled() {
 
 #[test]
 fn per_block_latency_quantiles_are_exact_not_bucketed() {
-    use mock_orderbook::{ExactHistogram, ExactSamples};
+    use cowload_spec::{ExactHistogram, ExactSamples};
     let mut series = Series::new();
     // Ten samples between 10 and 123.5 ms: a 100–250 ms bucket would interpolate
     // p99 towards 250 ms; the samples say 123.5 ms. Both kinds count.

@@ -12,17 +12,17 @@ use serde::{Deserialize, Serialize};
 
 use super::probe;
 use crate::bars::{self, Bar};
-use crate::metrics::names::{
+use crate::metrics::{Point, Series};
+use cowload_spec::names::{
     ENGINE_LATENCY, ENGINE_LATENCY_HISTOGRAM, EVENTS_AWAITING_ORDER, EVENTS_LOST_TOTAL,
     EVENT_TO_ORDER_SECONDS, ORDERS_RECEIVED_TOTAL,
 };
-use crate::metrics::{Point, Series};
 
 /// Blocks in a row with events waiting and no order POST at all before the
 /// report calls the engine stalled.
 pub const STALL_BLOCKS: usize = 3;
 /// The mock's own answer time for order POSTs:
-/// [`crate::metrics::names::MOCK_REQUEST_DURATION_SECONDS`]
+/// [`cowload_spec::names::MOCK_REQUEST_DURATION_SECONDS`]
 /// on the orders route.
 pub const MOCK_REQUEST: &str = "cowload_mock_request_duration_seconds{route=\"/api/v1/orders\"}";
 
@@ -287,7 +287,7 @@ mod tests {
         let bar = bars::parse(&format!("max({MOCK_REQUEST}) < 1s")).unwrap();
         assert_eq!(
             bar.metric(),
-            crate::metrics::names::MOCK_REQUEST_DURATION_SECONDS
+            cowload_spec::names::MOCK_REQUEST_DURATION_SECONDS
         );
     }
     use crate::metrics::Snapshot;

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cowload_spec::{EventKind, PerKind};
 /// The `orderbook:` section is the mock's own settings type: one syntax, one set of checks.
 pub use mock_orderbook::{DelaySpec, Dur, LatencySpec, OrderbookSpec, RateLimitSpec, SpikesSpec};
-use mock_orderbook::{EventKind, PerKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -12,7 +12,7 @@ use super::error::Problem;
 use super::model::{EngineSpec, Scenario, SCENARIO_VERSION};
 use super::source::{Source, RUNTIME_PLACEHOLDERS};
 use crate::bars::{self, Bar, BarError};
-use mock_orderbook::EventKind;
+use cowload_spec::EventKind;
 
 /// Chain ids the contract fixture replays (`replay.<chainId>.json`).
 pub const FIXTURE_CHAIN_IDS: &[u64] = &[1, 11_155_111];

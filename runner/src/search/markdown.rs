@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::model::{DecidingBar, Probe, Search, SearchStatus, StopReason};
 use crate::report::{format_value, Kinds, Status};
-use mock_orderbook::EventKind;
+use cowload_spec::EventKind;
 
 /// `search: probe 3/8  40 events/block  fail  first failed: BAR at block 7  14.2 s (total 41.0 s)`.
 pub fn progress_line(probe: &Probe, max_probes: u32, elapsed: Duration) -> String {

@@ -2,7 +2,7 @@
 //! load of N events per block keeps the scenario's mix. Pure: every path of
 //! the search is unit-tested without a chain.
 
-use mock_orderbook::EventKind;
+use cowload_spec::EventKind;
 
 use crate::scenario::PerBlock;
 

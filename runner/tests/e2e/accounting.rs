@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mock_orderbook::{EventKind, OrderOutcome};
+use cowload_spec::{EventKind, OrderOutcome};
 use runner::report::Outcome;
 
 use crate::common::*;

@@ -187,7 +187,7 @@ pub fn run_shipped(
 }
 
 /// Every line of the run directory's `orders.jsonl`.
-pub fn order_lines(run: &Path) -> Vec<mock_orderbook::OrderLine> {
+pub fn order_lines(run: &Path) -> Vec<cowload_spec::OrderLine> {
     let text = std::fs::read_to_string(run.join("orders.jsonl")).expect("orders.jsonl written");
     text.lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))

@@ -54,9 +54,9 @@ fn events_lost_to_a_permanent_rejection_are_labelled_rejected() {
     assert!(report.contains("rejected"), "{report}");
     // Issue 23: every lost line shows the answers the engine got, in order, the last one
     // the rejection it gave up on.
-    let lost: Vec<mock_orderbook::OrderLine> = order_lines(&out)
+    let lost: Vec<cowload_spec::OrderLine> = order_lines(&out)
         .into_iter()
-        .filter(|l| l.outcome == mock_orderbook::OrderOutcome::Lost)
+        .filter(|l| l.outcome == cowload_spec::OrderOutcome::Lost)
         .collect();
     assert!(!lost.is_empty());
     for line in &lost {

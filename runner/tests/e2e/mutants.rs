@@ -111,14 +111,14 @@ fn an_engine_that_drops_every_fifth_event_fails_on_lost_events() {
         .filter_map(|l| l.split("tx=Some(").nth(1)?.split(')').next())
         .collect();
     assert_eq!(dropped.len(), 60, "{engine_log}");
-    let lost: Vec<mock_orderbook::OrderLine> = order_lines(&run)
+    let lost: Vec<cowload_spec::OrderLine> = order_lines(&run)
         .into_iter()
-        .filter(|l| l.part.is_none() && l.outcome == mock_orderbook::OrderOutcome::Lost)
+        .filter(|l| l.part.is_none() && l.outcome == cowload_spec::OrderOutcome::Lost)
         .collect();
     assert_eq!(lost.len(), 60);
     for line in &lost {
         assert!(dropped.contains(line.tx.to_string().as_str()), "{line:?}");
-        assert_eq!(line.reason, Some(mock_orderbook::LossReason::NeverPosted));
+        assert_eq!(line.reason, Some(cowload_spec::LossReason::NeverPosted));
         assert!(
             line.requests.is_empty() && line.requests_total == 0,
             "{line:?}"

@@ -35,7 +35,7 @@ async fn poll_created_twaps(owner: &str) -> Vec<Result<Bytes, String>> {
     let delivery = load::run(&plan, &mut chain, &mut Ignore, &Cancel::new())
         .await
         .unwrap();
-    assert_eq!(delivery.delivered()[mock_orderbook::EventKind::Twap], 2);
+    assert_eq!(delivery.delivered()[cowload_spec::EventKind::Twap], 2);
     let filter = Filter::new()
         .from_block(0)
         .address(chain.contracts.composable_cow)

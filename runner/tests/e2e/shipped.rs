@@ -35,7 +35,7 @@ fn baseline_turns_every_event_into_exactly_one_accepted_order() {
     for line in &lines {
         assert_eq!(
             line.outcome,
-            mock_orderbook::OrderOutcome::Matched,
+            cowload_spec::OrderOutcome::Matched,
             "{line:?}"
         );
         assert_eq!(line.requests_total, 1, "{line:?}");

@@ -1,8 +1,10 @@
-//! The names of every metric the mock exports, in one place.
+//! The name of every metric cowload writes or reads, in one place: the mock's `cowload_*`
+//! series, the harness's own, and the engine series the report knows.
 //!
-//! In: nothing. Out: `pub const` names. Why: the mock writes these series and the runner's
-//! report, timeline and bars read them; a name typed twice drifts, a constant used twice
-//! cannot. Label values are enums beside the code that counts them (`truth/outcome.rs`).
+//! In: nothing. Out: `pub const` names. Why: the mock and the runner write these series, the
+//! runner's report, timeline and bars read them, and the docs promise them to scenario
+//! authors; a name typed twice drifts, a constant used twice cannot. Label values are enums
+//! in [`crate::labels`].
 
 /// Counter of `POST /api/v1/orders` by matched event `kind` (or `unmatched`) and `outcome`.
 pub const ORDERS_RECEIVED_TOTAL: &str = "cowload_orders_received_total";
@@ -66,3 +68,31 @@ pub const MOCK_REQUESTS_TOTAL: &str = "cowload_mock_requests_total";
 
 /// Histogram by `route` of the time the mock took to answer.
 pub const MOCK_REQUEST_DURATION_SECONDS: &str = "cowload_mock_request_duration_seconds";
+
+// The harness's own series, published by the runner with every scrape.
+
+/// Harness counter by `kind`: events the scenario asked for so far.
+pub const EVENTS_REQUESTED_TOTAL: &str = "cowload_events_requested_total";
+/// Harness counter by `kind`: events found on chain so far.
+pub const EVENTS_DELIVERED_TOTAL: &str = "cowload_events_delivered_total";
+/// Harness gauge: delivered ÷ requested events, every kind together.
+pub const EVENTS_DELIVERED_RATIO: &str = "cowload_events_delivered_ratio";
+/// Harness counter: load transactions that did not emit their event.
+pub const LOAD_TRANSACTIONS_FAILED_TOTAL: &str = "cowload_load_transactions_failed_total";
+/// Harness gauge: TWAPs whose lifetime covers the last block (what an engine polls).
+pub const ACTIVE_TWAPS: &str = "cowload_active_twaps";
+/// Harness gauge: how much later than its slot the last block was mined.
+pub const BLOCK_LATE_SECONDS: &str = "cowload_block_late_seconds";
+/// Harness gauge: the number of the block just mined.
+pub const BLOCK_NUMBER: &str = "cowload_block_number";
+/// Harness gauge: the chain head's block number at every scrape, so a bar can hold an
+/// engine's own height against it: `max(cowload_chain_head_block - engine_block_height) <= 2`.
+pub const CHAIN_HEAD_BLOCK: &str = "cowload_chain_head_block";
+/// Harness gauge: 1 while the engine process is alive, 0 once it has exited.
+pub const ENGINE_UP: &str = "cowload_engine_up";
+
+/// The engine's event latency: shepherd publishes a summary.
+pub const ENGINE_LATENCY: &str = "shepherd_event_latency_seconds";
+/// The reference engine's histogram twin of [`ENGINE_LATENCY`], preferred when present
+/// because it can be read per block.
+pub const ENGINE_LATENCY_HISTOGRAM: &str = "shepherd_event_latency_seconds_histogram";

@@ -1,10 +1,9 @@
-//! What became of an order the truth expected, and why it was lost: the label values of the
-//! `cowload_*` counters, each spelled once, beside the enum that the ledger counts by.
+//! What became of an order the mock's truth expected, and why it was lost: the label values of
+//! the `cowload_*` counters and of `orders.jsonl`, each spelled once, beside the enum that the
+//! truth counts by.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-use super::PostOutcome;
 
 /// The `kind` label of orders that match no registered event.
 pub const UNMATCHED: &str = "unmatched";
@@ -91,20 +90,6 @@ impl LossReason {
             LossReason::GaveUpOnRetryable => "gave_up_on_retryable",
             LossReason::Mismatched => "mismatched",
             LossReason::Late => "late",
-        }
-    }
-
-    /// Why an order with no accepted POST was lost, from the last answer it got before the
-    /// books closed: none, a permanent rejection, a retryable answer, or a wrong order.
-    pub(super) fn from_last(last: Option<&PostOutcome>) -> LossReason {
-        match last {
-            None => LossReason::NeverPosted,
-            Some(PostOutcome::RateLimited) => LossReason::GaveUpOnRetryable,
-            Some(PostOutcome::Injected(fault)) if fault.is_retryable() => {
-                LossReason::GaveUpOnRetryable
-            }
-            Some(PostOutcome::Mismatched) => LossReason::Mismatched,
-            Some(_) => LossReason::Rejected,
         }
     }
 }
