@@ -7,61 +7,9 @@
 //! [`Config::validate`] runs before serving, so a typo in an errorType or a mix that sums past 1
 //! is refused up front instead of silently injecting nothing.
 
-use std::num::NonZeroU32;
-use std::time::Duration;
-
-use crate::settings::{OrderbookSpec, Problem};
-
-/// The orderbook `errorType`s the mock can inject. Each is a real value of the CoW orderbook
-/// API that engines react to differently (retry, back off, drop).
-pub const KNOWN_ERROR_TYPES: &[&str] = &[
-    "InsufficientFee",
-    "InvalidSignature",
-    "DuplicatedOrder",
-    "TooManyLimitOrders",
-    "QuoteNotFound",
-    "InvalidAppData",
-    "ExcessiveValidTo",
-    "InsufficientBalance",
-    "InsufficientAllowance",
-    "InvalidQuote",
-    "UnsupportedToken",
-    "SellAmountOverflow",
-    "TransferSimulationFailed",
-    "WrongOwner",
-    "InvalidEip1271Signature",
-];
-
-/// Transport faults the error mix can also inject: `Http429` (429 with `Retry-After: 1`),
-/// `Http500`, `Http503`, `ConnectionReset` (the connection is dropped before any response
-/// byte) and `SlowResponse` (the answer, a 504, is held for [`Config::slow_response`], longer
-/// than a client's timeout). They are keys of [`Config::errors`] like the errorTypes.
-pub const TRANSPORT_FAULTS: &[&str] = &[
-    "Http429",
-    "Http500",
-    "Http503",
-    "ConnectionReset",
-    "SlowResponse",
-];
-
-/// True when `name` can be a key of [`Config::errors`].
-pub fn is_known_fault(name: &str) -> bool {
-    crate::faults::Fault::parse(name).is_some()
-}
-
-/// Sepolia: the chain the local fixture replays and the default of the binary.
-pub const DEFAULT_CHAIN_ID: u64 = 11_155_111;
-
-/// Blocks an event may wait for its first accepted order before it counts as lost: the
-/// default of the scenario's `orderbook.order_deadline_blocks` and of the binary alike.
-pub const DEFAULT_ORDER_DEADLINE_BLOCKS: u32 = 3;
-
-/// How long a `SlowResponse` holds its answer unless told otherwise: longer than the usual
-/// HTTP client timeouts (10–30 s).
-pub const DEFAULT_SLOW_RESPONSE: Duration = Duration::from_secs(60);
-
-/// The longest hold of a `SlowResponse`, so a forgotten setting cannot hang a run.
-pub const MAX_SLOW_RESPONSE: Duration = Duration::from_secs(600);
+use cowload_spec::orderbook::{
+    OrderbookSpec, Problem, DEFAULT_CHAIN_ID, KNOWN_ERROR_TYPES, TRANSPORT_FAULTS,
+};
 
 /// How the mock behaves. Every random choice derives from `seed`, so two runs with the same
 /// config and the same request sequence answer the same way.
@@ -103,17 +51,6 @@ impl Config {
     }
 }
 
-/// A token bucket: each `/api/…` route (`POST /api/v1/orders`, `GET /api/v1/orders/{uid}`,
-/// `GET /api/v1/app_data/{hash}`) has its own, holding up to `burst` requests and refilled
-/// at `per_second`. A request finding it empty gets 429 with `Retry-After`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Sustained requests per second per route.
-    pub per_second: NonZeroU32,
-    /// Requests a route accepts at once after being idle.
-    pub burst: NonZeroU32,
-}
-
 /// Why a [`Config`] was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
@@ -135,7 +72,9 @@ pub enum ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{DelaySpec, Dur, LatencySpec};
+    use std::time::Duration;
+
+    use cowload_spec::orderbook::{DelaySpec, Dur, LatencySpec, MAX_SLOW_RESPONSE};
 
     fn with_errors(pairs: &[(&str, f64)]) -> Config {
         Config {
@@ -208,7 +147,7 @@ mod tests {
             assert_eq!(config.validate().is_ok(), ok, "{deadline}");
         }
         let mut limited = Config::default();
-        limited.orderbook.rate_limit = Some(crate::settings::RateLimitSpec {
+        limited.orderbook.rate_limit = Some(cowload_spec::orderbook::RateLimitSpec {
             per_second: 0,
             burst: Some(0),
         });

@@ -16,7 +16,8 @@ use cowprotocol::OrderbookApiErrorType;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{ConfigError, KNOWN_ERROR_TYPES};
+use crate::config::ConfigError;
+use cowload_spec::orderbook::KNOWN_ERROR_TYPES;
 
 /// One answer the error mix can inject into a `POST /api/v1/orders`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,13 +147,13 @@ mod tests {
     fn every_known_name_parses_to_a_fault_of_that_name_and_others_do_not() {
         for name in KNOWN_ERROR_TYPES
             .iter()
-            .chain(crate::config::TRANSPORT_FAULTS)
+            .chain(cowload_spec::orderbook::TRANSPORT_FAULTS)
         {
             let fault = Fault::parse(name).unwrap_or_else(|| panic!("{name} does not parse"));
             assert_eq!(fault.name(), *name);
             assert_eq!(
                 fault.is_retryable(),
-                crate::config::TRANSPORT_FAULTS.contains(name)
+                cowload_spec::orderbook::TRANSPORT_FAULTS.contains(name)
             );
         }
         assert_eq!(Fault::parse("NoSuchError"), None);

@@ -23,7 +23,6 @@ mod prom;
 mod ratelimit;
 mod serve;
 mod server;
-mod settings;
 mod truth;
 
 use std::net::SocketAddr;
@@ -33,20 +32,18 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use api::{parse_order, ApiError, ParsedOrder, INVALID_JSON};
-pub use config::{
-    is_known_fault, Config, ConfigError, RateLimit, DEFAULT_CHAIN_ID,
-    DEFAULT_ORDER_DEADLINE_BLOCKS, DEFAULT_SLOW_RESPONSE, KNOWN_ERROR_TYPES, MAX_SLOW_RESPONSE,
-    TRANSPORT_FAULTS,
-};
+pub use config::{Config, ConfigError};
+pub use cowload_spec::latency::{Delay, Latency, LatencyError, Spikes, MAX_DELAY};
 pub use cowload_spec::names;
+pub use cowload_spec::orderbook::{
+    is_known_fault, DelaySpec, Dur, LatencySpec, OrderbookSpec, Problem, RateLimit, RateLimitSpec,
+    SpikesSpec, DEFAULT_CHAIN_ID, DEFAULT_ORDER_DEADLINE_BLOCKS, DEFAULT_SLOW_RESPONSE,
+    KNOWN_ERROR_TYPES, MAX_ORDER_DEADLINE_BLOCKS, MAX_SLOW_RESPONSE, TRANSPORT_FAULTS,
+};
 pub use cowload_spec::{EventKind, PerKind};
 pub use faults::Fault;
-pub use latency::{Delay, Endpoint, Latency, LatencyError, LatencySampler, Spikes, MAX_DELAY};
+pub use latency::{Endpoint, LatencySampler};
 pub use server::{app, MockState};
-pub use settings::{
-    DelaySpec, Dur, LatencySpec, OrderbookSpec, Problem, RateLimitSpec, SpikesSpec,
-    MAX_ORDER_DEADLINE_BLOCKS,
-};
 pub use truth::{
     order_line_schema, EventStats, ExactHistogram, ExactOrder, ExactSamples, ExpectedOrder,
     FirstAccepted, LossReason, OrderKey, OrderLine, OrderOutcome, PartOutcome, PartWindow,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::config::RateLimit;
+use cowload_spec::orderbook::RateLimit;
 
 /// One bucket per route, in a short list (three routes: a scan beats hashing).
 pub(crate) struct RouteLimits {

@@ -575,7 +575,7 @@ mod tests {
     const VECTOR_OWNER: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
     /// The default config with its orderbook settings changed by `f`.
-    fn settings(f: impl FnOnce(&mut crate::settings::OrderbookSpec)) -> Config {
+    fn settings(f: impl FnOnce(&mut cowload_spec::orderbook::OrderbookSpec)) -> Config {
         let mut config = Config::default();
         f(&mut config.orderbook);
         config
@@ -949,7 +949,7 @@ mod tests {
         let hold = Duration::from_millis(50);
         let s = state(settings(|o| {
             o.errors = [("SlowResponse".to_owned(), 1.0)].into_iter().collect();
-            o.slow_response = crate::settings::Dur(hold);
+            o.slow_response = cowload_spec::orderbook::Dur(hold);
         }));
         let started = Instant::now();
         let (status, body) = post_json(&s, &vector_order()).await;
@@ -968,7 +968,7 @@ mod tests {
 
     fn rate_limited(per_second: u32, burst: u32) -> MockState {
         state(settings(|o| {
-            o.rate_limit = Some(crate::settings::RateLimitSpec {
+            o.rate_limit = Some(cowload_spec::orderbook::RateLimitSpec {
                 per_second,
                 burst: Some(burst),
             });

@@ -1,7 +1,8 @@
 //! The vocabulary every cowload crate shares, with no I/O in it: the kinds of event an engine
 //! turns into orders ([`EventKind`], [`PerKind`]), the name of every metric ([`names`]), the
-//! label values the truth counts by ([`labels`]), and the types the mock orderbook reports in
-//! ([`Stats`], [`OrderLine`]).
+//! label values the truth counts by ([`labels`]), how the mock orderbook is told to behave
+//! ([`orderbook::OrderbookSpec`], [`latency`]), and the types it reports in ([`Stats`],
+//! [`OrderLine`]).
 //!
 //! Why a crate of its own: the mock orderbook, the runner and anyone reading cowload's outputs
 //! speak these words. Kept apart from the code that acts on them, a new event kind or label
@@ -9,7 +10,9 @@
 
 pub mod kind;
 pub mod labels;
+pub mod latency;
 pub mod names;
+pub mod orderbook;
 pub mod orders;
 pub mod stats;
 

@@ -394,7 +394,7 @@ fn rpc_fault(spec: &FaultSpec, seed: u64, index: usize) -> (RpcFault, String) {
         }
         FaultKind::RpcLatency => {
             let delay = spec.latency.unwrap_or_default().runtime();
-            let latency = mock_orderbook::Latency::same(delay);
+            let latency = cowload_spec::latency::Latency::same(delay);
             let sampler =
                 mock_orderbook::LatencySampler::new(&latency, seed.wrapping_add(index as u64));
             let fault = RpcFault::Latency {

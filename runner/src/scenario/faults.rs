@@ -377,7 +377,7 @@ fn kind_fields(
                 "rpc_latency needs `latency`, e.g. `latency: 500ms`".to_owned(),
             ),
             Some(delay) => {
-                let latency = mock_orderbook::Latency::same(delay.runtime());
+                let latency = cowload_spec::latency::Latency::same(delay.runtime());
                 if let Err(e) = latency.validate() {
                     fail(index, "latency", e.to_string());
                 }

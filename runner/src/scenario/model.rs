@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cowload_spec::{EventKind, PerKind};
 /// The `orderbook:` section is the mock's own settings type: one syntax, one set of checks.
-pub use mock_orderbook::{DelaySpec, Dur, LatencySpec, OrderbookSpec, RateLimitSpec, SpikesSpec};
+pub use cowload_spec::orderbook::{
+    DelaySpec, Dur, LatencySpec, OrderbookSpec, RateLimitSpec, SpikesSpec,
+};
+use cowload_spec::{EventKind, PerKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -778,7 +778,10 @@ fn orderbook_latency_slow_response_and_rate_limit_are_checked_in_place() {
         .expect("rate limit");
     assert_eq!((limit.per_second.get(), limit.burst.get()), (100, 100));
     let latency = settings.latency.runtime();
-    assert_eq!(latency.get, mock_orderbook::Delay::Fixed(Duration::ZERO));
+    assert_eq!(
+        latency.get,
+        cowload_spec::latency::Delay::Fixed(Duration::ZERO)
+    );
     assert!(latency.spikes.is_some());
 }
 

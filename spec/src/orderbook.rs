@@ -2,8 +2,8 @@
 //! section and the file `mock-orderbook --config` reads are this one type.
 //!
 //! In: YAML, TOML or JSON through serde. Out: an [`OrderbookSpec`], its
-//! [`problems`](OrderbookSpec::problems) keyed by field path, and the
-//! [`Config`](crate::Config) the server runs from. Why one type: the runner and
+//! [`problems`](OrderbookSpec::problems) keyed by field path, and the latency and rate
+//! limit the mock runs from. Why one type: the runner and
 //! the binary used to have three syntaxes with separate checks and different
 //! defaults; now the syntax, the defaults and the checks live here once, and
 //! the runner only adds the line and column of a problem's path.
@@ -15,12 +15,69 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{
-    is_known_fault, DEFAULT_ORDER_DEADLINE_BLOCKS, DEFAULT_SLOW_RESPONSE, KNOWN_ERROR_TYPES,
-    MAX_SLOW_RESPONSE, TRANSPORT_FAULTS,
-};
 use crate::latency::{Delay, Latency, Spikes};
-use crate::RateLimit;
+
+/// The orderbook `errorType`s the mock can inject. Each is a real value of the CoW orderbook
+/// API that engines react to differently (retry, back off, drop).
+pub const KNOWN_ERROR_TYPES: &[&str] = &[
+    "InsufficientFee",
+    "InvalidSignature",
+    "DuplicatedOrder",
+    "TooManyLimitOrders",
+    "QuoteNotFound",
+    "InvalidAppData",
+    "ExcessiveValidTo",
+    "InsufficientBalance",
+    "InsufficientAllowance",
+    "InvalidQuote",
+    "UnsupportedToken",
+    "SellAmountOverflow",
+    "TransferSimulationFailed",
+    "WrongOwner",
+    "InvalidEip1271Signature",
+];
+
+/// Transport faults the error mix can also inject: `Http429` (429 with `Retry-After: 1`),
+/// `Http500`, `Http503`, `ConnectionReset` (the connection is dropped before any response
+/// byte) and `SlowResponse` (the answer, a 504, is held for `orderbook.slow_response`, longer
+/// than a client's timeout). They are keys of `orderbook.errors` like the errorTypes.
+pub const TRANSPORT_FAULTS: &[&str] = &[
+    "Http429",
+    "Http500",
+    "Http503",
+    "ConnectionReset",
+    "SlowResponse",
+];
+
+/// True when `name` can be a key of `orderbook.errors`: an errorType or a transport fault.
+pub fn is_known_fault(name: &str) -> bool {
+    KNOWN_ERROR_TYPES.contains(&name) || TRANSPORT_FAULTS.contains(&name)
+}
+
+/// Sepolia: the chain the local fixture replays and the default of the binary.
+pub const DEFAULT_CHAIN_ID: u64 = 11_155_111;
+
+/// Blocks an event may wait for its first accepted order before it counts as lost: the
+/// default of the scenario's `orderbook.order_deadline_blocks` and of the binary alike.
+pub const DEFAULT_ORDER_DEADLINE_BLOCKS: u32 = 3;
+
+/// How long a `SlowResponse` holds its answer unless told otherwise: longer than the usual
+/// HTTP client timeouts (10–30 s).
+pub const DEFAULT_SLOW_RESPONSE: Duration = Duration::from_secs(60);
+
+/// The longest hold of a `SlowResponse`, so a forgotten setting cannot hang a run.
+pub const MAX_SLOW_RESPONSE: Duration = Duration::from_secs(600);
+
+/// A token bucket: each `/api/…` route (`POST /api/v1/orders`, `GET /api/v1/orders/{uid}`,
+/// `GET /api/v1/app_data/{hash}`) has its own, holding up to `burst` requests and refilled
+/// at `per_second`. A request finding it empty gets 429 with `Retry-After`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained requests per second per route.
+    pub per_second: NonZeroU32,
+    /// Requests a route accepts at once after being idle.
+    pub burst: NonZeroU32,
+}
 
 /// The most blocks an event may wait for its order: beyond it a typo (an extra
 /// zero) would make every loss invisible for the whole run.
