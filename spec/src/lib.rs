@@ -8,6 +8,7 @@
 //! speak these words. Kept apart from the code that acts on them, a new event kind or label
 //! value is one change here that the compiler then walks through every crate.
 
+pub mod bars;
 pub mod kind;
 pub mod labels;
 pub mod latency;

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Arith, Bar, Bucket, Func, Matcher, Measure, Selector, Unit, Verdict};
+use cowload_spec::bars::{Arith, Bar, Bucket, Func, Measure, Selector, Unit, Verdict};
 use cowload_spec::{EventKind, ExactHistogram};
 
 use crate::metrics::{self, exact, parse_value, MetricType, Point, Sample, Series, Snapshot};
@@ -142,29 +142,21 @@ fn observe(bar: &Bar, series: &[Point]) -> Result<Reading, NoData> {
     }
 }
 
-impl Matcher {
-    fn matches(&self, labels: &Labels) -> bool {
-        let value = labels.get(&self.label).map_or("", String::as_str);
-        (value == self.value) == self.equal
-    }
+/// How a selector reads a scrape: the samples it selects.
+trait Select {
+    /// True when `sample` is named as the selector says and every matcher holds.
+    fn matches(&self, sample: &Sample) -> bool;
+    /// The samples of `snapshot` it selects.
+    fn select<'a>(&'a self, snapshot: &'a Snapshot) -> impl Iterator<Item = &'a Sample> + 'a;
 }
 
-impl Selector {
+impl Select for Selector {
     fn matches(&self, sample: &Sample) -> bool {
         sample.name == self.name && self.matchers.iter().all(|m| m.matches(&sample.labels))
     }
 
     fn select<'a>(&'a self, snapshot: &'a Snapshot) -> impl Iterator<Item = &'a Sample> + 'a {
-        snapshot.samples.iter().filter(|s| self.matches(s))
-    }
-
-    /// Same matchers, another metric name (for `_bucket`), without `or 0`.
-    fn renamed(&self, name: String) -> Selector {
-        Selector {
-            name,
-            matchers: self.matchers.clone(),
-            absent_is_zero: false,
-        }
+        snapshot.samples.iter().filter(|s| Select::matches(self, s))
     }
 }
 

@@ -14,7 +14,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{absent, braces, declared_empty_counter, increases, seen_anywhere, Labels, NoData};
+use super::{
+    absent, braces, declared_empty_counter, increases, seen_anywhere, Labels, NoData, Select,
+};
 use crate::bars::{Arith, Bar, Binary, Func, Selector};
 use crate::metrics::Point;
 
@@ -99,18 +101,6 @@ fn combine(op: Arith, left: &Vector, right: &Vector) -> Combined {
         }
     }
     out
-}
-
-impl Arith {
-    /// `l op r`; `None` for a division by 0 (or a NaN result).
-    fn apply(self, l: f64, r: f64) -> Option<f64> {
-        let value = match self {
-            Arith::Sub => l - r,
-            Arith::Div if r == 0.0 => return None,
-            Arith::Div => l / r,
-        };
-        (!value.is_nan()).then_some(value)
-    }
 }
 
 /// `max`/`min` over every value of every step; `last` needs exactly one
