@@ -18,7 +18,6 @@ mod metrics;
 mod mock;
 pub mod pipeline;
 pub mod process;
-mod redact;
 pub mod repeat;
 pub mod report;
 pub mod scenario;

@@ -15,6 +15,8 @@ pub mod latency;
 pub mod names;
 pub mod orderbook;
 pub mod orders;
+pub mod redact;
+pub mod scenario;
 pub mod stats;
 
 pub use kind::{EventKind, PerKind};

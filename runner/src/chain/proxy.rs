@@ -23,12 +23,11 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use cowload_spec::scenario::faults::RpcErrorKind;
 use futures_util::{SinkExt, StreamExt};
 use mock_orderbook::{Endpoint, LatencySampler};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -123,44 +122,18 @@ pub enum RpcFault {
     StaleHead { behind: u64 },
 }
 
-/// The error answers `rpc_errors` can give; each as a provider returns it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RpcErrorKind {
-    /// JSON-RPC error `-32005` "limit exceeded" (a provider's rate limit).
-    LimitExceeded,
-    /// JSON-RPC error `-32000` "header not found" (a node behind its peers).
-    HeaderNotFound,
-    /// HTTP 429 Too Many Requests (on a WebSocket: JSON-RPC error `-32005`).
-    Http429,
-    /// HTTP 503 Service Unavailable (on a WebSocket: JSON-RPC error `-32603`).
-    Http503,
-    /// JSON-RPC error `-32005` "query returned more than 10000 results" (an
-    /// `eth_getLogs` range too large).
-    RangeTooLarge,
+/// The HTTP status an `rpc_errors` answer comes with, when it is not a JSON-RPC error.
+fn http_status(error: RpcErrorKind) -> Option<StatusCode> {
+    error
+        .http_status()
+        .and_then(|code| StatusCode::from_u16(code).ok())
 }
 
-impl RpcErrorKind {
-    /// The HTTP status this error comes with, when it is not a JSON-RPC error.
-    fn http_status(self) -> Option<StatusCode> {
-        match self {
-            RpcErrorKind::Http429 => Some(StatusCode::TOO_MANY_REQUESTS),
-            RpcErrorKind::Http503 => Some(StatusCode::SERVICE_UNAVAILABLE),
-            _ => None,
-        }
-    }
-
-    /// The JSON-RPC error object (also the WebSocket form of the HTTP ones).
-    fn error_object(self) -> Value {
-        let (code, message) = match self {
-            RpcErrorKind::LimitExceeded => (-32005, "limit exceeded"),
-            RpcErrorKind::HeaderNotFound => (-32000, "header not found"),
-            RpcErrorKind::Http429 => (-32005, "429 Too Many Requests"),
-            RpcErrorKind::Http503 => (-32603, "503 Service Unavailable"),
-            RpcErrorKind::RangeTooLarge => (-32005, "query returned more than 10000 results"),
-        };
-        json!({"code": code, "message": message})
-    }
+/// The JSON-RPC error object of an `rpc_errors` answer (also the WebSocket form of the HTTP
+/// ones).
+fn error_object(error: RpcErrorKind) -> Value {
+    let (code, message) = error.json_rpc_error();
+    json!({"code": code, "message": message})
 }
 
 impl RpcFault {
@@ -355,7 +328,7 @@ async fn forward_http(State(upstream): State<Arc<HttpUpstream>>, body: Bytes) ->
         .iter()
         .filter_map(|(method, id)| fault.error_for(method).map(|e| (id.clone(), e)))
         .collect();
-    if let Some(status) = errors.iter().find_map(|(_, e)| e.http_status()) {
+    if let Some(status) = errors.iter().find_map(|(_, e)| http_status(*e)) {
         control.rpc_errors_sent.fetch_add(1, Ordering::Relaxed);
         return (status, "cowload fault: rpc_errors").into_response();
     }
@@ -413,7 +386,7 @@ fn answers_mut(answer: &mut Value) -> Vec<&mut Value> {
 }
 
 fn rpc_error(id: &Value, error: RpcErrorKind) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": error.error_object()})
+    json!({"jsonrpc": "2.0", "id": id, "error": error_object(error)})
 }
 
 /// An `eth_blockNumber` answer moved `behind` blocks back (not below 0).
@@ -895,7 +868,7 @@ mod tests {
             json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -32000, "message": "header not found"}})
         );
         assert_eq!(
-            RpcErrorKind::Http503.http_status(),
+            http_status(RpcErrorKind::Http503),
             Some(StatusCode::SERVICE_UNAVAILABLE)
         );
     }

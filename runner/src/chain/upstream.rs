@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::ChainError;
-use crate::redact;
+use cowload_spec::redact;
 
 /// How long connecting to the fork's endpoint may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -23,8 +23,9 @@ use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::chain::proxy::{ProxyControl, RpcErrorKind, RpcFault};
+use crate::chain::proxy::{ProxyControl, RpcFault};
 use crate::engine::{Engine, EngineError};
+use crate::scenario::faults::RpcErrorKind;
 use crate::scenario::faults::{FaultKind, FaultSpec, ReorgEvents, Span, StopSignal};
 
 /// What happened to one fault of the timeline.

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use cowload_spec::{EventKind, PerKind};
 
 use crate::chain::{rpc, rpc_error, ChainError, Contracts};
-use crate::scenario::model::OwnerKind;
+use crate::scenario::OwnerKind;
 
 /// EIP-7702 delegation designator prefix: code `0xef0100 ‖ address` makes an
 /// account run `address`'s code in its own context.

@@ -17,30 +17,22 @@
 //! because it is a maintained drop-in replacement whose errors carry a line
 //! and column.
 
-mod error;
-pub mod faults;
-pub mod model;
-mod parse;
 mod resolve;
-mod source;
-mod validate;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub use error::{Problem, ScenarioError};
-pub use model::*;
-pub use resolve::{EngineTemplate, FIXTURES_ENV};
-pub use source::RUNTIME_PLACEHOLDERS;
-pub use validate::{
-    progress_expression, FIXTURE_CHAIN_IDS, MAX_ACCOUNTS, MAX_BLOCKS, MAX_BLOCK_TIME,
-    MAX_EVENTS_PER_BLOCK, MAX_ORDER_DURATION, MAX_STARTUP_TIMEOUT, MAX_TWAP_PARTS, MIN_BLOCK_TIME,
-    MIN_GAS_LIMIT, MIN_STARTUP_TIMEOUT,
+pub use cowload_spec::scenario::{faults, json_schema, model::*};
+pub use cowload_spec::scenario::{
+    progress_expression, Problem, ScenarioError, FIXTURE_CHAIN_IDS, MAX_ACCOUNTS, MAX_BLOCKS,
+    MAX_BLOCK_TIME, MAX_EVENTS_PER_BLOCK, MAX_ORDER_DURATION, MAX_STARTUP_TIMEOUT, MAX_TWAP_PARTS,
+    MIN_BLOCK_TIME, MIN_GAS_LIMIT, MIN_STARTUP_TIMEOUT, RUNTIME_PLACEHOLDERS,
 };
+pub use resolve::{EngineTemplate, FIXTURES_ENV};
 
-use parse::Format;
+use cowload_spec::scenario::parse::{self, Format};
+use cowload_spec::scenario::{line_col, validate, Source};
 use resolve::Context;
-use source::{line_col, Source};
 
 /// A checked scenario with its bars parsed and its paths resolved.
 #[derive(Debug, Clone)]
@@ -206,16 +198,6 @@ impl Plan {
         plan.hash = resolve::hash(&plan.scenario);
         plan
     }
-}
-
-/// The JSON Schema of a scenario file (pretty JSON, trailing newline), as
-/// committed in `schemas/scenario.schema.json` for editors.
-pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(Scenario);
-    // A schemars schema is a JSON value; serialising it cannot fail.
-    let mut text = serde_json::to_string_pretty(&schema).expect("a JSON schema always serialises");
-    text.push('\n');
-    text
 }
 
 #[cfg(test)]

@@ -11,11 +11,9 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::error::Problem;
-use super::model::Scenario;
-use super::parse::Format;
-use super::source::Source;
-use super::validate::key_problem;
+use cowload_spec::scenario::parse::Format;
+use cowload_spec::scenario::validate::key_problem;
+use cowload_spec::scenario::{Problem, Scenario, Source};
 
 /// Environment variable naming the contract fixture directory.
 pub const FIXTURES_ENV: &str = "COW_FIXTURES";
@@ -146,7 +144,7 @@ pub(crate) fn chain_id_written(format: Format, source: &Source) -> bool {
 pub(crate) fn hash(scenario: &Scenario) -> String {
     let mut scenario = scenario.clone();
     if let Some(fork) = scenario.chain.fork.as_mut() {
-        fork.url = crate::redact::url(&fork.url);
+        fork.url = cowload_spec::redact::url(&fork.url);
     }
     // Serialising plain structs, strings and numbers into a String cannot fail.
     let json = serde_json::to_string(&scenario).expect("a Scenario always serialises to JSON");

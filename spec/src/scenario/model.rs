@@ -9,10 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The `orderbook:` section is the mock's own settings type: one syntax, one set of checks.
-pub use cowload_spec::orderbook::{
-    DelaySpec, Dur, LatencySpec, OrderbookSpec, RateLimitSpec, SpikesSpec,
-};
-use cowload_spec::{EventKind, PerKind};
+pub use crate::orderbook::{DelaySpec, Dur, LatencySpec, OrderbookSpec, RateLimitSpec, SpikesSpec};
+use crate::{EventKind, PerKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

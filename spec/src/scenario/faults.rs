@@ -4,7 +4,7 @@
 //!
 //! In: the `faults` list as written. Out: [`FaultSpec`]s, and the problems of
 //! the list (each placed at its entry's key, all of them at once, overlapping
-//! entries explained). The runner acts them out in `crate::faults`.
+//! entries explained). The runner acts them out in its `faults` stage.
 //!
 //! Why one fault at a time: every fault gets its own verdict (events during
 //! it, lost, duplicates, recovery time). Two faults on the same blocks would
@@ -15,9 +15,48 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::chain::proxy::RpcErrorKind;
-
 use super::model::DelaySpec;
+
+/// The error answers `rpc_errors` can give; each as a provider returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RpcErrorKind {
+    /// JSON-RPC error `-32005` "limit exceeded" (a provider's rate limit).
+    LimitExceeded,
+    /// JSON-RPC error `-32000` "header not found" (a node behind its peers).
+    HeaderNotFound,
+    /// HTTP 429 Too Many Requests (on a WebSocket: JSON-RPC error `-32005`).
+    Http429,
+    /// HTTP 503 Service Unavailable (on a WebSocket: JSON-RPC error `-32603`).
+    Http503,
+    /// JSON-RPC error `-32005` "query returned more than 10000 results" (an
+    /// `eth_getLogs` range too large).
+    RangeTooLarge,
+}
+
+impl RpcErrorKind {
+    /// The HTTP status this error comes with, when it is not a JSON-RPC error.
+    pub fn http_status(self) -> Option<u16> {
+        match self {
+            RpcErrorKind::Http429 => Some(429),
+            RpcErrorKind::Http503 => Some(503),
+            RpcErrorKind::LimitExceeded
+            | RpcErrorKind::HeaderNotFound
+            | RpcErrorKind::RangeTooLarge => None,
+        }
+    }
+
+    /// The JSON-RPC error's code and message (also the WebSocket form of the HTTP ones).
+    pub fn json_rpc_error(self) -> (i64, &'static str) {
+        match self {
+            RpcErrorKind::LimitExceeded => (-32005, "limit exceeded"),
+            RpcErrorKind::HeaderNotFound => (-32000, "header not found"),
+            RpcErrorKind::Http429 => (-32005, "429 Too Many Requests"),
+            RpcErrorKind::Http503 => (-32603, "503 Service Unavailable"),
+            RpcErrorKind::RangeTooLarge => (-32005, "query returned more than 10000 results"),
+        }
+    }
+}
 
 /// One chain-side fault on the load's block timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -377,7 +416,7 @@ fn kind_fields(
                 "rpc_latency needs `latency`, e.g. `latency: 500ms`".to_owned(),
             ),
             Some(delay) => {
-                let latency = cowload_spec::latency::Latency::same(delay.runtime());
+                let latency = crate::latency::Latency::same(delay.runtime());
                 if let Err(e) = latency.validate() {
                     fail(index, "latency", e.to_string());
                 }

@@ -12,7 +12,7 @@ use super::error::Problem;
 use super::model::{EngineSpec, Scenario, SCENARIO_VERSION};
 use super::source::{Source, RUNTIME_PLACEHOLDERS};
 use crate::bars::{self, Bar, BarError};
-use cowload_spec::EventKind;
+use crate::EventKind;
 
 /// Chain ids the contract fixture replays (`replay.<chainId>.json`).
 pub const FIXTURE_CHAIN_IDS: &[u64] = &[1, 11_155_111];
@@ -43,7 +43,7 @@ pub const MIN_STARTUP_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_STARTUP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// Collects the problems of a scenario and parses its bars, in file order.
-pub(crate) struct Checker<'a> {
+pub struct Checker<'a> {
     source: &'a Source,
     path: &'a Path,
     problems: Vec<Problem>,
@@ -561,7 +561,7 @@ fn char_offset(text: &str, column: usize) -> usize {
 
 /// A problem placed at the deepest key of `keys` found in the file, or at the
 /// file alone when not even the first key is written.
-pub(crate) fn key_problem(
+pub fn key_problem(
     source: &Source,
     path: &Path,
     keys: &[&str],
@@ -596,7 +596,7 @@ fn name_problem(name: &str) -> Option<String> {
 /// This is a locator for messages, not a parser: it finds `key:` (YAML),
 /// `key =`, `[key]`, `[a.key]` and `a.key =` (TOML) and is right for the shapes
 /// scenario files take. `None` when even the first key is absent.
-pub(crate) fn locate_key(text: &str, keys: &[&str]) -> Option<usize> {
+pub fn locate_key(text: &str, keys: &[&str]) -> Option<usize> {
     let mut found = None;
     let mut from = 0;
     for key in keys {
@@ -632,7 +632,7 @@ fn find_key(text: &str, from: usize, key: &str) -> Option<usize> {
 /// tables); the entry's marker when the key is not written, the list's key
 /// when even the entry is not found. Like [`locate_key`], a locator for
 /// messages, not a parser.
-pub(crate) fn locate_entry_key(
+pub fn locate_entry_key(
     text: &str,
     list: &str,
     marker: &str,

@@ -41,7 +41,7 @@ struct Edit {
 
 /// A scenario file's text as written and as expanded.
 #[derive(Debug, Clone)]
-pub(crate) struct Source {
+pub struct Source {
     /// The file as written (without a leading byte-order mark).
     pub original: String,
     /// The text with `${VAR}` replaced; what serde reads.
@@ -52,7 +52,7 @@ pub(crate) struct Source {
 
 /// An interpolation mistake at a byte offset of the original text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct InterpolationError {
+pub struct InterpolationError {
     pub offset: usize,
     pub message: String,
 }
@@ -283,7 +283,7 @@ fn is_variable_name(name: &str) -> bool {
 
 /// 1-based line and column (in characters) of a byte offset; offsets past
 /// the end or inside a character are clamped, never a panic.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;

@@ -22,11 +22,7 @@ pub struct Problem {
 
 impl Problem {
     /// A problem at a known place.
-    pub(crate) fn at(
-        path: &Path,
-        place: Option<(usize, usize)>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn at(path: &Path, place: Option<(usize, usize)>, message: impl Into<String>) -> Self {
         Self {
             path: path.to_path_buf(),
             line: place.map(|(line, _)| line),
@@ -36,7 +32,7 @@ impl Problem {
     }
 
     /// A problem about the file as a whole (unreadable, unknown format…).
-    pub(crate) fn whole_file(path: &Path, message: impl Into<String>) -> Self {
+    pub fn whole_file(path: &Path, message: impl Into<String>) -> Self {
         Self::at(path, None, message)
     }
 }
@@ -66,7 +62,7 @@ pub struct ScenarioError {
 }
 
 impl ScenarioError {
-    pub(crate) fn one(problem: Problem) -> Self {
+    pub fn one(problem: Problem) -> Self {
         Self {
             problems: vec![problem],
         }

@@ -16,11 +16,11 @@ use super::source::{line_col, Source};
 
 /// Scenario files larger than this are refused before parsing: a real
 /// scenario is a few hundred bytes, and the cap bounds parser work on garbage.
-pub(crate) const MAX_FILE_BYTES: usize = 1024 * 1024;
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
 /// The two spellings of a scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
     Yaml,
     Toml,
 }
@@ -38,7 +38,7 @@ impl Format {
 }
 
 /// Checks size and encoding and drops a leading byte-order mark.
-pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<String, Problem> {
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<String, Problem> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(Problem::whole_file(
             path,
@@ -62,7 +62,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<String, Problem> {
 }
 
 /// True when the text holds nothing but blank lines and comments.
-pub(crate) fn is_blank(text: &str) -> bool {
+pub fn is_blank(text: &str) -> bool {
     text.lines().all(|line| {
         let line = line.trim();
         line.is_empty() || line.starts_with('#')
@@ -70,11 +70,7 @@ pub(crate) fn is_blank(text: &str) -> bool {
 }
 
 /// Deserialises the expanded text into a [`Scenario`].
-pub(crate) fn deserialize(
-    format: Format,
-    source: &Source,
-    path: &Path,
-) -> Result<Scenario, Problem> {
+pub fn deserialize(format: Format, source: &Source, path: &Path) -> Result<Scenario, Problem> {
     match format {
         Format::Yaml => serde_yaml_ng::from_str(&source.expanded).map_err(|error| {
             let place = error
