@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::proxy::{ProxyControl, RpcFault};
 use crate::engine::{Engine, EngineError};
-use crate::scenario::faults::RpcErrorKind;
-use crate::scenario::faults::{FaultKind, FaultSpec, ReorgEvents, Span, StopSignal};
+
+use crate::scenario::faults::{Fault, FaultKind, FaultSpec, ReorgEvents, Span, StopSignal};
 
 /// What happened to one fault of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -154,7 +154,7 @@ impl Timeline {
             .enumerate()
             .map(|(index, spec)| FaultRecord {
                 index,
-                kind: spec.kind,
+                kind: spec.kind(),
                 at: spec.at,
                 lasts: spec.lasts.to_string(),
                 blocks: None,
@@ -200,7 +200,7 @@ impl Timeline {
                 let action = self.start(index, engine.as_deref_mut());
                 eprintln!(
                     "fault {index} ({}) starts before load block {next}: {action}",
-                    self.specs[index].kind.name()
+                    self.specs[index].kind().name()
                 );
                 self.records[index].actions.push(action);
             }
@@ -240,7 +240,7 @@ impl Timeline {
                     Ok(action) => {
                         eprintln!(
                             "fault {index} ({}) ends after chain block {chain_block}: {action}",
-                            self.specs[index].kind.name()
+                            self.specs[index].kind().name()
                         );
                         record.actions.push(action);
                     }
@@ -260,7 +260,7 @@ impl Timeline {
         for index in 0..self.specs.len() {
             if let State::Active { since, .. } = self.states[index] {
                 self.records[index].seconds = Some(since.elapsed().as_secs_f64());
-                if self.specs[index].kind == FaultKind::WsDisconnect {
+                if self.specs[index].kind() == FaultKind::WsDisconnect {
                     self.proxy.allow_ws();
                 }
                 self.records[index]
@@ -294,17 +294,17 @@ impl Timeline {
 
     fn start(&mut self, index: usize, engine: Option<&mut Engine>) -> String {
         let spec = &self.specs[index];
-        match spec.kind {
-            FaultKind::WsDisconnect => {
+        match &spec.fault {
+            Fault::WsDisconnect {} => {
                 let before = self.proxy.open_sessions();
                 self.proxy.drop_ws();
                 format!("closed {before} WebSocket session(s); refusing new ones")
             }
-            FaultKind::EngineRestart => {
+            Fault::EngineRestart { signal } => {
                 let Some(engine) = engine else {
                     return "no engine to stop".to_owned();
                 };
-                let signal = match spec.signal.unwrap_or_default() {
+                let signal = match signal {
                     StopSignal::Kill => Signal::SIGKILL,
                     StopSignal::Term => Signal::SIGTERM,
                 };
@@ -314,19 +314,57 @@ impl Timeline {
                     .unwrap_or_else(|| "not reaped".to_owned());
                 format!("{signal} to pid {pid}: {exit}")
             }
-            FaultKind::RpcHang => {
+            Fault::RpcHang {} => {
                 self.proxy.set_hang(true);
                 "the RPC proxy answers nothing (HTTP and WebSocket)".to_owned()
             }
-            FaultKind::RpcErrors | FaultKind::RpcLatency | FaultKind::StaleHead => {
-                let (fault, text) = rpc_fault(spec, self.seed, index);
-                self.proxy.set_rpc(Some(fault));
+            Fault::RpcErrors {
+                methods,
+                fraction,
+                error,
+            } => {
+                let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+                rng.set_stream(FAULT_STREAMS + index as u64);
+                let text = format!(
+                    "answering {:.0} % of {} with {error:?}",
+                    fraction * 100.0,
+                    shown_methods(methods)
+                );
+                self.proxy.set_rpc(Some(RpcFault::Errors {
+                    methods: methods.clone(),
+                    fraction: *fraction,
+                    error: *error,
+                    rng: Box::new(Mutex::new(rng)),
+                }));
                 text
             }
-            FaultKind::Reorg => format!(
+            Fault::RpcLatency { methods, latency } => {
+                let runtime = cowload_spec::latency::Latency::same(latency.runtime());
+                let sampler = mock_orderbook::LatencySampler::new(
+                    &runtime,
+                    self.seed.wrapping_add(index as u64),
+                );
+                let shown = serde_json::to_string(latency).unwrap_or_default();
+                let text = format!(
+                    "delaying {} by {}",
+                    shown_methods(methods),
+                    shown.trim_matches('"')
+                );
+                self.proxy.set_rpc(Some(RpcFault::Latency {
+                    methods: methods.clone(),
+                    sampler: Box::new(sampler),
+                }));
+                text
+            }
+            Fault::StaleHead { behind } => {
+                let behind = u64::from(*behind);
+                self.proxy.set_rpc(Some(RpcFault::StaleHead { behind }));
+                format!("serving eth_blockNumber and newHeads {behind} block(s) behind")
+            }
+            Fault::Reorg { events } => format!(
                 "mining {} that a reorg replaces in the next slot ({})",
                 spec.lasts,
-                match spec.events.unwrap_or_default() {
+                match events {
                     ReorgEvents::Reinclude => "their transactions mined again",
                     ReorgEvents::Drop => "their transactions dropped",
                 }
@@ -335,27 +373,27 @@ impl Timeline {
     }
 
     fn end(&mut self, index: usize, engine: Option<&mut Engine>) -> Result<String, EngineError> {
-        match self.specs[index].kind {
-            FaultKind::WsDisconnect => {
+        match &self.specs[index].fault {
+            Fault::WsDisconnect {} => {
                 self.proxy.allow_ws();
                 let refused = self.proxy.refused();
                 Ok(format!(
                     "accepting WebSockets again ({refused} connection(s) refused so far)"
                 ))
             }
-            FaultKind::EngineRestart => match engine {
+            Fault::EngineRestart { .. } => match engine {
                 Some(engine) => {
                     let pid = engine.respawn()?;
                     Ok(format!("engine started again as pid {pid}"))
                 }
                 None => Ok("no engine to start".to_owned()),
             },
-            FaultKind::RpcHang => {
+            Fault::RpcHang {} => {
                 self.proxy.set_hang(false);
                 Ok("the RPC proxy answers again".to_owned())
             }
-            FaultKind::Reorg => Ok("the reorg follows in the next block slot".to_owned()),
-            FaultKind::RpcErrors | FaultKind::RpcLatency | FaultKind::StaleHead => {
+            Fault::Reorg { .. } => Ok("the reorg follows in the next block slot".to_owned()),
+            Fault::RpcErrors { .. } | Fault::RpcLatency { .. } | Fault::StaleHead { .. } => {
                 let errors = self.proxy.rpc_errors_sent.load(Ordering::Relaxed);
                 let delayed = self.proxy.rpc_delayed.load(Ordering::Relaxed);
                 self.proxy.set_rpc(None);
@@ -367,52 +405,12 @@ impl Timeline {
     }
 }
 
-/// The proxy's fault for an `rpc_errors`, `rpc_latency` or `stale_head`
-/// entry (validated), and a line saying what it does.
-fn rpc_fault(spec: &FaultSpec, seed: u64, index: usize) -> (RpcFault, String) {
-    let methods = if spec.methods.is_empty() {
+/// The methods a fault hits, as its action line says them.
+fn shown_methods(methods: &[String]) -> String {
+    if methods.is_empty() {
         "every method".to_owned()
     } else {
-        spec.methods.join(", ")
-    };
-    match spec.kind {
-        FaultKind::RpcErrors => {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(FAULT_STREAMS + index as u64);
-            let fraction = spec.fraction.unwrap_or(1.0);
-            let error = spec.error.unwrap_or(RpcErrorKind::LimitExceeded);
-            let text = format!(
-                "answering {:.0} % of {methods} with {error:?}",
-                fraction * 100.0
-            );
-            let fault = RpcFault::Errors {
-                methods: spec.methods.clone(),
-                fraction,
-                error,
-                rng: Box::new(Mutex::new(rng)),
-            };
-            (fault, text)
-        }
-        FaultKind::RpcLatency => {
-            let delay = spec.latency.unwrap_or_default().runtime();
-            let latency = cowload_spec::latency::Latency::same(delay);
-            let sampler =
-                mock_orderbook::LatencySampler::new(&latency, seed.wrapping_add(index as u64));
-            let fault = RpcFault::Latency {
-                methods: spec.methods.clone(),
-                sampler: Box::new(sampler),
-            };
-            let shown = serde_json::to_string(&spec.latency).unwrap_or_default();
-            (
-                fault,
-                format!("delaying {methods} by {}", shown.trim_matches('"')),
-            )
-        }
-        _ => {
-            let behind = u64::from(spec.behind.unwrap_or(1));
-            let text = format!("serving eth_blockNumber and newHeads {behind} block(s) behind");
-            (RpcFault::StaleHead { behind }, text)
-        }
+        methods.join(", ")
     }
 }
 

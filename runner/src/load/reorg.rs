@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::calldata::SignedLoadTx;
 use super::{resync_nonces, send, verify, Accounts, DeliveredEvent, LoadError, TxFailure};
 use crate::chain::{Chain, MinedBlock};
-use crate::scenario::faults::{FaultKind, FaultSpec, ReorgEvents, Span};
+use crate::scenario::faults::{Fault, FaultSpec, ReorgEvents, Span};
 
 /// The miner of the blocks a reorg puts in (a recognisable, key-less address).
 const REORG_COINBASE: Address = address!("00000000000000000000000000000000c0ff1ee5");
@@ -44,13 +44,12 @@ pub(super) fn planned(faults: &[FaultSpec]) -> Vec<Planned> {
     faults
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.kind == FaultKind::Reorg)
-        .filter_map(|(fault, f)| match f.lasts {
-            Span::Blocks(depth) if depth > 0 => Some(Planned {
+        .filter_map(|(fault, f)| match (&f.fault, f.lasts) {
+            (Fault::Reorg { events }, Span::Blocks(depth)) if depth > 0 => Some(Planned {
                 fault,
                 after: f.at + depth - 1,
                 depth,
-                events: f.events.unwrap_or_default(),
+                events: *events,
             }),
             _ => None,
         })

@@ -152,12 +152,12 @@ fn fault_timeline_problems_come_together_at_their_entries() {
     assert!(
         got[0]
             .2
-            .starts_with("faults[0].signal: only engine_restart takes `signal`"),
+            .starts_with("faults[0].behind: must be at least 1 block"),
         "{error}"
     );
-    assert_eq!((got[1].0, got[1].1), (Some(14), Some(5)));
+    assert_eq!((got[1].0, got[1].1), (Some(17), Some(5)));
     assert!(
-        got[1].2.contains("engine_restart at block 6 for 2s (blocks 6–7) overlaps faults[0], ws_disconnect at block 4 for 3 blocks (blocks 4–6)"),
+        got[1].2.contains("engine_restart at block 6 for 2s (blocks 6–7) overlaps faults[1], ws_disconnect at block 4 for 3 blocks (blocks 4–6)"),
         "{error}"
     );
 }
@@ -194,10 +194,16 @@ fn every_bad_file_fails_with_its_place() {
         ),
         ("error_mix_over_one.yaml", 9, 3, "add up to 1.2"),
         (
+            "fault_field_of_another_kind.yaml",
+            9,
+            5,
+            "faults[0]: unknown field `signal`, there are no fields",
+        ),
+        (
             "faults_overlap.yaml",
             13,
             5,
-            "faults[0].signal: only engine_restart takes `signal`",
+            "faults[0].behind: must be at least 1 block",
         ),
         (
             "fork_and_fixture.yaml",
