@@ -157,7 +157,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         Err(partial) => *partial,
     };
     let verdicts = bars::evaluate(&plan.bars, &series);
-    let mut outcome = Outcome::new(
+    let mut outcome = report::outcome(
         plan,
         &delivery,
         &series,
@@ -166,7 +166,7 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         failure.as_ref().map(RunError::failure).as_ref(),
         facts,
     );
-    outcome.faults = faults;
+    outcome.faults = faults.into_iter().map(|acted| acted.record).collect();
     outcome.orders = Some(orders);
     report::write(&outcome, &run_dir, options.junit.as_deref())?;
     match failure {
@@ -186,7 +186,7 @@ struct Judged {
     /// The bar that ended the load early.
     ended_early: Option<report::EndedEarly>,
     /// What each fault of the timeline did.
-    faults: Vec<faults::FaultRecord>,
+    faults: Vec<faults::Acted>,
 }
 
 /// The running stages of one run.

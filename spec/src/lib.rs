@@ -15,6 +15,7 @@ pub mod latency;
 pub mod names;
 pub mod orderbook;
 pub mod orders;
+pub mod outcome;
 pub mod redact;
 pub mod scenario;
 pub mod stats;

@@ -14,63 +14,28 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cowload_spec::SpanTruth;
-
+use cowload_spec::outcome::FaultRecord;
 use mock_orderbook::Truth;
 use nix::sys::signal::Signal;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use crate::chain::proxy::{ProxyControl, RpcFault};
 use crate::engine::{Engine, EngineError};
-
 use crate::scenario::faults::{Fault, FaultKind, FaultSpec, ReorgEvents, Span, StopSignal};
 
-/// What happened to one fault of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct FaultRecord {
-    /// Its position in the scenario's `faults` list.
-    pub index: usize,
-    /// What went wrong (`ws_disconnect`, `engine_restart`…).
-    pub kind: FaultKind,
-    /// The loaded block it started at (1 = the first block of the load).
-    pub at: u32,
-    /// Its length as written.
-    #[serde(rename = "for")]
-    pub lasts: String,
-    /// The chain block numbers mined while it held, first and last; `None`
-    /// when the run ended before it started.
-    pub blocks: Option<(u64, u64)>,
-    /// The first block the fault is charged with, when before `blocks`: blocks mined
-    /// before it began that the engine had not read yet (its `engine.progress` then), or
-    /// at least the one mined just before it began. Its truth counts their events too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub charged_from: Option<u64>,
-    /// The last block mined before it began (not serialised).
-    #[serde(skip)]
-    #[schemars(skip)]
-    pub started_after_block: Option<u64>,
-    /// Wall-clock seconds from its start to its end.
-    pub seconds: Option<f64>,
-    /// It ended before the run did (else the run stopped during it).
-    pub ended: bool,
-    /// What the runner did, in order (`closed 1 WebSocket`, `SIGKILL pid 42: signal: 9`…).
-    pub actions: Vec<String>,
-    /// What the mock's truth says about it (after the run): events emitted
-    /// in its blocks, how many were lost, duplicates received from its start
-    /// until the next fault's, and the recovery time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub truth: Option<SpanTruth>,
-    /// Wall-clock instant it started (not serialised).
-    #[serde(skip)]
-    #[schemars(skip)]
+/// One fault of the run as it was acted out: its record for the outcome, and what its truth
+/// is judged by but is never written out (wall-clock instants, the block mined before it).
+#[derive(Debug, Clone)]
+pub struct Acted {
+    /// What the outcome keeps.
+    pub record: FaultRecord,
+    /// When it started.
     pub started_at: Option<Instant>,
-    /// Wall-clock instant it ended, for the recovery time (not serialised).
-    #[serde(skip)]
-    #[schemars(skip)]
+    /// When it ended (for a reorg: when the reorg was done), for the recovery time.
     pub ended_at: Option<Instant>,
+    /// The last block mined before it began.
+    pub started_after_block: Option<u64>,
 }
 
 /// Sets each started fault's [`FaultRecord::charged_from`]: the blocks before it that the
@@ -85,13 +50,14 @@ pub struct FaultRecord {
 /// Nothing before `first_loaded` (the first block carrying the scenario's events) is charged:
 /// an engine that had read nothing yet owed nothing for the blocks before the load.
 pub fn charge(
-    records: &mut [FaultRecord],
+    faults: &mut [Acted],
     first_loaded: Option<u64>,
     progress_after: impl Fn(u64) -> Option<u64>,
 ) {
-    for record in records.iter_mut() {
+    for acted in faults.iter_mut() {
+        let record = &mut acted.record;
         record.charged_from = None;
-        let (Some((first, _)), Some(before)) = (record.blocks, record.started_after_block) else {
+        let (Some((first, _)), Some(before)) = (record.blocks, acted.started_after_block) else {
             continue;
         };
         if !record.kind.hinders_reading() {
@@ -108,10 +74,10 @@ pub fn charge(
 /// Fills each started fault's [`FaultRecord::truth`] from the mock's truth,
 /// once the books are closed ([`mock_orderbook::Truth::finish`]): the events of
 /// every block it is charged with ([`charge`]), from its start to its end.
-pub fn judge(records: &mut [FaultRecord], truth: &Truth) {
-    let starts: Vec<Option<Instant>> = records.iter().map(|r| r.started_at).collect();
-    for (index, record) in records.iter_mut().enumerate() {
-        let (Some(blocks), Some(since)) = (record.blocks, record.started_at) else {
+pub fn judge(faults: &mut [Acted], truth: &Truth) {
+    let starts: Vec<Option<Instant>> = faults.iter().map(|a| a.started_at).collect();
+    for (index, acted) in faults.iter_mut().enumerate() {
+        let (Some(blocks), Some(since)) = (acted.record.blocks, acted.started_at) else {
             continue;
         };
         // Duplicates count until the next fault starts, so each is charged to one fault.
@@ -121,12 +87,12 @@ pub fn judge(records: &mut [FaultRecord], truth: &Truth) {
             .filter(|next| **next > since)
             .min()
             .copied();
-        let from = record.charged_from.unwrap_or(blocks.0);
-        let mut span = truth.span((from, blocks.1), since, until, record.ended_at);
+        let from = acted.record.charged_from.unwrap_or(blocks.0);
+        let mut span = truth.span((from, blocks.1), since, until, acted.ended_at);
         if from < blocks.0 {
             span.events_before_start = truth.span((from, blocks.0 - 1), since, until, None).events;
         }
-        record.truth = Some(span);
+        acted.record.truth = Some(span);
     }
 }
 
@@ -140,7 +106,7 @@ enum State {
 pub struct Timeline {
     specs: Vec<FaultSpec>,
     states: Vec<State>,
-    records: Vec<FaultRecord>,
+    acted: Vec<Acted>,
     proxy: Arc<ProxyControl>,
     seed: u64,
 }
@@ -149,29 +115,31 @@ impl Timeline {
     /// The timeline of `specs`; `seed` (the scenario's) seeds the draws of
     /// `rpc_errors` and `rpc_latency`, one stream per fault.
     pub fn new(specs: &[FaultSpec], seed: u64, proxy: Arc<ProxyControl>) -> Self {
-        let records = specs
+        let acted = specs
             .iter()
             .enumerate()
-            .map(|(index, spec)| FaultRecord {
-                index,
-                kind: spec.kind(),
-                at: spec.at,
-                lasts: spec.lasts.to_string(),
-                blocks: None,
-                charged_from: None,
-                started_after_block: None,
-                seconds: None,
-                ended: false,
-                actions: Vec::new(),
-                truth: None,
+            .map(|(index, spec)| Acted {
+                record: FaultRecord {
+                    index,
+                    kind: spec.kind(),
+                    at: spec.at,
+                    lasts: spec.lasts.to_string(),
+                    blocks: None,
+                    charged_from: None,
+                    seconds: None,
+                    ended: false,
+                    actions: Vec::new(),
+                    truth: None,
+                },
                 started_at: None,
                 ended_at: None,
+                started_after_block: None,
             })
             .collect();
         Self {
             states: specs.iter().map(|_| State::Pending).collect(),
             specs: specs.to_vec(),
-            records,
+            acted,
             proxy,
             seed,
         }
@@ -195,14 +163,14 @@ impl Timeline {
                     since: Instant::now(),
                     blocks: 0,
                 };
-                self.records[index].started_at = Some(Instant::now());
-                self.records[index].started_after_block = last_mined;
+                self.acted[index].started_at = Some(Instant::now());
+                self.acted[index].started_after_block = last_mined;
                 let action = self.start(index, engine.as_deref_mut());
                 eprintln!(
                     "fault {index} ({}) starts before load block {next}: {action}",
                     self.specs[index].kind().name()
                 );
-                self.records[index].actions.push(action);
+                self.acted[index].record.actions.push(action);
             }
         }
     }
@@ -222,7 +190,7 @@ impl Timeline {
             };
             *blocks += 1;
             let (since, blocks) = (*since, *blocks);
-            let record = &mut self.records[index];
+            let record = &mut self.acted[index].record;
             let first = record.blocks.map_or(chain_block, |(first, _)| first);
             record.blocks = Some((first, chain_block));
             let over = match self.specs[index].lasts {
@@ -231,10 +199,11 @@ impl Timeline {
             };
             if over {
                 let result = self.end(index, engine.as_deref_mut());
-                let record = &mut self.records[index];
+                let acted = &mut self.acted[index];
+                acted.ended_at = Some(Instant::now());
+                let record = &mut acted.record;
                 record.seconds = Some(since.elapsed().as_secs_f64());
                 record.ended = true;
-                record.ended_at = Some(Instant::now());
                 self.states[index] = State::Done;
                 match result {
                     Ok(action) => {
@@ -256,35 +225,31 @@ impl Timeline {
 
     /// Ends what is still active when the load stops (the WebSocket is let
     /// through again; an engine held down stays down, the run is over).
-    pub fn finish(mut self) -> Vec<FaultRecord> {
+    pub fn finish(mut self) -> Vec<Acted> {
         for index in 0..self.specs.len() {
             if let State::Active { since, .. } = self.states[index] {
-                self.records[index].seconds = Some(since.elapsed().as_secs_f64());
+                let record = &mut self.acted[index].record;
+                record.seconds = Some(since.elapsed().as_secs_f64());
                 if self.specs[index].kind() == FaultKind::WsDisconnect {
                     self.proxy.allow_ws();
                 }
-                self.records[index]
+                record
                     .actions
                     .push("the run ended during the fault".to_owned());
             }
         }
-        self.records
+        self.acted
     }
 
     /// Records what the reorg of entry `fault` did (the load did it, in the
     /// slot after the fault's blocks); its recovery time counts from now.
     pub fn reorged(&mut self, fault: usize, action: String) {
-        let Some(record) = self.records.get_mut(fault) else {
+        let Some(acted) = self.acted.get_mut(fault) else {
             return;
         };
         eprintln!("fault {fault} (reorg): {action}");
-        record.actions.push(action);
-        record.ended_at = Some(Instant::now());
-    }
-
-    /// The faults' records so far.
-    pub fn records(&self) -> &[FaultRecord] {
-        &self.records
+        acted.record.actions.push(action);
+        acted.ended_at = Some(Instant::now());
     }
 
     /// The proxy control the timeline acts on.

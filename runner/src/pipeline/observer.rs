@@ -304,7 +304,7 @@ impl FaultDriver {
     }
 
     /// The faults' records; the timeline ends what is still active.
-    fn take_records(&mut self) -> Vec<faults::FaultRecord> {
+    fn take_records(&mut self) -> Vec<faults::Acted> {
         let empty = faults::Timeline::new(&[], 0, self.timeline.proxy());
         std::mem::replace(&mut self.timeline, empty).finish()
     }
@@ -386,7 +386,7 @@ impl<'a> Observer<'a> {
     }
 
     /// The faults' records; the timeline ends what is still active.
-    pub(super) fn take_fault_records(&mut self) -> Vec<faults::FaultRecord> {
+    pub(super) fn take_fault_records(&mut self) -> Vec<faults::Acted> {
         self.faults.take_records()
     }
 

@@ -6,7 +6,7 @@
 //! Why a table of its own: a run with faults is judged per fault. The bars
 //! only say that something was lost; this table says during which fault.
 
-use crate::faults::FaultRecord;
+use cowload_spec::outcome::FaultRecord;
 
 /// Column headers, in order.
 pub const HEADERS: [&str; 7] = [
@@ -106,7 +106,6 @@ mod tests {
             lasts: "2 blocks".to_owned(),
             blocks: Some((16, 17)),
             charged_from: None,
-            started_after_block: Some(15),
             seconds: Some(2.1),
             ended,
             actions: vec![
@@ -114,8 +113,6 @@ mod tests {
                 "engine started again as pid 9".to_owned(),
             ],
             truth,
-            started_at: None,
-            ended_at: None,
         }
     }
 
@@ -193,34 +190,39 @@ mod tests {
     /// and the table says which.
     #[test]
     fn a_fault_is_charged_with_the_blocks_the_engine_had_not_read() {
-        let mut records = vec![record(true, None)];
+        let mut faults = vec![crate::faults::Acted {
+            record: record(true, None),
+            started_at: None,
+            ended_at: None,
+            started_after_block: Some(15),
+        }];
         // Without engine.progress: the block mined just before the fault (15).
-        crate::faults::charge(&mut records, None, |_| None);
-        assert_eq!(records[0].charged_from, Some(15));
+        crate::faults::charge(&mut faults, None, |_| None);
+        assert_eq!(faults[0].record.charged_from, Some(15));
         assert_eq!(
-            row(&records[0])[1],
+            row(&faults[0].record)[1],
             "16–17 (charged from 15: 15 not yet read when it began)"
         );
         // An engine three blocks behind at the last scrape before the fault (after block 14):
         // 12, 13, 14 and 15.
-        crate::faults::charge(&mut records, None, |after| (after == 14).then_some(11));
-        assert_eq!(records[0].charged_from, Some(12));
+        crate::faults::charge(&mut faults, None, |after| (after == 14).then_some(11));
+        assert_eq!(faults[0].record.charged_from, Some(12));
         assert_eq!(
-            row(&records[0])[1],
+            row(&faults[0].record)[1],
             "16–17 (charged from 12: 12–15 not yet read when it began)"
         );
         // An engine that had read block 14 by then: still the block mined just before.
-        crate::faults::charge(&mut records, None, |_| Some(14));
-        assert_eq!(records[0].charged_from, Some(15));
+        crate::faults::charge(&mut faults, None, |_| Some(14));
+        assert_eq!(faults[0].record.charged_from, Some(15));
         // A reading past it (a metric that runs ahead) never charges less than that block.
-        crate::faults::charge(&mut records, None, |_| Some(99));
-        assert_eq!(records[0].charged_from, Some(15));
+        crate::faults::charge(&mut faults, None, |_| Some(99));
+        assert_eq!(faults[0].record.charged_from, Some(15));
         // An engine that had read nothing yet owes nothing before the first loaded block.
-        crate::faults::charge(&mut records, Some(14), |_| Some(0));
-        assert_eq!(records[0].charged_from, Some(14));
+        crate::faults::charge(&mut faults, Some(14), |_| Some(0));
+        assert_eq!(faults[0].record.charged_from, Some(14));
         // A reorg replaces its own blocks; the blocks before it are none of its doing.
-        records[0].kind = crate::scenario::faults::FaultKind::Reorg;
-        crate::faults::charge(&mut records, None, |_| None);
-        assert_eq!(records[0].charged_from, None);
+        faults[0].record.kind = crate::scenario::faults::FaultKind::Reorg;
+        crate::faults::charge(&mut faults, None, |_| None);
+        assert_eq!(faults[0].record.charged_from, None);
     }
 }

@@ -176,7 +176,7 @@ fn hint(md: &mut String, outcome: &Outcome) {
     match b
         .grew_most
         .as_ref()
-        .and_then(|name| b.stages.iter().find(|s| &s.stage == name))
+        .and_then(|grew| b.stages.iter().find(|s| s.stage == *grew))
     {
         Some(stage) => {
             let _ = writeln!(

@@ -9,8 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use cowload_spec::outcome::{round6, MetricKind, MetricSummary, Source};
 
 use super::probe::{self, Labels};
 use cowload_spec::names;
@@ -46,69 +45,6 @@ const IGNORED_PREFIXES: [&str; 2] = ["process_", "go_"];
 /// Mock routes the harness itself calls (scrapes, health checks): their
 /// series measure the harness, not the engine.
 const HARNESS_ROUTES: [&str; 3] = ["/metrics", "/healthz", "/_stats"];
-
-/// Who published a series.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// The engine under test (its `/metrics`).
-    Engine,
-    /// The mock orderbook (`cowload_*` it publishes).
-    Mock,
-    /// The runner's own load accounting.
-    Harness,
-}
-
-/// The Prometheus type: as the `# TYPE` line declares it, else inferred
-/// from the samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricKind {
-    /// Declared `counter`, or undeclared with a name ending in `_total`;
-    /// `delta` is the increase with resets handled.
-    Counter,
-    /// Declared `gauge` (whatever its name), or any other plain sample;
-    /// `delta` is end − start.
-    Gauge,
-    /// `_bucket{le=…}` samples; start/end/delta are `_count`, quantiles are
-    /// over the run window (bucket increases, PromQL interpolation).
-    Histogram,
-    /// `{quantile=…}` samples; start/end/delta are `_count` when published,
-    /// quantiles are as published at the end of the run (never subtracted).
-    Summary,
-}
-
-/// One series over the run window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MetricSummary {
-    /// Who published it.
-    pub source: Source,
-    /// Its inferred type.
-    pub kind: MetricKind,
-    /// Value at the first scrape (before the load), when present.
-    pub start: Option<f64>,
-    /// Value at the last scrape (end of the run), when present.
-    pub end: Option<f64>,
-    /// Change over the run (see [`MetricKind`] for how it is computed).
-    pub delta: Option<f64>,
-    /// Largest value seen at any scrape (gauges only).
-    pub max: Option<f64>,
-    /// `p50`, `p90`, `p99`… in the metric's unit (histograms and summaries).
-    /// A histogram quantile whose rank falls in the `+Inf` bucket is not
-    /// known and is left out here (see `quantiles_above`).
-    pub quantiles: BTreeMap<String, f64>,
-    /// Histogram quantiles known only to lie above the top finite bucket
-    /// bound: `p99 → 10` reads "p99 > 10".
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub quantiles_above: BTreeMap<String, f64>,
-    /// For each histogram quantile in `quantiles`, the bucket it was
-    /// interpolated in: the true value only lies somewhere inside (all-ones
-    /// data reads "p50 0.5" in a 0–1 bucket).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub quantile_buckets: BTreeMap<String, crate::bars::Bucket>,
-}
 
 /// Family names found in the series: histogram bases and summary names,
 /// and every declared type (`# TYPE`).
@@ -230,19 +166,19 @@ fn summarise_one(
             .points
             .get(index)
             .and_then(|p| value_of(&p.snapshot, &value_name, labels))
-            .map(probe::round6)
+            .map(round6)
     };
     let start = at(0);
     let end = series.points.len().checked_sub(1).and_then(at);
     let value_selector = probe::selector(&value_name, labels);
     let delta = match kind {
-        MetricKind::Gauge => start.zip(end).map(|(s, e)| probe::round6(e - s)),
-        _ => probe::observe(&format!("increase({value_selector})"), series).map(probe::round6),
+        MetricKind::Gauge => start.zip(end).map(|(s, e)| round6(e - s)),
+        _ => probe::observe(&format!("increase({value_selector})"), series).map(round6),
     };
     let max = (kind == MetricKind::Gauge)
         .then(|| probe::observe(&format!("max({value_selector})"), series))
         .flatten()
-        .map(probe::round6);
+        .map(round6);
     let (quantiles, quantiles_above, quantile_buckets) = match kind {
         MetricKind::Histogram => histogram_quantiles(series, family, labels),
         MetricKind::Summary => (
@@ -288,10 +224,10 @@ fn histogram_quantiles(series: &Series, family: &str, labels: &Labels) -> SplitQ
         };
         match verdict.bucket {
             Some(bucket) if bucket.is_above_top() => {
-                above.insert((*name).to_owned(), probe::round6(value));
+                above.insert((*name).to_owned(), round6(value));
             }
             bucket => {
-                known.insert((*name).to_owned(), probe::round6(value));
+                known.insert((*name).to_owned(), round6(value));
                 if let Some(bucket) = bucket {
                     buckets.insert((*name).to_owned(), bucket);
                 }
@@ -314,7 +250,7 @@ fn summary_quantiles(series: &Series, family: &str, labels: &Labels) -> BTreeMap
             let q: f64 = s.labels.get("quantile")?.parse().ok()?;
             let mut rest = s.labels.clone();
             rest.remove("quantile");
-            (&rest == labels).then(|| (quantile_key(q), probe::round6(s.value)))
+            (&rest == labels).then(|| (quantile_key(q), round6(s.value)))
         })
         .collect()
 }
@@ -333,7 +269,7 @@ fn value_of(snapshot: &Snapshot, name: &str, labels: &Labels) -> Option<f64> {
 
 /// `0.5` → `p50`, `0.99` → `p99`, `0.999` → `p99.9`.
 pub fn quantile_key(q: f64) -> String {
-    let percent = probe::round6(q * 100.0);
+    let percent = round6(q * 100.0);
     format!("p{percent}")
 }
 

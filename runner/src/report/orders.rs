@@ -14,9 +14,8 @@ use std::path::Path;
 
 use cowload_spec::{OrderLine, OrderOutcome, Route};
 
+use cowload_spec::outcome::{OrdersSummary, PerOrderRequests};
 use mock_orderbook::Truth;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::ReportError;
 use crate::metrics::exact;
@@ -26,45 +25,6 @@ pub const FILE: &str = "orders.jsonl";
 
 /// Failed lines the outcome (and report.md) keep; `orders.jsonl` has them all.
 pub const FAILED_KEPT: usize = 20;
-
-/// What `orders.jsonl` says, in short.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct OrdersSummary {
-    /// Lines written: every event and every TWAP part whose window opened.
-    pub lines: u64,
-    /// Owed orders by outcome (`matched`, `lost`, `late`, `mismatched`, `reorged`,
-    /// `unjudged`); a TWAP event's own line is not counted, its parts are.
-    pub by_outcome: BTreeMap<String, u64>,
-    /// The first lines that were due and did not get their order in time (lost, late,
-    /// mismatched), in file order; at most [`FAILED_KEPT`].
-    pub failed: Vec<OrderLine>,
-    /// Such lines in all.
-    pub failed_total: u64,
-    /// Requests the engine made per owed order, by route and status, over every judged
-    /// order (matched, lost, late, mismatched): exact quantiles of the per-order counts,
-    /// an order without such a request counting 0.
-    pub requests_per_order: Vec<PerOrderRequests>,
-}
-
-/// The distribution over orders of one route and status.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct PerOrderRequests {
-    /// The route.
-    pub route: Route,
-    /// The HTTP status; absent for a reset connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// Orders with at least one such request.
-    pub orders_with: u64,
-    /// Such requests in all.
-    pub requests: u64,
-    /// Median per order.
-    pub p50: f64,
-    /// 99th percentile per order.
-    pub p99: f64,
-    /// Most for one order.
-    pub max: f64,
-}
 
 /// Streams every line of `truth` into `path` and returns the summary.
 pub fn write(truth: &Truth, path: &Path) -> Result<OrdersSummary, ReportError> {

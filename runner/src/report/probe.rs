@@ -83,16 +83,6 @@ pub fn sum_where(point: &Point, name: &str, label: &str, value: &str) -> f64 {
         + 0.0
 }
 
-/// Rounds to 6 decimals (a microsecond for seconds): enough for any reading,
-/// and short enough that outcome files stay readable.
-pub fn round6(x: f64) -> f64 {
-    if x.is_finite() {
-        (x * 1e6).round() / 1e6 + 0.0
-    } else {
-        x
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,12 +154,5 @@ mod tests {
         assert_eq!(between("increase(missing_total)", &a, &b), None);
         assert_eq!(sum(&b, "c_total"), 9.0);
         assert_eq!(sum_where(&b, "c_total", "kind", "y"), 0.0);
-    }
-
-    #[test]
-    fn rounding_keeps_microseconds() {
-        assert_eq!(round6(0.196_852_608_5), 0.196_853);
-        assert_eq!(round6(-0.0), 0.0);
-        assert!(round6(f64::INFINITY).is_infinite());
     }
 }

@@ -8,8 +8,7 @@
 //! engine used. The harness's own traffic (`/metrics`, `/_stats`,
 //! `/healthz`) is left out. It is a ratio of totals, not a per-order trace.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use cowload_spec::outcome::{round6, RouteRequests};
 
 use super::probe;
 use cowload_spec::names;
@@ -18,19 +17,6 @@ use crate::metrics::Series;
 
 /// Routes the harness itself calls; not the engine's requests.
 const HARNESS_ROUTES: [&str; 3] = ["/metrics", "/_stats", "/healthz"];
-
-/// Requests of one route and status over the load window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RouteRequests {
-    /// The API route (`/api/v1/orders` is the POST, `/api/v1/orders/{uid}` the GET).
-    pub route: String,
-    /// The HTTP status the mock answered.
-    pub status: String,
-    /// Requests in the load window.
-    pub requests: f64,
-    /// Requests per accepted order; `None` when no order was accepted.
-    pub per_accepted_order: Option<f64>,
-}
 
 /// One row per route and status the engine used, busiest first.
 pub fn per_accepted_order(series: &Series) -> Vec<RouteRequests> {
@@ -58,8 +44,8 @@ pub fn per_accepted_order(series: &Series) -> Vec<RouteRequests> {
             (requests > 0.0).then(|| RouteRequests {
                 route: route.clone(),
                 status: status.clone(),
-                requests: probe::round6(requests),
-                per_accepted_order: accepted.map(|n| probe::round6(requests / n)),
+                requests: round6(requests),
+                per_accepted_order: accepted.map(|n| round6(requests / n)),
             })
         })
         .collect();

@@ -15,7 +15,7 @@ use std::fmt::Write;
 
 use super::{BlockPhase, BlockRow, Outcome};
 use crate::bars::Measure;
-use crate::faults::FaultRecord;
+use cowload_spec::outcome::FaultRecord;
 
 const WIDTH: f64 = 800.0;
 const PANEL: f64 = 140.0;

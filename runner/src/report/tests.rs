@@ -4,9 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use cowload_spec::EventKind;
+use cowload_spec::bars::Bucket;
+use cowload_spec::{EventKind, PerKind};
 
+use super::build::{load_window, normalise_command};
 use super::*;
+use crate::load::Delivery;
+use crate::metrics::Series;
 
 fn kinds(twap: u64, ethflow: u64) -> Kinds {
     Kinds::from([twap, ethflow])
@@ -23,16 +27,14 @@ fn block(number: u64, phase: BlockPhase, n: u64, received: u64, p99: Option<f64>
             orders_received: received,
             orders_accepted: received,
             events_lost: 0,
-            event_to_order_p50_seconds: p99.map(|x| probe::round6(x / 2.0)),
+            event_to_order_p50_seconds: p99.map(|x| round6(x / 2.0)),
             event_to_order_p99_seconds: p99,
-            engine_latency_p99_seconds: p99.map(|x| probe::round6(x * 0.8)),
+            engine_latency_p99_seconds: p99.map(|x| round6(x * 0.8)),
             mock_request_p99_seconds: p99.map(|_| 0.012),
             events_awaiting: n,
         },
         // Two samples whose nearest-rank p50 and p99 are the quantiles above.
-        event_to_order_samples_seconds: p99
-            .map(|x| vec![probe::round6(x / 2.0), x])
-            .unwrap_or_default(),
+        event_to_order_samples_seconds: p99.map(|x| vec![round6(x / 2.0), x]).unwrap_or_default(),
         engine_lag_blocks: None,
         failures: Vec::new(),
     }
@@ -63,7 +65,7 @@ fn metric(
 
 /// What `orders.jsonl` said in short for the sample: one EthFlow event lost after two
 /// 503s, one TWAP part rejected.
-fn orders_summary() -> orders::OrdersSummary {
+fn orders_summary() -> OrdersSummary {
     use cowload_spec::{
         LossReason, OrderLine, OrderOutcome, PartWindow, RequestCount, RequestLine, Route,
     };
@@ -121,7 +123,7 @@ fn orders_summary() -> orders::OrdersSummary {
         requests_total: 1,
         ..lost.clone()
     };
-    orders::OrdersSummary {
+    OrdersSummary {
         lines: 66,
         by_outcome: BTreeMap::from([
             ("lost".to_owned(), 2),
@@ -131,7 +133,7 @@ fn orders_summary() -> orders::OrdersSummary {
         failed: vec![missing, lost],
         failed_total: 2,
         requests_per_order: vec![
-            orders::PerOrderRequests {
+            PerOrderRequests {
                 route: Route::PostOrder,
                 status: Some(201),
                 orders_with: 42,
@@ -140,7 +142,7 @@ fn orders_summary() -> orders::OrdersSummary {
                 p99: 1.0,
                 max: 1.0,
             },
-            orders::PerOrderRequests {
+            PerOrderRequests {
                 route: Route::GetOrder,
                 status: Some(404),
                 orders_with: 38,
@@ -156,12 +158,12 @@ fn orders_summary() -> orders::OrdersSummary {
 fn distribution(count: u64, p50: f64, p99: f64) -> Distribution {
     Distribution {
         count,
-        min: probe::round6(p50 / 2.0),
+        min: round6(p50 / 2.0),
         p50,
-        p90: probe::round6((p50 + p99) / 2.0),
+        p90: round6((p50 + p99) / 2.0),
         p99,
-        max: probe::round6(p99 * 1.1),
-        mean: probe::round6(p50 * 1.1),
+        max: round6(p99 * 1.1),
+        mean: round6(p50 * 1.1),
     }
 }
 
@@ -373,31 +375,31 @@ pub(crate) fn sample() -> Outcome {
             }),
             stages: vec![
                 StageGrowth {
-                    stage: STAGE_EVENT_TO_ORDER.to_owned(),
+                    stage: Stage::EventToOrder,
                     early_seconds: 0.23,
                     late_seconds: 1.0,
                     growth_seconds: 0.77,
                 },
                 StageGrowth {
-                    stage: STAGE_ENGINE.to_owned(),
+                    stage: Stage::EngineLatency,
                     early_seconds: 0.184,
                     late_seconds: 0.8,
                     growth_seconds: 0.616,
                 },
                 StageGrowth {
-                    stage: STAGE_HARNESS.to_owned(),
+                    stage: Stage::HarnessLateness,
                     early_seconds: 0.0,
                     late_seconds: 0.002,
                     growth_seconds: 0.002,
                 },
                 StageGrowth {
-                    stage: STAGE_MOCK.to_owned(),
+                    stage: Stage::MockRequest,
                     early_seconds: 0.012,
                     late_seconds: 0.012,
                     growth_seconds: 0.0,
                 },
             ],
-            grew_most: Some(STAGE_EVENT_TO_ORDER.to_owned()),
+            grew_most: Some(Stage::EventToOrder),
             stalled: None,
         },
         blocks,
@@ -776,13 +778,13 @@ fn the_outcome_window_comes_from_the_series() {
     for label in ["block 3", "end"] {
         series.push_labelled(label, Snapshot::default());
     }
-    let w = LoadWindow::of(&series, &Delivery::default()).unwrap();
+    let w = load_window(&series, &Delivery::default()).unwrap();
     assert_eq!(
         (w.from.as_str(), w.to.as_str(), w.scrapes),
         ("block 2", "end", 3)
     );
     series.window_start = Some(series.points.len());
-    assert_eq!(LoadWindow::of(&series, &Delivery::default()), None);
+    assert_eq!(load_window(&series, &Delivery::default()), None);
 }
 
 #[test]
@@ -815,7 +817,7 @@ fn an_engine_that_posts_nothing_while_events_wait_is_named_stalled() {
     let view: Vec<(u64, &BlockMetrics)> = rows.iter().map(|(n, m)| (*n, m)).collect();
     assert_eq!(
         super::timeline::stall(&view),
-        Some(super::timeline::Stall {
+        Some(Stall {
             from_block: 11,
             blocks: 4,
             events_waiting: 20,

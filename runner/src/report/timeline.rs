@@ -7,8 +7,9 @@
 //! first, and which stage's latency grew most from the start of the load to
 //! its end.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use cowload_spec::outcome::{
+    round6, BlockMetrics, Bottleneck, FirstFailure, Stage, StageGrowth, Stall,
+};
 
 use super::probe;
 use crate::bars::{self, Bar};
@@ -30,34 +31,11 @@ pub const MOCK_REQUEST: &str = "cowload_mock_request_duration_seconds{route=\"/a
 /// to fail, so long runs stay cheap.
 const MAX_PREFIXES: usize = 200;
 
-/// What the metrics say about one block's interval (its scrape minus the one before).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct BlockMetrics {
-    /// Order POSTs the mock received (every kind and outcome).
-    pub orders_received: u64,
-    /// Of those, accepted ones.
-    pub orders_accepted: u64,
-    /// Events declared lost in this interval.
-    pub events_lost: u64,
-    /// Event→order latency of the orders received in this interval.
-    pub event_to_order_p50_seconds: Option<f64>,
-    /// Event→order latency of the orders received in this interval.
-    pub event_to_order_p99_seconds: Option<f64>,
-    /// The engine's event latency p99 (per interval from a histogram, else
-    /// the summary's value at this scrape).
-    pub engine_latency_p99_seconds: Option<f64>,
-    /// The mock's request latency p99 over this interval.
-    pub mock_request_p99_seconds: Option<f64>,
-    /// Events still waiting for their order at this block's scrape.
-    #[serde(default)]
-    pub events_awaiting: u64,
-}
-
 /// Reads one block's interval: `after` is the block's scrape, `before` the one before.
 pub fn block_metrics(before: &Point, after: &Point) -> BlockMetrics {
     let delta = |f: &dyn Fn(&Point) -> f64| (f(after) - f(before)).max(0.0).round() as u64;
     let quantile = |q: f64, name: &str| {
-        probe::between(&format!("quantile({q}, {name})"), before, after).map(probe::round6)
+        probe::between(&format!("quantile({q}, {name})"), before, after).map(round6)
     };
     let engine = if has_family(after, ENGINE_LATENCY_HISTOGRAM) {
         quantile(0.99, ENGINE_LATENCY_HISTOGRAM)
@@ -76,25 +54,6 @@ pub fn block_metrics(before: &Point, after: &Point) -> BlockMetrics {
         mock_request_p99_seconds: quantile(0.99, MOCK_REQUEST),
         events_awaiting: probe::sum(after, EVENTS_AWAITING_ORDER).max(0.0).round() as u64,
     }
-}
-
-/// The engine stopped posting: the first run of [`STALL_BLOCKS`] or more
-/// blocks in which events waited for their order, the orderbook received no
-/// POST at all, and orders came due unanswered (events were lost to their
-/// deadline). Read from the harness's own data, so it names a stall in any
-/// engine, whatever its metrics; events merely awaited (an engine that waits
-/// for confirmations, a quiet stretch) are no stall.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Stall {
-    /// The first silent block.
-    pub from_block: u64,
-    /// How many blocks in a row stayed silent.
-    pub blocks: u64,
-    /// Events waiting at the last silent block.
-    pub events_waiting: u64,
-    /// Events lost to their deadline during the silent blocks.
-    #[serde(default)]
-    pub events_lost: u64,
 }
 
 /// The first stall in `blocks` (rows in block order), if any.
@@ -133,46 +92,6 @@ pub fn interval(series: &Series, number: u64) -> Option<(&Point, &Point)> {
     let index = series.points.iter().position(|p| p.block == Some(number))?;
     let before = series.points.get(index.checked_sub(1)?)?;
     Some((before, &series.points[index]))
-}
-
-/// The first bar to fail during the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct FirstFailure {
-    /// The bar as written.
-    pub bar: String,
-    /// The scrape at which it first failed on the data so far (`block 23`,
-    /// `end`); `end` also when it only failed for lack of data.
-    pub at: String,
-    /// The block of that scrape, when it was a block's.
-    pub block: Option<u64>,
-}
-
-/// How much one stage's latency grew from the start of the load to its end.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct StageGrowth {
-    /// `harness block lateness`, `engine event latency`, `event→order latency`
-    /// or `mock request latency`.
-    pub stage: String,
-    /// Median of the per-block p99 over the first third of the loaded blocks.
-    pub early_seconds: f64,
-    /// Median of the per-block p99 over the last third of the loaded blocks.
-    pub late_seconds: f64,
-    /// `late − early`.
-    pub growth_seconds: f64,
-}
-
-/// Where the time went and what saturated first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Bottleneck {
-    /// The bar that failed earliest in the run, if any failed.
-    pub first_failed_bar: Option<FirstFailure>,
-    /// Every stage with data, largest growth first (ties by stage name).
-    pub stages: Vec<StageGrowth>,
-    /// The stage that grew most, when it grew by more than 1 ms and 10%.
-    pub grew_most: Option<String>,
-    /// Where the engine stopped posting while events waited, if it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stalled: Option<Stall>,
 }
 
 /// Finds, for each bar that fails over the load window, the first scrape at
@@ -226,7 +145,7 @@ fn failure_at(bar: &str, point: &Point) -> FirstFailure {
 /// Growth of each stage over the loaded blocks, from per-block readings
 /// (`None` where a block had no data). Stages with fewer than two readings
 /// are left out.
-pub fn growth(stages: &[(&str, Vec<Option<f64>>)]) -> Bottleneck {
+pub fn growth(stages: &[(Stage, Vec<Option<f64>>)]) -> Bottleneck {
     let mut out: Vec<StageGrowth> = stages
         .iter()
         .filter_map(|(stage, values)| {
@@ -238,22 +157,22 @@ pub fn growth(stages: &[(&str, Vec<Option<f64>>)]) -> Bottleneck {
             let early = median(&values[..third]);
             let late = median(&values[values.len() - third..]);
             Some(StageGrowth {
-                stage: (*stage).to_owned(),
-                early_seconds: probe::round6(early),
-                late_seconds: probe::round6(late),
-                growth_seconds: probe::round6(late - early),
+                stage: *stage,
+                early_seconds: round6(early),
+                late_seconds: round6(late),
+                growth_seconds: round6(late - early),
             })
         })
         .collect();
     out.sort_by(|a, b| {
         b.growth_seconds
             .total_cmp(&a.growth_seconds)
-            .then_with(|| a.stage.cmp(&b.stage))
+            .then_with(|| a.stage.name().cmp(b.stage.name()))
     });
     let grew_most = out
         .first()
         .filter(|s| s.growth_seconds > significant(s.early_seconds))
-        .map(|s| s.stage.clone());
+        .map(|s| s.stage);
     Bottleneck {
         first_failed_bar: None,
         stages: out,
@@ -349,20 +268,23 @@ mod tests {
     #[test]
     fn growth_ranks_stages_by_how_much_their_latency_rose() {
         let b = growth(&[
-            ("flat", vec![Some(0.1), Some(0.1), Some(0.1)]),
-            ("rising", vec![Some(0.1), None, Some(0.2), Some(0.9)]),
-            ("sparse", vec![Some(5.0), None]),
+            (Stage::MockRequest, vec![Some(0.1), Some(0.1), Some(0.1)]),
+            (
+                Stage::EventToOrder,
+                vec![Some(0.1), None, Some(0.2), Some(0.9)],
+            ),
+            (Stage::EngineLatency, vec![Some(5.0), None]),
         ]);
-        let names: Vec<&str> = b.stages.iter().map(|s| s.stage.as_str()).collect();
-        assert_eq!(names, ["rising", "flat"]);
+        let stages: Vec<Stage> = b.stages.iter().map(|s| s.stage).collect();
+        assert_eq!(stages, [Stage::EventToOrder, Stage::MockRequest]);
         assert_eq!(b.stages[0].growth_seconds, 0.8);
-        assert_eq!(b.grew_most.as_deref(), Some("rising"));
+        assert_eq!(b.grew_most, Some(Stage::EventToOrder));
         assert_eq!(
-            growth(&[("flat", vec![Some(1.0), Some(1.0)])]).grew_most,
+            growth(&[(Stage::MockRequest, vec![Some(1.0), Some(1.0)])]).grew_most,
             None
         );
         // +5% is noise, not a bottleneck.
-        let wobble = growth(&[("wobble", vec![Some(1.0), Some(1.05)])]);
+        let wobble = growth(&[(Stage::EngineLatency, vec![Some(1.0), Some(1.05)])]);
         assert_eq!(wobble.grew_most, None);
     }
 

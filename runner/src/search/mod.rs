@@ -365,7 +365,7 @@ fn read_outcome(probe: &mut Probe, outcome: &Outcome) {
     probe.status = outcome.status;
     probe.exit_code = outcome.exit_code;
     probe.error = outcome.error.clone();
-    probe.grew_most = outcome.bottleneck.grew_most.clone();
+    probe.grew_most = outcome.bottleneck.grew_most;
     probe.ended_early = outcome.ended_early.clone();
     probe.lost = lost(outcome);
     probe.bars = outcome
@@ -413,7 +413,7 @@ fn conclude(search: &mut Search, bracket: Bracket, stopped: StopReason) {
         Some(Breaking {
             events_per_block: fail,
             bar: probe.decided_by.clone(),
-            grew_most: probe.grew_most.clone(),
+            grew_most: probe.grew_most,
         })
     });
     (search.status, search.exit_code) = match (stopped, bracket.pass) {

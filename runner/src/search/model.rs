@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::report::{EndedEarly, Kinds, Status};
+use crate::report::{EndedEarly, Kinds, Stage, Status};
 
 /// Version of the search.json layout.
 pub const SEARCH_VERSION: u32 = 1;
@@ -135,7 +135,7 @@ pub struct Probe {
     /// for good (an `increase()` or `max()` past its limit), and after which block.
     pub ended_early: Option<EndedEarly>,
     /// The stage whose latency grew most over the load, if one grew.
-    pub grew_most: Option<String>,
+    pub grew_most: Option<Stage>,
     /// Events with no order within the deadline (the mock's count).
     pub lost: Option<u64>,
     /// Every bar's final reading, in scenario order (empty when the run
@@ -158,7 +158,7 @@ pub struct Breaking {
     /// The bar that failed first there, and at which block.
     pub bar: Option<DecidingBar>,
     /// The stage that grew most there.
-    pub grew_most: Option<String>,
+    pub grew_most: Option<Stage>,
 }
 
 /// Everything `runner search` produced; `search.json` is this, serialised.

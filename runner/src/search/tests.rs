@@ -2,7 +2,7 @@
 //! search.json layout and schema, and search.md.
 
 use super::*;
-use crate::report::Kinds;
+use crate::report::{Kinds, Stage};
 use crate::scenario::PerBlock;
 
 fn plan(body: &str) -> Plan {
@@ -122,7 +122,7 @@ fn probe(index: u32, events: u32, status: Status) -> Probe {
             block: Some(7),
         }),
         ended_early: None,
-        grew_most: failed.then(|| "engine event latency".to_owned()),
+        grew_most: failed.then_some(Stage::EngineLatency),
         lost: Some(if failed { 3 } else { 0 }),
         bars: vec![ProbeBar {
             bar: "quantile(0.99, shepherd_event_latency_seconds) < 1s".to_owned(),
@@ -175,7 +175,7 @@ fn the_answer_is_the_bracket_and_what_broke_just_above_it() {
     let breaking = s.breaking.as_ref().unwrap();
     assert_eq!(breaking.events_per_block, 22);
     assert_eq!(breaking.bar.as_ref().unwrap().block, Some(7));
-    assert_eq!(breaking.grew_most.as_deref(), Some("engine event latency"));
+    assert_eq!(breaking.grew_most, Some(Stage::EngineLatency));
     // Round trip, and a foreign version refused.
     assert_eq!(Search::from_json(&s.to_json()).unwrap(), s);
     let other = s.to_json().replace("\"version\": 1", "\"version\": 9");

@@ -232,7 +232,7 @@ bars:
 
 /// The events lost in the run and the fault's record, checked to agree: every lost event is
 /// charged to the fault.
-fn lost_and_charged(run: &Run) -> (u64, runner::faults::FaultRecord) {
+fn lost_and_charged(run: &Run) -> (u64, runner::report::FaultRecord) {
     let mock = run.outcome.mock.as_ref().unwrap();
     let lost: u64 = mock.events.values().map(|e| e.lost).sum();
     let fault = run.outcome.faults[0].clone();
