@@ -94,6 +94,60 @@ impl LossReason {
     }
 }
 
+/// How one order POST ended: the `outcome` label of [`crate::names::ORDERS_RECEIVED_TOTAL`]
+/// and the inner key of [`crate::Stats::orders_received`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostResult<'a> {
+    /// 201, stored.
+    Accepted,
+    /// 400 `DuplicatedOrder`: the UID was already stored, or the TWAP part had an order.
+    Duplicate,
+    /// 400: the body could not be parsed.
+    Invalid,
+    /// 429: the route's rate-limit bucket was empty.
+    RateLimited,
+    /// Accepted by the API, but not the order its event requires (another UID).
+    Mismatched,
+    /// An answer injected by the error mix, labelled by its error type or transport fault.
+    Injected(&'a str),
+}
+
+impl<'a> PostResult<'a> {
+    /// The results every kind counts from the start, at zero until one happens.
+    pub const ALWAYS_COUNTED: [PostResult<'static>; 4] = [
+        PostResult::Accepted,
+        PostResult::Duplicate,
+        PostResult::Invalid,
+        PostResult::Mismatched,
+    ];
+
+    /// The `outcome` label value.
+    pub fn label(self) -> &'a str {
+        match self {
+            PostResult::Accepted => "accepted",
+            PostResult::Duplicate => "duplicate",
+            PostResult::Invalid => "invalid",
+            PostResult::RateLimited => "rate_limited",
+            PostResult::Mismatched => "mismatched",
+            PostResult::Injected(name) => name,
+        }
+    }
+
+    /// The result a label value names (an unknown one is an injected answer's).
+    pub fn of_label(label: &'a str) -> Self {
+        [
+            PostResult::Accepted,
+            PostResult::Duplicate,
+            PostResult::Invalid,
+            PostResult::RateLimited,
+            PostResult::Mismatched,
+        ]
+        .into_iter()
+        .find(|r| r.label() == label)
+        .unwrap_or(PostResult::Injected(label))
+    }
+}
+
 /// What became of one owed order (an event's, or a TWAP part's), as its `orders.jsonl` line
 /// says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -150,6 +204,20 @@ impl OrderOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_post_result_reads_back_from_its_label() {
+        for result in [
+            PostResult::Accepted,
+            PostResult::Duplicate,
+            PostResult::Invalid,
+            PostResult::RateLimited,
+            PostResult::Mismatched,
+            PostResult::Injected("InsufficientFee"),
+        ] {
+            assert_eq!(PostResult::of_label(result.label()), result);
+        }
+    }
 
     #[test]
     fn labels_are_what_json_writes() {

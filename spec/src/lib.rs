@@ -21,7 +21,7 @@ pub mod scenario;
 pub mod stats;
 
 pub use kind::{EventKind, PerKind};
-pub use labels::{LossReason, OrderOutcome, PartOutcome, UNMATCHED};
+pub use labels::{LossReason, OrderOutcome, PartOutcome, PostResult, UNMATCHED};
 pub use orders::{
     order_line_schema, FirstAccepted, OrderLine, OrderUid, PartWindow, RequestCount, RequestLine,
     Route,

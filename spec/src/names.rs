@@ -96,3 +96,22 @@ pub const ENGINE_LATENCY: &str = "shepherd_event_latency_seconds";
 /// The reference engine's histogram twin of [`ENGINE_LATENCY`], preferred when present
 /// because it can be read per block.
 pub const ENGINE_LATENCY_HISTOGRAM: &str = "shepherd_event_latency_seconds_histogram";
+
+/// The label names of the series above, and the two Prometheus itself gives buckets and
+/// summary quantiles.
+pub mod label {
+    /// The event kind (`twap`, `ethflow`) or [`crate::UNMATCHED`].
+    pub const KIND: &str = "kind";
+    /// How a POST ended ([`crate::PostResult`]) or what became of a part ([`crate::PartOutcome`]).
+    pub const OUTCOME: &str = "outcome";
+    /// Why an event was lost ([`crate::LossReason`]).
+    pub const REASON: &str = "reason";
+    /// The mock's route of a request.
+    pub const ROUTE: &str = "route";
+    /// The HTTP status of a request.
+    pub const STATUS: &str = "status";
+    /// A histogram bucket's upper bound.
+    pub const LE: &str = "le";
+    /// A summary's quantile.
+    pub const QUANTILE: &str = "quantile";
+}

@@ -6,7 +6,7 @@ use super::ledger::Ledger;
 use super::requests::Requests;
 use super::{PartOutcome, PostOutcome};
 use crate::prom::{Buckets, Exposition};
-use cowload_spec::names;
+use cowload_spec::names::{self, label};
 use cowload_spec::EventKind;
 
 /// (metric name, help, value of one kind) of a per-kind counter.
@@ -24,7 +24,7 @@ impl Ledger {
         for (kind, outcome, count) in self.received() {
             out.sample(
                 names::ORDERS_RECEIVED_TOTAL,
-                &[("kind", kind), ("outcome", outcome)],
+                &[(label::KIND, kind), (label::OUTCOME, outcome)],
                 count as f64,
             );
         }
@@ -59,7 +59,7 @@ impl Ledger {
                 .unwrap_or(0);
             out.sample(
                 names::ORDERS_MISMATCHED_TOTAL,
-                &[("kind", kind.label())],
+                &[(label::KIND, kind.label())],
                 count as f64,
             );
         }
@@ -104,7 +104,7 @@ impl Ledger {
             out.header(name, "counter", help);
             for kind in EventKind::ALL {
                 let v = value(&self.kinds[kind]);
-                out.sample(name, &[("kind", kind.label())], v as f64);
+                out.sample(name, &[(label::KIND, kind.label())], v as f64);
             }
         }
         out.header(
@@ -116,7 +116,7 @@ impl Ledger {
         for outcome in PartOutcome::ALL {
             out.sample(
                 names::TWAP_PARTS_TOTAL,
-                &[("outcome", outcome.label())],
+                &[(label::OUTCOME, outcome.label())],
                 parts.total(outcome) as f64,
             );
         }
@@ -128,7 +128,7 @@ impl Ledger {
         for (reason, count) in &self.kinds[EventKind::Twap].parts_missing_reasons {
             out.sample(
                 names::TWAP_PARTS_MISSING_REASON_TOTAL,
-                &[("reason", reason.label())],
+                &[(label::REASON, reason.label())],
                 *count as f64,
             );
         }
@@ -141,7 +141,7 @@ impl Ledger {
             for (reason, count) in &self.kinds[kind].lost_reasons {
                 out.sample(
                     names::EVENTS_LOST_REASON_TOTAL,
-                    &[("kind", kind.label()), ("reason", reason.label())],
+                    &[(label::KIND, kind.label()), (label::REASON, reason.label())],
                     *count as f64,
                 );
             }
@@ -161,7 +161,7 @@ impl Ledger {
             let v = self.kinds[kind].awaiting();
             out.sample(
                 names::EVENTS_AWAITING_ORDER,
-                &[("kind", kind.label())],
+                &[(label::KIND, kind.label())],
                 v as f64,
             );
         }
@@ -195,7 +195,11 @@ impl Ledger {
         for (name, help, buckets) in histograms {
             out.header(name, "histogram", help);
             for kind in EventKind::ALL {
-                out.histogram(name, &[("kind", kind.label())], buckets(&self.kinds[kind]));
+                out.histogram(
+                    name,
+                    &[(label::KIND, kind.label())],
+                    buckets(&self.kinds[kind]),
+                );
             }
         }
     }
@@ -213,7 +217,7 @@ impl Requests {
                 let status = status.to_string();
                 out.sample(
                     names::MOCK_REQUESTS_TOTAL,
-                    &[("route", route), ("status", &status)],
+                    &[(label::ROUTE, route), (label::STATUS, &status)],
                     *count as f64,
                 );
             }
@@ -224,7 +228,11 @@ impl Requests {
             "Time to answer a request, injected latency included",
         );
         for (route, h) in &self.durations {
-            out.histogram(names::MOCK_REQUEST_DURATION_SECONDS, &[("route", route)], h);
+            out.histogram(
+                names::MOCK_REQUEST_DURATION_SECONDS,
+                &[(label::ROUTE, route)],
+                h,
+            );
         }
     }
 }

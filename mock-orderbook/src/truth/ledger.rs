@@ -15,7 +15,7 @@ use super::{
     ExactOrder, ExpectedOrder, FastHash, LossReason, Observation, OrderKey, PostOutcome, SpanTruth,
     Stats, TwapSchedule, UNMATCHED,
 };
-use cowload_spec::{EventKind, PerKind};
+use cowload_spec::{EventKind, PerKind, PostResult};
 
 /// One registered event.
 pub(super) struct EventRecord {
@@ -87,10 +87,9 @@ pub(super) struct Ledger {
 impl Ledger {
     pub(super) fn new(deadline: u64, outcomes: &[String]) -> Self {
         let mut received: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        let base = ["accepted", "duplicate", "invalid", "mismatched"];
-        let labels = base
+        let labels = PostResult::ALWAYS_COUNTED
             .iter()
-            .map(|s| s.to_string())
+            .map(|r| r.label().to_owned())
             .chain(outcomes.iter().cloned());
         for outcome in labels {
             for kind in EventKind::LABELS.into_iter().chain([UNMATCHED]) {

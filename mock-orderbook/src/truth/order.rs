@@ -7,7 +7,7 @@ use alloy::primitives::{Address, B256, U256};
 use cowprotocol::{DomainSeparator, OrderData, OrderUid};
 
 use crate::faults::Fault;
-use cowload_spec::{EventKind, LossReason};
+use cowload_spec::{EventKind, LossReason, PostResult};
 
 /// A TWAP's schedule as its static input fixes it (`t0`, `n`, `t`; chain seconds, `span` 0).
 /// Part `i` is tradeable from `t0 + i·t` to `t0 + (i+1)·t − 1`, and that last second is the
@@ -130,13 +130,18 @@ pub enum PostOutcome {
 impl PostOutcome {
     /// The `outcome` label value.
     pub fn label(&self) -> &str {
+        self.result().label()
+    }
+
+    /// As the spec names it.
+    pub fn result(&self) -> PostResult<'_> {
         match self {
-            PostOutcome::Accepted => "accepted",
-            PostOutcome::Duplicate => "duplicate",
-            PostOutcome::Injected(fault) => fault.name(),
-            PostOutcome::Invalid => "invalid",
-            PostOutcome::RateLimited => "rate_limited",
-            PostOutcome::Mismatched => "mismatched",
+            PostOutcome::Accepted => PostResult::Accepted,
+            PostOutcome::Duplicate => PostResult::Duplicate,
+            PostOutcome::Injected(fault) => PostResult::Injected(fault.name()),
+            PostOutcome::Invalid => PostResult::Invalid,
+            PostOutcome::RateLimited => PostResult::RateLimited,
+            PostOutcome::Mismatched => PostResult::Mismatched,
         }
     }
 

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cowload_spec::bars::{Arith, Bar, Bucket, Func, Measure, Selector, Unit, Verdict};
+use cowload_spec::names::label;
 use cowload_spec::{EventKind, ExactHistogram};
 
 use crate::metrics::{self, exact, parse_value, MetricType, Point, Sample, Series, Snapshot};
@@ -175,7 +176,7 @@ fn sum_at(sel: &Selector, snapshot: &Snapshot) -> Result<Option<f64>, NoData> {
 fn refuse_mixed_quantiles(sel: &Selector, selected: &[&Sample]) -> Result<(), NoData> {
     let quantiles: BTreeSet<&str> = selected
         .iter()
-        .filter_map(|s| s.labels.get("quantile").map(String::as_str))
+        .filter_map(|s| s.labels.get(label::QUANTILE).map(String::as_str))
         .collect();
     if quantiles.len() > 1 {
         return Err(format!(
@@ -288,7 +289,7 @@ fn quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<Reading, NoData>
         p.snapshot
             .samples
             .iter()
-            .any(|s| s.name == sel.name && s.labels.contains_key("quantile"))
+            .any(|s| s.name == sel.name && s.labels.contains_key(label::QUANTILE))
     });
     if is_summary {
         return summary_quantile(q, sel, series).map(Reading::from);
@@ -314,7 +315,7 @@ fn quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<Reading, NoData>
 fn exact_quantile(q: f64, sel: &Selector, series: &[Point]) -> Option<Result<Reading, NoData>> {
     let histogram = ExactHistogram::from_name(&sel.name)?;
     let kind_matches = |kind: EventKind| {
-        let labels = Labels::from([("kind".to_owned(), kind.label().to_owned())]);
+        let labels = Labels::from([(label::KIND.to_owned(), kind.label().to_owned())]);
         sel.matchers.iter().all(|m| m.matches(&labels))
     };
     let samples = exact::samples(series, histogram, kind_matches)?;
@@ -335,7 +336,9 @@ fn histogram_quantile(
 ) -> Result<Reading, NoData> {
     let mut by_bound: Vec<(f64, f64)> = Vec::new();
     for (labels, growth) in increases(buckets, series)? {
-        let Some(le) = labels.get("le") else { continue };
+        let Some(le) = labels.get(label::LE) else {
+            continue;
+        };
         match parse_value(le) {
             Some(bound) if !bound.is_nan() => by_bound.push((bound, growth)),
             _ => {
@@ -429,7 +432,7 @@ fn summary_quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<f64, NoD
         .expect("observe checked the series is not empty");
     let available: Vec<&Sample> = sel
         .select(&point.snapshot)
-        .filter(|s| s.labels.contains_key("quantile"))
+        .filter(|s| s.labels.contains_key(label::QUANTILE))
         .collect();
     if available.is_empty() {
         return Err(if seen_anywhere(sel, series) {
@@ -441,7 +444,7 @@ fn summary_quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<f64, NoD
             missing(sel, series)
         });
     }
-    let quantile_of = |s: &Sample| s.labels.get("quantile").and_then(|v| parse_value(v));
+    let quantile_of = |s: &Sample| s.labels.get(label::QUANTILE).and_then(|v| parse_value(v));
     let hits: Vec<f64> = available
         .iter()
         .filter(|s| quantile_of(s) == Some(q))
@@ -476,7 +479,7 @@ fn observed_during_run(sel: &Selector, series: &[Point]) -> Result<(), NoData> {
         matchers: sel
             .matchers
             .iter()
-            .filter(|m| m.label != "quantile")
+            .filter(|m| m.label != label::QUANTILE)
             .cloned()
             .collect(),
     };

@@ -6,10 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{
-    check_same_scenario, compare_readings, Class, Comparison, DiffError, Direction, Reading,
-    Readings, Request, Side, Unit,
-};
+use super::compare::compare_readings;
+use super::readings::{Class, Reading, Readings, Section, Unit};
+use super::{check_same_scenario, Comparison, DiffError, Direction, Request, Side};
 use crate::report::Status;
 use crate::search::{Search, SearchStatus};
 
@@ -80,30 +79,25 @@ fn side(s: &Search) -> Side {
 /// repeats to test against).
 fn readings(s: &Search) -> Readings {
     let events = |n: Option<u32>| n.map(f64::from);
-    let reading = |value: Option<f64>, direction: Direction, seconds: bool| Reading {
-        value,
-        direction,
-        unit: if seconds { Unit::Seconds } else { Unit::Count },
-        class: Class::Banded,
-        holds: None,
-        primary: false,
-        bucket: None,
+    let reading = |value: Option<f64>, direction: Direction, seconds: bool| {
+        let unit = if seconds { Unit::Seconds } else { Unit::Count };
+        Reading::new(value, direction, unit, Class::Banded)
     };
     BTreeMap::from([
         (
-            (0, "capacity (events/block)".to_owned()),
+            (Section::Search, "capacity (events/block)".to_owned()),
             reading(events(s.capacity), Direction::Higher, false),
         ),
         (
-            (1, "first failing (events/block)".to_owned()),
+            (Section::Search, "first failing (events/block)".to_owned()),
             reading(events(s.first_failing), Direction::Higher, false),
         ),
         (
-            (2, "probes".to_owned()),
+            (Section::Search, "probes".to_owned()),
             reading(Some(s.probes.len() as f64), Direction::Neutral, false),
         ),
         (
-            (3, "search time".to_owned()),
+            (Section::Search, "search time".to_owned()),
             reading(Some(s.duration_seconds), Direction::Neutral, true),
         ),
     ])

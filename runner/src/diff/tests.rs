@@ -1,13 +1,15 @@
 //! Comparisons of hand-built outcomes: the golden outcome against itself and
 //! against a doctored head with a regression (`runner/tests/golden/`).
 
+use std::collections::BTreeMap;
+
 use cowload_spec::EventKind;
 
 use super::*;
 use crate::bars::Bucket;
 use crate::report::golden;
 use crate::report::tests::sample;
-use crate::report::{MetricSummary, Source};
+use crate::report::{MetricKind, MetricSummary, Source};
 
 /// The golden outcome with a regression: the latency bar now fails, p99s
 /// rose, a series is new and one is gone, and a lost event disappeared.

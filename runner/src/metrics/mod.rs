@@ -33,6 +33,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use cowload_spec::names::label;
+
 /// Everything that can go wrong reading metrics.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -558,7 +560,7 @@ fn sample_order(a: &Sample, b: &Sample) -> Ordering {
     let plain = |s: &Sample| {
         s.labels
             .iter()
-            .filter(|(k, _)| *k != "le" && *k != "quantile")
+            .filter(|(k, _)| *k != label::LE && *k != label::QUANTILE)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect::<Vec<_>>()
     };
@@ -570,8 +572,8 @@ fn sample_order(a: &Sample, b: &Sample) -> Ordering {
     a.name
         .cmp(&b.name)
         .then_with(|| plain(a).cmp(&plain(b)))
-        .then_with(|| numeric(bound(a, "le"), bound(b, "le")))
-        .then_with(|| numeric(bound(a, "quantile"), bound(b, "quantile")))
+        .then_with(|| numeric(bound(a, label::LE), bound(b, label::LE)))
+        .then_with(|| numeric(bound(a, label::QUANTILE), bound(b, label::QUANTILE)))
         .then_with(|| a.labels.cmp(&b.labels))
 }
 

@@ -28,7 +28,7 @@ use crate::engine::{Engine, EngineError};
 use crate::error::RunError;
 use crate::faults;
 use crate::load::{BlockDelivery, Counts, Delivery, OnBlock, Phase, Reorg};
-use cowload_spec::names;
+use cowload_spec::names::{self, label};
 
 use crate::metrics::{self, MetricType, Series, Snapshot};
 use crate::report;
@@ -100,7 +100,7 @@ impl Harness {
         engine_up: Option<bool>,
     ) {
         for kind in EventKind::ALL {
-            let labels = [("kind", kind.label())];
+            let labels = [(label::KIND, kind.label())];
             let requested = self.requested[kind] as f64;
             snapshot.push(names::EVENTS_REQUESTED_TOTAL, &labels, requested);
             let delivered = self.delivered[kind] as f64;

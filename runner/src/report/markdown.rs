@@ -364,7 +364,11 @@ fn unjudged_note(md: &mut String, outcome: &Outcome) {
 
 /// One line on TWAP parts (each part is one order), when any part's window opened.
 fn twap_parts(md: &mut String, outcome: &Outcome) {
-    let Some(twap) = outcome.mock.as_ref().and_then(|m| m.events.get("twap")) else {
+    let Some(twap) = outcome
+        .mock
+        .as_ref()
+        .and_then(|m| m.events.get(EventKind::Twap.label()))
+    else {
         return;
     };
     if twap.parts_expected == 0 {

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use cowload_spec::outcome::{round6, MetricKind, MetricSummary, Source};
 
 use super::probe::{self, Labels};
-use cowload_spec::names;
+use cowload_spec::names::{self, label};
 
 use crate::metrics::{MetricType, Series, Snapshot};
 
@@ -64,11 +64,11 @@ impl Families {
             declared.types.extend(point.snapshot.types.clone());
         }
         for sample in series.points.iter().flat_map(|p| &p.snapshot.samples) {
-            if sample.labels.contains_key("le") {
+            if sample.labels.contains_key(label::LE) {
                 if let Some(base) = sample.name.strip_suffix("_bucket") {
                     histograms.insert(base.to_owned());
                 }
-            } else if sample.labels.contains_key("quantile") {
+            } else if sample.labels.contains_key(label::QUANTILE) {
                 summaries.insert(sample.name.clone());
             }
         }
@@ -82,10 +82,10 @@ impl Families {
     /// The family a sample belongs to, and its kind; `None` for `_bucket`
     /// and `_sum` parts (folded into their family entry elsewhere).
     fn classify(&self, name: &str, labels: &Labels) -> Option<(String, MetricKind)> {
-        if labels.contains_key("le") && name.ends_with("_bucket") {
+        if labels.contains_key(label::LE) && name.ends_with("_bucket") {
             return None;
         }
-        if labels.contains_key("quantile") {
+        if labels.contains_key(label::QUANTILE) {
             return Some((name.to_owned(), MetricKind::Summary));
         }
         for suffix in ["_count", "_sum"] {
@@ -126,7 +126,7 @@ pub fn summarise(series: &Series) -> BTreeMap<String, MetricSummary> {
     for sample in series.points.iter().flat_map(|p| &p.snapshot.samples) {
         let harness_route = sample
             .labels
-            .get("route")
+            .get(label::ROUTE)
             .is_some_and(|r| HARNESS_ROUTES.contains(&r.as_str()));
         if harness_route
             || PER_BLOCK_HARNESS.contains(&sample.name.as_str())
@@ -138,7 +138,7 @@ pub fn summarise(series: &Series) -> BTreeMap<String, MetricSummary> {
             continue;
         };
         let mut labels = sample.labels.clone();
-        labels.remove("quantile");
+        labels.remove(label::QUANTILE);
         let key = probe::selector(&family, &labels);
         found.entry(key).or_insert((family, labels, kind));
     }
@@ -247,7 +247,7 @@ fn summary_quantiles(series: &Series, family: &str, labels: &Labels) -> BTreeMap
         .iter()
         .filter(|s| s.name == family && s.value.is_finite())
         .filter_map(|s| {
-            let q: f64 = s.labels.get("quantile")?.parse().ok()?;
+            let q: f64 = s.labels.get(label::QUANTILE)?.parse().ok()?;
             let mut rest = s.labels.clone();
             rest.remove("quantile");
             (&rest == labels).then(|| (quantile_key(q), round6(s.value)))

@@ -11,7 +11,7 @@
 use cowload_spec::outcome::{round6, RouteRequests};
 
 use super::probe;
-use cowload_spec::names;
+use cowload_spec::names::{self, label};
 
 use crate::metrics::Series;
 
@@ -33,7 +33,7 @@ pub fn per_accepted_order(series: &Series) -> Vec<RouteRequests> {
         .samples
         .iter()
         .filter(|s| s.name == names::MOCK_REQUESTS_TOTAL)
-        .filter_map(|s| Some((s.labels.get("route")?, s.labels.get("status")?)))
+        .filter_map(|s| Some((s.labels.get(label::ROUTE)?, s.labels.get(label::STATUS)?)))
         .filter(|(route, _)| !HARNESS_ROUTES.contains(&route.as_str()))
         .filter_map(|(route, status)| {
             let selector = format!(

@@ -9,7 +9,8 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use super::markdown::{observed, value, window};
 use super::{probe, Kinds, Outcome};
 use crate::load::{BlockDelivery, Phase};
-use cowload_spec::names;
+use cowload_spec::names::{self, label};
+use cowload_spec::PostResult;
 
 use crate::metrics::Series;
 
@@ -75,10 +76,14 @@ impl BlockLine {
             requested: block.requested,
             delivered: block.delivered,
             active_twaps: block.active_twaps,
-            orders_accepted: sum_where(names::ORDERS_RECEIVED_TOTAL, "outcome", "accepted"),
+            orders_accepted: sum_where(
+                names::ORDERS_RECEIVED_TOTAL,
+                label::OUTCOME,
+                PostResult::Accepted.label(),
+            ),
             orders_received: metrics.orders_received,
             lost: Kinds::from_fn(|kind| {
-                sum_where(names::EVENTS_LOST_TOTAL, "kind", kind.label()) as u64
+                sum_where(names::EVENTS_LOST_TOTAL, label::KIND, kind.label()) as u64
             }),
             latency_p99: super::block_latency(series, number, 0.99),
             late_ms: block.timing.late_ms,

@@ -15,9 +15,10 @@ use super::probe;
 use crate::bars::{self, Bar};
 use crate::metrics::{Point, Series};
 use cowload_spec::names::{
-    ENGINE_LATENCY, ENGINE_LATENCY_HISTOGRAM, EVENTS_AWAITING_ORDER, EVENTS_LOST_TOTAL,
+    label, ENGINE_LATENCY, ENGINE_LATENCY_HISTOGRAM, EVENTS_AWAITING_ORDER, EVENTS_LOST_TOTAL,
     EVENT_TO_ORDER_SECONDS, ORDERS_RECEIVED_TOTAL,
 };
+use cowload_spec::PostResult;
 
 /// Blocks in a row with events waiting and no order POST at all before the
 /// report calls the engine stalled.
@@ -45,7 +46,12 @@ pub fn block_metrics(before: &Point, after: &Point) -> BlockMetrics {
     BlockMetrics {
         orders_received: delta(&|p| probe::sum(p, ORDERS_RECEIVED_TOTAL)),
         orders_accepted: delta(&|p| {
-            probe::sum_where(p, ORDERS_RECEIVED_TOTAL, "outcome", "accepted")
+            probe::sum_where(
+                p,
+                ORDERS_RECEIVED_TOTAL,
+                label::OUTCOME,
+                PostResult::Accepted.label(),
+            )
         }),
         events_lost: delta(&|p| probe::sum(p, EVENTS_LOST_TOTAL)),
         event_to_order_p50_seconds: quantile(0.5, EVENT_TO_ORDER_SECONDS),
