@@ -5,14 +5,20 @@
 
 use std::fmt::Write;
 
-use super::{BarResult, LoadWindow, MetricKind, MetricSummary, Outcome, Source, Status};
-use crate::bars::Bucket;
+mod format;
+mod metrics;
+mod orders;
+
+use format::{cell, short};
+pub use format::{observed, value, window};
+use metrics::{metrics, mock};
+use orders::{lost_and_missing, lost_reasons, orders, requests, twap_parts};
+
+use super::{Outcome, Source, Status};
 use cowload_spec::EventKind;
 
 /// Most transaction failures listed; the rest are counted.
 const MAX_FAILURES_LISTED: usize = 20;
-/// Most metric rows listed per source; the rest are in outcome.json.
-const MAX_METRICS_LISTED: usize = 40;
 
 /// The whole report.
 pub fn render(outcome: &Outcome) -> String {
@@ -277,50 +283,6 @@ fn delivery(md: &mut String, outcome: &Outcome) {
     );
 }
 
-/// Why events (and TWAP parts) were lost, when any was.
-fn lost_reasons(md: &mut String, outcome: &Outcome) {
-    let Some(mock) = outcome.mock.as_ref() else {
-        return;
-    };
-    let mut lines = Vec::new();
-    for kind in EventKind::ALL {
-        let label = kind.title();
-        let Some(events) = mock.events.get(kind.label()) else {
-            continue;
-        };
-        for (what, lost, reasons) in [
-            ("events", events.lost, &events.lost_reasons),
-            ("parts", events.parts_missing, &events.parts_missing_reasons),
-        ] {
-            if lost == 0 {
-                continue;
-            }
-            let named: Vec<String> = reasons
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(reason, n)| format!("{n} {reason}"))
-                .collect();
-            let unnamed = lost.saturating_sub(reasons.values().sum());
-            let mut text = named.join(", ");
-            if unnamed > 0 {
-                if !text.is_empty() {
-                    text.push_str(", ");
-                }
-                text.push_str(&format!("{unnamed} without a reason"));
-            }
-            lines.push(format!("{label} {what}: {lost} lost ({text})"));
-        }
-    }
-    if lines.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        md,
-        "\nWhy lost, by the last answer before giving up: {}.",
-        lines.join("; ")
-    );
-}
-
 /// The fault table, when the scenario has a `faults:` timeline.
 fn faults(md: &mut String, outcome: &Outcome) {
     if outcome.faults.is_empty() {
@@ -360,171 +322,6 @@ fn unjudged_note(md: &mut String, outcome: &Outcome) {
          order yet when the run ended. They were not due: neither matched nor lost, and no failure.",
         mock.order_deadline_blocks
     );
-}
-
-/// One line on TWAP parts (each part is one order), when any part's window opened.
-fn twap_parts(md: &mut String, outcome: &Outcome) {
-    let Some(twap) = outcome
-        .mock
-        .as_ref()
-        .and_then(|m| m.events.get(EventKind::Twap.label()))
-    else {
-        return;
-    };
-    if twap.parts_expected == 0 {
-        return;
-    }
-    let _ = writeln!(
-        md,
-        "\nTWAP parts (one order each; a TWAP's row above counts its part 0): {} opened, {} matched, \
-         {} missing, {} late, {} duplicate, {} unjudged, {} awaiting; POSTs per part p50 {}, max {}.",
-        twap.parts_expected,
-        twap.parts_matched,
-        twap.parts_missing,
-        twap.parts_late,
-        twap.parts_duplicate,
-        twap.parts_unjudged,
-        twap.parts_awaiting,
-        twap.posts_per_event.p50,
-        twap.posts_per_event.max,
-    );
-}
-
-fn orders(md: &mut String, outcome: &Outcome) {
-    let Some(mock) = &outcome.mock else { return };
-    if mock.orders_received.is_empty() {
-        return;
-    }
-    md.push_str(
-        "### Order POSTs at the mock, by outcome\n\n| kind | outcome | POSTs |\n|---|---|---|\n",
-    );
-    for (kind, outcomes) in &mock.orders_received {
-        for (result, count) in outcomes.iter().filter(|(_, c)| **c > 0) {
-            let _ = writeln!(md, "| {kind} | {} | {count} |", cell(result));
-        }
-    }
-    let _ = writeln!(
-        md,
-        "\n{} POSTs in all; {} accepted orders matched no event; {} POSTs still pending at the end.\n",
-        mock.posts, mock.unmatched_orders, mock.pending_posts
-    );
-}
-
-/// The first orders that were due and did not get their order, each with its transaction,
-/// owner, part, reason and the answers the engine got; `orders.jsonl` has every order.
-fn lost_and_missing(md: &mut String, outcome: &Outcome) {
-    let Some(orders) = outcome.orders.as_ref().filter(|o| o.failed_total > 0) else {
-        return;
-    };
-    let shown = orders.failed.len() as u64;
-    let _ = writeln!(
-        md,
-        "### Lost and missing\n\n{} order(s) were due and did not get their order in time; {}. \
-         Every order, with every request made for it, is in [orders.jsonl](orders.jsonl).\n\n\
-         | kind | block | tx | owner | part | outcome | reason | requests made |\n\
-         |---|---|---|---|---|---|---|---|",
-        orders.failed_total,
-        if shown < orders.failed_total {
-            format!("the first {shown} are listed")
-        } else {
-            "all are listed".to_owned()
-        }
-    );
-    for line in &orders.failed {
-        let _ = writeln!(
-            md,
-            "| {} | {} | `{}` | `{}` | {} | {} | {} | {} |",
-            line.kind.title(),
-            line.block,
-            line.tx,
-            line.owner,
-            line.part.map_or("–".to_owned(), |p| p.to_string()),
-            line.outcome.label(),
-            line.reason.map_or("–", |r| r.label()),
-            cell(&requests_made(line)),
-        );
-    }
-    md.push('\n');
-}
-
-/// `2× POST /api/v1/orders 503, then 1× GET /api/v1/orders/{uid} 404`, or `none`.
-fn requests_made(line: &cowload_spec::OrderLine) -> String {
-    if line.requests.is_empty() {
-        return "none".to_owned();
-    }
-    let mut runs: Vec<(String, usize)> = Vec::new();
-    for request in &line.requests {
-        let status = request.status.map_or("reset".to_owned(), |s| s.to_string());
-        let text = format!("{} {status} {}", request.route.as_str(), request.answer);
-        match runs.last_mut() {
-            Some((last, n)) if *last == text => *n += 1,
-            _ => runs.push((text, 1)),
-        }
-    }
-    let mut said: Vec<String> = runs
-        .iter()
-        .map(|(text, n)| format!("{n}× {text}"))
-        .collect();
-    let listed = line.requests.len() as u64;
-    if line.requests_total > listed {
-        said.push(format!("{} more", line.requests_total - listed));
-    }
-    said.join(", then ")
-}
-
-/// What the engine asked the orderbook: per owed order from the exact per-order counts, and
-/// per accepted order as a ratio of totals over every route it used.
-fn requests(md: &mut String, outcome: &Outcome) {
-    if let Some(orders) = outcome
-        .orders
-        .as_ref()
-        .filter(|o| !o.requests_per_order.is_empty())
-    {
-        md.push_str(
-            "### Requests per order\n\n\
-             Requests the engine made for each order that was due (matched, lost, late or \
-             mismatched), by route and answer: exact quantiles over those orders, an order \
-             without such a request counting 0.\n\n\
-             | route | status | orders with | requests | per order p50 | p99 | max |\n\
-             |---|---|---|---|---|---|---|\n",
-        );
-        for row in &orders.requests_per_order {
-            let status = row.status.map_or("reset".to_owned(), |s| s.to_string());
-            let _ = writeln!(
-                md,
-                "| {} | {status} | {} | {} | {} | {} | {} |",
-                cell(row.route.as_str()),
-                row.orders_with,
-                row.requests,
-                short_number(row.p50),
-                short_number(row.p99),
-                short_number(row.max),
-            );
-        }
-        md.push('\n');
-    }
-    if outcome.requests_per_order.is_empty() {
-        return;
-    }
-    md.push_str(
-        "### Requests per accepted order\n\n\
-         Requests the engine made in the load window, by route and answer, divided by the orders \
-         the orderbook accepted (a ratio of totals over every route, app data included).\n\n\
-         | route | status | requests | per accepted order |\n|---|---|---|---|\n",
-    );
-    for row in &outcome.requests_per_order {
-        let ratio = row
-            .per_accepted_order
-            .map_or("–".to_owned(), |r| format!("{r:.2}"));
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {ratio} |",
-            cell(&row.route),
-            row.status,
-            row.requests
-        );
-    }
-    md.push('\n');
 }
 
 /// Where the time went: per-stage growth, harness timings and the plot.
@@ -573,107 +370,6 @@ fn time(md: &mut String, outcome: &Outcome) {
                 .map_or("n/a".to_owned(), |s| value(s, "s")),
         );
     }
-}
-
-/// Rows of one source's metrics that moved (or have quantiles).
-fn metrics(md: &mut String, outcome: &Outcome, source: Source, title: &str) {
-    let rows: Vec<(&String, &MetricSummary)> = outcome
-        .metrics
-        .iter()
-        .filter(|(_, m)| m.source == source && interesting(m))
-        .collect();
-    if rows.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        md,
-        "## {title}\n\n| metric | start | end | Δ | p50 | p99 |\n|---|---|---|---|---|---|"
-    );
-    for (name, m) in rows.iter().take(MAX_METRICS_LISTED) {
-        let unit = if name
-            .split('{')
-            .next()
-            .is_some_and(|n| n.contains("_seconds"))
-        {
-            "s"
-        } else {
-            ""
-        };
-        let number = |x: Option<f64>, u: &str| x.map_or("–".to_owned(), |x| value(x, u));
-        // A histogram quantile shows its bucket; one beyond the top bucket is "> bound".
-        let quantile = |key: &str| match (m.quantiles.get(key), m.quantiles_above.get(key)) {
-            (Some(x), _) => match m.quantile_buckets.get(key) {
-                Some(Bucket {
-                    lower,
-                    upper: Some(upper),
-                }) => format!(
-                    "{} ({} bucket)",
-                    value(*x, unit),
-                    bucket_range(*lower, *upper, unit)
-                ),
-                _ => value(*x, unit),
-            },
-            (None, Some(bound_value)) => format!("> {}", bound(*bound_value, unit)),
-            (None, None) => "–".to_owned(),
-        };
-        let _ = writeln!(
-            md,
-            "| `{}` | {} | {} | {} | {} | {} |",
-            cell(name),
-            number(m.start, ""),
-            number(m.end, ""),
-            number(m.delta, ""),
-            quantile("p50"),
-            quantile("p99"),
-        );
-    }
-    let more = rows.len().saturating_sub(MAX_METRICS_LISTED);
-    if more > 0 {
-        let _ = writeln!(md, "\n… and {more} more in outcome.json.");
-    }
-    md.push_str(
-        "\nFor histograms and summaries, start/end/Δ count observations. \
-         Series that stayed at zero are left out; outcome.json has them all.\n\n",
-    );
-}
-
-/// Worth a row: it moved, or it has quantiles, or a gauge ended non-zero.
-fn interesting(m: &MetricSummary) -> bool {
-    let moved = m.delta.is_some_and(|d| d != 0.0);
-    let nonzero_gauge = m.kind == MetricKind::Gauge && m.end.is_some_and(|e| e != 0.0);
-    moved || nonzero_gauge || !m.quantiles.is_empty()
-}
-
-fn mock(md: &mut String, outcome: &Outcome) {
-    let Some(mock) = &outcome.mock else { return };
-    md.push_str("## Mock orderbook\n\n");
-    let _ = writeln!(
-        md,
-        "An event without an accepted order {} blocks after its own counts as lost.\n",
-        mock.order_deadline_blocks
-    );
-    let has_requests = mock
-        .requests
-        .values()
-        .flat_map(|s| s.values())
-        .any(|c| *c > 0);
-    if has_requests {
-        md.push_str("| route | status | requests |\n|---|---|---|\n");
-        for (route, statuses) in &mock.requests {
-            for (status, count) in statuses.iter().filter(|(_, c)| **c > 0) {
-                let _ = writeln!(md, "| `{}` | {status} | {count} |", cell(route));
-            }
-        }
-        md.push('\n');
-    }
-    metrics_inline(md, outcome);
-}
-
-fn metrics_inline(md: &mut String, outcome: &Outcome) {
-    let mut sub = String::new();
-    metrics(&mut sub, outcome, Source::Mock, "Mock metrics");
-    // One level down: the mock's metrics belong to its section.
-    md.push_str(&sub.replacen("## Mock metrics", "### Mock metrics", 1));
 }
 
 fn failures(md: &mut String, outcome: &Outcome) {
@@ -725,99 +421,4 @@ fn files(md: &mut String, outcome: &Outcome) {
         );
     }
     md.push_str("- [mock metrics scrapes](metrics/mock.prom)\n");
-}
-
-/// A number with its unit, in the unit's natural scale.
-pub fn value(x: f64, unit: &str) -> String {
-    match unit {
-        "s" if x == 0.0 => "0 s".to_owned(),
-        "s" if x.abs() < 1.0 => format!("{:.1} ms", x * 1000.0),
-        "s" => format!("{x:.3} s"),
-        _ if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
-        _ => format!("{x:.4}"),
-    }
-}
-
-/// Which scrapes the bars judged, in one sentence.
-pub fn window(window: Option<&LoadWindow>) -> String {
-    let Some(w) = window else {
-        return "No load window: the run never mined a loaded block, so no bar has data."
-            .to_owned();
-    };
-    let blocks = match (w.first_block, w.last_block) {
-        (Some(first), Some(last)) => format!("blocks {first}–{last}, "),
-        _ => String::new(),
-    };
-    format!(
-        "Bars judge the load window: scrapes `{}` → `{}` ({blocks}{} scrapes); warm-up is left out.",
-        w.from, w.to, w.scrapes
-    )
-}
-
-/// A bar's observed value as every report prints it: `no data: why`, a
-/// plain value, a histogram quantile with its bucket (`55.200 s (30–60 s
-/// bucket)`), or `> 10 s` when the rank fell in the `+Inf` bucket; a reason
-/// that left the bar undecided follows after a semicolon.
-pub fn observed(bar: &BarResult) -> String {
-    let Some(x) = bar.observed else {
-        return match &bar.reason {
-            Some(reason) => format!("no data: {reason}"),
-            None => "no data".to_owned(),
-        };
-    };
-    let text = match bar.bucket {
-        Some(Bucket { lower, upper: None }) => format!("> {}", bound(lower, bar.unit.suffix())),
-        Some(Bucket {
-            lower,
-            upper: Some(upper),
-        }) => format!(
-            "{} ({} bucket)",
-            value(x, bar.unit.suffix()),
-            bucket_range(lower, upper, bar.unit.suffix())
-        ),
-        None => value(x, bar.unit.suffix()),
-    };
-    match &bar.reason {
-        Some(reason) => format!("{text}; {reason}"),
-        None => text,
-    }
-}
-
-/// A bucket bound, as short as it is exact: `10 s`, `250 ms`, `2.5`.
-fn bound(x: f64, unit: &str) -> String {
-    match unit {
-        "s" if x != 0.0 && x.abs() < 1.0 => format!("{} ms", short_number(x * 1000.0)),
-        "s" => format!("{} s", short_number(x)),
-        _ => short_number(x),
-    }
-}
-
-/// `30–60 s`, `100–250 ms`, `0–5 ms`; bounds on different scales each keep
-/// their own unit (`500 ms–1 s`).
-fn bucket_range(lower: f64, upper: f64, unit: &str) -> String {
-    let hi = bound(upper, unit);
-    if lower == 0.0 {
-        return format!("0–{hi}");
-    }
-    let lo = bound(lower, unit);
-    match (lo.split_once(' '), hi.split_once(' ')) {
-        (Some((number, lo_unit)), Some((_, hi_unit))) if lo_unit == hi_unit => {
-            format!("{number}–{hi}")
-        }
-        _ => format!("{lo}–{hi}"),
-    }
-}
-
-/// A number rounded to six decimals and printed without trailing zeros.
-fn short_number(x: f64) -> String {
-    format!("{}", (x * 1e6).round() / 1e6 + 0.0)
-}
-
-/// Text safe inside a table cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
-
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
 }
