@@ -34,7 +34,7 @@ pub enum Command {
         /// The scenario file; its `load.per_block` gives the TWAP:EthFlow mix each probe keeps.
         scenario: PathBuf,
         #[command(flatten)]
-        request: crate::search::Request,
+        request: crate::commands::search::Request,
     },
     /// Check scenario files without running them (exit 0 all valid, 2 otherwise).
     Validate {
@@ -56,7 +56,7 @@ pub enum Command {
     /// Compare two outcomes (files, run directories or repeat directories) or two search.json (exit 0, 1 a regression with --fail-on-regression, 2 unreadable input, 4 different scenarios).
     Diff {
         #[command(flatten)]
-        request: crate::diff::Request,
+        request: crate::commands::diff::Request,
     },
     /// Chain fixtures recorded from a fork, for offline runs (`chain.fixture: FILE`).
     Fixture {
@@ -69,7 +69,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum FixtureCommand {
     /// Fork an RPC URL, exercise the CoW contracts, and write their code and the storage a run reads (exit 0 written, 2 bad URL, 3 fork or contracts failed).
-    Record(crate::fixture::RecordRequest),
+    Record(crate::commands::fixture::RecordRequest),
 }
 
 const SUBCOMMANDS: &[&str] = &[
@@ -134,7 +134,7 @@ mod tests {
         match parse_words(&["runner", "search", "s.yaml", "--max", "40"]).command {
             Command::Search { request: r, .. } => {
                 assert_eq!((r.min, r.max, r.max_probes), (1, Some(40), 8));
-                assert_eq!(r.precision, crate::search::Precision(10.0));
+                assert_eq!(r.precision, crate::commands::search::Precision(10.0));
                 assert_eq!(r.budget.0, std::time::Duration::from_secs(1200));
             }
             other => panic!("{other:?}"),

@@ -7,21 +7,18 @@
 mod bars;
 pub mod chain;
 pub mod cli;
-pub mod diff;
+pub mod commands;
 mod engine;
 pub mod error;
 pub mod exit;
 pub mod faults;
-pub mod fixture;
 pub mod load;
 mod metrics;
 mod mock;
 pub mod pipeline;
 pub mod process;
-pub mod repeat;
 pub mod report;
 pub mod scenario;
-pub mod search;
 pub mod shutdown;
 
 /// The `/metrics` reader and its flat samples, for tests that watch an engine outside a run

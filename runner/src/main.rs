@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 
 use runner::cli::{self, Command};
+use runner::commands::{diff, fixture, repeat, search};
 use runner::error::{Exit, RunError};
-use runner::{diff, fixture, pipeline, repeat, report, scenario, search, shutdown};
+use runner::{pipeline, report, scenario, shutdown};
 
 fn main() -> ExitCode {
     let process_start = std::time::Instant::now();

@@ -392,7 +392,7 @@ fn run_reads_repeat_directories_and_combined_files() {
     let from_dirs = run(&request).unwrap();
     assert_eq!(from_dirs.exit_code, 1, "{}", from_dirs.text);
     // The combined outcome.json of `--repeat` says the same.
-    let combined = crate::repeat::combine(runs(4, 3, 0.03, 1.25));
+    let combined = crate::commands::repeat::combine(runs(4, 3, 0.03, 1.25));
     std::fs::write(head.join("outcome.json"), combined.to_json()).unwrap();
     assert_eq!(run(&request).unwrap().text, from_dirs.text);
     request.head = head.join("outcome.json");
@@ -416,11 +416,11 @@ fn interrupted_repeats_are_left_out_and_counted() {
     let mock = outcomes[2].mock.as_mut().unwrap();
     mock.events.get_mut("twap").unwrap().latency_seconds.p50 = 0.01;
     let head = dir.path().join("head.json");
-    std::fs::write(&head, crate::repeat::combine(outcomes).to_json()).unwrap();
+    std::fs::write(&head, crate::commands::repeat::combine(outcomes).to_json()).unwrap();
     let base = dir.path().join("base.json");
     std::fs::write(
         &base,
-        crate::repeat::combine(runs(6, 2, 0.03, 1.0)).to_json(),
+        crate::commands::repeat::combine(runs(6, 2, 0.03, 1.0)).to_json(),
     )
     .unwrap();
     let answer = run(&Request {

@@ -9,8 +9,8 @@ use std::path::Path;
 use super::compare::compare_readings;
 use super::readings::{Class, Reading, Readings, Section, Unit};
 use super::{check_same_scenario, Comparison, DiffError, Direction, Request, Side};
+use crate::commands::search::{Search, SearchStatus};
 use crate::report::Status;
-use crate::search::{Search, SearchStatus};
 
 /// The file as a search when it is one (`None`: read it as an outcome).
 pub(super) fn read(path: &Path) -> Result<Option<Search>, DiffError> {
@@ -106,10 +106,10 @@ fn readings(s: &Search) -> Readings {
 #[cfg(test)]
 mod tests {
     use super::super::{run, Change, Format, Noise, Request};
-    use crate::search::Search;
+    use crate::commands::search::Search;
 
     fn with_capacity(capacity: u32, failing: u32) -> Search {
-        let mut s = crate::search::tests::golden();
+        let mut s = crate::commands::search::tests::golden();
         s.capacity = Some(capacity);
         s.first_failing = Some(failing);
         s

@@ -12,8 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{search, DiffError};
+use crate::commands::search::Search;
 use crate::report::Outcome;
-use crate::search::Search;
 
 /// What a path held.
 pub(super) enum Loaded {

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use crate::diff::worst_status;
+use crate::commands::diff::worst_status;
 use crate::error::RunError;
 use crate::pipeline::{self, Options};
 use crate::report::{self, Outcome, ReportError};
