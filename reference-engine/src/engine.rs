@@ -41,10 +41,11 @@ use crate::ethflow::{self, Placement};
 use crate::follow::{self, follow_heads, Resume};
 use crate::mutant;
 use crate::orderbook::Orderbook;
+use crate::schedule::Schedule;
 use crate::state::{Restored, SavedWatch, Snapshot, Store};
 use crate::submit::{Ctx, Uids};
 use crate::telemetry::{self, ErrorKind, EventKind, Module};
-use crate::twap::{self, Schedule, Watch, WatchKey};
+use crate::twap::{self, Watch, WatchKey};
 
 /// Attempts at a block's `eth_getLogs` before its events are given up on. A block given up
 /// is every event in it lost, so the attempts outlast a dropped WebSocket and the reconnect's

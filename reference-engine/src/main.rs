@@ -13,6 +13,7 @@ mod ethflow;
 mod follow;
 mod mutant;
 mod orderbook;
+mod schedule;
 mod state;
 mod submit;
 mod telemetry;

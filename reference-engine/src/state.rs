@@ -23,10 +23,10 @@ use std::sync::Mutex;
 
 use alloy::primitives::{Address, Bytes, B256};
 use anyhow::Context as _;
-use cowprotocol::{ConditionalOrderParams, OrderUid};
+use cowprotocol::OrderUid;
 use serde::{Deserialize, Serialize};
 
-use crate::twap::{Schedule, Watch};
+use crate::schedule::Schedule;
 
 /// The engine's progress after one block.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,34 +69,6 @@ pub struct SavedWatch {
     /// The block that created it.
     #[serde(default)]
     pub created_block: u64,
-}
-
-impl From<&Watch> for SavedWatch {
-    fn from(watch: &Watch) -> Self {
-        Self {
-            owner: watch.owner,
-            handler: watch.params.handler,
-            salt: watch.params.salt,
-            static_input: watch.params.staticInput.clone(),
-            next: watch.next,
-            created_block: watch.created_block,
-        }
-    }
-}
-
-impl From<SavedWatch> for Watch {
-    fn from(saved: SavedWatch) -> Self {
-        let params = ConditionalOrderParams {
-            handler: saved.handler,
-            salt: saved.salt,
-            staticInput: saved.static_input,
-        };
-        Self {
-            next: saved.next,
-            created_block: saved.created_block,
-            ..Watch::new(saved.owner, params)
-        }
-    }
 }
 
 /// What a start finds in `state_dir`.
@@ -241,14 +213,6 @@ mod tests {
         );
         let (_other, nothing) = Store::open(dir.path(), 6).expect("another chain");
         assert_eq!(nothing.snapshot, None, "one cursor per chain");
-    }
-
-    #[test]
-    fn watches_round_trip_through_their_saved_form() {
-        let saved = snapshot().watches[0].clone();
-        let watch = Watch::from(saved.clone());
-        assert_eq!(watch.next, Schedule::AtEpoch(1_700_000_000));
-        assert_eq!(SavedWatch::from(&watch), saved);
     }
 
     #[test]

@@ -16,35 +16,14 @@ use cowprotocol::{
 };
 
 use crate::chain::{CallOutcome, Head};
+use crate::schedule::Schedule;
+use crate::state::SavedWatch;
 use crate::submit::{order_data_from_chain, Ctx, Discrete};
 use crate::telemetry::{self, ErrorKind, Module};
 
 /// `OrderNotValid` reasons that mean "not yet" rather than "never": the TWAP handler's
 /// "before twap start", and "not within span" (a part with `span > 0` between its windows).
 const NOT_YET_REASONS: [&str; 2] = ["before twap start", "not within span"];
-
-/// When an order should next be polled (stored in the cursor file as is).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Schedule {
-    /// The next block.
-    NextBlock,
-    /// The first block numbered at least this.
-    AtBlock(u64),
-    /// The first block whose timestamp is at least this.
-    AtEpoch(u64),
-}
-
-impl Schedule {
-    /// True when the order is due at `head`.
-    pub fn is_due(self, head: &Head) -> bool {
-        match self {
-            Self::NextBlock => true,
-            Self::AtBlock(n) => head.number >= n,
-            Self::AtEpoch(t) => head.timestamp >= t,
-        }
-    }
-}
 
 /// A conditional order being watched.
 #[derive(Clone, Debug)]
@@ -217,12 +196,56 @@ fn twap_part(watch: &Watch, valid_to: u32) -> u64 {
     u64::from(valid_to).saturating_sub(t0) / t
 }
 
+/// A watch as the state file keeps it, and back (the state module knows no TWAP types).
+impl From<&Watch> for SavedWatch {
+    fn from(watch: &Watch) -> Self {
+        Self {
+            owner: watch.owner,
+            handler: watch.params.handler,
+            salt: watch.params.salt,
+            static_input: watch.params.staticInput.clone(),
+            next: watch.next,
+            created_block: watch.created_block,
+        }
+    }
+}
+
+impl From<SavedWatch> for Watch {
+    fn from(saved: SavedWatch) -> Self {
+        let params = ConditionalOrderParams {
+            handler: saved.handler,
+            salt: saved.salt,
+            staticInput: saved.static_input,
+        };
+        Self {
+            next: saved.next,
+            created_block: saved.created_block,
+            ..Watch::new(saved.owner, params)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloy::sol_types::SolError;
     use cowprotocol::IConditionalOrder;
     use std::time::Instant;
+
+    #[test]
+    fn watches_round_trip_through_their_saved_form() {
+        let saved = SavedWatch {
+            owner: Address::repeat_byte(1),
+            handler: Address::repeat_byte(2),
+            salt: B256::repeat_byte(3),
+            static_input: Bytes::from(vec![4; 320]),
+            next: Schedule::AtEpoch(1_700_000_000),
+            created_block: 40,
+        };
+        let watch = Watch::from(saved.clone());
+        assert_eq!(watch.next, Schedule::AtEpoch(1_700_000_000));
+        assert_eq!(SavedWatch::from(&watch), saved);
+    }
 
     fn head(number: u64, timestamp: u64) -> Head {
         Head {
