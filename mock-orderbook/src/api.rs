@@ -11,9 +11,8 @@
 //! test sign with EIP-1271 contracts the mock cannot call, and the mock trusts them. For
 //! `eip712`/`ethsign` without `from` the owner is the recovered signer, as on the real API.
 //!
-//! The UID is the POST path's costliest step (a profile under wrk put `OrderData::uid` at a
-//! fifth of the mock's CPU: it re-hashes the type string, the domain and the three marker
-//! strings for every order). [`UidHasher`] computes the same EIP-712 digest with those parts
+//! The UID is the POST path's costliest step: `OrderData::uid` re-hashes the type string,
+//! the domain and the three marker strings for every order. [`UidHasher`] computes the same EIP-712 digest with those parts
 //! taken from the `cowprotocol` crate's constants and the domain separator hashed once; a test
 //! holds it equal to `OrderData::uid` for every kind and balance.
 

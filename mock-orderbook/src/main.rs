@@ -50,8 +50,8 @@ struct Cli {
 }
 
 /// mimalloc instead of the system allocator: the POST path allocates and frees a few small
-/// buffers per request and keeps one order per request, and under wrk glibc's malloc (with
-/// its heap growth and page faults) was a tenth of the mock's CPU (bench/results/2026-11-30-mock-vs-bare-hyper.md).
+/// buffers per request and keeps one order per request, where glibc's malloc (its heap
+/// growth and page faults) costs far more CPU.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -8,9 +8,9 @@
 //! Why not `axum::serve`: it serves each connection with hyper-util's protocol-detecting
 //! connection (a rewinding reader, HTTP upgrades, which put an upgrade handle in every
 //! request) and routes every request through the router. The mock speaks HTTP/1.1 only (axum's
-//! `http2` feature is off, so that connection never spoke HTTP/2 here either), and in a profile
-//! under wrk the layers between hyper's dispatcher and the POST handler took about 8 % of the
-//! mock's CPU (bench/results/2026-11-30-mock-vs-bare-hyper.md). The answers are the same: [`Dispatch`] sends
+//! `http2` feature is off, so that connection never spoke HTTP/2 here either), and the layers
+//! between hyper's dispatcher and the POST handler cost the POST path CPU it need not spend
+//! (bench/README.md measures the mock against a bare server). The answers are the same: [`Dispatch`] sends
 //! `POST /api/v1/orders` to the handler the router would pick and everything else through the
 //! router (a test compares the two).
 

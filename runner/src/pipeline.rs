@@ -1,4 +1,4 @@
-//! One run, stage after stage, as DESIGN.md draws it:
+//! One run, stage after stage (docs/architecture.md):
 //! chain → mock → engine → load (with metrics after every block) → bars → report.
 //! Guards drop in reverse order: the engine stops first, the mock, then Anvil.
 
@@ -458,7 +458,7 @@ mod tests {
         assert_eq!(own.bars[0].text(), "last(cowload_engine_up) == 1");
     }
 
-    /// Issue 9, case 7: an engine's height can be held against the chain
+    /// An engine's height can be held against the chain
     /// head the harness publishes at every scrape.
     #[test]
     fn the_chain_head_is_published_so_a_lag_bar_can_read_it() {

@@ -3,10 +3,9 @@
 //!
 //! In: YAML, TOML or JSON through serde. Out: an [`OrderbookSpec`], its
 //! [`problems`](OrderbookSpec::problems) keyed by field path, and the latency and rate
-//! limit the mock runs from. Why one type: the runner and
-//! the binary used to have three syntaxes with separate checks and different
-//! defaults; now the syntax, the defaults and the checks live here once, and
-//! the runner only adds the line and column of a problem's path.
+//! limit the mock runs from. Why one type: the scenario and the binary's
+//! config file then share one syntax, one set of defaults and one set of
+//! checks; the runner only adds the line and column of a problem's path.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;

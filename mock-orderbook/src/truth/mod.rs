@@ -81,8 +81,8 @@ pub use cowload_spec::{
 };
 pub use order::{ExactOrder, ExpectedOrder, Observation, OrderKey, PostOutcome, TwapSchedule};
 
-/// Hasher of the per-POST maps: foldhash (seeded per process) instead of SipHash, which a
-/// profile of the POST path showed hashing each ~200-byte key several times per request.
+/// Hasher of the per-POST maps: foldhash (seeded per process) instead of SipHash, because
+/// each POST hashes its ~200-byte key several times.
 type FastHash = foldhash::fast::RandomState;
 
 /// Shared handle on the mock's ground truth. Cheap to clone; every clone sees the same data.

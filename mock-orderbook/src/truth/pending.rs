@@ -31,9 +31,9 @@ pub(super) struct PendingKey {
 
 impl PendingKey {
     /// `observation` as it would wait, boxed. [`Truth::observe`] builds it before it takes the
-    /// ledger lock: the box's first write may fault in a fresh page (under wrk the mock's
-    /// allocator takes 2 MiB huge pages, about 5 ms to zero on this VM's cold memory), and a
-    /// fault under the lock stalls every other POST for that long.
+    /// ledger lock: the box's first write may fault in a fresh page (the allocator takes huge
+    /// pages, which the kernel zeroes on first touch), and a fault under the lock stalls every
+    /// other POST for as long.
     pub(super) fn boxed(observation: Observation) -> Box<Self> {
         let (key, post) = Waiting::split(observation);
         let mut posts = SmallVec::new();

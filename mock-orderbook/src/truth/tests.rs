@@ -697,7 +697,7 @@ fn identical_keys_match_events_in_registration_order() {
     assert_eq!(s.events["twap"].awaiting, 0);
 }
 
-/// Issue 23: nothing is judged before its deadline. The run's last block is 3; an event
+/// Nothing is judged before its deadline. The run's last block is 3; an event
 /// due by then is lost at the end, one whose deadline lies after it is unjudged, and POSTs
 /// after the end are traced but change no verdict.
 #[test]
@@ -945,7 +945,7 @@ fn exact_event(block: u64, mined_at: Instant, n: u8) -> (ExpectedOrder, OrderUid
     (e, uid)
 }
 
-/// Issue 23: a lost order's line names its transaction, says why it was lost and lists what
+/// A lost order's line names its transaction, says why it was lost and lists what
 /// the engine asked for it, in order: here two 503s, a lookup of its UID, then nothing.
 #[test]
 fn a_lost_orders_line_lists_the_answers_it_got_in_order() {

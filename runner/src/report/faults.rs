@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(unended[5], "run ended during it");
     }
 
-    /// Issue 23: a fault is charged with the blocks the engine had not read when it began,
+    /// A fault is charged with the blocks the engine had not read when it began,
     /// and the table says which.
     #[test]
     fn a_fault_is_charged_with_the_blocks_the_engine_had_not_read() {

@@ -398,7 +398,7 @@ mod tests {
         assert_eq!((p50.lower, p50.upper), (1.0, Some(10.0)));
     }
 
-    /// Issue 9, case 5: the kind comes from `# TYPE`, not the name.
+    /// The kind comes from `# TYPE`, not the name.
     #[test]
     fn the_declared_type_wins_over_the_name() {
         let text = |depth: u32, errors: u32| {

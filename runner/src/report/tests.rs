@@ -671,7 +671,7 @@ fn writing_puts_every_file_in_the_run_directory() {
     assert!(err.to_string().contains("outcome.json"), "{err}");
 }
 
-/// Issue 9, cases 2 and 3: an interpolated quantile shows its bucket, and a
+/// An interpolated quantile shows its bucket, and a
 /// rank in the `+Inf` bucket prints as "> bound", never as the bound itself.
 #[test]
 fn observed_values_show_their_bucket_or_that_they_are_only_a_bound() {
@@ -747,7 +747,7 @@ fn observed_values_show_their_bucket_or_that_they_are_only_a_bound() {
     assert_eq!(Outcome::from_json(&json).unwrap(), outcome);
 }
 
-/// Issue 9, case 1: the outcome and every report say which scrapes the bars judged.
+/// The outcome and every report say which scrapes the bars judged.
 #[test]
 fn the_load_window_is_in_the_outcome_and_the_reports() {
     let outcome = sample();
@@ -835,7 +835,7 @@ fn an_engine_that_posts_nothing_while_events_wait_is_named_stalled() {
         (2, metrics(0, 0, 0)),
         (3, metrics(0, 0, 0)),
     ];
-    // Issue 23: events awaited and none overdue (an engine that waits for confirmations,
+    // Events awaited and none overdue (an engine that waits for confirmations,
     // a capacity run's backlog without an engine) is no stall.
     let awaited = [
         (1, metrics(0, 5, 0)),

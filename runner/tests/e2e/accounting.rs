@@ -109,7 +109,7 @@ fn bucket_quantile(run: &Path, kind: &str, q: f64) -> f64 {
     panic!("rank {rank} beyond every bucket: {buckets:?}")
 }
 
-/// Issue 23: TWAP parts keep opening to the run's end; a correct engine that posts each part
+/// TWAP parts keep opening to the run's end; a correct engine that posts each part
 /// about two blocks after its window opens passes, the parts not yet due are unjudged (never
 /// missing), and the latency bar reads the exact samples, the figure the report prints.
 #[test]
@@ -166,7 +166,7 @@ fn parts_not_yet_due_at_the_end_are_unjudged_and_a_correct_engine_passes() {
     assert!(outcome.blocks.iter().any(|b| b.engine_lag_blocks.is_some()));
 }
 
-/// Issue 23's must-fail twin: an engine that never posts a TWAP's later parts still fails on
+/// The must-fail twin: an engine that never posts a TWAP's later parts still fails on
 /// the parts whose deadline fell inside the run; those after it stay unjudged.
 #[test]
 fn an_engine_that_skips_parts_due_inside_the_run_still_fails() {
@@ -242,7 +242,7 @@ fn lost_and_charged(run: &Run) -> (u64, runner::report::FaultRecord) {
     (lost, fault)
 }
 
-/// Issue 23: the engine reads the block mined just before the fault while the fault already
+/// The engine reads the block mined just before the fault while the fault already
 /// holds, gives it up, and loses its events; the fault table charges them to the fault. A
 /// cost of 150 ms per event (4 events a block) makes the engine ask for a block's logs about
 /// 600 ms after the block before, as a slower engine in the field does: inside the fault for
@@ -267,7 +267,7 @@ fn a_block_given_up_under_a_getlogs_fault_is_charged_to_the_fault() {
     );
 }
 
-/// Issue 23: an engine three blocks behind (confirmations) reads, during the fault, blocks
+/// An engine three blocks behind (confirmations) reads, during the fault, blocks
 /// mined well before it; with `engine.progress` the fault is charged back to the engine's
 /// last processed block, and the lost events are the fault's. Two blocks of errors: the
 /// engine asks for a block's logs at most ~600 ms into a slot (150 ms per event), so its

@@ -54,7 +54,7 @@ fn run_exact(blocks: u32, twap: u32, ethflow: u32, block_time: &str, gas_limit: 
         assert_eq!(block["delivered"]["ethflow"], u64::from(ethflow), "{block}");
         assert!(block["failures"].as_array().unwrap().is_empty(), "{block}");
     }
-    // Issue 23: no engine, so nobody to stall, however long the orders wait.
+    // No engine, so nobody to stall, however long the orders wait.
     assert!(
         outcome["bottleneck"]["stalled"].is_null(),
         "{}",

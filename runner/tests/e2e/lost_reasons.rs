@@ -52,7 +52,7 @@ fn events_lost_to_a_permanent_rejection_are_labelled_rejected() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("Why lost"), "{report}");
     assert!(report.contains("rejected"), "{report}");
-    // Issue 23: every lost line shows the answers the engine got, in order, the last one
+    // Every lost line shows the answers the engine got, in order, the last one
     // the rejection it gave up on.
     let lost: Vec<cowload_spec::OrderLine> = order_lines(&out)
         .into_iter()

@@ -101,7 +101,7 @@ fn an_engine_that_drops_every_fifth_event_fails_on_lost_events() {
         "increase(cowload_events_lost_total) == 0"
     );
     assert_eq!(mock_events(&outcome, "lost"), 60, "{}", outcome["mock"]);
-    // Issue 23: each lost line names the transaction the engine saw on chain and dropped
+    // Each lost line names the transaction the engine saw on chain and dropped
     // (the mutant logs it), says `never_posted`, and lists no request.
     let run = dir.path().join("run");
     let engine_log = std::fs::read_to_string(run.join("engine.log")).unwrap();

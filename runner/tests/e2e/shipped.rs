@@ -27,7 +27,7 @@ fn baseline_turns_every_event_into_exactly_one_accepted_order() {
     assert_eq!(outcome["mock"]["unmatched_orders"], 0);
     let report = std::fs::read_to_string(dir.path().join("run/report.md")).unwrap();
     assert!(report.contains("PASS"), "{report}");
-    // Issue 23: one line per event and one per TWAP part, every one matched by one POST.
+    // One line per event and one per TWAP part, every one matched by one POST.
     let lines = order_lines(&dir.path().join("run"));
     let events = lines.iter().filter(|l| l.part.is_none()).count();
     let parts = lines.iter().filter(|l| l.part.is_some()).count();

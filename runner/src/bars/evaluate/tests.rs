@@ -511,7 +511,7 @@ fn bucket_quantile_matches_promql_on_the_textbook_example() {
     assert!(bucket_quantile(0.5, vec![(f64::INFINITY, 8.0)]).is_err());
 }
 
-/// Issue 9, case 2: p99 beyond the top finite bound (10 s) is "> 10 s", never
+/// P99 beyond the top finite bound (10 s) is "> 10 s", never
 /// 10 s. Growth 5:90 10:97 +Inf:100; q=0.99 → rank 99 is past le=10 (97).
 #[test]
 fn a_rank_in_the_inf_bucket_is_only_a_lower_bound() {
@@ -584,7 +584,7 @@ slow_seconds_bucket{le=\"+Inf\"} 100
     );
 }
 
-/// Issue 9, case 4: a counter declared by `# TYPE` but never incremented
+/// A counter declared by `# TYPE` but never incremented
 /// (client libraries print only its `# HELP`/`# TYPE` lines) is 0, while a
 /// name never seen is still no data; `or 0` says "absent counts as 0".
 #[test]
@@ -736,7 +736,7 @@ err_total{route=\"/y\"} 0
 wait_seconds 6
 ";
 
-/// Issue 9, case 7: arithmetic between two selectors, paired per series.
+/// Arithmetic between two selectors, paired per series.
 #[test]
 fn arithmetic_pairs_series_per_scrape_or_over_the_window() {
     let s = series(&[
@@ -823,7 +823,7 @@ fn arithmetic_pairs_series_per_scrape_or_over_the_window() {
     assert_eq!(units, ["s", ""]);
 }
 
-/// Issue 9, case 1: an engine that handled only the warm-up blocks must not
+/// An engine that handled only the warm-up blocks must not
 /// pass a latency bar on its warm-up observations. The window opens at the
 /// last warm-up scrape (`block 2`); everything before is left out.
 #[test]

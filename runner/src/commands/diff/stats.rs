@@ -199,7 +199,7 @@ mod tests {
         assert_eq!((moved.p, moved.difference), (0.0, 1.0));
     }
 
-    /// Issue 23: two sides constant only because they were read inside histogram buckets
+    /// Two sides constant only because they were read inside histogram buckets
     /// get no zero-width interval and no extreme p-value.
     #[test]
     fn quantized_sides_are_never_surer_than_their_buckets() {

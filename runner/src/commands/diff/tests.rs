@@ -541,7 +541,7 @@ fn bucketed(n: usize, p50: f64, bucket: Bucket) -> Vec<Outcome> {
         .collect()
 }
 
-/// Issue 23: interpolated readings constant within each side that differ by less than a
+/// Interpolated readings constant within each side that differ by less than a
 /// bucket are not a change, however many runs agree.
 #[test]
 fn bucketed_readings_closer_than_a_bucket_are_not_flagged() {
@@ -566,7 +566,7 @@ fn bucketed_readings_closer_than_a_bucket_are_not_flagged() {
     assert!(json.contains("\"bucket_width\": 0.25"), "{json}");
 }
 
-/// Issue 23: sides that are constant because they were quantized give no zero-width
+/// Sides that are constant because they were quantized give no zero-width
 /// interval and no extreme p-value; a large move two runs a side cannot settle is said to be
 /// not significant, never unchanged.
 #[test]
