@@ -38,7 +38,7 @@ async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = format!("127.0.0.1:{}", free_port());
     let ws_url = chain.url.replace("http://", "ws://");
-    let mut engine = start_engine(
+    let engine = start_engine(
         dir.path(),
         &ws_url,
         &orderbook,
@@ -220,21 +220,14 @@ async fn posts_each_order_once_and_stops_on_sigterm(dispatch: &str) {
     };
     assert!(log().contains(&format!("dispatch={mode}")), "{}", log());
 
-    // SIGTERM: exit 0, promptly.
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(engine.0.id()).expect("pid fits"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal the engine");
+    // SIGTERM: exit 0, promptly (the guard waits a bounded grace, then SIGKILLs).
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = engine.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "engine ignored SIGTERM:\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = engine.stop().expect("the engine is reaped");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "engine ignored SIGTERM:\n{}",
+        log()
+    );
     assert!(status.success(), "exit status {status}:\n{}", log());
 }
 

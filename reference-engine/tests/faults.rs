@@ -202,7 +202,7 @@ async fn restart(persist: bool) {
     rig.probe.wait_for(&processed(), 1.0, &log).await;
     assert_eq!(rig.ethflow_posts().len(), 1);
 
-    drop(engine); // SIGKILL
+    engine.stop_with(nix::sys::signal::Signal::SIGKILL);
     rig.send_ethflow(2).await;
     rig.chain.mine().await;
     rig.chain.mine().await;

@@ -9,9 +9,7 @@
 // Each test crate uses a different part of this module.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +21,7 @@ use axum::Json;
 use cowprotocol::{
     CoWSwapEthFlow, EthFlowOrderData, COMPOSABLE_COW, EMPTY_APP_DATA_HASH, ETH_FLOW_PRODUCTION,
 };
+use runner::process::ChildGuard;
 use runner::Snapshot;
 use serde_json::{json, Value};
 
@@ -31,37 +30,19 @@ pub const WETH: Address = address!("fFf9976782d46CC05630D1f6eBAb18b2324d6B14");
 pub const BUY_TOKEN: Address = address!("0625aFB445C3B6B7B929342a04A22599fd5dBB59");
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Kills and reaps a child on drop.
-pub struct Killed(pub Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Anvil as the runner finds it (`$ANVIL`, PATH, `~/.foundry/bin`, the workspace's npm
+/// install), or a failure naming the fix.
 pub fn anvil_path() -> PathBuf {
-    let path = std::env::var_os("ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            workspace().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-        });
-    assert!(
-        path.exists(),
-        "anvil not found at {}: run `npm install` in the workspace root or set ANVIL",
-        path.display()
-    );
-    path
+    runner::chain::find_anvil(None).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
+    runner::chain::free_port().expect("an ephemeral loopback port")
 }
 
 pub struct Chain {
@@ -239,14 +220,15 @@ pub async fn start_orderbook(book: Orderbook) -> String {
 }
 
 /// Start the engine with its config in `dir` and its state in `dir/state`, appending to
-/// `dir/engine.log` (a restarted engine keeps the log), with `env` on top of a 1 ms event cost.
+/// `dir/engine.log` (a restarted engine keeps the log), with `env` on top of a 1 ms event cost,
+/// owned by the runner's own guard (SIGTERM on drop; [`ChildGuard::stop_with`] for a crash).
 pub fn start_engine(
     dir: &Path,
     ws_url: &str,
     orderbook: &str,
     metrics: &str,
     env: &[(&str, &str)],
-) -> Killed {
+) -> ChildGuard {
     let config = format!(
         "[engine]\nstate_dir = \"{state}\"\nlog_level = \"info,reference_engine=debug\"\n\n\
          [engine.metrics]\nenabled = true\nbind_addr = \"{metrics}\"\n\n\
@@ -256,22 +238,19 @@ pub fn start_engine(
     );
     let path = dir.join("engine.toml");
     std::fs::write(&path, config).expect("write config");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("engine.log"))
-        .expect("log file");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_reference-engine"));
-    command
-        .arg("--config")
-        .arg(&path)
-        .env("REFERENCE_PER_EVENT_COST", "1ms")
-        .stdout(Stdio::null())
-        .stderr(log);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    Killed(command.spawn().expect("spawn engine"))
+    let env: Vec<(String, String)> = [("REFERENCE_PER_EVENT_COST", "1ms")]
+        .iter()
+        .chain(env)
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    ChildGuard::spawn(
+        "reference engine",
+        Path::new(env!("CARGO_BIN_EXE_reference-engine")),
+        &["--config".to_owned(), path.display().to_string()],
+        &env,
+        &dir.join("engine.log"),
+    )
+    .expect("spawn engine")
 }
 
 /// One series of the engine's `/metrics`: a name and its exact label set.
@@ -446,7 +425,7 @@ impl Rig {
     }
 
     /// Start the engine on `ws_url` with `env`.
-    pub fn engine(&self, ws_url: &str, env: &[(&str, &str)]) -> Killed {
+    pub fn engine(&self, ws_url: &str, env: &[(&str, &str)]) -> ChildGuard {
         start_engine(
             self.dir.path(),
             ws_url,

@@ -18,15 +18,14 @@ pub fn project_root() -> PathBuf {
         .to_owned()
 }
 
-/// Fails loudly (never skips) when Anvil is not installed.
-pub fn require_anvil() {
-    let npm = project_root().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    let found = std::env::var_os("ANVIL").is_some() || npm.exists();
-    assert!(
-        found,
-        "anvil is missing: run `npm ci` in {} (installs @foundry-rs/anvil-linux-amd64@1.7.1)",
-        project_root().display()
-    );
+/// Anvil as the runner finds it; fails loudly (never skips) when it is not installed.
+pub fn require_anvil() -> PathBuf {
+    runner::chain::find_anvil(None).unwrap_or_else(|e| {
+        panic!(
+            "{e}: run `npm ci` in {} (installs @foundry-rs/anvil-linux-amd64@1.7.1)",
+            project_root().display()
+        )
+    })
 }
 
 /// Writes `body` as `<dir>/<name>` and returns its path.

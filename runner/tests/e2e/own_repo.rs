@@ -24,14 +24,6 @@ fn installed_runner(root: &Path) -> PathBuf {
     runner
 }
 
-fn anvil_binary() -> PathBuf {
-    std::env::var_os("ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            project_root().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-        })
-}
-
 fn require_python() {
     let found = Command::new("python3")
         .arg("--version")
@@ -57,7 +49,7 @@ fn run_in(repo: &Path, runner: &Path, scenario: &str) -> std::process::Output {
         .current_dir(repo)
         .env_remove("COW_FIXTURES")
         .env_remove("COWLOAD_REFERENCE_ENGINE")
-        .env("ANVIL", anvil_binary())
+        .env("ANVIL", require_anvil())
         .output()
         .unwrap()
 }
