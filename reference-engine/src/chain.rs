@@ -181,6 +181,17 @@ impl Rpc {
         Ok(BlockRef::from_header(&block.header))
     }
 
+    /// The node's head number.
+    pub async fn block_number(&self) -> anyhow::Result<u64> {
+        let result = self.provider().get_block_number().await;
+        telemetry::chain_request(
+            self.chain_id,
+            "eth_blockNumber",
+            if result.is_ok() { "ok" } else { "err" },
+        );
+        Ok(result?)
+    }
+
     /// Subscribe to new heads (counted as `eth_subscribe`).
     pub async fn subscribe_heads(&self) -> Result<Subscription<Header>, TransportError> {
         let subscribed = self

@@ -32,6 +32,10 @@ pub const ENV_PERSIST_CURSOR: &str = "REFERENCE_PERSIST_CURSOR";
 pub const ENV_REORG_AWARE: &str = "REFERENCE_REORG_AWARE";
 /// Environment variable overriding `[reference] confirmations`.
 pub const ENV_CONFIRMATIONS: &str = "REFERENCE_CONFIRMATIONS";
+/// Environment variable overriding `[reference] stall_timeout`.
+pub const ENV_STALL_TIMEOUT: &str = "REFERENCE_STALL_TIMEOUT";
+/// Environment variable overriding `[reference] stall_check`.
+pub const ENV_STALL_CHECK: &str = "REFERENCE_STALL_CHECK";
 
 /// Upper bound on `confirmations`: deeper waits make every order minutes late at 12 s blocks.
 const MAX_CONFIRMATIONS: u64 = 64;
@@ -144,6 +148,13 @@ pub struct ReferenceSettings {
     /// default, because the bundled scenarios' latency bars and known answers assume an engine
     /// that acts in the event's own block; a reorg scenario sets it to its depth.
     pub confirmations: u64,
+    /// How long the head stream may stay silent before the engine looks into it (0: never).
+    pub stall_timeout: Duration,
+    /// On a silent stream, ask the node for its head: a chain that has not moved is waited
+    /// for, a chain that has means the stream is dead and is re-opened (with backfill). Off:
+    /// exit, as a watchdog that takes silence for death does, which turns a stalled chain or
+    /// a frozen engine into an outage.
+    pub stall_check: bool,
 }
 
 impl Default for ReferenceSettings {
@@ -156,6 +167,8 @@ impl Default for ReferenceSettings {
             persist_cursor: true,
             reorg_aware: true,
             confirmations: 0,
+            stall_timeout: Duration::from_secs(30),
+            stall_check: true,
         }
     }
 }
@@ -199,6 +212,8 @@ struct RawReference {
     persist_cursor: Option<bool>,
     reorg_aware: Option<bool>,
     confirmations: Option<i64>,
+    stall_timeout: Option<String>,
+    stall_check: Option<bool>,
 }
 
 fn default_true() -> bool {
@@ -357,6 +372,14 @@ fn resolve_reference(
         })?;
         out.confirmations = check_confirmations(ENV_CONFIRMATIONS, n)?;
     }
+    if let Some(v) = raw.stall_timeout {
+        out.stall_timeout = parse_cost("reference.stall_timeout", &v)?;
+    }
+    if let Some(v) = env(ENV_STALL_TIMEOUT) {
+        out.stall_timeout = parse_cost(ENV_STALL_TIMEOUT, v.trim())?;
+    }
+    out.stall_check =
+        resolve_flag(raw.stall_check, env, ENV_STALL_CHECK)?.unwrap_or(out.stall_check);
     Ok(out)
 }
 
@@ -497,10 +520,14 @@ mod tests {
         let s = parse(&rendered, no_env).expect("rendered template is valid");
         assert_eq!(s.reference.dispatch, Dispatch::Sequential);
         assert_eq!(s.reference.concurrency, 8);
+        // The template's one departure from the defaults: a stall timeout of five block times
+        // at the shipped scenarios' 1 s blocks.
         assert_eq!(
             s.reference,
-            ReferenceSettings::default(),
-            "template = defaults"
+            ReferenceSettings {
+                stall_timeout: Duration::from_secs(5),
+                ..ReferenceSettings::default()
+            },
         );
         assert_eq!(s.chains[0].chain_id, 11_155_111);
     }
@@ -562,18 +589,21 @@ mod tests {
         assert_eq!(on.confirmations, 0);
 
         let table = format!(
-            "{BASE}\n[reference]\nreconnect_backfill = false\npersist_cursor = false\nreorg_aware = false\nconfirmations = 3\n"
+            "{BASE}\n[reference]\nreconnect_backfill = false\npersist_cursor = false\nreorg_aware = false\nconfirmations = 3\nstall_check = false\n"
         );
         let off = parse(&table, no_env).expect("valid").reference;
-        assert!(!off.reconnect_backfill && !off.persist_cursor && !off.reorg_aware);
+        assert!(
+            !off.reconnect_backfill && !off.persist_cursor && !off.reorg_aware && !off.stall_check
+        );
         assert_eq!(off.confirmations, 3);
 
         // (environment variable, value) → the knob it turns, read back from the settings.
         type Read = fn(&ReferenceSettings) -> bool;
-        let cases: [(&str, Read); 3] = [
+        let cases: [(&str, Read); 4] = [
             (ENV_RECONNECT_BACKFILL, |r| r.reconnect_backfill),
             (ENV_PERSIST_CURSOR, |r| r.persist_cursor),
             (ENV_REORG_AWARE, |r| r.reorg_aware),
+            (ENV_STALL_CHECK, |r| r.stall_check),
         ];
         for (var, read) in cases {
             let env_off = parse(BASE, |n| (n == var).then(|| " false ".to_owned())).expect("valid");
@@ -584,6 +614,13 @@ mod tests {
         let deep =
             parse(BASE, |n| (n == ENV_CONFIRMATIONS).then(|| "2".to_owned())).expect("valid");
         assert_eq!(deep.reference.confirmations, 2);
+        let quick =
+            parse(BASE, |n| (n == ENV_STALL_TIMEOUT).then(|| "3s".to_owned())).expect("valid");
+        assert_eq!(quick.reference.stall_timeout, Duration::from_secs(3));
+        assert_eq!(
+            parse(BASE, no_env).expect("valid").reference.stall_timeout,
+            Duration::from_secs(30)
+        );
     }
 
     #[test]
@@ -663,6 +700,11 @@ mod tests {
                 BASE.to_owned(),
                 Some((ENV_CONCURRENCY, "many")),
                 ENV_CONCURRENCY,
+            ),
+            (
+                BASE.to_owned(),
+                Some((ENV_STALL_TIMEOUT, "soon")),
+                ENV_STALL_TIMEOUT,
             ),
             (
                 BASE.to_owned(),

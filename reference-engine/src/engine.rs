@@ -80,12 +80,15 @@ pub async fn run_chain(
         backfill: knobs.reconnect_backfill,
         reorg_aware: knobs.reorg_aware,
         confirmations: knobs.confirmations,
+        stall_timeout: knobs.stall_timeout,
+        stall_check: knobs.stall_check,
     };
     let heads = tokio::spawn(follow_heads(rpc, tx, follow_knobs, resume));
     tracing::info!(chain_id = chain.chain_id, dispatch = ?knobs.dispatch, per_event_cost = ?knobs.per_event_cost,
         concurrency = knobs.concurrency, reconnect_backfill = knobs.reconnect_backfill,
         persist_cursor = knobs.persist_cursor, reorg_aware = knobs.reorg_aware,
-        confirmations = knobs.confirmations, resume_after = ?resume.map(|r| r.block), "engine ready");
+        confirmations = knobs.confirmations, stall_timeout = ?knobs.stall_timeout,
+        stall_check = knobs.stall_check, resume_after = ?resume.map(|r| r.block), "engine ready");
     let mut processor = Processor::new(ctx, knobs, store);
     if let Some(snapshot) = restored.snapshot {
         processor.restore(snapshot);

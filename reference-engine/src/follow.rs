@@ -60,6 +60,10 @@ pub struct Knobs {
     pub reorg_aware: bool,
     /// Depth a block must reach before a reorg-aware follower hands it out.
     pub confirmations: u64,
+    /// Silence of the head stream that makes the follower look into it (zero: never).
+    pub stall_timeout: Duration,
+    /// Ask the node on silence (wait for a stalled chain, re-open a dead stream); off: exit.
+    pub stall_check: bool,
 }
 
 /// Where a restarted engine left off: the last block it fully handled.
@@ -246,6 +250,11 @@ impl Planner {
         })
     }
 
+    /// The highest head number received so far.
+    pub fn last_seen(&self) -> Option<u64> {
+        self.last_seen
+    }
+
     /// The hash handed out at `number`, if still kept: the walk back compares against it.
     pub fn handed_hash(&self, number: u64) -> Option<B256> {
         self.handed.get(&number).copied()
@@ -320,8 +329,30 @@ async fn subscribe_and_forward(
         Err(err) => return Forwarded::StreamEnded(err.to_string()),
     };
     tracing::info!(chain_id = rpc.chain_id(), "subscribed to new heads");
+    let timeout = planner.knobs.stall_timeout;
+    let mut heard_at = Instant::now();
     loop {
-        let header = match sub.recv().await {
+        let received = if timeout.is_zero() {
+            sub.recv().await
+        } else {
+            tokio::select! {
+                // The deadline is checked before the stream, as a watchdog timer is: after a
+                // freeze it fires even when heads are already queued.
+                biased;
+                () = tokio::time::sleep_until((heard_at + timeout).into()) => {
+                    match on_silence(rpc, planner, timeout).await {
+                        Silence::Wait => {
+                            heard_at = Instant::now();
+                            continue;
+                        }
+                        Silence::StreamDead(why) => return Forwarded::StreamEnded(why),
+                    }
+                }
+                received = sub.recv() => received,
+            }
+        };
+        heard_at = Instant::now();
+        let header = match received {
             Ok(header) => header,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(
@@ -341,6 +372,57 @@ async fn subscribe_and_forward(
             return Forwarded::ReceiverGone;
         }
     }
+}
+
+/// What a silent head stream means.
+enum Silence {
+    /// The chain has not moved (or the node cannot say): keep listening.
+    Wait,
+    /// The chain moved without the stream: re-open it.
+    StreamDead(String),
+}
+
+/// The head stream has been silent for `timeout`: with `stall_check`, ask the node whether
+/// the chain moved; without, exit as a naive watchdog does.
+async fn on_silence(rpc: &Rpc, planner: &Planner, timeout: Duration) -> Silence {
+    let chain = rpc.chain_id();
+    if !planner.knobs.stall_check {
+        tracing::error!(
+            chain_id = chain,
+            ?timeout,
+            "no new head within the stall timeout; exiting (stall_check off)"
+        );
+        std::process::exit(3);
+    }
+    let seen = planner.last_seen().unwrap_or(0);
+    let cause = match rpc.block_number().await {
+        Ok(head) if head > seen => {
+            tracing::warn!(
+                chain_id = chain,
+                ?timeout,
+                seen,
+                head,
+                "head stream silent while the chain moved on; re-opening it"
+            );
+            metrics::counter!(telemetry::STREAM_SILENCES, "chain_id" => chain.to_string(), "cause" => "stream").increment(1);
+            return Silence::StreamDead(format!(
+                "silent for {timeout:?} while the chain moved from {seen} to {head}"
+            ));
+        }
+        Ok(_) => "chain",
+        Err(err) => {
+            tracing::warn!(chain_id = chain, %err, "head stream silent and the node does not say its head; waiting");
+            return Silence::Wait;
+        }
+    };
+    tracing::info!(
+        chain_id = chain,
+        ?timeout,
+        seen,
+        "the chain has not moved; waiting for it"
+    );
+    metrics::counter!(telemetry::STREAM_SILENCES, "chain_id" => chain.to_string(), "cause" => cause).increment(1);
+    Silence::Wait
 }
 
 /// Count what a head changed and act on a replaced head. False when the receiver is gone.
@@ -445,6 +527,8 @@ mod tests {
         backfill: true,
         reorg_aware: true,
         confirmations: 1,
+        stall_timeout: Duration::ZERO,
+        stall_check: true,
     };
 
     /// Block `n` of chain `fork` (0 = the original chain).
@@ -519,7 +603,7 @@ mod tests {
             let knobs = Knobs {
                 backfill,
                 reorg_aware: false,
-                confirmations: 0,
+                ..AWARE
             };
             let mut p = Planner::new(knobs, None);
             let (t0, t1) = (Instant::now(), Instant::now() + Duration::from_secs(3));

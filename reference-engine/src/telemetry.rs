@@ -51,6 +51,9 @@ pub const BACKFILLED_BLOCKS: &str = "reference_backfilled_blocks_total";
 /// Reference-only: blocks the head stream skipped that were never handled (backfill off, or a
 /// gap beyond the bound): their events are lost.
 pub const SKIPPED_BLOCKS: &str = "reference_skipped_blocks_total";
+/// Reference-only: times the head stream was silent for `stall_timeout`, by what the chain said
+/// then (`cause`: `chain`, it had not moved; `stream`, it had, so the stream was re-opened).
+pub const STREAM_SILENCES: &str = "reference_stream_silences_total";
 /// Reference-only: reorgs found below the handled cursor (deeper than `confirmations`).
 pub const REORGS: &str = "reference_reorgs_total";
 /// Reference-only: the block a restarted engine resumed at (cursor + 1); 0 after a fresh start.
@@ -85,11 +88,12 @@ pub const ERROR_KINDS: [&str; 6] = [
 pub const SUBMIT_OUTCOMES: [&str; 4] = ["accepted", "duplicate", "retry", "rejected"];
 
 /// `method` values of [`CHAIN_REQUEST`].
-pub const CHAIN_METHODS: [&str; 4] = [
+pub const CHAIN_METHODS: [&str; 5] = [
     "eth_subscribe",
     "eth_getLogs",
     "eth_call",
     "eth_getBlockByNumber",
+    "eth_blockNumber",
 ];
 
 /// `outcome` values of [`CHAIN_REQUEST`]: `revert` is an `eth_call` the node answered with a

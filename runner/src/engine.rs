@@ -90,6 +90,8 @@ pub enum EngineError {
 pub struct Engine {
     /// `None` only while an `engine_restart` fault holds it down.
     guard: Option<ChildGuard>,
+    /// Frozen by an `engine_pause` fault (SIGSTOP) until it is continued.
+    paused: bool,
     /// How it was started, to start it again the same way.
     launch: Launch,
     /// PIDs of every process started for this run, the first one first.
@@ -132,9 +134,37 @@ impl Engine {
         crate::process::log_tail(&self.launch.log_path, lines)
     }
 
-    /// Whether an `engine_restart` fault holds the engine down.
+    /// Whether a fault holds the engine down (stopped by `engine_restart`, or frozen by
+    /// `engine_pause`): nothing to scrape then.
     pub fn is_down(&self) -> bool {
-        self.guard.is_none()
+        self.guard.is_none() || self.paused
+    }
+
+    /// Freezes the engine for `engine_pause`: SIGSTOP to its process group. Returns what
+    /// was done.
+    pub fn pause(&mut self) -> String {
+        let Some(guard) = self.guard.as_ref() else {
+            return "no engine running to pause".to_owned();
+        };
+        match guard.signal(nix::sys::signal::Signal::SIGSTOP) {
+            Ok(()) => {
+                self.paused = true;
+                format!("SIGSTOP to pid {}", guard.pid())
+            }
+            Err(e) => format!("could not stop pid {}: {e}", guard.pid()),
+        }
+    }
+
+    /// Lets a paused engine run on: SIGCONT to its process group.
+    pub fn resume(&mut self) -> String {
+        let Some(guard) = self.guard.as_ref().filter(|_| self.paused) else {
+            return "no paused engine to continue".to_owned();
+        };
+        self.paused = false;
+        match guard.signal(nix::sys::signal::Signal::SIGCONT) {
+            Ok(()) => format!("SIGCONT to pid {}", guard.pid()),
+            Err(e) => format!("could not continue pid {}: {e}", guard.pid()),
+        }
     }
 
     /// Stops the engine for a fault: `signal` to its process group (SIGKILL:
@@ -265,6 +295,7 @@ pub async fn start(
     let mut engine = Engine {
         pids: vec![guard.pid()],
         guard: Some(guard),
+        paused: false,
         launch: Launch {
             env,
             log_path: log_path.clone(),

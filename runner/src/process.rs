@@ -148,6 +148,14 @@ impl ChildGuard {
         log_tail(&self.log_path, lines)
     }
 
+    /// Sends `signal` to the child's process group (SIGSTOP and SIGCONT for a pause).
+    pub fn signal(&self, signal: Signal) -> nix::Result<()> {
+        if self.child.is_none() {
+            return Ok(());
+        }
+        killpg(Pid::from_raw(self.pgid), signal)
+    }
+
     /// Ends the child: SIGTERM to its group, a bounded wait, then SIGKILL. Returns
     /// its exit status when it could be reaped.
     pub fn stop(mut self) -> Option<ExitStatus> {
@@ -174,6 +182,9 @@ impl ChildGuard {
             return Some(status);
         }
         let _ = killpg(group, signal);
+        // A stopped group (a pause the run did not live to end) acts on SIGTERM only once
+        // continued.
+        let _ = killpg(group, Signal::SIGCONT);
         let deadline = Instant::now() + STOP_GRACE;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {

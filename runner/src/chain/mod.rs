@@ -372,6 +372,13 @@ impl Chain {
         Ok(block)
     }
 
+    /// A `chain_pause`: the next block comes `pause` later in chain time too (whole seconds,
+    /// rounded up), as after a real halt.
+    pub fn pause_time(&mut self, pause: std::time::Duration) {
+        let seconds = pause.as_secs() + u64::from(pause.subsec_nanos() > 0);
+        self.next_timestamp += seconds;
+    }
+
     /// Takes the newest `depth` blocks off the chain (`anvil_rollback`): their
     /// transactions are gone (not back in the pool) and the senders' nonces
     /// with them. Anvil tells no subscriber; the proxy does (see `proxy`).

@@ -193,9 +193,12 @@ impl Timeline {
             let record = &mut self.acted[index].record;
             let first = record.blocks.map_or(chain_block, |(first, _)| first);
             record.blocks = Some((first, chain_block));
-            let over = match self.specs[index].lasts {
-                Span::Blocks(n) => blocks >= u64::from(n),
-                Span::Time(t) => since.elapsed() >= t,
+            let spec = &self.specs[index];
+            let over = match (&spec.fault, spec.lasts) {
+                // The pause was the wait before this block: it is over once one is mined.
+                (Fault::ChainPause {}, _) => true,
+                (_, Span::Blocks(n)) => blocks >= u64::from(n),
+                (_, Span::Time(t)) => since.elapsed() >= t,
             };
             if over {
                 let result = self.end(index, engine.as_deref_mut());
@@ -326,6 +329,14 @@ impl Timeline {
                 self.proxy.set_rpc(Some(RpcFault::StaleHead { behind }));
                 format!("serving eth_blockNumber and newHeads {behind} block(s) behind")
             }
+            Fault::EnginePause {} => match engine {
+                Some(engine) => engine.pause(),
+                None => "no engine to pause".to_owned(),
+            },
+            Fault::ChainPause {} => format!(
+                "no block for {} (load block {} is the first after it)",
+                spec.lasts, spec.at
+            ),
             Fault::Reorg { events } => format!(
                 "mining {} that a reorg replaces in the next slot ({})",
                 spec.lasts,
@@ -358,6 +369,11 @@ impl Timeline {
                 Ok("the RPC proxy answers again".to_owned())
             }
             Fault::Reorg { .. } => Ok("the reorg follows in the next block slot".to_owned()),
+            Fault::EnginePause {} => Ok(match engine {
+                Some(engine) => engine.resume(),
+                None => "no engine to continue".to_owned(),
+            }),
+            Fault::ChainPause {} => Ok("mining goes on at the block time".to_owned()),
             Fault::RpcErrors { .. } | Fault::RpcLatency { .. } | Fault::StaleHead { .. } => {
                 let errors = self.proxy.rpc_errors_sent.load(Ordering::Relaxed);
                 let delayed = self.proxy.rpc_delayed.load(Ordering::Relaxed);

@@ -16,7 +16,7 @@ mod verify;
 
 pub use reorg::Reorg;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use mock_orderbook::OrderKey;
 use serde::Serialize;
 
 use crate::chain::{Chain, ChainError, MinedBlock};
+use crate::scenario::faults::{Fault, FaultSpec};
 use crate::scenario::Plan;
 use crate::shutdown::Cancel;
 use accounts::Accounts;
@@ -191,6 +192,7 @@ pub async fn run(
     let mut clock = Clock::new(plan.scenario.chain.block_time.0);
     let mut delivery = Delivery::default();
     let reorgs = reorg::planned(&plan.scenario.faults);
+    let pauses = chain_pauses(&plan.scenario.faults, plan.scenario.chain.block_time.0);
     let mut recent = reorg::RecentBlocks::new(reorg::deepest(&reorgs));
     // Loaded blocks so far (load and drain), the numbering faults use.
     let mut loaded = 0u32;
@@ -210,6 +212,10 @@ pub async fn run(
             } else {
                 Default::default()
             };
+            if let Some(&pause) = pauses.get(&(loaded + 1)).filter(|_| phase != Phase::Warmup) {
+                clock.hold(pause);
+                chain.pause_time(pause);
+            }
             let mut block = BlockWork {
                 chain: &mut *chain,
                 builder: &mut builder,
@@ -247,6 +253,16 @@ pub async fn run(
     Ok(delivery)
 }
 
+/// The `chain_pause` faults: the loaded block each holds back (the first mined after it), and
+/// for how long.
+fn chain_pauses(faults: &[FaultSpec], block_time: Duration) -> BTreeMap<u32, Duration> {
+    faults
+        .iter()
+        .filter(|f| matches!(f.fault, Fault::ChainPause {}))
+        .map(|f| (f.at, f.lasts.duration(block_time)))
+        .collect()
+}
+
 /// Block slots at a fixed cadence; a late block does not make the next one early.
 struct Clock {
     interval: Duration,
@@ -259,6 +275,12 @@ impl Clock {
             interval,
             next: Instant::now() + interval,
         }
+    }
+
+    /// Moves the next slot `pause` later: the chain mines nothing meanwhile, and the block
+    /// after it is on time, not late.
+    fn hold(&mut self, pause: Duration) {
+        self.next += pause;
     }
 
     /// Waits for the next slot; returns how late we already are, or `None` when cancelled.

@@ -6,6 +6,7 @@ mod common;
 mod diff;
 mod exact_load;
 mod faults;
+mod field;
 mod fixtures;
 mod fork;
 mod known_answer;

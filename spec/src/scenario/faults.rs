@@ -135,6 +135,14 @@ pub enum Fault {
         #[serde(default)]
         events: ReorgEvents,
     },
+    /// The engine's process group is stopped (SIGSTOP) for the fault's length and continued
+    /// (SIGCONT) after: a frozen process (a long GC pause, a suspended VM) that keeps its
+    /// memory and its sockets, unlike a restart. Its metrics are not scraped meanwhile.
+    EnginePause {},
+    /// No block is mined for the fault's length (a duration, or `N blocks`: that many block
+    /// times), as when a sequencer halts or L1 stalls. The load's block `at` is the first block
+    /// after the pause, and mining goes on at the block time from there.
+    ChainPause {},
 }
 
 impl Fault {
@@ -148,6 +156,8 @@ impl Fault {
             Fault::RpcHang {} => FaultKind::RpcHang,
             Fault::StaleHead { .. } => FaultKind::StaleHead,
             Fault::Reorg { .. } => FaultKind::Reorg,
+            Fault::EnginePause {} => FaultKind::EnginePause,
+            Fault::ChainPause {} => FaultKind::ChainPause,
         }
     }
 }
@@ -170,6 +180,10 @@ pub enum FaultKind {
     StaleHead,
     /// [`Fault::Reorg`].
     Reorg,
+    /// [`Fault::EnginePause`].
+    EnginePause,
+    /// [`Fault::ChainPause`].
+    ChainPause,
 }
 
 /// What a `reorg` does with the transactions of the blocks it replaces.
@@ -188,7 +202,8 @@ pub enum ReorgEvents {
 impl FaultKind {
     /// Whether it can keep the engine from reading a block mined just before it began (an
     /// RPC fault, a dropped socket, a stopped engine): such a fault is charged with the
-    /// blocks the engine had not read yet. A reorg replaces its own blocks and nothing else.
+    /// blocks the engine had not read yet. A reorg replaces its own blocks and nothing else;
+    /// a chain that pauses leaves the blocks before it as readable as ever.
     pub fn hinders_reading(self) -> bool {
         match self {
             FaultKind::WsDisconnect
@@ -196,8 +211,9 @@ impl FaultKind {
             | FaultKind::RpcErrors
             | FaultKind::RpcLatency
             | FaultKind::RpcHang
-            | FaultKind::StaleHead => true,
-            FaultKind::Reorg => false,
+            | FaultKind::StaleHead
+            | FaultKind::EnginePause => true,
+            FaultKind::Reorg | FaultKind::ChainPause => false,
         }
     }
 
@@ -211,6 +227,8 @@ impl FaultKind {
             FaultKind::RpcHang => "rpc_hang",
             FaultKind::StaleHead => "stale_head",
             FaultKind::Reorg => "reorg",
+            FaultKind::EnginePause => "engine_pause",
+            FaultKind::ChainPause => "chain_pause",
         }
     }
 }
@@ -234,6 +252,15 @@ pub enum Span {
 }
 
 impl Span {
+    /// How long it lasts at `block_time`: a duration as written, `N blocks` as that many
+    /// block times.
+    pub fn duration(self, block_time: Duration) -> Duration {
+        match self {
+            Span::Blocks(n) => block_time.saturating_mul(n),
+            Span::Time(t) => t,
+        }
+    }
+
     /// The block slots it covers at `block_time`: a duration rounds up,
     /// since the fault ends at the first block mined after it.
     pub fn blocks(self, block_time: Duration) -> u64 {
@@ -304,6 +331,10 @@ impl JsonSchema for Span {
 /// Longest a fault may last, in blocks: a typo's guard, as for the load.
 pub const MAX_FAULT_BLOCKS: u64 = 10_000;
 
+/// Longest a `chain_pause` may hold the chain: minutes are what halts last in practice, and
+/// every wait of a run is bounded.
+pub const MAX_CHAIN_PAUSE: Duration = Duration::from_secs(600);
+
 /// Deepest reorg: the deepest an engine must be ready to undo in practice is a
 /// few blocks (Ethereum finalises after two epochs); 64 leaves room.
 pub const MAX_REORG_DEPTH: u32 = 64;
@@ -327,10 +358,15 @@ pub struct Frame {
     pub order_deadline_blocks: u64,
 }
 
-/// The loaded blocks (1-based, load numbering) a fault covers: its start and last block.
+/// The loaded blocks (1-based, load numbering) a fault covers: its start and last block. A
+/// chain pause covers the one block mined after it; every other fault its `for`.
 pub fn covered(fault: &FaultSpec, block_time: Duration) -> (u64, u64) {
     let start = u64::from(fault.at);
-    (start, start + fault.lasts.blocks(block_time).max(1) - 1)
+    let blocks = match fault.fault {
+        Fault::ChainPause {} => 1,
+        _ => fault.lasts.blocks(block_time).max(1),
+    };
+    (start, start + blocks - 1)
 }
 
 /// Every problem of the list, in entry order, then the overlaps.
@@ -429,7 +465,25 @@ fn kind_fields(
             reorg_depth(index, fault.lasts, frame, fail);
             &[]
         }
-        Fault::WsDisconnect {} | Fault::EngineRestart { .. } | Fault::RpcHang {} => &[],
+        Fault::ChainPause {} => {
+            let pause = fault.lasts.duration(frame.block_time);
+            if pause > MAX_CHAIN_PAUSE {
+                fail(
+                    index,
+                    "for",
+                    format!(
+                        "a chain may pause at most {}, got {}",
+                        humantime::format_duration(MAX_CHAIN_PAUSE),
+                        humantime::format_duration(pause)
+                    ),
+                );
+            }
+            &[]
+        }
+        Fault::WsDisconnect {}
+        | Fault::EngineRestart { .. }
+        | Fault::RpcHang {}
+        | Fault::EnginePause {} => &[],
     };
     for (i, method) in methods.iter().enumerate() {
         if method.trim().is_empty() {
@@ -605,6 +659,27 @@ mod tests {
             Fault::EngineRestart {
                 signal: StopSignal::Kill
             }
+        );
+    }
+
+    /// A chain pause holds the one block after it, whatever its length, so a fault right
+    /// after it does not overlap; its length is bounded.
+    #[test]
+    fn a_chain_pause_covers_the_block_after_it_and_is_bounded() {
+        let pause = |at, lasts| fault(Fault::ChainPause {}, at, lasts);
+        let long = pause(3, Span::Time(Duration::from_secs(30)));
+        assert_eq!(covered(&long, Duration::from_secs(1)), (3, 3));
+        assert_eq!(
+            Span::Blocks(4).duration(Duration::from_millis(500)),
+            Duration::from_secs(2)
+        );
+        let faults = [long, ws(4, Span::Blocks(2))];
+        assert_eq!(check(&faults, &frame()), []);
+        let problems = check(&[pause(3, Span::Time(Duration::from_secs(601)))], &frame());
+        let got: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(
+            got,
+            ["faults[0].for: a chain may pause at most 10m, got 10m 1s"]
         );
     }
 
