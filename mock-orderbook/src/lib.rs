@@ -63,6 +63,9 @@ pub async fn start(config: Config, bind: SocketAddr) -> std::io::Result<MockServ
     let state = MockState::new(config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let truth = state.truth();
+    let control = MockControl {
+        state: state.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -72,6 +75,7 @@ pub async fn start(config: Config, bind: SocketAddr) -> std::io::Result<MockServ
     Ok(MockServer {
         addr,
         truth,
+        control,
         stop: Some(stop),
         task: Some(task),
     })
@@ -82,6 +86,7 @@ pub async fn start(config: Config, bind: SocketAddr) -> std::io::Result<MockServ
 pub struct MockServer {
     addr: SocketAddr,
     truth: Truth,
+    control: MockControl,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -102,6 +107,11 @@ impl MockServer {
         self.truth.clone()
     }
 
+    /// The switches a run's fault timeline flips while the mock serves.
+    pub fn control(&self) -> MockControl {
+        self.control.clone()
+    }
+
     /// Stops accepting connections, lets in-flight requests finish (up to a few seconds),
     /// then ends the server task.
     pub async fn shutdown(mut self) {
@@ -117,6 +127,34 @@ impl MockServer {
                 task.abort();
             }
         }
+    }
+}
+
+/// What a run may change on a serving mock: an orderbook outage.
+#[derive(Clone)]
+pub struct MockControl {
+    state: MockState,
+}
+
+impl MockControl {
+    /// An `orderbook_outage` begins: a `fraction` of order POSTs (seeded draws) are answered
+    /// with `answer`, an errorType or a transport fault as `orderbook.errors` names them, and
+    /// no deadline passes until [`MockControl::end_outage`].
+    pub fn start_outage(&self, answer: &str, fraction: f64, seed: u64) -> Result<(), ConfigError> {
+        let mix = faults::ErrorMix::new(
+            &std::collections::BTreeMap::from([(answer.to_owned(), fraction)]),
+            seed,
+        )?;
+        self.state.set_outage(Some(mix));
+        self.state.truth().hold_deadlines();
+        Ok(())
+    }
+
+    /// The outage ends after chain block `last`: POSTs are answered as configured again, and
+    /// every event and TWAP part still awaiting its order gets its full deadline from `last`.
+    pub fn end_outage(&self, last: u64) {
+        self.state.set_outage(None);
+        self.state.truth().release_deadlines(last);
     }
 }
 

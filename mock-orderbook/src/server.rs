@@ -17,7 +17,7 @@
 //! orders sit in a table whose doubling moves 16 bytes per order ([`Orders`]).
 
 use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
@@ -58,6 +58,8 @@ struct Shared {
     config: Config,
     domain: DomainSeparator,
     mix: ErrorMix,
+    /// An `orderbook_outage` in force: its own mix, drawn before the configured one.
+    outage: RwLock<Option<ErrorMix>>,
     latency: LatencySampler,
     limits: Option<RouteLimits>,
     uids: UidHasher,
@@ -132,6 +134,7 @@ impl MockState {
                 uids: UidHasher::new(&domain),
                 domain,
                 mix: ErrorMix::new(&config.orderbook.errors, config.seed)?,
+                outage: RwLock::new(None),
                 latency: LatencySampler::new(&config.orderbook.latency.runtime(), config.seed),
                 limits: config
                     .orderbook
@@ -148,6 +151,16 @@ impl MockState {
     /// The truth handle shared with the handlers.
     pub fn truth(&self) -> Truth {
         self.shared.truth.clone()
+    }
+
+    /// Starts (`Some`) or ends (`None`) an outage: while it holds, its mix answers order POSTs
+    /// first.
+    pub(crate) fn set_outage(&self, outage: Option<ErrorMix>) {
+        *self
+            .shared
+            .outage
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = outage;
     }
 
     /// The config the state was built from.
@@ -331,7 +344,7 @@ async fn post_order(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let shared = &state.shared;
-    let injected = shared.mix.draw();
+    let injected = shared.draw_injection();
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
@@ -353,10 +366,10 @@ async fn post_order(
             PostOutcome::RateLimited,
             too_many_requests(retry_after, "rate limit of this route exceeded"),
         ),
-        (None, Some(fault)) => (
-            PostOutcome::Injected(fault.clone()),
-            injected_response(fault),
-        ),
+        (None, Some((fault, why))) => {
+            let response = injected_response(&fault, why);
+            (PostOutcome::Injected(fault), response)
+        }
         (None, None) => store(shared, order),
     };
     let slow = matches!(&outcome, PostOutcome::Injected(Fault::SlowResponse));
@@ -374,26 +387,40 @@ async fn post_order(
     response
 }
 
-/// The answer to a POST the error mix picked: a transport fault, or a 400 with the errorType.
-fn injected_response(fault: &Fault) -> Response {
-    const WHY: &str = "injected by the mock orderbook's error mix";
+impl Shared {
+    /// The fault to answer a POST with, and why: an outage in force draws first; the
+    /// configured error mix draws for the POSTs it lets through.
+    fn draw_injection(&self) -> Option<(Fault, &'static str)> {
+        let outage = self.outage.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(fault) = outage.as_ref().and_then(ErrorMix::draw) {
+            return Some((fault.clone(), "injected by an orderbook_outage fault"));
+        }
+        drop(outage);
+        self.mix
+            .draw()
+            .map(|fault| (fault.clone(), "injected by the mock orderbook's error mix"))
+    }
+}
+
+/// The answer to a POST an error mix picked: a transport fault, or a 400 with the errorType.
+fn injected_response(fault: &Fault, why: &str) -> Response {
     match fault {
-        Fault::Http429 => too_many_requests(1, WHY),
+        Fault::Http429 => too_many_requests(1, why),
         Fault::Http500 => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
-            WHY,
+            why,
         )
         .into_response(),
-        Fault::Http503 => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", WHY)
+        Fault::Http503 => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", why)
             .into_response(),
         Fault::ConnectionReset => connection_reset(),
         // Held by the caller for `Config::slow_response` before it is sent.
         Fault::SlowResponse => {
-            ApiError::new(StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout", WHY).into_response()
+            ApiError::new(StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout", why).into_response()
         }
         Fault::Rejected(error_type) => {
-            ApiError::bad_request(error_type.as_str(), WHY).into_response()
+            ApiError::bad_request(error_type.as_str(), why).into_response()
         }
     }
 }

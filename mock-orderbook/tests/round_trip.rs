@@ -180,3 +180,36 @@ async fn injected_connection_reset_reaches_the_client_as_a_transport_error() -> 
     server.shutdown().await;
     Ok(())
 }
+
+/// An outage answers every order POST with its answer, in the orderbook's error shape, counts
+/// it by that name, and ends when told.
+#[tokio::test]
+async fn an_outage_answers_every_post_until_it_ends() -> anyhow::Result<()> {
+    let server = mock_orderbook::start(Config::default(), "127.0.0.1:0".parse()?).await?;
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let post = || {
+        client
+            .post(format!("{}/api/v1/orders", server.url()))
+            .json(&order())
+            .send()
+    };
+    server.control().start_outage("QuoteNotFound", 1.0, 7)?;
+    for _ in 0..3 {
+        let resp = post().await?;
+        assert_eq!(resp.status(), 400);
+        let body: Value = resp.json().await?;
+        assert_eq!(body["errorType"], "QuoteNotFound");
+        assert!(body["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("orderbook_outage")));
+    }
+    assert!(server.control().start_outage("Http504", 1.0, 7).is_err());
+    server.control().end_outage(0);
+    assert_eq!(post().await?.status(), 201);
+    let truth = server.truth();
+    truth.set_head(1);
+    let stats: Stats = truth.stats();
+    assert_eq!(stats.orders_received["unmatched"]["QuoteNotFound"], 3);
+    assert_eq!(stats.orders_received["unmatched"]["accepted"], 1);
+    Ok(())
+}

@@ -36,6 +36,8 @@ pub const ENV_CONFIRMATIONS: &str = "REFERENCE_CONFIRMATIONS";
 pub const ENV_STALL_TIMEOUT: &str = "REFERENCE_STALL_TIMEOUT";
 /// Environment variable overriding `[reference] stall_check`.
 pub const ENV_STALL_CHECK: &str = "REFERENCE_STALL_CHECK";
+/// Environment variable overriding `[reference] retry_recoverable`.
+pub const ENV_RETRY_RECOVERABLE: &str = "REFERENCE_RETRY_RECOVERABLE";
 
 /// Upper bound on `confirmations`: deeper waits make every order minutes late at 12 s blocks.
 const MAX_CONFIRMATIONS: u64 = 64;
@@ -155,6 +157,10 @@ pub struct ReferenceSettings {
     /// exit, as a watchdog that takes silence for death does, which turns a stalled chain or
     /// a frozen engine into an outage.
     pub stall_check: bool,
+    /// Post again next block what the orderbook could not take now: no answer, 429, 5xx, or a
+    /// rejection that can clear on its own (`InsufficientBalance`, `QuoteNotFound`…). Off: drop
+    /// the order, as an engine that takes an outage for a verdict does.
+    pub retry_recoverable: bool,
 }
 
 impl Default for ReferenceSettings {
@@ -169,6 +175,7 @@ impl Default for ReferenceSettings {
             confirmations: 0,
             stall_timeout: Duration::from_secs(30),
             stall_check: true,
+            retry_recoverable: true,
         }
     }
 }
@@ -214,6 +221,7 @@ struct RawReference {
     confirmations: Option<i64>,
     stall_timeout: Option<String>,
     stall_check: Option<bool>,
+    retry_recoverable: Option<bool>,
 }
 
 fn default_true() -> bool {
@@ -380,6 +388,8 @@ fn resolve_reference(
     }
     out.stall_check =
         resolve_flag(raw.stall_check, env, ENV_STALL_CHECK)?.unwrap_or(out.stall_check);
+    out.retry_recoverable = resolve_flag(raw.retry_recoverable, env, ENV_RETRY_RECOVERABLE)?
+        .unwrap_or(out.retry_recoverable);
     Ok(out)
 }
 
@@ -589,21 +599,26 @@ mod tests {
         assert_eq!(on.confirmations, 0);
 
         let table = format!(
-            "{BASE}\n[reference]\nreconnect_backfill = false\npersist_cursor = false\nreorg_aware = false\nconfirmations = 3\nstall_check = false\n"
+            "{BASE}\n[reference]\nreconnect_backfill = false\npersist_cursor = false\nreorg_aware = false\nconfirmations = 3\nstall_check = false\nretry_recoverable = false\n"
         );
         let off = parse(&table, no_env).expect("valid").reference;
         assert!(
-            !off.reconnect_backfill && !off.persist_cursor && !off.reorg_aware && !off.stall_check
+            !off.reconnect_backfill
+                && !off.persist_cursor
+                && !off.reorg_aware
+                && !off.stall_check
+                && !off.retry_recoverable
         );
         assert_eq!(off.confirmations, 3);
 
         // (environment variable, value) → the knob it turns, read back from the settings.
         type Read = fn(&ReferenceSettings) -> bool;
-        let cases: [(&str, Read); 4] = [
+        let cases: [(&str, Read); 5] = [
             (ENV_RECONNECT_BACKFILL, |r| r.reconnect_backfill),
             (ENV_PERSIST_CURSOR, |r| r.persist_cursor),
             (ENV_REORG_AWARE, |r| r.reorg_aware),
             (ENV_STALL_CHECK, |r| r.stall_check),
+            (ENV_RETRY_RECOVERABLE, |r| r.retry_recoverable),
         ];
         for (var, read) in cases {
             let env_off = parse(BASE, |n| (n == var).then(|| " false ".to_owned())).expect("valid");

@@ -1,5 +1,6 @@
 //! The orderbook side: post orders and resolve appData documents, and classify the answers the
-//! way shepherd does.
+//! way shepherd does, with the rejections that can clear on their own (a balance topped up, a
+//! quote that comes back) retried as well.
 //!
 //! In: an [`OrderCreation`] or an appData hash. Out: an [`Answer`] that tells the caller whether
 //! the order is done (accepted, duplicate, rejected) or must be tried again next block.
@@ -22,8 +23,8 @@ pub enum Answer {
     Accepted,
     /// `DuplicatedOrder`: the orderbook already has it; treated as submitted.
     Duplicate,
-    /// Try again next block: `InsufficientFee`, `TooManyLimitOrders`, 429, 5xx, an unparseable
-    /// body or no answer at all.
+    /// Try again next block: 429, 5xx, an unparseable body or no answer at all (the orderbook
+    /// is down or busy), or an `errorType` that can clear on its own ([`RECOVERABLE`]).
     Retry(String),
     /// Any other `errorType`: the order is dropped.
     Rejected(String),
@@ -63,16 +64,29 @@ struct AppDataBody {
     full_app_data: String,
 }
 
+/// `errorType`s that say "not now" rather than "never": the fee, the owner's balance or
+/// allowance, the quote or the owner's number of open orders can change by the next block.
+pub const RECOVERABLE: [OrderbookApiErrorType; 5] = [
+    OrderbookApiErrorType::InsufficientFee,
+    OrderbookApiErrorType::TooManyLimitOrders,
+    OrderbookApiErrorType::QuoteNotFound,
+    OrderbookApiErrorType::InsufficientBalance,
+    OrderbookApiErrorType::InsufficientAllowance,
+];
+
 /// An orderbook API client for one chain.
 #[derive(Clone, Debug)]
 pub struct Orderbook {
     http: reqwest::Client,
     base: String,
+    /// Retry what [`classify`] calls retryable (off: drop it, as an engine that takes an
+    /// outage or a recoverable rejection for a verdict does).
+    retry_recoverable: bool,
 }
 
 impl Orderbook {
     /// A client for the API at `base` (no trailing slash).
-    pub fn new(base: &str) -> anyhow::Result<Self> {
+    pub fn new(base: &str, retry_recoverable: bool) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             // The orderbook is the local mock: never route it through a proxy.
@@ -81,20 +95,28 @@ impl Orderbook {
         Ok(Self {
             http,
             base: base.to_owned(),
+            retry_recoverable,
         })
     }
 
     /// `POST /api/v1/orders`.
     pub async fn post_order(&self, order: &OrderCreation) -> Answer {
         let url = format!("{}/api/v1/orders", self.base);
-        let response = match self.http.post(&url).json(order).send().await {
-            Ok(r) => r,
-            Err(err) => return Answer::Retry(format!("no answer from the orderbook: {err}")),
+        let answer = match self.http.post(&url).json(order).send().await {
+            Err(err) => Answer::Retry(format!("no answer from the orderbook: {err}")),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match response.text().await {
+                    Ok(body) => classify(status, &body),
+                    Err(err) => Answer::Retry(format!("reading the orderbook's answer: {err}")),
+                }
+            }
         };
-        let status = response.status().as_u16();
-        match response.text().await {
-            Ok(body) => classify(status, &body),
-            Err(err) => Answer::Retry(format!("reading the orderbook's answer: {err}")),
+        match answer {
+            Answer::Retry(reason) if !self.retry_recoverable => {
+                Answer::Rejected(format!("{reason} (retry_recoverable off)"))
+            }
+            answer => answer,
         }
     }
 
@@ -123,7 +145,8 @@ impl Orderbook {
     }
 }
 
-/// shepherd's reading of an orderbook answer to `POST /api/v1/orders`.
+/// shepherd's reading of an orderbook answer to `POST /api/v1/orders`, with every
+/// [`RECOVERABLE`] `errorType` retried.
 pub fn classify(status: u16, body: &str) -> Answer {
     if (200..300).contains(&status) {
         return Answer::Accepted;
@@ -138,9 +161,7 @@ pub fn classify(status: u16, body: &str) -> Answer {
         OrderbookApiErrorType::DuplicatedOrder | OrderbookApiErrorType::DuplicateOrder => {
             Answer::Duplicate
         }
-        OrderbookApiErrorType::InsufficientFee | OrderbookApiErrorType::TooManyLimitOrders => {
-            Answer::Retry(error.error_type)
-        }
+        kind if RECOVERABLE.contains(&kind) => Answer::Retry(error.error_type),
         _ => Answer::Rejected(error.error_type),
     }
 }
@@ -171,6 +192,16 @@ mod tests {
                 400,
                 body("TooManyLimitOrders"),
                 Answer::Retry("TooManyLimitOrders".into()),
+            ),
+            (
+                400,
+                body("QuoteNotFound"),
+                Answer::Retry("QuoteNotFound".into()),
+            ),
+            (
+                400,
+                body("InsufficientBalance"),
+                Answer::Retry("InsufficientBalance".into()),
             ),
             (
                 400,

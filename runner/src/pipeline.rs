@@ -209,10 +209,14 @@ impl Stages<'_> {
         end_early: bool,
     ) -> Result<Judged, Box<Judged>> {
         let load_cancel = cancel.child_token();
+        let switches = faults::Switches {
+            proxy: self.proxy.control(),
+            mock: self.mock.control(),
+        };
         let timeline = faults::Timeline::new(
             &self.plan.scenario.faults,
             self.plan.scenario.seed,
-            self.proxy.control(),
+            switches,
         );
         let mut observer = match Observer::new(
             self.plan,

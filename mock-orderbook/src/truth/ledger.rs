@@ -22,6 +22,9 @@ pub(super) struct EventRecord {
     pub(super) kind: EventKind,
     pub(super) exact: Option<ExactOrder>,
     pub(super) block: u64,
+    /// The block its deadline counts from: its own, or the last block of an orderbook outage
+    /// it was still awaiting its order at the end of.
+    pub(super) deadline_from: u64,
     pub(super) mined_at: Instant,
     /// The transaction that emitted it, and the log's index in its block.
     pub(super) tx: B256,
@@ -45,6 +48,9 @@ pub(super) struct EventRecord {
 pub(super) struct PartRecord {
     /// The head when the mock learnt the window was open (the part's deadline counts from it).
     pub(super) open_block: u64,
+    /// The block its deadline counts from: `open_block`, or the last block of an outage it was
+    /// still awaiting its order at the end of.
+    pub(super) deadline_from: u64,
     /// The UID the part requires, when the event fixes it.
     pub(super) uid: Option<OrderUid>,
     pub(super) owed: Owed,
@@ -58,12 +64,15 @@ pub(super) struct Ledger {
     pub(super) posts: u64,
     pub(super) events: Vec<EventRecord>,
     pub(super) by_key: HashMap<OrderKey, Vec<usize>, FastHash>,
-    /// (block, event id) of events neither accepted nor lost.
+    /// (block its deadline counts from, event id) of events neither accepted nor lost.
     pub(super) awaiting: BTreeSet<(u64, usize)>,
     /// (start time, TWAP event id) of each TWAP's next part whose window has not opened.
     pub(super) unopened: BTreeSet<(u64, usize)>,
-    /// (opening block, TWAP event id, part) of parts neither accepted nor missing.
+    /// (block its deadline counts from, TWAP event id, part) of parts neither accepted nor
+    /// missing.
     pub(super) awaiting_parts: BTreeSet<(u64, usize, u64)>,
+    /// An orderbook outage holds every deadline: nothing is judged until it ends.
+    pub(super) deadlines_held: bool,
     /// POSTs whose key matched no event yet, in receipt order per key.
     pub(super) pending: Pending,
     /// kind label → outcome label → POSTs; nested so that counting a POST looks both labels
@@ -109,6 +118,7 @@ impl Ledger {
             awaiting: BTreeSet::new(),
             unopened: BTreeSet::new(),
             awaiting_parts: BTreeSet::new(),
+            deadlines_held: false,
             pending: Pending::default(),
             received,
             unmatched_accepted: 0,
@@ -136,6 +146,7 @@ impl Ledger {
                 kind: event.kind,
                 exact: event.exact,
                 block: event.block,
+                deadline_from: event.block,
                 mined_at: event.mined_at,
                 tx: event.tx_hash,
                 log_index: event.log_index,
@@ -177,6 +188,7 @@ impl Ledger {
         let uid = part_uid(event.exact.as_ref(), schedule, part);
         parts.push(PartRecord {
             open_block: block,
+            deadline_from: block,
             uid,
             owed: Owed::default(),
         });
@@ -224,17 +236,14 @@ impl Ledger {
                 }
             }
         }
-        while let Some(&(block, id, part)) = self.awaiting_parts.first() {
-            if block.saturating_add(self.deadline) >= head {
-                break;
-            }
-            self.awaiting_parts.pop_first();
-            let event = &mut self.events[id];
-            if let Some((_, parts)) = event.twap.as_mut() {
-                parts[part as usize].owed.lost = true;
-            }
-            self.kinds[event.kind].parts.missing += 1;
+        self.finalise_pending(head);
+        if !self.deadlines_held {
+            self.judge_due(head);
         }
+    }
+
+    /// POSTs whose key matched no event by the head after theirs are unmatched for good.
+    fn finalise_pending(&mut self, head: u64) {
         let mut finalised = Vec::new();
         self.pending.retain(|post| {
             let old = post.head < head;
@@ -246,8 +255,23 @@ impl Ledger {
         for outcome in finalised {
             self.count_unmatched(&outcome);
         }
-        while let Some(&(block, id)) = self.awaiting.first() {
-            if block.saturating_add(self.deadline) >= head {
+    }
+
+    /// Every part and event whose deadline lies behind `head` without its order: missing, lost.
+    fn judge_due(&mut self, head: u64) {
+        while let Some(&(from, id, part)) = self.awaiting_parts.first() {
+            if from.saturating_add(self.deadline) >= head {
+                break;
+            }
+            self.awaiting_parts.pop_first();
+            let event = &mut self.events[id];
+            if let Some((_, parts)) = event.twap.as_mut() {
+                parts[part as usize].owed.lost = true;
+            }
+            self.kinds[event.kind].parts.missing += 1;
+        }
+        while let Some(&(from, id)) = self.awaiting.first() {
+            if from.saturating_add(self.deadline) >= head {
                 break;
             }
             self.awaiting.pop_first();
@@ -255,6 +279,34 @@ impl Ledger {
             event.owed.lost = true;
             self.kinds[event.kind].lost += 1;
         }
+    }
+
+    /// An orderbook outage began: no deadline passes until [`Ledger::release_deadlines`].
+    pub(super) fn hold_deadlines(&mut self) {
+        self.deadlines_held = true;
+    }
+
+    /// The outage ended with block `last`: every event and part still awaiting its order has
+    /// its deadline counted again from `last` (one that counts from later keeps its own), then
+    /// what is due at the head is judged.
+    pub(super) fn release_deadlines(&mut self, last: u64) {
+        self.deadlines_held = false;
+        let late: Vec<(u64, usize)> = self.awaiting.range(..(last, 0)).copied().collect();
+        for (from, id) in late {
+            self.awaiting.remove(&(from, id));
+            self.awaiting.insert((last, id));
+            self.events[id].deadline_from = last;
+        }
+        let late: Vec<(u64, usize, u64)> =
+            self.awaiting_parts.range(..(last, 0, 0)).copied().collect();
+        for (from, id, part) in late {
+            self.awaiting_parts.remove(&(from, id, part));
+            self.awaiting_parts.insert((last, id, part));
+            if let Some((_, parts)) = self.events[id].twap.as_mut() {
+                parts[part as usize].deadline_from = last;
+            }
+        }
+        self.judge_due(self.head);
     }
 
     /// Closes the books at the end of a run whose last block is the head. What was due by
@@ -475,7 +527,8 @@ impl Ledger {
                 .or_default() += 1;
         } else {
             counts.parts.matched += 1;
-            self.awaiting_parts.remove(&(record.open_block, id, part));
+            self.awaiting_parts
+                .remove(&(record.deadline_from, id, part));
         }
         if part == 0 && !self.events[id].owed.accepted {
             self.first_acceptance(id, observation);
@@ -494,7 +547,7 @@ impl Ledger {
             .received_at
             .saturating_duration_since(event.mined_at);
         let blocks = observation.head.saturating_sub(event.block);
-        let (lost, block) = (event.owed.lost, event.block);
+        let (lost, from) = (event.owed.lost, event.deadline_from);
         if lost {
             event.owed.reason_counted = true;
         }
@@ -505,7 +558,7 @@ impl Ledger {
             *stats.lost_reasons.entry(LossReason::Late).or_default() += 1;
         } else {
             stats.matched += 1;
-            self.awaiting.remove(&(block, id));
+            self.awaiting.remove(&(from, id));
         }
     }
 
@@ -528,7 +581,7 @@ impl Ledger {
                 (true, false) => stats.matched -= 1,
                 (_, true) => stats.lost -= 1,
                 (false, false) => {
-                    self.awaiting.remove(&(event.block, id));
+                    self.awaiting.remove(&(event.deadline_from, id));
                 }
             }
             let orders = match event.twap.as_mut() {
@@ -541,8 +594,11 @@ impl Ledger {
                             (true, false) => stats.parts.matched -= 1,
                             (_, true) => stats.parts.missing -= 1,
                             (false, false) => {
-                                self.awaiting_parts
-                                    .remove(&(record.open_block, id, part as u64));
+                                self.awaiting_parts.remove(&(
+                                    record.deadline_from,
+                                    id,
+                                    part as u64,
+                                ));
                             }
                         }
                         orders += u64::from(record.owed.accepted);

@@ -34,7 +34,7 @@ impl Ledger {
                     valid_to: schedule.part_valid_to(index),
                 });
                 line.opened_block = Some(part.open_block);
-                line.deadline_block = part.open_block.saturating_add(self.deadline);
+                line.deadline_block = part.deadline_from.saturating_add(self.deadline);
                 each(line);
             }
         }
@@ -76,7 +76,7 @@ impl Ledger {
             owner: event.owner,
             window: None,
             opened_block: None,
-            deadline_block: event.block.saturating_add(self.deadline),
+            deadline_block: event.deadline_from.saturating_add(self.deadline),
             uid,
             outcome,
             reason,

@@ -166,6 +166,18 @@ impl Truth {
         self.shared.head.load(Ordering::Acquire)
     }
 
+    /// An orderbook outage began: no deadline passes until [`Truth::release_deadlines`], so
+    /// nothing is judged lost for what the orderbook would not take.
+    pub fn hold_deadlines(&self) {
+        self.ledger().hold_deadlines();
+    }
+
+    /// The outage ended with chain block `last`: every event and TWAP part still awaiting its
+    /// order gets `order_deadline_blocks` counted from `last`.
+    pub fn release_deadlines(&self, last: u64) {
+        self.ledger().release_deadlines(last);
+    }
+
     /// What became of the events of chain blocks `first..=last` (a fault's
     /// blocks), the duplicates received from `since` until `until` (the next
     /// fault's start, or the end), and the recovery: from `ended` to the first

@@ -606,6 +606,49 @@ fn events_without_orders_are_lost_after_the_deadline_and_late_orders_still_count
     invariant_holds(&s);
 }
 
+/// An orderbook outage judges nothing while it holds; what still awaits its order when it
+/// ends gets the full deadline from the outage's last block, and its line says so.
+#[test]
+fn an_outage_holds_every_deadline_and_restarts_the_unmet_ones_from_its_end() {
+    let truth = Truth::new(2, &[]);
+    let t0 = Instant::now();
+    truth.register(vec![
+        event(EventKind::EthFlow, 5, t0, 1),
+        event(EventKind::EthFlow, 6, t0, 2),
+        event(EventKind::EthFlow, 6, t0, 3),
+    ]);
+    truth.register(vec![twap_event(t0, 4)]);
+    truth.set_head_at(6, 100);
+    truth.hold_deadlines();
+    // Far past every deadline (5 + 2, 6 + 2, part 0's 10 + 2), and nothing is lost.
+    truth.set_head_at(12, 106);
+    let s = truth.stats();
+    assert_eq!(s.events["ethflow"].lost, 0);
+    assert_eq!(parts(&s).2, 0, "no part missing");
+    post(&truth, 1, PostOutcome::Accepted, t0);
+    truth.release_deadlines(12);
+    truth.set_head_at(14, 108);
+    let s = truth.stats();
+    assert_eq!(
+        (s.events["ethflow"].matched, s.events["ethflow"].lost),
+        (1, 0),
+        "12 + 2 is not behind 14"
+    );
+    truth.set_head_at(15, 109);
+    let s = truth.stats();
+    assert_eq!(s.events["ethflow"].lost, 2, "the unmet ones, from 12 + 2");
+    assert_eq!(s.events["twap"].lost, 1);
+    invariant_holds(&s);
+    truth.finish();
+    let mut deadlines = Vec::new();
+    truth.each_order_line(|line| deadlines.push((line.block, line.deadline_block)));
+    assert!(
+        deadlines.contains(&(5, 7)),
+        "matched before the end keeps its own: {deadlines:?}"
+    );
+    assert!(deadlines.contains(&(6, 14)), "{deadlines:?}");
+}
+
 #[test]
 fn posts_before_registration_match_when_the_event_arrives() {
     let truth = Truth::new(3, &[]);

@@ -23,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::chain::proxy::{ProxyControl, RpcFault};
 use crate::engine::{Engine, EngineError};
 use crate::scenario::faults::{Fault, FaultKind, FaultSpec, ReorgEvents, Span, StopSignal};
+use mock_orderbook::MockControl;
 
 /// One fault of the run as it was acted out: its record for the outcome, and what its truth
 /// is judged by but is never written out (wall-clock instants, the block mined before it).
@@ -102,19 +103,26 @@ enum State {
     Done,
 }
 
+/// What the faults act on besides the engine: the engine's RPC proxy and the mock orderbook.
+#[derive(Clone)]
+pub struct Switches {
+    pub proxy: Arc<ProxyControl>,
+    pub mock: MockControl,
+}
+
 /// The faults of one run and where each stands.
 pub struct Timeline {
     specs: Vec<FaultSpec>,
     states: Vec<State>,
     acted: Vec<Acted>,
-    proxy: Arc<ProxyControl>,
+    switches: Switches,
     seed: u64,
 }
 
 impl Timeline {
     /// The timeline of `specs`; `seed` (the scenario's) seeds the draws of
-    /// `rpc_errors` and `rpc_latency`, one stream per fault.
-    pub fn new(specs: &[FaultSpec], seed: u64, proxy: Arc<ProxyControl>) -> Self {
+    /// `rpc_errors`, `rpc_latency` and `orderbook_outage`, one stream per fault.
+    pub fn new(specs: &[FaultSpec], seed: u64, switches: Switches) -> Self {
         let acted = specs
             .iter()
             .enumerate()
@@ -140,7 +148,7 @@ impl Timeline {
             states: specs.iter().map(|_| State::Pending).collect(),
             specs: specs.to_vec(),
             acted,
-            proxy,
+            switches,
             seed,
         }
     }
@@ -201,7 +209,7 @@ impl Timeline {
                 (_, Span::Time(t)) => since.elapsed() >= t,
             };
             if over {
-                let result = self.end(index, engine.as_deref_mut());
+                let result = self.end(index, chain_block, engine.as_deref_mut());
                 let acted = &mut self.acted[index];
                 acted.ended_at = Some(Instant::now());
                 let record = &mut acted.record;
@@ -234,7 +242,7 @@ impl Timeline {
                 let record = &mut self.acted[index].record;
                 record.seconds = Some(since.elapsed().as_secs_f64());
                 if self.specs[index].kind() == FaultKind::WsDisconnect {
-                    self.proxy.allow_ws();
+                    self.switches.proxy.allow_ws();
                 }
                 record
                     .actions
@@ -255,17 +263,17 @@ impl Timeline {
         acted.ended_at = Some(Instant::now());
     }
 
-    /// The proxy control the timeline acts on.
-    pub fn proxy(&self) -> Arc<ProxyControl> {
-        Arc::clone(&self.proxy)
+    /// What the timeline acts on.
+    pub fn switches(&self) -> Switches {
+        self.switches.clone()
     }
 
     fn start(&mut self, index: usize, engine: Option<&mut Engine>) -> String {
         let spec = &self.specs[index];
         match &spec.fault {
             Fault::WsDisconnect {} => {
-                let before = self.proxy.open_sessions();
-                self.proxy.drop_ws();
+                let before = self.switches.proxy.open_sessions();
+                self.switches.proxy.drop_ws();
                 format!("closed {before} WebSocket session(s); refusing new ones")
             }
             Fault::EngineRestart { signal } => {
@@ -283,7 +291,7 @@ impl Timeline {
                 format!("{signal} to pid {pid}: {exit}")
             }
             Fault::RpcHang {} => {
-                self.proxy.set_hang(true);
+                self.switches.proxy.set_hang(true);
                 "the RPC proxy answers nothing (HTTP and WebSocket)".to_owned()
             }
             Fault::RpcErrors {
@@ -298,7 +306,7 @@ impl Timeline {
                     fraction * 100.0,
                     shown_methods(methods)
                 );
-                self.proxy.set_rpc(Some(RpcFault::Errors {
+                self.switches.proxy.set_rpc(Some(RpcFault::Errors {
                     methods: methods.clone(),
                     fraction: *fraction,
                     error: *error,
@@ -318,7 +326,7 @@ impl Timeline {
                     shown_methods(methods),
                     shown.trim_matches('"')
                 );
-                self.proxy.set_rpc(Some(RpcFault::Latency {
+                self.switches.proxy.set_rpc(Some(RpcFault::Latency {
                     methods: methods.clone(),
                     sampler: Box::new(sampler),
                 }));
@@ -326,7 +334,9 @@ impl Timeline {
             }
             Fault::StaleHead { behind } => {
                 let behind = u64::from(*behind);
-                self.proxy.set_rpc(Some(RpcFault::StaleHead { behind }));
+                self.switches
+                    .proxy
+                    .set_rpc(Some(RpcFault::StaleHead { behind }));
                 format!("serving eth_blockNumber and newHeads {behind} block(s) behind")
             }
             Fault::EnginePause {} => match engine {
@@ -337,6 +347,16 @@ impl Timeline {
                 "no block for {} (load block {} is the first after it)",
                 spec.lasts, spec.at
             ),
+            Fault::OrderbookOutage { answer, fraction } => {
+                let seed = self.seed.wrapping_add(FAULT_STREAMS + index as u64);
+                match self.switches.mock.start_outage(answer, *fraction, seed) {
+                    Ok(()) => format!(
+                        "the mock answers {:.0} % of order POSTs with {answer}; no deadline passes meanwhile",
+                        fraction * 100.0
+                    ),
+                    Err(e) => format!("could not start the outage: {e}"),
+                }
+            }
             Fault::Reorg { events } => format!(
                 "mining {} that a reorg replaces in the next slot ({})",
                 spec.lasts,
@@ -348,11 +368,17 @@ impl Timeline {
         }
     }
 
-    fn end(&mut self, index: usize, engine: Option<&mut Engine>) -> Result<String, EngineError> {
+    /// Ends fault `index` after chain block `chain_block` was mined.
+    fn end(
+        &mut self,
+        index: usize,
+        chain_block: u64,
+        engine: Option<&mut Engine>,
+    ) -> Result<String, EngineError> {
         match &self.specs[index].fault {
             Fault::WsDisconnect {} => {
-                self.proxy.allow_ws();
-                let refused = self.proxy.refused();
+                self.switches.proxy.allow_ws();
+                let refused = self.switches.proxy.refused();
                 Ok(format!(
                     "accepting WebSockets again ({refused} connection(s) refused so far)"
                 ))
@@ -365,7 +391,7 @@ impl Timeline {
                 None => Ok("no engine to start".to_owned()),
             },
             Fault::RpcHang {} => {
-                self.proxy.set_hang(false);
+                self.switches.proxy.set_hang(false);
                 Ok("the RPC proxy answers again".to_owned())
             }
             Fault::Reorg { .. } => Ok("the reorg follows in the next block slot".to_owned()),
@@ -374,10 +400,16 @@ impl Timeline {
                 None => "no engine to continue".to_owned(),
             }),
             Fault::ChainPause {} => Ok("mining goes on at the block time".to_owned()),
+            Fault::OrderbookOutage { .. } => {
+                self.switches.mock.end_outage(chain_block);
+                Ok(format!(
+                    "the mock answers as configured again; orders still awaited have their deadline from block {chain_block}"
+                ))
+            }
             Fault::RpcErrors { .. } | Fault::RpcLatency { .. } | Fault::StaleHead { .. } => {
-                let errors = self.proxy.rpc_errors_sent.load(Ordering::Relaxed);
-                let delayed = self.proxy.rpc_delayed.load(Ordering::Relaxed);
-                self.proxy.set_rpc(None);
+                let errors = self.switches.proxy.rpc_errors_sent.load(Ordering::Relaxed);
+                let delayed = self.switches.proxy.rpc_delayed.load(Ordering::Relaxed);
+                self.switches.proxy.set_rpc(None);
                 Ok(format!(
                     "the RPC proxy passes everything through again ({errors} error answer(s), {delayed} delayed request(s) so far)"
                 ))

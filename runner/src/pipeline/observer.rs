@@ -305,7 +305,7 @@ impl FaultDriver {
 
     /// The faults' records; the timeline ends what is still active.
     fn take_records(&mut self) -> Vec<faults::Acted> {
-        let empty = faults::Timeline::new(&[], 0, self.timeline.proxy());
+        let empty = faults::Timeline::new(&[], 0, self.timeline.switches());
         std::mem::replace(&mut self.timeline, empty).finish()
     }
 }
@@ -463,14 +463,15 @@ impl OnBlock for Observer<'_> {
     }
 
     fn before_reorg(&mut self) {
-        self.faults.timeline.proxy().hold_for_reorg();
+        self.faults.timeline.switches().proxy.hold_for_reorg();
     }
 
     async fn on_reorg(&mut self, reorg: &Reorg) {
         self.display.finish();
         self.faults
             .timeline
-            .proxy()
+            .switches()
+            .proxy
             .reorged(reorg.removed_logs.clone());
         if let (ReorgEvents::Drop, Some((first, last))) = (reorg.events, reorg.span()) {
             self.mock.truth().reorg_out(first, last);

@@ -4,12 +4,14 @@
 
 use std::path::Path;
 
+use cowload_spec::{LossReason, OrderLine, OrderOutcome};
 use runner::report::{FaultRecord, Outcome, Status};
 
 use crate::common::*;
 
 /// The implicit first bar of every run with an engine.
 const ENGINE_UP_BAR: &str = "min(cowload_engine_up) == 1";
+const LOST_BAR: &str = "increase(cowload_events_lost_total) == 0";
 
 /// What one run of a field scenario left: its exit code, its stderr and its outcome.
 struct Run {
@@ -18,6 +20,8 @@ struct Run {
     outcome: Outcome,
     /// The engine's log.
     engine_log: String,
+    /// Every owed order, as `orders.jsonl` has it.
+    orders: Vec<OrderLine>,
 }
 
 impl Run {
@@ -37,6 +41,7 @@ impl Run {
             code: output.status.code(),
             outcome: read_outcome(&out),
             engine_log: std::fs::read_to_string(out.join("engine.log")).unwrap_or_default(),
+            orders: order_lines(&out),
             err,
         }
     }
@@ -146,4 +151,79 @@ fn a_watchdog_that_exits_after_a_freeze_fails_on_staying_up() {
     );
     let truth = run.fault().truth.as_ref().expect("the fault's truth");
     assert!(truth.lost + truth.unjudged > 0, "{truth:?}");
+}
+
+#[test]
+fn orders_of_an_orderbook_outage_are_posted_once_it_is_back() {
+    let _machine = shared();
+    let run = Run::of("scenarios/field/orderbook-outage.yaml", &[]);
+    run.assert_passed();
+    let fault = run.fault();
+    let (first, last) = fault.blocks.expect("the fault's blocks");
+    let truth = fault.truth.as_ref().expect("the fault's truth");
+    assert_eq!((truth.events, truth.lost), (16, 0), "{truth:?}");
+    // The outage's events owed their order by its last block + order_deadline_blocks (4).
+    let events: Vec<&OrderLine> = run
+        .orders
+        .iter()
+        .filter(|l| l.part.is_none() && (first..=last).contains(&l.block))
+        .collect();
+    assert_eq!(events.len(), 16);
+    for line in events {
+        assert_eq!(line.deadline_block, last + 4, "{line:?}");
+        assert_eq!(line.outcome, OrderOutcome::Matched, "{line:?}");
+        // The outage ends right after its last block is mined, before the engine posts that
+        // block's orders: every earlier block's were answered 503 first.
+        if line.block < last {
+            assert!(line.requests_total > 1, "answered 503 first: {line:?}");
+        }
+    }
+}
+
+#[test]
+fn an_engine_that_gives_up_on_an_outage_loses_its_orders() {
+    let _machine = shared();
+    let run = Run::of(
+        "scenarios/field/orderbook-outage.yaml",
+        &[("REFERENCE_RETRY_RECOVERABLE", "false")],
+    );
+    run.assert_failed_first_on(LOST_BAR);
+    // Each lost order's last answer was the outage's 503: the engine gave up on a retryable
+    // answer.
+    let lost: Vec<&OrderLine> = run
+        .orders
+        .iter()
+        .filter(|l| l.outcome == OrderOutcome::Lost)
+        .collect();
+    assert!(!lost.is_empty());
+    for line in lost {
+        assert_eq!(line.reason, Some(LossReason::GaveUpOnRetryable), "{line:?}");
+    }
+}
+
+#[test]
+fn a_recoverable_rejection_is_retried_until_the_orderbook_takes_the_order() {
+    let _machine = shared();
+    let run = Run::of("scenarios/field/recoverable-rejection.yaml", &[]);
+    run.assert_passed();
+    let refused = run
+        .mock()
+        .orders_received
+        .values()
+        .map(|by| by.get("InsufficientBalance").copied().unwrap_or(0))
+        .sum::<u64>();
+    assert!(
+        refused >= 16,
+        "every event of the fault was refused at least once: {refused}"
+    );
+    let off = Run::of(
+        "scenarios/field/recoverable-rejection.yaml",
+        &[("REFERENCE_RETRY_RECOVERABLE", "false")],
+    );
+    off.assert_failed_first_on(LOST_BAR);
+    assert!(off
+        .orders
+        .iter()
+        .filter(|l| l.outcome == OrderOutcome::Lost)
+        .all(|l| l.reason == Some(LossReason::Rejected)));
 }

@@ -143,6 +143,23 @@ pub enum Fault {
     /// times), as when a sequencer halts or L1 stalls. The load's block `at` is the first block
     /// after the pause, and mining goes on at the block time from there.
     ChainPause {},
+    /// The mock orderbook answers a `fraction` of order POSTs with `answer` for the fault's
+    /// length, then recovers. No order is judged meanwhile, and every event or TWAP part still
+    /// awaiting its order when the outage ends has its deadline counted again from the
+    /// outage's last block.
+    OrderbookOutage {
+        /// An orderbook errorType (`InsufficientBalance`, `QuoteNotFound`…) or a transport
+        /// fault (`Http503`, `Http429`, `Http500`, `ConnectionReset`, `SlowResponse`), as the
+        /// keys of `orderbook.errors`.
+        answer: String,
+        /// The share of order POSTs answered so (0 to 1; every one by default).
+        #[serde(default = "every_request")]
+        fraction: f64,
+    },
+}
+
+fn every_request() -> f64 {
+    1.0
 }
 
 impl Fault {
@@ -158,6 +175,7 @@ impl Fault {
             Fault::Reorg { .. } => FaultKind::Reorg,
             Fault::EnginePause {} => FaultKind::EnginePause,
             Fault::ChainPause {} => FaultKind::ChainPause,
+            Fault::OrderbookOutage { .. } => FaultKind::OrderbookOutage,
         }
     }
 }
@@ -184,6 +202,8 @@ pub enum FaultKind {
     EnginePause,
     /// [`Fault::ChainPause`].
     ChainPause,
+    /// [`Fault::OrderbookOutage`].
+    OrderbookOutage,
 }
 
 /// What a `reorg` does with the transactions of the blocks it replaces.
@@ -203,7 +223,8 @@ impl FaultKind {
     /// Whether it can keep the engine from reading a block mined just before it began (an
     /// RPC fault, a dropped socket, a stopped engine): such a fault is charged with the
     /// blocks the engine had not read yet. A reorg replaces its own blocks and nothing else;
-    /// a chain that pauses leaves the blocks before it as readable as ever.
+    /// a chain that pauses, or an orderbook that fails, leaves the blocks before it as
+    /// readable as ever (an outage holds every awaiting order's deadline instead).
     pub fn hinders_reading(self) -> bool {
         match self {
             FaultKind::WsDisconnect
@@ -213,7 +234,7 @@ impl FaultKind {
             | FaultKind::RpcHang
             | FaultKind::StaleHead
             | FaultKind::EnginePause => true,
-            FaultKind::Reorg | FaultKind::ChainPause => false,
+            FaultKind::Reorg | FaultKind::ChainPause | FaultKind::OrderbookOutage => false,
         }
     }
 
@@ -229,6 +250,7 @@ impl FaultKind {
             FaultKind::Reorg => "reorg",
             FaultKind::EnginePause => "engine_pause",
             FaultKind::ChainPause => "chain_pause",
+            FaultKind::OrderbookOutage => "orderbook_outage",
         }
     }
 }
@@ -480,6 +502,27 @@ fn kind_fields(
             }
             &[]
         }
+        Fault::OrderbookOutage { answer, fraction } => {
+            if !crate::orderbook::is_known_fault(answer) {
+                fail(
+                    index,
+                    "answer",
+                    format!(
+                        "unknown answer {answer:?}; an errorType ({}) or a transport fault ({})",
+                        crate::orderbook::KNOWN_ERROR_TYPES.join(", "),
+                        crate::orderbook::TRANSPORT_FAULTS.join(", ")
+                    ),
+                );
+            }
+            if !(*fraction > 0.0 && *fraction <= 1.0) {
+                fail(
+                    index,
+                    "fraction",
+                    format!("must be above 0 and at most 1, got {fraction}"),
+                );
+            }
+            &[]
+        }
         Fault::WsDisconnect {}
         | Fault::EngineRestart { .. }
         | Fault::RpcHang {}
@@ -681,6 +724,27 @@ mod tests {
             got,
             ["faults[0].for: a chain may pause at most 10m, got 10m 1s"]
         );
+    }
+
+    #[test]
+    fn an_outage_answers_with_what_the_error_mix_knows() {
+        let outage = |answer: &str, fraction| Fault::OrderbookOutage {
+            answer: answer.to_owned(),
+            fraction,
+        };
+        let faults = [
+            fault(outage("Http503", 1.0), 2, Span::Blocks(2)),
+            fault(outage("QuoteNotFound", 0.5), 5, Span::Blocks(2)),
+            fault(outage("Http504", 1.0), 8, Span::Blocks(2)),
+            fault(outage("Http429", 0.0), 11, Span::Blocks(2)),
+        ];
+        let problems = check(&faults, &frame());
+        let got: Vec<(usize, &str)> = problems.iter().map(|p| (p.index, p.key)).collect();
+        assert_eq!(got, [(2, "answer"), (3, "fraction")], "{problems:?}");
+        assert!(problems[0].message.contains("unknown answer \"Http504\""));
+        let read: Fault =
+            serde_yaml_ng::from_str("kind: orderbook_outage\nanswer: Http503\n").unwrap();
+        assert_eq!(read, outage("Http503", 1.0), "every request by default");
     }
 
     fn frame() -> Frame {
