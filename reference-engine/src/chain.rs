@@ -86,6 +86,8 @@ pub struct Rpc {
     chain_id: u64,
     url: String,
     provider: Arc<RwLock<DynProvider>>,
+    /// `eth_call` at the block's hash (off: at `latest`).
+    pin_calls: bool,
 }
 
 impl Rpc {
@@ -99,6 +101,7 @@ impl Rpc {
                         chain_id,
                         url: url.to_owned(),
                         provider: Arc::new(RwLock::new(provider)),
+                        pin_calls: true,
                     })
                 }
                 Err(err) if attempt < MAX_SUBSCRIBE_FAILURES => {
@@ -112,6 +115,14 @@ impl Rpc {
                 }
             }
         }
+    }
+
+    /// `pin`: every `eth_call` at the hash of the block it is made for, so a node that has
+    /// not got that block yet says so instead of answering from an older state; off: at
+    /// `latest`, whatever block the answering node is at.
+    pub fn pinning_calls(mut self, pin: bool) -> Self {
+        self.pin_calls = pin;
+        self
     }
 
     fn provider(&self) -> DynProvider {
@@ -153,10 +164,16 @@ impl Rpc {
         result
     }
 
-    /// `eth_call` of `data` on `to` at block `block`.
+    /// `eth_call` of `data` on `to` for block `block` (at its hash, or at `latest` without
+    /// `pin_calls`).
     pub async fn call(&self, to: Address, data: Bytes, block: B256) -> CallOutcome {
         let tx = TransactionRequest::default().to(to).input(data.into());
-        let outcome = match self.provider().call(tx).block(BlockId::hash(block)).await {
+        let at = if self.pin_calls {
+            BlockId::hash(block)
+        } else {
+            BlockId::latest()
+        };
+        let outcome = match self.provider().call(tx).block(at).await {
             Ok(bytes) => CallOutcome::Success(bytes),
             Err(err) => classify_call_error(&err),
         };

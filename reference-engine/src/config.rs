@@ -38,6 +38,8 @@ pub const ENV_STALL_TIMEOUT: &str = "REFERENCE_STALL_TIMEOUT";
 pub const ENV_STALL_CHECK: &str = "REFERENCE_STALL_CHECK";
 /// Environment variable overriding `[reference] retry_recoverable`.
 pub const ENV_RETRY_RECOVERABLE: &str = "REFERENCE_RETRY_RECOVERABLE";
+/// Environment variable overriding `[reference] pin_calls`.
+pub const ENV_PIN_CALLS: &str = "REFERENCE_PIN_CALLS";
 
 /// Upper bound on `confirmations`: deeper waits make every order minutes late at 12 s blocks.
 const MAX_CONFIRMATIONS: u64 = 64;
@@ -161,6 +163,11 @@ pub struct ReferenceSettings {
     /// rejection that can clear on its own (`InsufficientBalance`, `QuoteNotFound`…). Off: drop
     /// the order, as an engine that takes an outage for a verdict does.
     pub retry_recoverable: bool,
+    /// Make each TWAP poll (`eth_call`) at the hash of the block it is for: a node behind the
+    /// one that delivered the block answers `header not found`, which is retried next block.
+    /// Off: at `latest`, where a lagging node answers from a state without the order, whose
+    /// revert drops it for good.
+    pub pin_calls: bool,
 }
 
 impl Default for ReferenceSettings {
@@ -176,6 +183,7 @@ impl Default for ReferenceSettings {
             stall_timeout: Duration::from_secs(30),
             stall_check: true,
             retry_recoverable: true,
+            pin_calls: true,
         }
     }
 }
@@ -222,6 +230,7 @@ struct RawReference {
     stall_timeout: Option<String>,
     stall_check: Option<bool>,
     retry_recoverable: Option<bool>,
+    pin_calls: Option<bool>,
 }
 
 fn default_true() -> bool {
@@ -390,6 +399,7 @@ fn resolve_reference(
         resolve_flag(raw.stall_check, env, ENV_STALL_CHECK)?.unwrap_or(out.stall_check);
     out.retry_recoverable = resolve_flag(raw.retry_recoverable, env, ENV_RETRY_RECOVERABLE)?
         .unwrap_or(out.retry_recoverable);
+    out.pin_calls = resolve_flag(raw.pin_calls, env, ENV_PIN_CALLS)?.unwrap_or(out.pin_calls);
     Ok(out)
 }
 
@@ -599,7 +609,7 @@ mod tests {
         assert_eq!(on.confirmations, 0);
 
         let table = format!(
-            "{BASE}\n[reference]\nreconnect_backfill = false\npersist_cursor = false\nreorg_aware = false\nconfirmations = 3\nstall_check = false\nretry_recoverable = false\n"
+            "{BASE}\n[reference]\nreconnect_backfill = false\npersist_cursor = false\nreorg_aware = false\nconfirmations = 3\nstall_check = false\nretry_recoverable = false\npin_calls = false\n"
         );
         let off = parse(&table, no_env).expect("valid").reference;
         assert!(
@@ -608,17 +618,19 @@ mod tests {
                 && !off.reorg_aware
                 && !off.stall_check
                 && !off.retry_recoverable
+                && !off.pin_calls
         );
         assert_eq!(off.confirmations, 3);
 
         // (environment variable, value) → the knob it turns, read back from the settings.
         type Read = fn(&ReferenceSettings) -> bool;
-        let cases: [(&str, Read); 5] = [
+        let cases: [(&str, Read); 6] = [
             (ENV_RECONNECT_BACKFILL, |r| r.reconnect_backfill),
             (ENV_PERSIST_CURSOR, |r| r.persist_cursor),
             (ENV_REORG_AWARE, |r| r.reorg_aware),
             (ENV_STALL_CHECK, |r| r.stall_check),
             (ENV_RETRY_RECOVERABLE, |r| r.retry_recoverable),
+            (ENV_PIN_CALLS, |r| r.pin_calls),
         ];
         for (var, read) in cases {
             let env_off = parse(BASE, |n| (n == var).then(|| " false ".to_owned())).expect("valid");

@@ -64,7 +64,9 @@ pub async fn run_chain(
     state_dir: Option<&Path>,
 ) -> anyhow::Result<()> {
     let (store, restored) = open_state(chain.chain_id, &knobs, state_dir)?;
-    let rpc = Rpc::connect(chain.chain_id, &chain.rpc_url).await?;
+    let rpc = Rpc::connect(chain.chain_id, &chain.rpc_url)
+        .await?
+        .pinning_calls(knobs.pin_calls);
     let orderbook = Orderbook::new(&chain.orderbook_url, knobs.retry_recoverable)?;
     let uids = match &store {
         Some(store) => Uids::journaled(Arc::clone(store), restored.uids),
@@ -88,7 +90,7 @@ pub async fn run_chain(
         concurrency = knobs.concurrency, reconnect_backfill = knobs.reconnect_backfill,
         persist_cursor = knobs.persist_cursor, reorg_aware = knobs.reorg_aware,
         confirmations = knobs.confirmations, stall_timeout = ?knobs.stall_timeout,
-        stall_check = knobs.stall_check, retry_recoverable = knobs.retry_recoverable, resume_after = ?resume.map(|r| r.block), "engine ready");
+        stall_check = knobs.stall_check, pin_calls = knobs.pin_calls, retry_recoverable = knobs.retry_recoverable, resume_after = ?resume.map(|r| r.block), "engine ready");
     let mut processor = Processor::new(ctx, knobs, store);
     if let Some(snapshot) = restored.snapshot {
         processor.restore(snapshot);

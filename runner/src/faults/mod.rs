@@ -339,6 +339,15 @@ impl Timeline {
                     .set_rpc(Some(RpcFault::StaleHead { behind }));
                 format!("serving eth_blockNumber and newHeads {behind} block(s) behind")
             }
+            Fault::StateLag { behind } => {
+                let behind = u64::from(*behind);
+                self.switches
+                    .proxy
+                    .set_rpc(Some(RpcFault::StateLag { behind }));
+                format!(
+                    "answering state reads (eth_call, eth_getCode…) from a node {behind} block(s) behind"
+                )
+            }
             Fault::EnginePause {} => match engine {
                 Some(engine) => engine.pause(),
                 None => "no engine to pause".to_owned(),
@@ -406,7 +415,10 @@ impl Timeline {
                     "the mock answers as configured again; orders still awaited have their deadline from block {chain_block}"
                 ))
             }
-            Fault::RpcErrors { .. } | Fault::RpcLatency { .. } | Fault::StaleHead { .. } => {
+            Fault::RpcErrors { .. }
+            | Fault::RpcLatency { .. }
+            | Fault::StaleHead { .. }
+            | Fault::StateLag { .. } => {
                 let errors = self.switches.proxy.rpc_errors_sent.load(Ordering::Relaxed);
                 let delayed = self.switches.proxy.rpc_delayed.load(Ordering::Relaxed);
                 self.switches.proxy.set_rpc(None);

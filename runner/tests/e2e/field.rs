@@ -227,3 +227,34 @@ fn a_recoverable_rejection_is_retried_until_the_orderbook_takes_the_order() {
         .filter(|l| l.outcome == OrderOutcome::Lost)
         .all(|l| l.reason == Some(LossReason::Rejected)));
 }
+
+#[test]
+fn polls_pinned_to_their_block_survive_a_node_that_lags() {
+    let _machine = shared();
+    let run = Run::of("scenarios/field/state-lag.yaml", &[]);
+    run.assert_passed();
+    assert!(
+        run.err.contains("from a node 2 block(s) behind"),
+        "{}",
+        run.err
+    );
+    let truth = run.fault().truth.as_ref().expect("the fault's truth");
+    assert_eq!(truth.lost, 0, "{truth:?}");
+    let off = Run::of(
+        "scenarios/field/state-lag.yaml",
+        &[("REFERENCE_PIN_CALLS", "false")],
+    );
+    off.assert_failed_first_on(LOST_BAR);
+    // What the lagging node said dropped the TWAPs it had not seen yet: only TWAPs are lost,
+    // and their engine never posted them.
+    let lost: Vec<&OrderLine> = off
+        .orders
+        .iter()
+        .filter(|l| l.outcome == OrderOutcome::Lost)
+        .collect();
+    assert!(!lost.is_empty());
+    for line in lost {
+        assert_eq!(line.kind, cowload_spec::EventKind::Twap, "{line:?}");
+        assert_eq!(line.reason, Some(LossReason::NeverPosted), "{line:?}");
+    }
+}

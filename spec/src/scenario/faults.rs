@@ -125,6 +125,14 @@ pub enum Fault {
         /// How many blocks behind (at least 1).
         behind: u32,
     },
+    /// State reads (`eth_call`, `eth_getCode`, `eth_getStorageAt`, `eth_getBalance`…) are
+    /// answered by a node `behind` blocks below the head the logs and heads show, as behind a
+    /// load balancer whose nodes disagree: `latest` is its head, and a block it does not have
+    /// yet is `header not found`.
+    StateLag {
+        /// How many blocks behind (at least 1).
+        behind: u32,
+    },
     /// The fault's blocks are mined as usual; in the slot after its last one, Anvil replaces
     /// them by as many new blocks holding the same transactions, or none (`events`).
     /// Subscribers to `logs` through the proxy get the replaced blocks' logs again with
@@ -172,6 +180,7 @@ impl Fault {
             Fault::RpcLatency { .. } => FaultKind::RpcLatency,
             Fault::RpcHang {} => FaultKind::RpcHang,
             Fault::StaleHead { .. } => FaultKind::StaleHead,
+            Fault::StateLag { .. } => FaultKind::StateLag,
             Fault::Reorg { .. } => FaultKind::Reorg,
             Fault::EnginePause {} => FaultKind::EnginePause,
             Fault::ChainPause {} => FaultKind::ChainPause,
@@ -196,6 +205,8 @@ pub enum FaultKind {
     RpcHang,
     /// [`Fault::StaleHead`].
     StaleHead,
+    /// [`Fault::StateLag`].
+    StateLag,
     /// [`Fault::Reorg`].
     Reorg,
     /// [`Fault::EnginePause`].
@@ -233,6 +244,7 @@ impl FaultKind {
             | FaultKind::RpcLatency
             | FaultKind::RpcHang
             | FaultKind::StaleHead
+            | FaultKind::StateLag
             | FaultKind::EnginePause => true,
             FaultKind::Reorg | FaultKind::ChainPause | FaultKind::OrderbookOutage => false,
         }
@@ -247,6 +259,7 @@ impl FaultKind {
             FaultKind::RpcLatency => "rpc_latency",
             FaultKind::RpcHang => "rpc_hang",
             FaultKind::StaleHead => "stale_head",
+            FaultKind::StateLag => "state_lag",
             FaultKind::Reorg => "reorg",
             FaultKind::EnginePause => "engine_pause",
             FaultKind::ChainPause => "chain_pause",
@@ -477,7 +490,7 @@ fn kind_fields(
             }
             &methods[..]
         }
-        Fault::StaleHead { behind } => {
+        Fault::StaleHead { behind } | Fault::StateLag { behind } => {
             if *behind == 0 {
                 fail(index, "behind", "must be at least 1 block".to_owned());
             }

@@ -67,6 +67,9 @@ pub enum RpcFault {
     },
     /// `eth_blockNumber` answers and `newHeads` notifications lag `behind` blocks.
     StaleHead { behind: u64 },
+    /// State reads (`eth_call`, `eth_getCode`…) are answered by a node `behind` blocks below
+    /// the head the logs and heads show.
+    StateLag { behind: u64 },
 }
 
 impl RpcFault {
@@ -99,6 +102,14 @@ impl RpcFault {
                 sampler.draw(Endpoint::Get, Instant::now())
             }
             _ => Duration::ZERO,
+        }
+    }
+
+    /// How far behind state reads are answered, under `state_lag`.
+    pub(super) fn state_lag(&self) -> Option<u64> {
+        match self {
+            RpcFault::StateLag { behind } => Some(*behind),
+            _ => None,
         }
     }
 

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::control::ProxyControl;
 use super::jsonrpc::{answers_mut, calls_of, lag_block_number, rpc_error};
+use super::lag;
 
 /// The HTTP status an `rpc_errors` answer comes with, when it is not a JSON-RPC error.
 pub(super) fn http_status(error: RpcErrorKind) -> Option<StatusCode> {
@@ -30,16 +31,22 @@ pub(super) struct Upstream {
 
 /// One JSON-RPC POST (single or batch), body in and body out; with a fault
 /// in force, held (hang), delayed (latency), answered with an error instead
-/// (errors) or given a head that lags (stale head).
+/// (errors), given a head that lags (stale head) or state from a node behind (state lag).
 pub(super) async fn forward(State(upstream): State<Arc<Upstream>>, body: Bytes) -> Response {
     let control = &upstream.control;
     control.unhung().await;
     let Some(fault) = control.rpc() else {
         return pass_http(&upstream, body).await;
     };
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
         return pass_http(&upstream, body).await;
     };
+    let mut body = body;
+    let mut lagging = Vec::new();
+    if let Some(behind) = fault.state_lag() {
+        lagging = lag::lag_state(&upstream, &mut request, behind).await;
+        body = Bytes::from(request.to_string());
+    }
     let calls = calls_of(&request);
     let delay = calls
         .iter()
@@ -53,6 +60,11 @@ pub(super) async fn forward(State(upstream): State<Arc<Upstream>>, body: Bytes) 
     let errors: Vec<(Value, RpcErrorKind)> = calls
         .iter()
         .filter_map(|(method, id)| fault.error_for(method).map(|e| (id.clone(), e)))
+        .chain(
+            lagging
+                .into_iter()
+                .map(|id| (id, RpcErrorKind::HeaderNotFound)),
+        )
         .collect();
     if let Some(status) = errors.iter().find_map(|(_, e)| http_status(*e)) {
         control.rpc_errors_sent.fetch_add(1, Ordering::Relaxed);

@@ -16,6 +16,7 @@
 mod control;
 mod http;
 mod jsonrpc;
+mod lag;
 mod ws;
 
 use std::sync::Arc;
@@ -73,7 +74,9 @@ pub async fn start(anvil_http: &str, anvil_ws: &str) -> Result<Proxy, ChainError
             .build()
             .map_err(|e| ChainError::Unexpected(format!("proxy HTTP client: {e}")))?,
     });
-    let router = Router::new().fallback(http::forward).with_state(upstream);
+    let router = Router::new()
+        .fallback(http::forward)
+        .with_state(Arc::clone(&upstream));
     let http_task = tokio::spawn(async move {
         if let Err(e) = axum::serve(http_listener, router).await {
             tracing::warn!("RPC proxy (HTTP) stopped: {e}");
@@ -82,6 +85,7 @@ pub async fn start(anvil_http: &str, anvil_ws: &str) -> Result<Proxy, ChainError
     let ws_task = tokio::spawn(ws::accept(
         ws_listener,
         anvil_ws.to_owned(),
+        Arc::clone(&upstream),
         Arc::clone(&control),
     ));
     Ok(Proxy {

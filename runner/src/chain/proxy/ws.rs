@@ -13,16 +13,26 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
+use cowload_spec::scenario::faults::RpcErrorKind;
+
 use super::control::{ProxyControl, ReorgNotice, RpcFault};
+use super::http::Upstream;
 use super::jsonrpc::{
     calls_of, is_new_heads, lag_block_number, log_matches, logs_filter, rpc_error,
 };
+use super::lag;
 
 /// Pause after a failed `accept` before the next one.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 /// Accepts WebSocket clients until the proxy is dropped; each gets its own upstream session.
-pub(super) async fn accept(listener: TcpListener, upstream: String, control: Arc<ProxyControl>) {
+/// `http` is Anvil's HTTP side, which `state_lag` asks for the head.
+pub(super) async fn accept(
+    listener: TcpListener,
+    upstream: String,
+    http: Arc<Upstream>,
+    control: Arc<ProxyControl>,
+) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -45,9 +55,10 @@ pub(super) async fn accept(listener: TcpListener, upstream: String, control: Arc
         control.ws_opened.fetch_add(1, Ordering::Relaxed);
         let control = Arc::clone(&control);
         let upstream = upstream.clone();
+        let http = Arc::clone(&http);
         tokio::spawn(async move {
             control.ws_open.fetch_add(1, Ordering::SeqCst);
-            ws_session(stream, upstream, Arc::clone(&control)).await;
+            ws_session(stream, upstream, http, Arc::clone(&control)).await;
             control.ws_open.fetch_sub(1, Ordering::SeqCst);
         });
     }
@@ -56,7 +67,12 @@ pub(super) async fn accept(listener: TcpListener, upstream: String, control: Arc
 /// Relays one client's frames to its own Anvil connection and back, until
 /// either side closes or a fault cuts every session. RPC faults apply to the
 /// client's requests as over HTTP; a stale head holds `newHeads` back.
-async fn ws_session(stream: TcpStream, upstream: String, control: Arc<ProxyControl>) {
+async fn ws_session(
+    stream: TcpStream,
+    upstream: String,
+    http: Arc<Upstream>,
+    control: Arc<ProxyControl>,
+) {
     let mut cut = control.cut.subscribe();
     let mut rpc_changed = control.rpc_changed.subscribe();
     let Ok(client) = tokio_tungstenite::accept_async(stream).await else {
@@ -85,7 +101,19 @@ async fn ws_session(stream: TcpStream, upstream: String, control: Arc<ProxyContr
             from_client = client_rx.next() => match from_client {
                 Some(Ok(message)) if is_data(&message) => {
                     control.unhung().await;
-                    let sent = match heads.request(control.rpc().as_deref(), &message) {
+                    let fault = control.rpc();
+                    let message = match fault.as_deref().and_then(RpcFault::state_lag) {
+                        Some(behind) => match lagged(&http, message, behind).await {
+                            Ok(message) => message,
+                            Err(answer) => {
+                                control.rpc_errors_sent.fetch_add(1, Ordering::Relaxed);
+                                if client_tx.send(Message::text(answer)).await.is_err() { break; }
+                                continue;
+                            }
+                        },
+                        None => message,
+                    };
+                    let sent = match heads.request(fault.as_deref(), &message) {
                         ToClient::Forward(delay) => {
                             if !delay.is_zero() {
                                 control.rpc_delayed.fetch_add(1, Ordering::Relaxed);
@@ -162,6 +190,20 @@ async fn ws_session(stream: TcpStream, upstream: String, control: Arc<ProxyContr
     }
     let _ = anvil_tx.close().await;
     let _ = client_tx.close().await;
+}
+
+/// Under `state_lag`, the client's request moved to the lagging node's head; `Err` with the
+/// answer when it is a single call pinned to a block that node does not have. In a batch,
+/// such a call is forwarded as it is (Anvil answers it).
+async fn lagged(http: &Upstream, message: Message, behind: u64) -> Result<Message, String> {
+    let Some(mut request) = message_json(&message) else {
+        return Ok(message);
+    };
+    let unknown = lag::lag_state(http, &mut request, behind).await;
+    match (request.is_array(), unknown.first()) {
+        (false, Some(id)) => Err(rpc_error(id, RpcErrorKind::HeaderNotFound).to_string()),
+        _ => Ok(Message::text(request.to_string())),
+    }
 }
 
 /// What to do with a client's frame.
