@@ -40,6 +40,9 @@ pub struct Head {
     /// because it was missed) the first later header arrived. The start of every latency
     /// sample of this block; see `follow.rs` for why.
     pub received_at: Instant,
+    /// For a block the stream skipped (a disconnect, a restart): the head that revealed the
+    /// gap. The blocks from this one up to it can be read together, by range.
+    pub catch_up_to: Option<u64>,
 }
 
 /// A block header as the node gave it: what the follower needs to order blocks and check that
@@ -153,6 +156,27 @@ impl Rpc {
     ) -> Result<Vec<Log>, TransportError> {
         let filter = Filter::new()
             .at_block_hash(block)
+            .address(addresses)
+            .event_signature(topics);
+        let result = self.provider().get_logs(&filter).await;
+        telemetry::chain_request(
+            self.chain_id,
+            "eth_getLogs",
+            if result.is_ok() { "ok" } else { "err" },
+        );
+        result
+    }
+
+    /// `eth_getLogs` over blocks `from..=to`, the given contracts and event signatures.
+    pub async fn get_logs_range(
+        &self,
+        (from, to): (u64, u64),
+        addresses: Vec<Address>,
+        topics: Vec<B256>,
+    ) -> Result<Vec<Log>, TransportError> {
+        let filter = Filter::new()
+            .from_block(from)
+            .to_block(to)
             .address(addresses)
             .event_signature(topics);
         let result = self.provider().get_logs(&filter).await;

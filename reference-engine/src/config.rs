@@ -40,6 +40,8 @@ pub const ENV_STALL_CHECK: &str = "REFERENCE_STALL_CHECK";
 pub const ENV_RETRY_RECOVERABLE: &str = "REFERENCE_RETRY_RECOVERABLE";
 /// Environment variable overriding `[reference] pin_calls`.
 pub const ENV_PIN_CALLS: &str = "REFERENCE_PIN_CALLS";
+/// Environment variable overriding `[reference] split_log_ranges`.
+pub const ENV_SPLIT_LOG_RANGES: &str = "REFERENCE_SPLIT_LOG_RANGES";
 
 /// Upper bound on `confirmations`: deeper waits make every order minutes late at 12 s blocks.
 const MAX_CONFIRMATIONS: u64 = 64;
@@ -168,6 +170,10 @@ pub struct ReferenceSettings {
     /// Off: at `latest`, where a lagging node answers from a state without the order, whose
     /// revert drops it for good.
     pub pin_calls: bool,
+    /// Catching up on blocks the stream skipped, read their logs by range, and split a range
+    /// the node refuses (providers cap `eth_getLogs` ranges) in halves down to single blocks.
+    /// Off: a refused range is skipped for good, as an engine with a fixed page size does.
+    pub split_log_ranges: bool,
 }
 
 impl Default for ReferenceSettings {
@@ -184,6 +190,7 @@ impl Default for ReferenceSettings {
             stall_check: true,
             retry_recoverable: true,
             pin_calls: true,
+            split_log_ranges: true,
         }
     }
 }
@@ -231,6 +238,7 @@ struct RawReference {
     stall_check: Option<bool>,
     retry_recoverable: Option<bool>,
     pin_calls: Option<bool>,
+    split_log_ranges: Option<bool>,
 }
 
 fn default_true() -> bool {
@@ -400,6 +408,8 @@ fn resolve_reference(
     out.retry_recoverable = resolve_flag(raw.retry_recoverable, env, ENV_RETRY_RECOVERABLE)?
         .unwrap_or(out.retry_recoverable);
     out.pin_calls = resolve_flag(raw.pin_calls, env, ENV_PIN_CALLS)?.unwrap_or(out.pin_calls);
+    out.split_log_ranges = resolve_flag(raw.split_log_ranges, env, ENV_SPLIT_LOG_RANGES)?
+        .unwrap_or(out.split_log_ranges);
     Ok(out)
 }
 
@@ -609,7 +619,7 @@ mod tests {
         assert_eq!(on.confirmations, 0);
 
         let table = format!(
-            "{BASE}\n[reference]\nreconnect_backfill = false\npersist_cursor = false\nreorg_aware = false\nconfirmations = 3\nstall_check = false\nretry_recoverable = false\npin_calls = false\n"
+            "{BASE}\n[reference]\nreconnect_backfill = false\npersist_cursor = false\nreorg_aware = false\nconfirmations = 3\nstall_check = false\nretry_recoverable = false\npin_calls = false\nsplit_log_ranges = false\n"
         );
         let off = parse(&table, no_env).expect("valid").reference;
         assert!(
@@ -619,18 +629,20 @@ mod tests {
                 && !off.stall_check
                 && !off.retry_recoverable
                 && !off.pin_calls
+                && !off.split_log_ranges
         );
         assert_eq!(off.confirmations, 3);
 
         // (environment variable, value) → the knob it turns, read back from the settings.
         type Read = fn(&ReferenceSettings) -> bool;
-        let cases: [(&str, Read); 6] = [
+        let cases: [(&str, Read); 7] = [
             (ENV_RECONNECT_BACKFILL, |r| r.reconnect_backfill),
             (ENV_PERSIST_CURSOR, |r| r.persist_cursor),
             (ENV_REORG_AWARE, |r| r.reorg_aware),
             (ENV_STALL_CHECK, |r| r.stall_check),
             (ENV_RETRY_RECOVERABLE, |r| r.retry_recoverable),
             (ENV_PIN_CALLS, |r| r.pin_calls),
+            (ENV_SPLIT_LOG_RANGES, |r| r.split_log_ranges),
         ];
         for (var, read) in cases {
             let env_off = parse(BASE, |n| (n == var).then(|| " false ".to_owned())).expect("valid");

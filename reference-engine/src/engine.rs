@@ -90,7 +90,8 @@ pub async fn run_chain(
         concurrency = knobs.concurrency, reconnect_backfill = knobs.reconnect_backfill,
         persist_cursor = knobs.persist_cursor, reorg_aware = knobs.reorg_aware,
         confirmations = knobs.confirmations, stall_timeout = ?knobs.stall_timeout,
-        stall_check = knobs.stall_check, pin_calls = knobs.pin_calls, retry_recoverable = knobs.retry_recoverable, resume_after = ?resume.map(|r| r.block), "engine ready");
+        stall_check = knobs.stall_check, pin_calls = knobs.pin_calls, retry_recoverable = knobs.retry_recoverable,
+        split_log_ranges = knobs.split_log_ranges, resume_after = ?resume.map(|r| r.block), "engine ready");
     let mut processor = Processor::new(ctx, knobs, store);
     if let Some(snapshot) = restored.snapshot {
         processor.restore(snapshot);
@@ -181,6 +182,9 @@ struct Processor {
     retries: Vec<Placement>,
     poison: Poison,
     store: Option<Arc<Store>>,
+    /// Logs read ahead by range while catching up, by block number: the block's hash as its
+    /// logs give it (`None` for a block without logs) and its logs.
+    prefetched: BTreeMap<u64, (Option<B256>, Vec<Log>)>,
 }
 
 impl Processor {
@@ -192,6 +196,7 @@ impl Processor {
             retries: Vec::new(),
             poison: Poison::default(),
             store,
+            prefetched: BTreeMap::new(),
         }
     }
 
@@ -285,8 +290,8 @@ impl Processor {
     }
 
     /// Fetch and decode this block's events; undecodable logs are counted and skipped.
-    async fn events(&self, head: &Head) -> Vec<Event> {
-        let logs = self.logs(head.hash).await;
+    async fn events(&mut self, head: &Head) -> Vec<Event> {
+        let logs = self.block_logs(head).await;
         let mut events = Vec::with_capacity(logs.len());
         for log in &logs {
             if mutant::drops_next_event() {
@@ -309,6 +314,87 @@ impl Processor {
             }
         }
         events
+    }
+
+    /// The block's logs: read ahead with the blocks after it when the stream skipped it (one
+    /// `eth_getLogs` by range for the whole gap), else by its hash.
+    async fn block_logs(&mut self, head: &Head) -> Vec<Log> {
+        if let Some(to) = head.catch_up_to.filter(|to| *to > head.number) {
+            if !self.prefetched.contains_key(&head.number) {
+                self.prefetch(head.number, to).await;
+            }
+        }
+        match self.prefetched.remove(&head.number) {
+            Some((hash, logs)) if hash.is_none_or(|h| h == head.hash) => logs,
+            _ => self.logs(head.hash).await,
+        }
+    }
+
+    /// Reads the logs of blocks `from..=to` ahead. A range the node refuses is split in halves
+    /// down to single blocks (`split_log_ranges`), and a block that still fails is left to its
+    /// own fetch by hash; without splitting, a refused range is skipped for good.
+    async fn prefetch(&mut self, from: u64, to: u64) {
+        let logs = match self.logs_in_range(from, to).await {
+            Ok(logs) => logs,
+            Err(err) if self.knobs.split_log_ranges => {
+                tracing::warn!(from, to, %err, "cannot read these blocks' logs by range; reading them one by one");
+                return;
+            }
+            Err(err) => {
+                tracing::error!(from, to, %err, "log range refused; skipping these blocks (split_log_ranges off)");
+                telemetry::follower_blocks(
+                    self.ctx.chain_id,
+                    telemetry::SKIPPED_BLOCKS,
+                    to - from + 1,
+                );
+                Vec::new()
+            }
+        };
+        for number in from..=to {
+            self.prefetched.insert(number, (None, Vec::new()));
+        }
+        for log in logs {
+            let Some(number) = log.block_number else {
+                continue;
+            };
+            if let Some((hash, block)) = self.prefetched.get_mut(&number) {
+                *hash = log.block_hash;
+                block.push(log);
+            }
+        }
+    }
+
+    /// The logs of blocks `from..=to` in one `eth_getLogs`; with `split_log_ranges`, a range
+    /// the node refuses is asked again in halves.
+    fn logs_in_range(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Log>, String>> + Send + '_>>
+    {
+        Box::pin(async move {
+            let addresses = vec![COMPOSABLE_COW, ETH_FLOW_PRODUCTION];
+            let topics = vec![
+                ComposableCoW::ConditionalOrderCreated::SIGNATURE_HASH,
+                CoWSwapOnchainOrders::OrderPlacement::SIGNATURE_HASH,
+            ];
+            match self
+                .ctx
+                .rpc
+                .get_logs_range((from, to), addresses, topics)
+                .await
+            {
+                Ok(logs) => Ok(logs),
+                Err(err) if self.knobs.split_log_ranges && to > from => {
+                    let mid = from + (to - from) / 2;
+                    tracing::info!(from, to, %err, "log range refused; splitting it");
+                    let mut logs = self.logs_in_range(from, mid).await?;
+                    logs.extend(self.logs_in_range(mid + 1, to).await?);
+                    Ok(logs)
+                }
+                Err(err) => Err(err.to_string()),
+            }
+        })
     }
 
     async fn logs(&self, block: B256) -> Vec<Log> {

@@ -305,6 +305,7 @@ mod tests {
             hash: B256::ZERO,
             timestamp: 1_000,
             received_at: Instant::now(),
+            catch_up_to: None,
         };
         // (expiry, attempts so far, retry?)
         let cases = [

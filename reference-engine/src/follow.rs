@@ -82,6 +82,8 @@ struct Pending {
     known_at: Instant,
     /// Its header when it came from the subscription (a backfilled block has none).
     header: Option<BlockRef>,
+    /// For a block the stream skipped: the head that revealed the gap.
+    catch_up_to: Option<u64>,
 }
 
 /// What a head changed, for the metrics.
@@ -166,6 +168,7 @@ impl Planner {
                         Pending {
                             known_at: at,
                             header: None,
+                            catch_up_to: Some(head.number),
                         },
                     );
                 }
@@ -176,6 +179,7 @@ impl Planner {
             Pending {
                 known_at: at,
                 header: Some(head),
+                catch_up_to: None,
             },
         );
         self.last_seen = Some(head.number);
@@ -190,6 +194,7 @@ impl Planner {
                 hash: head.hash,
                 timestamp: head.timestamp,
                 received_at: at,
+                catch_up_to: None,
             });
             return;
         }
@@ -233,10 +238,9 @@ impl Planner {
                 return Err(block.number - 1);
             }
         }
-        let known_at = self
-            .queue
-            .remove(&block.number)
-            .map_or_else(Instant::now, |p| p.known_at);
+        let pending = self.queue.remove(&block.number);
+        let known_at = pending.map_or_else(Instant::now, |p| p.known_at);
+        let catch_up_to = pending.and_then(|p| p.catch_up_to);
         self.cursor = Some(block.number);
         self.handed.insert(block.number, block.hash);
         while self.handed.len() > KEPT_HASHES {
@@ -247,6 +251,7 @@ impl Planner {
             hash: block.hash,
             timestamp: block.timestamp,
             received_at: known_at,
+            catch_up_to,
         })
     }
 
@@ -277,6 +282,7 @@ impl Planner {
             self.queue.entry(number).or_insert(Pending {
                 known_at: at,
                 header: None,
+                catch_up_to: None,
             });
         }
         top.saturating_sub(fork)
@@ -617,9 +623,12 @@ mod tests {
                 (noted.backfilled, noted.skipped),
                 if backfill { (3, 0) } else { (0, 3) }
             );
-            // A backfilled block's latency starts at the head that revealed it.
+            // A backfilled block's latency starts at the head that revealed it, and it can be
+            // read together with the blocks up to that head.
             if backfill {
                 assert_eq!(p.queue.get(&7).map(|q| q.known_at), Some(t1));
+                assert_eq!(p.queue.get(&7).and_then(|q| q.catch_up_to), Some(10));
+                assert_eq!(p.queue.get(&10).and_then(|q| q.catch_up_to), None);
             }
             handed.extend(drain(&mut p, &|n| block(n, 0)));
             assert_eq!(handed, expected, "backfill = {backfill}");

@@ -253,6 +253,7 @@ mod tests {
             hash: B256::ZERO,
             timestamp,
             received_at: Instant::now(),
+            catch_up_to: None,
         }
     }
 

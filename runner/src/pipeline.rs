@@ -85,6 +85,9 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
     let effective = with_implicit_bars(plan.with_chain_id(chain.chain_id));
     let plan = &effective;
     let proxy = chain::proxy::start(&chain.http_url, &chain.ws_url).await?;
+    proxy
+        .control()
+        .set_run_limits(plan.scenario.chain.rpc_limits);
     let rpc = engine::EngineRpc {
         http_url: proxy.http_url.clone(),
         ws_url: proxy.ws_url.clone(),

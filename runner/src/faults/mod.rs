@@ -22,7 +22,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::chain::proxy::{ProxyControl, RpcFault};
 use crate::engine::{Engine, EngineError};
-use crate::scenario::faults::{Fault, FaultKind, FaultSpec, ReorgEvents, Span, StopSignal};
+use crate::scenario::faults::{
+    Fault, FaultKind, FaultSpec, ReorgEvents, RpcLimits, Span, StopSignal,
+};
 use mock_orderbook::MockControl;
 
 /// One fault of the run as it was acted out: its record for the outcome, and what its truth
@@ -348,6 +350,10 @@ impl Timeline {
                     "answering state reads (eth_call, eth_getCode…) from a node {behind} block(s) behind"
                 )
             }
+            Fault::RpcLimits { limits } => {
+                self.switches.proxy.impose_limits(*limits);
+                format!("holding the engine's requests to {}", shown_limits(limits))
+            }
             Fault::EnginePause {} => match engine {
                 Some(engine) => engine.pause(),
                 None => "no engine to pause".to_owned(),
@@ -409,6 +415,13 @@ impl Timeline {
                 None => "no engine to continue".to_owned(),
             }),
             Fault::ChainPause {} => Ok("mining goes on at the block time".to_owned()),
+            Fault::RpcLimits { .. } => {
+                self.switches.proxy.lift_limits();
+                let refused = self.switches.proxy.limits_refused.load(Ordering::Relaxed);
+                Ok(format!(
+                    "the run's own limits apply again ({refused} request(s) refused by limits so far)"
+                ))
+            }
             Fault::OrderbookOutage { .. } => {
                 self.switches.mock.end_outage(chain_block);
                 Ok(format!(
@@ -428,6 +441,21 @@ impl Timeline {
             }
         }
     }
+}
+
+/// A provider's limits, as an action line says them.
+fn shown_limits(limits: &RpcLimits) -> String {
+    let mut shown = Vec::new();
+    if let Some(n) = limits.max_block_range {
+        shown.push(format!("eth_getLogs over at most {n} blocks"));
+    }
+    if let Some(n) = limits.requests_per_second {
+        shown.push(format!("{n} requests per second"));
+    }
+    if let Some(n) = limits.max_response_bytes {
+        shown.push(format!("answers of at most {n} bytes"));
+    }
+    shown.join(", ")
 }
 
 /// The methods a fault hits, as its action line says them.

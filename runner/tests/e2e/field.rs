@@ -258,3 +258,60 @@ fn polls_pinned_to_their_block_survive_a_node_that_lags() {
         assert_eq!(line.reason, Some(LossReason::NeverPosted), "{line:?}");
     }
 }
+
+#[test]
+fn a_gap_wider_than_the_provider_allows_is_read_in_pieces() {
+    let _machine = shared();
+    let run = Run::of("scenarios/field/provider-limits.yaml", &[]);
+    run.assert_passed();
+    assert!(
+        run.engine_log
+            .contains("query exceeds the block range limit"),
+        "the provider refused the gap's range: {}",
+        run.engine_log
+    );
+    let off = Run::of(
+        "scenarios/field/provider-limits.yaml",
+        &[("REFERENCE_SPLIT_LOG_RANGES", "false")],
+    );
+    off.assert_failed_first_on(LOST_BAR);
+    // The skipped range's events were never posted; the drop's fault is charged with them.
+    let truth = off.fault().truth.as_ref().expect("the fault's truth");
+    assert!(truth.lost > 0, "{truth:?}");
+    assert!(off
+        .orders
+        .iter()
+        .filter(|l| l.outcome == OrderOutcome::Lost)
+        .all(|l| l.reason == Some(LossReason::NeverPosted)));
+}
+
+/// A rate limit refuses what goes over it (HTTP 429, or `-32005` on the WebSocket), and an
+/// engine that retries what failed loses nothing.
+#[test]
+fn requests_over_a_rate_limit_are_refused_and_retried_through() {
+    let _machine = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "rate.yaml",
+        "version: 1\nname: rate-limit\nseed: 1\n\
+         load:\n  warmup_blocks: 2\n  blocks: 8\n  drain_blocks: 8\n  per_block: { twap: 3, ethflow: 1 }\n\
+         orderbook: { latency: 10ms, order_deadline_blocks: 8 }\n\
+         faults:\n  - kind: rpc_limits\n    at: 3\n    for: 3 blocks\n    requests_per_second: 2\n\
+         bars:\n  - increase(cowload_events_lost_total) == 0\n",
+    );
+    let run = Run::of(file.to_str().unwrap(), &[]);
+    run.assert_passed();
+    let actions = run.fault().actions.join("; ");
+    assert!(
+        actions.contains("holding the engine's requests to 2 requests per second"),
+        "{actions}"
+    );
+    let refused: u64 = actions
+        .split("the run's own limits apply again (")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the refusals counted in the action line");
+    assert!(refused > 0, "{actions}");
+}

@@ -58,6 +58,48 @@ impl RpcErrorKind {
     }
 }
 
+/// What a hosted RPC provider refuses, each limit left out when not imposed. The engine's
+/// requests through the proxy are held to them: for the whole run (`chain.rpc_limits`), or
+/// for a fault's span (`rpc_limits`, in place of the run's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RpcLimits {
+    /// `eth_getLogs` over more blocks than this (`fromBlock`..`toBlock`, `latest` being the
+    /// head) is refused with JSON-RPC `-32005`, as providers cap a log query's range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_block_range: Option<u64>,
+    /// Requests beyond this many per second (all methods, HTTP and WebSocket together) are
+    /// refused: HTTP 429, or JSON-RPC `-32005` on a WebSocket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u32>,
+    /// An answer larger than this many bytes is replaced by JSON-RPC `-32005` "response size
+    /// exceeded" (subscription notifications are not answers and pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<u64>,
+}
+
+impl RpcLimits {
+    /// No limit imposed.
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Each limit that is set but zero, by its key.
+    pub fn zeros(&self) -> Vec<&'static str> {
+        let mut zeros = Vec::new();
+        if self.max_block_range == Some(0) {
+            zeros.push("max_block_range");
+        }
+        if self.requests_per_second == Some(0) {
+            zeros.push("requests_per_second");
+        }
+        if self.max_response_bytes == Some(0) {
+            zeros.push("max_response_bytes");
+        }
+        zeros
+    }
+}
+
 /// One chain-side fault on the load's block timeline: when, how long, and what goes wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FaultSpec {
@@ -151,6 +193,12 @@ pub enum Fault {
     /// times), as when a sequencer halts or L1 stalls. The load's block `at` is the first block
     /// after the pause, and mining goes on at the block time from there.
     ChainPause {},
+    /// The engine's requests are held to a provider's limits for the fault's length (in place
+    /// of `chain.rpc_limits`, which apply again after).
+    RpcLimits {
+        #[serde(flatten)]
+        limits: RpcLimits,
+    },
     /// The mock orderbook answers a `fraction` of order POSTs with `answer` for the fault's
     /// length, then recovers. No order is judged meanwhile, and every event or TWAP part still
     /// awaiting its order when the outage ends has its deadline counted again from the
@@ -185,6 +233,7 @@ impl Fault {
             Fault::EnginePause {} => FaultKind::EnginePause,
             Fault::ChainPause {} => FaultKind::ChainPause,
             Fault::OrderbookOutage { .. } => FaultKind::OrderbookOutage,
+            Fault::RpcLimits { .. } => FaultKind::RpcLimits,
         }
     }
 }
@@ -215,6 +264,8 @@ pub enum FaultKind {
     ChainPause,
     /// [`Fault::OrderbookOutage`].
     OrderbookOutage,
+    /// [`Fault::RpcLimits`].
+    RpcLimits,
 }
 
 /// What a `reorg` does with the transactions of the blocks it replaces.
@@ -245,6 +296,7 @@ impl FaultKind {
             | FaultKind::RpcHang
             | FaultKind::StaleHead
             | FaultKind::StateLag
+            | FaultKind::RpcLimits
             | FaultKind::EnginePause => true,
             FaultKind::Reorg | FaultKind::ChainPause | FaultKind::OrderbookOutage => false,
         }
@@ -264,6 +316,7 @@ impl FaultKind {
             FaultKind::EnginePause => "engine_pause",
             FaultKind::ChainPause => "chain_pause",
             FaultKind::OrderbookOutage => "orderbook_outage",
+            FaultKind::RpcLimits => "rpc_limits",
         }
     }
 }
@@ -515,6 +568,19 @@ fn kind_fields(
             }
             &[]
         }
+        Fault::RpcLimits { limits } => {
+            if limits.is_none() {
+                fail(
+                    index,
+                    "kind",
+                    "rpc_limits imposes no limit; set max_block_range, requests_per_second or max_response_bytes".to_owned(),
+                );
+            }
+            for key in limits.zeros() {
+                fail(index, key, "must be at least 1".to_owned());
+            }
+            &[]
+        }
         Fault::OrderbookOutage { answer, fraction } => {
             if !crate::orderbook::is_known_fault(answer) {
                 fail(
@@ -758,6 +824,52 @@ mod tests {
         let read: Fault =
             serde_yaml_ng::from_str("kind: orderbook_outage\nanswer: Http503\n").unwrap();
         assert_eq!(read, outage("Http503", 1.0), "every request by default");
+    }
+
+    #[test]
+    fn rpc_limits_read_their_own_fields_and_impose_at_least_one() {
+        #[derive(Debug, Deserialize)]
+        struct List {
+            faults: Vec<FaultSpec>,
+        }
+        let read: List = serde_yaml_ng::from_str(
+            "faults:\n  - kind: rpc_limits\n    at: 3\n    for: 2 blocks\n    max_block_range: 2\n    requests_per_second: 20\n",
+        )
+        .unwrap();
+        let Fault::RpcLimits { limits } = read.faults[0].fault else {
+            panic!("{:?}", read.faults[0]);
+        };
+        assert_eq!(limits.max_block_range, Some(2));
+        assert_eq!(limits.requests_per_second, Some(20));
+        assert_eq!(limits.max_response_bytes, None);
+        let typo = serde_yaml_ng::from_str::<List>(
+            "faults:\n  - kind: rpc_limits\n    at: 3\n    for: 2 blocks\n    max_blok_range: 2\n",
+        );
+        assert!(typo.is_err(), "{typo:?}");
+        let none = fault(
+            Fault::RpcLimits {
+                limits: RpcLimits::default(),
+            },
+            2,
+            Span::Blocks(2),
+        );
+        let zero = fault(
+            Fault::RpcLimits {
+                limits: RpcLimits {
+                    max_response_bytes: Some(0),
+                    ..RpcLimits::default()
+                },
+            },
+            5,
+            Span::Blocks(2),
+        );
+        let problems = check(&[none, zero], &frame());
+        let got: Vec<(usize, &str)> = problems.iter().map(|p| (p.index, p.key)).collect();
+        assert_eq!(
+            got,
+            [(0, "kind"), (1, "max_response_bytes")],
+            "{problems:?}"
+        );
     }
 
     fn frame() -> Frame {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::faults::RpcLimits;
 /// The `orderbook:` section is the mock's own settings type: one syntax, one set of checks.
 pub use crate::orderbook::{DelaySpec, Dur, LatencySpec, OrderbookSpec, RateLimitSpec, SpikesSpec};
 use crate::{EventKind, PerKind};
@@ -96,6 +97,10 @@ pub struct ChainSpec {
     /// with `fork` (a fork keeps the forked chain's time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub genesis_timestamp: Option<u64>,
+    /// A hosted provider's limits on the engine's requests, for the whole run: the largest
+    /// `eth_getLogs` block range, requests per second, the largest answer. Left out: none.
+    #[serde(default, skip_serializing_if = "RpcLimits::is_none")]
+    pub rpc_limits: RpcLimits,
 }
 
 /// Chain id of local mode when the scenario names none: Sepolia.
@@ -121,6 +126,7 @@ impl Default for ChainSpec {
             fork: None,
             fixture: None,
             genesis_timestamp: None,
+            rpc_limits: RpcLimits::default(),
         }
     }
 }

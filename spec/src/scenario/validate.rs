@@ -171,6 +171,12 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
+        for key in chain.rpc_limits.zeros() {
+            self.fail(
+                &["chain", "rpc_limits", key],
+                format!("chain.rpc_limits.{key}: must be at least 1"),
+            );
+        }
         if chain.gas_limit < MIN_GAS_LIMIT {
             self.fail(
                 &["chain", "gas_limit"],

@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use cowload_spec::scenario::faults::RpcErrorKind;
+use cowload_spec::scenario::faults::{RpcErrorKind, RpcLimits};
 use mock_orderbook::{Endpoint, LatencySampler};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use tokio::sync::watch;
+
+use super::limits::Limiter;
 
 /// What a fault may do to the engine's connections, and what happened to them.
 #[derive(Debug)]
@@ -38,6 +40,12 @@ pub struct ProxyControl {
     pub(super) reorg: watch::Sender<ReorgNotice>,
     /// `removed: true` log notifications sent to subscribers.
     pub removed_logs_sent: AtomicU64,
+    /// The provider limits in force (`chain.rpc_limits`, or an `rpc_limits` fault's).
+    limits: RwLock<Option<Arc<Limiter>>>,
+    /// The run's own limits (`chain.rpc_limits`), in force again when a fault's end.
+    run_limits: Mutex<RpcLimits>,
+    /// Requests, calls and answers refused by those limits.
+    pub limits_refused: AtomicU64,
 }
 
 /// What WebSocket sessions learn of a reorg: while `holding`, what Anvil sends
@@ -136,6 +144,9 @@ impl ProxyControl {
             rpc_delayed: AtomicU64::new(0),
             reorg: watch::Sender::new(ReorgNotice::default()),
             removed_logs_sent: AtomicU64::new(0),
+            limits: RwLock::new(None),
+            run_limits: Mutex::new(RpcLimits::default()),
+            limits_refused: AtomicU64::new(0),
         }
     }
 
@@ -160,6 +171,37 @@ impl ProxyControl {
     pub fn set_rpc(&self, fault: Option<RpcFault>) {
         *self.rpc.write().unwrap_or_else(|p| p.into_inner()) = fault.map(Arc::new);
         self.rpc_changed.send_modify(|generation| *generation += 1);
+    }
+
+    /// The run's limits (`chain.rpc_limits`), in force from now on and after every
+    /// `rpc_limits` fault.
+    pub fn set_run_limits(&self, limits: RpcLimits) {
+        *self.run_limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
+        self.set_limits(limits);
+    }
+
+    /// A fault's limits, in place of the run's until [`Self::lift_limits`].
+    pub fn impose_limits(&self, limits: RpcLimits) {
+        self.set_limits(limits);
+    }
+
+    /// The fault's limits end: the run's are in force again.
+    pub fn lift_limits(&self) {
+        let run = *self.run_limits.lock().unwrap_or_else(|p| p.into_inner());
+        self.set_limits(run);
+    }
+
+    /// Holds the engine's requests to `limits` from now on (none imposed: no limit).
+    fn set_limits(&self, limits: RpcLimits) {
+        let limiter = (!limits.is_none()).then(|| Arc::new(Limiter::new(limits)));
+        *self.limits.write().unwrap_or_else(|p| p.into_inner()) = limiter;
+    }
+
+    pub(super) fn limits(&self) -> Option<Arc<Limiter>> {
+        self.limits
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Stops (`true`) or resumes (`false`) answering anything.

@@ -32,7 +32,7 @@ pub(super) async fn lag_state(upstream: &Upstream, request: &mut Value, behind: 
     if !reads_state(request) {
         return Vec::new();
     }
-    let Some(head) = block_number(upstream).await else {
+    let Some(head) = head(upstream).await else {
         return Vec::new();
     };
     let lagged = head.saturating_sub(behind);
@@ -127,7 +127,7 @@ fn parse_quantity(text: &str) -> Option<u64> {
 }
 
 /// Anvil's head.
-async fn block_number(upstream: &Upstream) -> Option<u64> {
+pub(super) async fn head(upstream: &Upstream) -> Option<u64> {
     let answer = ask(upstream, "eth_blockNumber", json!([])).await?;
     parse_quantity(answer.as_str()?)
 }

@@ -17,6 +17,7 @@ mod control;
 mod http;
 mod jsonrpc;
 mod lag;
+mod limits;
 mod ws;
 
 use std::sync::Arc;

@@ -21,6 +21,7 @@ use super::jsonrpc::{
     calls_of, is_new_heads, lag_block_number, log_matches, logs_filter, rpc_error,
 };
 use super::lag;
+use super::limits::{self, Refusal};
 
 /// Pause after a failed `accept` before the next one.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -101,6 +102,10 @@ async fn ws_session(
             from_client = client_rx.next() => match from_client {
                 Some(Ok(message)) if is_data(&message) => {
                     control.unhung().await;
+                    if let Some(answer) = refused(&http, &control, &message).await {
+                        if client_tx.send(Message::text(answer)).await.is_err() { break; }
+                        continue;
+                    }
                     let fault = control.rpc();
                     let message = match fault.as_deref().and_then(RpcFault::state_lag) {
                         Some(behind) => match lagged(&http, message, behind).await {
@@ -138,6 +143,7 @@ async fn ws_session(
                         reorg_held.push(message);
                         continue;
                     }
+                    let message = capped(&control, message);
                     let behind = control.rpc().map_or(0, |f| f.behind());
                     let mut out = heads.after_reorg(&reorg.borrow_and_update(), &mut reorg_seen);
                     control.removed_logs_sent.fetch_add(out.len() as u64, Ordering::Relaxed);
@@ -190,6 +196,54 @@ async fn ws_session(
     }
     let _ = anvil_tx.close().await;
     let _ = client_tx.close().await;
+}
+
+/// The answer to give the client instead of forwarding its request, when the provider limits
+/// in force refuse it: over the rate, or a single `eth_getLogs` over too many blocks (in a
+/// batch, such a call is forwarded as it is).
+async fn refused(http: &Upstream, control: &ProxyControl, message: &Message) -> Option<String> {
+    let limiter = control.limits()?;
+    let request = message_json(message)?;
+    let answer = match limiter.check(http, &request).await? {
+        Refusal::Rate => {
+            let id = calls_of(&request)
+                .first()
+                .map_or(Value::Null, |(_, id)| id.clone());
+            limits::rate_error(&id)
+        }
+        Refusal::Range(wide) if !request.is_array() => {
+            let (id, blocks) = wide.first()?;
+            limiter.range_error(id, *blocks)
+        }
+        Refusal::Range(_) => return None,
+    };
+    control.limits_refused.fetch_add(1, Ordering::Relaxed);
+    Some(answer.to_string())
+}
+
+/// Anvil's `message`, or an error in its place when it answers a request and is larger than
+/// the limits in force allow (notifications pass).
+fn capped(control: &ProxyControl, message: Message) -> Message {
+    let Some(limiter) = control.limits() else {
+        return message;
+    };
+    let Some(text) = message_text(&message) else {
+        return message;
+    };
+    let Some(answer) = serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(|a| a.get("id").is_some())
+    else {
+        return message;
+    };
+    // The answer carries the request's id, all the error needs.
+    match limiter.cap(&answer, text.as_bytes()) {
+        Some(error) => {
+            control.limits_refused.fetch_add(1, Ordering::Relaxed);
+            Message::text(error.to_string())
+        }
+        None => message,
+    }
 }
 
 /// Under `state_lag`, the client's request moved to the lagging node's head; `Err` with the
