@@ -154,17 +154,9 @@ impl Rpc {
         addresses: Vec<Address>,
         topics: Vec<B256>,
     ) -> Result<Vec<Log>, TransportError> {
-        let filter = Filter::new()
-            .at_block_hash(block)
-            .address(addresses)
-            .event_signature(topics);
-        let result = self.provider().get_logs(&filter).await;
-        telemetry::chain_request(
-            self.chain_id,
-            "eth_getLogs",
-            if result.is_ok() { "ok" } else { "err" },
-        );
-        result
+        let filter = Filter::new().at_block_hash(block);
+        self.logs(filter.address(addresses).event_signature(topics))
+            .await
     }
 
     /// `eth_getLogs` over blocks `from..=to`, the given contracts and event signatures.
@@ -174,11 +166,13 @@ impl Rpc {
         addresses: Vec<Address>,
         topics: Vec<B256>,
     ) -> Result<Vec<Log>, TransportError> {
-        let filter = Filter::new()
-            .from_block(from)
-            .to_block(to)
-            .address(addresses)
-            .event_signature(topics);
+        let filter = Filter::new().from_block(from).to_block(to);
+        self.logs(filter.address(addresses).event_signature(topics))
+            .await
+    }
+
+    /// `eth_getLogs` of `filter`, counted.
+    async fn logs(&self, filter: Filter) -> Result<Vec<Log>, TransportError> {
         let result = self.provider().get_logs(&filter).await;
         telemetry::chain_request(
             self.chain_id,

@@ -154,6 +154,19 @@ fn read_journal(path: &Path) -> anyhow::Result<Vec<OrderUid>> {
     }
 }
 
+/// A watch as a test stores it: epoch-scheduled, created in block 40.
+#[cfg(test)]
+pub(crate) fn sample_watch() -> SavedWatch {
+    SavedWatch {
+        owner: Address::repeat_byte(1),
+        handler: Address::repeat_byte(2),
+        salt: B256::repeat_byte(3),
+        static_input: Bytes::from(vec![4; 320]),
+        next: Schedule::AtEpoch(1_700_000_000),
+        created_block: 40,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,14 +176,7 @@ mod tests {
             block: 42,
             hash: B256::repeat_byte(7),
             retry_from: None,
-            watches: vec![SavedWatch {
-                owner: Address::repeat_byte(1),
-                handler: Address::repeat_byte(2),
-                salt: B256::repeat_byte(3),
-                static_input: Bytes::from(vec![4; 320]),
-                next: Schedule::AtEpoch(1_700_000_000),
-                created_block: 40,
-            }],
+            watches: vec![sample_watch()],
         }
     }
 

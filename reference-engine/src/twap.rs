@@ -234,14 +234,7 @@ mod tests {
 
     #[test]
     fn watches_round_trip_through_their_saved_form() {
-        let saved = SavedWatch {
-            owner: Address::repeat_byte(1),
-            handler: Address::repeat_byte(2),
-            salt: B256::repeat_byte(3),
-            static_input: Bytes::from(vec![4; 320]),
-            next: Schedule::AtEpoch(1_700_000_000),
-            created_block: 40,
-        };
+        let saved = crate::state::sample_watch();
         let watch = Watch::from(saved.clone());
         assert_eq!(watch.next, Schedule::AtEpoch(1_700_000_000));
         assert_eq!(SavedWatch::from(&watch), saved);

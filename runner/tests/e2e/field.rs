@@ -67,6 +67,20 @@ impl Run {
         );
     }
 
+    /// Every owed order that was lost, each for `reason`; at least one.
+    fn assert_lost_for(&self, reason: LossReason) -> Vec<&OrderLine> {
+        let lost: Vec<&OrderLine> = self
+            .orders
+            .iter()
+            .filter(|l| l.outcome == OrderOutcome::Lost)
+            .collect();
+        assert!(!lost.is_empty(), "{}", self.err);
+        for line in &lost {
+            assert_eq!(line.reason, Some(reason), "{line:?}");
+        }
+        lost
+    }
+
     fn mock(&self) -> &runner::report::MockSummary {
         self.outcome.mock.as_ref().expect("the mock's summary")
     }
@@ -190,15 +204,7 @@ fn an_engine_that_gives_up_on_an_outage_loses_its_orders() {
     run.assert_failed_first_on(LOST_BAR);
     // Each lost order's last answer was the outage's 503: the engine gave up on a retryable
     // answer.
-    let lost: Vec<&OrderLine> = run
-        .orders
-        .iter()
-        .filter(|l| l.outcome == OrderOutcome::Lost)
-        .collect();
-    assert!(!lost.is_empty());
-    for line in lost {
-        assert_eq!(line.reason, Some(LossReason::GaveUpOnRetryable), "{line:?}");
-    }
+    run.assert_lost_for(LossReason::GaveUpOnRetryable);
 }
 
 #[test]
@@ -216,16 +222,17 @@ fn a_recoverable_rejection_is_retried_until_the_orderbook_takes_the_order() {
         refused >= 16,
         "every event of the fault was refused at least once: {refused}"
     );
+}
+
+#[test]
+fn an_engine_that_takes_a_recoverable_rejection_for_final_loses_its_orders() {
+    let _machine = shared();
     let off = Run::of(
         "scenarios/field/recoverable-rejection.yaml",
         &[("REFERENCE_RETRY_RECOVERABLE", "false")],
     );
     off.assert_failed_first_on(LOST_BAR);
-    assert!(off
-        .orders
-        .iter()
-        .filter(|l| l.outcome == OrderOutcome::Lost)
-        .all(|l| l.reason == Some(LossReason::Rejected)));
+    off.assert_lost_for(LossReason::Rejected);
 }
 
 #[test]
@@ -240,6 +247,11 @@ fn polls_pinned_to_their_block_survive_a_node_that_lags() {
     );
     let truth = run.fault().truth.as_ref().expect("the fault's truth");
     assert_eq!(truth.lost, 0, "{truth:?}");
+}
+
+#[test]
+fn an_engine_that_polls_a_lagging_node_at_latest_drops_new_twaps() {
+    let _machine = shared();
     let off = Run::of(
         "scenarios/field/state-lag.yaml",
         &[("REFERENCE_PIN_CALLS", "false")],
@@ -247,15 +259,8 @@ fn polls_pinned_to_their_block_survive_a_node_that_lags() {
     off.assert_failed_first_on(LOST_BAR);
     // What the lagging node said dropped the TWAPs it had not seen yet: only TWAPs are lost,
     // and their engine never posted them.
-    let lost: Vec<&OrderLine> = off
-        .orders
-        .iter()
-        .filter(|l| l.outcome == OrderOutcome::Lost)
-        .collect();
-    assert!(!lost.is_empty());
-    for line in lost {
+    for line in off.assert_lost_for(LossReason::NeverPosted) {
         assert_eq!(line.kind, cowload_spec::EventKind::Twap, "{line:?}");
-        assert_eq!(line.reason, Some(LossReason::NeverPosted), "{line:?}");
     }
 }
 
@@ -270,6 +275,11 @@ fn a_gap_wider_than_the_provider_allows_is_read_in_pieces() {
         "the provider refused the gap's range: {}",
         run.engine_log
     );
+}
+
+#[test]
+fn an_engine_with_a_fixed_log_range_skips_the_gap_for_good() {
+    let _machine = shared();
     let off = Run::of(
         "scenarios/field/provider-limits.yaml",
         &[("REFERENCE_SPLIT_LOG_RANGES", "false")],
@@ -278,11 +288,7 @@ fn a_gap_wider_than_the_provider_allows_is_read_in_pieces() {
     // The skipped range's events were never posted; the drop's fault is charged with them.
     let truth = off.fault().truth.as_ref().expect("the fault's truth");
     assert!(truth.lost > 0, "{truth:?}");
-    assert!(off
-        .orders
-        .iter()
-        .filter(|l| l.outcome == OrderOutcome::Lost)
-        .all(|l| l.reason == Some(LossReason::NeverPosted)));
+    off.assert_lost_for(LossReason::NeverPosted);
 }
 
 /// A rate limit refuses what goes over it (HTTP 429, or `-32005` on the WebSocket), and an
