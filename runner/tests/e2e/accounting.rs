@@ -4,35 +4,34 @@
 
 use std::path::{Path, PathBuf};
 
-use cowload_spec::{EventKind, OrderOutcome};
-use runner::report::Outcome;
+use cowload_spec::OrderOutcome;
+use runner::scenario::faults::{Fault, RpcErrorKind};
 
 use crate::common::*;
 
 /// TWAPs of 30 parts of 2 s: their parts keep opening to the run's last block and beyond.
 /// The reference engine acts on a block once it is 2 deep (confirmations), so it posts each
 /// part about two blocks after its window opens: correct, and within the 3-block deadline.
-const PARTS_TO_THE_END: &str = r#"version: 1
-name: parts-to-the-end
-seed: 3
-chain: {id: 11155111, block_time: 1s}
-load:
-  warmup_blocks: 2
-  blocks: 6
-  drain_blocks: 3
-  per_block: {twap: 4}
-  twap: {parts: 30, part_duration: 2s}
-orderbook:
-  latency: 10ms
-  order_deadline_blocks: 3
-engine:
-  env: {REFERENCE_CONFIRMATIONS: "2"}
-  progress: reference_head_block
-bars:
-  - increase(cowload_twap_parts_total{outcome="missing"}) == 0
-  - increase(cowload_events_lost_total) == 0
-  - quantile(0.99, cowload_event_to_order_seconds{kind="twap"}) < 10s
-"#;
+fn parts_to_the_end() -> ScenarioBuilder {
+    ScenarioBuilder::new("parts-to-the-end")
+        .seed(3)
+        .chain_id(11_155_111)
+        .block_time(secs(1))
+        .warmup_blocks(2)
+        .blocks(6)
+        .drain_blocks(3)
+        .per_block(4, 0)
+        .twap_parts(30, secs(2))
+        .orderbook_latency(ms(10))
+        .order_deadline_blocks(3)
+        .engine_env("REFERENCE_CONFIRMATIONS", "2")
+        .engine_progress("reference_head_block")
+        .bars([
+            MISSING_BAR,
+            "increase(cowload_events_lost_total) == 0",
+            LATENCY_BAR,
+        ])
+}
 
 const MISSING_BAR: &str = r#"increase(cowload_twap_parts_total{outcome="missing"}) == 0"#;
 const LATENCY_BAR: &str = r#"quantile(0.99, cowload_event_to_order_seconds{kind="twap"}) < 10s"#;
@@ -46,12 +45,12 @@ struct Run {
     _keep: tempfile::TempDir,
 }
 
-/// Runs `body` (a scenario) with `env` added to the runner's and so the engine's
-/// environment; checks every printed PID is gone afterwards.
-fn run(name: &str, body: &str, env: &[(&str, &str)]) -> Run {
+/// Runs `scenario` with `env` added to the runner's and so the engine's environment;
+/// checks every printed PID is gone afterwards.
+fn run(name: &str, scenario: &ScenarioBuilder, env: &[(&str, &str)]) -> Run {
     require_anvil();
     let keep = tempfile::tempdir().unwrap();
-    let file = scenario(keep.path(), &format!("{name}.yaml"), body);
+    let file = scenario.write(keep.path(), &format!("{name}.yaml"));
     let dir = keep.path().join("run");
     let mut command = runner();
     command.arg(&file).arg("--out").arg(&dir);
@@ -61,8 +60,7 @@ fn run(name: &str, body: &str, env: &[(&str, &str)]) -> Run {
     let output = command.output().unwrap();
     let err = stderr(&output);
     assert_all_gone(&printed_pids(&err));
-    let text = std::fs::read_to_string(dir.join("outcome.json")).expect("outcome.json written");
-    let outcome = Outcome::from_json(&text).unwrap();
+    let outcome = outcome(&dir);
     Run {
         code: output.status.code(),
         err,
@@ -115,10 +113,10 @@ fn bucket_quantile(run: &Path, kind: &str, q: f64) -> f64 {
 #[test]
 fn parts_not_yet_due_at_the_end_are_unjudged_and_a_correct_engine_passes() {
     let _machine = shared();
-    let run = run("parts-to-the-end", PARTS_TO_THE_END, &[]);
+    let run = run("parts-to-the-end", &parts_to_the_end(), &[]);
     let outcome = &run.outcome;
     assert_eq!(run.code, Some(0), "{}\n{:#?}", run.err, outcome.bars);
-    let twap = &outcome.mock.as_ref().unwrap().events["twap"];
+    let twap = mock_kind(outcome, EventKind::Twap);
     assert_eq!(twap.parts_missing, 0, "{twap:?}");
     assert!(twap.parts_unjudged > 0, "the edge's parts: {twap:?}");
     assert!(twap.parts_matched > twap.parts_unjudged, "{twap:?}");
@@ -173,7 +171,7 @@ fn an_engine_that_skips_parts_due_inside_the_run_still_fails() {
     let _machine = shared();
     let run = run(
         "parts-to-the-end",
-        PARTS_TO_THE_END,
+        &parts_to_the_end(),
         &[("COWLOAD_REFERENCE_MUTANT", "first-part-only")],
     );
     let outcome = &run.outcome;
@@ -194,40 +192,34 @@ fn an_engine_that_skips_parts_due_inside_the_run_still_fails() {
             other => panic!("a skipped part is {other:?}: {line:?}"),
         }
     }
-    let twap = &outcome.mock.as_ref().unwrap().events["twap"];
+    let twap = mock_kind(outcome, EventKind::Twap);
     assert_eq!(lost, twap.parts_missing, "{twap:?}");
     assert!(lost > 0);
 }
 
-/// `blocks` blocks of `eth_getLogs` errors at load block 6, for an engine that gives a block
-/// up after one failed `eth_getLogs` (`skip-failed-logs`). `{engine}` is the engine section.
-fn getlogs_errors(blocks: u32, engine: &str) -> String {
-    format!(
-        r#"version: 1
-name: getlogs-fault
-seed: 5
-chain: {{id: 11155111, block_time: 1s}}
-load:
-  warmup_blocks: 2
-  blocks: 10
-  drain_blocks: 6
-  per_block: {{twap: 2, ethflow: 2}}
-orderbook:
-  latency: 10ms
-  order_deadline_blocks: 6
-engine:
-{engine}
-faults:
-  - kind: rpc_errors
-    at: 6
-    for: {blocks} blocks
-    methods: [eth_getLogs]
-    fraction: 1
-    error: header_not_found
-bars:
-  - increase(cowload_events_lost_total) == 0
-"#
-    )
+/// `length` blocks of `eth_getLogs` errors at load block 6, for an engine that gives a block
+/// up after one failed `eth_getLogs` (`skip-failed-logs`); the caller sets the engine up.
+fn getlogs_errors(length: u32) -> ScenarioBuilder {
+    ScenarioBuilder::new("getlogs-fault")
+        .seed(5)
+        .chain_id(11_155_111)
+        .block_time(secs(1))
+        .warmup_blocks(2)
+        .blocks(10)
+        .drain_blocks(6)
+        .per_block(2, 2)
+        .orderbook_latency(ms(10))
+        .order_deadline_blocks(6)
+        .fault(
+            6,
+            blocks(length),
+            Fault::RpcErrors {
+                methods: vec!["eth_getLogs".to_owned()],
+                fraction: 1.0,
+                error: RpcErrorKind::HeaderNotFound,
+            },
+        )
+        .bar("increase(cowload_events_lost_total) == 0")
 }
 
 /// The events lost in the run and the fault's record, checked to agree: every lost event is
@@ -250,10 +242,10 @@ fn lost_and_charged(run: &Run) -> (u64, runner::report::FaultRecord) {
 #[test]
 fn a_block_given_up_under_a_getlogs_fault_is_charged_to_the_fault() {
     let _machine = shared();
-    let body = getlogs_errors(1, "  env: {REFERENCE_PER_EVENT_COST: 150ms}");
+    let scenario = getlogs_errors(1).engine_env("REFERENCE_PER_EVENT_COST", "150ms");
     let run = run(
         "getlogs-fault",
-        &body,
+        &scenario,
         &[("COWLOAD_REFERENCE_MUTANT", "skip-failed-logs")],
     );
     assert_eq!(run.code, Some(1), "{}", run.err);
@@ -275,11 +267,13 @@ fn a_block_given_up_under_a_getlogs_fault_is_charged_to_the_fault() {
 #[test]
 fn with_engine_progress_a_fault_is_charged_with_every_block_not_yet_read() {
     let _machine = shared();
-    let engine = "  env: {REFERENCE_CONFIRMATIONS: \"3\", REFERENCE_PER_EVENT_COST: 150ms}\n  progress: reference_head_block";
-    let body = getlogs_errors(2, engine);
+    let scenario = getlogs_errors(2)
+        .engine_env("REFERENCE_CONFIRMATIONS", "3")
+        .engine_env("REFERENCE_PER_EVENT_COST", "150ms")
+        .engine_progress("reference_head_block");
     let run = run(
         "getlogs-fault",
-        &body,
+        &scenario,
         &[("COWLOAD_REFERENCE_MUTANT", "skip-failed-logs")],
     );
     assert_eq!(run.code, Some(1), "{}", run.err);

@@ -1,9 +1,14 @@
-//! Shared helpers: the runner command, scenario files in temp dirs, and PID checks.
+//! Shared helpers: the runner command, scenario files in temp dirs (built with
+//! [`ScenarioBuilder`]), the typed outcome, and PID checks.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub use crate::builder::{blocks, ms, secs, ScenarioBuilder};
+pub use cowload_spec::{EventKind, EventStats};
+pub use runner::report::{BarResult, MockSummary, Outcome, Status};
 
 pub fn runner() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_runner"));
@@ -28,19 +33,12 @@ pub fn require_anvil() -> PathBuf {
     })
 }
 
-/// Writes `body` as `<dir>/<name>` and returns its path.
+/// Writes `body` as `<dir>/<name>` and returns its path (scenarios whose text is the
+/// point; the others are built with [`ScenarioBuilder::write`]).
 pub fn scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, body).unwrap();
     path
-}
-
-/// A scenario line pointing the engine config at the reference engine's template.
-pub fn engine_config_line() -> String {
-    format!(
-        "  config: {}\n",
-        project_root().join("engine.load.toml").display()
-    )
 }
 
 /// A runner started in the background, followed on its stderr: the child,
@@ -141,9 +139,54 @@ fn is_zombie(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
-pub fn outcome(dir: &Path) -> serde_json::Value {
+/// The run directory's `outcome.json`, typed.
+pub fn outcome(dir: &Path) -> Outcome {
     let text = std::fs::read_to_string(dir.join("outcome.json")).expect("outcome.json written");
-    serde_json::from_str(&text).unwrap()
+    Outcome::from_json(&text).unwrap_or_else(|e| panic!("{}/outcome.json: {e}", dir.display()))
+}
+
+/// What the mock saw; fails when the outcome has no mock section.
+pub fn mock(outcome: &Outcome) -> &MockSummary {
+    outcome
+        .mock
+        .as_ref()
+        .unwrap_or_else(|| panic!("no mock section; error: {:?}", outcome.error))
+}
+
+/// The mock's accounting of `kind`; fails when the kind is missing.
+pub fn mock_kind(outcome: &Outcome, kind: EventKind) -> &EventStats {
+    let mock = mock(outcome);
+    mock.events
+        .get(kind.label())
+        .unwrap_or_else(|| panic!("mock.events.{kind} in {mock:?}"))
+}
+
+/// POSTs the mock received for `kind` (`twap`, `ethflow`, `unmatched`) with `outcome`
+/// (`accepted`, `mismatched`…); `None` when it counted none of them.
+pub fn orders_received(outcome: &Outcome, kind: &str, result: &str) -> Option<u64> {
+    mock(outcome)
+        .orders_received
+        .get(kind)?
+        .get(result)
+        .copied()
+}
+
+/// The result of the bar written `text`; fails when there is none.
+pub fn bar<'a>(outcome: &'a Outcome, text: &str) -> &'a BarResult {
+    outcome
+        .bars
+        .iter()
+        .find(|b| b.bar == text)
+        .unwrap_or_else(|| panic!("no bar {text} in {:#?}", outcome.bars))
+}
+
+/// The bar that failed first, as written.
+pub fn first_failed_bar(outcome: &Outcome) -> Option<&str> {
+    outcome
+        .bottleneck
+        .first_failed_bar
+        .as_ref()
+        .map(|f| f.bar.as_str())
 }
 
 /// Every test that starts Anvil holds this lock for its whole run: shared by runs that
@@ -167,9 +210,7 @@ pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
 }
 
 /// Runs a shipped scenario into a temp run dir; returns (exit code, stderr, outcome, run dir).
-pub fn run_shipped(
-    scenario_path: &str,
-) -> (Option<i32>, String, serde_json::Value, tempfile::TempDir) {
+pub fn run_shipped(scenario_path: &str) -> (Option<i32>, String, Outcome, tempfile::TempDir) {
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -193,15 +234,11 @@ pub fn order_lines(run: &Path) -> Vec<cowload_spec::OrderLine> {
         .collect()
 }
 
-/// Sum of a mock statistic over both event kinds.
-pub fn mock_events(outcome: &serde_json::Value, field: &str) -> u64 {
-    ["twap", "ethflow"]
-        .iter()
-        .map(|kind| {
-            outcome["mock"]["events"][kind][field]
-                .as_u64()
-                .unwrap_or_else(|| panic!("mock.events.{kind}.{field} in {}", outcome["mock"]))
-        })
+/// Sum of a mock statistic (`|e| e.lost`) over every event kind.
+pub fn mock_events(outcome: &Outcome, field: impl Fn(&EventStats) -> u64) -> u64 {
+    EventKind::ALL
+        .into_iter()
+        .map(|kind| field(mock_kind(outcome, kind)))
         .sum()
 }
 

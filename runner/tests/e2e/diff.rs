@@ -40,6 +40,8 @@ fn a_regression_exits_one_only_when_asked() {
 
     let output = diff(&[base, head, "--fail-on-regression", "--format", "json"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    // `runner diff --format json` has no deserialisable type (its `Comparison` is
+    // Serialize only): read as plain JSON.
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["rows"][0]["change"], "now_fails", "{json}");
     assert_eq!(json["rows"][0]["test"], "bar_verdict", "{json}");
@@ -68,17 +70,18 @@ fn a_regression_exits_one_only_when_asked() {
 /// scaled by `factors[i]`: a repeat directory as `runner --repeat` leaves it.
 fn repeat_dir(dir: &std::path::Path, factors: &[f64]) {
     let text = std::fs::read_to_string(golden("outcome.json")).unwrap();
+    let golden_outcome = Outcome::from_json(&text).unwrap();
     for (i, factor) in factors.iter().enumerate() {
-        let mut o: serde_json::Value = serde_json::from_str(&text).unwrap();
-        for kind in ["twap", "ethflow"] {
-            for q in ["p50", "p99"] {
-                let v = &mut o["event_to_order_seconds"][kind][q];
-                *v = (v.as_f64().unwrap() * factor).into();
-            }
+        let mut o = golden_outcome.clone();
+        for kind in EventKind::ALL {
+            let latency = &mut o.event_to_order_seconds[kind];
+            assert!(latency.count > 0, "the golden outcome has {kind} latencies");
+            latency.p50 *= factor;
+            latency.p99 *= factor;
         }
         let run = dir.join((i + 1).to_string());
         std::fs::create_dir_all(&run).unwrap();
-        std::fs::write(run.join("outcome.json"), o.to_string()).unwrap();
+        std::fs::write(run.join("outcome.json"), o.to_json()).unwrap();
     }
 }
 
@@ -107,6 +110,7 @@ fn repeat_directories_are_compared_run_by_run() {
         "json",
     ]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    // Plain JSON, as above: the comparison has no deserialisable type.
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["base"]["runs"], 3, "{json}");
     let worse: Vec<&str> = json["rows"]
@@ -144,10 +148,10 @@ fn repeat_directories_are_compared_run_by_run() {
 fn different_scenarios_are_refused_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(golden("outcome.head.json")).unwrap();
-    let mut other: serde_json::Value = serde_json::from_str(&text).unwrap();
-    other["scenario"]["hash"] = "ee".repeat(32).into();
+    let mut other = Outcome::from_json(&text).unwrap();
+    other.scenario.hash = "ee".repeat(32);
     let head = dir.path().join("other.json");
-    std::fs::write(&head, other.to_string()).unwrap();
+    std::fs::write(&head, other.to_json()).unwrap();
     let base = golden("outcome.json");
     let args = [base.to_str().unwrap(), head.to_str().unwrap()];
     let output = diff(&args);

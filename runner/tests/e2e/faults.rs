@@ -6,11 +6,15 @@
 
 use std::path::PathBuf;
 
+use cowload_spec::SpanTruth;
+use runner::scenario::faults::{Fault, ReorgEvents};
+use runner::scenario::{DelaySpec, Dur};
+
 use crate::common::*;
 
 /// Runs a shipped fault scenario with `env` added to the runner's (and so the
 /// engine's) environment; checks every printed PID is gone afterwards.
-fn run_fault(scenario: &str, env: &[(&str, &str)]) -> (Option<i32>, String, serde_json::Value) {
+fn run_fault(scenario: &str, env: &[(&str, &str)]) -> (Option<i32>, String, Outcome) {
     let dir = tempfile::tempdir().unwrap();
     run_fault_in(dir.path(), scenario, env)
 }
@@ -20,7 +24,7 @@ fn run_fault_in(
     dir: &std::path::Path,
     scenario: &str,
     env: &[(&str, &str)],
-) -> (Option<i32>, String, serde_json::Value) {
+) -> (Option<i32>, String, Outcome) {
     require_anvil();
     let out: PathBuf = dir.join("run");
     let mut command = runner();
@@ -35,18 +39,12 @@ fn run_fault_in(
     (output.status.code(), err, outcome)
 }
 
-fn bar<'a>(outcome: &'a serde_json::Value, text: &str) -> &'a serde_json::Value {
-    outcome["bars"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["bar"].as_str().unwrap() == text)
-        .unwrap_or_else(|| panic!("no bar {text} in {}", outcome["bars"]))
-}
-
 /// The truth the outcome reports for fault `index`.
-fn fault_truth(outcome: &serde_json::Value, index: usize) -> &serde_json::Value {
-    &outcome["faults"][index]["truth"]
+fn fault_truth(outcome: &Outcome, index: usize) -> &SpanTruth {
+    outcome.faults[index]
+        .truth
+        .as_ref()
+        .unwrap_or_else(|| panic!("fault {index} has no truth: {:#?}", outcome.faults))
 }
 
 const LOST_BAR: &str = "increase(cowload_events_lost_total) == 0";
@@ -62,20 +60,16 @@ fn ws_drop_is_survived_by_reconnect_and_backfill() {
         "{err}"
     );
     assert!(err.contains("accepting WebSockets again"), "{err}");
-    assert_eq!(mock_events(&outcome, "lost"), 0);
-    assert_eq!(mock_events(&outcome, "registered"), 48);
+    assert_eq!(mock_events(&outcome, |e| e.lost), 0);
+    assert_eq!(mock_events(&outcome, |e| e.registered), 48);
     // Three blocks of 2 TWAP + 2 EthFlow events were emitted while the WebSocket was down,
     // and the fault is charged with the block mined just before it too.
     let truth = fault_truth(&outcome, 0);
-    assert_eq!(truth["events"], 16, "{}", outcome["faults"]);
-    assert_eq!(truth["events_before_start"], 4, "{}", outcome["faults"]);
-    assert_eq!(truth["lost"], 0);
-    assert_eq!(truth["duplicates"], 0);
-    assert!(
-        truth["recovery_seconds"].as_f64().is_some(),
-        "{}",
-        outcome["faults"]
-    );
+    assert_eq!(truth.events, 16, "{:#?}", outcome.faults);
+    assert_eq!(truth.events_before_start, 4, "{:#?}", outcome.faults);
+    assert_eq!(truth.lost, 0);
+    assert_eq!(truth.duplicates, 0);
+    assert!(truth.recovery_seconds.is_some(), "{:#?}", outcome.faults);
     assert!(err.contains("faults:"), "the fault table is printed: {err}");
 }
 
@@ -86,17 +80,14 @@ fn ws_drop_without_backfill_loses_the_events_of_the_outage() {
     let (code, err, outcome) = run_fault("scenarios/faults/ws-drop.yaml", &env);
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(
-        outcome["bottleneck"]["first_failed_bar"]["bar"], LOST_BAR,
-        "{}",
-        outcome["bottleneck"]
+        first_failed_bar(&outcome),
+        Some(LOST_BAR),
+        "{:#?}",
+        outcome.bottleneck
     );
-    assert!(bar(&outcome, LOST_BAR)["observed"].as_f64().unwrap() > 0.0);
+    assert!(bar(&outcome, LOST_BAR).observed.unwrap() > 0.0);
     // The outage's own events are the lost ones.
-    assert!(
-        fault_truth(&outcome, 0)["lost"].as_u64().unwrap() > 0,
-        "{}",
-        outcome["faults"]
-    );
+    assert!(fault_truth(&outcome, 0).lost > 0, "{:#?}", outcome.faults);
 }
 
 #[test]
@@ -107,24 +98,17 @@ fn restart_resumes_from_the_persisted_cursor_without_gap_or_duplicate() {
     // Two engine processes ran, and both are gone (run_fault checked every printed PID).
     assert!(err.contains("SIGKILL to pid"), "{err}");
     assert!(err.contains("engine started again as pid"), "{err}");
-    assert_eq!(mock_events(&outcome, "lost"), 0);
-    assert_eq!(bar(&outcome, DUPLICATE_BAR)["holds"], true);
+    assert_eq!(mock_events(&outcome, |e| e.lost), 0);
+    assert!(bar(&outcome, DUPLICATE_BAR).holds);
     let truth = fault_truth(&outcome, 0);
     assert_eq!(
-        (&truth["events"], &truth["events_before_start"]),
-        (&12.into(), &4.into()),
-        "two blocks down, and the block before: {}",
-        outcome["faults"]
+        (truth.events, truth.events_before_start),
+        (12, 4),
+        "two blocks down, and the block before: {:#?}",
+        outcome.faults
     );
-    assert_eq!(
-        (truth["lost"].as_u64(), truth["duplicates"].as_u64()),
-        (Some(0), Some(0))
-    );
-    assert!(
-        truth["recovery_seconds"].as_f64().is_some(),
-        "{}",
-        outcome["faults"]
-    );
+    assert_eq!((truth.lost, truth.duplicates), (0, 0));
+    assert!(truth.recovery_seconds.is_some(), "{:#?}", outcome.faults);
 }
 
 #[test]
@@ -134,17 +118,14 @@ fn restart_without_a_persisted_cursor_leaves_a_gap() {
     let (code, err, outcome) = run_fault("scenarios/faults/restart.yaml", &env);
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(
-        outcome["bottleneck"]["first_failed_bar"]["bar"], LOST_BAR,
-        "{}",
-        outcome["bottleneck"]
+        first_failed_bar(&outcome),
+        Some(LOST_BAR),
+        "{:#?}",
+        outcome.bottleneck
     );
     assert!(err.contains("engine started again as pid"), "{err}");
     // Started from the head again, the engine never saw the blocks it was down for.
-    assert!(
-        fault_truth(&outcome, 0)["lost"].as_u64().unwrap() > 0,
-        "{}",
-        outcome["faults"]
-    );
+    assert!(fault_truth(&outcome, 0).lost > 0, "{:#?}", outcome.faults);
 }
 
 #[test]
@@ -162,12 +143,12 @@ fn rpc_errors_on_half_the_requests_are_retried_through() {
     assert!(answered > 0, "{err}");
     let truth = fault_truth(&outcome, 0);
     assert_eq!(
-        (&truth["events"], &truth["events_before_start"]),
-        (&20.into(), &4.into()),
-        "four blocks, and the block before: {}",
-        outcome["faults"]
+        (truth.events, truth.events_before_start),
+        (20, 4),
+        "four blocks, and the block before: {:#?}",
+        outcome.faults
     );
-    assert_eq!(truth["lost"], 0);
+    assert_eq!(truth.lost, 0);
 }
 
 /// The reference engine's height after the scrape of `block`, from the run's raw scrapes.
@@ -191,33 +172,41 @@ fn engine_height_after(run: &std::path::Path, block: u64) -> f64 {
 fn a_hang_and_a_latency_fault_take_effect_and_end() {
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let body = "version: 1\nname: hang-latency\n\
-        load: { warmup_blocks: 2, blocks: 10, drain_blocks: 6, per_block: { twap: 1, ethflow: 1 } }\n\
-        orderbook: { order_deadline_blocks: 5 }\n\
-        faults:\n\
-        \x20 - { kind: rpc_hang, at: 3, for: 2 blocks }\n\
-        \x20 - { kind: rpc_latency, at: 6, for: 2 blocks, methods: [eth_getLogs], latency: 300ms }\n\
-        bars: [\"increase(cowload_events_lost_total) == 0\"]\n";
-    let path = scenario(dir.path(), "hang.yaml", body);
+    let path = ScenarioBuilder::new("hang-latency")
+        .warmup_blocks(2)
+        .blocks(10)
+        .drain_blocks(6)
+        .per_block(1, 1)
+        .order_deadline_blocks(5)
+        .fault(3, blocks(2), Fault::RpcHang {})
+        .fault(
+            6,
+            blocks(2),
+            Fault::RpcLatency {
+                methods: vec!["eth_getLogs".to_owned()],
+                latency: DelaySpec::Fixed(Dur(ms(300))),
+            },
+        )
+        .bar("increase(cowload_events_lost_total) == 0")
+        .write(dir.path(), "hang.yaml");
     let (code, err, outcome) = run_fault_in(dir.path(), path.to_str().unwrap(), &[]);
     assert_eq!(code, Some(0), "{err}");
-    let hang = &outcome["faults"][0];
-    let first = hang["blocks"][0].as_u64().unwrap();
-    let last = hang["blocks"][1].as_u64().unwrap();
+    let hang = &outcome.faults[0];
+    let (first, last) = hang.blocks.unwrap();
     let run = dir.path().join("run");
-    assert!(engine_height_after(&run, last) < first as f64, "{hang}");
+    assert!(engine_height_after(&run, last) < first as f64, "{hang:?}");
     assert!(
         engine_height_after(&run, last + 2) >= last as f64,
-        "caught up: {hang}"
+        "caught up: {hang:?}"
     );
     assert!(err.contains("delaying eth_getLogs by 300ms"), "{err}");
     assert!(!err.contains(" 0 delayed request(s)"), "{err}");
     for index in 0..2 {
         assert_eq!(
-            fault_truth(&outcome, index)["lost"],
+            fault_truth(&outcome, index).lost,
             0,
-            "{}",
-            outcome["faults"]
+            "{:#?}",
+            outcome.faults
         );
     }
 }
@@ -228,20 +217,19 @@ fn a_stale_head_holds_the_engine_back_until_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let (code, err, outcome) = run_fault_in(dir.path(), "scenarios/faults/stale-head.yaml", &[]);
     assert_eq!(code, Some(0), "{err}");
-    let fault = &outcome["faults"][0];
-    assert_eq!(fault_truth(&outcome, 0)["lost"], 0, "{fault}");
-    let first = fault["blocks"][0].as_u64().unwrap();
-    let last = fault["blocks"][1].as_u64().unwrap();
+    let fault = &outcome.faults[0];
+    assert_eq!(fault_truth(&outcome, 0).lost, 0, "{fault:?}");
+    let (first, last) = fault.blocks.unwrap();
     // The engine's own height, scraped after each block: held below the fault's first block
     // until its last one (the head served 3 behind), caught up after it.
     let run = dir.path().join("run");
-    assert!(engine_height_after(&run, last) < first as f64, "{fault}");
-    assert_eq!(
+    assert!(engine_height_after(&run, last) < first as f64, "{fault:?}");
+    assert!(
         bar(
             &outcome,
             "last(cowload_chain_head_block - reference_head_block) <= 1"
-        )["holds"],
-        true
+        )
+        .holds
     );
 }
 
@@ -260,29 +248,29 @@ fn reorgs_are_survived_by_waiting_for_confirmations() {
     // The dropped events need no order and got none; the re-included ones got exactly one.
     let dropped = fault_truth(&outcome, 0);
     assert_eq!(
-        (dropped["events"].as_u64(), dropped["reorged"].as_u64()),
-        (Some(8), Some(8)),
-        "{}",
-        outcome["faults"]
+        (dropped.events, dropped.reorged),
+        (8, 8),
+        "{:#?}",
+        outcome.faults
     );
-    assert_eq!(dropped["orders_for_reorged"], serde_json::Value::Null);
+    // Left out of the JSON when none: no order for a dropped event.
+    assert_eq!(dropped.orders_for_reorged, 0);
     let reincluded = fault_truth(&outcome, 1);
-    assert_eq!(reincluded["events"], 8, "{}", outcome["faults"]);
-    assert_eq!(reincluded["reorged"], serde_json::Value::Null);
-    assert_eq!(
-        (
-            reincluded["lost"].as_u64(),
-            reincluded["duplicates"].as_u64()
-        ),
-        (Some(0), Some(0))
-    );
-    assert_eq!(mock_events(&outcome, "lost"), 0);
-    assert_eq!(mock_events(&outcome, "reorged"), 8);
+    assert_eq!(reincluded.events, 8, "{:#?}", outcome.faults);
+    assert_eq!(reincluded.reorged, 0);
+    assert_eq!((reincluded.lost, reincluded.duplicates), (0, 0));
+    assert_eq!(mock_events(&outcome, |e| e.lost), 0);
+    assert_eq!(mock_events(&outcome, |e| e.reorged), 8);
+    // Both kinds' events were among the dropped ones.
+    for kind in EventKind::ALL {
+        assert!(mock_kind(&outcome, kind).reorged > 0, "{kind}");
+    }
     // The load went on after each reorg with the senders' nonces as the chain has them.
     assert_eq!(
-        outcome["totals"]["delivered"]["ethflow"], 28,
-        "{}",
-        outcome["totals"]
+        outcome.totals.delivered[EventKind::EthFlow],
+        28,
+        "{:?}",
+        outcome.totals
     );
 }
 
@@ -293,19 +281,16 @@ fn an_engine_acting_on_every_head_posts_orders_for_reorged_events() {
     let (code, err, outcome) = run_fault("scenarios/faults/reorg.yaml", &env);
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(
-        outcome["bottleneck"]["first_failed_bar"]["bar"], REORGED_BAR,
-        "{}",
-        outcome["bottleneck"]
+        first_failed_bar(&outcome),
+        Some(REORGED_BAR),
+        "{:#?}",
+        outcome.bottleneck
     );
-    assert!(bar(&outcome, REORGED_BAR)["observed"].as_f64().unwrap() > 0.0);
+    assert!(bar(&outcome, REORGED_BAR).observed.unwrap() > 0.0);
     let dropped = fault_truth(&outcome, 0);
-    assert!(
-        dropped["orders_for_reorged"].as_u64().unwrap() > 0,
-        "{}",
-        outcome["faults"]
-    );
+    assert!(dropped.orders_for_reorged > 0, "{:#?}", outcome.faults);
     // Reorged events are not lost: nothing was owed for them.
-    assert_eq!(mock_events(&outcome, "lost"), 0);
+    assert_eq!(mock_events(&outcome, |e| e.lost), 0);
 }
 
 /// Anvil 1.7.1 tells no log subscriber that a reorg removed its logs; the
@@ -316,23 +301,37 @@ fn log_subscribers_see_the_removed_logs_before_the_new_blocks() {
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
     let script = project_root().join("runner/tests/e2e/log_subscriber.mjs");
-    let body = format!(
-        "version: 1\nname: log-subscriber\nseed: 3\nchain: {{ block_time: 500ms }}\n\
-         load:\n  warmup_blocks: 2\n  blocks: 5\n  drain_blocks: 3\n  per_block: {{ twap: 1, ethflow: 1 }}\n\
-         engine:\n  command: [node, --experimental-websocket, \"{}\", \"${{METRICS_ADDR}}\", \"${{RPC_WS_URL}}\"]\n\
-         faults:\n  - {{ kind: reorg, at: 2, for: 2 blocks, events: drop }}\n\
-         bars:\n  - cowload_events_delivered_ratio == 1\n",
-        script.display()
-    );
-    let file = scenario(dir.path(), "reorg.yaml", &body);
+    let file = ScenarioBuilder::new("log-subscriber")
+        .seed(3)
+        .block_time(ms(500))
+        .warmup_blocks(2)
+        .blocks(5)
+        .drain_blocks(3)
+        .per_block(1, 1)
+        .engine_command([
+            "node".to_owned(),
+            "--experimental-websocket".to_owned(),
+            script.display().to_string(),
+            "${METRICS_ADDR}".to_owned(),
+            "${RPC_WS_URL}".to_owned(),
+        ])
+        .fault(
+            2,
+            blocks(2),
+            Fault::Reorg {
+                events: ReorgEvents::Drop,
+            },
+        )
+        .bar("cowload_events_delivered_ratio == 1")
+        .write(dir.path(), "reorg.yaml");
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{err}");
     assert_all_gone(&printed_pids(&err));
     let outcome = outcome(&out);
-    let blocks = &outcome["faults"][0]["blocks"];
-    let (first, last) = (blocks[0].as_u64().unwrap(), blocks[1].as_u64().unwrap());
+    let (first, last) = outcome.faults[0].blocks.unwrap();
+    // The subscriber script's own notes (one JSON object a line): no runner type behind them.
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(out.join("engine-work/notifications.jsonl"))
             .unwrap()

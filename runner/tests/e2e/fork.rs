@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use runner::chain::recorded::RecordedFixture;
 use runner::process::ChildGuard;
 
 use crate::common::*;
@@ -27,11 +28,10 @@ impl Upstream {
     fn with_contracts() -> Self {
         let dir = tempfile::tempdir().unwrap();
         // The runner's own chain stage, with the fixture compiled into it.
-        let file = scenario(
-            dir.path(),
-            "upstream.yaml",
-            "version: 1\nname: upstream\nload: {blocks: 1, per_block: {twap: 1}}\nengine: {enabled: false}\n",
-        );
+        let file = ScenarioBuilder::new("upstream")
+            .per_block(1, 0)
+            .engine_disabled()
+            .write(dir.path(), "upstream.yaml");
         let plan = runner::scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let anvil = runner::chain::find_anvil(None).unwrap();
@@ -87,14 +87,25 @@ fn wait_listening(port: u16) {
     }
 }
 
-/// A baseline-like scenario (2 TWAP + 2 EthFlow per block, reference engine).
-fn small(name: &str, chain: &str) -> String {
-    format!(
-        "version: 1\nname: {name}\nseed: 5\nchain:\n  block_time: 500ms\n{chain}\
-         load:\n  warmup_blocks: 2\n  drain_blocks: 3\n  blocks: 4\n  per_block: {{ twap: 2, ethflow: 2 }}\n\
-         engine:\n{}bars:\n  - cowload_events_delivered_ratio == 1\n  - increase(cowload_events_lost_total) == 0\n  - increase(shepherd_module_errors_total) == 0\n",
-        engine_config_line()
-    )
+/// The fork URL as the scenarios write it: taken from the runner's environment.
+const FORK_URL: &str = "${COWLOAD_TEST_FORK_URL}";
+
+/// A baseline-like scenario (2 TWAP + 2 EthFlow per block, reference engine); the
+/// caller adds where the chain comes from.
+fn small(name: &str) -> ScenarioBuilder {
+    ScenarioBuilder::new(name)
+        .seed(5)
+        .block_time(ms(500))
+        .warmup_blocks(2)
+        .drain_blocks(3)
+        .blocks(4)
+        .per_block(2, 2)
+        .reference_engine_config()
+        .bars([
+            "cowload_events_delivered_ratio == 1",
+            "increase(cowload_events_lost_total) == 0",
+            "increase(shepherd_module_errors_total) == 0",
+        ])
 }
 
 fn run_with_fork_url(file: &Path, out: &Path, url: &str) -> Output {
@@ -110,13 +121,11 @@ fn run_with_fork_url(file: &Path, out: &Path, url: &str) -> Output {
 /// Every event emitted became an order at the mock, and the report agrees.
 fn assert_all_delivered(out: &Path, events: u64) {
     let outcome = outcome(out);
-    assert_eq!(outcome["status"], "pass", "{outcome}");
-    let delivered = outcome["totals"]["delivered"]["twap"].as_u64().unwrap()
-        + outcome["totals"]["delivered"]["ethflow"].as_u64().unwrap();
+    assert_eq!(outcome.status, Status::Pass, "{outcome:#?}");
+    let delivered =
+        outcome.totals.delivered[EventKind::Twap] + outcome.totals.delivered[EventKind::EthFlow];
     assert_eq!(delivered, events);
-    let matched = &outcome["mock"]["events"];
-    let matched = matched["twap"]["matched"].as_u64().unwrap()
-        + matched["ethflow"]["matched"].as_u64().unwrap();
+    let matched = mock_events(&outcome, |e| e.matched);
     assert_eq!(matched, delivered);
 }
 
@@ -159,8 +168,7 @@ fn a_fork_run_delivers_every_event_and_never_shows_the_key() {
     require_anvil();
     let upstream = Upstream::with_contracts();
     let dir = tempfile::tempdir().unwrap();
-    let chain = "  fork:\n    url: \"${COWLOAD_TEST_FORK_URL}\"\n";
-    let file = scenario(dir.path(), "fork.yaml", &small("fork", chain));
+    let file = small("fork").fork(FORK_URL).write(dir.path(), "fork.yaml");
     let out = dir.path().join("run");
     let output = run_with_fork_url(&file, &out, &upstream.url());
     let err = stderr(&output);
@@ -194,8 +202,7 @@ fn a_fork_without_the_contracts_names_each_missing_one() {
     require_anvil();
     let upstream = Upstream::bare();
     let dir = tempfile::tempdir().unwrap();
-    let chain = "  fork:\n    url: \"${COWLOAD_TEST_FORK_URL}\"\n";
-    let file = scenario(dir.path(), "bare.yaml", &small("bare", chain));
+    let file = small("bare").fork(FORK_URL).write(dir.path(), "bare.yaml");
     let out = dir.path().join("run");
     let output = run_with_fork_url(&file, &out, &upstream.url());
     let err = stderr(&output);
@@ -218,25 +225,28 @@ fn wrong_unreachable_or_mismatched_forks_fail_fast() {
     let cases = [
         (
             format!("http://127.0.0.1:{closed}/?apikey={SECRET}"),
-            "",
+            None,
             "cannot reach the fork RPC http://127.0.0.1:",
         ),
         (
             // Anvil answers 404 on any path but `/`: a wrong URL.
             format!("http://127.0.0.1:{}/v2/{SECRET}", upstream.port),
-            "",
+            None,
             "answered eth_chainId badly: HTTP 404",
         ),
         (
             upstream.url(),
-            "  id: 1\n",
+            Some(1),
             "chain.id is 1 but the fork http://127.0.0.1:",
         ),
     ];
     for (url, id, want) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let chain = format!("{id}  fork:\n    url: \"${{COWLOAD_TEST_FORK_URL}}\"\n");
-        let file = scenario(dir.path(), "wrong.yaml", &small("wrong", &chain));
+        let mut built = small("wrong").fork(FORK_URL);
+        if let Some(id) = id {
+            built = built.chain_id(id);
+        }
+        let file = built.write(dir.path(), "wrong.yaml");
         let out = dir.path().join("run");
         let started = Instant::now();
         let output = run_with_fork_url(&file, &out, &url);
@@ -271,34 +281,24 @@ fn a_recorded_fixture_runs_offline_and_its_code_hashes_are_checked() {
     assert_secret_absent(&recorded, &[]);
     let text = std::fs::read_to_string(&fixture).unwrap();
     assert!(!text.contains(SECRET), "the key is in the fixture");
-    let written: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(written["chainId"], 11_155_111);
-    let names: Vec<&str> = written["contracts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let written: RecordedFixture = serde_json::from_str(&text).unwrap();
+    assert_eq!(written.chain_id, 11_155_111);
+    let names: Vec<&str> = written.contracts.iter().map(|c| c.name.as_str()).collect();
     for (name, _) in runner::chain::required_contracts(11_155_111).unwrap() {
         assert!(names.contains(&name), "{name} not recorded: {names:?}");
     }
     // The creates and EthFlow orders read their contracts' storage: the tracer saw it.
     for name in ["ComposableCoW", "CoWSwapEthFlow"] {
-        let contract = written["contracts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap();
-        let slots = contract["storage"].as_object().unwrap();
-        assert!(!slots.is_empty(), "no storage recorded for {name}");
+        let contract = written.contracts.iter().find(|c| c.name == name).unwrap();
+        assert!(
+            !contract.storage.is_empty(),
+            "no storage recorded for {name}"
+        );
     }
 
-    let file = scenario(
-        dir.path(),
-        "offline.yaml",
-        &small("offline", "  fixture: sepolia.fixture.json\n"),
-    );
+    let file = small("offline")
+        .fixture("sepolia.fixture.json")
+        .write(dir.path(), "offline.yaml");
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
@@ -310,11 +310,17 @@ fn a_recorded_fixture_runs_offline_and_its_code_hashes_are_checked() {
     assert_all_delivered(&out, 16);
     assert_all_gone(&printed_pids(&err));
 
-    // One changed byte of code: refused before anything runs.
+    // One changed byte of code (its last hex digit: 1 if it was 0, else 0): refused
+    // before anything runs.
     let mut damaged = written.clone();
-    let code = damaged["contracts"][0]["code"].as_str().unwrap().to_owned();
-    let flipped = if code.ends_with('0') { "1" } else { "0" };
-    damaged["contracts"][0]["code"] = format!("{}{flipped}", &code[..code.len() - 1]).into();
+    let mut code = damaged.contracts[0].code.to_vec();
+    let last = code.last_mut().expect("recorded code");
+    *last = if *last & 0x0f == 0 {
+        *last | 0x01
+    } else {
+        *last & 0xf0
+    };
+    damaged.contracts[0].code = code.into();
     std::fs::write(&fixture, serde_json::to_string(&damaged).unwrap()).unwrap();
     let output = runner()
         .arg(&file)

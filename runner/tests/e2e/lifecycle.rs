@@ -6,14 +6,18 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-fn small(name: &str, blocks: u32, engine: &str, bars: &[&str]) -> String {
-    let bars: String = bars.iter().map(|b| format!("  - {b}\n")).collect();
-    format!(
-        "version: 1\nname: {name}\nseed: 5\nchain: {{ block_time: 500ms }}\n\
-         load:\n  warmup_blocks: 2\n  drain_blocks: 3\n  blocks: {blocks}\n  per_block: {{ twap: 2, ethflow: 2 }}\n\
-         engine:\n{}{engine}bars:\n{bars}",
-        engine_config_line()
-    )
+/// 2 TWAP + 2 EthFlow per block for `blocks` blocks, the reference engine (add an
+/// `engine_command` for another), the `bars` given.
+fn small(name: &str, blocks: u32, bars: &[&str]) -> ScenarioBuilder {
+    ScenarioBuilder::new(name)
+        .seed(5)
+        .block_time(ms(500))
+        .warmup_blocks(2)
+        .drain_blocks(3)
+        .blocks(blocks)
+        .per_block(2, 2)
+        .reference_engine_config()
+        .bars(bars)
 }
 
 fn reference_engine() -> String {
@@ -28,31 +32,28 @@ fn a_passing_run_exits_zero_and_counts_agree() {
     require_anvil();
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let body = small(
+    let file = small(
         "pass",
         4,
-        "",
         &[
             "cowload_events_delivered_ratio == 1",
             "increase(cowload_events_lost_total) == 0",
             "increase(shepherd_module_errors_total) == 0",
         ],
-    );
-    let file = scenario(dir.path(), "pass.yaml", &body);
+    )
+    .write(dir.path(), "pass.yaml");
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{err}");
     let outcome = outcome(&out);
-    assert_eq!(outcome["status"], "pass");
+    assert_eq!(outcome.status, Status::Pass);
     // Cross-check: events on chain, events the mock matched to an order, and the report agree.
-    let delivered = outcome["totals"]["delivered"]["twap"].as_u64().unwrap()
-        + outcome["totals"]["delivered"]["ethflow"].as_u64().unwrap();
+    let delivered =
+        outcome.totals.delivered[EventKind::Twap] + outcome.totals.delivered[EventKind::EthFlow];
     assert_eq!(delivered, 16);
-    let events = &outcome["mock"]["events"];
-    let matched = events["twap"]["matched"].as_u64().unwrap()
-        + events["ethflow"]["matched"].as_u64().unwrap();
-    assert_eq!(matched, delivered, "{events}");
+    let matched = mock_events(&outcome, |e| e.matched);
+    assert_eq!(matched, delivered, "{:#?}", mock(&outcome).events);
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("PASS"), "{report}");
     assert_all_gone(&printed_pids(&err));
@@ -63,22 +64,19 @@ fn a_failed_bar_exits_one() {
     require_anvil();
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario(
-        dir.path(),
-        "fail.yaml",
-        &small("fail", 2, "", &["cowload_events_delivered_ratio < 0.5"]),
-    );
+    let file =
+        small("fail", 2, &["cowload_events_delivered_ratio < 0.5"]).write(dir.path(), "fail.yaml");
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     let outcome = outcome(&out);
-    assert_eq!(outcome["status"], "fail");
+    assert_eq!(outcome.status, Status::Fail);
     // The implicit engine-up bar comes first and held; the scenario's own bar failed.
-    assert_eq!(outcome["bars"][0]["bar"], "min(cowload_engine_up) == 1");
-    assert_eq!(outcome["bars"][0]["holds"], true);
-    assert_eq!(outcome["bars"][1]["holds"], false);
-    assert_eq!(outcome["bars"][1]["observed"], 1.0);
+    assert_eq!(outcome.bars[0].bar, "min(cowload_engine_up) == 1");
+    assert!(outcome.bars[0].holds);
+    assert!(!outcome.bars[1].holds);
+    assert_eq!(outcome.bars[1].observed, Some(1.0));
     assert_all_gone(&printed_pids(&err));
 }
 
@@ -87,20 +85,16 @@ fn an_engine_that_dies_during_the_run_fails_the_verdict_with_its_bar_first() {
     require_anvil();
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let engine = format!(
-        "  command: [\"/bin/sh\", \"-c\", \"timeout -s KILL 3 {} --config ${{CONFIG_PATH}}\"]\n",
-        reference_engine()
-    );
-    let file = scenario(
-        dir.path(),
-        "dies.yaml",
-        &small(
-            "dies",
-            30,
-            &engine,
-            &["cowload_events_delivered_ratio == 1"],
-        ),
-    );
+    let file = small("dies", 30, &["cowload_events_delivered_ratio == 1"])
+        .engine_command([
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            format!(
+                "timeout -s KILL 3 {} --config ${{CONFIG_PATH}}",
+                reference_engine()
+            ),
+        ])
+        .write(dir.path(), "dies.yaml");
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
@@ -109,30 +103,31 @@ fn an_engine_that_dies_during_the_run_fails_the_verdict_with_its_bar_first() {
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("engine exited during the run"), "{err}");
     let outcome = outcome(&out);
-    assert_eq!(outcome["status"], "fail");
-    assert_eq!(outcome["exit_code"], 1);
-    let first = &outcome["bars"][0];
+    assert_eq!(outcome.status, Status::Fail);
+    assert_eq!(outcome.exit_code, 1);
+    let first = &outcome.bars[0];
     assert_eq!(
-        first["bar"], "min(cowload_engine_up) == 1",
-        "{}",
-        outcome["bars"]
+        first.bar, "min(cowload_engine_up) == 1",
+        "{:#?}",
+        outcome.bars
     );
-    assert_eq!(first["holds"], false);
-    assert_eq!(first["observed"], 0.0);
+    assert!(!first.holds);
+    assert_eq!(first.observed, Some(0.0));
     assert!(
-        outcome["error"]
-            .as_str()
+        outcome
+            .error
+            .as_deref()
             .is_some_and(|e| e.contains("exited during the run")),
-        "{}",
-        outcome["error"]
+        "{:?}",
+        outcome.error
     );
     assert!(
-        outcome["bottleneck"]["first_failed_bar"]["bar"] == "min(cowload_engine_up) == 1",
-        "{}",
-        outcome["bottleneck"]
+        first_failed_bar(&outcome) == Some("min(cowload_engine_up) == 1"),
+        "{:#?}",
+        outcome.bottleneck
     );
     // The run stopped early: far fewer blocks than the 30 asked for.
-    assert!(outcome["blocks"].as_array().unwrap().len() < 30);
+    assert!(outcome.blocks.len() < 30);
     assert_all_gone(&printed_pids(&err));
 }
 
@@ -141,17 +136,10 @@ fn an_engine_whose_metrics_never_answer_fails_with_its_log() {
     require_anvil();
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let engine = "  command: [\"/bin/sh\", \"-c\", \"echo engine-starting; sleep 30\"]\n  startup_timeout: 1s\n";
-    let file = scenario(
-        dir.path(),
-        "silent.yaml",
-        &small(
-            "silent",
-            2,
-            engine,
-            &["cowload_events_delivered_ratio == 1"],
-        ),
-    );
+    let file = small("silent", 2, &["cowload_events_delivered_ratio == 1"])
+        .engine_command(["/bin/sh", "-c", "echo engine-starting; sleep 30"])
+        .startup_timeout(secs(1))
+        .write(dir.path(), "silent.yaml");
     let output = runner()
         .arg(&file)
         .arg("--out")
@@ -184,17 +172,14 @@ fn sigint_stops_the_run_writes_a_partial_outcome_and_exits_130() {
     require_anvil();
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario(
-        dir.path(),
-        "long.yaml",
-        &small("long", 200, "", &["cowload_events_delivered_ratio == 1"]),
-    );
+    let file =
+        small("long", 200, &["cowload_events_delivered_ratio == 1"]).write(dir.path(), "long.yaml");
     let out = dir.path().join("run");
     let (code, seen) = start_until_first_load_block(&file, &out).interrupt();
     assert_eq!(code, Some(130), "{seen}");
     let outcome = outcome(&out);
-    assert_eq!(outcome["status"], "interrupted");
-    assert!(!outcome["blocks"].as_array().unwrap().is_empty());
+    assert_eq!(outcome.status, Status::Interrupted);
+    assert!(!outcome.blocks.is_empty());
     assert_all_gone(&printed_pids(&seen));
 }
 
@@ -203,11 +188,8 @@ fn a_sigkilled_runner_leaves_no_child_behind() {
     require_anvil();
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario(
-        dir.path(),
-        "killed.yaml",
-        &small("killed", 200, "", &["cowload_events_delivered_ratio == 1"]),
-    );
+    let file = small("killed", 200, &["cowload_events_delivered_ratio == 1"])
+        .write(dir.path(), "killed.yaml");
     let Running {
         mut child, seen, ..
     } = start_until_first_load_block(&file, &dir.path().join("run"));

@@ -4,51 +4,50 @@
 
 use crate::common::*;
 
-const REJECTING: &str = r#"version: 1
-name: lost-reasons
-seed: 7
-chain: {id: 11155111, block_time: 1s}
-load:
-  warmup_blocks: 1
-  blocks: 6
-  drain_blocks: 4
-  per_block: {twap: 3, ethflow: 3}
-orderbook:
-  latency: 5ms
-  errors: {InvalidSignature: 0.25}
-  order_deadline_blocks: 2
-bars:
-  - increase(cowload_events_lost_total) > 0
-  - increase(cowload_events_lost_reason_total{reason!="rejected"}) == 0
-  - increase(cowload_events_lost_reason_total{reason="rejected"}) > 0
-"#;
+/// A quarter of the posts rejected with `InvalidSignature`, on the reference engine.
+fn rejecting() -> ScenarioBuilder {
+    ScenarioBuilder::new("lost-reasons")
+        .seed(7)
+        .chain_id(11_155_111)
+        .block_time(secs(1))
+        .warmup_blocks(1)
+        .blocks(6)
+        .drain_blocks(4)
+        .per_block(3, 3)
+        .orderbook_latency(ms(5))
+        .orderbook_error("InvalidSignature", 0.25)
+        .order_deadline_blocks(2)
+        .bars([
+            "increase(cowload_events_lost_total) > 0",
+            r#"increase(cowload_events_lost_reason_total{reason!="rejected"}) == 0"#,
+            r#"increase(cowload_events_lost_reason_total{reason="rejected"}) > 0"#,
+        ])
+}
 
 #[test]
 fn events_lost_to_a_permanent_rejection_are_labelled_rejected() {
     let _machine = shared();
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario(dir.path(), "lost-reasons.yaml", REJECTING);
+    let file = rejecting().write(dir.path(), "lost-reasons.yaml");
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
     assert_all_gone(&printed_pids(&err));
     let outcome = outcome(&out);
-    assert_eq!(output.status.code(), Some(0), "{err}\n{}", outcome["bars"]);
+    assert_eq!(output.status.code(), Some(0), "{err}\n{:#?}", outcome.bars);
     let mut lost_total = 0;
-    for kind in ["twap", "ethflow"] {
-        let events = &outcome["mock"]["events"][kind];
-        let lost = events["lost"].as_u64().unwrap();
+    for kind in EventKind::ALL {
+        let events = mock_kind(&outcome, kind);
+        let lost = events.lost;
         lost_total += lost;
-        assert_eq!(events["lost_reasons"]["rejected"], lost, "{kind}: {events}");
+        let reason_count = |reason: &str| events.lost_reasons.get(reason).copied();
+        assert_eq!(reason_count("rejected"), Some(lost), "{kind}: {events:?}");
         for reason in ["never_posted", "gave_up_on_retryable", "mismatched", "late"] {
-            assert_eq!(
-                events["lost_reasons"][reason], 0,
-                "{kind} {reason}: {events}"
-            );
+            assert_eq!(reason_count(reason), Some(0), "{kind} {reason}: {events:?}");
         }
     }
-    assert!(lost_total > 0, "{}", outcome["mock"]);
+    assert!(lost_total > 0, "{:#?}", outcome.mock);
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("Why lost"), "{report}");
     assert!(report.contains("rejected"), "{report}");

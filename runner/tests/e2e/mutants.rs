@@ -7,16 +7,13 @@
 use crate::common::*;
 
 /// Runs the shipped `scenario` with `mutant`; returns (exit code, stderr, outcome).
-fn shipped_with(scenario: &str, mutant: &str) -> (Option<i32>, String, serde_json::Value) {
+fn shipped_with(scenario: &str, mutant: &str) -> (Option<i32>, String, Outcome) {
     let (code, err, outcome, _dir) = shipped_in(scenario, mutant);
     (code, err, outcome)
 }
 
 /// [`shipped_with`], keeping the run directory (`<dir>/run`) for the caller.
-fn shipped_in(
-    scenario: &str,
-    mutant: &str,
-) -> (Option<i32>, String, serde_json::Value, tempfile::TempDir) {
+fn shipped_in(scenario: &str, mutant: &str) -> (Option<i32>, String, Outcome, tempfile::TempDir) {
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -39,29 +36,29 @@ fn shipped_in(
 }
 
 /// Asserts the baseline run failed and `bar` is the first bar to fail.
-fn caught_first_by(mutant: &str, bar: &str) -> serde_json::Value {
+fn caught_first_by(mutant: &str, bar: &str) -> Outcome {
     caught_first_in("scenarios/baseline.yaml", mutant, bar)
 }
 
 /// Asserts the run of the shipped `scenario` failed and `bar` is the first bar to fail.
-fn caught_first_in(scenario: &str, mutant: &str, bar: &str) -> serde_json::Value {
+fn caught_first_in(scenario: &str, mutant: &str, bar: &str) -> Outcome {
     let _machine = shared();
     let (code, err, outcome) = shipped_with(scenario, mutant);
     assert_eq!(code, Some(1), "{mutant}: {err}");
-    assert_eq!(outcome["status"], "fail");
-    let first = &outcome["bottleneck"]["first_failed_bar"];
+    assert_eq!(outcome.status, Status::Fail);
+    let first = &outcome.bottleneck.first_failed_bar;
     assert_eq!(
-        first["bar"], bar,
-        "{mutant}: first failure {first}; bars {}",
-        outcome["bars"]
+        first.as_ref().map(|f| f.bar.as_str()),
+        Some(bar),
+        "{mutant}: first failure {first:?}; bars {:#?}",
+        outcome.bars
     );
-    let failed = outcome["bars"]
-        .as_array()
-        .unwrap()
+    let failed = outcome
+        .bars
         .iter()
-        .find(|b| b["bar"] == bar)
+        .find(|b| b.bar == bar)
         .unwrap_or_else(|| panic!("{bar} is not a bar of {scenario}"));
-    assert_eq!(failed["holds"], false, "{failed}");
+    assert!(!failed.holds, "{failed:?}");
     outcome
 }
 
@@ -72,7 +69,7 @@ fn an_engine_that_posts_every_order_twice_fails_on_duplicates() {
         r#"increase(cowload_orders_received_total{outcome="duplicate"}) == 0"#,
     );
     // Every event still got its order: only the duplicate bar can see this bug.
-    assert_eq!(mock_events(&outcome, "lost"), 0, "{}", outcome["mock"]);
+    assert_eq!(mock_events(&outcome, |e| e.lost), 0, "{:#?}", outcome.mock);
 }
 
 #[test]
@@ -82,12 +79,13 @@ fn an_engine_that_posts_the_wrong_order_fails_on_mismatched_orders() {
         r#"increase(cowload_orders_received_total{outcome="mismatched"}) == 0"#,
     );
     // Every 5th EthFlow order had validTo one second short: never counted as matched.
-    let ethflow = &outcome["mock"]["events"]["ethflow"];
-    assert_eq!(ethflow["matched"], 120, "{ethflow}");
+    let ethflow = mock_kind(&outcome, EventKind::EthFlow);
+    assert_eq!(ethflow.matched, 120, "{ethflow:?}");
     assert_eq!(
-        outcome["mock"]["orders_received"]["ethflow"]["mismatched"], 30,
-        "{}",
-        outcome["mock"]
+        orders_received(&outcome, "ethflow", "mismatched"),
+        Some(30),
+        "{:#?}",
+        outcome.mock
     );
 }
 
@@ -97,10 +95,10 @@ fn an_engine_that_drops_every_fifth_event_fails_on_lost_events() {
     let (code, err, outcome, dir) = shipped_in("scenarios/baseline.yaml", "drop-every-5");
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(
-        outcome["bottleneck"]["first_failed_bar"]["bar"],
-        "increase(cowload_events_lost_total) == 0"
+        first_failed_bar(&outcome),
+        Some("increase(cowload_events_lost_total) == 0")
     );
-    assert_eq!(mock_events(&outcome, "lost"), 60, "{}", outcome["mock"]);
+    assert_eq!(mock_events(&outcome, |e| e.lost), 60, "{:#?}", outcome.mock);
     // Each lost line names the transaction the engine saw on chain and dropped
     // (the mutant logs it), says `never_posted`, and lists no request.
     let run = dir.path().join("run");
@@ -136,25 +134,28 @@ fn an_engine_that_stops_following_the_chain_fails_on_lag_before_loss() {
         "max(cowload_chain_head_block - reference_head_block) <= 2",
     );
     // The report names the stall from the harness's own data, whatever the engine's metrics.
-    let stalled = &outcome["bottleneck"]["stalled"];
-    let from = stalled["from_block"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{}", outcome["bottleneck"]));
-    assert!(stalled["blocks"].as_u64().unwrap() >= 3, "{stalled}");
+    let stalled = outcome
+        .bottleneck
+        .stalled
+        .as_ref()
+        .unwrap_or_else(|| panic!("{:#?}", outcome.bottleneck));
+    let from = stalled.from_block;
+    assert!(stalled.blocks >= 3, "{stalled:?}");
     // Handled 8 blocks (from the first after the contracts), then nothing.
-    assert!(from > 8, "{stalled}");
+    assert!(from > 8, "{stalled:?}");
 }
 
 #[test]
 fn an_engine_that_crashes_mid_run_fails_on_staying_up() {
     let outcome = caught_first_by("crash-after-8", "min(cowload_engine_up) == 1");
-    assert_eq!(outcome["bars"][0]["bar"], "min(cowload_engine_up) == 1");
+    assert_eq!(outcome.bars[0].bar, "min(cowload_engine_up) == 1");
     assert!(
-        outcome["error"]
-            .as_str()
+        outcome
+            .error
+            .as_deref()
             .is_some_and(|e| e.contains("exit status: 101")),
-        "{}",
-        outcome["error"]
+        "{:?}",
+        outcome.error
     );
 }
 
@@ -164,7 +165,7 @@ fn an_engine_whose_metrics_claim_more_accepted_orders_fails_on_its_claims() {
         "lie-accepted",
         r#"max(increase(shepherd_cow_api_submit_total{outcome="accepted"}) - increase(cowload_orders_accepted_total)) <= 0"#,
     );
-    assert_eq!(mock_events(&outcome, "lost"), 0, "{}", outcome["mock"]);
+    assert_eq!(mock_events(&outcome, |e| e.lost), 0, "{:#?}", outcome.mock);
 }
 
 #[test]
@@ -175,13 +176,13 @@ fn an_engine_that_posts_only_each_twaps_first_part_fails_on_missing_parts() {
         "first-part-only",
         r#"increase(cowload_twap_parts_total{outcome="missing"}) == 0"#,
     );
-    let twap = &outcome["mock"]["events"]["twap"];
+    let twap = mock_kind(&outcome, EventKind::Twap);
     // 50 TWAPs of 3 parts, all opened; only each part 0 got its order.
-    assert_eq!(twap["parts_expected"], 150, "{twap}");
-    assert_eq!(twap["parts_matched"], 50, "{twap}");
-    assert_eq!(twap["parts_missing"], 100, "{twap}");
+    assert_eq!(twap.parts_expected, 150, "{twap:?}");
+    assert_eq!(twap.parts_matched, 50, "{twap:?}");
+    assert_eq!(twap.parts_missing, 100, "{twap:?}");
     // Every TWAP still got its first order: the event-level bars cannot see this bug.
-    assert_eq!(twap["lost"], 0, "{twap}");
+    assert_eq!(twap.lost, 0, "{twap:?}");
 }
 
 #[test]
@@ -193,24 +194,22 @@ fn an_engine_that_posts_a_twap_part_twice_fails_on_the_second_copy() {
         "double-part",
         r#"increase(cowload_orders_received_total{outcome="mismatched"}) == 0"#,
     );
-    let twap = &outcome["mock"]["events"]["twap"];
-    assert_eq!(twap["matched"], 150, "{twap}");
+    let twap = mock_kind(&outcome, EventKind::Twap);
+    assert_eq!(twap.matched, 150, "{twap:?}");
     assert_eq!(
-        outcome["mock"]["orders_received"]["twap"]["mismatched"], 150,
-        "{}",
-        outcome["mock"]
+        orders_received(&outcome, "twap", "mismatched"),
+        Some(150),
+        "{:#?}",
+        outcome.mock
     );
     // The engine's own accepted count agrees with the API's 201s: not a lie.
-    let claims = outcome["bars"]
-        .as_array()
-        .unwrap()
+    let claims = outcome
+        .bars
         .iter()
         .find(|b| {
-            b["bar"]
-                .as_str()
-                .unwrap()
+            b.bar
                 .starts_with("max(increase(shepherd_cow_api_submit_total")
         })
         .unwrap();
-    assert_eq!(claims["holds"], true, "{claims}");
+    assert!(claims.holds, "{claims:?}");
 }

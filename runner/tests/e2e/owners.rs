@@ -9,6 +9,7 @@ use alloy::rpc::types::{Filter, TransactionRequest};
 use alloy::sol_types::SolEvent;
 use cowprotocol::composable::{ComposableCoW, GetTradeableOrderWithSignatureCall};
 use runner::load::{self, BlockDelivery, OnBlock};
+use runner::scenario::OwnerKind;
 use runner::shutdown::Cancel;
 
 use crate::common::*;
@@ -19,13 +20,19 @@ impl OnBlock for Ignore {
 }
 
 /// Creates two TWAPs with `owner` kind and polls each; returns the poll results.
-async fn poll_created_twaps(owner: &str) -> Vec<Result<Bytes, String>> {
+async fn poll_created_twaps(owner: OwnerKind) -> Vec<Result<Bytes, String>> {
     require_anvil();
     let dir = tempfile::tempdir().unwrap();
-    let body = format!(
-        "version: 1\nname: owners\nchain: {{ block_time: 100ms }}\nload:\n  warmup_blocks: 0\n  drain_blocks: 1\n  blocks: 1\n  per_block: {{ twap: 2, ethflow: 0 }}\n  twap: {{ owner: {owner}, owners: 2 }}\nengine: {{ enabled: false }}\nbars: [cowload_events_delivered_ratio == 1]\n"
-    );
-    let file = scenario(dir.path(), "owners.yaml", &body);
+    let file = ScenarioBuilder::new("owners")
+        .block_time(ms(100))
+        .warmup_blocks(0)
+        .drain_blocks(1)
+        .blocks(1)
+        .per_block(2, 0)
+        .twap_owners(owner, 2)
+        .engine_disabled()
+        .bar("cowload_events_delivered_ratio == 1")
+        .write(dir.path(), "owners.yaml");
     std::env::set_current_dir(project_root()).unwrap();
     let plan = runner::scenario::load(&file).unwrap();
     let anvil = runner::chain::find_anvil(None).unwrap();
@@ -69,7 +76,7 @@ async fn poll_created_twaps(owner: &str) -> Vec<Result<Bytes, String>> {
 }
 
 /// Polls with the shared lock held (no other Anvil run at the same time).
-fn poll(owner: &str) -> Vec<Result<Bytes, String>> {
+fn poll(owner: OwnerKind) -> Vec<Result<Bytes, String>> {
     let _machine = shared();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -80,7 +87,7 @@ fn poll(owner: &str) -> Vec<Result<Bytes, String>> {
 
 #[test]
 fn default_owner_kind_makes_twaps_tradeable_with_a_safe_signature() {
-    for result in poll("eip7702") {
+    for result in poll(OwnerKind::Eip7702) {
         let returned = result.expect("a delegated owner's TWAP is tradeable");
         let tradeable = GetTradeableOrderWithSignatureCall::abi_decode_returns(&returned).unwrap();
         // safeSignature(bytes32,bytes32,bytes,bytes): the ExtensibleFallbackHandler form.
@@ -91,7 +98,7 @@ fn default_owner_kind_makes_twaps_tradeable_with_a_safe_signature() {
 
 #[test]
 fn revert_code_owners_get_the_forwarder_signature() {
-    for result in poll("revert_code") {
+    for result in poll(OwnerKind::RevertCode) {
         let returned = result.expect("a revert-code owner's TWAP is tradeable");
         let tradeable = GetTradeableOrderWithSignatureCall::abi_decode_returns(&returned).unwrap();
         assert_ne!(&tradeable.signature[..4], &[0x5f, 0xd7, 0xe9, 0x7d]);
@@ -100,7 +107,7 @@ fn revert_code_owners_get_the_forwarder_signature() {
 
 #[test]
 fn eoa_owners_make_every_poll_revert() {
-    for result in poll("eoa") {
+    for result in poll(OwnerKind::Eoa) {
         let error = result.expect_err("an EOA owner's poll reverts");
         assert!(error.contains("revert"), "{error}");
     }

@@ -9,13 +9,19 @@ fn repeats_write_numbered_runs_and_a_combined_outcome_that_diff_reads() {
     require_anvil();
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let body = format!(
-        "version: 1\nname: repeat\nseed: 5\nchain: {{ block_time: 500ms }}\n\
-         load:\n  warmup_blocks: 2\n  drain_blocks: 3\n  blocks: 4\n  per_block: {{ twap: 2, ethflow: 2 }}\n\
-         engine:\n{}bars:\n  - cowload_events_delivered_ratio == 1\n  - increase(cowload_events_lost_total) == 0\n",
-        engine_config_line()
-    );
-    let file = scenario(dir.path(), "repeat.yaml", &body);
+    let file = ScenarioBuilder::new("repeat")
+        .seed(5)
+        .block_time(ms(500))
+        .warmup_blocks(2)
+        .drain_blocks(3)
+        .blocks(4)
+        .per_block(2, 2)
+        .reference_engine_config()
+        .bars([
+            "cowload_events_delivered_ratio == 1",
+            "increase(cowload_events_lost_total) == 0",
+        ])
+        .write(dir.path(), "repeat.yaml");
     let out = dir.path().join("runs");
     let output = runner()
         .arg(&file)
@@ -27,21 +33,19 @@ fn repeats_write_numbered_runs_and_a_combined_outcome_that_diff_reads() {
     assert_eq!(output.status.code(), Some(0), "{err}");
     assert!(err.contains("repeat 2/2"), "{err}");
     for i in ["1", "2"] {
-        assert_eq!(outcome(&out.join(i))["status"], "pass", "repeat {i}");
+        assert_eq!(outcome(&out.join(i)).status, Status::Pass, "repeat {i}");
     }
     let combined = outcome(&out);
-    let repeats = combined["repeats"].as_array().unwrap();
+    let repeats = &combined.repeats;
     assert_eq!(repeats.len(), 2);
     for repeat in repeats {
-        let samples: usize = repeat["blocks"]
-            .as_array()
-            .unwrap()
+        let samples: usize = repeat
+            .blocks
             .iter()
-            .filter_map(|b| b["event_to_order_samples_seconds"].as_array())
-            .map(Vec::len)
+            .map(|b| b.event_to_order_samples_seconds.len())
             .sum();
         // 16 events, each a first accepted order with its exact latency.
-        assert!(samples >= 16, "{samples} samples in {repeat}");
+        assert!(samples >= 16, "{samples} samples in {:#?}", repeat.blocks);
     }
     assert_all_gone(&printed_pids(&err));
 
@@ -53,6 +57,8 @@ fn repeats_write_numbered_runs_and_a_combined_outcome_that_diff_reads() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // `runner diff --format json` has no deserialisable type (its `Comparison` is
+    // Serialize only): read as plain JSON.
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
         (json["base"]["runs"].as_u64(), json["regressions"].as_u64()),

@@ -3,13 +3,16 @@
 
 use std::time::{Duration, Instant};
 
+use runner::commands::search::{Search, SearchStatus, StopReason};
+
 use crate::common::*;
 
 const SCENARIO: &str = "scenarios/known-answer/search.yaml";
 
-fn search_json(dir: &std::path::Path) -> serde_json::Value {
+/// The search directory's `search.json`, typed.
+fn search_json(dir: &std::path::Path) -> Search {
     let text = std::fs::read_to_string(dir.join("search.json")).expect("search.json written");
-    serde_json::from_str(&text).unwrap()
+    Search::from_json(&text).unwrap_or_else(|e| panic!("{}/search.json: {e}", dir.display()))
 }
 
 /// The reference engine at 50 ms per event, sequential, 1-second blocks keeps
@@ -39,50 +42,53 @@ fn search_finds_the_known_capacity_of_twenty_events_per_block() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{err}");
     let search = search_json(&out);
-    let capacity = search["capacity"].as_u64().unwrap();
+    let capacity = search.capacity.unwrap();
     assert!((18..=22).contains(&capacity), "capacity {capacity}:\n{err}");
-    let probes = search["probes"].as_array().unwrap();
+    let probes = &search.probes;
     assert!(probes.len() <= 8, "{} probes", probes.len());
-    assert_eq!(search["status"], "found");
-    assert_eq!(search["stopped"], "precision");
+    assert_eq!(search.status, SearchStatus::Found);
+    assert_eq!(search.stopped, Some(StopReason::Precision));
     // The bracket is within 10 % and its upper end is a failing probe that
     // names the bar that broke first and its block.
-    let failing = search["first_failing"].as_u64().unwrap();
+    let failing = search.first_failing.unwrap();
     assert!(
         failing > capacity && (failing - capacity) * 10 <= capacity,
         "{capacity}..{failing}"
     );
-    let breaking = &search["breaking"];
-    assert_eq!(breaking["events_per_block"], failing);
+    let breaking = search.breaking.as_ref().unwrap();
+    assert_eq!(breaking.events_per_block, failing);
+    let deciding = breaking
+        .bar
+        .as_ref()
+        .unwrap_or_else(|| panic!("{breaking:?}"));
     assert!(
-        breaking["bar"]["bar"]
-            .as_str()
-            .unwrap()
-            .contains("shepherd_event_latency_seconds"),
-        "{breaking}"
+        deciding.bar.contains("shepherd_event_latency_seconds"),
+        "{breaking:?}"
     );
-    assert!(breaking["bar"]["block"].as_u64().is_some(), "{breaking}");
+    assert!(deciding.block.is_some(), "{breaking:?}");
     // Every probe kept the mix (EthFlow only), wrote its own run, and said so on one line.
     for probe in probes {
-        let events = probe["events_per_block"].as_u64().unwrap();
-        assert_eq!(probe["per_block"]["twap"], 0);
-        assert_eq!(probe["per_block"]["ethflow"], events);
-        let run = std::path::PathBuf::from(probe["run_dir"].as_str().unwrap());
-        let outcome = outcome(&run);
-        assert_eq!(outcome["status"], probe["status"]);
+        let events = u64::from(probe.events_per_block);
+        assert_eq!(probe.per_block[EventKind::Twap], 0);
+        assert_eq!(probe.per_block[EventKind::EthFlow], events);
+        let outcome = outcome(&probe.run_dir);
+        assert_eq!(outcome.status, probe.status);
         // A probe ended early (only on a bar that failed for good) stops at
         // the block it names, and still fails; the others ran every block.
-        let blocks = outcome["blocks"].as_array().unwrap();
-        match probe["ended_early"].as_object() {
+        let blocks = &outcome.blocks;
+        match &probe.ended_early {
             Some(end) => {
-                assert_eq!(probe["status"], "fail");
-                assert_eq!(outcome["ended_early"]["block"], end["block"]);
-                assert_eq!(blocks.last().unwrap()["number"], end["block"]);
+                assert_eq!(probe.status, Status::Fail);
+                assert_eq!(
+                    outcome.ended_early.as_ref().map(|e| e.block),
+                    Some(end.block)
+                );
+                assert_eq!(blocks.last().unwrap().number, end.block);
                 assert!(blocks.len() < 10, "{} blocks", blocks.len());
             }
             None => {
                 assert_eq!(blocks.len(), 10, "2 warm-up + 5 load + 3 drain");
-                assert_eq!(outcome["totals"]["requested"]["ethflow"], events * 5);
+                assert_eq!(outcome.totals.requested[EventKind::EthFlow], events * 5);
             }
         }
     }
@@ -91,17 +97,18 @@ fn search_finds_the_known_capacity_of_twenty_events_per_block() {
     // reaches 40 only when 20 passes, and 20 is the capacity to the event (50 ms
     // × 20 = the 1 s block), so on a busy machine it may fail and the search
     // bisects below it instead: then no probe ran at double the capacity.
-    if let Some(double) = probes.iter().find(|p| p["events_per_block"] == 40) {
+    if let Some(double) = probes.iter().find(|p| p.events_per_block == 40) {
         assert_eq!(
-            double["ended_early"]["bar"], "increase(cowload_events_lost_total) == 0",
-            "{double}"
+            double.ended_early.as_ref().map(|e| e.bar.as_str()),
+            Some("increase(cowload_events_lost_total) == 0"),
+            "{double:?}"
         );
         assert!(err.contains("ended early at block"), "{err}");
     } else {
-        let twenty = probes.iter().find(|p| p["events_per_block"] == 20);
+        let twenty = probes.iter().find(|p| p.events_per_block == 20);
         assert_eq!(
-            twenty.map(|p| &p["status"]),
-            Some(&serde_json::json!("fail")),
+            twenty.map(|p| p.status),
+            Some(Status::Fail),
             "without a probe at 40, the ramp stopped at a failing 20: {probes:?}"
         );
     }
@@ -146,9 +153,9 @@ fn search_finds_the_known_capacity_with_concurrent_dispatch() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{err}");
     let search = search_json(&out);
-    let capacity = search["capacity"].as_u64().unwrap();
+    let capacity = search.capacity.unwrap();
     assert!((72..=88).contains(&capacity), "capacity {capacity}:\n{err}");
-    assert!(search["probes"].as_array().unwrap().len() <= 8);
+    assert!(search.probes.len() <= 8);
     assert_all_gone(&printed_pids(&err));
 }
 
@@ -176,13 +183,13 @@ fn an_interrupted_search_writes_its_partial_answer_and_exits_130() {
     let (code, seen) = running.interrupt();
     assert_eq!(code, Some(130), "{seen}");
     let search = search_json(&out);
-    assert_eq!(search["status"], "interrupted");
-    assert_eq!(search["exit_code"], 130);
-    let probes = search["probes"].as_array().unwrap();
-    assert_eq!(probes.len(), 2, "{search}");
-    assert_eq!(probes[0]["status"], "pass");
-    assert_eq!(probes[1]["status"], "interrupted");
-    assert_eq!(search["capacity"], 10, "the first probe's pass is kept");
+    assert_eq!(search.status, SearchStatus::Interrupted);
+    assert_eq!(search.exit_code, 130);
+    let probes = &search.probes;
+    assert_eq!(probes.len(), 2, "{search:#?}");
+    assert_eq!(probes[0].status, Status::Pass);
+    assert_eq!(probes[1].status, Status::Interrupted);
+    assert_eq!(search.capacity, Some(10), "the first probe's pass is kept");
     assert_all_gone(&printed_pids(&seen));
 }
 
@@ -229,11 +236,11 @@ fn a_search_whose_min_already_fails_exits_1_after_one_probe() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     let search = search_json(&out);
-    assert_eq!(search["status"], "below_min");
-    assert_eq!(search["stopped"], "min_failed");
-    assert_eq!(search["capacity"], serde_json::Value::Null);
-    assert_eq!(search["first_failing"], 40);
-    assert_eq!(search["probes"].as_array().unwrap().len(), 1);
+    assert_eq!(search.status, SearchStatus::BelowMin);
+    assert_eq!(search.stopped, Some(StopReason::MinFailed));
+    assert_eq!(search.capacity, None);
+    assert_eq!(search.first_failing, Some(40));
+    assert_eq!(search.probes.len(), 1);
     assert!(
         err.contains("No capacity in range: even 40 events per block failed"),
         "{err}"
@@ -255,18 +262,16 @@ fn a_probe_that_cannot_start_its_chain_stops_the_search_with_exit_3() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(3), "{err}");
     let search = search_json(&out);
-    assert_eq!(
-        (search["status"].as_str(), search["exit_code"].as_u64()),
-        (Some("error"), Some(3))
-    );
-    let probes = search["probes"].as_array().unwrap();
+    assert_eq!((search.status, search.exit_code), (SearchStatus::Error, 3));
+    let probes = &search.probes;
     assert_eq!(probes.len(), 1, "no probe after an infrastructure failure");
     assert!(
-        probes[0]["error"]
-            .as_str()
+        probes[0]
+            .error
+            .as_deref()
             .unwrap()
             .contains("anvil not found"),
-        "{search}"
+        "{search:#?}"
     );
     assert_eq!(err.matches("anvil not found").count(), 1, "{err}");
 }

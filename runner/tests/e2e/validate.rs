@@ -96,11 +96,10 @@ fn every_error_is_printed_once() {
     assert_eq!(err.matches("error:").count(), 1, "{err}");
 
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario(
-        dir.path(),
-        "no-anvil.yaml",
-        "version: 1\nname: no-anvil\nload: {blocks: 1, per_block: {twap: 1}}\nengine: {enabled: false}\n",
-    );
+    let file = ScenarioBuilder::new("no-anvil")
+        .per_block(1, 0)
+        .engine_disabled()
+        .write(dir.path(), "no-anvil.yaml");
     let missing = dir.path().join("no-such-anvil");
     let output = runner()
         .arg(&file)

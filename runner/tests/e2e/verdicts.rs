@@ -5,6 +5,9 @@
 //! counter without samples is 0, an unknown name fails, `# TYPE` decides the
 //! kind, and an engine that stops following the chain fails a lag bar.
 
+use cowload_spec::bars::Bucket;
+use runner::report::MetricKind;
+
 use crate::common::*;
 
 /// Warm-up blocks; the crafted engine observes latency only before the last
@@ -35,17 +38,24 @@ const BARS: &[(&str, bool)] = &[
     ),
 ];
 
-fn crafted_scenario() -> String {
+fn crafted_scenario() -> ScenarioBuilder {
     let script = project_root().join("runner/tests/e2e/crafted_engine.py");
-    let bars: String = BARS.iter().map(|(b, _)| format!("  - {b}\n")).collect();
-    format!(
-        "version: 1\nname: crafted\nseed: 5\nchain: {{ block_time: 500ms }}\n\
-         load:\n  warmup_blocks: {WARMUP}\n  drain_blocks: 3\n  blocks: 4\n  per_block: {{ twap: 1, ethflow: 1 }}\n\
-         engine:\n{}  command: [python3, \"{}\", \"${{METRICS_ADDR}}\", \"${{RPC_HTTP_URL}}\", \"{WARMUP}\"]\n\
-         bars:\n{bars}",
-        engine_config_line(),
-        script.display()
-    )
+    ScenarioBuilder::new("crafted")
+        .seed(5)
+        .block_time(ms(500))
+        .warmup_blocks(WARMUP)
+        .drain_blocks(3)
+        .blocks(4)
+        .per_block(1, 1)
+        .reference_engine_config()
+        .engine_command([
+            "python3".to_owned(),
+            script.display().to_string(),
+            "${METRICS_ADDR}".to_owned(),
+            "${RPC_HTTP_URL}".to_owned(),
+            WARMUP.to_string(),
+        ])
+        .bars(BARS.iter().map(|(bar, _)| bar))
 }
 
 #[test]
@@ -53,42 +63,40 @@ fn a_crafted_engine_gets_the_verdicts_its_metrics_deserve() {
     require_anvil();
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario(dir.path(), "crafted.yaml", &crafted_scenario());
+    let file = crafted_scenario().write(dir.path(), "crafted.yaml");
     let out = dir.path().join("run");
     let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     let outcome = outcome(&out);
-    assert_eq!(outcome["status"], "fail");
-    let bars = outcome["bars"].as_array().unwrap();
-    for (bar, holds) in BARS {
-        let got = bars
-            .iter()
-            .find(|b| b["bar"] == *bar)
-            .unwrap_or_else(|| panic!("{bar} missing from {bars:?}"));
-        assert_eq!(got["holds"], *holds, "{bar}: {got}");
+    assert_eq!(outcome.status, Status::Fail);
+    for (text, holds) in BARS {
+        let got = bar(&outcome, text);
+        assert_eq!(got.holds, *holds, "{text}: {got:?}");
     }
-    let by_text = |text: &str| bars.iter().find(|b| b["bar"] == text).unwrap();
 
-    let warm = by_text(BARS[0].0);
-    assert_eq!(warm["observed"], serde_json::Value::Null, "{warm}");
-    let reason = warm["reason"].as_str().unwrap();
+    let warm = bar(&outcome, BARS[0].0);
+    assert_eq!(warm.observed, None, "{warm:?}");
+    let reason = warm.reason.as_deref().unwrap();
     assert!(
         reason.contains("no observations during the load window"),
         "{reason}"
     );
 
-    let slow = by_text(BARS[1].0);
-    assert_eq!(slow["observed"], 10.0);
+    let slow = bar(&outcome, BARS[1].0);
+    assert_eq!(slow.observed, Some(10.0));
     assert_eq!(
-        slow["bucket"],
-        serde_json::json!({"lower": 10.0, "upper": null})
+        slow.bucket,
+        Some(Bucket {
+            lower: 10.0,
+            upper: None
+        })
     );
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("| > 10 s |"), "{report}");
 
-    let typo = by_text(BARS[4].0);
-    let reason = typo["reason"].as_str().unwrap();
+    let typo = bar(&outcome, BARS[4].0);
+    let reason = typo.reason.as_deref().unwrap();
     assert!(
         reason.contains("`crafted_typo_total` not found"),
         "{reason}"
@@ -96,17 +104,20 @@ fn a_crafted_engine_gets_the_verdicts_its_metrics_deserve() {
 
     // Lag: 0 at the window's first scrape, one more per block after it
     // (4 loaded + 3 drain blocks).
-    assert_eq!(by_text(BARS[6].0)["observed"], 7.0);
+    assert_eq!(bar(&outcome, BARS[6].0).observed, Some(7.0));
 
     // The kind comes from # TYPE: a gauge named *_total is a gauge.
-    assert_eq!(outcome["metrics"]["crafted_queue_total"]["kind"], "gauge");
+    assert_eq!(
+        outcome.metrics["crafted_queue_total"].kind,
+        MetricKind::Gauge
+    );
 
     // The window opens at the last warm-up scrape and ends after drain.
-    let window = &outcome["window"];
-    let first = window["first_block"].as_u64().unwrap();
-    assert_eq!(window["from"], format!("block {}", first - 1));
-    assert_eq!(window["to"], "end");
-    assert_eq!(window["last_block"].as_u64().unwrap(), first + 6);
+    let window = outcome.window.as_ref().unwrap();
+    let first = window.first_block.unwrap();
+    assert_eq!(window.from, format!("block {}", first - 1));
+    assert_eq!(window.to, "end");
+    assert_eq!(window.last_block, Some(first + 6));
     assert!(report.contains("Bars judge the load window"), "{report}");
     assert_all_gone(&printed_pids(&err));
 }
