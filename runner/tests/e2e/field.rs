@@ -2,10 +2,9 @@
 //! and fails on the bar its header names when the matching defence (a `[reference]` knob,
 //! overridden by its environment variable) is switched off. No process outlives a run.
 
-use std::path::Path;
-
+use cowload_spec::scenario::faults::{Fault, RpcLimits};
 use cowload_spec::{LossReason, OrderLine, OrderOutcome};
-use runner::report::{FaultRecord, Outcome, Status};
+use runner::report::FaultRecord;
 
 use crate::common::*;
 
@@ -39,7 +38,7 @@ impl Run {
         assert_all_gone(&printed_pids(&err));
         Run {
             code: output.status.code(),
-            outcome: read_outcome(&out),
+            outcome: outcome(&out),
             engine_log: std::fs::read_to_string(out.join("engine.log")).unwrap_or_default(),
             orders: order_lines(&out),
             err,
@@ -90,11 +89,6 @@ impl Run {
         assert_eq!(self.outcome.faults.len(), 1, "{:?}", self.outcome.faults);
         &self.outcome.faults[0]
     }
-}
-
-fn read_outcome(run: &Path) -> Outcome {
-    let text = std::fs::read_to_string(run.join("outcome.json")).expect("outcome.json written");
-    Outcome::from_json(&text).unwrap_or_else(|e| panic!("outcome.json: {e}"))
 }
 
 #[test]
@@ -297,15 +291,21 @@ fn an_engine_with_a_fixed_log_range_skips_the_gap_for_good() {
 fn requests_over_a_rate_limit_are_refused_and_retried_through() {
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario(
-        dir.path(),
-        "rate.yaml",
-        "version: 1\nname: rate-limit\nseed: 1\n\
-         load:\n  warmup_blocks: 2\n  blocks: 8\n  drain_blocks: 8\n  per_block: { twap: 3, ethflow: 1 }\n\
-         orderbook: { latency: 10ms, order_deadline_blocks: 8 }\n\
-         faults:\n  - kind: rpc_limits\n    at: 3\n    for: 3 blocks\n    requests_per_second: 2\n\
-         bars:\n  - increase(cowload_events_lost_total) == 0\n",
-    );
+    let limits = RpcLimits {
+        requests_per_second: Some(2),
+        ..RpcLimits::default()
+    };
+    let file = ScenarioBuilder::new("rate-limit")
+        .seed(1)
+        .warmup_blocks(2)
+        .blocks(8)
+        .drain_blocks(8)
+        .per_block(3, 1)
+        .orderbook_latency(ms(10))
+        .order_deadline_blocks(8)
+        .fault(3, blocks(3), Fault::RpcLimits { limits })
+        .bar("increase(cowload_events_lost_total) == 0")
+        .write(dir.path(), "rate.yaml");
     let run = Run::of(file.to_str().unwrap(), &[]);
     run.assert_passed();
     let actions = run.fault().actions.join("; ");
