@@ -15,7 +15,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::model::DelaySpec;
+use crate::orderbook::DelaySpec;
 
 /// The error answers `rpc_errors` can give; each as a provider returns it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use cowload_spec::scenario::faults::RpcErrorKind;
 use serde_json::{json, Value};
 
+use super::anvil::AnvilHttp;
 use super::control::ProxyControl;
 use super::jsonrpc::{answers_mut, calls_of, lag_block_number, rpc_error};
 use super::lag;
@@ -26,8 +27,7 @@ pub(super) fn http_status(error: RpcErrorKind) -> Option<StatusCode> {
 /// Where the engine's HTTP requests go, and the switches that may hold or answer them.
 pub(super) struct Upstream {
     pub(super) control: Arc<ProxyControl>,
-    pub(super) url: String,
-    pub(super) client: reqwest::Client,
+    pub(super) anvil: Arc<AnvilHttp>,
 }
 
 /// One JSON-RPC POST (single or batch), body in and body out. Held while a hang is in force;
@@ -49,7 +49,7 @@ pub(super) async fn forward(State(upstream): State<Arc<Upstream>>, body: Bytes) 
     // Calls answered by the proxy instead of Anvil: (id, answer).
     let mut instead: Vec<(Value, Value)> = Vec::new();
     if let Some(limiter) = &limiter {
-        match limiter.check(&upstream, &request).await {
+        match limiter.check(&upstream.anvil, &request).await {
             Some(Refusal::Rate) => {
                 control.limits_refused.fetch_add(1, Ordering::Relaxed);
                 return rate_response(&request);
@@ -81,7 +81,7 @@ pub(super) async fn forward(State(upstream): State<Arc<Upstream>>, body: Bytes) 
             tokio::time::sleep(delay).await;
         }
         if let Some(lag) = fault.state_lag() {
-            let lagging = lag::lag_state(&upstream, &mut request, lag).await;
+            let lagging = lag::lag_state(&upstream.anvil, &mut request, lag).await;
             body = Bytes::from(request.to_string());
             instead.extend(
                 lagging
@@ -196,8 +196,9 @@ async fn send_capped(
 /// Anvil's status and body for `body`, or the answer to give when Anvil is unreachable.
 async fn send_http(upstream: &Upstream, body: Bytes) -> Result<(StatusCode, Bytes), Response> {
     let sent = upstream
+        .anvil
         .client
-        .post(&upstream.url)
+        .post(&upstream.anvil.url)
         .header(header::CONTENT_TYPE, "application/json")
         .body(body)
         .send()

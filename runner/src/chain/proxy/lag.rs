@@ -10,9 +10,9 @@
 //! is mined, before the runner's own bookkeeping of that block, so only the node knows the head
 //! the engine sees.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::http::Upstream;
+use super::anvil::{parse_quantity, AnvilHttp};
 
 /// The state reads a lagging node answers from its own head, and where their block parameter
 /// sits.
@@ -28,11 +28,11 @@ const STATE_READS: [(&str, usize); 6] = [
 /// Moves every state read of `request` to the lagging node's head (`behind` blocks below
 /// Anvil's); returns the ids of the calls pinned to a block that node does not have. A request
 /// Anvil cannot be asked about is left as it is.
-pub(super) async fn lag_state(upstream: &Upstream, request: &mut Value, behind: u64) -> Vec<Value> {
+pub(super) async fn lag_state(anvil: &AnvilHttp, request: &mut Value, behind: u64) -> Vec<Value> {
     if !reads_state(request) {
         return Vec::new();
     }
-    let Some(head) = head(upstream).await else {
+    let Some(head) = anvil.head().await else {
         return Vec::new();
     };
     let lagged = head.saturating_sub(behind);
@@ -41,7 +41,7 @@ pub(super) async fn lag_state(upstream: &Upstream, request: &mut Value, behind: 
         let Some(index) = block_param(call) else {
             continue;
         };
-        match pinned_block(upstream, call, index).await {
+        match pinned_block(anvil, call, index).await {
             Pinned::Latest => set_block(call, index, lagged),
             Pinned::At(number) if number > lagged => {
                 unknown.push(call.get("id").cloned().unwrap_or(Value::Null));
@@ -86,7 +86,7 @@ enum Pinned {
     Other,
 }
 
-async fn pinned_block(upstream: &Upstream, call: &Value, index: usize) -> Pinned {
+async fn pinned_block(anvil: &AnvilHttp, call: &Value, index: usize) -> Pinned {
     let tag = call.pointer(&format!("/params/{index}"));
     let text = match tag {
         None | Some(Value::Null) => return Pinned::Latest,
@@ -101,7 +101,7 @@ async fn pinned_block(upstream: &Upstream, call: &Value, index: usize) -> Pinned
     };
     match text {
         "latest" | "pending" => Pinned::Latest,
-        hash if hash.len() == 66 => match block_of_hash(upstream, hash).await {
+        hash if hash.len() == 66 => match anvil.block_of_hash(hash).await {
             Some(number) => Pinned::At(number),
             None => Pinned::Other,
         },
@@ -122,41 +122,10 @@ fn set_block(call: &mut Value, index: usize, number: u64) {
     }
 }
 
-fn parse_quantity(text: &str) -> Option<u64> {
-    u64::from_str_radix(text.strip_prefix("0x")?, 16).ok()
-}
-
-/// Anvil's head.
-pub(super) async fn head(upstream: &Upstream) -> Option<u64> {
-    let answer = ask(upstream, "eth_blockNumber", json!([])).await?;
-    parse_quantity(answer.as_str()?)
-}
-
-/// The number of the block with `hash`, when Anvil has it.
-async fn block_of_hash(upstream: &Upstream, hash: &str) -> Option<u64> {
-    let block = ask(upstream, "eth_getBlockByHash", json!([hash, false])).await?;
-    parse_quantity(block.get("number")?.as_str()?)
-}
-
-/// One call to Anvil; its `result`.
-async fn ask(upstream: &Upstream, method: &str, params: Value) -> Option<Value> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let answer: Value = upstream
-        .client
-        .post(&upstream.url)
-        .json(&body)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    answer.get("result").cloned().filter(|r| !r.is_null())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn state_reads_are_found_by_method_and_their_block_moved() {

@@ -15,7 +15,7 @@ use cowload_spec::scenario::faults::RpcLimits;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{json, Value};
 
-use super::http::Upstream;
+use super::anvil::AnvilHttp;
 use super::jsonrpc::calls_of;
 
 /// The JSON-RPC code providers answer a limit with.
@@ -56,7 +56,7 @@ impl Limiter {
 
     /// What to refuse of `request`, if anything: the rate first (one token per request, as
     /// providers count a batch), then each `eth_getLogs` whose range is too wide.
-    pub(super) async fn check(&self, upstream: &Upstream, request: &Value) -> Option<Refusal> {
+    pub(super) async fn check(&self, anvil: &AnvilHttp, request: &Value) -> Option<Refusal> {
         if let Some(rate) = &self.rate {
             if rate.check().is_err() {
                 return Some(Refusal::Rate);
@@ -72,7 +72,7 @@ impl Limiter {
             let Some(filter) = call_with(request, &id).and_then(|c| c.pointer("/params/0")) else {
                 continue;
             };
-            let blocks = match blocks_asked(filter, upstream, &mut head).await {
+            let blocks = match blocks_asked(filter, anvil, &mut head).await {
                 Some(blocks) => blocks,
                 None => continue,
             };
@@ -128,7 +128,7 @@ fn call_with<'a>(request: &'a Value, id: &Value) -> Option<&'a Value> {
 
 /// How many blocks a log filter spans (`latest`, `pending`, `safe`, `finalized` and a missing
 /// bound are the head, asked of Anvil once per request); `None` when it cannot say.
-async fn blocks_asked(filter: &Value, upstream: &Upstream, head: &mut Option<u64>) -> Option<u64> {
+async fn blocks_asked(filter: &Value, anvil: &AnvilHttp, head: &mut Option<u64>) -> Option<u64> {
     if filter.get("blockHash").is_some() {
         return Some(1);
     }
@@ -152,7 +152,7 @@ async fn blocks_asked(filter: &Value, upstream: &Upstream, head: &mut Option<u64
     };
     let (from, to) = (number(&from)?, number(&to)?);
     if (from.is_none() || to.is_none()) && head.is_none() {
-        *head = super::lag::head(upstream).await;
+        *head = anvil.head().await;
     }
     let from = from.or(*head)?;
     let to = to.or(*head)?;
@@ -163,9 +163,8 @@ async fn blocks_asked(filter: &Value, upstream: &Upstream, head: &mut Option<u64
 mod tests {
     use super::*;
 
-    fn upstream() -> Upstream {
-        Upstream {
-            control: std::sync::Arc::new(super::super::control::ProxyControl::new()),
+    fn upstream() -> AnvilHttp {
+        AnvilHttp {
             // Nothing listens here: a filter that needs the head gets none.
             url: "http://127.0.0.1:9".to_owned(),
             client: reqwest::Client::new(),

@@ -13,6 +13,7 @@
 //! and every frame through untouched (its added latency is in
 //! docs/performance.md).
 
+mod anvil;
 mod control;
 mod http;
 mod jsonrpc;
@@ -67,13 +68,16 @@ pub async fn start(anvil_http: &str, anvil_ws: &str) -> Result<Proxy, ChainError
         .map_err(ChainError::Io)?;
     let http_port = http_listener.local_addr().map_err(ChainError::Io)?.port();
     let ws_port = ws_listener.local_addr().map_err(ChainError::Io)?.port();
-    let upstream = Arc::new(http::Upstream {
-        control: Arc::clone(&control),
+    let anvil = Arc::new(anvil::AnvilHttp {
         url: anvil_http.to_owned(),
         client: reqwest::Client::builder()
             .no_proxy()
             .build()
             .map_err(|e| ChainError::Unexpected(format!("proxy HTTP client: {e}")))?,
+    });
+    let upstream = Arc::new(http::Upstream {
+        control: Arc::clone(&control),
+        anvil: Arc::clone(&anvil),
     });
     let router = Router::new()
         .fallback(http::forward)
@@ -86,7 +90,7 @@ pub async fn start(anvil_http: &str, anvil_ws: &str) -> Result<Proxy, ChainError
     let ws_task = tokio::spawn(ws::accept(
         ws_listener,
         anvil_ws.to_owned(),
-        Arc::clone(&upstream),
+        anvil,
         Arc::clone(&control),
     ));
     Ok(Proxy {

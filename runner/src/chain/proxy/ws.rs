@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use cowload_spec::scenario::faults::RpcErrorKind;
 
+use super::anvil::AnvilHttp;
 use super::control::{ProxyControl, ReorgNotice, RpcFault};
-use super::http::Upstream;
 use super::jsonrpc::{
     calls_of, is_new_heads, lag_block_number, log_matches, logs_filter, rpc_error,
 };
@@ -27,11 +27,11 @@ use super::limits::{self, Refusal};
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 /// Accepts WebSocket clients until the proxy is dropped; each gets its own upstream session.
-/// `http` is Anvil's HTTP side, which `state_lag` asks for the head.
+/// `anvil` is Anvil's HTTP side, which `state_lag` and the limits ask for the head.
 pub(super) async fn accept(
     listener: TcpListener,
     upstream: String,
-    http: Arc<Upstream>,
+    anvil: Arc<AnvilHttp>,
     control: Arc<ProxyControl>,
 ) {
     loop {
@@ -56,10 +56,10 @@ pub(super) async fn accept(
         control.ws_opened.fetch_add(1, Ordering::Relaxed);
         let control = Arc::clone(&control);
         let upstream = upstream.clone();
-        let http = Arc::clone(&http);
+        let anvil = Arc::clone(&anvil);
         tokio::spawn(async move {
             control.ws_open.fetch_add(1, Ordering::SeqCst);
-            ws_session(stream, upstream, http, Arc::clone(&control)).await;
+            ws_session(stream, upstream, anvil, Arc::clone(&control)).await;
             control.ws_open.fetch_sub(1, Ordering::SeqCst);
         });
     }
@@ -71,7 +71,7 @@ pub(super) async fn accept(
 async fn ws_session(
     stream: TcpStream,
     upstream: String,
-    http: Arc<Upstream>,
+    anvil_http: Arc<AnvilHttp>,
     control: Arc<ProxyControl>,
 ) {
     let mut cut = control.cut.subscribe();
@@ -102,13 +102,13 @@ async fn ws_session(
             from_client = client_rx.next() => match from_client {
                 Some(Ok(message)) if is_data(&message) => {
                     control.unhung().await;
-                    if let Some(answer) = refused(&http, &control, &message).await {
+                    if let Some(answer) = refused(&anvil_http, &control, &message).await {
                         if client_tx.send(Message::text(answer)).await.is_err() { break; }
                         continue;
                     }
                     let fault = control.rpc();
                     let message = match fault.as_deref().and_then(RpcFault::state_lag) {
-                        Some(behind) => match lagged(&http, message, behind).await {
+                        Some(behind) => match lagged(&anvil_http, message, behind).await {
                             Ok(message) => message,
                             Err(answer) => {
                                 control.rpc_errors_sent.fetch_add(1, Ordering::Relaxed);
@@ -201,10 +201,10 @@ async fn ws_session(
 /// The answer to give the client instead of forwarding its request, when the provider limits
 /// in force refuse it: over the rate, or a single `eth_getLogs` over too many blocks (in a
 /// batch, such a call is forwarded as it is).
-async fn refused(http: &Upstream, control: &ProxyControl, message: &Message) -> Option<String> {
+async fn refused(anvil: &AnvilHttp, control: &ProxyControl, message: &Message) -> Option<String> {
     let limiter = control.limits()?;
     let request = message_json(message)?;
-    let answer = match limiter.check(http, &request).await? {
+    let answer = match limiter.check(anvil, &request).await? {
         Refusal::Rate => {
             let id = calls_of(&request)
                 .first()
@@ -249,11 +249,11 @@ fn capped(control: &ProxyControl, message: Message) -> Message {
 /// Under `state_lag`, the client's request moved to the lagging node's head; `Err` with the
 /// answer when it is a single call pinned to a block that node does not have. In a batch,
 /// such a call is forwarded as it is (Anvil answers it).
-async fn lagged(http: &Upstream, message: Message, behind: u64) -> Result<Message, String> {
+async fn lagged(anvil: &AnvilHttp, message: Message, behind: u64) -> Result<Message, String> {
     let Some(mut request) = message_json(&message) else {
         return Ok(message);
     };
-    let unknown = lag::lag_state(http, &mut request, behind).await;
+    let unknown = lag::lag_state(anvil, &mut request, behind).await;
     match (request.is_array(), unknown.first()) {
         (false, Some(id)) => Err(rpc_error(id, RpcErrorKind::HeaderNotFound).to_string()),
         _ => Ok(Message::text(request.to_string())),
