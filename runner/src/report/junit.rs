@@ -17,7 +17,7 @@ pub fn render(outcome: &Outcome) -> String {
             Some(_) => format!("observed {}", observed(bar)),
             None => observed(bar),
         };
-        let limit = format!("{} {}", bar.op, value(bar.limit, bar.unit.suffix()));
+        let limit = format!("{} {}", bar.op, value(bar.limit, bar.unit));
         let status = if bar.holds {
             TestCaseStatus::success()
         } else {

@@ -28,7 +28,7 @@ const TOP: f64 = 30.0;
 /// plus horizontal limit lines (value, label).
 struct Panel<'a> {
     title: &'a str,
-    unit: &'a str,
+    unit: Measure,
     values: Vec<Option<f64>>,
     bars: bool,
     colour: &'a str,
@@ -41,7 +41,7 @@ pub fn render(outcome: &Outcome) -> String {
     let mut panels = vec![
         Panel {
             title: "events delivered on chain",
-            unit: "",
+            unit: Measure::Plain,
             values: blocks
                 .iter()
                 .map(|b| Some(b.delivered.total() as f64))
@@ -52,7 +52,7 @@ pub fn render(outcome: &Outcome) -> String {
         },
         Panel {
             title: "orders received by the mock",
-            unit: "",
+            unit: Measure::Plain,
             values: blocks
                 .iter()
                 .map(|b| Some(b.metrics.orders_received as f64))
@@ -63,7 +63,7 @@ pub fn render(outcome: &Outcome) -> String {
         },
         Panel {
             title: "events lost",
-            unit: "",
+            unit: Measure::Plain,
             values: blocks
                 .iter()
                 .map(|b| Some(b.metrics.events_lost as f64))
@@ -74,7 +74,7 @@ pub fn render(outcome: &Outcome) -> String {
         },
         Panel {
             title: "event→order latency p99 (exact samples); dashed: bar limits in seconds",
-            unit: "s",
+            unit: Measure::Seconds,
             values: blocks
                 .iter()
                 .map(|b| b.metrics.event_to_order_p99_seconds)
@@ -87,7 +87,7 @@ pub fn render(outcome: &Outcome) -> String {
     if blocks.iter().any(|b| b.engine_lag_blocks.is_some()) {
         panels.push(Panel {
             title: "engine lag behind the chain head, blocks (engine.progress)",
-            unit: "",
+            unit: Measure::Plain,
             values: blocks
                 .iter()
                 .map(|b| b.engine_lag_blocks.map(|lag| lag as f64))
@@ -302,7 +302,7 @@ fn draw_panel(svg: &mut String, panel: &Panel, blocks: &[BlockRow], top: f64) {
     }
 }
 
-fn label(x: f64, unit: &str) -> String {
+fn label(x: f64, unit: Measure) -> String {
     super::markdown::value(x, unit)
 }
 

@@ -2,6 +2,7 @@
 //! on a TTY, plain lines otherwise, so CI logs stay readable), and the final
 //! table when it ends.
 
+use crate::bars::Measure;
 use std::io::{IsTerminal, Write};
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
@@ -158,7 +159,8 @@ impl Drop for Progress {
 }
 
 fn latency(line: &BlockLine) -> String {
-    line.latency_p99.map_or("–".to_owned(), |x| value(x, "s"))
+    line.latency_p99
+        .map_or("–".to_owned(), |x| value(x, Measure::Seconds))
 }
 
 /// `twap 0 ethflow 2`: one count per kind.
@@ -257,7 +259,7 @@ pub fn summary_text(outcome: &Outcome) -> String {
             if bar.holds { "✓" } else { "✗" }.to_owned(),
             bar.bar.clone(),
             observed(bar),
-            format!("{} {}", bar.op, value(bar.limit, bar.unit.suffix())),
+            format!("{} {}", bar.op, value(bar.limit, bar.unit)),
         ]);
     }
     let t = &outcome.totals;

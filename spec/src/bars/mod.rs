@@ -331,16 +331,6 @@ pub enum Measure {
     Seconds,
 }
 
-impl Measure {
-    /// The suffix `format_value` takes: `"s"` or `""`.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Measure::Plain => "",
-            Measure::Seconds => "s",
-        }
-    }
-}
-
 /// The unit written after the limit (already applied to the limit).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Unit {

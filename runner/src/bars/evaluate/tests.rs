@@ -444,25 +444,18 @@ fn verdict_fields_carry_units_and_limits() {
     .iter()
     .map(|t| parse(t).unwrap())
     .collect();
-    let got: Vec<(f64, String, String, bool)> = evaluate(&bars, &s)
+    let got: Vec<(f64, String, Measure, bool)> = evaluate(&bars, &s)
         .into_iter()
-        .map(|v| {
-            (
-                v.limit,
-                v.op.to_string(),
-                v.unit.suffix().to_owned(),
-                v.holds,
-            )
-        })
+        .map(|v| (v.limit, v.op.to_string(), v.unit, v.holds))
         .collect();
     let want = [
-        (1.0, ">=", "", false),
-        (0.5, "<", "s", true),
-        (2.0, "<", "s", false),
-        (5.0, "==", "", true),
-        (0.985, ">", "", true),
+        (1.0, ">=", Measure::Plain, false),
+        (0.5, "<", Measure::Seconds, true),
+        (2.0, "<", Measure::Seconds, false),
+        (5.0, "==", Measure::Plain, true),
+        (0.985, ">", Measure::Plain, true),
     ]
-    .map(|(l, o, u, h)| (l, o.to_owned(), u.to_owned(), h));
+    .map(|(l, o, u, h)| (l, o.to_owned(), u, h));
     assert_eq!(got, want);
     // The verdict serialises with the fields the report reads.
     let json = serde_json::to_value(&evaluate(&bars[..1], &s)[0]).unwrap();
@@ -807,20 +800,14 @@ fn arithmetic_pairs_series_per_scrape_or_over_the_window() {
         ],
         &s,
     );
-    let units: Vec<String> = [
+    let units: Vec<Measure> = [
         "max(wait_seconds - head) < 0",
         "max(wait_seconds / head) < 1",
     ]
     .iter()
-    .map(|t| {
-        evaluate(&[parse(t).unwrap()], &s)
-            .remove(0)
-            .unit
-            .suffix()
-            .to_owned()
-    })
+    .map(|t| evaluate(&[parse(t).unwrap()], &s).remove(0).unit)
     .collect();
-    assert_eq!(units, ["s", ""]);
+    assert_eq!(units, [Measure::Seconds, Measure::Plain]);
 }
 
 /// An engine that handled only the warm-up blocks must not

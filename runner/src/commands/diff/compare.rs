@@ -4,6 +4,7 @@
 use super::model::{Change, Comparison, Design, Direction, Noise, Row, Side, Test};
 use super::readings::{readings, Class, Reading, Readings, Section, Unit};
 use super::{stats, FDR, FDR_PRIMARY, FDR_SECONDARY};
+use crate::bars::Measure;
 use crate::report::{Outcome, Status};
 
 /// Compares the `head` runs against the `base` runs.
@@ -180,7 +181,11 @@ fn row(metric: &str, base: &[Reading], head: &[Reading], noise: f64, pairs: Opti
     let several = |v: &[f64]| if v.len() > 1 { v.to_vec() } else { Vec::new() };
     let mut row = Row {
         metric: metric.to_owned(),
-        unit: if any.unit == Unit::Seconds { "s" } else { "" }.to_owned(),
+        unit: if any.unit == Unit::Seconds {
+            Measure::Seconds
+        } else {
+            Measure::Plain
+        },
         direction: any.direction,
         base: b,
         head: h,

@@ -1,6 +1,7 @@
 //! What a diff says: one row per reading with its verdict and the test that decided it,
 //! the two sides, and the options that shaped it.
 
+use crate::bars::Measure;
 use std::str::FromStr;
 
 use serde::Serialize;
@@ -136,8 +137,8 @@ pub enum Test {
 pub struct Row {
     /// What is measured, e.g. `bar: …`, `event→order p99 (twap)`, or a series `name{labels} Δ`.
     pub metric: String,
-    /// `s` for seconds, else empty.
-    pub unit: String,
+    /// What the values are measured in (`s` for seconds, else empty, in JSON).
+    pub unit: Measure,
     /// Which way is good.
     pub direction: Direction,
     /// The base value: the mean over runs (measured readings) or the worst

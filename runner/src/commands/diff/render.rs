@@ -285,10 +285,10 @@ fn arrow(direction: Direction) -> &'static str {
 
 /// metric, base, head, Δ, Δ%, decided by, verdict.
 fn cells(r: &Row, emoji: bool) -> [String; 7] {
-    let number = |x: Option<f64>| x.map_or("–".to_owned(), |x| format_value(x, &r.unit));
+    let number = |x: Option<f64>| x.map_or("–".to_owned(), |x| format_value(x, r.unit));
     let signed = |d: f64| {
         let sign = if d > 0.0 { "+" } else { "" };
-        format!("{sign}{}", format_value(d, &r.unit))
+        format!("{sign}{}", format_value(d, r.unit))
     };
     let delta = r.delta.map_or("–".to_owned(), signed);
     let percent = r
@@ -337,9 +337,9 @@ fn decided_by(r: &Row, signed: &dyn Fn(f64) -> String) -> String {
     let threshold = || {
         let t = r
             .threshold
-            .map_or("–".to_owned(), |t| format_value(t, &r.unit));
+            .map_or("–".to_owned(), |t| format_value(t, r.unit));
         match r.bucket_width {
-            Some(w) => format!("{t} (a bucket {} wide)", format_value(w, &r.unit)),
+            Some(w) => format!("{t} (a bucket {} wide)", format_value(w, r.unit)),
             None => t,
         }
     };

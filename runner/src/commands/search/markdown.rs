@@ -52,7 +52,7 @@ fn decision(probe: &Probe) -> String {
 /// `` `bar` (observed 1.4 s) at block 7 ``.
 fn bar_at(bar: &DecidingBar) -> String {
     let observed = match bar.observed {
-        Some(v) => format!(" (observed {})", format_value(v, bar.unit.suffix())),
+        Some(v) => format!(" (observed {})", format_value(v, bar.unit)),
         None => " (no data)".to_owned(),
     };
     let at = match bar.block {

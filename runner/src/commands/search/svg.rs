@@ -123,7 +123,7 @@ fn draw(out: &mut String, panel: &Panel, top: f64, x_max: f64, capacity: Option<
         "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
         LEFT - 4.0,
         top + 10.0,
-        format_value(y_max / 1.1, panel.unit.suffix())
+        format_value(y_max / 1.1, panel.unit)
     );
     let _ = writeln!(
         out,

@@ -1,15 +1,15 @@
 //! How `report.md` (and the terminal summary) write a value: units, bucket bounds, windows
 //! and table cells.
 
-use crate::bars::Bucket;
+use crate::bars::{Bucket, Measure};
 use crate::report::{BarResult, LoadWindow};
 
 /// A number with its unit, in the unit's natural scale.
-pub fn value(x: f64, unit: &str) -> String {
+pub fn value(x: f64, unit: Measure) -> String {
     match unit {
-        "s" if x == 0.0 => "0 s".to_owned(),
-        "s" if x.abs() < 1.0 => format!("{:.1} ms", x * 1000.0),
-        "s" => format!("{x:.3} s"),
+        Measure::Seconds if x == 0.0 => "0 s".to_owned(),
+        Measure::Seconds if x.abs() < 1.0 => format!("{:.1} ms", x * 1000.0),
+        Measure::Seconds => format!("{x:.3} s"),
         _ if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
         _ => format!("{x:.4}"),
     }
@@ -43,16 +43,16 @@ pub fn observed(bar: &BarResult) -> String {
         };
     };
     let text = match bar.bucket {
-        Some(Bucket { lower, upper: None }) => format!("> {}", bound(lower, bar.unit.suffix())),
+        Some(Bucket { lower, upper: None }) => format!("> {}", bound(lower, bar.unit)),
         Some(Bucket {
             lower,
             upper: Some(upper),
         }) => format!(
             "{} ({} bucket)",
-            value(x, bar.unit.suffix()),
-            bucket_range(lower, upper, bar.unit.suffix())
+            value(x, bar.unit),
+            bucket_range(lower, upper, bar.unit)
         ),
-        None => value(x, bar.unit.suffix()),
+        None => value(x, bar.unit),
     };
     match &bar.reason {
         Some(reason) => format!("{text}; {reason}"),
@@ -61,17 +61,19 @@ pub fn observed(bar: &BarResult) -> String {
 }
 
 /// A bucket bound, as short as it is exact: `10 s`, `250 ms`, `2.5`.
-pub(super) fn bound(x: f64, unit: &str) -> String {
+pub(super) fn bound(x: f64, unit: Measure) -> String {
     match unit {
-        "s" if x != 0.0 && x.abs() < 1.0 => format!("{} ms", short_number(x * 1000.0)),
-        "s" => format!("{} s", short_number(x)),
+        Measure::Seconds if x != 0.0 && x.abs() < 1.0 => {
+            format!("{} ms", short_number(x * 1000.0))
+        }
+        Measure::Seconds => format!("{} s", short_number(x)),
         _ => short_number(x),
     }
 }
 
 /// `30–60 s`, `100–250 ms`, `0–5 ms`; bounds on different scales each keep
 /// their own unit (`500 ms–1 s`).
-pub(super) fn bucket_range(lower: f64, upper: f64, unit: &str) -> String {
+pub(super) fn bucket_range(lower: f64, upper: f64, unit: Measure) -> String {
     let hi = bound(upper, unit);
     if lower == 0.0 {
         return format!("0–{hi}");

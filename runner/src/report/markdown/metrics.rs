@@ -1,6 +1,7 @@
 //! The series sections of `report.md`: the engine's, the mock's and the harness's, the
 //! interesting ones first.
 
+use crate::bars::Measure;
 use std::fmt::Write;
 
 use super::format::{bound, bucket_range, cell, value};
@@ -30,11 +31,11 @@ pub(super) fn metrics(md: &mut String, outcome: &Outcome, source: Source, title:
             .next()
             .is_some_and(|n| n.contains("_seconds"))
         {
-            "s"
+            Measure::Seconds
         } else {
-            ""
+            Measure::Plain
         };
-        let number = |x: Option<f64>, u: &str| x.map_or("–".to_owned(), |x| value(x, u));
+        let number = |x: Option<f64>, u: Measure| x.map_or("–".to_owned(), |x| value(x, u));
         // A histogram quantile shows its bucket; one beyond the top bucket is "> bound".
         let quantile = |key: &str| match (m.quantiles.get(key), m.quantiles_above.get(key)) {
             (Some(x), _) => match m.quantile_buckets.get(key) {
@@ -55,9 +56,9 @@ pub(super) fn metrics(md: &mut String, outcome: &Outcome, source: Source, title:
             md,
             "| `{}` | {} | {} | {} | {} | {} |",
             cell(name),
-            number(m.start, ""),
-            number(m.end, ""),
-            number(m.delta, ""),
+            number(m.start, Measure::Plain),
+            number(m.end, Measure::Plain),
+            number(m.delta, Measure::Plain),
             quantile("p50"),
             quantile("p99"),
         );

@@ -3,6 +3,7 @@
 //! transactions, the engine's last words and links to the raw files. Rendered
 //! from the [`Outcome`] alone, so it can be regenerated from `outcome.json`.
 
+use crate::bars::Measure;
 use std::fmt::Write;
 
 mod format;
@@ -189,9 +190,9 @@ fn hint(md: &mut String, outcome: &Outcome) {
                 md,
                 "- **Grew most:** {} (p99 {} early in the load → {} late, +{}).",
                 stage.stage,
-                value(stage.early_seconds, "s"),
-                value(stage.late_seconds, "s"),
-                value(stage.growth_seconds, "s"),
+                value(stage.early_seconds, Measure::Seconds),
+                value(stage.late_seconds, Measure::Seconds),
+                value(stage.growth_seconds, Measure::Seconds),
             );
         }
         None if !b.stages.is_empty() => {
@@ -225,7 +226,7 @@ fn bars(md: &mut String, outcome: &Outcome) {
             cell(&bar.bar),
             cell(&observed(bar)),
             bar.op,
-            value(bar.limit, bar.unit.suffix())
+            value(bar.limit, bar.unit)
         );
     }
     md.push('\n');
@@ -249,7 +250,7 @@ fn delivery(md: &mut String, outcome: &Outcome) {
         let latency = &outcome.event_to_order_seconds[event_kind];
         let q = |x: f64| {
             if latency.count > 0 {
-                value(x, "s")
+                value(x, Measure::Seconds)
             } else {
                 "–".to_owned()
             }
@@ -342,10 +343,10 @@ fn time(md: &mut String, outcome: &Outcome) {
                 md,
                 "| {} | {} | {} | {}{} |",
                 s.stage,
-                value(s.early_seconds, "s"),
-                value(s.late_seconds, "s"),
+                value(s.early_seconds, Measure::Seconds),
+                value(s.late_seconds, Measure::Seconds),
                 if s.growth_seconds > 0.0 { "+" } else { "" },
-                value(s.growth_seconds, "s"),
+                value(s.growth_seconds, Measure::Seconds),
             );
         }
         md.push('\n');
@@ -367,7 +368,7 @@ fn time(md: &mut String, outcome: &Outcome) {
             outcome
                 .run
                 .time_to_first_load_block_seconds
-                .map_or("n/a".to_owned(), |s| value(s, "s")),
+                .map_or("n/a".to_owned(), |s| value(s, Measure::Seconds)),
         );
     }
 }
