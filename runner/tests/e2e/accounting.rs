@@ -154,7 +154,7 @@ fn parts_not_yet_due_at_the_end_are_unjudged_and_a_correct_engine_passes() {
         (bucketed - exact).abs() > 0.1 * exact,
         "buckets {bucketed} and samples {exact} agree within 10 %: the check proves nothing"
     );
-    let shown = runner::report::format_value(exact, runner::bars::Measure::Seconds);
+    let shown = runner::report::format_value(exact, cowload_spec::bars::Measure::Seconds);
     assert!(
         report.contains(&format!("| {shown} |")),
         "the report's table prints {shown}: {report}"
