@@ -42,6 +42,12 @@ pub const ENV_RETRY_RECOVERABLE: &str = "REFERENCE_RETRY_RECOVERABLE";
 pub const ENV_PIN_CALLS: &str = "REFERENCE_PIN_CALLS";
 /// Environment variable overriding `[reference] split_log_ranges`.
 pub const ENV_SPLIT_LOG_RANGES: &str = "REFERENCE_SPLIT_LOG_RANGES";
+/// Environment variable overriding `[reference] leak_per_event`.
+pub const ENV_LEAK_PER_EVENT: &str = "REFERENCE_LEAK_PER_EVENT";
+
+/// Most bytes `leak_per_event` may keep per event: enough for any soak test, small enough
+/// that a typo cannot exhaust a machine in seconds.
+const MAX_LEAK_PER_EVENT: u64 = 16 << 20;
 
 /// Upper bound on `confirmations`: deeper waits make every order minutes late at 12 s blocks.
 const MAX_CONFIRMATIONS: u64 = 64;
@@ -174,6 +180,9 @@ pub struct ReferenceSettings {
     /// the node refuses (providers cap `eth_getLogs` ranges) in halves down to single blocks.
     /// Off: a refused range is skipped for good, as an engine with a fixed page size does.
     pub split_log_ranges: bool,
+    /// A bug on purpose, for soak tests: bytes kept (written, never freed) for every chain
+    /// event handled, as an engine that never prunes a per-order list does. 0: none.
+    pub leak_per_event: u64,
 }
 
 impl Default for ReferenceSettings {
@@ -191,6 +200,7 @@ impl Default for ReferenceSettings {
             retry_recoverable: true,
             pin_calls: true,
             split_log_ranges: true,
+            leak_per_event: 0,
         }
     }
 }
@@ -238,6 +248,7 @@ struct RawReference {
     stall_check: Option<bool>,
     retry_recoverable: Option<bool>,
     pin_calls: Option<bool>,
+    leak_per_event: Option<i64>,
     split_log_ranges: Option<bool>,
 }
 
@@ -410,6 +421,16 @@ fn resolve_reference(
     out.pin_calls = resolve_flag(raw.pin_calls, env, ENV_PIN_CALLS)?.unwrap_or(out.pin_calls);
     out.split_log_ranges = resolve_flag(raw.split_log_ranges, env, ENV_SPLIT_LOG_RANGES)?
         .unwrap_or(out.split_log_ranges);
+    if let Some(v) = raw.leak_per_event {
+        out.leak_per_event = check_leak("reference.leak_per_event", v)?;
+    }
+    if let Some(v) = env(ENV_LEAK_PER_EVENT) {
+        let n = v
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| invalid(ENV_LEAK_PER_EVENT, &v, "expected a whole number of bytes"))?;
+        out.leak_per_event = check_leak(ENV_LEAK_PER_EVENT, n)?;
+    }
     Ok(out)
 }
 
@@ -428,6 +449,19 @@ fn resolve_flag(
         },
         None => Ok(table),
     }
+}
+
+fn check_leak(key: &str, value: i64) -> Result<u64, ConfigError> {
+    u64::try_from(value)
+        .ok()
+        .filter(|n| *n <= MAX_LEAK_PER_EVENT)
+        .ok_or_else(|| {
+            invalid(
+                key,
+                &value.to_string(),
+                "expected a whole number of bytes from 0 to 16777216",
+            )
+        })
 }
 
 fn check_confirmations(key: &str, value: i64) -> Result<u64, ConfigError> {
@@ -663,6 +697,18 @@ mod tests {
     }
 
     #[test]
+    fn the_leak_knob_is_off_unless_set_and_the_environment_wins() {
+        assert_eq!(parse(BASE, no_env).unwrap().reference.leak_per_event, 0);
+        let table = format!("{BASE}\n[reference]\nleak_per_event = 1000\n");
+        assert_eq!(
+            parse(&table, no_env).unwrap().reference.leak_per_event,
+            1000
+        );
+        let env = |n: &str| (n == ENV_LEAK_PER_EVENT).then(|| "65536".to_owned());
+        assert_eq!(parse(&table, env).unwrap().reference.leak_per_event, 65536);
+    }
+
+    #[test]
     fn environment_overrides_apply_without_a_reference_table() {
         let s = parse(BASE, |n| {
             (n == ENV_PER_EVENT_COST).then(|| "10ms".to_owned())
@@ -724,6 +770,16 @@ mod tests {
                 BASE.to_owned(),
                 Some((ENV_CONFIRMATIONS, "65")),
                 ENV_CONFIRMATIONS,
+            ),
+            (
+                format!("{BASE}\n[reference]\nleak_per_event = 16777217\n"),
+                None,
+                "reference.leak_per_event",
+            ),
+            (
+                BASE.to_owned(),
+                Some((ENV_LEAK_PER_EVENT, "1MB")),
+                ENV_LEAK_PER_EVENT,
             ),
             (
                 format!("{BASE}\n[reference]\nconfirmations = -1\n"),

@@ -185,6 +185,8 @@ struct Processor {
     /// Logs read ahead by range while catching up, by block number: the block's hash as its
     /// logs give it (`None` for a block without logs) and its logs.
     prefetched: BTreeMap<u64, (Option<B256>, Vec<Log>)>,
+    /// What `leak_per_event` keeps: never read, never freed.
+    leaked: Vec<Box<[u8]>>,
 }
 
 impl Processor {
@@ -197,6 +199,16 @@ impl Processor {
             poison: Poison::default(),
             store,
             prefetched: BTreeMap::new(),
+            leaked: Vec::new(),
+        }
+    }
+
+    /// The `leak_per_event` bug: keep that many bytes for good. Written, not only allocated,
+    /// so the pages count in the process's resident memory.
+    fn leak(&mut self) {
+        if self.knobs.leak_per_event > 0 {
+            let bytes = usize::try_from(self.knobs.leak_per_event).unwrap_or(usize::MAX);
+            self.leaked.push(vec![1u8; bytes].into_boxed_slice());
         }
     }
 
@@ -432,6 +444,7 @@ impl Processor {
         let cost = self.knobs.per_event_cost;
         let mut jobs = Vec::with_capacity(events.len());
         for event in events {
+            self.leak();
             let module = match event {
                 Event::Created(_) => Module::Twap,
                 Event::Placed(_) => Module::EthFlow,

@@ -107,6 +107,8 @@ struct Launch {
     env: Vec<(String, String)>,
     log_path: PathBuf,
     work_dir: PathBuf,
+    /// `${STATE_DIR}`, whose size is published with every scrape.
+    state_dir: PathBuf,
 }
 
 impl Engine {
@@ -138,6 +140,15 @@ impl Engine {
     /// `engine_pause`): nothing to scrape then.
     pub fn is_down(&self) -> bool {
         self.guard.is_none() || self.paused
+    }
+
+    /// What its process group holds now, and the bytes in its state directory; `None`
+    /// while a restart fault holds it stopped (a frozen engine is read: it still holds
+    /// its memory).
+    pub fn usage(&self) -> Option<(crate::resources::Usage, u64)> {
+        self.guard.as_ref()?;
+        let usage = crate::resources::of_group(self.pid())?;
+        Some((usage, crate::resources::dir_bytes(&self.launch.state_dir)))
     }
 
     /// Freezes the engine for `engine_pause`: SIGSTOP to its process group. Returns what
@@ -283,6 +294,9 @@ pub async fn start(
         .map(|url| values.render("engine.ready.http", url))
         .transpose()?;
     let work_dir = values.path("WORK_DIR").expect("WORK_DIR is always filled");
+    let state_dir = values
+        .path("STATE_DIR")
+        .expect("STATE_DIR is always filled");
     let log_path = run_dir.join("engine.log");
     let guard = ChildGuard::spawn_in(
         "engine",
@@ -300,6 +314,7 @@ pub async fn start(
             env,
             log_path: log_path.clone(),
             work_dir,
+            state_dir,
         },
         metrics_url,
         command,

@@ -18,6 +18,7 @@ mod mock;
 pub mod pipeline;
 pub mod process;
 pub mod report;
+pub mod resources;
 pub mod scenario;
 pub mod shutdown;
 

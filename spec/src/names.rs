@@ -90,6 +90,26 @@ pub const BLOCK_NUMBER: &str = "cowload_block_number";
 pub const CHAIN_HEAD_BLOCK: &str = "cowload_chain_head_block";
 /// Harness gauge: 1 while the engine process is alive, 0 once it has exited.
 pub const ENGINE_UP: &str = "cowload_engine_up";
+/// Harness gauge: seconds of wall-clock time since the run started; the time axis of
+/// `deriv()`.
+pub const RUN_ELAPSED_SECONDS: &str = "cowload_run_elapsed_seconds";
+
+// The engine's process group and the runner itself, read from /proc with every scrape.
+
+/// Harness gauge: resident memory of the engine's process group.
+pub const ENGINE_RSS_BYTES: &str = "cowload_engine_rss_bytes";
+/// Harness counter: CPU seconds (user + system) the engine's process group has used.
+pub const ENGINE_CPU_SECONDS_TOTAL: &str = "cowload_engine_cpu_seconds_total";
+/// Harness gauge: open file descriptors (sockets included) of the engine's process group.
+pub const ENGINE_OPEN_FDS: &str = "cowload_engine_open_fds";
+/// Harness gauge: threads of the engine's process group.
+pub const ENGINE_THREADS: &str = "cowload_engine_threads";
+/// Harness gauge: bytes of the files in the engine's state directory (`${STATE_DIR}`).
+pub const ENGINE_STATE_BYTES: &str = "cowload_engine_state_bytes";
+/// Harness gauge: the runner's own resident memory.
+pub const RUNNER_RSS_BYTES: &str = "cowload_runner_rss_bytes";
+/// Harness counter: CPU seconds the runner itself has used (the mock and proxies run inside it).
+pub const RUNNER_CPU_SECONDS_TOTAL: &str = "cowload_runner_cpu_seconds_total";
 
 /// The engine's event latency: shepherd publishes a summary.
 pub const ENGINE_LATENCY: &str = "shepherd_event_latency_seconds";

@@ -62,18 +62,12 @@ fn no_data(bar: &Bar, reason: String) -> Verdict {
 }
 
 fn verdict(bar: &Bar, series: &[Point]) -> Verdict {
-    let ratio = bar.binary.as_ref().is_some_and(|b| b.op == Arith::Div);
-    let seconds = bar.unit == Unit::Time || (bar.selector.name.ends_with("_seconds") && !ratio);
     let mut verdict = Verdict {
         bar: bar.text.clone(),
         observed: None,
         limit: bar.limit,
         op: bar.op,
-        unit: if seconds {
-            Measure::Seconds
-        } else {
-            Measure::Plain
-        },
+        unit: measure(bar),
         holds: false,
         reason: None,
         bucket: None,
@@ -92,6 +86,24 @@ fn verdict(bar: &Bar, series: &[Point]) -> Verdict {
         Err(reason) => verdict.reason = Some(reason),
     }
     verdict
+}
+
+/// What the bar's value is measured in, for display: from the unit written after the limit,
+/// else from the metric's name (`_seconds`, `_bytes`); a ratio of two series has no unit.
+fn measure(bar: &Bar) -> Measure {
+    let ratio = bar.binary.as_ref().is_some_and(|b| b.op == Arith::Div);
+    let name = &bar.selector.name;
+    let named = |suffix: &str| !ratio && name.ends_with(suffix);
+    match bar.unit {
+        Unit::ByteRate => Measure::BytesPerSecond,
+        Unit::Rate if named("_bytes") => Measure::BytesPerSecond,
+        Unit::Rate => Measure::PerSecond,
+        Unit::Bytes => Measure::Bytes,
+        Unit::Time => Measure::Seconds,
+        Unit::None | Unit::Percent if named("_seconds") => Measure::Seconds,
+        Unit::None | Unit::Percent if named("_bytes") => Measure::Bytes,
+        Unit::None | Unit::Percent => Measure::Plain,
+    }
 }
 
 /// Whether the bar holds on `reading`, and why not when the reading is only
@@ -120,7 +132,7 @@ fn observe(bar: &Bar, series: &[Point]) -> Result<Reading, NoData> {
         return Err("no scrapes were taken, so there is nothing to evaluate".to_owned());
     }
     let over_window = match (&bar.func, &bar.binary) {
-        (Func::Increase | Func::Quantile(_), _) => true,
+        (Func::Increase | Func::Quantile(_) | Func::Deriv, _) => true,
         (_, Some(binary)) => binary.over_window,
         _ => false,
     };
@@ -140,6 +152,7 @@ fn observe(bar: &Bar, series: &[Point]) -> Result<Reading, NoData> {
         Func::Min => extreme(sel, series, f64::min).map(Reading::from),
         Func::Increase => Ok(Reading::from(increases(sel, series)?.values().sum::<f64>())),
         Func::Quantile(q) => quantile(q, sel, series),
+        Func::Deriv => deriv::observe(sel, series).map(Reading::from),
     }
 }
 
@@ -572,5 +585,6 @@ fn braces(labels: &Labels) -> String {
 }
 
 mod binary;
+mod deriv;
 #[cfg(test)]
 mod tests;

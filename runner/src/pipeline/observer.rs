@@ -17,7 +17,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cowload_spec::EventKind;
 
@@ -32,6 +32,7 @@ use cowload_spec::names::{self, label};
 
 use crate::metrics::{self, MetricType, Series, Snapshot};
 use crate::report;
+use crate::resources::{self, Usage};
 use crate::scenario::faults::ReorgEvents;
 use crate::scenario::Plan;
 use crate::shutdown::Cancel;
@@ -79,6 +80,8 @@ pub(super) struct Harness {
     pub(super) head: Option<u64>,
     /// Every block so far (kept for a partial outcome when the load fails).
     blocks: Vec<BlockDelivery>,
+    /// When the first scrape was taken: the origin of [`names::RUN_ELAPSED_SECONDS`].
+    started: Option<Instant>,
 }
 
 impl Harness {
@@ -94,7 +97,7 @@ impl Harness {
 
     /// Adds the harness's samples to `snapshot`; `engine_up` when an engine runs.
     fn push(
-        &self,
+        &mut self,
         snapshot: &mut Snapshot,
         block: Option<&BlockDelivery>,
         engine_up: Option<bool>,
@@ -123,6 +126,10 @@ impl Harness {
             snapshot.push(names::BLOCK_LATE_SECONDS, &[], late);
             snapshot.push(names::BLOCK_NUMBER, &[], block.block.number as f64);
         }
+        let started = *self.started.get_or_insert_with(Instant::now);
+        snapshot.declare(names::RUN_ELAPSED_SECONDS, MetricType::Gauge);
+        let elapsed = started.elapsed().as_secs_f64();
+        snapshot.push(names::RUN_ELAPSED_SECONDS, &[], elapsed);
     }
 
     /// The blocks mined so far, as an interrupted delivery.
@@ -132,6 +139,31 @@ impl Harness {
             interrupted: true,
             first_load_block_at: None,
         }
+    }
+}
+
+/// Publishes what the engine's process group and the runner hold (see [`resources`]); an
+/// engine held down by a fault, or gone, publishes nothing for that scrape.
+fn push_resources(snapshot: &mut Snapshot, engine: Option<(Usage, u64)>) {
+    if let Some((usage, state_bytes)) = engine {
+        let gauges = [
+            (names::ENGINE_RSS_BYTES, usage.rss_bytes as f64),
+            (names::ENGINE_OPEN_FDS, usage.open_fds as f64),
+            (names::ENGINE_THREADS, usage.threads as f64),
+            (names::ENGINE_STATE_BYTES, state_bytes as f64),
+        ];
+        for (name, value) in gauges {
+            snapshot.declare(name, MetricType::Gauge);
+            snapshot.push(name, &[], value);
+        }
+        snapshot.declare(names::ENGINE_CPU_SECONDS_TOTAL, MetricType::Counter);
+        snapshot.push(names::ENGINE_CPU_SECONDS_TOTAL, &[], usage.cpu_seconds);
+    }
+    if let Some(runner) = resources::of_self() {
+        snapshot.declare(names::RUNNER_RSS_BYTES, MetricType::Gauge);
+        snapshot.push(names::RUNNER_RSS_BYTES, &[], runner.rss_bytes as f64);
+        snapshot.declare(names::RUNNER_CPU_SECONDS_TOTAL, MetricType::Counter);
+        snapshot.push(names::RUNNER_CPU_SECONDS_TOTAL, &[], runner.cpu_seconds);
     }
 }
 
@@ -227,6 +259,11 @@ impl EngineWatch<'_> {
     /// Whether it is alive; `None` without an engine.
     fn up(&self) -> Option<bool> {
         self.engine.as_ref().map(|_| self.died.is_none())
+    }
+
+    /// What its process group holds, while it runs.
+    fn usage(&self) -> Option<(Usage, u64)> {
+        self.engine.as_deref().and_then(Engine::usage)
     }
 
     /// Its metrics URL, unless a fault holds it down (nothing to scrape then).
@@ -361,6 +398,7 @@ impl<'a> Observer<'a> {
             .scrape(label, engine_url.as_deref(), block.is_some())
             .await;
         self.harness.push(&mut snapshot, block, self.engine.up());
+        push_resources(&mut snapshot, self.engine.usage());
         match block {
             Some(block) => self.series.push_block(block.block.number, snapshot),
             None => self.series.push(label, snapshot),

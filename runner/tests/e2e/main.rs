@@ -19,5 +19,6 @@ mod owners;
 mod repeat;
 mod search;
 mod shipped;
+mod soak;
 mod validate;
 mod verdicts;

@@ -38,7 +38,7 @@
 //!
 //! ```text
 //! bar      = expr op number [unit]
-//! expr     = "increase" "(" series ")"
+//! expr     = ("increase" | "deriv") "(" series ")"
 //!          | ("last" | "max" | "min") "(" series [arith series] ")"
 //!          | ("last" | "max" | "min") "(" increase arith increase ")"
 //!          | "quantile" "(" number "," selector ")"
@@ -51,7 +51,15 @@
 //! op       = "<" | "<=" | ">" | ">=" | "==" | "!="
 //! unit     = "s" | "ms" | "us" | "µs" | "m" | "h"     (converted to seconds)
 //!          | "%"                                       (divided by 100)
+//!          | size                                      (converted to bytes)
+//!          | [size] "/" ("s" | "m" | "h" | "d")        (a rate, per second; deriv only)
+//! size     = "B" | "KB" | "MB" | "GB" | "KiB" | "MiB" | "GiB"
 //! ```
+//!
+//! `deriv(series)` is the least-squares slope of each series against the run's wall clock
+//! (`cowload_run_elapsed_seconds`) over the window, the steepest series taken: growth per
+//! second, written per hour (`deriv(cowload_engine_rss_bytes) < 20MB/h`). Its limit must be
+//! a rate and only its limit may be one.
 
 mod parse;
 
@@ -153,6 +161,8 @@ pub enum Func {
     Min,
     /// The `q` quantile of a histogram or summary.
     Quantile(f64),
+    /// The steepest least-squares slope over the window, per second of wall-clock time.
+    Deriv,
 }
 
 /// The right-hand side of `left - right` or `left / right`.
@@ -329,6 +339,15 @@ pub enum Measure {
     /// Seconds.
     #[serde(rename = "s")]
     Seconds,
+    /// Bytes.
+    #[serde(rename = "B")]
+    Bytes,
+    /// A rate per second, shown per hour.
+    #[serde(rename = "/s")]
+    PerSecond,
+    /// Bytes per second, shown per hour.
+    #[serde(rename = "B/s")]
+    BytesPerSecond,
 }
 
 /// The unit written after the limit (already applied to the limit).
@@ -340,6 +359,19 @@ pub enum Unit {
     Time,
     /// `%`: the limit was divided by 100.
     Percent,
+    /// A size: the limit is in bytes.
+    Bytes,
+    /// A count per time (`1/h`): the limit is per second.
+    Rate,
+    /// A size per time (`20MB/h`): the limit is in bytes per second.
+    ByteRate,
+}
+
+impl Unit {
+    /// Whether the limit is a rate (what `deriv()` compares with).
+    pub fn is_rate(self) -> bool {
+        matches!(self, Unit::Rate | Unit::ByteRate)
+    }
 }
 
 impl fmt::Display for Selector {
@@ -378,7 +410,7 @@ pub enum BarError {
     },
     /// `name(` where name is not a supported function.
     #[error(
-        "at column {column}: unknown function `{name}`; expected one of increase, last, max, min, quantile"
+        "at column {column}: unknown function `{name}`; expected one of increase, last, max, min, quantile, deriv"
     )]
     UnknownFunction {
         /// 1-based character column.
@@ -387,7 +419,10 @@ pub enum BarError {
         name: String,
     },
     /// A unit after the limit that is not supported.
-    #[error("at column {column}: unknown unit `{unit}`; expected one of s ms us µs m h %")]
+    #[error(
+        "at column {column}: unknown unit `{unit}`; expected one of s ms us µs m h %, a size \
+         (B KB MB GB KiB MiB GiB) or a rate such as MB/h or /h"
+    )]
     UnknownUnit {
         /// 1-based character column.
         column: usize,

@@ -13,7 +13,7 @@ pub fn parse(text: &str) -> Result<Bar, BarError> {
     };
     let (func, selector, binary) = p.expression()?;
     let op = p.op()?;
-    let (limit, unit) = p.limit()?;
+    let (limit, unit) = p.limit(func)?;
     p.end()?;
     Ok(Bar {
         text: text.to_owned(),
@@ -31,6 +31,7 @@ const FUNCTIONS: &[(&str, Func)] = &[
     ("last", Func::Last),
     ("max", Func::Max),
     ("min", Func::Min),
+    ("deriv", Func::Deriv),
 ];
 
 const OPS: &[(&str, Op)] = &[
@@ -53,7 +54,34 @@ const UNITS: &[(&str, f64, f64, Unit)] = &[
     ("m", 60.0, 1.0, Unit::Time),
     ("h", 3600.0, 1.0, Unit::Time),
     ("%", 1.0, 100.0, Unit::Percent),
+    ("B", 1.0, 1.0, Unit::Bytes),
+    ("KB", 1e3, 1.0, Unit::Bytes),
+    ("MB", 1e6, 1.0, Unit::Bytes),
+    ("GB", 1e9, 1.0, Unit::Bytes),
+    ("KiB", 1024.0, 1.0, Unit::Bytes),
+    ("MiB", 1048576.0, 1.0, Unit::Bytes),
+    ("GiB", 1073741824.0, 1.0, Unit::Bytes),
 ];
+
+/// The time after the `/` of a rate, in seconds.
+const PER: &[(&str, f64)] = &[("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0)];
+
+/// A unit as `numerator / denominator` of its base unit, and its kind: one of [`UNITS`], or
+/// `[size]/time` for a rate.
+fn scale(unit: &str) -> Option<(f64, f64, Unit)> {
+    let Some((size, per)) = unit.split_once('/') else {
+        let (_, numerator, denominator, kind) = UNITS.iter().find(|(name, ..)| *name == unit)?;
+        return Some((*numerator, *denominator, *kind));
+    };
+    let (_, seconds) = PER.iter().find(|(name, _)| *name == per)?;
+    if size.is_empty() {
+        return Some((1.0, *seconds, Unit::Rate));
+    }
+    match UNITS.iter().find(|(name, ..)| *name == size)? {
+        (_, bytes, _, Unit::Bytes) => Some((*bytes, *seconds, Unit::ByteRate)),
+        _ => None,
+    }
+}
 
 struct Parser {
     chars: Vec<char>,
@@ -144,7 +172,7 @@ impl Parser {
                 let name = self.metric_name("a metric name")?;
                 (self.matchers_after(name)?, None)
             }
-            Func::Increase => (self.series()?, None),
+            Func::Increase | Func::Deriv => (self.series()?, None),
             Func::Last | Func::Max | Func::Min => self.arithmetic()?,
         };
         self.expect(')', "`)`")?;
@@ -406,7 +434,9 @@ impl Parser {
     }
 
     /// The number after the comparison and its optional unit, in base units.
-    fn limit(&mut self) -> Result<(f64, Unit), BarError> {
+    /// `func` decides whether the unit must be a rate: `deriv()` compares with a rate and
+    /// nothing else does.
+    fn limit(&mut self, func: Func) -> Result<(f64, Unit), BarError> {
         self.skip_ws();
         let number = self.number("a number")?;
         self.skip_ws();
@@ -415,25 +445,46 @@ impl Parser {
             self.pos += 1;
             "%".to_owned()
         } else {
-            self.take_while(char::is_alphabetic)
-        };
-        if unit.is_empty() {
-            return Ok((number, Unit::None));
-        }
-        match UNITS.iter().find(|(name, ..)| *name == unit) {
-            Some((_, numerator, denominator, kind)) => {
-                let scaled = number * numerator / denominator;
-                if !scaled.is_finite() {
-                    return Err(BarError::Expected {
-                        column,
-                        expected: "a limit that stays finite in base units",
-                        found: format!("`{unit}`"),
-                    });
-                }
-                Ok((scaled, *kind))
+            let mut unit = self.take_while(char::is_alphabetic);
+            if self.peek() == Some('/') {
+                self.pos += 1;
+                unit.push('/');
+                unit.push_str(&self.take_while(char::is_alphabetic));
             }
-            None => Err(BarError::UnknownUnit { column, unit }),
+            unit
+        };
+        let (numerator, denominator, kind) = if unit.is_empty() {
+            (1.0, 1.0, Unit::None)
+        } else {
+            scale(&unit).ok_or_else(|| BarError::UnknownUnit {
+                column,
+                unit: unit.clone(),
+            })?
+        };
+        if (func == Func::Deriv) != kind.is_rate() {
+            return Err(BarError::Expected {
+                column,
+                expected: if func == Func::Deriv {
+                    "a rate after a deriv() limit, such as 20MB/h or 1/h"
+                } else {
+                    "a unit that is not a rate (only deriv() compares with one)"
+                },
+                found: if unit.is_empty() {
+                    "no unit".to_owned()
+                } else {
+                    format!("`{unit}`")
+                },
+            });
         }
+        let scaled = number * numerator / denominator;
+        if !scaled.is_finite() {
+            return Err(BarError::Expected {
+                column,
+                expected: "a limit that stays finite in base units",
+                found: format!("`{unit}`"),
+            });
+        }
+        Ok((scaled, kind))
     }
 
     fn end(&mut self) -> Result<(), BarError> {
@@ -637,12 +688,12 @@ mod tests {
             ("", "at column 1: expected a metric name or a function such as increase(, found end of input"),
             ("x", "at column 2: expected one of < <= > >= == !=, found end of input"),
             ("increase(x) = 1", "at column 13: expected one of < <= > >= == !=, found `=`"),
-            ("rate(x) > 1", "at column 1: unknown function `rate`; expected one of increase, last, max, min, quantile"),
+            ("rate(x) > 1", "at column 1: unknown function `rate`; expected one of increase, last, max, min, quantile, deriv"),
             ("increase(x > 1", "at column 12: expected `)`, found `>`"),
             ("increase() > 1", "at column 10: expected a metric name, found `)`"),
             ("x > ", "at column 5: expected a number, found end of input"),
             ("x > fast", "at column 5: expected a number, found `fast`"),
-            ("x > 2sec", "at column 6: unknown unit `sec`; expected one of s ms us µs m h %"),
+            ("x > 2sec", "at column 6: unknown unit `sec`; expected one of s ms us µs m h %, a size (B KB MB GB KiB MiB GiB) or a rate such as MB/h or /h"),
             ("x > 2 s s", "at column 9: expected the end of the bar, found `s`"),
             ("x > 1 2", "at column 7: expected the end of the bar, found `2`"),
             ("x < 1e999", "at column 5: expected a finite number, found `1e999`"),
@@ -719,6 +770,36 @@ mod tests {
         assert!(bar.binary.is_some_and(|b| !b.over_window));
         // No arithmetic: no binary.
         assert_eq!(parse("max(a) < 1").unwrap().binary, None);
+    }
+
+    #[test]
+    fn sizes_and_rates_convert_to_bytes_and_per_second() {
+        let cases = [
+            ("max(rss_bytes) < 512MB", 512e6, Unit::Bytes),
+            ("max(rss_bytes) < 1GiB", 1073741824.0, Unit::Bytes),
+            ("deriv(rss_bytes) < 36MB/h", 1e4, Unit::ByteRate),
+            ("deriv(fds) < 1/h", 1.0 / 3600.0, Unit::Rate),
+            ("deriv(fds) < 6/m", 0.1, Unit::Rate),
+            ("deriv(x) <= 0/s", 0.0, Unit::Rate),
+            ("deriv(state_bytes) < 864KB/d", 10.0, Unit::ByteRate),
+        ];
+        for (text, limit, unit) in cases {
+            let bar = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert!((bar.limit - limit).abs() < 1e-12, "{text}: {}", bar.limit);
+            assert_eq!(bar.unit, unit, "{text}");
+        }
+        assert_eq!(parse("deriv(x) < 1/h").unwrap().func, Func::Deriv);
+        let errors = [
+            ("deriv(x) < 20MB", "at column 14: expected a rate after a deriv() limit, such as 20MB/h or 1/h, found `MB`"),
+            ("deriv(x) < 20", "at column 14: expected a rate after a deriv() limit, such as 20MB/h or 1/h, found no unit"),
+            ("max(x) < 1/h", "at column 11: expected a unit that is not a rate (only deriv() compares with one), found `/h`"),
+            ("deriv(x) < 1MB/week", "at column 13: unknown unit `MB/week`"),
+            ("deriv(x) < 1s/h", "at column 13: unknown unit `s/h`"),
+        ];
+        for (text, want) in errors {
+            let got = parse(text).unwrap_err().to_string();
+            assert!(got.starts_with(want), "{text}: {got}");
+        }
     }
 
     #[test]

@@ -866,3 +866,64 @@ spike 1
     let bar = parse("increase(handled_total) == 5").unwrap();
     assert!(evaluate_over(std::slice::from_ref(&bar), &s.points)[0].holds);
 }
+
+/// `deriv()` fits a line through the window's scrapes against the run's clock and judges the
+/// steepest series; its verdict is shown per hour in the series' unit.
+#[test]
+fn deriv_judges_the_steepest_growth_per_hour() {
+    // Three series over 0, 60, 120 s: rss grows 1 MB a minute (60 MB/h); fds are flat with
+    // noise; a labelled pair where only one series grows.
+    let scrape = |t: f64, rss: f64, fds: f64, a: f64, b: f64| {
+        format!(
+            "cowload_run_elapsed_seconds {t}\nrss_bytes {rss}\nfds {fds}\n\
+             g{{s=\"a\"}} {a}\ng{{s=\"b\"}} {b}\n"
+        )
+    };
+    let points = [
+        ("before", scrape(0.0, 100e6, 10.0, 5.0, 5.0)),
+        ("block 1", scrape(60.0, 101e6, 11.0, 5.0, 6.0)),
+        ("block 2", scrape(120.0, 102e6, 10.0, 5.0, 7.0)),
+    ];
+    let texts: Vec<(&str, &str)> = points.iter().map(|(l, t)| (*l, t.as_str())).collect();
+    let s = series(&texts);
+    check(
+        &[
+            ("deriv(rss_bytes) < 70MB/h", Want::Value(1e6 / 60.0, true)),
+            ("deriv(rss_bytes) < 50MiB/h", Want::Value(1e6 / 60.0, false)),
+            ("deriv(fds) < 1/h", Want::Value(0.0, true)),
+            ("deriv(g) < 30/h", Want::Value(1.0 / 60.0, false)),
+            ("deriv(g{s=\"a\"}) <= 0/h", Want::Value(0.0, true)),
+            ("deriv(nothing) < 1/h", Want::NoData("nothing")),
+            ("deriv(nothing or 0) < 1/h", Want::Value(0.0, true)),
+        ],
+        &s,
+    );
+    let shown: Vec<Measure> = [
+        "deriv(rss_bytes) < 1MB/h",
+        "deriv(fds) < 1/h",
+        "deriv(rss_bytes) < 1/h",
+    ]
+    .iter()
+    .map(|t| evaluate(&[parse(t).unwrap()], &s).remove(0).unit)
+    .collect();
+    assert_eq!(
+        shown,
+        [
+            Measure::BytesPerSecond,
+            Measure::PerSecond,
+            Measure::BytesPerSecond
+        ]
+    );
+    // Two scrapes always fit a line: no trend can be told from them.
+    let short = series(&texts[..2]);
+    check(
+        &[(
+            "deriv(rss_bytes) < 1GB/h",
+            Want::NoData("fewer than 3 scrapes"),
+        )],
+        &short,
+    );
+    // Scrapes without the clock (a series read back from text) give no slope either.
+    let clockless = series(&[("a", "x 1\n"), ("b", "x 2\n"), ("c", "x 3\n")]);
+    check(&[("deriv(x) < 1/h", Want::NoData("x"))], &clockless);
+}

@@ -2,9 +2,8 @@
 //! (Welch's or paired), then Benjamini–Hochberg within each family.
 
 use super::model::{Change, Comparison, Design, Direction, Noise, Row, Side, Test};
-use super::readings::{readings, Class, Reading, Readings, Section, Unit};
+use super::readings::{readings, Class, Reading, Readings, Section};
 use super::{stats, FDR, FDR_PRIMARY, FDR_SECONDARY};
-use crate::bars::Measure;
 use crate::report::{Outcome, Status};
 
 /// Compares the `head` runs against the `base` runs.
@@ -181,11 +180,7 @@ fn row(metric: &str, base: &[Reading], head: &[Reading], noise: f64, pairs: Opti
     let several = |v: &[f64]| if v.len() > 1 { v.to_vec() } else { Vec::new() };
     let mut row = Row {
         metric: metric.to_owned(),
-        unit: if any.unit == Unit::Seconds {
-            Measure::Seconds
-        } else {
-            Measure::Plain
-        },
+        unit: any.unit.measure(),
         direction: any.direction,
         base: b,
         head: h,

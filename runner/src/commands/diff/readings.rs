@@ -18,6 +18,8 @@ pub(super) enum Unit {
     Count,
     /// Ratios and anything else: no floor.
     Plain,
+    /// A bar's value in bytes or per second: no floor, shown in its own unit.
+    Other(Measure),
 }
 
 impl Unit {
@@ -25,7 +27,16 @@ impl Unit {
         match self {
             Unit::Seconds => TIME_FLOOR_SECONDS,
             Unit::Count => COUNT_FLOOR,
-            Unit::Plain => 0.0,
+            Unit::Plain | Unit::Other(_) => 0.0,
+        }
+    }
+
+    /// How the row's values are shown.
+    pub(super) fn measure(self) -> Measure {
+        match self {
+            Unit::Seconds => Measure::Seconds,
+            Unit::Count | Unit::Plain => Measure::Plain,
+            Unit::Other(measure) => measure,
         }
     }
 }
@@ -278,6 +289,9 @@ pub(super) fn readings(o: &Outcome) -> Readings {
         let unit = match bar.unit {
             Measure::Seconds => Unit::Seconds,
             Measure::Plain => Unit::Plain,
+            other @ (Measure::Bytes | Measure::PerSecond | Measure::BytesPerSecond) => {
+                Unit::Other(other)
+            }
         };
         // A value above the top bucket is only a bound: no value to compare.
         let known = bar.bucket.is_none_or(|b| !b.is_above_top());

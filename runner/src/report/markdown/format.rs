@@ -10,8 +10,20 @@ pub fn value(x: f64, unit: Measure) -> String {
         Measure::Seconds if x == 0.0 => "0 s".to_owned(),
         Measure::Seconds if x.abs() < 1.0 => format!("{:.1} ms", x * 1000.0),
         Measure::Seconds => format!("{x:.3} s"),
+        Measure::Bytes => bytes(x),
+        Measure::BytesPerSecond => format!("{}/h", bytes(x * 3600.0)),
+        Measure::PerSecond => format!("{}/h", short_number(x * 3600.0)),
         _ if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
         _ => format!("{x:.4}"),
+    }
+}
+
+/// A size in decimal units, as limits are written: `512 B`, `20.5 MB`.
+fn bytes(x: f64) -> String {
+    const STEPS: [(f64, &str); 3] = [(1e9, "GB"), (1e6, "MB"), (1e3, "KB")];
+    match STEPS.iter().find(|(size, _)| x.abs() >= *size) {
+        Some((size, name)) => format!("{:.1} {name}", x / size),
+        None => format!("{x:.0} B"),
     }
 }
 

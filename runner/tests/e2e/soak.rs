@@ -1,0 +1,111 @@
+//! Soak bars: the engine's process group is read from /proc with every scrape, and `deriv()`
+//! judges how fast it grows. The reference engine passes a short steady load as shipped and
+//! fails the memory bar with its leak knob on; the resource series reach the outcome.
+
+use cowload_spec::bars::Measure;
+
+use crate::common::*;
+
+const MEMORY_BAR: &str = "deriv(cowload_engine_rss_bytes) < 500MB/h";
+const FDS_BAR: &str = "deriv(cowload_engine_open_fds) < 100/h";
+
+/// A minute of steady load after a warm-up that reaches it: TWAPs live 2 × 10 s, so about
+/// 200 are active from block 20 on.
+fn steady_load(dir: &std::path::Path) -> std::path::PathBuf {
+    ScenarioBuilder::new("soak")
+        .seed(3)
+        .block_time(secs(1))
+        .warmup_blocks(20)
+        .blocks(60)
+        .drain_blocks(3)
+        .per_block(10, 10)
+        .twap_parts(2, secs(10))
+        .orderbook_latency(ms(10))
+        .order_deadline_blocks(3)
+        .bars([
+            MEMORY_BAR,
+            FDS_BAR,
+            "increase(cowload_events_lost_total) == 0",
+        ])
+        .write(dir, "soak.yaml")
+}
+
+/// Runs the steady load with `env` added to the runner's (and so the engine's) environment.
+fn run(env: &[(&str, &str)]) -> (Option<i32>, String, Outcome) {
+    require_anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let file = steady_load(dir.path());
+    let out = dir.path().join("run");
+    let output = runner()
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_all_gone(&printed_pids(&err));
+    (output.status.code(), err, outcome(&out))
+}
+
+fn bar<'a>(outcome: &'a Outcome, text: &str) -> &'a BarResult {
+    outcome
+        .bars
+        .iter()
+        .find(|b| b.bar == text)
+        .unwrap_or_else(|| panic!("no bar {text}"))
+}
+
+#[test]
+fn a_steady_engine_passes_the_growth_bars_and_its_resources_are_published() {
+    let _machine = shared();
+    let (code, err, outcome) = run(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    let memory = bar(&outcome, MEMORY_BAR);
+    assert_eq!(memory.unit, Measure::BytesPerSecond);
+    assert!(memory.observed.is_some() && memory.holds, "{memory:?}");
+    // The series behind the bars reach the outcome with plausible values: an engine holds
+    // megabytes, a few descriptors and threads, and used some CPU; the runner too.
+    let end = |name: &str| {
+        outcome
+            .metrics
+            .get(name)
+            .and_then(|m| m.end)
+            .unwrap_or_else(|| panic!("{name} missing from the outcome"))
+    };
+    assert!(end("cowload_engine_rss_bytes") > 1e6);
+    assert!(end("cowload_engine_open_fds") >= 3.0);
+    assert!(end("cowload_engine_threads") >= 1.0);
+    assert!(end("cowload_engine_cpu_seconds_total") > 0.0);
+    assert!(
+        end("cowload_engine_state_bytes") > 0.0,
+        "the cursor and UIDs are on disk"
+    );
+    assert!(end("cowload_runner_rss_bytes") > 1e6);
+    assert!(end("cowload_run_elapsed_seconds") > 60.0);
+}
+
+#[test]
+fn an_engine_that_keeps_something_per_event_fails_the_memory_bar() {
+    let _machine = shared();
+    // 64 KB kept per event at 20 events a second: about 4.7 GB an hour.
+    let (code, err, outcome) = run(&[("REFERENCE_LEAK_PER_EVENT", "65536")]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        outcome
+            .bottleneck
+            .first_failed_bar
+            .as_ref()
+            .map(|f| f.bar.as_str()),
+        Some(MEMORY_BAR),
+        "{err}"
+    );
+    let memory = bar(&outcome, MEMORY_BAR);
+    let per_hour = memory.observed.expect("a slope") * 3600.0;
+    assert!(per_hour > 2e9, "{per_hour} bytes an hour");
+    assert!(bar(&outcome, FDS_BAR).holds, "only memory leaks");
+    assert!(
+        err.contains("GB/h"),
+        "the verdict shows the slope per hour: {err}"
+    );
+}
