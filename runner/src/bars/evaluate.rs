@@ -166,7 +166,7 @@ trait Select {
 
 impl Select for Selector {
     fn matches(&self, sample: &Sample) -> bool {
-        sample.name == self.name && self.matchers.iter().all(|m| m.matches(&sample.labels))
+        *sample.name == *self.name && self.matchers.iter().all(|m| m.matches(&sample.labels))
     }
 
     fn select<'a>(&'a self, snapshot: &'a Snapshot) -> impl Iterator<Item = &'a Sample> + 'a {
@@ -259,7 +259,7 @@ fn increases(sel: &Selector, series: &[Point]) -> Result<BTreeMap<Labels, f64>, 
                     point.label
                 ));
             }
-            *values.entry(&sample.labels).or_insert(0.0) += sample.value;
+            *values.entry(&*sample.labels).or_insert(0.0) += sample.value;
         }
         per_point.push(values);
     }
@@ -293,7 +293,7 @@ fn quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<Reading, NoData>
     let named = |name: &str| -> bool {
         series
             .iter()
-            .any(|p| p.snapshot.samples.iter().any(|s| s.name == name))
+            .any(|p| p.snapshot.samples.iter().any(|s| *s.name == *name))
     };
     if named(&buckets.name) {
         return histogram_quantile(q, sel, &buckets, series);
@@ -302,7 +302,7 @@ fn quantile(q: f64, sel: &Selector, series: &[Point]) -> Result<Reading, NoData>
         p.snapshot
             .samples
             .iter()
-            .any(|s| s.name == sel.name && s.labels.contains_key(label::QUANTILE))
+            .any(|s| *s.name == *sel.name && s.labels.contains_key(label::QUANTILE))
     });
     if is_summary {
         return summary_quantile(q, sel, series).map(Reading::from);
@@ -533,7 +533,7 @@ fn declared_empty_counter(name: &str, series: &[Point]) -> bool {
     metrics::type_of(series, name) == Some(MetricType::Counter)
         && !series
             .iter()
-            .any(|p| p.snapshot.samples.iter().any(|s| s.name == name))
+            .any(|p| p.snapshot.samples.iter().any(|s| *s.name == *name))
 }
 
 fn seen_anywhere(sel: &Selector, series: &[Point]) -> bool {
@@ -548,15 +548,15 @@ fn missing(sel: &Selector, series: &[Point]) -> NoData {
     let label_sets: BTreeSet<&Labels> = series
         .iter()
         .flat_map(|p| p.snapshot.samples.iter())
-        .filter(|s| &s.name == name)
-        .map(|s| &s.labels)
+        .filter(|s| *s.name == **name)
+        .map(|s| &*s.labels)
         .collect();
     if label_sets.is_empty() {
         let grouped = ["_bucket", "_count"].iter().any(|suffix| {
             let family = format!("{name}{suffix}");
             series
                 .iter()
-                .any(|p| p.snapshot.samples.iter().any(|s| s.name == family))
+                .any(|p| p.snapshot.samples.iter().any(|s| *s.name == *family))
         });
         let hint = if grouped {
             format!(

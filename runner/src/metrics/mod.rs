@@ -30,7 +30,9 @@ pub mod exact;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cowload_spec::names::label;
@@ -84,14 +86,21 @@ pub enum MetricsError {
     },
 }
 
+/// A sample's labels, by name.
+pub type Labels = BTreeMap<String, String>;
+
 /// One flat sample: a histogram bucket is `<m>_bucket{le="…"}`, a summary
 /// quantile is `<m>{quantile="…"}`, and `_sum`/`_count` are samples of their own.
+///
+/// Name and labels are shared: a [`Series`] keeps one copy of each series' identity for
+/// all its scrapes (see [`Series::push`]), so a long run grows by a value per sample per
+/// scrape, not by a label map (a map of one label costs over 500 bytes on its own).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     /// Metric name as it appears in the text format.
-    pub name: String,
+    pub name: Arc<str>,
     /// All labels, including `le` and `quantile` where present.
-    pub labels: BTreeMap<String, String>,
+    pub labels: Arc<Labels>,
     /// The value; may be NaN or ±infinity.
     pub value: f64,
 }
@@ -133,8 +142,9 @@ const COUNTER_SUFFIX: &str = "_total";
 pub struct Snapshot {
     /// The samples; [`Snapshot::parse`] returns them in [`Snapshot::to_text`] order.
     pub samples: Vec<Sample>,
-    /// Family name → type, from the `# TYPE` lines (and [`Snapshot::declare`]).
-    pub types: BTreeMap<String, MetricType>,
+    /// Family name → type, from the `# TYPE` lines (and [`Snapshot::declare`]); shared
+    /// between the points of a [`Series`] while it does not change.
+    pub types: Arc<BTreeMap<String, MetricType>>,
 }
 
 impl Snapshot {
@@ -166,13 +176,22 @@ impl Snapshot {
     /// Appends all of `other`'s samples (for example the harness's own
     /// samples to an engine scrape), keeping both orders, and its types.
     pub fn extend(&mut self, other: Snapshot) {
+        self.merge_types(&other);
         self.samples.extend(other.samples);
-        self.types.extend(other.types);
+    }
+
+    /// Adds `other`'s declared types to this snapshot's.
+    pub fn merge_types(&mut self, other: &Snapshot) {
+        if other.types.is_empty() {
+            return;
+        }
+        let types = Arc::make_mut(&mut self.types);
+        types.extend(other.types.iter().map(|(k, v)| (k.clone(), *v)));
     }
 
     /// Records a family's type, as a `# TYPE` line does.
     pub fn declare(&mut self, family: impl Into<String>, kind: MetricType) {
-        self.types.insert(family.into(), kind);
+        Arc::make_mut(&mut self.types).insert(family.into(), kind);
     }
 
     /// The declared type of the family a sample named `name` belongs to:
@@ -204,8 +223,8 @@ impl Snapshot {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         self.samples.push(Sample {
-            name: name.into(),
-            labels,
+            name: Arc::from(name.into()),
+            labels: Arc::new(labels),
             value,
         });
     }
@@ -215,7 +234,7 @@ impl Snapshot {
         self.samples
             .iter()
             .find(|s| {
-                s.name == name
+                *s.name == *name
                     && s.labels.len() == labels.len()
                     && labels
                         .iter()
@@ -284,6 +303,41 @@ pub struct Series {
     /// Index of the point that opens the load window: the last scrape taken
     /// before the first loaded block was mined. `None`: the whole series.
     pub window_start: Option<usize>,
+    /// The one copy of every name, label set and type table the points share.
+    interned: Interned,
+}
+
+/// What the points of a [`Series`] share: scrapes repeat the same series, so each name,
+/// label set and `# TYPE` table is kept once and every point holds a reference to it.
+#[derive(Default, Clone, Debug)]
+struct Interned {
+    names: HashSet<Arc<str>>,
+    labels: HashSet<Arc<Labels>>,
+    types: Option<Arc<BTreeMap<String, MetricType>>>,
+}
+
+impl Interned {
+    fn intern(&mut self, snapshot: &mut Snapshot) {
+        for sample in &mut snapshot.samples {
+            sample.name = share(&mut self.names, &sample.name);
+            sample.labels = share(&mut self.labels, &sample.labels);
+        }
+        match &self.types {
+            Some(types) if **types == *snapshot.types => snapshot.types = Arc::clone(types),
+            _ => self.types = Some(Arc::clone(&snapshot.types)),
+        }
+    }
+}
+
+/// The set's copy of `value`, which is added when the set has none.
+fn share<T: ?Sized + Eq + std::hash::Hash>(set: &mut HashSet<Arc<T>>, value: &Arc<T>) -> Arc<T> {
+    match set.get(value) {
+        Some(kept) => Arc::clone(kept),
+        None => {
+            set.insert(Arc::clone(value));
+            Arc::clone(value)
+        }
+    }
 }
 
 impl Series {
@@ -292,8 +346,10 @@ impl Series {
         Self::default()
     }
 
-    /// Appends the newest point.
-    pub fn push(&mut self, label: impl Into<String>, snapshot: Snapshot) {
+    /// Appends the newest point. Its samples' names and label sets are swapped for the
+    /// copies earlier points hold, so each series' identity is kept once.
+    pub fn push(&mut self, label: impl Into<String>, mut snapshot: Snapshot) {
+        self.interned.intern(&mut snapshot);
         self.points.push(Point {
             label: label.into(),
             block: None,
@@ -311,8 +367,10 @@ impl Series {
         }
     }
 
-    /// Appends the point scraped after block `number` (labelled `block N`).
-    pub fn push_block(&mut self, number: u64, snapshot: Snapshot) {
+    /// Appends the point scraped after block `number` (labelled `block N`), interned as
+    /// [`Series::push`] does.
+    pub fn push_block(&mut self, number: u64, mut snapshot: Snapshot) {
+        self.interned.intern(&mut snapshot);
         self.points.push(Point {
             label: format!("block {number}"),
             block: Some(number),
@@ -458,8 +516,8 @@ fn parse_line(line: &str) -> Result<Sample, &'static str> {
         return Err(NOT_A_SAMPLE);
     }
     Ok(Sample {
-        name: name.to_owned(),
-        labels,
+        name: Arc::from(name),
+        labels: Arc::new(labels),
         value,
     })
 }
@@ -590,8 +648,8 @@ mod tests {
 
     fn sample(name: &str, pairs: &[(&str, &str)], value: f64) -> Sample {
         Sample {
-            name: name.to_owned(),
-            labels: labels(pairs),
+            name: Arc::from(name),
+            labels: Arc::new(labels(pairs)),
             value,
         }
     }
@@ -624,6 +682,27 @@ lat_seconds_count{kind=\"twap\"} 6
         ("lat_seconds_count", &[("kind", "twap")], 6.0),
         ("lat_seconds_sum", &[("kind", "twap")], 3.5),
     ];
+
+    #[test]
+    fn a_series_keeps_one_copy_of_each_name_and_label_set() {
+        let text = "# TYPE up gauge\nup{job=\"a\"} 1\nup{job=\"b\"} 0\n";
+        let mut series = Series::new();
+        series.push("before", Snapshot::parse(text).unwrap());
+        series.push_block(1, Snapshot::parse(&text.replace(" 0\n", " 1\n")).unwrap());
+        let [first, second] = [&series.points[0].snapshot, &series.points[1].snapshot];
+        for (a, b) in first.samples.iter().zip(&second.samples) {
+            assert!(Arc::ptr_eq(&a.name, &b.name) && Arc::ptr_eq(&a.labels, &b.labels));
+        }
+        assert!(Arc::ptr_eq(&first.types, &second.types));
+        // Shared, not merged: each point keeps its own values.
+        assert_eq!(first.value("up", &[("job", "b")]), Some(0.0));
+        assert_eq!(second.value("up", &[("job", "b")]), Some(1.0));
+        // A new label set is kept as it comes.
+        let mut other = Snapshot::parse("up{job=\"c\"} 1\n").unwrap();
+        other.declare("up", MetricType::Gauge);
+        series.push_block(2, other);
+        assert_eq!(series.points[2].snapshot.value("up", &[("job", "c")]), Some(1.0));
+    }
 
     #[test]
     fn parse_flattens_every_metric_type() {
@@ -728,7 +807,7 @@ lat_seconds_bucket{le=\"+Inf\"} 1
         let s = Snapshot::parse(text).unwrap();
         // Declared without samples: known, and a counter.
         assert_eq!(s.type_of("errors_total"), Some(MetricType::Counter));
-        assert!(s.samples.iter().all(|x| x.name != "errors_total"));
+        assert!(s.samples.iter().all(|x| &*x.name != "errors_total"));
         // A gauge named *_total is a gauge.
         assert_eq!(s.type_of("queue_total"), Some(MetricType::Gauge));
         // OpenMetrics: the family is `requests`, the samples `requests_total`.
@@ -755,7 +834,7 @@ lat_seconds_bucket{le=\"+Inf\"} 1
     fn parse_keeps_nan() {
         let got = Snapshot::parse("# TYPE s summary\ns{quantile=\"0.9\"} NaN\n").unwrap();
         assert_eq!(got.samples.len(), 1);
-        assert_eq!(got.samples[0].labels, labels(&[("quantile", "0.9")]));
+        assert_eq!(*got.samples[0].labels, labels(&[("quantile", "0.9")]));
         assert!(got.samples[0].value.is_nan());
     }
 

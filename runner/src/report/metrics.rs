@@ -61,7 +61,7 @@ impl Families {
         let mut summaries = BTreeSet::new();
         let mut declared = Snapshot::default();
         for point in &series.points {
-            declared.types.extend(point.snapshot.types.clone());
+            declared.merge_types(&point.snapshot);
         }
         for sample in series.points.iter().flat_map(|p| &p.snapshot.samples) {
             if sample.labels.contains_key(label::LE) {
@@ -69,7 +69,7 @@ impl Families {
                     histograms.insert(base.to_owned());
                 }
             } else if sample.labels.contains_key(label::QUANTILE) {
-                summaries.insert(sample.name.clone());
+                summaries.insert(sample.name.to_string());
             }
         }
         Self {
@@ -129,7 +129,7 @@ pub fn summarise(series: &Series) -> BTreeMap<String, MetricSummary> {
             .get(label::ROUTE)
             .is_some_and(|r| HARNESS_ROUTES.contains(&r.as_str()));
         if harness_route
-            || PER_BLOCK_HARNESS.contains(&sample.name.as_str())
+            || PER_BLOCK_HARNESS.contains(&&*sample.name)
             || IGNORED_PREFIXES.iter().any(|p| sample.name.starts_with(p))
         {
             continue;
@@ -137,7 +137,7 @@ pub fn summarise(series: &Series) -> BTreeMap<String, MetricSummary> {
         let Some((family, kind)) = families.classify(&sample.name, &sample.labels) else {
             continue;
         };
-        let mut labels = sample.labels.clone();
+        let mut labels = (*sample.labels).clone();
         labels.remove(label::QUANTILE);
         let key = probe::selector(&family, &labels);
         found.entry(key).or_insert((family, labels, kind));
@@ -245,11 +245,11 @@ fn summary_quantiles(series: &Series, family: &str, labels: &Labels) -> BTreeMap
     last.snapshot
         .samples
         .iter()
-        .filter(|s| s.name == family && s.value.is_finite())
+        .filter(|s| *s.name == *family && s.value.is_finite())
         .filter_map(|s| {
             let q: f64 = s.labels.get(label::QUANTILE)?.parse().ok()?;
-            let mut rest = s.labels.clone();
-            rest.remove("quantile");
+            let mut rest = (*s.labels).clone();
+            rest.remove(label::QUANTILE);
             (&rest == labels).then(|| (quantile_key(q), round6(s.value)))
         })
         .collect()
@@ -260,7 +260,7 @@ fn value_of(snapshot: &Snapshot, name: &str, labels: &Labels) -> Option<f64> {
     let mut values = snapshot
         .samples
         .iter()
-        .filter(|s| s.name == name && &s.labels == labels)
+        .filter(|s| *s.name == *name && *s.labels == *labels)
         .map(|s| s.value)
         .peekable();
     values.peek()?;

@@ -48,10 +48,8 @@ pub fn observe_verdict(expr: &str, series: &Series) -> Option<bars::Verdict> {
 
 /// The value of `expr` between two consecutive points (`before` → `after`).
 pub fn between(expr: &str, before: &Point, after: &Point) -> Option<f64> {
-    let window = Series {
-        points: vec![before.clone(), after.clone()],
-        window_start: None,
-    };
+    let mut window = Series::new();
+    window.points = vec![before.clone(), after.clone()];
     observe(expr, &window)
 }
 
@@ -61,7 +59,7 @@ pub fn sum(point: &Point, name: &str) -> f64 {
         .snapshot
         .samples
         .iter()
-        .filter(|s| s.name == name && !s.value.is_nan())
+        .filter(|s| *s.name == *name && !s.value.is_nan())
         .map(|s| s.value)
         .sum::<f64>()
         + 0.0
@@ -74,7 +72,7 @@ pub fn sum_where(point: &Point, name: &str, label: &str, value: &str) -> f64 {
         .samples
         .iter()
         .filter(|s| {
-            s.name == name
+            *s.name == *name
                 && !s.value.is_nan()
                 && s.labels.get(label).map(String::as_str) == Some(value)
         })

@@ -32,7 +32,7 @@ pub fn per_accepted_order(series: &Series) -> Vec<RouteRequests> {
         .snapshot
         .samples
         .iter()
-        .filter(|s| s.name == names::MOCK_REQUESTS_TOTAL)
+        .filter(|s| &*s.name == names::MOCK_REQUESTS_TOTAL)
         .filter_map(|s| Some((s.labels.get(label::ROUTE)?, s.labels.get(label::STATUS)?)))
         .filter(|(route, _)| !HARNESS_ROUTES.contains(&route.as_str()))
         .filter_map(|(route, status)| {

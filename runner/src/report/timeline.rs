@@ -90,7 +90,7 @@ pub fn stall(blocks: &[(u64, &BlockMetrics)]) -> Option<Stall> {
 
 fn has_family(point: &Point, base: &str) -> bool {
     let bucket = format!("{base}_bucket");
-    point.snapshot.samples.iter().any(|s| s.name == bucket)
+    point.snapshot.samples.iter().any(|s| *s.name == *bucket)
 }
 
 /// The point scraped after block `number`, and the one before it.

@@ -234,6 +234,19 @@ fn lost_and_charged(run: &Run) -> (u64, runner::report::FaultRecord) {
     (lost, fault)
 }
 
+/// Runs `scenario` with the engine that gives a block up when its `eth_getLogs` fails; the
+/// run fails, and the fault is charged with what was lost.
+fn run_skipping_failed_logs(scenario: &ScenarioBuilder) -> (Run, runner::report::FaultRecord) {
+    let run = run(
+        "getlogs-fault",
+        scenario,
+        &[("COWLOAD_REFERENCE_MUTANT", "skip-failed-logs")],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.err);
+    let (_, fault) = lost_and_charged(&run);
+    (run, fault)
+}
+
 /// A fault is charged with the block mined just before it (no engine can have read it when
 /// the fault began), and every event the engine gives up under it is charged to it. Two blocks
 /// of `eth_getLogs` errors: the engine reads the fault's first block a whole block time inside
@@ -242,14 +255,7 @@ fn lost_and_charged(run: &Run) -> (u64, runner::report::FaultRecord) {
 #[test]
 fn a_block_given_up_under_a_getlogs_fault_is_charged_to_the_fault() {
     let _machine = shared();
-    let scenario = getlogs_errors(2);
-    let run = run(
-        "getlogs-fault",
-        &scenario,
-        &[("COWLOAD_REFERENCE_MUTANT", "skip-failed-logs")],
-    );
-    assert_eq!(run.code, Some(1), "{}", run.err);
-    let (_, fault) = lost_and_charged(&run);
+    let (run, fault) = run_skipping_failed_logs(&getlogs_errors(2));
     let (first, _) = fault.blocks.unwrap();
     assert_eq!(fault.charged_from, Some(first - 1), "{fault:?}");
     assert!(
@@ -271,13 +277,7 @@ fn with_engine_progress_a_fault_is_charged_with_every_block_not_yet_read() {
         .engine_env("REFERENCE_CONFIRMATIONS", "3")
         .engine_env("REFERENCE_PER_EVENT_COST", "150ms")
         .engine_progress("reference_head_block");
-    let run = run(
-        "getlogs-fault",
-        &scenario,
-        &[("COWLOAD_REFERENCE_MUTANT", "skip-failed-logs")],
-    );
-    assert_eq!(run.code, Some(1), "{}", run.err);
-    let (_, fault) = lost_and_charged(&run);
+    let (_, fault) = run_skipping_failed_logs(&scenario);
     let (first, _) = fault.blocks.unwrap();
     let from = fault.charged_from.expect("charged before its first block");
     assert!(

@@ -43,6 +43,20 @@ impl ScenarioBuilder {
         }
     }
 
+    /// A short, light run of the reference engine with its bundled config: 2 TWAP + 2
+    /// EthFlow orders per 500 ms block, 2 warm-up, 4 loaded and 3 drain blocks. The common
+    /// base of tests that check behaviour rather than capacity; add bars and the chain.
+    pub fn short_light(name: &str) -> Self {
+        Self::new(name)
+            .seed(5)
+            .block_time(std::time::Duration::from_millis(500))
+            .warmup_blocks(2)
+            .drain_blocks(3)
+            .blocks(4)
+            .per_block(2, 2)
+            .reference_engine_config()
+    }
+
     /// The typed scenario as built (defaults included).
     pub fn scenario(&self) -> &Scenario {
         &self.scenario

@@ -93,19 +93,11 @@ const FORK_URL: &str = "${COWLOAD_TEST_FORK_URL}";
 /// A baseline-like scenario (2 TWAP + 2 EthFlow per block, reference engine); the
 /// caller adds where the chain comes from.
 fn small(name: &str) -> ScenarioBuilder {
-    ScenarioBuilder::new(name)
-        .seed(5)
-        .block_time(ms(500))
-        .warmup_blocks(2)
-        .drain_blocks(3)
-        .blocks(4)
-        .per_block(2, 2)
-        .reference_engine_config()
-        .bars([
-            "cowload_events_delivered_ratio == 1",
-            "increase(cowload_events_lost_total) == 0",
-            "increase(shepherd_module_errors_total) == 0",
-        ])
+    ScenarioBuilder::short_light(name).bars([
+        "cowload_events_delivered_ratio == 1",
+        "increase(cowload_events_lost_total) == 0",
+        "increase(shepherd_module_errors_total) == 0",
+    ])
 }
 
 fn run_with_fork_url(file: &Path, out: &Path, url: &str) -> Output {

@@ -9,14 +9,7 @@ fn repeats_write_numbered_runs_and_a_combined_outcome_that_diff_reads() {
     require_anvil();
     let _machine = shared();
     let dir = tempfile::tempdir().unwrap();
-    let file = ScenarioBuilder::new("repeat")
-        .seed(5)
-        .block_time(ms(500))
-        .warmup_blocks(2)
-        .drain_blocks(3)
-        .blocks(4)
-        .per_block(2, 2)
-        .reference_engine_config()
+    let file = ScenarioBuilder::short_light("repeat")
         .bars([
             "cowload_events_delivered_ratio == 1",
             "increase(cowload_events_lost_total) == 0",

@@ -67,7 +67,7 @@ pub(super) fn observe(bar: &Bar, binary: &Binary, series: &[Point]) -> Result<f6
 fn vector_at(sel: &Selector, point: &Point, series: &[Point]) -> Vector {
     let mut out = Vector::new();
     for sample in sel.select(&point.snapshot).filter(|s| !s.value.is_nan()) {
-        *out.entry(sample.labels.clone()).or_insert(0.0) += sample.value;
+        *out.entry((*sample.labels).clone()).or_insert(0.0) += sample.value;
     }
     if out.is_empty() && (sel.absent_is_zero || declared_empty_counter(&sel.name, series)) {
         out.insert(Labels::new(), 0.0);
