@@ -22,9 +22,16 @@ use crate::report::{self, Outcome, RunFacts};
 use crate::scenario::Plan;
 use crate::shutdown::Cancel;
 
+mod checkpoint;
 mod observer;
 
+use checkpoint::Checkpoints;
 use observer::Observer;
+
+/// `--checkpoint`: a duration such as `5m` or `30s`; `0s` turns checkpoints off.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("{e}; write a duration such as 5m"))
+}
 
 /// Choices that come from the command line, not the scenario: `runner run`
 /// flattens the flags (`process_start` and `end_early` are set by the caller).
@@ -39,6 +46,10 @@ pub struct Options {
     /// Also write the bars as JUnit XML (one test case per bar) to this file.
     #[arg(long, value_name = "FILE", conflicts_with = "repeat")]
     pub junit: Option<PathBuf>,
+    /// Write outcome.json and report.md with the verdict so far this often while the run
+    /// goes on, so a long run that dies leaves it (0s: never).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_interval)]
+    pub checkpoint: Option<std::time::Duration>,
     /// When the runner process started; the run's own start when left out.
     #[arg(skip)]
     pub process_start: Option<Instant>,
@@ -118,32 +129,20 @@ pub async fn run(plan: &Plan, options: &Options, cancel: &Cancel) -> Result<Fini
         mock,
         engine,
     };
-    let result = stages.load_and_judge(cancel, options.end_early).await;
+    let checkpoints = options.checkpoint.and_then(|every| {
+        let facts = stages.facts(started_at, started, None, None);
+        Checkpoints::every(every, facts, run_dir.clone())
+    });
+    let result = stages
+        .load_and_judge(cancel, options.end_early, checkpoints)
+        .await;
     // An engine that exits during the run is the system under test failing:
     // a failed verdict (its bar is first), not an infrastructure error.
     let (engine_exit, ended_early) = match &result {
         Ok(judged) => (judged.engine_exit.clone(), judged.ended_early.clone()),
         Err(partial) => (partial.engine_exit.clone(), partial.ended_early.clone()),
     };
-    let engine_tail = stages
-        .engine
-        .as_ref()
-        .map(|e| e.log_tail(30))
-        .unwrap_or_default();
-    let facts = RunFacts {
-        started_at,
-        started,
-        duration: started.elapsed(),
-        anvil_version: stages.chain.anvil_version.clone(),
-        engine_command: stages.engine.as_ref().map(|e| e.command.clone()),
-        chain_setup: stages.chain.setup_time,
-        engine_log_tail: engine_tail,
-        engine_exit,
-        chain_genesis_timestamp: stages.chain.genesis_timestamp,
-        run_dir: run_dir.clone(),
-        origin: stages.chain.origin.clone(),
-        ended_early,
-    };
+    let facts = stages.facts(started_at, started, engine_exit, ended_early);
     let truth = stages.mock.truth();
     stages.stop().await;
     // Written once the engine has stopped: no order arrives while the file is streamed.
@@ -204,12 +203,41 @@ struct Stages<'a> {
 }
 
 impl Stages<'_> {
+    /// The run's facts as of now.
+    fn facts(
+        &self,
+        started_at: time::OffsetDateTime,
+        started: Instant,
+        engine_exit: Option<String>,
+        ended_early: Option<report::EndedEarly>,
+    ) -> RunFacts {
+        RunFacts {
+            started_at,
+            started,
+            duration: started.elapsed(),
+            anvil_version: self.chain.anvil_version.clone(),
+            engine_command: self.engine.as_ref().map(|e| e.command.clone()),
+            chain_setup: self.chain.setup_time,
+            engine_log_tail: self
+                .engine
+                .as_ref()
+                .map(|e| e.log_tail(30))
+                .unwrap_or_default(),
+            engine_exit,
+            chain_genesis_timestamp: self.chain.genesis_timestamp,
+            run_dir: self.run_dir.to_owned(),
+            origin: self.chain.origin.clone(),
+            ended_early,
+        }
+    }
+
     /// Load with metrics after every block. Even on failure, returns what was
     /// measured so the outcome keeps it (nothing lost).
     async fn load_and_judge(
         &mut self,
         cancel: &Cancel,
         end_early: bool,
+        checkpoints: Option<Checkpoints>,
     ) -> Result<Judged, Box<Judged>> {
         let load_cancel = cancel.child_token();
         let switches = faults::Switches {
@@ -243,6 +271,7 @@ impl Stages<'_> {
             }
         };
         observer.end_early = end_early;
+        observer.checkpoints = checkpoints;
         observer.harness.head = self.chain.provider.get_block_number().await.ok();
         if self.plan.scenario.load.warmup_blocks == 0 {
             // No warm-up block precedes the load: a fault at its first block starts now.

@@ -701,7 +701,10 @@ lat_seconds_count{kind=\"twap\"} 6
         let mut other = Snapshot::parse("up{job=\"c\"} 1\n").unwrap();
         other.declare("up", MetricType::Gauge);
         series.push_block(2, other);
-        assert_eq!(series.points[2].snapshot.value("up", &[("job", "c")]), Some(1.0));
+        assert_eq!(
+            series.points[2].snapshot.value("up", &[("job", "c")]),
+            Some(1.0)
+        );
     }
 
     #[test]

@@ -30,12 +30,14 @@ use crate::faults;
 use crate::load::{BlockDelivery, Counts, Delivery, OnBlock, Phase, Reorg};
 use cowload_spec::names::{self, label};
 
+use super::checkpoint::Checkpoints;
 use crate::metrics::{self, MetricType, Series, Snapshot};
 use crate::report;
 use crate::resources::{self, Usage};
 use crate::scenario::faults::ReorgEvents;
 use crate::scenario::Plan;
 use crate::shutdown::Cancel;
+use cowload_spec::outcome::Checkpoint;
 
 /// Longest the scrapes before and after the load may take.
 const OUTSIDE_LOAD_SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -361,6 +363,8 @@ pub(super) struct Observer<'a> {
     load_blocks_seen: u32,
     /// Whether to end the load once a bar has failed for good.
     pub(super) end_early: bool,
+    /// Where and how often to write the verdict so far; `None`: never.
+    pub(super) checkpoints: Option<Checkpoints>,
     /// The bar that ended it, and after which block.
     pub(super) ended_early: Option<report::EndedEarly>,
 }
@@ -386,6 +390,7 @@ impl<'a> Observer<'a> {
             cancel_load,
             load_blocks_seen: 0,
             end_early: false,
+            checkpoints: None,
             ended_early: None,
         })
     }
@@ -434,6 +439,44 @@ impl<'a> Observer<'a> {
         self.display.finish();
         eprintln!("{why}");
         self.cancel_load.cancel();
+    }
+
+    /// Writes the verdict so far when a checkpoint is due (see [`super::checkpoint`]); one
+    /// that cannot be written is reported and the run goes on.
+    fn checkpoint(&mut self, block: u64) {
+        let Some(checkpoints) = self.checkpoints.as_mut() else {
+            return;
+        };
+        if !checkpoints.due() {
+            return;
+        }
+        let engine_log_tail = self
+            .engine
+            .engine
+            .as_deref()
+            .map(|e| e.log_tail(30))
+            .unwrap_or_default();
+        let facts = checkpoints.facts_now(engine_log_tail);
+        let verdicts = bars::evaluate(&self.plan.bars, &self.series);
+        let mut outcome = report::outcome(
+            self.plan,
+            &self.harness.delivered_so_far(),
+            &self.series,
+            verdicts,
+            Some(self.mock.truth().stats()),
+            None,
+            facts,
+        );
+        let mark = Checkpoint {
+            block,
+            load_blocks: (self.load_blocks_seen, self.plan.scenario.load.blocks),
+        };
+        outcome.error = Some(super::checkpoint::describe(&mark));
+        outcome.checkpoint = Some(mark);
+        if let Err(e) = report::write_checkpoint(&outcome, &checkpoints.run_dir) {
+            self.display.finish();
+            eprintln!("warning: checkpoint after block {block} not written: {e}");
+        }
     }
 
     /// Ends the load when, on the window so far, a bar has failed in a way
@@ -498,6 +541,7 @@ impl OnBlock for Observer<'_> {
             .map(|read| number.saturating_sub(read));
         self.display.block(&line);
         self.end_if_settled(number);
+        self.checkpoint(number);
     }
 
     fn before_reorg(&mut self) {

@@ -121,6 +121,7 @@ pub fn outcome(
             .map(|f| f.message.clone())
             .or_else(|| facts.engine_exit.clone()),
         ended_early: facts.ended_early.clone(),
+        checkpoint: None,
         totals: Totals {
             requested,
             delivered,

@@ -105,11 +105,25 @@ pub fn render_junit(outcome: &Outcome) -> String {
     junit::render(outcome)
 }
 
+/// Writes `outcome.json` and `report.md` of a checkpoint (the outcome says so); the run's
+/// end rewrites them.
+pub fn write_checkpoint(outcome: &Outcome, run_dir: &Path) -> Result<(), ReportError> {
+    write_file(&run_dir.join("outcome.json"), &outcome.to_json())?;
+    write_file(&run_dir.join("report.md"), &markdown::render(outcome))
+}
+
+/// Writes through a temporary file renamed into place, so a reader (or a runner killed
+/// mid-write) never sees half a file: the old one or the new one.
 fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
-    std::fs::write(path, text).map_err(|source| ReportError::Write {
-        path: path.to_owned(),
-        source,
-    })
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
+    std::fs::write(&temporary, text)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|source| ReportError::Write {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 fn append_file(path: &Path, text: &str) -> Result<(), ReportError> {

@@ -308,6 +308,7 @@ pub(crate) fn sample() -> Outcome {
         exit_code: 1,
         error: None,
         ended_early: None,
+        checkpoint: None,
         totals: Totals {
             requested: kinds(20, 20),
             delivered: kinds(20, 19),

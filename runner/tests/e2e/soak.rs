@@ -109,3 +109,65 @@ fn an_engine_that_keeps_something_per_event_fails_the_memory_bar() {
         "the verdict shows the slope per hour: {err}"
     );
 }
+
+/// A long run that dies leaves its verdict so far: the runner rewrites `outcome.json` and
+/// `report.md` at every checkpoint, and a SIGKILL (no handler, no drop) keeps the last one.
+#[test]
+fn a_sigkilled_soak_leaves_the_outcome_of_its_last_checkpoint() {
+    require_anvil();
+    let _machine = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = steady_load(dir.path());
+    let out = dir.path().join("run");
+    let log_path = dir.path().join("runner.log");
+    let mut child = runner()
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .args(["--checkpoint", "3s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    // Wait for a checkpoint with loaded blocks in it (the first may fall in the warm-up).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let checkpoint = loop {
+        let written = std::fs::read_to_string(out.join("outcome.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Outcome>(&text).ok())
+            .filter(|o| o.checkpoint.as_ref().is_some_and(|c| c.load_blocks.0 >= 3));
+        if let Some(outcome) = written {
+            break outcome;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 90 s: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let children = printed_pids(&log);
+    assert_eq!(children.len(), 2, "anvil and the engine: {log}");
+    assert_all_gone(&children);
+
+    // What the killed runner left is a whole outcome (never half a file), marked as a
+    // checkpoint, with the bars judged on the blocks so far.
+    let left = outcome(&out);
+    let mark = left.checkpoint.as_ref().expect("the last checkpoint");
+    assert!(mark.block >= checkpoint.checkpoint.as_ref().unwrap().block);
+    assert_eq!(mark.load_blocks.1, 60);
+    assert_eq!(left.status, Status::Interrupted);
+    assert!(left
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("checkpoint after block"));
+    let memory = bar(&left, MEMORY_BAR);
+    assert!(memory.observed.is_some(), "{memory:?}");
+    assert!(!left.blocks.is_empty());
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("checkpoint after block"), "{report}");
+}

@@ -58,6 +58,17 @@ pub struct EndedEarly {
     pub block: u64,
 }
 
+/// Written while the run went on: a checkpoint's `outcome.json` and `report.md` hold the
+/// verdict on the blocks so far, so a run that dies (or a runner that is killed) leaves it.
+/// The run's own end rewrites both without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Checkpoint {
+    /// The block after whose scrape it was written.
+    pub block: u64,
+    /// Loaded blocks mined by then, and how many the scenario asks for.
+    pub load_blocks: (u32, u32),
+}
+
 /// Events per kind (`twap`: `ComposableCoW.ConditionalOrderCreated`, `ethflow`:
 /// `CoWSwapEthFlow.OrderPlacement`), serialised as a map keyed by kind label.
 pub type Kinds = crate::PerKind<u64>;
@@ -307,6 +318,9 @@ pub struct Outcome {
     /// absent when the load ran to its last block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_early: Option<EndedEarly>,
+    /// Present only in a checkpoint written while the run went on (see [`Checkpoint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
     /// Totals.
     pub totals: Totals,
     /// One result per bar, in scenario order.

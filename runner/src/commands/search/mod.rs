@@ -319,6 +319,8 @@ async fn probe(
         anvil: request.anvil.clone(),
         out: Some(run_dir.clone()),
         junit: None,
+        // A probe is minutes long and the search keeps its own record of every probe.
+        checkpoint: None,
         process_start: None,
         // A probe only needs its verdict: once a bar has failed for good,
         // the rest of its blocks would cost time and change nothing.
