@@ -1073,3 +1073,62 @@ fn a_pinned_genesis_is_checked() {
     let plain = load_text("g.yaml", MINIMAL, &no_env).unwrap();
     assert_eq!(plain.scenario.chain.genesis_timestamp, None);
 }
+
+/// `load.duration` is that many block times of loaded blocks, rounded up; it replaces
+/// `load.blocks`, and every other check (fault blocks, bounds) sees the blocks it gives.
+#[test]
+fn a_load_duration_becomes_loaded_blocks() {
+    let load = |block_time: &str, load: &str| {
+        format!("version: 1\nname: t\nchain: {{block_time: {block_time}}}\nload:\n{load}  per_block: {{twap: 1}}\n")
+    };
+    let blocks_of = |text: &str| {
+        load_text("duration.yaml", text, &no_env)
+            .unwrap_or_else(|e| panic!("{text}\n{e}"))
+            .scenario
+            .load
+            .blocks
+    };
+    assert_eq!(blocks_of(&load("12s", "  duration: 1h\n")), 300);
+    assert_eq!(
+        blocks_of(&load("12s", "  duration: 30s\n")),
+        3,
+        "rounded up"
+    );
+    assert_eq!(blocks_of(&load("1s", "  duration: 90s\n")), 90);
+    // The TOML form.
+    let toml = "version = 1\nname = \"t\"\n[chain]\nblock_time = \"2s\"\n[load]\nduration = \"1m\"\nper_block = { twap = 1 }\n";
+    let plan = load_text("duration.toml", toml, &no_env).unwrap();
+    assert_eq!(plan.scenario.load.blocks, 30);
+
+    // (load lines, line of the problem, start of its message)
+    let refused = [
+        (
+            "  blocks: 10\n  duration: 1h\n",
+            6,
+            "load.duration: give load.blocks or load.duration, not both",
+        ),
+        (
+            "  duration: 0s\n",
+            5,
+            "load.duration: must be at least one block time",
+        ),
+        (
+            "  duration: 400000s\n",
+            5,
+            "load.duration: 4days 15h 6m 40s is 400000 blocks of 1s; at most 100000",
+        ),
+        (
+            "  warmup_blocks: 1\n",
+            4,
+            "load.blocks: must be at least 1 (or give load.duration instead)",
+        ),
+    ];
+    for (lines, line, message) in refused {
+        let text = load("1s", lines);
+        let error = load_text("duration.yaml", &text, &no_env).expect_err(&text);
+        assert_eq!(error.problems.len(), 1, "{text}\n{error}");
+        let problem = &error.problems[0];
+        assert_eq!(problem.line, Some(line), "{text}\n{error}");
+        assert!(problem.message.starts_with(message), "{error}");
+    }
+}

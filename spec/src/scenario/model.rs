@@ -152,8 +152,13 @@ pub struct LoadSpec {
     /// Empty blocks mined after the engine is up and before the first event (at most 100000).
     #[serde(default = "default_warmup_blocks")]
     pub warmup_blocks: u32,
-    /// Blocks that carry events (1 to 100000).
+    /// Blocks that carry events (1 to 100000). Give this or `duration`.
+    #[serde(default)]
     pub blocks: u32,
+    /// How long to load instead of how many blocks (`6h`, `7d`): that many block times of
+    /// loaded blocks, rounded up ([`LoadSpec::blocks_for`]). Give this or `blocks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Dur>,
     /// Empty blocks mined after the last event, so the engine can finish (at
     /// most 100000; with the engine enabled, at least `orderbook.order_deadline_blocks`).
     #[serde(default = "default_drain_blocks")]
@@ -169,6 +174,24 @@ pub struct LoadSpec {
 }
 
 impl LoadSpec {
+    /// How many loaded blocks `duration` takes at `block_time`, rounded up; 0 for a zero
+    /// block time (which validation refuses on its own).
+    pub fn blocks_for(duration: Duration, block_time: Duration) -> u64 {
+        if block_time.is_zero() {
+            return 0;
+        }
+        duration.as_nanos().div_ceil(block_time.as_nanos()) as u64
+    }
+
+    /// Fills `blocks` from `duration` when only the duration was written; a scenario that
+    /// gives both keeps both, for validation to refuse.
+    pub fn resolve_duration(&mut self, block_time: Duration) {
+        if let (0, Some(duration)) = (self.blocks, self.duration) {
+            self.blocks =
+                u32::try_from(Self::blocks_for(duration.0, block_time)).unwrap_or(u32::MAX);
+        }
+    }
+
     /// How many accounts send `kind`'s transactions (TWAP owners, EthFlow senders).
     pub fn accounts(&self, kind: EventKind) -> u32 {
         match kind {

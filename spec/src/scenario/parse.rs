@@ -71,6 +71,18 @@ pub fn is_blank(text: &str) -> bool {
 
 /// Deserialises the expanded text into a [`Scenario`].
 pub fn deserialize(format: Format, source: &Source, path: &Path) -> Result<Scenario, Problem> {
+    let mut scenario = deserialize_as_written(format, source, path)?;
+    let block_time = scenario.chain.block_time.0;
+    scenario.load.resolve_duration(block_time);
+    Ok(scenario)
+}
+
+/// The scenario exactly as written (`load.blocks` still 0 when only `load.duration` is given).
+fn deserialize_as_written(
+    format: Format,
+    source: &Source,
+    path: &Path,
+) -> Result<Scenario, Problem> {
     match format {
         Format::Yaml => serde_yaml_ng::from_str(&source.expanded).map_err(|error| {
             let place = error

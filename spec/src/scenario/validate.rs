@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::Problem;
-use super::model::{EngineSpec, Scenario, SCENARIO_VERSION};
+use super::model::{EngineSpec, LoadSpec, Scenario, SCENARIO_VERSION};
 use super::source::{Source, RUNTIME_PLACEHOLDERS};
 use crate::bars::{self, Bar, BarError};
 use crate::EventKind;
@@ -213,8 +213,26 @@ impl<'a> Checker<'a> {
 
     fn load(&mut self, scenario: &Scenario) {
         let load = &scenario.load;
-        if load.blocks < 1 {
-            self.fail(&["load", "blocks"], "load.blocks: must be at least 1");
+        match load.duration {
+            Some(duration) => {
+                let derived = LoadSpec::blocks_for(duration.0, scenario.chain.block_time.0);
+                if u64::from(load.blocks) != derived {
+                    self.fail(
+                        &["load", "duration"],
+                        "load.duration: give load.blocks or load.duration, not both",
+                    );
+                } else if derived < 1 {
+                    self.fail(
+                        &["load", "duration"],
+                        "load.duration: must be at least one block time",
+                    );
+                }
+            }
+            None if load.blocks < 1 => self.fail(
+                &["load", "blocks"],
+                "load.blocks: must be at least 1 (or give load.duration instead)",
+            ),
+            None => {}
         }
         self.load_bounds(scenario);
         if scenario.engine.enabled {
@@ -259,6 +277,27 @@ impl<'a> Checker<'a> {
     /// for hours of blocks, millions of accounts or orders no handler accepts.
     fn load_bounds(&mut self, scenario: &Scenario) {
         let load = &scenario.load;
+        if load.blocks > MAX_BLOCKS {
+            let message = match load.duration {
+                Some(duration) => format!(
+                    "load.duration: {} is {} blocks of {}; at most {MAX_BLOCKS} loaded blocks \
+                     (shorten it, or lengthen chain.block_time)",
+                    show_duration(duration.0),
+                    load.blocks,
+                    show_duration(scenario.chain.block_time.0)
+                ),
+                None => format!(
+                    "load.blocks: must be at most {MAX_BLOCKS}, got {}",
+                    load.blocks
+                ),
+            };
+            let field = if load.duration.is_some() {
+                "duration"
+            } else {
+                "blocks"
+            };
+            self.fail(&["load", field], message);
+        }
         for (kind, &count) in load.per_block.iter() {
             self.at_most(
                 &["load", "per_block", kind.label()],
@@ -272,7 +311,6 @@ impl<'a> Checker<'a> {
                 load.warmup_blocks,
                 MAX_BLOCKS,
             ),
-            (&["load", "blocks"][..], load.blocks, MAX_BLOCKS),
             (&["load", "drain_blocks"][..], load.drain_blocks, MAX_BLOCKS),
             (
                 &["load", "twap", "owners"][..],
