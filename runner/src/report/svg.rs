@@ -84,6 +84,16 @@ pub fn render(outcome: &Outcome) -> String {
             limits: seconds_limits(outcome),
         },
     ];
+    if blocks.iter().any(|b| b.metrics.engine_rss_bytes.is_some()) {
+        panels.push(Panel {
+            title: "engine resident memory (its process group, from /proc)",
+            unit: Measure::Bytes,
+            values: blocks.iter().map(|b| b.metrics.engine_rss_bytes).collect(),
+            bars: false,
+            colour: "#b07aa1",
+            limits: Vec::new(),
+        });
+    }
     if blocks.iter().any(|b| b.engine_lag_blocks.is_some()) {
         panels.push(Panel {
             title: "engine lag behind the chain head, blocks (engine.progress)",

@@ -32,6 +32,7 @@ fn block(number: u64, phase: BlockPhase, n: u64, received: u64, p99: Option<f64>
             engine_latency_p99_seconds: p99.map(|x| round6(x * 0.8)),
             mock_request_p99_seconds: p99.map(|_| 0.012),
             events_awaiting: n,
+            engine_rss_bytes: None,
         },
         // Two samples whose nearest-rank p50 and p99 are the quantiles above.
         event_to_order_samples_seconds: p99.map(|x| vec![round6(x / 2.0), x]).unwrap_or_default(),
@@ -892,4 +893,17 @@ fn a_load_ended_early_is_named_in_the_report() {
         !sample().to_json().contains("ended_early"),
         "absent when the load ran to its end"
     );
+}
+
+/// With the engine's memory read per block, the plot gains its panel, scaled in bytes.
+#[test]
+fn the_plot_shows_the_engines_memory_when_it_was_read() {
+    let mut outcome = sample();
+    assert!(!svg::render(&outcome).contains("engine resident memory"));
+    for (i, block) in outcome.blocks.iter_mut().enumerate() {
+        block.metrics.engine_rss_bytes = Some(20e6 + i as f64 * 1e6);
+    }
+    let plot = svg::render(&outcome);
+    assert!(plot.contains("engine resident memory"), "{plot}");
+    assert!(plot.contains(" MB<"), "the axis reads in MB: {plot}");
 }

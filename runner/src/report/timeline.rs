@@ -15,8 +15,8 @@ use super::probe;
 use crate::bars::{self, Bar};
 use crate::metrics::{Point, Series};
 use cowload_spec::names::{
-    label, ENGINE_LATENCY, ENGINE_LATENCY_HISTOGRAM, EVENTS_AWAITING_ORDER, EVENTS_LOST_TOTAL,
-    EVENT_TO_ORDER_SECONDS, ORDERS_RECEIVED_TOTAL,
+    label, ENGINE_LATENCY, ENGINE_LATENCY_HISTOGRAM, ENGINE_RSS_BYTES, EVENTS_AWAITING_ORDER,
+    EVENTS_LOST_TOTAL, EVENT_TO_ORDER_SECONDS, ORDERS_RECEIVED_TOTAL,
 };
 use cowload_spec::PostResult;
 
@@ -59,6 +59,7 @@ pub fn block_metrics(before: &Point, after: &Point) -> BlockMetrics {
         engine_latency_p99_seconds: engine,
         mock_request_p99_seconds: quantile(0.99, MOCK_REQUEST),
         events_awaiting: probe::sum(after, EVENTS_AWAITING_ORDER).max(0.0).round() as u64,
+        engine_rss_bytes: after.snapshot.value(ENGINE_RSS_BYTES, &[]),
     }
 }
 

@@ -25,6 +25,10 @@ pub struct BlockMetrics {
     /// Events still waiting for their order at this block's scrape.
     #[serde(default)]
     pub events_awaiting: u64,
+    /// The engine's resident memory at this block's scrape (`cowload_engine_rss_bytes`);
+    /// absent without an engine process to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_rss_bytes: Option<f64>,
 }
 
 /// The engine stopped posting: the first run of [`STALL_BLOCKS`] or more
