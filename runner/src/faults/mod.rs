@@ -83,13 +83,15 @@ pub fn judge(faults: &mut [Acted], truth: &Truth) {
         let (Some(blocks), Some(since)) = (acted.record.blocks, acted.started_at) else {
             continue;
         };
-        // Duplicates count until the next fault starts, so each is charged to one fault.
-        let until = starts[index + 1..]
+        // Duplicates count until the next fault starts, so each is charged to one fault
+        // (whatever the order of the list: a repeated fault's repeats follow its entry).
+        let until = starts
             .iter()
-            .flatten()
-            .filter(|next| **next > since)
-            .min()
-            .copied();
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .filter_map(|(_, start)| *start)
+            .filter(|next| *next > since)
+            .min();
         let from = acted.record.charged_from.unwrap_or(blocks.0);
         let mut span = truth.span((from, blocks.1), since, until, acted.ended_at);
         if from < blocks.0 {

@@ -167,7 +167,7 @@ fn plan(
         Ok(paths) if problems.is_empty() => Ok(Plan {
             path: path.to_path_buf(),
             hash: resolve::hash(&scenario),
-            scenario,
+            scenario: with_repeats_expanded(scenario),
             bars,
             fixtures_dir: paths.fixtures_dir,
             engine_config: paths.engine_config,
@@ -177,6 +177,17 @@ fn plan(
         }),
         _ => Err(ScenarioError { problems }),
     }
+}
+
+/// The scenario as it runs: each fault with `every` written out as its repeats (the hash
+/// stays the one of the file as written).
+fn with_repeats_expanded(mut scenario: Scenario) -> Scenario {
+    let frame = faults::Frame::of(&scenario);
+    scenario.faults = faults::expand(&scenario.faults, &frame)
+        .into_iter()
+        .map(|(_, fault)| fault)
+        .collect();
+    scenario
 }
 
 impl Plan {

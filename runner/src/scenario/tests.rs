@@ -1132,3 +1132,24 @@ fn a_load_duration_becomes_loaded_blocks() {
         assert!(problem.message.starts_with(message), "{error}");
     }
 }
+
+/// A fault with `every` runs as its repeats; its problems are placed at the entry's keys.
+#[test]
+fn a_repeated_fault_is_planned_as_its_repeats() {
+    let text = "version: 1\nname: t\nload:\n  blocks: 20\n  drain_blocks: 4\n  per_block: {twap: 1}\nfaults:\n  - kind: engine_restart\n    at: 2\n    for: 2 blocks\n    every: 8 blocks\n";
+    let plan = load_text("every.yaml", text, &no_env).unwrap();
+    let starts: Vec<u32> = plan.scenario.faults.iter().map(|f| f.at).collect();
+    assert_eq!(starts, [2, 10, 18]);
+    assert!(plan.scenario.faults.iter().all(|f| f.every.is_none()));
+
+    let tight = text.replace("every: 8 blocks", "every: 2 blocks");
+    let error = load_text("every.yaml", &tight, &no_env).expect_err(&tight);
+    assert_eq!(error.problems.len(), 1, "{error}");
+    assert_eq!(error.problems[0].line, Some(11), "{error}");
+    assert!(
+        error.problems[0]
+            .message
+            .starts_with("faults[0].every: 2 blocks is 2 blocks"),
+        "{error}"
+    );
+}

@@ -223,7 +223,19 @@ impl ScenarioBuilder {
 
     /// One more fault of the timeline: `fault` at loaded block `at`, lasting `lasts`.
     pub fn fault(mut self, at: u32, lasts: Span, fault: Fault) -> Self {
-        self.scenario.faults.push(FaultSpec { at, lasts, fault });
+        self.scenario.faults.push(FaultSpec {
+            at,
+            lasts,
+            every: None,
+            fault,
+        });
+        self
+    }
+
+    /// Repeats the fault added last every `every` (its `every:` field).
+    pub fn every(mut self, every: Span) -> Self {
+        let last = self.scenario.faults.last_mut().expect("a fault to repeat");
+        last.every = Some(every);
         self
     }
 

@@ -371,3 +371,47 @@ fn log_subscribers_see_the_removed_logs_before_the_new_blocks() {
         "{lines:#?}"
     );
 }
+
+/// `every:` repeats a fault on the timeline, each repeat started, ended and judged on its
+/// own: three restarts of the engine, each resumed from its cursor with nothing lost.
+#[test]
+fn a_repeated_restart_is_judged_once_per_repeat() {
+    require_anvil();
+    let _machine = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = ScenarioBuilder::new("restart-every")
+        .seed(4)
+        .block_time(secs(1))
+        .warmup_blocks(2)
+        .blocks(16)
+        .drain_blocks(6)
+        .per_block(2, 2)
+        .orderbook_latency(ms(10))
+        .order_deadline_blocks(5)
+        .fault(
+            3,
+            blocks(2),
+            Fault::EngineRestart {
+                signal: runner::scenario::faults::StopSignal::Kill,
+            },
+        )
+        .every(blocks(6))
+        .bars([LOST_BAR, DUPLICATE_BAR])
+        .write(dir.path(), "restart-every.yaml");
+    let (code, err, outcome) = run_fault_in(dir.path(), file.to_str().unwrap(), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let starts: Vec<u32> = outcome.faults.iter().map(|f| f.at).collect();
+    assert_eq!(starts, [3, 9, 15], "{:#?}", outcome.faults);
+    // One live line per restart (the fault table at the end repeats each action).
+    let restarted = err
+        .lines()
+        .filter(|l| l.starts_with("fault ") && l.contains("engine started again as pid"))
+        .count();
+    assert_eq!(restarted, 3, "{err}");
+    for index in 0..3 {
+        let truth = fault_truth(&outcome, index);
+        assert!(outcome.faults[index].ended, "{:#?}", outcome.faults);
+        assert!(truth.events > 0, "{truth:?}");
+        assert_eq!((truth.lost, truth.duplicates), (0, 0), "{truth:?}");
+    }
+}

@@ -113,6 +113,11 @@ pub struct FaultSpec {
     /// depth, in blocks only: the blocks it covers are the blocks replaced.
     #[serde(rename = "for")]
     pub lasts: Span,
+    /// Repeat it: again every `every` (blocks, or a duration in block times) after `at`,
+    /// as long as a repeat still ends before the run does (see [`expand`]). Each repeat is a
+    /// fault of its own, judged on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Span>,
     /// What goes wrong (`kind`) and the fields that kind takes.
     #[serde(flatten)]
     pub fault: Fault,
@@ -446,6 +451,19 @@ pub struct Frame {
     pub order_deadline_blocks: u64,
 }
 
+impl Frame {
+    /// The frame of `scenario`'s timeline.
+    pub fn of(scenario: &super::Scenario) -> Frame {
+        Frame {
+            load_blocks: scenario.load.blocks,
+            drain_blocks: scenario.load.drain_blocks,
+            block_time: scenario.chain.block_time.0,
+            engine_enabled: scenario.engine.enabled,
+            order_deadline_blocks: scenario.orderbook.order_deadline_blocks.into(),
+        }
+    }
+}
+
 /// The loaded blocks (1-based, load numbering) a fault covers: its start and last block. A
 /// chain pause covers the one block mined after it; every other fault its `for`.
 pub fn covered(fault: &FaultSpec, block_time: Duration) -> (u64, u64) {
@@ -457,7 +475,42 @@ pub fn covered(fault: &FaultSpec, block_time: Duration) -> (u64, u64) {
     (start, start + blocks - 1)
 }
 
-/// Every problem of the list, in entry order, then the overlaps.
+/// The timeline as it runs: every entry at its `at`, and an entry with `every` again at each
+/// repeat whose blocks end before the last block of the run (a repeat that would outlast the
+/// run is left out: nothing could measure its recovery). Each comes with the index of the
+/// entry it repeats; no repeat carries `every` itself.
+pub fn expand(faults: &[FaultSpec], frame: &Frame) -> Vec<(usize, FaultSpec)> {
+    let last_block = u64::from(frame.load_blocks) + u64::from(frame.drain_blocks);
+    let mut out = Vec::new();
+    for (index, fault) in faults.iter().enumerate() {
+        let once = FaultSpec {
+            every: None,
+            ..fault.clone()
+        };
+        let step = fault
+            .every
+            .map_or(0, |every| every.blocks(frame.block_time));
+        if step == 0 {
+            out.push((index, once));
+            continue;
+        }
+        let starts = (u64::from(fault.at)..=u64::from(frame.load_blocks)).step_by(step as usize);
+        for at in starts {
+            let repeat = FaultSpec {
+                at: at as u32,
+                ..once.clone()
+            };
+            let (_, end) = covered(&repeat, frame.block_time);
+            // The first one stays, for `check` to refuse when it does not fit.
+            if end < last_block || at == u64::from(fault.at) {
+                out.push((index, repeat));
+            }
+        }
+    }
+    out
+}
+
+/// Every problem of the list, in entry order, then the overlaps (repeats included).
 pub fn check(faults: &[FaultSpec], frame: &Frame) -> Vec<FaultProblem> {
     let mut problems = Vec::new();
     let mut fail = |index, key, message: String| {
@@ -510,9 +563,44 @@ pub fn check(faults: &[FaultSpec], frame: &Frame) -> Vec<FaultProblem> {
             }
         }
         kind_fields(index, fault, frame, &mut fail);
+        repeats(index, fault, frame, &mut fail);
     }
-    overlaps(faults, frame, &mut problems);
+    overlaps(&expand(faults, frame), frame, &mut problems);
     problems
+}
+
+/// `every` must leave a gap between one repeat's end and the next start, and a reorg (which
+/// rewrites blocks) is not repeated.
+fn repeats(
+    index: usize,
+    fault: &FaultSpec,
+    frame: &Frame,
+    fail: &mut impl FnMut(usize, &'static str, String),
+) {
+    let Some(every) = fault.every else {
+        return;
+    };
+    if matches!(fault.fault, Fault::Reorg { .. }) {
+        fail(
+            index,
+            "every",
+            "a reorg is not repeated; write one entry per reorg".to_owned(),
+        );
+        return;
+    }
+    let step = every.blocks(frame.block_time);
+    let (start, end) = covered(fault, frame.block_time);
+    let length = end - start + 1;
+    if step <= length {
+        fail(
+            index,
+            "every",
+            format!(
+                "{every} is {step} blocks, and each repeat covers {length}: repeats would run into each other; repeat at least every {} blocks",
+                length + 1
+            ),
+        );
+    }
 }
 
 /// The ranges of a kind's own fields (which fields a kind takes, serde has checked).
@@ -654,20 +742,26 @@ fn reorg_depth(
 
 /// Each entry that shares a block with an earlier one, with both spans;
 /// entries whose own start is wrong are left to their own problem.
-fn overlaps(faults: &[FaultSpec], frame: &Frame, problems: &mut Vec<FaultProblem>) {
+/// Faults that cover a common block, over the expanded timeline (each entry with the index
+/// of the entry it repeats; one problem per entry at most).
+fn overlaps(faults: &[(usize, FaultSpec)], frame: &Frame, problems: &mut Vec<FaultProblem>) {
     let placed = |f: &FaultSpec| (1..=frame.load_blocks).contains(&f.at);
     let spans: Vec<_> = faults
         .iter()
-        .map(|f| covered(f, frame.block_time))
+        .map(|(_, f)| covered(f, frame.block_time))
         .collect();
-    for (index, fault) in faults.iter().enumerate().filter(|(_, f)| placed(f)) {
-        let (start, end) = spans[index];
-        let earlier = faults[..index]
+    let mut reported = std::collections::BTreeSet::new();
+    for (position, (index, fault)) in faults.iter().enumerate().filter(|(_, (_, f))| placed(f)) {
+        let index = *index;
+        let (start, end) = spans[position];
+        let earlier = faults[..position]
             .iter()
             .zip(&spans)
-            .enumerate()
-            .find(|(_, (f, (s, e)))| placed(f) && *s <= end && start <= *e);
-        if let Some((other, (other_fault, (s, e)))) = earlier {
+            .find(|((o, f), (s, e))| *o != index && placed(f) && *s <= end && start <= *e);
+        if let Some(((other, other_fault), (s, e))) = earlier {
+            if !reported.insert(index) {
+                continue;
+            }
             problems.push(FaultProblem {
                 index,
                 key: "at",
@@ -689,7 +783,12 @@ mod tests {
     use super::*;
 
     fn fault(fault: Fault, at: u32, lasts: Span) -> FaultSpec {
-        FaultSpec { at, lasts, fault }
+        FaultSpec {
+            at,
+            lasts,
+            every: None,
+            fault,
+        }
     }
 
     fn ws(at: u32, lasts: Span) -> FaultSpec {
@@ -880,6 +979,68 @@ mod tests {
             engine_enabled: true,
             order_deadline_blocks: 3,
         }
+    }
+
+    #[test]
+    fn a_repeated_fault_runs_again_every_step_while_a_repeat_ends_before_the_run() {
+        // 20 loaded + 5 drain blocks; a 2-block restart from block 3, every 6 blocks: 3, 9, 15
+        // and 21 would start in the load, but 21 is past load.blocks; all end by block 25.
+        let mut every = restart(3, Span::Blocks(2));
+        every.every = Some(Span::Blocks(6));
+        let expanded = expand(&[ws(1, Span::Blocks(1)), every.clone()], &frame());
+        let starts: Vec<(usize, u32)> = expanded.iter().map(|(i, f)| (*i, f.at)).collect();
+        assert_eq!(starts, [(0, 1), (1, 3), (1, 9), (1, 15)]);
+        assert!(expanded.iter().all(|(_, f)| f.every.is_none()));
+        assert!(check(&[every.clone()], &frame()).is_empty());
+        // A duration counts in block times: 6 s at 1 s blocks is the same.
+        every.every = Some(Span::Time(Duration::from_secs(6)));
+        assert_eq!(expand(&[every.clone()], &frame()).len(), 3);
+        // A repeat that would not end before the run is left out: 4 blocks from 19 would
+        // end at 22, which fits; 5 drain blocks leave room; 10 blocks from 17 would not.
+        let mut long = restart(1, Span::Blocks(10));
+        long.every = Some(Span::Blocks(16));
+        let starts: Vec<u32> = expand(&[long], &frame())
+            .iter()
+            .map(|(_, f)| f.at)
+            .collect();
+        assert_eq!(starts, [1], "17 + 10 blocks ends after block 25");
+    }
+
+    #[test]
+    fn repeats_that_run_into_each_other_or_into_another_fault_are_refused() {
+        let mut tight = restart(3, Span::Blocks(3));
+        tight.every = Some(Span::Blocks(3));
+        let problems = check(&[tight], &frame());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "every");
+        assert!(
+            problems[0]
+                .message
+                .contains("repeat at least every 4 blocks"),
+            "{problems:?}"
+        );
+
+        // The third repeat (block 13) meets a later entry at block 14.
+        let mut every = restart(3, Span::Blocks(2));
+        every.every = Some(Span::Blocks(5));
+        let problems = check(&[every, ws(14, Span::Blocks(1))], &frame());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].index, problems[0].key), (1, "at"));
+        assert!(
+            problems[0].message.contains("overlaps faults[0]"),
+            "{problems:?}"
+        );
+
+        let mut reorg = fault(
+            Fault::Reorg {
+                events: ReorgEvents::Drop,
+            },
+            3,
+            Span::Blocks(1),
+        );
+        reorg.every = Some(Span::Blocks(5));
+        let problems = check(&[reorg], &frame());
+        assert!(problems.iter().any(|p| p.key == "every"), "{problems:?}");
     }
 
     #[test]

@@ -72,13 +72,7 @@ impl<'a> Checker<'a> {
 
     /// The `faults` timeline; each problem placed at its entry's key.
     fn faults(&mut self, scenario: &Scenario) {
-        let frame = super::faults::Frame {
-            load_blocks: scenario.load.blocks,
-            drain_blocks: scenario.load.drain_blocks,
-            block_time: scenario.chain.block_time.0,
-            engine_enabled: scenario.engine.enabled,
-            order_deadline_blocks: scenario.orderbook.order_deadline_blocks.into(),
-        };
+        let frame = super::faults::Frame::of(scenario);
         for problem in super::faults::check(&scenario.faults, &frame) {
             let at = locate_entry_key(
                 &self.source.expanded,
