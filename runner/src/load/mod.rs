@@ -155,7 +155,7 @@ pub trait OnBlock {
 pub fn required_gas_limit(plan: &Plan) -> u64 {
     plan.scenario
         .load
-        .per_block
+        .busiest_block()
         .total()
         .saturating_mul(TX_GAS_LIMIT)
 }
@@ -208,7 +208,7 @@ pub async fn run(
                 return Ok(delivery);
             }
             let per_block = if phase == Phase::Load {
-                spec.per_block
+                spec.per_block_at(loaded + 1, plan.scenario.chain.block_time.0)
             } else {
                 Default::default()
             };

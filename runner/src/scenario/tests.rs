@@ -1153,3 +1153,52 @@ fn a_repeated_fault_is_planned_as_its_repeats() {
         "{error}"
     );
 }
+
+/// `load.bursts`: the last `for` blocks of every `every` carry the burst's events; the gas
+/// pre-flight plans for the busiest block; bad cycles are refused in place.
+#[test]
+fn bursts_replace_the_steady_load_at_the_end_of_each_cycle() {
+    let text = "version: 1\nname: t\nload:\n  blocks: 12\n  per_block: {twap: 1, ethflow: 1}\n  bursts: {every: 5 blocks, for: 2 blocks, per_block: {twap: 8}}\n";
+    let plan = load_text("bursts.yaml", text, &no_env).unwrap();
+    let load = &plan.scenario.load;
+    let block_time = plan.scenario.chain.block_time.0;
+    let totals: Vec<u64> = (1..=12)
+        .map(|i| load.per_block_at(i, block_time).total())
+        .collect();
+    assert_eq!(totals, [2, 2, 2, 8, 8, 2, 2, 2, 8, 8, 2, 2]);
+    assert_eq!(load.busiest_block().total(), 9, "twap 8 and ethflow 1");
+    // A duration counts in block times (1 s by default): 5s is 5 blocks, 2s is 2.
+    let timed = text.replace("every: 5 blocks, for: 2 blocks", "every: 5s, for: 2s");
+    let plan = load_text("bursts.yaml", &timed, &no_env).unwrap();
+    let again: Vec<u64> = (1..=12)
+        .map(|i| plan.scenario.load.per_block_at(i, block_time).total())
+        .collect();
+    assert_eq!(again, totals);
+
+    let refused = [
+        (
+            "every: 5 blocks, for: 5 blocks",
+            "load.bursts.every: 5 blocks is 5 blocks and a burst 5",
+        ),
+        (
+            "every: 5 blocks, for: 0 blocks",
+            "load.bursts.for: must be at least 1 block",
+        ),
+        (
+            "per_block: {twap: 8}",
+            "load.bursts.per_block: a burst must carry at least 1 event",
+        ),
+    ];
+    for (replace, message) in refused {
+        let bad = match replace {
+            r if r.starts_with("per_block") => {
+                text.replace("per_block: {twap: 8}", "per_block: {twap: 0}")
+            }
+            r => text.replace("every: 5 blocks, for: 2 blocks", r),
+        };
+        let error = load_text("bursts.yaml", &bad, &no_env).expect_err(&bad);
+        assert_eq!(error.problems.len(), 1, "{error}");
+        assert_eq!(error.problems[0].line, Some(6), "{error}");
+        assert!(error.problems[0].message.starts_with(message), "{error}");
+    }
+}

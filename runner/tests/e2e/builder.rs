@@ -132,6 +132,16 @@ impl ScenarioBuilder {
         self
     }
 
+    /// Bursts of `twap` + `ethflow` events per block for the last `lasts` of every `every`.
+    pub fn bursts(mut self, every: Span, lasts: Span, twap: u32, ethflow: u32) -> Self {
+        self.scenario.load.bursts = Some(runner::scenario::BurstSpec {
+            every,
+            lasts,
+            per_block: PerBlock::from([twap, ethflow]),
+        });
+        self
+    }
+
     /// `load.twap.owner` and `load.twap.owners`.
     pub fn twap_owners(mut self, owner: OwnerKind, owners: u32) -> Self {
         self.scenario.load.twap.owner = owner;

@@ -171,3 +171,32 @@ fn a_sigkilled_soak_leaves_the_outcome_of_its_last_checkpoint() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("checkpoint after block"), "{report}");
 }
+
+/// `load.bursts`: the chain carries the burst's events in the last blocks of every cycle and
+/// the steady load in the others, as the harness proves on chain.
+#[test]
+fn bursts_put_their_events_on_chain_at_the_end_of_every_cycle() {
+    require_anvil();
+    let _machine = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = ScenarioBuilder::new("bursts")
+        .seed(8)
+        .block_time(ms(500))
+        .warmup_blocks(0)
+        .blocks(8)
+        .drain_blocks(0)
+        .per_block(1, 1)
+        .bursts(blocks(4), blocks(1), 6, 4)
+        .engine_disabled()
+        .write(dir.path(), "bursts.yaml");
+    let out = dir.path().join("run");
+    let output = runner().arg(&file).arg("--out").arg(&out).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    let delivered: Vec<u64> = outcome(&out)
+        .blocks
+        .iter()
+        .map(|b| b.delivered.total())
+        .collect();
+    assert_eq!(delivered, [2, 2, 2, 10, 2, 2, 2, 10], "{err}");
+}

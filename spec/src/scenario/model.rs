@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::faults::RpcLimits;
+use super::faults::{RpcLimits, Span};
 /// The `orderbook:` section is the mock's own settings type: one syntax, one set of checks.
 pub use crate::orderbook::{DelaySpec, Dur, LatencySpec, OrderbookSpec, RateLimitSpec, SpikesSpec};
 use crate::{EventKind, PerKind};
@@ -165,6 +165,10 @@ pub struct LoadSpec {
     pub drain_blocks: u32,
     /// Events per loaded block.
     pub per_block: PerBlock,
+    /// Bursts on top of the steady load, for soaks with quiet stretches and busy ones:
+    /// every `every`, the last `for` of it carries the burst's `per_block` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bursts: Option<BurstSpec>,
     /// Shape of the TWAP orders created.
     #[serde(default)]
     pub twap: TwapSpec,
@@ -173,7 +177,47 @@ pub struct LoadSpec {
     pub ethflow: EthFlowSpec,
 }
 
+/// A repeated burst: each cycle of `every` is the steady `per_block`, then `for` of the
+/// burst's `per_block` at its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BurstSpec {
+    /// The cycle's length: `N blocks` or a duration in block times (`1h`).
+    pub every: Span,
+    /// How much of each cycle is burst (its last blocks): shorter than `every`.
+    #[serde(rename = "for")]
+    pub lasts: Span,
+    /// Events per block during a burst.
+    pub per_block: PerBlock,
+}
+
 impl LoadSpec {
+    /// Events in loaded block `index` (1 for the first loaded block): the burst's during
+    /// the last `for` blocks of each `every`, else the steady `per_block`.
+    pub fn per_block_at(&self, index: u32, block_time: Duration) -> PerBlock {
+        let Some(bursts) = &self.bursts else {
+            return self.per_block;
+        };
+        let cycle = bursts.every.blocks(block_time).max(1);
+        let burst = bursts.lasts.blocks(block_time).min(cycle);
+        let position = u64::from(index.max(1) - 1) % cycle;
+        if position >= cycle - burst {
+            bursts.per_block
+        } else {
+            self.per_block
+        }
+    }
+
+    /// The most events any one loaded block carries, per kind (for the gas pre-flight).
+    pub fn busiest_block(&self) -> PerBlock {
+        match &self.bursts {
+            Some(bursts) => {
+                PerKind::from_fn(|kind| self.per_block[kind].max(bursts.per_block[kind]))
+            }
+            None => self.per_block,
+        }
+    }
+
     /// How many loaded blocks `duration` takes at `block_time`, rounded up; 0 for a zero
     /// block time (which validation refuses on its own).
     pub fn blocks_for(duration: Duration, block_time: Duration) -> u64 {

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::Problem;
+use super::faults::Span;
 use super::model::{EngineSpec, LoadSpec, Scenario, SCENARIO_VERSION};
 use super::source::{Source, RUNTIME_PLACEHOLDERS};
 use crate::bars::{self, Bar, BarError};
@@ -241,6 +242,7 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
+        self.bursts(scenario);
         if load.twap.owners < 1 {
             self.fail(
                 &["load", "twap", "owners"],
@@ -263,6 +265,47 @@ impl<'a> Checker<'a> {
             self.fail(
                 &["load", "ethflow", "senders"],
                 "load.ethflow.senders: must be at least 1",
+            );
+        }
+    }
+
+    /// `load.bursts`: a burst shorter than its cycle, with events, within the per-block bound.
+    fn bursts(&mut self, scenario: &Scenario) {
+        let Some(bursts) = &scenario.load.bursts else {
+            return;
+        };
+        let block_time = scenario.chain.block_time.0;
+        let zero =
+            |span: Span| matches!(span, Span::Blocks(0)) || span.duration(block_time).is_zero();
+        let (cycle, burst) = (
+            bursts.every.blocks(block_time),
+            bursts.lasts.blocks(block_time),
+        );
+        if zero(bursts.lasts) {
+            self.fail(
+                &["load", "bursts", "for"],
+                "load.bursts.for: must be at least 1 block",
+            );
+        } else if zero(bursts.every) || burst >= cycle {
+            self.fail(
+                &["load", "bursts", "every"],
+                format!(
+                    "load.bursts.every: {} is {cycle} blocks and a burst {burst}: the cycle must be longer than its burst",
+                    bursts.every
+                ),
+            );
+        }
+        if bursts.per_block.total() < 1 {
+            self.fail(
+                &["load", "bursts", "per_block"],
+                "load.bursts.per_block: a burst must carry at least 1 event per block",
+            );
+        }
+        for (kind, &count) in bursts.per_block.iter() {
+            self.at_most(
+                &["load", "bursts", "per_block", kind.label()],
+                count,
+                MAX_EVENTS_PER_BLOCK,
             );
         }
     }

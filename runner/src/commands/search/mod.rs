@@ -175,6 +175,11 @@ pub fn settings(plan: &Plan, request: &Request) -> Result<Settings, SearchError>
             "--max-probes must be between 1 and {MAX_PROBES_LIMIT}"
         ));
     }
+    if plan.scenario.load.bursts.is_some() {
+        return usage(
+            "the scenario has load.bursts: a search scales one per-block rate, so remove the bursts to search its capacity".to_owned(),
+        );
+    }
     if plan.scenario.load.per_block.total() == 0 {
         return usage("the scenario's load.per_block has no events to scale".to_owned());
     }
