@@ -36,6 +36,11 @@ pub enum Command {
         #[command(flatten)]
         request: crate::commands::search::Request,
     },
+    /// Run many scenarios one after another and judge them as one (exit 0 all passed, 1 one failed, 2 bad input, 3 infrastructure, 130 interrupted).
+    Suite {
+        #[command(flatten)]
+        request: crate::commands::suite::Request,
+    },
     /// Check scenario files without running them (exit 0 all valid, 2 otherwise).
     Validate {
         #[arg(required = true)]
@@ -52,6 +57,9 @@ pub enum Command {
         /// Print the schema of one orders.jsonl line instead (schemas/orders.schema.json).
         #[arg(long, group = "which")]
         orders: bool,
+        /// Print the suite.json schema instead (schemas/suite.schema.json).
+        #[arg(long, group = "which")]
+        suite: bool,
     },
     /// Compare two outcomes (files, run directories or repeat directories) or two search.json (exit 0, 1 a regression with --fail-on-regression, 2 unreadable input, 4 different scenarios).
     Diff {
@@ -73,7 +81,7 @@ pub enum FixtureCommand {
 }
 
 const SUBCOMMANDS: &[&str] = &[
-    "run", "search", "validate", "schema", "diff", "fixture", "help",
+    "run", "search", "suite", "validate", "schema", "diff", "fixture", "help",
 ];
 
 /// Parses the arguments, reading a leading file argument as `run FILE`.
@@ -124,8 +132,13 @@ mod tests {
             Command::Schema {
                 outcome: false,
                 search: false,
-                orders: false
+                orders: false,
+                suite: false
             }
+        ));
+        assert!(matches!(
+            parse_words(&["runner", "suite", "scenarios/", "--fail-fast"]).command,
+            Command::Suite { request } if request.fail_fast && request.paths.len() == 1
         ));
         assert!(matches!(
             parse_words(&["runner", "schema", "--orders"]).command,

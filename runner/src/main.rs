@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use runner::cli::{self, Command};
-use runner::commands::{diff, fixture, repeat, search};
+use runner::commands::{diff, fixture, repeat, search, suite};
 use runner::error::{Exit, RunError};
 use runner::{pipeline, report, scenario, shutdown};
 
@@ -36,8 +36,11 @@ fn main() -> ExitCode {
             outcome,
             search,
             orders,
+            suite: suite_schema,
         } => {
-            if search {
+            if suite_schema {
+                print!("{}", suite::json_schema());
+            } else if search {
                 print!("{}", search::json_schema());
             } else if orders {
                 print!("{}", cowload_spec::order_line_schema());
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
             action: cli::FixtureCommand::Record(request),
         } => record_fixture(request),
         Command::Search { scenario, request } => search(&scenario, &request),
+        Command::Suite { request } => run_suite(&request),
         Command::Run {
             scenario,
             options,
@@ -210,6 +214,61 @@ fn search(path: &std::path::Path, request: &search::Request) -> ExitCode {
             eprintln!("search: {}", search::summary_line(&found));
             eprintln!("search: {}", found.out_dir.join("search.md").display());
             ExitCode::from(found.exit_code)
+        }
+        Err(e) => {
+            print_error(&e);
+            e.exit().into()
+        }
+    }
+}
+
+/// `runner suite`: every file checked first (all problems at once, exit 2), then each run.
+fn run_suite(request: &suite::Request) -> ExitCode {
+    let files = match suite::files(&request.paths) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage.into();
+        }
+    };
+    let plans = match suite::plans(&files) {
+        Ok(plans) => plans,
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            eprintln!(
+                "suite: {} of {} scenario files have problems; nothing was run",
+                errors.len(),
+                files.len()
+            );
+            return Exit::Usage.into();
+        }
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = runtime.block_on(async {
+        let cancel = shutdown::listen();
+        suite::run(&plans, request, &cancel).await
+    });
+    match result {
+        Ok((done, dir)) => {
+            let passed = done
+                .scenarios
+                .iter()
+                .filter(|r| r.status == report::Status::Pass)
+                .count();
+            eprintln!(
+                "suite: {passed} of {} passed ({} not run); verdict {:?}, exit {}; {}",
+                done.scenarios.len(),
+                done.not_run.len(),
+                done.status,
+                done.exit_code,
+                dir.join("suite.md").display()
+            );
+            ExitCode::from(done.exit_code)
         }
         Err(e) => {
             print_error(&e);

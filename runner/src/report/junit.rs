@@ -10,6 +10,27 @@ use super::{Outcome, Status};
 /// The XML for an outcome. No timestamps or durations: the same outcome
 /// always renders the same bytes.
 pub fn render(outcome: &Outcome) -> String {
+    let mut report = Report::new("cowload");
+    report.add_test_suite(test_suite(outcome));
+    xml(&report)
+}
+
+/// The XML of a report, ending in a newline.
+pub(crate) fn xml(report: &Report) -> String {
+    report
+        .to_string()
+        .map(|mut xml| {
+            if !xml.ends_with('\n') {
+                xml.push('\n');
+            }
+            xml
+        })
+        .unwrap_or_else(|e| format!("<!-- cannot render JUnit XML: {e} -->\n"))
+}
+
+/// One test suite for an outcome: a test case per bar, and an errored one when the run
+/// stopped on an error (or had no bars).
+pub(crate) fn test_suite(outcome: &Outcome) -> TestSuite {
     let name = format!("cowload {}", outcome.scenario.name);
     let mut suite = TestSuite::new(name.as_str());
     for bar in &outcome.bars {
@@ -44,15 +65,5 @@ pub fn render(outcome: &Outcome) -> String {
         case.set_classname(name.as_str());
         suite.add_test_case(case);
     }
-    let mut report = Report::new("cowload");
-    report.add_test_suite(suite);
-    report
-        .to_string()
-        .map(|mut xml| {
-            if !xml.ends_with('\n') {
-                xml.push('\n');
-            }
-            xml
-        })
-        .unwrap_or_else(|e| format!("<!-- cannot render JUnit XML: {e} -->\n"))
+    suite
 }

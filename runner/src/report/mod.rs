@@ -9,7 +9,7 @@
 
 mod build;
 mod faults;
-mod junit;
+pub(crate) mod junit;
 mod markdown;
 mod metrics;
 pub mod orders;

@@ -20,5 +20,6 @@ mod repeat;
 mod search;
 mod shipped;
 mod soak;
+mod suite;
 mod validate;
 mod verdicts;

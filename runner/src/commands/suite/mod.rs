@@ -1,0 +1,388 @@
+//! `runner suite PATH…`: many scenarios, one after another, judged as one.
+//!
+//! In: scenario files and directories (searched recursively for `*.yaml`, `*.yml` and
+//! `*.toml`, in name order). Out: a suite directory holding each scenario's run directory,
+//! `suite.json` ([`model::Suite`]), `suite.md` and `junit.xml` (a test suite per scenario, a
+//! test case per bar), and the suite's exit code.
+//!
+//! Why: a release gate is baseline, load, every fault and field scenario together, and CI
+//! wants one verdict and one page for them. Every file is read and checked before anything
+//! runs, so a typo in the last scenario does not surface an hour in; a failed scenario does
+//! not stop the others unless `--fail-fast`.
+
+pub mod model;
+mod render;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Exit, RunError};
+use crate::pipeline::{self, Options};
+use crate::report::{self, Status};
+use crate::scenario::{self, Plan, ScenarioError};
+use crate::shutdown::Cancel;
+
+pub use model::{json_schema, Suite, SuiteRow};
+
+/// Time a run spends besides its blocks (Anvil, the fixture, the engine's start, the
+/// report), for the estimate of what is left.
+const STARTUP_ESTIMATE: Duration = Duration::from_secs(10);
+
+/// `runner suite` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Request {
+    /// Scenario files and directories (searched recursively for .yaml, .yml and .toml).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Suite directory (default: runs/suite-<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Stop after the first scenario that does not pass.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
+    #[arg(long)]
+    pub anvil: Option<PathBuf>,
+}
+
+/// Every scenario file under `paths`, in the order given, each directory's in name order.
+pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            collect(path, &mut out).map_err(|e| format!("{}: {e}", path.display()))?;
+        } else if path.is_file() {
+            out.push(path.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", path.display()));
+        }
+    }
+    if out.is_empty() {
+        return Err("no scenario file (.yaml, .yml, .toml) in the given paths".to_owned());
+    }
+    Ok(out)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if cowload_spec::scenario::parse::Format::of(&path).is_some() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads and checks every file; all problems of all files at once when any has one.
+pub fn plans(files: &[PathBuf]) -> Result<Vec<(PathBuf, Plan)>, Vec<ScenarioError>> {
+    let mut plans = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match scenario::load(file) {
+            Ok(plan) => plans.push((file.clone(), plan)),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(plans)
+    } else {
+        Err(errors)
+    }
+}
+
+/// How long `plan` should take: its blocks at its block time, plus start-up.
+fn estimate(plan: &Plan) -> Duration {
+    let load = &plan.scenario.load;
+    let blocks = load.warmup_blocks + load.blocks + load.drain_blocks;
+    plan.scenario.chain.block_time.0.saturating_mul(blocks) + STARTUP_ESTIMATE
+}
+
+/// Runs the plans one after another into the suite directory and writes its files.
+pub async fn run(
+    plans: &[(PathBuf, Plan)],
+    request: &Request,
+    cancel: &Cancel,
+) -> Result<(Suite, PathBuf), RunError> {
+    let dir = pipeline::make_run_dir("suite", request.out.as_deref())?;
+    let dir = std::path::absolute(&dir).map_err(|source| RunError::RunDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut stopped_at = plans.len();
+    for (index, (file, plan)) in plans.iter().enumerate() {
+        let left: Duration = plans[index..].iter().map(|(_, p)| estimate(p)).sum();
+        eprintln!(
+            "suite [{}/{}] {}: about {}; {} so far, about {} left",
+            index + 1,
+            plans.len(),
+            file.display(),
+            short(estimate(plan)),
+            short(started.elapsed()),
+            short(left)
+        );
+        let run_dir = PathBuf::from(format!("{:02}-{}", index + 1, plan.scenario.name));
+        let options = Options {
+            out: Some(dir.join(&run_dir)),
+            anvil: request.anvil.clone(),
+            ..Options::default()
+        };
+        let begun = Instant::now();
+        let result = pipeline::run(plan, &options, cancel).await;
+        let seconds = begun.elapsed().as_secs_f64();
+        let row = match &result {
+            Ok(finished) => {
+                report::print_summary(&finished.outcome);
+                outcomes.push(Some(finished.outcome.clone()));
+                SuiteRow::of(file.clone(), run_dir, &finished.outcome, seconds)
+            }
+            Err(error) => {
+                eprintln!("{}", crate::error::report(error));
+                let written = report::Outcome::from_json(
+                    &std::fs::read_to_string(dir.join(&run_dir).join("outcome.json"))
+                        .unwrap_or_default(),
+                )
+                .ok();
+                let row = match &written {
+                    Some(outcome) => SuiteRow::of(file.clone(), run_dir, outcome, seconds),
+                    None => errored_row(file, plan, run_dir, error, seconds),
+                };
+                outcomes.push(written);
+                row
+            }
+        };
+        eprintln!(
+            "suite [{}/{}] {}: {:?} in {}",
+            index + 1,
+            plans.len(),
+            file.display(),
+            row.status,
+            short(Duration::from_secs_f64(seconds))
+        );
+        let stop = cancel.is_cancelled()
+            || row.status == Status::Interrupted
+            || (request.fail_fast && row.status != Status::Pass);
+        rows.push(row);
+        if stop {
+            stopped_at = index + 1;
+            break;
+        }
+    }
+    let suite = judge(
+        rows,
+        plans[stopped_at..].iter().map(|(f, _)| f.clone()),
+        started,
+    );
+    write(&suite, &outcomes, &dir)?;
+    Ok((suite, dir))
+}
+
+/// A scenario that stopped before it could write an outcome.
+fn errored_row(
+    file: &Path,
+    plan: &Plan,
+    run_dir: PathBuf,
+    error: &RunError,
+    seconds: f64,
+) -> SuiteRow {
+    let exit = error.exit();
+    SuiteRow {
+        file: file.to_owned(),
+        name: plan.scenario.name.clone(),
+        status: if exit == Exit::Interrupted {
+            Status::Interrupted
+        } else {
+            Status::Error
+        },
+        exit_code: exit.code(),
+        first_failed_bar: None,
+        error: Some(error.to_string()),
+        bars_held: 0,
+        bars: plan.bars.len(),
+        events_delivered: 0,
+        events_lost: None,
+        event_to_order_p99_seconds: None,
+        duration_seconds: seconds,
+        run_dir,
+    }
+}
+
+/// The suite's verdict: pass only when every scenario ran and passed; otherwise the most
+/// serious: interrupted, then an infrastructure error, then a failed bar.
+pub fn judge(
+    rows: Vec<SuiteRow>,
+    not_run: impl Iterator<Item = PathBuf>,
+    started: Instant,
+) -> Suite {
+    let rank = |status: Status| match status {
+        Status::Pass => 0,
+        Status::Fail => 1,
+        Status::Error => 2,
+        Status::Interrupted => 3,
+    };
+    let status = rows
+        .iter()
+        .map(|r| r.status)
+        .max_by_key(|s| rank(*s))
+        .unwrap_or(Status::Error);
+    let exit = match status {
+        Status::Pass => Exit::Pass,
+        Status::Fail => Exit::Fail,
+        Status::Error => Exit::Infrastructure,
+        Status::Interrupted => Exit::Interrupted,
+    };
+    Suite {
+        version: model::SUITE_VERSION,
+        status,
+        exit_code: exit.code(),
+        scenarios: rows,
+        not_run: not_run.collect(),
+        duration_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    }
+}
+
+/// `suite.json`, `suite.md`, `junit.xml`, and the GitHub step summary when there is one.
+fn write(suite: &Suite, outcomes: &[Option<report::Outcome>], dir: &Path) -> Result<(), RunError> {
+    let files = [
+        ("suite.json", suite.to_json()),
+        ("suite.md", render::markdown(suite)),
+        ("junit.xml", render::junit(suite, outcomes)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|source| RunError::Report(report::ReportError::Write { path, source }))?;
+    }
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(render::markdown(suite).as_bytes()));
+        if let Err(e) = appended {
+            eprintln!("warning: $GITHUB_STEP_SUMMARY not updated: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// `1m 5s`, `42s`: whole seconds.
+fn short(duration: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(duration.as_secs())).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, status: Status) -> SuiteRow {
+        SuiteRow {
+            file: PathBuf::from(format!("{name}.yaml")),
+            name: name.to_owned(),
+            status,
+            exit_code: 0,
+            first_failed_bar: None,
+            error: None,
+            bars_held: 1,
+            bars: 1,
+            events_delivered: 10,
+            events_lost: Some(0),
+            event_to_order_p99_seconds: Some(0.25),
+            duration_seconds: 12.0,
+            run_dir: PathBuf::from(format!("01-{name}")),
+        }
+    }
+
+    #[test]
+    fn the_verdict_is_the_most_serious_scenario_and_pass_only_when_all_passed() {
+        let cases = [
+            (vec![Status::Pass, Status::Pass], Status::Pass, 0),
+            (vec![Status::Pass, Status::Fail], Status::Fail, 1),
+            (vec![Status::Error, Status::Fail], Status::Error, 3),
+            (
+                vec![Status::Fail, Status::Interrupted, Status::Error],
+                Status::Interrupted,
+                130,
+            ),
+            (vec![], Status::Error, 3),
+        ];
+        for (statuses, want, code) in cases {
+            let rows = statuses.iter().map(|s| row("a", *s)).collect();
+            let suite = judge(rows, std::iter::empty(), Instant::now());
+            assert_eq!(
+                (suite.status, suite.exit_code),
+                (want, code),
+                "{statuses:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn directories_are_searched_recursively_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.yaml", "a.toml", "sub/c.yml", "notes.md", "sub/z/d.yaml"] {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let found = files(&[dir.path().to_owned()]).unwrap();
+        let names: Vec<String> = found
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["a.toml", "b.yaml", "sub/c.yml", "sub/z/d.yaml"]);
+        let missing = files(&[dir.path().join("nope")]).unwrap_err();
+        assert!(
+            missing.ends_with("nope: no such file or directory"),
+            "{missing}"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        assert!(files(&[empty.path().to_owned()]).is_err());
+    }
+
+    #[test]
+    fn the_page_has_a_row_per_scenario_and_names_what_did_not_run() {
+        let mut failed = row("load", Status::Fail);
+        failed.first_failed_bar = Some("increase(cowload_events_lost_total) == 0".to_owned());
+        let suite = judge(
+            vec![row("baseline", Status::Pass), failed],
+            [PathBuf::from("later.yaml")].into_iter(),
+            Instant::now(),
+        );
+        let md = render::markdown(&suite);
+        assert!(md.contains("**1 of 3 scenarios passed** (exit 1"), "{md}");
+        assert!(
+            md.contains("| ✓ | `baseline.yaml` (baseline) | PASS |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| ✗ | `load.yaml` (load) | FAIL | `increase(cowload_events_lost_total) == 0` |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("[report](01-load/report.md)"), "{md}");
+        assert!(md.contains("| – | `later.yaml` | not run |"), "{md}");
+        let xml = render::junit(&suite, &[None, None]);
+        assert_eq!(xml.matches("<testsuite ").count(), 3, "{xml}");
+        assert!(xml.contains("<skipped"), "{xml}");
+    }
+
+    #[test]
+    fn committed_schema_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/suite.schema.json");
+        let committed = std::fs::read_to_string(path).unwrap();
+        assert!(
+            committed == json_schema(),
+            "schemas/suite.schema.json is stale: run `runner schema --suite > schemas/suite.schema.json`"
+        );
+    }
+}

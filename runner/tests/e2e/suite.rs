@@ -1,0 +1,145 @@
+//! `runner suite`: many scenarios, one verdict. Harness-only scenarios (no engine) keep the
+//! runs short; what is checked is the suite's own behaviour.
+
+use std::path::{Path, PathBuf};
+
+use runner::commands::suite::Suite;
+
+use crate::common::*;
+
+/// Three short scenarios in `dir`: `a` and `c` pass, `b` fails its bar.
+fn three(dir: &Path) -> PathBuf {
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(scenarios.join("more")).unwrap();
+    let short = |name: &str| {
+        ScenarioBuilder::new(name)
+            .seed(2)
+            .block_time(ms(500))
+            .warmup_blocks(0)
+            .blocks(2)
+            .drain_blocks(0)
+            .per_block(1, 1)
+            .engine_disabled()
+    };
+    short("a").write(&scenarios, "a.yaml");
+    short("b")
+        .bar("cowload_events_delivered_ratio < 0.5")
+        .write(&scenarios, "b.yaml");
+    short("c").write(&scenarios.join("more"), "c.yaml");
+    scenarios
+}
+
+fn run_suite(args: &[&str], out: &Path) -> (Option<i32>, String) {
+    require_anvil();
+    let output = runner()
+        .arg("suite")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_all_gone(&printed_pids(&err));
+    (output.status.code(), err)
+}
+
+fn suite_json(out: &Path) -> Suite {
+    serde_json::from_str(&std::fs::read_to_string(out.join("suite.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_suite_with_one_failing_scenario_exits_1_with_a_row_each() {
+    let _machine = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = three(dir.path());
+    let out = dir.path().join("suite");
+    let (code, err) = run_suite(&[scenarios.to_str().unwrap()], &out);
+    assert_eq!(code, Some(1), "{err}");
+    let suite = suite_json(&out);
+    let rows: Vec<(&str, Status)> = suite
+        .scenarios
+        .iter()
+        .map(|r| (r.name.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("a", Status::Pass),
+            ("b", Status::Fail),
+            ("c", Status::Pass)
+        ],
+        "{err}"
+    );
+    assert_eq!((suite.status, suite.exit_code), (Status::Fail, 1));
+    assert_eq!(
+        suite.scenarios[1].first_failed_bar.as_deref(),
+        Some("cowload_events_delivered_ratio < 0.5")
+    );
+    assert!(suite.not_run.is_empty());
+    // Every scenario has its own run directory with its own outcome.
+    for row in &suite.scenarios {
+        assert_eq!(outcome(&out.join(&row.run_dir)).scenario.name, row.name);
+    }
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testsuite ").count(), 3, "{junit}");
+    assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
+    let md = std::fs::read_to_string(out.join("suite.md")).unwrap();
+    assert!(md.contains("**2 of 3 scenarios passed** (exit 1"), "{md}");
+    assert!(md.contains("[report](02-b/report.md)"), "{md}");
+    // A progress line per scenario, with what is left.
+    assert!(err.contains("suite [1/3]") && err.contains("left"), "{err}");
+    assert!(
+        err.contains("suite: 2 of 3 passed (0 not run); verdict Fail, exit 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fail_fast_stops_after_the_first_failure_and_names_what_did_not_run() {
+    let _machine = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = three(dir.path());
+    let out = dir.path().join("suite");
+    let (code, err) = run_suite(&[scenarios.to_str().unwrap(), "--fail-fast"], &out);
+    assert_eq!(code, Some(1), "{err}");
+    let suite = suite_json(&out);
+    assert_eq!(suite.scenarios.len(), 2, "{err}");
+    assert_eq!(suite.not_run, [scenarios.join("more/c.yaml")]);
+    assert!(!out.join("03-c").exists());
+}
+
+#[test]
+fn every_file_is_checked_before_anything_runs() {
+    let _machine = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = three(dir.path());
+    std::fs::write(
+        scenarios.join("bad1.yaml"),
+        "version: 1\nname: x\nload: {blocks: 0, per_block: {twap: 1}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scenarios.join("bad2.yaml"),
+        "version: 1\nname: y\nlaod: {}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("suite");
+    let output = runner()
+        .arg("suite")
+        .arg(&scenarios)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad1.yaml:3:") && err.contains("bad2.yaml:3:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("suite: 2 of 5 scenario files have problems; nothing was run"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing ran, nothing was written");
+}
