@@ -37,7 +37,10 @@ pub enum Command {
         request: crate::commands::search::Request,
     },
     /// Run many scenarios one after another and judge them as one (exit 0 all passed, 1 one failed, 2 bad input, 3 infrastructure, 130 interrupted).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Suite {
+        #[command(subcommand)]
+        merge: Option<SuiteCommand>,
         #[command(flatten)]
         request: crate::commands::suite::Request,
     },
@@ -71,6 +74,13 @@ pub enum Command {
         #[command(subcommand)]
         action: FixtureCommand,
     },
+}
+
+/// `runner suite merge …`.
+#[derive(Debug, Subcommand)]
+pub enum SuiteCommand {
+    /// Combine the directories of a suite's shards (`runner suite --shard I/N`) into one suite result (exit as the suite's verdict, 2 for shards of different suites or a missing shard).
+    Merge(crate::commands::suite::MergeRequest),
 }
 
 /// `runner fixture …`.
@@ -138,7 +148,7 @@ mod tests {
         ));
         assert!(matches!(
             parse_words(&["runner", "suite", "scenarios/", "--fail-fast"]).command,
-            Command::Suite { request } if request.fail_fast && request.paths.len() == 1
+            Command::Suite { request, merge: None } if request.fail_fast && request.paths.len() == 1
         ));
         assert!(matches!(
             parse_words(&["runner", "schema", "--orders"]).command,

@@ -56,7 +56,11 @@ fn main() -> ExitCode {
             action: cli::FixtureCommand::Record(request),
         } => record_fixture(request),
         Command::Search { scenario, request } => search(&scenario, &request),
-        Command::Suite { request } => run_suite(&request),
+        Command::Suite {
+            merge: Some(cli::SuiteCommand::Merge(request)),
+            ..
+        } => merge_suite(&request),
+        Command::Suite { request, .. } => run_suite(&request),
         Command::Run {
             scenario,
             options,
@@ -269,6 +273,27 @@ fn run_suite(request: &suite::Request) -> ExitCode {
                 dir.join("suite.md").display()
             );
             ExitCode::from(done.exit_code)
+        }
+        Err(e) => {
+            print_error(&e);
+            e.exit().into()
+        }
+    }
+}
+
+/// `runner suite merge`: the shards' verdict, as one suite.
+fn merge_suite(request: &suite::MergeRequest) -> ExitCode {
+    match suite::merge(request) {
+        Ok((merged, dir)) => {
+            eprintln!(
+                "suite merge: {} scenarios from {} shards; verdict {:?}, exit {}; {}",
+                merged.scenarios.len(),
+                request.dirs.len(),
+                merged.status,
+                merged.exit_code,
+                dir.join("suite.md").display()
+            );
+            ExitCode::from(merged.exit_code)
         }
         Err(e) => {
             print_error(&e);

@@ -143,3 +143,101 @@ fn every_file_is_checked_before_anything_runs() {
     );
     assert!(!out.exists(), "nothing ran, nothing was written");
 }
+
+/// The same suite as two shards run side by side on this machine (their own ports and
+/// directories), then merged, gives the single-process suite's result, timings aside.
+#[test]
+fn two_shards_run_concurrently_and_merged_equal_the_whole_suite() {
+    let _machine = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = three(dir.path());
+    let whole = dir.path().join("whole");
+    let (code, err) = run_suite(&[scenarios.to_str().unwrap()], &whole);
+    assert_eq!(code, Some(1), "{err}");
+
+    let spawn = |shard: &str| {
+        runner()
+            .args([
+                "suite",
+                scenarios.to_str().unwrap(),
+                "--shard",
+                shard,
+                "--out",
+            ])
+            .arg(dir.path().join(shard.replace('/', "-of-")))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (one, two) = (spawn("1/2"), spawn("2/2"));
+    let (one, two) = (
+        one.wait_with_output().unwrap(),
+        two.wait_with_output().unwrap(),
+    );
+    for output in [&one, &two] {
+        assert_all_gone(&printed_pids(&stderr(output)));
+    }
+    let shards = [dir.path().join("1-of-2"), dir.path().join("2-of-2")];
+    // Each shard judges only its part.
+    let parts: Vec<Suite> = shards.iter().map(|d| suite_json(d)).collect();
+    assert_eq!(parts[0].scenarios.len() + parts[1].scenarios.len(), 3);
+    assert!(parts
+        .iter()
+        .all(|p| p.shard.is_some() && p.id == parts[0].id));
+
+    let merged_dir = dir.path().join("merged");
+    let merge = |dirs: &[&Path], out: &Path| {
+        runner()
+            .args(["suite", "merge"])
+            .args(dirs)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let output = merge(&[&shards[1], &shards[0]], &merged_dir);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let timeless = |mut suite: Suite| {
+        suite.duration_seconds = 0.0;
+        for row in &mut suite.scenarios {
+            row.duration_seconds = 0.0;
+            row.event_to_order_p99_seconds = None;
+        }
+        suite
+    };
+    assert_eq!(
+        timeless(suite_json(&merged_dir)),
+        timeless(suite_json(&whole))
+    );
+    // Every run directory came along, and the page links them.
+    for row in &suite_json(&merged_dir).scenarios {
+        assert!(merged_dir.join(&row.run_dir).join("outcome.json").is_file());
+    }
+    let junit = std::fs::read_to_string(merged_dir.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testsuite ").count(), 3, "{junit}");
+
+    // A missing shard, or a shard given twice, is refused and named.
+    let output = merge(&[&shards[0]], &dir.path().join("half"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("missing shards: 2/2"),
+        "{}",
+        stderr(&output)
+    );
+    let output = merge(&[&shards[0], &shards[0]], &dir.path().join("twice"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("are both shard 1/2"),
+        "{}",
+        stderr(&output)
+    );
+    // A whole suite is not a shard.
+    let output = merge(&[&whole], &dir.path().join("not-a-shard"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("a whole suite, not a shard"),
+        "{}",
+        stderr(&output)
+    );
+}

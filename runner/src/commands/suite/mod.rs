@@ -10,6 +10,7 @@
 //! runs, so a typo in the last scenario does not surface an hour in; a failed scenario does
 //! not stop the others unless `--fail-fast`.
 
+mod merge;
 pub mod model;
 mod render;
 
@@ -22,7 +23,8 @@ use crate::report::{self, Status};
 use crate::scenario::{self, Plan, ScenarioError};
 use crate::shutdown::Cancel;
 
-pub use model::{json_schema, Suite, SuiteRow};
+pub use merge::{merge, MergeRequest};
+pub use model::{json_schema, Shard, Suite, SuiteRow};
 
 /// Time a run spends besides its blocks (Anvil, the fixture, the engine's start, the
 /// report), for the estimate of what is left.
@@ -43,6 +45,57 @@ pub struct Request {
     /// Anvil binary (default: $ANVIL, PATH, ~/.foundry/bin, ./node_modules).
     #[arg(long)]
     pub anvil: Option<PathBuf>,
+    /// Run only part I of N of the suite (`--shard 2/4`): the same split on every machine
+    /// given the same files, balanced by each scenario's estimated length. Combine the
+    /// shards' directories with `runner suite merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// `--shard I/N` with 1 ≤ I ≤ N ≤ 1000.
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let bad = || format!("`{text}`: write the shard as I/N, such as 2/4 (1 ≤ I ≤ N)");
+    let (index, count) = text.trim().split_once('/').ok_or_else(bad)?;
+    let index: u32 = index.trim().parse().map_err(|_| bad())?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    if index == 0 || index > count || count > 1000 {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
+/// The suite's identity: a hash of its scenarios' plan hashes, in order.
+pub fn id(plans: &[(PathBuf, Plan)]) -> String {
+    let joined: String = plans.iter().map(|(_, p)| format!("{}\n", p.hash)).collect();
+    let hash = alloy::primitives::keccak256(joined.as_bytes());
+    hash.to_string()[2..14].to_owned()
+}
+
+/// Which positions (from 1) each of `count` shards runs: longest estimate first, each to
+/// the shard with the least estimated time so far (the lowest-numbered on a tie), then each
+/// shard's in suite order. The same on every machine given the same files.
+pub fn partition(plans: &[(PathBuf, Plan)], count: u32) -> Vec<Vec<usize>> {
+    let mut order: Vec<(usize, Duration)> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, (_, plan))| (i + 1, estimate(plan)))
+        .collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut shards = vec![(Duration::ZERO, Vec::new()); count as usize];
+    for (position, length) in order {
+        let lightest = (0..shards.len())
+            .min_by_key(|&s| (shards[s].0, s))
+            .expect("at least one shard");
+        shards[lightest].0 += length;
+        shards[lightest].1.push(position);
+    }
+    shards
+        .into_iter()
+        .map(|(_, mut positions)| {
+            positions.sort_unstable();
+            positions
+        })
+        .collect()
 }
 
 /// Every scenario file under `paths`, in the order given, each directory's in name order.
@@ -114,21 +167,38 @@ pub async fn run(
         source,
     })?;
     let started = Instant::now();
+    let positions: Vec<usize> = match request.shard {
+        Some(shard) => partition(plans, shard.count)[shard.index as usize - 1].clone(),
+        None => (1..=plans.len()).collect(),
+    };
+    if let Some(shard) = request.shard {
+        eprintln!(
+            "suite: shard {}/{} runs {} of {} scenarios: positions {positions:?}",
+            shard.index,
+            shard.count,
+            positions.len(),
+            plans.len()
+        );
+    }
     let mut rows = Vec::new();
     let mut outcomes = Vec::new();
-    let mut stopped_at = plans.len();
-    for (index, (file, plan)) in plans.iter().enumerate() {
-        let left: Duration = plans[index..].iter().map(|(_, p)| estimate(p)).sum();
+    let mut stopped_at = positions.len();
+    for (index, &position) in positions.iter().enumerate() {
+        let (file, plan) = &plans[position - 1];
+        let left: Duration = positions[index..]
+            .iter()
+            .map(|p| estimate(&plans[p - 1].1))
+            .sum();
         eprintln!(
             "suite [{}/{}] {}: about {}; {} so far, about {} left",
             index + 1,
-            plans.len(),
+            positions.len(),
             file.display(),
             short(estimate(plan)),
             short(started.elapsed()),
             short(left)
         );
-        let run_dir = PathBuf::from(format!("{:02}-{}", index + 1, plan.scenario.name));
+        let run_dir = PathBuf::from(format!("{position:02}-{}", plan.scenario.name));
         let options = Options {
             out: Some(dir.join(&run_dir)),
             anvil: request.anvil.clone(),
@@ -141,7 +211,7 @@ pub async fn run(
             Ok(finished) => {
                 report::print_summary(&finished.outcome);
                 outcomes.push(Some(finished.outcome.clone()));
-                SuiteRow::of(file.clone(), run_dir, &finished.outcome, seconds)
+                SuiteRow::of(position, file.clone(), run_dir, &finished.outcome, seconds)
             }
             Err(error) => {
                 eprintln!("{}", crate::error::report(error));
@@ -151,8 +221,10 @@ pub async fn run(
                 )
                 .ok();
                 let row = match &written {
-                    Some(outcome) => SuiteRow::of(file.clone(), run_dir, outcome, seconds),
-                    None => errored_row(file, plan, run_dir, error, seconds),
+                    Some(outcome) => {
+                        SuiteRow::of(position, file.clone(), run_dir, outcome, seconds)
+                    }
+                    None => errored_row(position, file, plan, run_dir, error, seconds),
                 };
                 outcomes.push(written);
                 row
@@ -161,7 +233,7 @@ pub async fn run(
         eprintln!(
             "suite [{}/{}] {}: {:?} in {}",
             index + 1,
-            plans.len(),
+            positions.len(),
             file.display(),
             row.status,
             short(Duration::from_secs_f64(seconds))
@@ -175,17 +247,25 @@ pub async fn run(
             break;
         }
     }
-    let suite = judge(
-        rows,
-        plans[stopped_at..].iter().map(|(f, _)| f.clone()),
-        started,
-    );
+    let not_run = positions[stopped_at..]
+        .iter()
+        .map(|p| plans[p - 1].0.clone());
+    let mut suite = judge(rows, not_run, started.elapsed());
+    if positions.is_empty() {
+        // More shards than scenarios: this one had nothing to run, which fails nothing.
+        suite.status = Status::Pass;
+        suite.exit_code = Exit::Pass.code();
+    }
+    suite.id = id(plans);
+    suite.size = plans.len();
+    suite.shard = request.shard;
     write(&suite, &outcomes, &dir)?;
     Ok((suite, dir))
 }
 
 /// A scenario that stopped before it could write an outcome.
 fn errored_row(
+    position: usize,
     file: &Path,
     plan: &Plan,
     run_dir: PathBuf,
@@ -194,6 +274,7 @@ fn errored_row(
 ) -> SuiteRow {
     let exit = error.exit();
     SuiteRow {
+        position,
         file: file.to_owned(),
         name: plan.scenario.name.clone(),
         status: if exit == Exit::Interrupted {
@@ -216,11 +297,7 @@ fn errored_row(
 
 /// The suite's verdict: pass only when every scenario ran and passed; otherwise the most
 /// serious: interrupted, then an infrastructure error, then a failed bar.
-pub fn judge(
-    rows: Vec<SuiteRow>,
-    not_run: impl Iterator<Item = PathBuf>,
-    started: Instant,
-) -> Suite {
+pub fn judge(rows: Vec<SuiteRow>, not_run: impl Iterator<Item = PathBuf>, took: Duration) -> Suite {
     let rank = |status: Status| match status {
         Status::Pass => 0,
         Status::Fail => 1,
@@ -240,16 +317,23 @@ pub fn judge(
     };
     Suite {
         version: model::SUITE_VERSION,
+        id: String::new(),
+        size: rows.len(),
+        shard: None,
         status,
         exit_code: exit.code(),
         scenarios: rows,
         not_run: not_run.collect(),
-        duration_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        duration_seconds: (took.as_secs_f64() * 1000.0).round() / 1000.0,
     }
 }
 
 /// `suite.json`, `suite.md`, `junit.xml`, and the GitHub step summary when there is one.
-fn write(suite: &Suite, outcomes: &[Option<report::Outcome>], dir: &Path) -> Result<(), RunError> {
+pub(super) fn write(
+    suite: &Suite,
+    outcomes: &[Option<report::Outcome>],
+    dir: &Path,
+) -> Result<(), RunError> {
     let files = [
         ("suite.json", suite.to_json()),
         ("suite.md", render::markdown(suite)),
@@ -285,6 +369,7 @@ mod tests {
 
     fn row(name: &str, status: Status) -> SuiteRow {
         SuiteRow {
+            position: 1,
             file: PathBuf::from(format!("{name}.yaml")),
             name: name.to_owned(),
             status,
@@ -316,7 +401,7 @@ mod tests {
         ];
         for (statuses, want, code) in cases {
             let rows = statuses.iter().map(|s| row("a", *s)).collect();
-            let suite = judge(rows, std::iter::empty(), Instant::now());
+            let suite = judge(rows, std::iter::empty(), Duration::ZERO);
             assert_eq!(
                 (suite.status, suite.exit_code),
                 (want, code),
@@ -355,7 +440,7 @@ mod tests {
         let suite = judge(
             vec![row("baseline", Status::Pass), failed],
             [PathBuf::from("later.yaml")].into_iter(),
-            Instant::now(),
+            Duration::ZERO,
         );
         let md = render::markdown(&suite);
         assert!(md.contains("**1 of 3 scenarios passed** (exit 1"), "{md}");
@@ -374,6 +459,48 @@ mod tests {
         let xml = render::junit(&suite, &[None, None]);
         assert_eq!(xml.matches("<testsuite ").count(), 3, "{xml}");
         assert!(xml.contains("<skipped"), "{xml}");
+    }
+
+    #[test]
+    fn shards_split_the_longest_first_onto_the_least_loaded_the_same_every_time() {
+        let plan = |name: &str, blocks: u32| {
+            let text = format!(
+                "version: 1\nname: {name}\nload:\n  blocks: {blocks}\n  per_block: {{twap: 1}}\n"
+            );
+            let path = std::env::temp_dir().join(format!("cowload-suite-{name}.yaml"));
+            std::fs::write(&path, text).unwrap();
+            let plan = crate::scenario::load(&path).unwrap();
+            (path, plan)
+        };
+        // Estimates: blocks + 5 (warm-up and drain) seconds, plus 10 s of start-up.
+        let plans = vec![
+            plan("a", 100),
+            plan("b", 10),
+            plan("c", 60),
+            plan("d", 40),
+            plan("e", 5),
+        ];
+        let two = partition(&plans, 2);
+        // a 115 s, c 75, d 55, b 25, e 20: a | c, d (130) | b to a (140) | e to c, d (150).
+        assert_eq!(two, [vec![1, 2], vec![3, 4, 5]]);
+        assert_eq!(partition(&plans, 2), two, "deterministic");
+        let every: Vec<usize> = {
+            let mut all: Vec<usize> = partition(&plans, 3).concat();
+            all.sort_unstable();
+            all
+        };
+        assert_eq!(every, [1, 2, 3, 4, 5], "each position once");
+        assert_eq!(
+            partition(&plans, 7).iter().filter(|s| s.is_empty()).count(),
+            2
+        );
+        assert_eq!(id(&plans), id(&plans.clone()));
+        assert_ne!(id(&plans), id(&plans[1..]));
+
+        assert_eq!(parse_shard("2/4"), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["0/2", "3/2", "2", "a/b", "1/1001"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

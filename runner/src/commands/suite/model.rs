@@ -16,6 +16,14 @@ pub const SUITE_VERSION: u32 = 1;
 pub struct Suite {
     /// Layout version ([`SUITE_VERSION`]).
     pub version: u32,
+    /// Which suite: a hash of its scenarios' plan hashes, in order. Shards of one suite
+    /// share it; `runner suite merge` refuses shards whose ids differ.
+    pub id: String,
+    /// How many scenarios the whole suite has.
+    pub size: usize,
+    /// Present in a shard's `suite.json` only: which part of the suite it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     /// The suite's verdict: pass only when every scenario passed.
     pub status: Status,
     /// The runner's exit code for the suite: the most serious of its scenarios' (130 on an
@@ -29,9 +37,20 @@ pub struct Suite {
     pub duration_seconds: f64,
 }
 
+/// The part of a suite one machine ran (`--shard I/N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Shard {
+    /// This shard, from 1.
+    pub index: u32,
+    /// How many shards the suite was split into.
+    pub count: u32,
+}
+
 /// One scenario of a suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SuiteRow {
+    /// Its position in the whole suite, from 1 (shards run some positions each).
+    pub position: usize,
     /// The scenario file, as given or found.
     pub file: PathBuf,
     /// The scenario's `name`.
@@ -62,8 +81,15 @@ pub struct SuiteRow {
 
 impl SuiteRow {
     /// The row of a scenario whose run wrote `outcome`.
-    pub fn of(file: PathBuf, run_dir: PathBuf, outcome: &Outcome, seconds: f64) -> Self {
+    pub fn of(
+        position: usize,
+        file: PathBuf,
+        run_dir: PathBuf,
+        outcome: &Outcome,
+        seconds: f64,
+    ) -> Self {
         SuiteRow {
+            position,
             file,
             name: outcome.scenario.name.clone(),
             status: outcome.status,
