@@ -241,3 +241,69 @@ fn two_shards_run_concurrently_and_merged_equal_the_whole_suite() {
         stderr(&output)
     );
 }
+
+/// `runner diff` of two suite directories: each scenario on both sides judged as two runs
+/// are, one comment led by the bars that flipped, and the scenarios on one side only named.
+#[test]
+fn two_suites_diff_scenario_by_scenario_led_by_flipped_bars() {
+    let _machine = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("gate");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    let lost = "increase(cowload_events_lost_total) == 0";
+    ScenarioBuilder::short_light("orders")
+        .bar(lost)
+        .write(&scenarios, "orders.yaml");
+    let base = dir.path().join("base");
+    let (code, err) = run_suite(&[scenarios.to_str().unwrap()], &base);
+    assert_eq!(code, Some(0), "{err}");
+
+    // The head: an engine that drops every other event, and one more scenario.
+    ScenarioBuilder::short_light("extra")
+        .bar(lost)
+        .write(&scenarios, "zz-extra.yaml");
+    let head = dir.path().join("head");
+    let output = runner()
+        .args(["suite", scenarios.to_str().unwrap(), "--out"])
+        .arg(&head)
+        .env("COWLOAD_REFERENCE_MUTANT", "drop-every-2")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+
+    let diff = |extra: &[&str]| {
+        runner()
+            .arg("diff")
+            .arg(&base)
+            .arg(&head)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let output = diff(&[]);
+    let md = String::from_utf8(output.stdout.clone()).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}{md}", stderr(&output));
+    assert!(
+        md.starts_with("## cowload diff: suite of 2 scenarios"),
+        "{md}"
+    );
+    assert!(md.contains("only on head: extra"), "{md}");
+    let first_row = md
+        .lines()
+        .find(|l| l.starts_with("| orders |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        first_row.contains(&format!("bar: {lost}")),
+        "flips lead: {md}"
+    );
+    let failing = diff(&["--fail-on-regression"]);
+    assert_eq!(failing.status.code(), Some(1));
+    // A suite is compared only with a suite.
+    let refused = runner()
+        .arg("diff")
+        .arg(&base)
+        .arg(head.join("01-orders"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+}

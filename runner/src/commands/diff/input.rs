@@ -21,12 +21,26 @@ pub(super) enum Loaded {
     Search(Box<Search>),
     /// One run or more of one scenario, in run order.
     Runs(Vec<Outcome>),
+    /// A suite directory (`runner suite`): its `suite.json`, and the directory.
+    Suite(Box<crate::commands::suite::Suite>, PathBuf),
 }
 
 /// Reads `path` as a file or a directory.
 pub(super) fn load(path: &Path) -> Result<Loaded, DiffError> {
     if !path.is_dir() {
         return load_file(path);
+    }
+    let suite_file = path.join("suite.json");
+    if suite_file.is_file() {
+        let text = std::fs::read_to_string(&suite_file).map_err(|source| DiffError::Read {
+            path: suite_file.clone(),
+            source,
+        })?;
+        let suite = serde_json::from_str(&text).map_err(|e| DiffError::Parse {
+            path: suite_file.clone(),
+            reason: format!("not a cowload suite: {e}"),
+        })?;
+        return Ok(Loaded::Suite(Box::new(suite), path.to_owned()));
     }
     for name in ["outcome.json", "search.json"] {
         let file = path.join(name);

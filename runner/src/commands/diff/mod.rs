@@ -35,6 +35,7 @@ mod readings;
 mod render;
 mod search;
 pub mod stats;
+mod suites;
 
 use std::path::PathBuf;
 
@@ -171,6 +172,21 @@ pub struct Answer {
 /// outcomes (single runs or repeats) as runs; one of each is refused.
 pub fn run(request: &Request) -> Result<Answer, DiffError> {
     let comparison = match (input::load(&request.base)?, input::load(&request.head)?) {
+        (input::Loaded::Suite(base, base_dir), input::Loaded::Suite(head, head_dir)) => {
+            let compared = suites::compare((&base_dir, &base), (&head_dir, &head), request)?;
+            let failing = request.fail_on_regression && compared.regressions > 0;
+            return Ok(Answer {
+                text: render::suites(&compared, request.format),
+                exit_code: if failing { Exit::Fail } else { Exit::Pass }.code(),
+            });
+        }
+        (input::Loaded::Suite(..), _) | (_, input::Loaded::Suite(..)) => {
+            return Err(DiffError::Parse {
+                path: request.head.clone(),
+                reason: "a suite directory is compared only with another suite directory"
+                    .to_owned(),
+            });
+        }
         (input::Loaded::Search(base), input::Loaded::Search(head)) => {
             search::compare_files(&base, &head, request)?
         }

@@ -383,3 +383,70 @@ fn verdict(change: Change, emoji: bool) -> &'static str {
 fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }
+
+/// A suite comparison: one comment led by the bars that flipped in any scenario, at most
+/// [`MAX_ROWS`] rows over every scenario, each scenario's own comparison folded below, and the
+/// scenarios on one side only.
+pub fn suites(c: &super::suites::SuiteComparison, format: Format) -> String {
+    if format == Format::Json {
+        return serde_json::to_string_pretty(c).expect("a comparison always serialises") + "\n";
+    }
+    let mut rows: Vec<(&str, &Row)> = c
+        .scenarios
+        .iter()
+        .flat_map(|s| {
+            moved(&s.comparison)
+                .into_iter()
+                .map(|r| (s.scenario.as_str(), r))
+        })
+        .collect();
+    rows.sort_by_key(|(_, r)| rank(r.change));
+    let mut md = format!(
+        "## cowload diff: suite of {} scenarios\n\n{} compared, {}",
+        c.scenarios.len() + c.only_base.len() + c.only_head.len() + c.changed.len(),
+        c.scenarios.len(),
+        plural(c.regressions, "regression")
+    );
+    for (label, names) in [
+        ("only on base", &c.only_base),
+        ("only on head", &c.only_head),
+        ("scenario changed, not compared", &c.changed),
+    ] {
+        if !names.is_empty() {
+            let _ = write!(md, "; {label}: {}", names.join(", "));
+        }
+    }
+    md.push_str(".\n\n");
+    if rows.is_empty() {
+        md.push_str("**No change** in any scenario.\n\n");
+    } else {
+        md.push_str(
+            "| scenario | metric | base | head | Δ | verdict |\n|---|---|---|---|---|---|\n",
+        );
+        for (scenario, r) in rows.iter().take(MAX_ROWS) {
+            let [metric, base, head, delta, _, _, verdict] = cells(r, format == Format::Md);
+            let _ = writeln!(
+                md,
+                "| {scenario} | `{}` | {base} | {head} | {delta} | {verdict} |",
+                metric.replace('|', "\\|").replace('`', "'")
+            );
+        }
+        if rows.len() > MAX_ROWS {
+            let _ = writeln!(
+                md,
+                "\n{} more changed readings below.",
+                rows.len() - MAX_ROWS
+            );
+        }
+        md.push('\n');
+    }
+    for s in &c.scenarios {
+        let _ = writeln!(
+            md,
+            "<details><summary>{}</summary>\n\n{}\n</details>\n",
+            s.scenario,
+            markdown(&s.comparison)
+        );
+    }
+    md
+}
