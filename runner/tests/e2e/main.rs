@@ -2,6 +2,7 @@
 //! replayed CoW contracts, the in-process mock and the reference engine.
 
 mod accounting;
+mod action;
 mod builder;
 mod common;
 mod diff;
