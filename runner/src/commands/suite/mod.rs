@@ -98,11 +98,15 @@ pub fn partition(plans: &[(PathBuf, Plan)], count: u32) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// Every scenario file under `paths`, in the order given, each directory's in name order.
+/// Every scenario file under `paths`, in the order given, each directory's in name order; a
+/// `.suite` file is a list of such paths, one per line (`#` starts a comment), relative to it.
 pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for path in paths {
-        if path.is_dir() {
+        if path.extension().is_some_and(|e| e == "suite") {
+            let listed = listed(path)?;
+            out.extend(files(&listed)?);
+        } else if path.is_dir() {
             collect(path, &mut out).map_err(|e| format!("{}: {e}", path.display()))?;
         } else if path.is_file() {
             out.push(path.clone());
@@ -114,6 +118,22 @@ pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         return Err("no scenario file (.yaml, .yml, .toml) in the given paths".to_owned());
     }
     Ok(out)
+}
+
+/// The paths a `.suite` file lists, relative to its own directory.
+fn listed(file: &Path) -> Result<Vec<PathBuf>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let paths: Vec<PathBuf> = text
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter(|line| !line.is_empty())
+        .map(|line| base.join(line))
+        .collect();
+    if paths.is_empty() {
+        return Err(format!("{}: lists no scenario", file.display()));
+    }
+    Ok(paths)
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -424,6 +444,15 @@ mod tests {
             .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
             .collect();
         assert_eq!(names, ["a.toml", "b.yaml", "sub/c.yml", "sub/z/d.yaml"]);
+        // A .suite file lists paths relative to itself, with comments.
+        let list = dir.path().join("gate.suite");
+        std::fs::write(&list, "# the gate\nb.yaml\nsub  # all of it\n\n").unwrap();
+        let listed: Vec<String> = files(&[list])
+            .unwrap()
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(listed, ["b.yaml", "sub/c.yml", "sub/z/d.yaml"]);
         let missing = files(&[dir.path().join("nope")]).unwrap_err();
         assert!(
             missing.ends_with("nope: no such file or directory"),
