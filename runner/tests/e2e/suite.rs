@@ -307,3 +307,46 @@ fn two_suites_diff_scenario_by_scenario_led_by_flipped_bars() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
 }
+
+/// Ctrl-C during the second scenario: that scenario is interrupted, the third never starts,
+/// what ran is kept in `suite.json`, and the suite exits 130.
+#[test]
+fn an_interrupted_suite_keeps_what_ran_and_exits_130() {
+    require_anvil();
+    let _machine = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    for name in ["a", "b", "c"] {
+        ScenarioBuilder::new(name)
+            .seed(2)
+            .block_time(ms(500))
+            .warmup_blocks(0)
+            .blocks(if name == "b" { 60 } else { 2 })
+            .drain_blocks(0)
+            .per_block(1, 1)
+            .engine_disabled()
+            .write(&scenarios, &format!("{name}.yaml"));
+    }
+    let out = dir.path().join("suite");
+    let mut command = runner();
+    command.arg("suite").arg(&scenarios).arg("--out").arg(&out);
+    let mut second = false;
+    let running = start_and_follow(
+        command,
+        |line| {
+            second |= line.starts_with("suite [2/3]");
+            second && line.contains("load") && line.contains("3/60")
+        },
+        std::time::Duration::from_secs(60),
+        "the second scenario's load",
+    );
+    let (code, seen) = running.interrupt();
+    assert_eq!(code, Some(130), "{seen}");
+    let suite = suite_json(&out);
+    let rows: Vec<Status> = suite.scenarios.iter().map(|r| r.status).collect();
+    assert_eq!(rows, [Status::Pass, Status::Interrupted], "{seen}");
+    assert_eq!(suite.not_run, [scenarios.join("c.yaml")]);
+    assert_eq!((suite.status, suite.exit_code), (Status::Interrupted, 130));
+    assert_all_gone(&printed_pids(&seen));
+}
