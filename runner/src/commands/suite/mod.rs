@@ -101,11 +101,23 @@ pub fn partition(plans: &[(PathBuf, Plan)], count: u32) -> Vec<Vec<usize>> {
 /// Every scenario file under `paths`, in the order given, each directory's in name order; a
 /// `.suite` file is a list of such paths, one per line (`#` starts a comment), relative to it.
 pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    files_within(paths, 0)
+}
+
+/// Suite files listing suite files: at most this deep, so a file that lists itself ends.
+const MAX_SUITE_NESTING: usize = 8;
+
+fn files_within(paths: &[PathBuf], depth: usize) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for path in paths {
         if path.extension().is_some_and(|e| e == "suite") {
-            let listed = listed(path)?;
-            out.extend(files(&listed)?);
+            if depth >= MAX_SUITE_NESTING {
+                return Err(format!(
+                    "{}: suite files nest more than {MAX_SUITE_NESTING} deep; does one list itself?",
+                    path.display()
+                ));
+            }
+            out.extend(files_within(&listed(path)?, depth + 1)?);
         } else if path.is_dir() {
             collect(path, &mut out).map_err(|e| format!("{}: {e}", path.display()))?;
         } else if path.is_file() {
@@ -453,6 +465,11 @@ mod tests {
             .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
             .collect();
         assert_eq!(listed, ["b.yaml", "sub/c.yml", "sub/z/d.yaml"]);
+        let looping = dir.path().join("loop.suite");
+        std::fs::write(&looping, "loop.suite\n").unwrap();
+        assert!(files(&[looping])
+            .unwrap_err()
+            .contains("does one list itself?"));
         let missing = files(&[dir.path().join("nope")]).unwrap_err();
         assert!(
             missing.ends_with("nope: no such file or directory"),
