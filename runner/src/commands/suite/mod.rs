@@ -30,6 +30,9 @@ pub use model::{json_schema, Shard, Suite, SuiteRow};
 /// report), for the estimate of what is left.
 const STARTUP_ESTIMATE: Duration = Duration::from_secs(10);
 
+/// How often a scenario of the suite writes its verdict so far (`runner run`'s default).
+const DEFAULT_CHECKPOINT: Duration = Duration::from_secs(300);
+
 /// `runner suite` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Request {
@@ -234,6 +237,8 @@ pub async fn run(
         let options = Options {
             out: Some(dir.join(&run_dir)),
             anvil: request.anvil.clone(),
+            // As `runner run` does by default: a long scenario that dies leaves its verdict.
+            checkpoint: Some(DEFAULT_CHECKPOINT),
             ..Options::default()
         };
         let begun = Instant::now();
