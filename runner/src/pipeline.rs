@@ -284,6 +284,9 @@ impl Stages<'_> {
         observer.scrape("start", None).await;
         let loaded = load::run(self.plan, &mut self.chain, &mut observer, &load_cancel).await;
         observer.display.finish();
+        if let Some(checkpoints) = observer.checkpoints.as_mut() {
+            checkpoints.settle().await;
+        }
         // Events still waiting for an order when the run ends are lost.
         self.mock.truth().finish();
         observer.scrape("end", None).await;

@@ -6,20 +6,39 @@
 //!
 //! Why: a soak runs for hours, and a run that dies in the middle (the machine, the CI job's
 //! time limit, a runner that is SIGKILLed) would otherwise leave only raw scrapes. The run's
-//! own end rewrites both files as usual; the interval keeps the cost (every bar evaluated,
-//! the report rendered) a small share of a long run.
+//! own end rewrites both files as usual. Building a checkpoint (every bar evaluated over the
+//! whole series, the report rendered) grows with the run — seconds after an hour — so it runs
+//! on a blocking thread from a copy of the state, never between two blocks of the load; one
+//! still being written skips the next, and the run's end waits for it ([`Checkpoints::settle`])
+//! so it can never overwrite the final files.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cowload_spec::outcome::Checkpoint;
 
-use crate::report::RunFacts;
+use crate::bars;
+use crate::load::Delivery;
+use crate::metrics::Series;
+use crate::report::{self, MockSummary, RunFacts};
+use crate::scenario::Plan;
+
+/// What one checkpoint is built from: a copy of the run's state after a block.
+pub(crate) struct State {
+    pub(crate) plan: Plan,
+    pub(crate) delivery: Delivery,
+    pub(crate) series: Series,
+    pub(crate) mock: MockSummary,
+    pub(crate) facts: RunFacts,
+    pub(crate) mark: Checkpoint,
+}
 
 /// When and where checkpoints are written, and the facts every one repeats.
 pub(crate) struct Checkpoints {
     every: Duration,
     last: Instant,
+    /// The checkpoint being written, if one is.
+    writing: Option<tokio::task::JoinHandle<()>>,
     /// The run's facts as known before the load; each checkpoint brings them up to date.
     pub(crate) facts: RunFacts,
     pub(crate) run_dir: PathBuf,
@@ -31,6 +50,7 @@ impl Checkpoints {
         (!every.is_zero()).then(|| Self {
             every,
             last: Instant::now(),
+            writing: None,
             facts,
             run_dir,
         })
@@ -45,6 +65,28 @@ impl Checkpoints {
         true
     }
 
+    /// Builds and writes the checkpoint of `state` on a blocking thread; skipped while the
+    /// previous one is still being written.
+    pub(crate) fn write_aside(&mut self, state: State) {
+        if self.writing.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        let run_dir = self.run_dir.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            let block = state.mark.block;
+            if let Err(e) = report::write_checkpoint(&build(state), &run_dir) {
+                eprintln!("warning: checkpoint after block {block} not written: {e}");
+            }
+        }));
+    }
+
+    /// Waits for a checkpoint still being written, so the run's own files come after it.
+    pub(crate) async fn settle(&mut self) {
+        if let Some(task) = self.writing.take() {
+            let _ = task.await;
+        }
+    }
+
     /// The facts as of now: the run's duration so far and the engine's latest log lines.
     pub(crate) fn facts_now(&self, engine_log_tail: String) -> RunFacts {
         let mut facts = self.facts.clone();
@@ -52,6 +94,23 @@ impl Checkpoints {
         facts.engine_log_tail = engine_log_tail;
         facts
     }
+}
+
+/// The outcome of the blocks so far, marked as a checkpoint.
+fn build(state: State) -> report::Outcome {
+    let verdicts = bars::evaluate(&state.plan.bars, &state.series);
+    let mut outcome = report::outcome(
+        &state.plan,
+        &state.delivery,
+        &state.series,
+        verdicts,
+        Some(state.mock),
+        None,
+        state.facts,
+    );
+    outcome.error = Some(describe(&state.mark));
+    outcome.checkpoint = Some(state.mark);
+    outcome
 }
 
 /// What a checkpoint's outcome says of itself: the error line a reader sees first.

@@ -456,27 +456,18 @@ impl<'a> Observer<'a> {
             .as_deref()
             .map(|e| e.log_tail(30))
             .unwrap_or_default();
-        let facts = checkpoints.facts_now(engine_log_tail);
-        let verdicts = bars::evaluate(&self.plan.bars, &self.series);
-        let mut outcome = report::outcome(
-            self.plan,
-            &self.harness.delivered_so_far(),
-            &self.series,
-            verdicts,
-            Some(self.mock.truth().stats()),
-            None,
-            facts,
-        );
-        let mark = Checkpoint {
-            block,
-            load_blocks: (self.load_blocks_seen, self.plan.scenario.load.blocks),
+        let state = super::checkpoint::State {
+            plan: self.plan.clone(),
+            delivery: self.harness.delivered_so_far(),
+            series: self.series.clone(),
+            mock: self.mock.truth().stats(),
+            facts: checkpoints.facts_now(engine_log_tail),
+            mark: Checkpoint {
+                block,
+                load_blocks: (self.load_blocks_seen, self.plan.scenario.load.blocks),
+            },
         };
-        outcome.error = Some(super::checkpoint::describe(&mark));
-        outcome.checkpoint = Some(mark);
-        if let Err(e) = report::write_checkpoint(&outcome, &checkpoints.run_dir) {
-            self.display.finish();
-            eprintln!("warning: checkpoint after block {block} not written: {e}");
-        }
+        checkpoints.write_aside(state);
     }
 
     /// Ends the load when, on the window so far, a bar has failed in a way
