@@ -7,9 +7,9 @@
 //! Why: a soak runs for hours, and a run that dies in the middle (the machine, the CI job's
 //! time limit, a runner that is SIGKILLed) would otherwise leave only raw scrapes. The run's
 //! own end rewrites both files as usual. Building a checkpoint (every bar evaluated over the
-//! whole series, the report rendered) grows with the run — seconds after an hour — so it runs
-//! on a blocking thread from a copy of the state, never between two blocks of the load; one
-//! still being written skips the next, and the run's end waits for it ([`Checkpoints::settle`])
+//! whole series, the report rendered) grows with the run — seconds after an hour — so between
+//! two blocks only a copy of the state is taken (names and labels are shared, so it is a copy
+//! of values) and the rest runs on a blocking thread; one still being written skips the next, and the run's end waits for it ([`Checkpoints::settle`])
 //! so it can never overwrite the final files.
 
 use std::path::PathBuf;
