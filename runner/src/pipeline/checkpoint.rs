@@ -68,7 +68,11 @@ impl Checkpoints {
     /// Builds and writes the checkpoint of `state` on a blocking thread; skipped while the
     /// previous one is still being written.
     pub(crate) fn write_aside(&mut self, state: State) {
-        if self.writing.as_ref().is_some_and(|task| !task.is_finished()) {
+        if self
+            .writing
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+        {
             return;
         }
         let run_dir = self.run_dir.clone();
