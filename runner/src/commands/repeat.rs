@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use crate::commands::diff::worst_status;
 use crate::error::RunError;
 use crate::pipeline::{self, Options};
-use crate::report::{self, Outcome, ReportError};
+use crate::report::{self, Outcome};
 use crate::scenario::Plan;
 use crate::shutdown::Cancel;
 
@@ -89,9 +89,10 @@ pub fn combine(runs: Vec<Outcome>) -> Outcome {
 }
 
 fn write(outcome: &Outcome, dir: &std::path::Path) -> Result<(), RunError> {
-    let path = dir.join("outcome.json");
-    std::fs::write(&path, outcome.to_json())
-        .map_err(|source| RunError::Report(ReportError::Write { path, source }))
+    Ok(report::write_file(
+        &dir.join("outcome.json"),
+        &outcome.to_json(),
+    )?)
 }
 
 #[cfg(test)]

@@ -81,13 +81,24 @@ fn write_to(
         write_file(path, &junit::render(outcome))?;
     }
     if let Some(path) = step_summary {
-        // The run's own files are written; a CI summary that cannot be appended
-        // must not turn a finished run into an infrastructure failure.
-        if let Err(e) = append_file(path, &markdown::render_summary(outcome)) {
-            eprintln!("warning: $GITHUB_STEP_SUMMARY not updated: {e}");
-        }
+        append_or_warn(path, &markdown::render_summary(outcome));
     }
     Ok(())
+}
+
+/// Appends `text` to the file `$GITHUB_STEP_SUMMARY` names, when it names one.
+pub fn append_step_summary(text: &str) {
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        append_or_warn(Path::new(&path), text);
+    }
+}
+
+/// The run's own files are written; a CI summary that cannot be appended must not turn a
+/// finished run into an infrastructure failure, so it only warns.
+fn append_or_warn(path: &Path, text: &str) {
+    if let Err(e) = append_file(path, text) {
+        eprintln!("warning: $GITHUB_STEP_SUMMARY not updated: {e}");
+    }
 }
 
 /// `report.md` for an outcome (for regenerating it from `outcome.json`).
@@ -114,7 +125,7 @@ pub fn write_checkpoint(outcome: &Outcome, run_dir: &Path) -> Result<(), ReportE
 
 /// Writes through a temporary file renamed into place, so a reader (or a runner killed
 /// mid-write) never sees half a file: the old one or the new one.
-fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = std::path::PathBuf::from(temporary);

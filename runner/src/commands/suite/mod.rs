@@ -371,27 +371,11 @@ pub(super) fn write(
     outcomes: &[Option<report::Outcome>],
     dir: &Path,
 ) -> Result<(), RunError> {
-    let files = [
-        ("suite.json", suite.to_json()),
-        ("suite.md", render::markdown(suite)),
-        ("junit.xml", render::junit(suite, outcomes)),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::write(&path, text)
-            .map_err(|source| RunError::Report(report::ReportError::Write { path, source }))?;
-    }
-    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        use std::io::Write;
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&summary)
-            .and_then(|mut f| f.write_all(render::markdown(suite).as_bytes()));
-        if let Err(e) = appended {
-            eprintln!("warning: $GITHUB_STEP_SUMMARY not updated: {e}");
-        }
-    }
+    let page = render::markdown(suite);
+    report::write_file(&dir.join("suite.json"), &suite.to_json())?;
+    report::write_file(&dir.join("suite.md"), &page)?;
+    report::write_file(&dir.join("junit.xml"), &render::junit(suite, outcomes))?;
+    report::append_step_summary(&page);
     Ok(())
 }
 
