@@ -48,6 +48,18 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// The status as `outcome.json` writes it: `pass`, `fail`, `interrupted`, `error`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Interrupted => "interrupted",
+            Status::Error => "error",
+        }
+    }
+}
+
 /// A load ended before its last block because a bar had already failed in
 /// a way no later scrape could undo (`runner search` probes only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -413,5 +425,18 @@ mod tests {
         assert_eq!(round6(0.196_852_608_5), 0.196_853);
         assert_eq!(round6(-0.0), 0.0);
         assert!(round6(f64::INFINITY).is_infinite());
+    }
+
+    #[test]
+    fn a_status_label_is_its_json_name() {
+        use super::Status;
+        for status in [
+            Status::Pass,
+            Status::Fail,
+            Status::Interrupted,
+            Status::Error,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.label());
+        }
     }
 }

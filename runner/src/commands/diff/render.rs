@@ -82,7 +82,7 @@ fn sides(c: &Comparison) -> String {
         } else {
             String::new()
         };
-        format!("{} ({}{left_out})", status(s.status), plural(s.runs, "run"))
+        format!("{} ({}{left_out})", s.status.label(), plural(s.runs, "run"))
     };
     format!("base {} → head {}", side(&c.base), side(&c.head))
 }
@@ -97,15 +97,6 @@ fn warning(c: &Comparison) -> Option<String> {
             short(&c.head.hash)
         )
     })
-}
-
-fn status(s: crate::report::Status) -> &'static str {
-    match s {
-        crate::report::Status::Pass => "pass",
-        crate::report::Status::Fail => "fail",
-        crate::report::Status::Interrupted => "interrupted",
-        crate::report::Status::Error => "error",
-    }
 }
 
 /// Flipped bars, regressions, improvements, other moves.
