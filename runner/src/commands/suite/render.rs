@@ -23,9 +23,7 @@ pub fn markdown(suite: &Suite) -> String {
         verdict(suite.status),
         suite.scenarios.len() + suite.not_run.len(),
         suite.exit_code,
-        humantime::format_duration(std::time::Duration::from_secs(
-            suite.duration_seconds as u64
-        ))
+        super::short(std::time::Duration::from_secs_f64(suite.duration_seconds))
     );
     md.push_str(
         "| | scenario | verdict | first failed bar | bars held | events | lost | event→order p99 | time | report |\n\
